@@ -1,0 +1,69 @@
+/**
+ * Typed errors shared by every layer. Messages must never contain tokens or secrets: build them from
+ * method names, URLs (without query strings that may carry secrets) and status codes only.
+ */
+export class QexportError extends Error {
+  /** Stable machine-readable code, e.g. `config`, `http`, `auth`, `origin`, `parse`, `resume-later`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Missing or malformed configuration. The message names the variable or flag. CLI exit code 2. */
+export class ConfigError extends QexportError {
+  constructor(message: string) {
+    super('config', message);
+  }
+}
+
+/** A Qualys (or IdP) HTTP call failed for good: non-retryable status, or retries exhausted. */
+export class QualysHttpError extends QexportError {
+  readonly status: number | undefined;
+  readonly url: string;
+  constructor(message: string, opts: { status?: number; url: string; cause?: unknown }) {
+    super('http', message, { cause: opts.cause });
+    this.status = opts.status;
+    this.url = opts.url;
+  }
+}
+
+/** Obtaining, checking or storing a token failed. */
+export class AuthError extends QexportError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('auth', message, options);
+  }
+}
+
+/** A URL taken from a response points outside the configured Qualys origin; the token was not sent. */
+export class OriginError extends QexportError {
+  constructor(message: string) {
+    super('origin', message);
+  }
+}
+
+/** A response body could not be parsed (malformed or truncated JSON/XML, unexpected shape). */
+export class ParseError extends QexportError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('parse', message, options);
+  }
+}
+
+/**
+ * The caller's deadline does not leave time to wait for the API (rate limit, backoff) or to finish the
+ * work: stop cleanly, checkpoint, and resume in a later invocation. Not a failure.
+ */
+export class ResumeLaterError extends QexportError {
+  /** How long the API asked us to wait, in ms, when known. */
+  readonly waitMs: number | undefined;
+  constructor(message: string, waitMs?: number) {
+    super('resume-later', message);
+    this.waitMs = waitMs;
+  }
+}
+
+export function isQexportError(err: unknown): err is QexportError {
+  return err instanceof QexportError;
+}

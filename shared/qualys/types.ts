@@ -1,0 +1,74 @@
+/** Contract of the Qualys HTTP client (implemented in ./client.ts). */
+
+/** Supplies bearer tokens. `refresh` is called at most once per request, after a 401. */
+export interface TokenProvider {
+  getToken(): Promise<string>;
+  /** Obtain a fresh token (in AWS: invoke the token-refresh Lambda with {force:true}). */
+  refresh(): Promise<string>;
+}
+
+export interface QualysRequest {
+  method?: 'GET' | 'POST';
+  /** Absolute URL, or a path resolved against `baseUrl`. */
+  url: string;
+  /** Which configured origin a relative url is resolved against. Default 'gateway'. */
+  base?: 'gateway' | 'pci';
+  query?: Record<string, string | number | boolean | undefined>;
+  /** JSON-serialised when an object; sent as is when a string. */
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Sets Accept: application/json | application/xml | text/plain. Default json. */
+  accept?: 'json' | 'xml' | 'text';
+  /** Human label for errors and counters, e.g. 'pci-scans page 3'. */
+  label?: string;
+}
+
+export interface QualysResponse {
+  status: number;
+  headers: Headers;
+  url: string;
+  text: string;
+}
+
+export interface ClientStats {
+  /** HTTP requests sent (including retries and the 401 replay). */
+  calls: number;
+  retries: number;
+  /** Total ms spent waiting (backoff + rate-limit waits). */
+  waitMs: number;
+  rateLimited: number;
+  tokenRefreshes: number;
+}
+
+export interface QualysClient {
+  /** Sends a request with auth, retries and guards; resolves with a 2xx response. */
+  request(req: QualysRequest): Promise<QualysResponse>;
+  /**
+   * Sends the request and parses the body with `parse`; a ParseError from `parse` (malformed or truncated
+   * body) is retried like a transient failure, up to the retry budget.
+   */
+  call<T>(req: QualysRequest, parse: (res: QualysResponse) => T): Promise<T>;
+  /** Throws OriginError unless `url` is on a configured origin (https, or http on loopback). */
+  assertSameOrigin(url: string): URL;
+  stats(): ClientStats;
+}
+
+export interface ClientOptions {
+  gatewayUrl: string;
+  pciUrl: string;
+  fetch: typeof fetch;
+  tokens: TokenProvider;
+  timeoutMs: number;
+  maxRetries: number;
+  /** Max requests in flight at once. */
+  concurrency: number;
+  /** Epoch ms after which no wait may end; waits that would pass it throw ResumeLaterError. */
+  deadline?: () => number;
+  /** Injected for tests. */
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  now?: () => number;
+  /** Base backoff delay, default 500 ms; cap default 30 s. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+}
