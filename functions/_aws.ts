@@ -1,0 +1,19 @@
+// Entry-point wiring shared by the export functions: the only place their AWS clients are constructed.
+// Clients are created once per execution environment (cold start) and reused across invocations.
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Context } from 'aws-lambda';
+import { handleExport } from '../shared/app/lambda-export';
+import type { ModuleName } from '../shared/config';
+import type { RunResult } from '../shared/export/types';
+import { createLogger, type LogLevel } from '../shared/log';
+
+export function exportHandler(module: ModuleName): (event: unknown, context: Context) => Promise<RunResult> {
+  const s3 = new S3Client({});
+  const secrets = new SecretsManagerClient({});
+  const lambda = new LambdaClient({});
+  const logger = createLogger({ level: (process.env.QEXPORT_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
+  return (event, context) =>
+    handleExport(module, event, context, { env: process.env, s3, secrets, lambda, fetch: globalThis.fetch, logger });
+}

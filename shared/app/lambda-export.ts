@@ -1,0 +1,104 @@
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createSecretsTokenProvider, createSecretsTokenStore, lambdaRefresher } from '../auth';
+import { ENV, loadConfig, type Env, type ModuleName } from '../config';
+import { ConfigError } from '../errors';
+import { runExport } from '../export/engine';
+import type { ExportInvocation, RunResult } from '../export/types';
+import type { Logger } from '../log';
+import { getModule } from '../modules';
+import { createS3Store } from '../sink';
+import { buildQualysClient } from './build-client';
+import { emitRunMetrics } from './metrics';
+
+export interface ExportHandlerDeps {
+  env: Env;
+  s3: S3Client;
+  secrets: SecretsManagerClient;
+  lambda: LambdaClient;
+  fetch: typeof fetch;
+  logger: Logger;
+  /** Where EMF metric lines go (stdout in Lambda). */
+  writeMetrics?: (line: string) => void;
+}
+
+export interface LambdaContextLike {
+  getRemainingTimeInMillis(): number;
+}
+
+function required(env: Env, name: string): string {
+  const v = env[name]?.trim();
+  if (!v) throw new ConfigError(`${name} is not set (the CDK stack sets it; set it when running the handler yourself)`);
+  return v;
+}
+
+/**
+ * Accepts what EventBridge Scheduler / rules, Step Functions and people send: a scheduled event or `{}`
+ * (start or resume the module's run), `{runId}` (start a run with that id), or `{continuation: {runId}}`.
+ */
+export function parseExportEvent(event: unknown): ExportInvocation {
+  if (event === undefined || event === null) return {};
+  if (typeof event !== 'object' || Array.isArray(event)) {
+    throw new ConfigError(`export event must be a JSON object, got ${Array.isArray(event) ? 'an array' : typeof event}`);
+  }
+  const e = event as Record<string, unknown>;
+  if ('detail-type' in e || e.source === 'aws.events' || e.source === 'aws.scheduler') return {};
+  const out: ExportInvocation = {};
+  if (e.runId !== undefined) {
+    if (typeof e.runId !== 'string' || !/^[A-Za-z0-9._-]{1,80}$/.test(e.runId)) {
+      throw new ConfigError('event.runId must be 1-80 letters, digits, ".", "_" or "-"');
+    }
+    out.runId = e.runId;
+  }
+  if (e.continuation !== undefined) {
+    const c = e.continuation as { runId?: unknown } | null;
+    if (!c || typeof c !== 'object' || typeof c.runId !== 'string' || !c.runId) {
+      throw new ConfigError('event.continuation must be {"runId": "<the runId of the run to continue>"}');
+    }
+    out.continuation = { runId: c.runId };
+  }
+  return out;
+}
+
+/** The whole export Lambda, with every AWS client injected. */
+export async function handleExport(
+  moduleName: ModuleName,
+  event: unknown,
+  context: LambdaContextLike,
+  deps: ExportHandlerDeps,
+): Promise<RunResult> {
+  const startedAt = Date.now();
+  const endBy = startedAt + context.getRemainingTimeInMillis();
+  const invocation = parseExportEvent(event);
+  const config = loadConfig(deps.env);
+  const bucket = required(deps.env, ENV.bucket);
+  const tokenStore = createSecretsTokenStore(deps.secrets, required(deps.env, ENV.tokenSecretId));
+  const tokens = createSecretsTokenProvider({
+    store: tokenStore,
+    refresh: lambdaRefresher(deps.lambda, required(deps.env, ENV.tokenRefreshFunction)),
+  });
+  const deadline = () => endBy;
+  const client = buildQualysClient(config, tokens, deps.fetch, deadline);
+  const logger = deps.logger.child({ module: moduleName });
+  let pages = 0;
+  const result = await runExport({
+    module: getModule(moduleName),
+    config,
+    client,
+    store: createS3Store({ s3: deps.s3, bucket }),
+    invocation,
+    deadline,
+    logger,
+    onProgress: (p) => {
+      pages = p.pages;
+    },
+  });
+  const stats = client.stats();
+  emitRunMetrics(
+    { module: moduleName, result, pages, apiCalls: stats.calls, retries: stats.retries, durationMs: Date.now() - startedAt },
+    deps.writeMetrics,
+  );
+  logger.info('export invocation finished', { status: result.status, runId: result.runId, records: result.records });
+  return result;
+}

@@ -1,0 +1,157 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulator } from '../sim';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const QEXPORT = join(ROOT, 'bin', 'qexport.mjs');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `qexport` command as a child process with exactly the given environment. */
+function qexport(args: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [QEXPORT, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walk(p)));
+    else out.push(p);
+  }
+  return out;
+}
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'qexport-cli-'));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('qexport demo', () => {
+  it('exports all four modules into the S3 layout, with manifests matching the simulator', async () => {
+    const out = join(tmp, 'demo');
+    const run = await qexport(['demo', '--out', out, '--scale', '0.02']);
+    expect(run.stderr + run.stdout).not.toMatch(/eyJ[A-Za-z0-9_-]{5,}\./); // no JWT printed
+    expect(run.code, run.stderr).toBe(0);
+    for (const m of ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets']) {
+      expect(run.stdout).toMatch(new RegExp(`ok +${m}: (\\d+) records written, simulator holds \\1`));
+    }
+    expect(run.stdout).toMatch(/module +status +records +parts +bytes +seconds/);
+
+    const files = await walk(out);
+    for (const m of ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets']) {
+      const manifests = files.filter((f) => f.includes(`/qualys/${m}/dt=`) && f.endsWith('_manifest.json'));
+      expect(manifests).toHaveLength(1);
+      const manifest = JSON.parse(await readFile(manifests[0]!, 'utf8'));
+      expect(manifest.module).toBe(m);
+      let lines = 0;
+      for (const part of manifest.parts) {
+        const body = gunzipSync(await readFile(join(out, part.key)));
+        const text = body.toString('utf8');
+        expect(text.endsWith('\n')).toBe(true);
+        const records = text.trimEnd().split('\n').map((l) => JSON.parse(l));
+        expect(records).toHaveLength(part.records);
+        lines += records.length;
+      }
+      expect(lines).toBe(manifest.totals.records);
+      expect(lines).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('qexport export against a separately started simulator', () => {
+  let sim: Awaited<ReturnType<typeof startSimulator>>;
+  beforeAll(async () => {
+    sim = await startSimulator({ port: 0, seed: 7, counts: { pci: 0, certview: 0, edr: 0, mobile: 57 } });
+  });
+  afterAll(async () => {
+    await sim.close();
+  });
+
+  const envFor = () => ({
+    QUALYS_GATEWAY_URL: sim.url,
+    QUALYS_PCI_URL: sim.url,
+    QUALYS_AUTH_METHOD: 'qualys-oidc',
+    QUALYS_CLIENT_ID: sim.defaults.clientId,
+    QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
+    QUALYS_MOBILE_TRUNCATION_LIMIT: '10',
+  });
+
+  it('exports mobile-assets with only the documented environment variables', async () => {
+    const out = join(tmp, 'mobile');
+    const run = await qexport(['export', 'mobile-assets', '--out', out], envFor());
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout + run.stderr).not.toContain(sim.defaults.clientSecret);
+    const manifests = (await walk(out)).filter((f) => f.endsWith('_manifest.json'));
+    expect(manifests).toHaveLength(1);
+    const manifest = JSON.parse(await readFile(manifests[0]!, 'utf8'));
+    expect(manifest.totals.records).toBe(57);
+    const ids: string[] = [];
+    for (const part of manifest.parts) {
+      const text = gunzipSync(await readFile(join(out, part.key))).toString('utf8');
+      for (const line of text.trimEnd().split('\n')) ids.push(String(JSON.parse(line).ID));
+    }
+    expect(ids).toEqual([...sim.expectedIds('mobile-assets')]);
+  });
+
+  it('prints its token check without the token', async () => {
+    const run = await qexport(['token'], envFor());
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/method: +qualys-oidc/);
+    expect(run.stdout).toMatch(/expires: +\d{4}-\d\d-\d\dT/);
+    expect(run.stdout).not.toMatch(/eyJ/);
+  });
+
+  it.each([
+    ['missing credentials', ['export', 'mobile-assets'], { QUALYS_CLIENT_SECRET: '' }, /QUALYS_CLIENT_SECRET/],
+    ['unknown module', ['export', 'nope'], {}, /nope/],
+    ['bad URL', ['export', 'mobile-assets'], { QUALYS_GATEWAY_URL: 'not a url' }, /QUALYS_GATEWAY_URL/],
+    ['unknown flag', ['export', 'mobile-assets', '--bogus'], {}, /bogus/],
+  ])('%s exits 2 with a one-line message naming the problem', async (_name, args, overrides, pattern) => {
+    const out = join(tmp, 'misconfig');
+    const run = await qexport([...args, '--out', out], { ...envFor(), ...overrides });
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(pattern);
+  });
+
+  it('an unwritable output directory exits 2 naming the directory', async () => {
+    // A regular file in the path makes the directory impossible to create, even for root.
+    const blocker = join(tmp, 'blocker');
+    await writeFile(blocker, 'not a directory');
+    const target = join(blocker, 'sub');
+    const run = await qexport(['export', 'mobile-assets', '--out', target], envFor());
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toContain(target);
+  });
+
+  it('--help exits 0 and documents the commands', async () => {
+    const run = await qexport(['--help']);
+    expect(run.code).toBe(0);
+    for (const c of ['demo', 'export', 'token', 'sim']) expect(run.stdout).toContain(`qexport ${c}`);
+  });
+});
