@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import { QexportError } from '../errors';
+import type { ObjectStore, PartInfo } from './types';
+
+/** One NDJSON line for `record`; throws a clear error for values JSON cannot represent faithfully. */
+export function toNdjsonLine(record: unknown): string {
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+    throw new QexportError('record', `a record must be a JSON object, got ${Array.isArray(record) ? 'an array' : typeof record}`);
+  }
+  let line: string;
+  try {
+    line = JSON.stringify(record, (_k, v: unknown) => {
+      if (typeof v === 'bigint') throw new TypeError('BigInt value');
+      if (typeof v === 'number' && !Number.isFinite(v)) throw new TypeError(`non-finite number ${v}`);
+      return v;
+    });
+  } catch (err) {
+    throw new QexportError('record', `record cannot be written as JSON: ${(err as Error).message}`);
+  }
+  return `${line}\n`;
+}
+
+/** Counts and hashes the bytes that pass through (the stored, compressed object). */
+class HashCounter extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+export interface PartWriter {
+  readonly key: string;
+  readonly records: number;
+  readonly rawBytes: number;
+  /** Writes records, waiting for backpressure so memory stays bounded. */
+  writePage(records: readonly unknown[]): Promise<void>;
+  /** Ends the stream and resolves once the object is stored. */
+  close(): Promise<PartInfo>;
+  /** Abandons the part (the upload fails; nothing becomes visible). */
+  abort(reason: Error): void;
+}
+
+/**
+ * Opens a streamed part: records → NDJSON → gzip → hash/count → store.putStream. Nothing is buffered beyond
+ * the stream high-water marks and the store's upload buffers.
+ */
+export function openPart(store: ObjectStore, key: string, gzipLevel = 6): PartWriter {
+  const source = new PassThrough();
+  const gzip = createGzip({ level: gzipLevel });
+  const counter = new HashCounter();
+  source.pipe(gzip).pipe(counter);
+  const upload = store.putStream(key, counter, 'application/x-ndjson', 'gzip');
+  // Surface an upload failure to writers waiting on 'drain'.
+  let failed: Error | undefined;
+  upload.catch((err: Error) => {
+    failed = err;
+    source.destroy(err);
+  });
+  gzip.on('error', (err) => counter.destroy(err));
+  let records = 0;
+  let rawBytes = 0;
+
+  async function write(chunk: string): Promise<void> {
+    if (failed) throw failed;
+    if (!source.write(chunk)) {
+      await new Promise<void>((resolve, reject) => {
+        const done = (err?: Error) => {
+          source.off('drain', onDrain);
+          source.off('close', onClose);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onDrain = () => done();
+        const onClose = () => done(failed ?? new Error(`upload of ${key} was aborted`));
+        source.once('drain', onDrain);
+        source.once('close', onClose);
+      });
+    }
+  }
+
+  return {
+    key,
+    get records() {
+      return records;
+    },
+    get rawBytes() {
+      return rawBytes;
+    },
+    async writePage(page) {
+      // Serialise the whole page first: a bad record fails the page before any of it is written.
+      const lines = page.map(toNdjsonLine);
+      for (const line of lines) {
+        await write(line);
+        records++;
+        rawBytes += Buffer.byteLength(line);
+      }
+    },
+    async close() {
+      source.end();
+      await upload;
+      return {
+        key,
+        records,
+        bytes: counter.bytes,
+        rawBytes,
+        sha256: counter.hash.digest('hex'),
+      };
+    },
+    abort(reason) {
+      failed ??= reason;
+      source.destroy(reason);
+      counter.destroy(reason);
+    },
+  };
+}
