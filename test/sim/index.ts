@@ -1,0 +1,617 @@
+/**
+ * The Qualys API simulator: one HTTP origin on 127.0.0.1 serving the gateway (/auth, /auth/oidc, /certview,
+ * /ioc, /sem), PCI Merchant (/pci), an IdP token endpoint and a JWKS, with rate/concurrency limits and
+ * switchable faults. Faithful to the documented formats (see docs/simulator.md and qualys-api.md).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import {
+  certificate,
+  edrEvent,
+  edrId,
+  edrTimeMs,
+  edrType,
+  mobileAsset,
+  mobileAssetId,
+  mobileAssetXml,
+  MOBILE_BASE_ID,
+  PCI_BASE_ID,
+  pciScan,
+  simpleReturnXml,
+  cdata,
+  type EdrTimeline,
+} from './data';
+import { FaultController, type FaultSpec } from './faults';
+import { TokenAuthority, type IssueOptions } from './tokens';
+
+export type SimModule = 'pci-scans' | 'certview-certificates' | 'edr-events' | 'mobile-assets';
+
+export interface SimOptions {
+  port?: number;
+  host?: string;
+  seed?: number;
+  counts?: Partial<{ pci: number; certview: number; edr: number; mobile: number }>;
+  edr?: { start?: string; stepMs?: number; perTick?: number };
+  auth?: { qualysTokenTtlSec?: number; idpTokenTtlSec?: number };
+  limits?: SimLimits;
+  latencyMs?: number;
+  /** Scroll ids expire after this much disuse (default 120 s). */
+  scrollTtlMs?: number;
+}
+
+export interface SimLimits {
+  rate?: { calls: number; windowSec: number };
+  concurrency?: number;
+}
+
+export interface SimStats {
+  requests: number;
+  byPath: Record<string, number>;
+  maxConcurrent: number;
+  rejected: number;
+  authHeadersSeen: number;
+}
+
+export interface ExpectedOptions {
+  from?: string;
+  to?: string;
+  filter?: string;
+}
+
+export interface Simulator {
+  url: string;
+  port: number;
+  tokenUrl: string;
+  jwksUrl: string;
+  issuer: string;
+  audience: string;
+  defaults: { clientId: string; clientSecret: string; username: string; password: string };
+  faults: FaultController;
+  issueToken(opts?: IssueOptions): Promise<string>;
+  setLatency(ms: number): void;
+  setLimits(limits: SimLimits): void;
+  stats(): SimStats;
+  expectedIds(module: SimModule, opts?: ExpectedOptions): Iterable<string>;
+  expectedRecords(module: SimModule, opts?: ExpectedOptions): Iterable<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+const DEFAULTS = {
+  clientId: 'qexport-demo',
+  clientSecret: 'demo-client-secret',
+  username: 'demo',
+  password: 'demo-password',
+};
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Reply {
+  status: number;
+  contentType: string;
+  body: string;
+  headers?: Record<string, string>;
+}
+
+const json = (status: number, value: unknown, headers?: Record<string, string>): Reply => ({
+  status,
+  contentType: 'application/json',
+  body: JSON.stringify(value),
+  headers,
+});
+const xml = (status: number, body: string): Reply => ({ status, contentType: 'application/xml', body });
+
+const isSem = (path: string) => path.startsWith('/sem/');
+const isClassic = (path: string) => path.startsWith('/pci/') || isSem(path);
+const DATA_PREFIXES = ['/pci/', '/certview/', '/ioc/', '/sem/'];
+
+function intParam(value: string | null, name: string, min: number, max: number, fallback?: number): number {
+  if (value === null || value === '') {
+    if (fallback === undefined) throw new HttpError(400, `missing required parameter '${name}'`);
+    return fallback;
+  }
+  if (!/^-?\d+$/.test(value)) throw new HttpError(400, `parameter '${name}' must be an integer, got '${value}'`);
+  const n = Number(value);
+  if (n < min || n > max) throw new HttpError(400, `parameter '${name}' must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+/** Parses the QQL the EDR pager sends: `event.datetime:['A'..'B']` and `type:X`, joined by AND. */
+export function parseEdrFilter(filter: string | null): { fromMs?: number; toMs?: number; type?: string } {
+  const out: { fromMs?: number; toMs?: number; type?: string } = {};
+  if (!filter || !filter.trim()) return out;
+  for (const raw of filter.split(/\s+AND\s+/i)) {
+    const term = raw.trim().replace(/^\((.*)\)$/, '$1');
+    const range = /^event\.datetime\s*:\s*\[\s*'([^']+)'\s*\.\.\s*'([^']+)'\s*\]$/i.exec(term);
+    if (range) {
+      const a = Date.parse(range[1]!);
+      const b = Date.parse(range[2]!);
+      if (Number.isNaN(a) || Number.isNaN(b)) throw new HttpError(400, `invalid date in filter term '${term}'`);
+      out.fromMs = a;
+      out.toMs = b;
+      continue;
+    }
+    const type = /^type\s*:\s*"?([A-Z_]+)"?$/i.exec(term);
+    if (type) {
+      out.type = type[1]!.toUpperCase();
+      continue;
+    }
+    throw new HttpError(400, `unsupported filter term '${term}'`);
+  }
+  return out;
+}
+
+interface Scroll {
+  next: number;
+  end: number;
+  type?: string;
+  pageSize: number;
+  lastUsed: number;
+}
+
+async function readBody(req: IncomingMessage, limit = 1_000_000): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > limit) throw new HttpError(413, 'request body too large');
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> {
+  const seed = opts.seed ?? 1;
+  const counts = { pci: 25, certview: 450, edr: 1000, mobile: 30, ...opts.counts };
+  const timeline: EdrTimeline = {
+    startMs: Date.parse(opts.edr?.start ?? '2026-01-01T00:00:00.000Z'),
+    stepMs: opts.edr?.stepMs ?? 1000,
+    perTick: Math.max(1, opts.edr?.perTick ?? 1),
+  };
+  const qualysTtl = opts.auth?.qualysTokenTtlSec ?? 14_400;
+  const idpTtl = opts.auth?.idpTokenTtlSec ?? 3600;
+  const scrollTtlMs = opts.scrollTtlMs ?? 120_000;
+  let latencyMs = opts.latencyMs ?? 0;
+  let limits: SimLimits = opts.limits ?? {};
+  let pciInserted = 0;
+  const faults = new FaultController();
+  const scrolls = new Map<string, Scroll>();
+  const stats: SimStats = { requests: 0, byPath: {}, maxConcurrent: 0, rejected: 0, authHeadersSeen: 0 };
+  let running = 0;
+  let windowStart = Date.now();
+  let windowCalls = 0;
+
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
+  const issuer = `${url}/idp`;
+  const audience = 'qualys-api';
+  const authority = await TokenAuthority.create(issuer, audience);
+
+  // ------------------------------------------------------------ expected data
+  const pciTotal = () => counts.pci + pciInserted;
+  /** PCI list position p (0-based, newest first) → scanId. */
+  const pciIdAt = (p: number) => PCI_BASE_ID + pciTotal() - 1 - p;
+
+  function edrRange({ fromMs, toMs }: { fromMs?: number; toMs?: number }): { first: number; end: number } {
+    const tickOf = (ms: number) => Math.ceil((ms - timeline.startMs) / timeline.stepMs);
+    const first = fromMs === undefined ? 0 : Math.max(0, tickOf(fromMs) * timeline.perTick);
+    const end = toMs === undefined ? counts.edr : Math.min(counts.edr, Math.max(0, tickOf(toMs) * timeline.perTick));
+    return { first: Math.min(first, counts.edr), end };
+  }
+
+  function* expectedIndexes(module: SimModule, o: ExpectedOptions = {}): Generator<number> {
+    if (module === 'edr-events') {
+      const f = parseEdrFilter(o.filter ?? null);
+      const { first, end } = edrRange({ fromMs: o.from ? Date.parse(o.from) : f.fromMs, toMs: o.to ? Date.parse(o.to) : f.toMs });
+      for (let i = first; i < end; i++) if (!f.type || edrType(seed, i) === f.type) yield i;
+      return;
+    }
+    const n = module === 'pci-scans' ? pciTotal() : module === 'certview-certificates' ? counts.certview : counts.mobile;
+    for (let i = 0; i < n; i++) yield i;
+  }
+
+  function recordAt(module: SimModule, i: number): Record<string, unknown> {
+    switch (module) {
+      case 'pci-scans':
+        return pciScan(seed, pciIdAt(i));
+      case 'certview-certificates':
+        return certificate(seed, i) as unknown as Record<string, unknown>;
+      case 'edr-events':
+        return edrEvent(seed, timeline, i);
+      case 'mobile-assets':
+        return mobileAsset(seed, i);
+    }
+  }
+
+  function idAt(module: SimModule, i: number): string {
+    switch (module) {
+      case 'pci-scans':
+        return String(pciIdAt(i));
+      case 'certview-certificates':
+        return String(certificate(seed, i).id);
+      case 'edr-events':
+        return edrId(seed, i);
+      case 'mobile-assets':
+        return String(mobileAssetId(i));
+    }
+  }
+
+  // ------------------------------------------------------------ auth endpoints
+  async function handleAuth(req: IncomingMessage, path: string): Promise<Reply | undefined> {
+    if (path === '/.well-known/jwks.json' && req.method === 'GET') return json(200, { keys: [authority.jwk] });
+    if (path === '/auth/oidc' || path === '/auth/oauth') {
+      if (req.method !== 'POST') throw new HttpError(405, 'use POST');
+      await readBody(req);
+      const id = req.headers['clientid'];
+      const secret = req.headers['clientsecret'];
+      if (id !== DEFAULTS.clientId || secret !== DEFAULTS.clientSecret) {
+        return json(401, { status: 401, error: 'Unauthorized', message: 'Invalid client credentials' });
+      }
+      const token = await authority.issue({ ttlSec: qualysTtl, sub: String(id) });
+      return { status: 200, contentType: 'text/plain', body: token };
+    }
+    if (path === '/auth') {
+      if (req.method !== 'POST') throw new HttpError(405, 'use POST');
+      const form = new URLSearchParams(await readBody(req));
+      if (form.get('token') !== 'true') throw new HttpError(400, "form field 'token' must be 'true'");
+      if (form.get('username') !== DEFAULTS.username || form.get('password') !== DEFAULTS.password) {
+        return json(401, { status: 401, error: 'Unauthorized', message: 'Bad username or password' });
+      }
+      const token = await authority.issue({ ttlSec: qualysTtl, sub: DEFAULTS.username });
+      return { status: 201, contentType: 'text/plain', body: token };
+    }
+    if (path === '/oauth2/token') {
+      if (req.method !== 'POST') throw new HttpError(405, 'use POST');
+      const form = new URLSearchParams(await readBody(req));
+      let clientId = form.get('client_id');
+      let clientSecret = form.get('client_secret');
+      const basic = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+      if (basic) {
+        const [id, secret] = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':');
+        clientId = decodeURIComponent(id ?? '');
+        clientSecret = decodeURIComponent(secret ?? '');
+      }
+      const grant = form.get('grant_type');
+      const oauthError = (status: number, error: string, description: string) =>
+        json(status, { error, error_description: description });
+      if (clientId !== DEFAULTS.clientId) return oauthError(401, 'invalid_client', 'Client authentication failed');
+      let sub: string;
+      if (grant === 'password') {
+        if (clientSecret && clientSecret !== DEFAULTS.clientSecret) return oauthError(401, 'invalid_client', 'Client authentication failed');
+        if (form.get('username') !== DEFAULTS.username || form.get('password') !== DEFAULTS.password) {
+          return oauthError(400, 'invalid_grant', 'The credentials provided were invalid.');
+        }
+        sub = DEFAULTS.username;
+      } else if (grant === 'client_credentials') {
+        if (clientSecret !== DEFAULTS.clientSecret) return oauthError(401, 'invalid_client', 'Client authentication failed');
+        sub = clientId;
+      } else {
+        return oauthError(400, 'unsupported_grant_type', `grant_type '${grant ?? ''}' is not supported`);
+      }
+      const token = await authority.issue({ ttlSec: idpTtl, sub });
+      return json(200, {
+        token_type: 'Bearer',
+        expires_in: idpTtl,
+        access_token: token,
+        scope: form.get('scope') ?? 'openid profile',
+        id_token: await authority.issue({ ttlSec: idpTtl, sub }),
+      });
+    }
+    return undefined;
+  }
+
+  // ------------------------------------------------------------ data endpoints
+  function pciList(q: URLSearchParams): Reply {
+    const offset = intParam(q.get('offset'), 'offset', 1, 1e9, 1);
+    const limit = intParam(q.get('limit'), 'limit', 1, 1000, 10);
+    const total = pciTotal();
+    const list = [];
+    for (let p = offset - 1; p < Math.min(total, offset - 1 + limit); p++) list.push(pciScan(seed, pciIdAt(p)));
+    const fetchRange = list.length ? `${offset}-${offset + list.length - 1}` : `${offset}-${offset - 1}`;
+    return json(200, { responseApiVersion: 'V1', data: { totalCount: total, fetchRange, scanInfoList: list } });
+  }
+
+  async function certviewList(req: IncomingMessage, version: string): Promise<Reply> {
+    if (req.method !== 'POST') throw new HttpError(405, 'use POST with a JSON body');
+    const text = await readBody(req);
+    let body: Record<string, unknown>;
+    try {
+      body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      throw new HttpError(400, 'request body is not valid JSON');
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'request body must be a JSON object');
+    const num = (v: unknown, name: string, min: number, max: number, dflt: number) => {
+      if (v === undefined) return dflt;
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw new HttpError(400, `'${name}' must be an integer`);
+      if (v < min || v > max) throw new HttpError(400, `'${name}' must be between ${min} and ${max}, got ${v}`);
+      return v;
+    };
+    const pageNumber = num(body.pageNumber, 'pageNumber', 0, 1e7, 0);
+    const pageSize = num(body.pageSize, 'pageSize', 1, 200, 10);
+    if (body.filter !== undefined && typeof body.filter !== 'string' && (typeof body.filter !== 'object' || body.filter === null)) {
+      throw new HttpError(400, "'filter' must be a QQL string or a filter object");
+    }
+    const first = pageNumber * pageSize;
+    if (version === 'v1' && first + pageSize > 10_000) {
+      throw new HttpError(400, 'v1 returns at most 10,000 results; use /certview/v2/certificates for larger result sets');
+    }
+    const list = [];
+    for (let i = first; i < Math.min(counts.certview, first + pageSize); i++) list.push(certificate(seed, i));
+    return json(200, list);
+  }
+
+  function edrScroll(q: URLSearchParams, fault: FaultSpec | undefined): Reply {
+    const now = Date.now();
+    for (const [id, s] of scrolls) if (now - s.lastUsed > scrollTtlMs) scrolls.delete(id);
+    const scrollId = q.get('scrollId');
+    let scroll: Scroll | undefined;
+    if (scrollId) {
+      scroll = scrolls.get(scrollId);
+      if (fault?.kind === 'scroll-expire' || !scroll) {
+        scrolls.delete(scrollId);
+        throw new HttpError(400, `scrollId '${scrollId}' has expired or is invalid; start a new scroll`);
+      }
+    } else {
+      const f = parseEdrFilter(q.get('filter'));
+      const { first, end } = edrRange({ fromMs: f.fromMs, toMs: f.toMs });
+      scroll = { next: first, end, type: f.type, pageSize: intParam(q.get('pageSize'), 'pageSize', 1, 5000, 1000), lastUsed: now };
+    }
+    const data: Record<string, unknown>[] = [];
+    let i = scroll.next;
+    while (i < scroll.end && data.length < scroll.pageSize) {
+      if (!scroll.type || edrType(seed, i) === scroll.type) data.push(edrEvent(seed, timeline, i));
+      i++;
+    }
+    // Skip non-matching events so an empty page really means the end.
+    while (i < scroll.end && scroll.type && edrType(seed, i) !== scroll.type) i++;
+    scroll.next = i;
+    scroll.lastUsed = now;
+    if (data.length === 0) {
+      if (scrollId) scrolls.delete(scrollId);
+      return json(200, { data });
+    }
+    const id = scrollId ?? randomBytes(12).toString('base64url');
+    scrolls.set(id, scroll);
+    return json(200, { data, scrollId: id });
+  }
+
+  function mobileList(q: URLSearchParams, fault: FaultSpec | undefined): Reply {
+    const action = q.get('action');
+    if (action !== 'list') {
+      return xml(400, simpleReturnXml(1901, `Unrecognized or missing parameter: action (expected 'list', got '${action ?? ''}')`));
+    }
+    let limit: number;
+    let idMin: number;
+    try {
+      limit = intParam(q.get('truncation_limit'), 'truncation_limit', 1, 1_000_000, 1000);
+      idMin = intParam(q.get('id_min'), 'id_min', 0, 2 ** 31, 0);
+    } catch (err) {
+      return xml(400, simpleReturnXml(1905, (err as Error).message));
+    }
+    const firstIndex = Math.max(0, Math.ceil((idMin - MOBILE_BASE_ID) / 3));
+    const end = Math.min(counts.mobile, firstIndex + limit);
+    let body = '';
+    for (let i = firstIndex; i < end; i++) body += mobileAssetXml(mobileAsset(seed, i));
+    let warning = '';
+    if (end < counts.mobile) {
+      const next = new URLSearchParams(q);
+      next.set('id_min', String(mobileAssetId(end)));
+      next.set('action', 'list');
+      next.set('truncation_limit', String(limit));
+      const origin = fault?.kind === 'offsite-url' ? (fault.url ?? 'https://evil.example.com') : url;
+      warning =
+        `<WARNING><CODE>1980</CODE><TEXT>${limit} record limit exceeded. Use URL to get next batch of results.</TEXT>` +
+        `<URL>${cdata(`${origin}/sem/v1/assetList?${next.toString()}`)}</URL></WARNING>`;
+    }
+    return xml(
+      200,
+      '<?xml version="1.0" encoding="UTF-8"?>\n' +
+        `<!DOCTYPE ASSET_LIST_VM_DETECTION_OUTPUT SYSTEM "${url}/sem/xapi/v1/asset/asset_list_output.dtd">\n` +
+        `<ASSET_LIST_VM_DETECTION_OUTPUT><RESPONSE><DATETIME>${new Date().toISOString()}</DATETIME>` +
+        `<ASSET_LIST>${body}</ASSET_LIST>${warning}</RESPONSE></ASSET_LIST_VM_DETECTION_OUTPUT>\n` +
+        '<!-- CONFIDENTIAL AND PROPRIETARY INFORMATION. Qualys provides the QualysGuard Service "As Is". -->\n',
+    );
+  }
+
+  function limitHeaders(): Record<string, string> {
+    const h: Record<string, string> = {};
+    if (limits.rate) {
+      const left = Math.max(0, limits.rate.calls - windowCalls);
+      h['X-RateLimit-Limit'] = String(limits.rate.calls);
+      h['X-RateLimit-Window-Sec'] = String(limits.rate.windowSec);
+      h['X-RateLimit-Remaining'] = String(left);
+      h['X-RateLimit-ToWait-Sec'] = String(left > 0 ? 0 : Math.max(1, Math.ceil((windowStart + limits.rate.windowSec * 1000 - Date.now()) / 1000)));
+    }
+    if (limits.concurrency) {
+      h['X-Concurrency-Limit-Limit'] = String(limits.concurrency);
+      h['X-Concurrency-Limit-Running'] = String(running);
+    }
+    return h;
+  }
+
+  function limitReply(path: string, code: 1960 | 1965, waitSec: number): Reply {
+    stats.rejected++;
+    const headers = { ...limitHeaders(), 'X-RateLimit-ToWait-Sec': String(waitSec) };
+    const text =
+      code === 1965
+        ? `API rate limit exceeded. Please wait ${waitSec} seconds before making another request.`
+        : 'Concurrency limit exceeded. Too many API requests are running.';
+    if (isClassic(path)) return { ...xml(409, simpleReturnXml(code, text)), headers };
+    return json(429, { status: 429, error: 'Too Many Requests', code, message: text }, headers);
+  }
+
+  function errorReply(path: string, status: number, message: string): Reply {
+    if (isSem(path)) return xml(status, simpleReturnXml(status === 404 ? 1904 : 1905, message));
+    return json(status, { status, error: status === 404 ? 'Not Found' : 'Bad Request', message });
+  }
+
+  async function handleData(req: IncomingMessage, res: ServerResponse, u: URL): Promise<Reply | 'handled'> {
+    const path = u.pathname;
+    const check = await authority.check(req.headers.authorization);
+    if (!check.ok) return json(401, { status: 401, error: 'Unauthorized', message: check.message });
+
+    const isScroll = path === '/ioc/events/scroll' && u.searchParams.has('scrollId');
+    const fault = faults.take(path, (kind) => {
+      if (kind === 'scroll-expire') return isScroll;
+      if (kind === 'offsite-url') return path.startsWith('/sem/');
+      if (kind === 'pci-insert') return path.startsWith('/pci/');
+      return true;
+    });
+    if (fault) {
+      switch (fault.kind) {
+        case 'expire-token':
+          authority.revokeAll();
+          return json(401, { status: 401, error: 'Unauthorized', message: 'JWT expired' });
+        case 'status':
+          return isSem(path)
+            ? xml(fault.status ?? 500, simpleReturnXml(999, 'Internal error. Please contact customer support.'))
+            : json(fault.status ?? 500, { status: fault.status ?? 500, error: 'Server Error', message: 'simulated failure' });
+        case 'reset':
+          req.socket.destroy();
+          return 'handled';
+        case 'stall': {
+          if (fault.ms !== undefined) setTimeout(() => req.socket.destroy(), fault.ms).unref();
+          return 'handled';
+        }
+        case 'rate-limit':
+          return limitReply(path, 1965, fault.waitSec ?? 1);
+        case 'concurrency-limit':
+          return limitReply(path, 1960, fault.waitSec ?? 1);
+        case 'pci-insert':
+          pciInserted += fault.count ?? 1;
+          break;
+        default:
+          break;
+      }
+    }
+
+    // Limits (after faults, so a fault is deterministic regardless of limits).
+    if (limits.rate) {
+      const now = Date.now();
+      if (now - windowStart >= limits.rate.windowSec * 1000) {
+        windowStart = now;
+        windowCalls = 0;
+      }
+      if (windowCalls >= limits.rate.calls) {
+        return limitReply(path, 1965, Math.max(1, Math.ceil((windowStart + limits.rate.windowSec * 1000 - now) / 1000)));
+      }
+      windowCalls++;
+    }
+    if (limits.concurrency && running > limits.concurrency) return limitReply(path, 1960, 1);
+
+    if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+
+    let reply: Reply;
+    if (path === '/pci/scan/list') {
+      if (req.method !== 'GET') throw new HttpError(405, 'use GET');
+      reply = pciList(u.searchParams);
+    } else if (/^\/certview\/v[12]\/certificates$/.test(path)) {
+      reply = await certviewList(req, path.split('/')[2]!);
+    } else if (path === '/ioc/events/scroll') {
+      if (req.method !== 'GET') throw new HttpError(405, 'use GET');
+      reply = edrScroll(u.searchParams, fault);
+    } else if (path === '/sem/v1/assetList') {
+      reply = mobileList(u.searchParams, fault);
+    } else {
+      throw new HttpError(404, `no such endpoint: ${req.method} ${path}`);
+    }
+
+    if (fault?.kind === 'malformed') {
+      reply = { ...reply, body: reply.contentType === 'application/xml' ? '<ASSET_LIST_VM_DETECTION_OUTPUT><RESPONSE><ASSET_LIST><ASSET><ID>1</I' : '{"data": [ {"id": "x", ' };
+    }
+    if (fault?.kind === 'truncated') {
+      // A clean end of a chunked body that stops half-way, as proxies in the field have produced.
+      res.writeHead(reply.status, { 'content-type': reply.contentType, ...limitHeaders() });
+      res.end(reply.body.slice(0, Math.floor(reply.body.length / 2)));
+      return 'handled';
+    }
+    return { ...reply, headers: { ...limitHeaders(), ...reply.headers } };
+  }
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const u = new URL(req.url ?? '/', url);
+    const path = u.pathname;
+    stats.requests++;
+    stats.byPath[path] = (stats.byPath[path] ?? 0) + 1;
+    if (req.headers.authorization) stats.authHeadersSeen++;
+    const isData = DATA_PREFIXES.some((p) => path.startsWith(p));
+    if (isData) {
+      running++;
+      stats.maxConcurrent = Math.max(stats.maxConcurrent, running);
+    }
+    let released = false;
+    const release = () => {
+      if (isData && !released) {
+        released = true;
+        running--;
+      }
+    };
+    res.on('close', release);
+
+    void (async () => {
+      let reply: Reply | 'handled' | undefined;
+      try {
+        reply = isData ? await handleData(req, res, u) : await handleAuth(req, path);
+        reply ??= errorReply(path, 404, `no such endpoint: ${req.method} ${path}`);
+      } catch (err) {
+        if (err instanceof HttpError) reply = errorReply(path, err.status, err.message);
+        else reply = errorReply(path, 500, 'internal simulator error');
+      }
+      if (reply === 'handled' || res.headersSent || res.destroyed) return;
+      res.writeHead(reply.status, {
+        'content-type': reply.contentType,
+        'content-length': Buffer.byteLength(reply.body),
+        ...reply.headers,
+      });
+      res.end(reply.body);
+    })();
+  });
+
+  return {
+    url,
+    port,
+    tokenUrl: `${url}/oauth2/token`,
+    jwksUrl: `${url}/.well-known/jwks.json`,
+    issuer,
+    audience,
+    defaults: { ...DEFAULTS },
+    faults,
+    issueToken: (o) => authority.issue(o),
+    setLatency: (ms) => {
+      latencyMs = ms;
+    },
+    setLimits: (l) => {
+      limits = l;
+      windowStart = Date.now();
+      windowCalls = 0;
+    },
+    stats: () => ({ ...stats, byPath: { ...stats.byPath } }),
+    expectedIds: function* (module, o) {
+      for (const i of expectedIndexes(module, o)) yield idAt(module, i);
+    },
+    expectedRecords: function* (module, o) {
+      for (const i of expectedIndexes(module, o)) yield recordAt(module, i);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export { FAULT_KINDS, parseFaultArg, type FaultKind, type FaultSpec } from './faults';
+export { edrTimeMs };
