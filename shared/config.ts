@@ -5,6 +5,7 @@
  *
  * Environment variable names (used by the CLI, Lambda and docs alike) are listed in ENV below.
  */
+import { ConfigError } from './errors';
 
 export const MODULES = ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets'] as const;
 export type ModuleName = (typeof MODULES)[number];
@@ -143,3 +144,244 @@ export const ENV = {
 } as const;
 
 export type Env = Record<string, string | undefined>;
+
+// ------------------------------------------------------------------------------------------ parser
+
+/** Gateway per platform (qualys-api.md). PCI Merchant has one host for every platform. */
+export const PLATFORMS: Record<string, string> = {
+  US1: 'https://gateway.qg1.apps.qualys.com',
+  US2: 'https://gateway.qg2.apps.qualys.com',
+  US3: 'https://gateway.qg3.apps.qualys.com',
+  US4: 'https://gateway.qg4.apps.qualys.com',
+  EU1: 'https://gateway.qg1.apps.qualys.eu',
+  EU2: 'https://gateway.qg2.apps.qualys.eu',
+  EU3: 'https://gateway.qg3.apps.qualys.it',
+  IN: 'https://gateway.qg1.apps.qualys.in',
+  CA: 'https://gateway.qg1.apps.qualys.ca',
+  AE: 'https://gateway.qg1.apps.qualys.ae',
+  UK: 'https://gateway.qg1.apps.qualys.co.uk',
+  AU: 'https://gateway.qg1.apps.qualys.com.au',
+  KSA: 'https://gateway.qg1.apps.qualysksa.com',
+};
+export const PCI_MERCHANT_URL = 'https://pci-api.qualys.com';
+
+
+const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])$/i;
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  if (v === undefined) return undefined;
+  const t = v.trim();
+  return t === '' ? undefined : t;
+}
+
+/** An https URL (http only on loopback), without trailing slash. */
+export function parseUrl(value: string, name: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL: '${value}'`);
+  }
+  const loopback = LOOPBACK_HOST.test(u.hostname);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) {
+    throw new ConfigError(`${name} must use https (http is allowed only on 127.0.0.1/localhost), got '${u.protocol}//${u.host}'`);
+  }
+  if (u.username || u.password) throw new ConfigError(`${name} must not contain credentials`);
+  if (u.search || u.hash) throw new ConfigError(`${name} must not contain a query string or fragment`);
+  return u.href.replace(/\/+$/, '');
+}
+
+function int(env: Env, name: string, dflt: number, min: number, max: number): number {
+  const v = str(env, name);
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v)) throw new ConfigError(`${name} must be a whole number between ${min} and ${max}, got '${v}'`);
+  const n = Number(v);
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function isoDate(env: Env, name: string): string | undefined {
+  const v = str(env, name);
+  if (v === undefined) return undefined;
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(v) || Number.isNaN(Date.parse(v))) {
+    throw new ConfigError(`${name} must look like YYYY-MM-DDTHH:MM:SSZ, got '${v}'`);
+  }
+  return v;
+}
+
+export function loadEndpoints(env: Env): QualysEndpoints {
+  const platform = str(env, ENV.platform)?.toUpperCase();
+  const gatewayOverride = str(env, ENV.gatewayUrl);
+  if (platform !== undefined && !(platform in PLATFORMS)) {
+    throw new ConfigError(`${ENV.platform} '${platform}' is not a Qualys platform (one of ${Object.keys(PLATFORMS).join(', ')})`);
+  }
+  if (!platform && !gatewayOverride) {
+    throw new ConfigError(`set ${ENV.platform} (e.g. US1) or ${ENV.gatewayUrl} to say which Qualys platform to use`);
+  }
+  const gatewayUrl = gatewayOverride ? parseUrl(gatewayOverride, ENV.gatewayUrl) : PLATFORMS[platform!]!;
+  const pciOverride = str(env, ENV.pciUrl);
+  return {
+    platform,
+    gatewayUrl,
+    pciUrl: pciOverride ? parseUrl(pciOverride, ENV.pciUrl) : PCI_MERCHANT_URL,
+  };
+}
+
+function certviewFilter(env: Env): unknown {
+  const v = str(env, ENV.certviewFilter);
+  if (v === undefined) return undefined;
+  if (v.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(v) as unknown;
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+      return parsed;
+    } catch (err) {
+      throw new ConfigError(`${ENV.certviewFilter} starts with '{' but is not a JSON object: ${(err as Error).message}`);
+    }
+  }
+  return v;
+}
+
+/** Everything but the credentials: what the exporters need. */
+export function loadConfig(env: Env): AppConfig {
+  const apiVersion = (str(env, ENV.certviewApiVersion) ?? 'v2').toLowerCase();
+  if (apiVersion !== 'v1' && apiVersion !== 'v2') {
+    throw new ConfigError(`${ENV.certviewApiVersion} must be v1 or v2, got '${apiVersion}'`);
+  }
+  const prefix = (str(env, ENV.prefix) ?? 'qualys').replace(/^\/+|\/+$/g, '');
+  if (prefix && !/^[A-Za-z0-9!_.*'()/-]+$/.test(prefix)) {
+    throw new ConfigError(`${ENV.prefix} may contain only letters, digits and !_.*'()/- characters, got '${prefix}'`);
+  }
+  const includes = str(env, ENV.certviewIncludes);
+  const edrFilter = str(env, ENV.edrFilter);
+  if (edrFilter && /event\.datetime/i.test(edrFilter)) {
+    throw new ConfigError(`${ENV.edrFilter} must not contain event.datetime: the exporter sets the time window itself`);
+  }
+  return {
+    endpoints: loadEndpoints(env),
+    tokenCheck: {
+      jwksUrl: str(env, ENV.jwksUrl) ? parseUrl(str(env, ENV.jwksUrl)!, ENV.jwksUrl) : undefined,
+      issuer: str(env, ENV.issuer),
+      audience: str(env, ENV.audience),
+      maxLifetimeSeconds: int(env, ENV.maxTokenLifetime, 86_400, 60, 30 * 86_400),
+    },
+    http: {
+      timeoutMs: int(env, ENV.timeoutMs, 60_000, 1000, 900_000),
+      maxRetries: int(env, ENV.maxRetries, 5, 0, 20),
+      concurrency: int(env, ENV.concurrency, 2, 1, 16),
+    },
+    modules: {
+      pci: { pageSize: int(env, ENV.pciPageSize, 1000, 1, 1000) },
+      certview: {
+        apiVersion,
+        pageSize: int(env, ENV.certviewPageSize, 200, 1, 200),
+        filter: certviewFilter(env),
+        includes: includes ? includes.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+      },
+      edr: {
+        filter: edrFilter,
+        pageSize: int(env, ENV.edrPageSize, 1000, 1, 5000),
+        overlapMinutes: int(env, ENV.edrOverlapMinutes, 10, 0, 24 * 60),
+        initialLookbackHours: int(env, ENV.edrInitialLookbackHours, 24, 1, 24 * 90),
+      },
+      mobile: {
+        truncationLimit: int(env, ENV.mobileTruncationLimit, 1000, 1, 1_000_000),
+        detectionUpdatedSince: isoDate(env, ENV.mobileDetectionUpdatedSince),
+        includeFields: str(env, ENV.mobileIncludeFields),
+      },
+    },
+    output: {
+      prefix,
+      partMaxBytes: int(env, ENV.partMaxBytes, 64 * 1024 * 1024, 1024, 4 * 1024 ** 3),
+      partMaxRecords: int(env, ENV.partMaxRecords, 500_000, 1, 100_000_000),
+    },
+  };
+}
+
+const REQUIRED: Record<AuthMethod, (keyof Credentials)[]> = {
+  'qualys-oidc': ['clientId', 'clientSecret'],
+  'qualys-basic': ['username', 'password'],
+  'idp-password': ['tokenUrl', 'clientId', 'username', 'password'],
+  'idp-client-credentials': ['tokenUrl', 'clientId', 'clientSecret'],
+};
+
+const CRED_ENV: Record<keyof Credentials, string> = {
+  method: ENV.authMethod,
+  clientId: ENV.clientId,
+  clientSecret: ENV.clientSecret,
+  username: ENV.username,
+  password: ENV.password,
+  tokenUrl: ENV.tokenUrl,
+  scope: ENV.scope,
+};
+
+function checkCredentials(c: Credentials, name: (field: keyof Credentials) => string): Credentials {
+  for (const field of REQUIRED[c.method]) {
+    if (!c[field]) throw new ConfigError(`${name(field)} is required for auth method ${c.method}`);
+  }
+  if (c.tokenUrl) c.tokenUrl = parseUrl(c.tokenUrl, name('tokenUrl'));
+  return c;
+}
+
+function method(value: string | undefined, name: string): AuthMethod {
+  const m = value ?? 'qualys-oidc';
+  if (!(AUTH_METHODS as readonly string[]).includes(m)) {
+    throw new ConfigError(`${name} must be one of ${AUTH_METHODS.join(', ')}, got '${m}'`);
+  }
+  return m as AuthMethod;
+}
+
+/** Credentials from environment variables (the CLI). */
+export function loadCredentials(env: Env): Credentials {
+  const c: Credentials = {
+    method: method(str(env, ENV.authMethod), ENV.authMethod),
+    clientId: str(env, ENV.clientId),
+    clientSecret: str(env, ENV.clientSecret),
+    username: str(env, ENV.username),
+    password: str(env, ENV.password),
+    tokenUrl: str(env, ENV.tokenUrl),
+    scope: str(env, ENV.scope),
+  };
+  return checkCredentials(c, (f) => CRED_ENV[f]);
+}
+
+/** Credentials from the credentials secret's JSON; `source` names the secret in errors (never its values). */
+export function parseCredentials(value: unknown, source: string): Credentials {
+  let obj = value;
+  if (typeof value === 'string') {
+    try {
+      obj = JSON.parse(value);
+    } catch {
+      throw new ConfigError(`${source} is not valid JSON (see docs/credentials.md for its format)`);
+    }
+  }
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) {
+    throw new ConfigError(`${source} must be a JSON object (see docs/credentials.md)`);
+  }
+  const o = obj as Record<string, unknown>;
+  const field = (k: keyof Credentials): string | undefined => {
+    const v = o[k];
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v !== 'string') throw new ConfigError(`${source}: field '${k}' must be a string`);
+    return v.trim() || undefined;
+  };
+  const c: Credentials = {
+    method: method(field('method'), `${source}: field 'method'`),
+    clientId: field('clientId'),
+    clientSecret: field('clientSecret'),
+    username: field('username'),
+    password: field('password'),
+    tokenUrl: field('tokenUrl'),
+    scope: field('scope'),
+  };
+  return checkCredentials(c, (f) => `${source}: field '${f}'`);
+}
+
+/** A one-line summary safe for logs (no credentials). */
+export function describeConfig(cfg: AppConfig): string {
+  return (
+    `gateway=${cfg.endpoints.gatewayUrl} pci=${cfg.endpoints.pciUrl} prefix=${cfg.output.prefix || '(none)'} ` +
+    `concurrency=${cfg.http.concurrency} retries=${cfg.http.maxRetries} certview=${cfg.modules.certview.apiVersion}`
+  );
+}

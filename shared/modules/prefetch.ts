@@ -1,0 +1,32 @@
+/**
+ * Ordered fetch-ahead for index-addressed pages (PCI offsets, CertView page numbers): keeps up to `width`
+ * requests in flight but yields results strictly in index order, and stops at the first page that ends the
+ * listing (pages fetched speculatively beyond it are discarded, never yielded).
+ */
+export async function* prefetchOrdered<T>(opts: {
+  start: number;
+  width: number;
+  fetchAt: (k: number) => Promise<T>;
+  /** May page k be requested now? Called with increasing k. */
+  mayFetch: (k: number) => boolean;
+  isLast: (result: T, k: number) => boolean;
+}): AsyncGenerator<{ k: number; result: T }> {
+  const inflight = new Map<number, Promise<T>>();
+  let next = opts.start;
+  let k = opts.start;
+  for (;;) {
+    while (inflight.size < Math.max(1, opts.width) && (next === k || opts.mayFetch(next))) {
+      const p = opts.fetchAt(next);
+      p.catch(() => undefined); // observed later, in order; avoid unhandled rejections for discarded pages
+      inflight.set(next, p);
+      next++;
+    }
+    const pending = inflight.get(k);
+    if (!pending) return;
+    const result = await pending;
+    inflight.delete(k);
+    yield { k, result };
+    if (opts.isLast(result, k)) return;
+    k++;
+  }
+}
