@@ -1,0 +1,12 @@
+// Lambda entry point: obtains a Qualys token when the stored one nears expiry (or when forced) and stores it
+// in Secrets Manager. Scheduled by EventBridge; exporters invoke it with {"force": true} after a 401.
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { handleTokenRefresh } from '../shared/auth/refresh-handler';
+import type { RefreshResult } from '../shared/auth/types';
+import { createLogger, type LogLevel } from '../shared/log';
+
+const secrets = new SecretsManagerClient({});
+const logger = createLogger({ level: (process.env.QEXPORT_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
+
+export const handler = (event: unknown): Promise<RefreshResult> =>
+  handleTokenRefresh(event, { env: process.env, secrets, fetch: globalThis.fetch, logger });
