@@ -106,11 +106,13 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
     const atBoundary = new Set(cursor.after?.ids ?? []);
     const recent = cursor.recent.slice();
     const records: ExportRecord[] = [];
+    let progressed = false;
     for (const ev of page.data) {
       const id = ev.id as string;
       const ms = edrTimeMs(ev.dateTime as string);
       const seenInRun = ms < afterMs || (ms === afterMs && atBoundary.has(id));
       if (seenInRun) continue;
+      progressed = true;
       if (ms > afterMs) {
         afterMs = ms;
         afterTime = ev.dateTime as string;
@@ -120,8 +122,13 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
       if (ms >= recentFrom && recent.length < MAX_RECENT_IDS) recent.push(id);
       if (!skip.has(id)) records.push(ev);
     }
-    const after = afterTime === undefined ? null : { dateTime: afterTime, ids: [...atBoundary] };
     const done = page.data.length === 0;
+    // A reopened scroll starts at the boundary instant and may return only events already written (more of
+    // them than a page share one dateTime): keep scrolling instead of yielding a page without progress,
+    // so every invocation moves forward. (The scroll id is never taken from a checkpoint: the server's
+    // scroll may be ahead of the last stored page.)
+    if (!done && !progressed) continue;
+    const after = afterTime === undefined ? null : { dateTime: afterTime, ids: [...atBoundary] };
     cursor = { ...cursor, after, recent };
     yield { records, cursor, done };
     if (done) return;

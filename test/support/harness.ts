@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { createLocalTokenProvider } from '../../shared/auth';
+import { loadConfig, type AppConfig, type Env, type ModuleName } from '../../shared/config';
+import { runExport } from '../../shared/export/engine';
+import type { Manifest, RunResult } from '../../shared/export/types';
+import { getModule } from '../../shared/modules';
+import { createQualysClient } from '../../shared/qualys/client';
+import type { QualysClient, TokenProvider } from '../../shared/qualys/types';
+import { createDirStore } from '../../shared/sink';
+import type { ObjectStore } from '../../shared/sink/types';
+import type { Simulator } from '../sim';
+
+export const ALL_MODULES: ModuleName[] = ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets'];
+
+/** Config for a simulator, small pages so tests cross page boundaries. */
+export function simConfig(sim: Simulator, env: Env = {}): AppConfig {
+  return loadConfig({
+    QUALYS_GATEWAY_URL: sim.url,
+    QUALYS_PCI_URL: sim.url,
+    QUALYS_PCI_PAGE_SIZE: '10',
+    QUALYS_CERTVIEW_PAGE_SIZE: '10',
+    QUALYS_EDR_PAGE_SIZE: '10',
+    QUALYS_MOBILE_TRUNCATION_LIMIT: '10',
+    QUALYS_EDR_OVERLAP_MINUTES: '10',
+    QUALYS_EDR_INITIAL_LOOKBACK_HOURS: '24',
+    QEXPORT_PREFIX: 'qualys',
+    QEXPORT_PART_MAX_RECORDS: '25',
+    ...env,
+  });
+}
+
+export function simTokens(sim: Simulator, config: AppConfig): TokenProvider {
+  return createLocalTokenProvider({
+    credentials: { method: 'qualys-oidc', clientId: sim.defaults.clientId, clientSecret: sim.defaults.clientSecret },
+    endpoints: config.endpoints,
+    tokenCheck: config.tokenCheck,
+    fetch: globalThis.fetch,
+  });
+}
+
+/** A client with fast backoff for tests (the real defaults are 500 ms base, 30 s cap). */
+export function testClient(
+  sim: Simulator,
+  config: AppConfig,
+  opts: { timeoutMs?: number; deadline?: () => number; tokens?: TokenProvider; fetch?: typeof fetch } = {},
+): QualysClient {
+  return createQualysClient({
+    gatewayUrl: config.endpoints.gatewayUrl,
+    pciUrl: config.endpoints.pciUrl,
+    fetch: opts.fetch ?? globalThis.fetch,
+    tokens: opts.tokens ?? simTokens(sim, config),
+    timeoutMs: opts.timeoutMs ?? 5_000,
+    maxRetries: config.http.maxRetries,
+    concurrency: config.http.concurrency,
+    deadline: opts.deadline,
+    backoffBaseMs: 5,
+    backoffMaxMs: 50,
+  });
+}
+
+export async function tempStore(): Promise<{ dir: string; store: ObjectStore }> {
+  const dir = await mkdtemp(join(tmpdir(), 'qexport-test-'));
+  return { dir, store: createDirStore(dir) };
+}
+
+/** Runs invocations until the run is done or failed (at most `max`). */
+export async function runUntilSettled(
+  module: ModuleName,
+  config: AppConfig,
+  client: QualysClient,
+  store: ObjectStore,
+  opts: { deadlineFor?: (invocation: number) => () => number; now?: () => Date; max?: number } = {},
+): Promise<{ result: RunResult; invocations: number }> {
+  let result: RunResult | undefined;
+  for (let i = 0; i < (opts.max ?? 500); i++) {
+    result = await runExport({
+      module: getModule(module),
+      config,
+      client,
+      store,
+      invocation: result ? { continuation: { runId: result.runId } } : {},
+      deadline: opts.deadlineFor?.(i) ?? (() => Date.now() + 3600_000),
+      safetyMs: opts.deadlineFor ? 0 : undefined,
+      now: opts.now,
+    });
+    if (result.status !== 'continue') return { result, invocations: i + 1 };
+  }
+  throw new Error(`run did not settle: ${JSON.stringify(result)}`);
+}
+
+/** A deadline that lets `pages` loop iterations through, then reports no time left. */
+export function pageBudget(pages: number): () => number {
+  let n = 0;
+  return () => (n++ < pages ? Number.POSITIVE_INFINITY : 0);
+}
+
+export interface ReadRun {
+  manifest: Manifest;
+  records: Record<string, unknown>[];
+}
+
+/** Reads a completed run back from a directory store, checking every part against the manifest. */
+export async function readRunFromDir(dir: string, manifestKey: string): Promise<ReadRun> {
+  const manifest = JSON.parse(await readFile(join(dir, manifestKey), 'utf8')) as Manifest;
+  return { manifest, records: await readParts(manifest, (key) => readFile(join(dir, key))) };
+}
+
+export async function readParts(manifest: Manifest, get: (key: string) => Promise<Buffer>): Promise<Record<string, unknown>[]> {
+  const records: Record<string, unknown>[] = [];
+  for (const part of manifest.parts) {
+    const body = await get(part.key);
+    if (body.length !== part.bytes) throw new Error(`${part.key}: ${body.length} bytes stored, manifest says ${part.bytes}`);
+    const sha = createHash('sha256').update(body).digest('hex');
+    if (sha !== part.sha256) throw new Error(`${part.key}: sha256 ${sha} does not match the manifest`);
+    const text = gunzipSync(body).toString('utf8');
+    if (Buffer.byteLength(text) !== part.rawBytes) throw new Error(`${part.key}: rawBytes mismatch`);
+    if (text && !text.endsWith('\n')) throw new Error(`${part.key}: last line not newline-terminated`);
+    const lines = text ? text.slice(0, -1).split('\n') : [];
+    if (lines.length !== part.records) throw new Error(`${part.key}: ${lines.length} lines, manifest says ${part.records}`);
+    for (const l of lines) records.push(JSON.parse(l) as Record<string, unknown>);
+  }
+  if (records.length !== manifest.totals.records) throw new Error('manifest totals.records does not match the parts');
+  return records;
+}
+
+export function idOf(module: ModuleName, r: Record<string, unknown>): string {
+  return getModule(module).recordId(r);
+}
+
+/** Lost and duplicated ids of `records` against what the simulator holds. */
+export function compareIds(expected: Iterable<string>, got: string[]): { lost: number; duplicated: number; extra: number } {
+  const want = new Set(expected);
+  const seen = new Set<string>();
+  let duplicated = 0;
+  let extra = 0;
+  for (const id of got) {
+    if (seen.has(id)) duplicated++;
+    else if (!want.has(id)) extra++;
+    seen.add(id);
+  }
+  let lost = 0;
+  for (const id of want) if (!seen.has(id)) lost++;
+  return { lost, duplicated, extra };
+}
