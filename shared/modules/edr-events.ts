@@ -66,8 +66,13 @@ export function parseEdrPage(res: QualysResponse): EdrPage {
   return { data: b.data as ExportRecord[], scrollId: (b.scrollId as string | null) ?? undefined };
 }
 
-const isScrollExpired = (err: unknown) =>
-  err instanceof QualysHttpError && (err.status === 400 || err.status === 404) && /scroll/i.test(err.message);
+/**
+ * A scroll continuation is not safe to repeat: if a response is lost after the server advanced the scroll, a
+ * retry with the same id would skip a page. So a continuation is sent once, and on any failure other than
+ * auth, origin or deadline errors the scroll is reopened from the last dateTime reached (an idempotent
+ * request, retried normally).
+ */
+const reopenAfter = (err: unknown) => err instanceof QualysHttpError || err instanceof ParseError;
 
 async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConfig): AsyncGenerator<Page> {
   let cursor = start;
@@ -80,11 +85,11 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
     if (scrollId) {
       try {
         page = await client.call(
-          { url: '/ioc/events/scroll', query: { scrollId }, label: 'edr-events scroll' },
+          { url: '/ioc/events/scroll', query: { scrollId }, label: 'edr-events scroll', maxRetries: 0 },
           parseEdrPage,
         );
       } catch (err) {
-        if (!isScrollExpired(err)) throw err;
+        if (!reopenAfter(err)) throw err;
         scrollId = undefined; // reopen from the last dateTime reached
         continue;
       }

@@ -160,7 +160,12 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
         });
       }
 
-      const exhausted = rateLimited ? ++rateLimits > RATE_LIMIT_RETRIES : ++failures > opts.maxRetries;
+      const exhausted =
+        req.maxRetries !== undefined
+          ? (rateLimited ? ++rateLimits : ++failures) + (rateLimited ? failures : rateLimits) > req.maxRetries
+          : rateLimited
+            ? ++rateLimits > RATE_LIMIT_RETRIES
+            : ++failures > opts.maxRetries;
       if (exhausted) {
         throw new QualysHttpError(`${label}: giving up after ${failures + rateLimits} attempts at ${where}: ${reason}`, {
           status: res?.status,

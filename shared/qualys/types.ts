@@ -21,6 +21,11 @@ export interface QualysRequest {
   accept?: 'json' | 'xml' | 'text';
   /** Human label for errors and counters, e.g. 'pci-scans page 3'. */
   label?: string;
+  /**
+   * Overrides the retry budget for this request (all kinds of failure). 0 for requests that are not safe to
+   * repeat, such as a scroll continuation whose server-side position may already have advanced.
+   */
+  maxRetries?: number;
 }
 
 export interface QualysResponse {

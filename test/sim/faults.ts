@@ -40,6 +40,8 @@ interface ActiveFault extends Required<Pick<FaultSpec, 'kind' | 'after' | 'times
 
 export class FaultController {
   private faults: ActiveFault[] = [];
+  /** How many requests a fault has hit so far (evidence for tests that the fault really happened). */
+  hits = 0;
 
   add(spec: FaultSpec): void {
     if (!FAULT_KINDS.includes(spec.kind)) throw new Error(`unknown fault kind '${spec.kind}'`);
@@ -61,6 +63,7 @@ export class FaultController {
         continue;
       }
       f.times--;
+      this.hits++;
       return f.spec;
     }
     return undefined;

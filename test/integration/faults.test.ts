@@ -1,0 +1,174 @@
+import { rm } from 'node:fs/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ModuleName } from '../../shared/config';
+import type { ObjectStore } from '../../shared/sink/types';
+import { startSimulator, type FaultSpec, type Simulator } from '../sim';
+import {
+  ALL_MODULES,
+  compareIds,
+  idOf,
+  readRunFromDir,
+  runUntilSettled,
+  simConfig,
+  tempStore,
+  testClient,
+} from '../support/harness';
+
+/**
+ * The fault matrix: every simulator fault × every module it applies to, plus forced interruptions and a
+ * crash between a part upload and its checkpoint. Each cell asserts: records lost = 0, duplicated = 0.
+ */
+const NOW = () => new Date('2026-01-02T00:00:00.000Z');
+const COUNTS = { pci: 47, certview: 47, edr: 47, mobile: 47 };
+const PATHS: Record<ModuleName, string> = {
+  'pci-scans': '/pci/',
+  'certview-certificates': '/certview/',
+  'edr-events': '/ioc/',
+  'mobile-assets': '/sem/',
+};
+
+const FAULTS: { name: string; spec: Omit<FaultSpec, 'path'>; only?: ModuleName; timeoutMs?: number }[] = [
+  { name: '401 mid-run (token expires)', spec: { kind: 'expire-token', after: 2 } },
+  { name: '409/429 rate limit (1965)', spec: { kind: 'rate-limit', after: 1, waitSec: 1 } },
+  { name: '409/429 concurrency limit (1960)', spec: { kind: 'concurrency-limit', after: 1, waitSec: 1 } },
+  { name: '500', spec: { kind: 'status', status: 500, after: 1, times: 2 } },
+  { name: '503 maintenance', spec: { kind: 'status', status: 503, after: 2 } },
+  { name: 'connection reset', spec: { kind: 'reset', after: 1, times: 2 } },
+  { name: 'stalled response', spec: { kind: 'stall', after: 1 }, timeoutMs: 400 },
+  { name: 'malformed page', spec: { kind: 'malformed', after: 1 } },
+  { name: 'truncated page', spec: { kind: 'truncated', after: 2 } },
+  { name: 'scroll expiry', spec: { kind: 'scroll-expire', after: 1 }, only: 'edr-events' },
+  { name: 'new scans arrive mid-run', spec: { kind: 'pci-insert', after: 1, count: 13, times: 2 }, only: 'pci-scans' },
+];
+
+const cells = ALL_MODULES.flatMap((module) =>
+  FAULTS.filter((f) => !f.only || f.only === module).map((f) => ({ module, ...f })),
+);
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  console.log(`fault matrix: ${cells.length} fault cells + ${ALL_MODULES.length * 2} interruption cells`);
+});
+
+async function verify(module: ModuleName, sim: Simulator, dir: string, manifestKey: string) {
+  const run = await readRunFromDir(dir, manifestKey);
+  const range = run.manifest.range;
+  const expected = sim.expectedIds(module, module === 'edr-events' ? { from: range.from as string, to: range.to as string } : undefined);
+  return compareIds(expected, run.records.map((r) => idOf(module, r)));
+}
+
+describe('fault matrix', () => {
+  it.each(cells)('$module × $name: nothing lost, nothing duplicated', async ({ module, spec, timeoutMs }) => {
+    const sim = await startSimulator({ seed: 5, counts: COUNTS });
+    try {
+      // What exists when the run starts must all arrive; scans created mid-run may or may not.
+      const before = [...sim.expectedIds(module, module === 'edr-events' ? { from: '2026-01-01T00:00:00.000Z', to: NOW().toISOString() } : undefined)];
+      sim.faults.add({ ...spec, path: PATHS[module] } as FaultSpec);
+      const config = simConfig(sim);
+      const { dir, store } = await tempStore();
+      dirs.push(dir);
+      const client = testClient(sim, config, { timeoutMs: timeoutMs ?? 5000 });
+      const { result } = await runUntilSettled(module, config, client, store, { now: NOW });
+      expect(result.status, JSON.stringify(result.error)).toBe('done');
+      const run = await readRunFromDir(dir, result.manifestKey!);
+      const got = run.records.map((r) => idOf(module, r));
+      const check = compareIds(before, got);
+      expect({ lost: check.lost, duplicated: check.duplicated }).toEqual({ lost: 0, duplicated: 0 });
+      if (spec.kind === 'pci-insert') {
+        expect(check.extra).toBeLessThanOrEqual(26); // only scans that really arrived mid-run
+      } else {
+        expect(check.extra).toBe(0);
+        expect(await verify(module, sim, dir, result.manifestKey!)).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+      }
+      // The fault really happened, and the exporter recovered from it.
+      expect(sim.faults.hits).toBeGreaterThan(0);
+      if (module !== 'edr-events' && spec.kind !== 'pci-insert') {
+        const stats = client.stats();
+        expect(stats.retries + stats.tokenRefreshes).toBeGreaterThan(0);
+      }
+    } finally {
+      await sim.close();
+    }
+  });
+});
+
+/**
+ * A store whose process "dies" at its Nth checkpoint write, after the part upload succeeded: that write and
+ * every later one fail, as nothing more gets out of a dead process.
+ */
+function crashingStore(inner: ObjectStore, crashOnStateWrite: number): ObjectStore {
+  let stateWrites = 0;
+  return {
+    ...inner,
+    async putJson(key, value) {
+      if (key.includes('/_state/') && ++stateWrites >= crashOnStateWrite) throw new Error('simulated crash before checkpoint');
+      return inner.putJson(key, value);
+    },
+  };
+}
+
+describe('interruptions', () => {
+  it.each(ALL_MODULES)('%s: a crash between a part upload and its checkpoint rewrites that part, no duplicates', async (module) => {
+    const sim = await startSimulator({ seed: 6, counts: COUNTS });
+    try {
+      const config = simConfig(sim);
+      const { dir, store } = await tempStore();
+      dirs.push(dir);
+      const client = testClient(sim, config);
+      // State writes: 1 = run start, 2 = first part checkpoint (crash there).
+      await expect(
+        runUntilSettled(module, config, client, crashingStore(store, 2), { now: NOW }),
+      ).rejects.toThrow(/simulated crash/);
+      const { result } = await runUntilSettled(module, config, client, store, { now: NOW });
+      expect(result.status).toBe('done');
+      expect(await verify(module, sim, dir, result.manifestKey!)).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it.each(ALL_MODULES)('%s: a run that fails keeps its checkpoint and a later invocation completes it', async (module) => {
+    const sim = await startSimulator({ seed: 8, counts: COUNTS });
+    try {
+      sim.faults.add({ kind: 'status', status: 500, after: 3, times: 100, path: PATHS[module] });
+      const config = simConfig(sim, { QUALYS_HTTP_MAX_RETRIES: '2' });
+      const { dir, store } = await tempStore();
+      dirs.push(dir);
+      const client = testClient(sim, config);
+      const failed = await runUntilSettled(module, config, client, store, { now: NOW });
+      expect(failed.result.status).toBe('failed');
+      expect(failed.result.error?.message).toMatch(/HTTP 500/);
+      sim.faults.clear();
+      const { result } = await runUntilSettled(module, config, client, store, { now: NOW });
+      expect(result.status).toBe('done');
+      expect(result.runId).toBe(failed.result.runId);
+      expect(await verify(module, sim, dir, result.manifestKey!)).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+    } finally {
+      await sim.close();
+    }
+  });
+});
+
+describe('same-origin guard', () => {
+  it('a truncation URL to another host stops the run with a clear error; the token is not sent there', async () => {
+    const sim = await startSimulator({ counts: { mobile: 30 } });
+    const other = await startSimulator({ counts: { mobile: 30 } });
+    try {
+      sim.faults.add({ kind: 'offsite-url', url: other.url, path: '/sem/' });
+      const config = simConfig(sim);
+      const { dir, store } = await tempStore();
+      dirs.push(dir);
+      const { result } = await runUntilSettled('mobile-assets', config, testClient(sim, config), store);
+      expect(result.status).toBe('failed');
+      expect(result.error?.code).toBe('origin');
+      expect(result.error?.message).toContain(other.url);
+      expect(result.error?.message).toMatch(/token was not sent/);
+      expect(other.stats().authHeadersSeen).toBe(0);
+      expect(other.stats().requests).toBe(0);
+    } finally {
+      await sim.close();
+      await other.close();
+    }
+  });
+});
