@@ -1,0 +1,235 @@
+import { CreateSecretCommand, ListSecretVersionIdsCommand } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  checkToken,
+  createSecretsTokenProvider,
+  createSecretsTokenStore,
+  handleTokenRefresh,
+  obtainToken,
+  refreshToken,
+} from '../../shared/auth';
+import type { Credentials, TokenCheckConfig } from '../../shared/config';
+import { AuthError } from '../../shared/errors';
+import { createLogger } from '../../shared/log';
+import { startSimulator, type Simulator } from '../sim';
+import { startSecretsManagerServer, type SecretsManagerServer } from '../support/secrets-manager-server';
+
+let sim: Simulator;
+let sm: SecretsManagerServer;
+const logLines: string[] = [];
+const logger = createLogger({ level: 'debug', write: (l) => logLines.push(l) });
+let secretCounter = 0;
+
+beforeAll(async () => {
+  sim = await startSimulator();
+  sm = await startSecretsManagerServer();
+});
+afterAll(async () => {
+  await sim.close();
+  await sm.close();
+});
+
+const endpoints = () => ({ gatewayUrl: sim.url, pciUrl: sim.url });
+const fullCheck = (): TokenCheckConfig => ({
+  jwksUrl: sim.jwksUrl,
+  issuer: sim.issuer,
+  audience: sim.audience,
+  maxLifetimeSeconds: 86_400,
+});
+
+function credsFor(method: Credentials['method']): Credentials {
+  const d = sim.defaults;
+  switch (method) {
+    case 'qualys-oidc':
+      return { method, clientId: d.clientId, clientSecret: d.clientSecret };
+    case 'qualys-basic':
+      return { method, username: d.username, password: d.password };
+    case 'idp-password':
+      return { method, tokenUrl: sim.tokenUrl, clientId: d.clientId, username: d.username, password: d.password };
+    case 'idp-client-credentials':
+      return { method, tokenUrl: sim.tokenUrl, clientId: d.clientId, clientSecret: d.clientSecret };
+  }
+}
+
+async function newSecret(value?: string): Promise<string> {
+  const name = `qexport/test/${++secretCounter}`;
+  await sm.client.send(new CreateSecretCommand({ Name: name, SecretString: value }));
+  return name;
+}
+
+describe.each(['qualys-oidc', 'qualys-basic', 'idp-password', 'idp-client-credentials'] as const)('%s', (method) => {
+  it('obtains, checks (JWKS signature, issuer, audience) and stores a token', async () => {
+    const store = createSecretsTokenStore(sm.client, await newSecret());
+    const result = await refreshToken({
+      credentials: credsFor(method),
+      endpoints: endpoints(),
+      tokenCheck: fullCheck(),
+      fetch,
+      store,
+      logger,
+    });
+    expect(result.refreshed).toBe(true);
+    expect(result.method).toBe(method);
+    const stored = await store.read();
+    expect(stored?.token.method).toBe(method);
+    expect(stored?.token.tokenType).toBe('Bearer');
+    expect(Date.parse(stored!.token.expiresAt)).toBe(Date.parse(result.expiresAt));
+    // The stored token really works against the API.
+    const res = await fetch(`${sim.url}/pci/scan/list?limit=1`, { headers: { authorization: `Bearer ${stored!.token.accessToken}` } });
+    expect(res.status).toBe(200);
+    // Lifetime as documented: 4 h for Qualys tokens, 3600 s for the IdP.
+    const hours = (Date.parse(result.expiresAt) - Date.now()) / 3600_000;
+    expect(hours).toBeCloseTo(method.startsWith('qualys') ? 4 : 1, 1);
+  });
+
+  it('a wrong secret gives a clear error naming the method and URL, never the secret', async () => {
+    const creds = credsFor(method);
+    const wrong = 'WRONG-s3cr3t-value-123';
+    if (creds.clientSecret) creds.clientSecret = wrong;
+    if (creds.password) creds.password = wrong;
+    const err = await obtainToken(creds, endpoints(), fetch).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    const msg = (err as Error).message;
+    expect(msg).toContain(method);
+    expect(msg).toMatch(/http:\/\/127\.0\.0\.1:\d+\//);
+    expect(msg).toMatch(/HTTP 40[01]/);
+    expect(msg).not.toContain(wrong);
+  });
+});
+
+describe('token checks', () => {
+  const cases: [string, Parameters<Simulator['issueToken']>[0], RegExp][] = [
+    ['expired', { ttlSec: -60 }, /expired/],
+    ['not yet valid', { nbfOffsetSec: 3600 }, /not valid yet/],
+    ['wrong issuer', { issuer: 'https://evil.example.com' }, /issuer/],
+    ['wrong audience', { audience: 'someone-else' }, /audience/],
+    ['bad signature', { foreignKey: true }, /signature|no key in the JWKS/],
+    ['absurd lifetime', { ttlSec: 90 * 86_400 }, /lifetime/],
+  ];
+  it.each(cases)('%s tokens are refused with a clear error', async (_name, opts, pattern) => {
+    const token = await sim.issueToken(opts);
+    const err = await checkToken(token, fullCheck()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect((err as Error).message).toMatch(pattern);
+    expect((err as Error).message).not.toContain(token);
+  });
+
+  it('accepts a good token and reports subject and expiry', async () => {
+    const info = await checkToken(await sim.issueToken({ sub: 'alice', ttlSec: 600 }), fullCheck());
+    expect(info.subject).toBe('alice');
+    expect(info.expiresAt.getTime() - Date.now()).toBeGreaterThan(500_000);
+  });
+
+  it('without a JWKS, still refuses an expired token and a non-JWT', async () => {
+    const basic: TokenCheckConfig = { maxLifetimeSeconds: 86_400 };
+    await expect(checkToken(await sim.issueToken({ ttlSec: -5 }), basic)).rejects.toThrow(/expired/);
+    await expect(checkToken('not-a-jwt', basic)).rejects.toThrow(/not a JWT/);
+  });
+
+  it('HTML error pages and empty bodies are named as such', async () => {
+    const html: typeof fetch = async () => new Response('<html><body>Login</body></html>', { status: 200, headers: { 'content-type': 'text/html' } });
+    await expect(obtainToken(credsFor('qualys-oidc'), endpoints(), html)).rejects.toThrow(/HTML page/);
+    const empty: typeof fetch = async () => new Response('', { status: 200 });
+    await expect(obtainToken(credsFor('qualys-oidc'), endpoints(), empty)).rejects.toThrow(/empty body/);
+    const locked: typeof fetch = async () => new Response('{"error":"access_denied","error_description":"account locked"}', { status: 403 });
+    await expect(obtainToken(credsFor('idp-password'), endpoints(), locked)).rejects.toThrow(/403.*account locked.*locked/);
+  });
+});
+
+describe('the token secret', () => {
+  it('refreshes only within the margin unless forced', async () => {
+    const store = createSecretsTokenStore(sm.client, await newSecret());
+    const deps = { credentials: credsFor('qualys-oidc'), endpoints: endpoints(), tokenCheck: fullCheck(), fetch, store };
+    expect((await refreshToken(deps)).refreshed).toBe(true);
+    expect((await refreshToken(deps)).refreshed).toBe(false); // 4 h left > 60 min margin
+    expect((await refreshToken({ ...deps, marginMinutes: 300 })).refreshed).toBe(true);
+    expect((await refreshToken({ ...deps, force: true })).refreshed).toBe(true);
+  });
+
+  it('two refreshes started at once leave exactly one new, valid version', async () => {
+    const id = await newSecret();
+    const store = createSecretsTokenStore(sm.client, id);
+    const deps = { credentials: credsFor('qualys-oidc'), endpoints: endpoints(), tokenCheck: fullCheck(), fetch, force: true };
+    // Two independent stores = two Lambda containers, each reading the same starting version.
+    const [a, b] = await Promise.all([
+      refreshToken({ ...deps, store: createSecretsTokenStore(sm.client, id) }),
+      refreshToken({ ...deps, store: createSecretsTokenStore(sm.client, id) }),
+    ]);
+    expect([a.refreshed, b.refreshed].sort()).toEqual([false, true]);
+    const versions = await sm.client.send(new ListSecretVersionIdsCommand({ SecretId: id }));
+    expect(versions.Versions).toHaveLength(1);
+    const current = await store.read();
+    await expect(checkToken(current!.token.accessToken, fullCheck())).resolves.toBeDefined();
+    expect(current!.token.expiresAt).toBe(a.refreshed ? a.expiresAt : b.expiresAt);
+  });
+
+  it('the exporter side caches the token and asks the refresher once on 401', async () => {
+    const id = await newSecret();
+    const store = createSecretsTokenStore(sm.client, id);
+    const deps = { credentials: credsFor('qualys-oidc'), endpoints: endpoints(), tokenCheck: fullCheck(), fetch, store };
+    await refreshToken(deps);
+    let refreshes = 0;
+    const provider = createSecretsTokenProvider({
+      store,
+      refresh: async () => {
+        refreshes++;
+        await refreshToken({ ...deps, force: true });
+      },
+    });
+    const first = await provider.getToken();
+    const reads = sm.calls.GetSecretValue ?? 0;
+    expect(await provider.getToken()).toBe(first);
+    expect(sm.calls.GetSecretValue ?? 0).toBe(reads); // cached: no second read
+    const [r1, r2] = await Promise.all([provider.refresh(), provider.refresh()]);
+    expect(refreshes).toBe(1); // concurrent 401s share one refresh
+    expect(r1).toBe(r2);
+    expect(r1).not.toBe(first);
+  });
+
+  it('the token-refresh handler reads the credentials secret and returns no token', async () => {
+    const credsId = await newSecret(JSON.stringify(credsFor('idp-client-credentials')));
+    const tokenId = await newSecret();
+    const metrics: string[] = [];
+    const env = {
+      QUALYS_GATEWAY_URL: sim.url,
+      QUALYS_PCI_URL: sim.url,
+      QUALYS_JWKS_URL: sim.jwksUrl,
+      QUALYS_ISSUER: sim.issuer,
+      QUALYS_AUDIENCE: sim.audience,
+      QEXPORT_CREDENTIALS_SECRET_ID: credsId,
+      QEXPORT_TOKEN_SECRET_ID: tokenId,
+    };
+    const out = await handleTokenRefresh({ force: true }, { env, secrets: sm.client, fetch, logger, writeMetrics: (l) => metrics.push(l) });
+    expect(Object.keys(out).sort()).toEqual(['expiresAt', 'method', 'refreshed']);
+    expect(out.refreshed).toBe(true);
+    expect(JSON.parse(metrics[0]!)._aws.CloudWatchMetrics[0].Namespace).toBe('QualysExport');
+    await expect(handleTokenRefresh({ force: 'yes' }, { env, secrets: sm.client, fetch, logger })).rejects.toThrow(/force/);
+    const badCreds = await newSecret(JSON.stringify({ method: 'qualys-oidc', clientId: 'x' }));
+    await expect(
+      handleTokenRefresh({}, { env: { ...env, QEXPORT_CREDENTIALS_SECRET_ID: badCreds }, secrets: sm.client, fetch, logger }),
+    ).rejects.toThrow(/credentials secret .* field 'clientSecret' is required/);
+  });
+
+  it('no log line, error or stored object other than the token secret contains a token or secret', async () => {
+    const tokens = sm.dump().flatMap((v) => {
+      try {
+        const j = JSON.parse(v.value) as { accessToken?: string };
+        return j.accessToken ? [j.accessToken] : [];
+      } catch {
+        return [];
+      }
+    });
+    expect(tokens.length).toBeGreaterThan(3);
+    const secretValues = [sim.defaults.clientSecret, sim.defaults.password];
+    const haystack = logLines.join('\n');
+    for (const t of tokens) expect(haystack).not.toContain(t);
+    for (const s of secretValues) expect(haystack).not.toContain(s);
+    expect(haystack).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./);
+    // Only credentials secrets hold credentials; token secrets hold only the token JSON.
+    for (const v of sm.dump()) {
+      if (v.value.includes('accessToken')) {
+        expect(Object.keys(JSON.parse(v.value)).sort()).toEqual(['accessToken', 'expiresAt', 'issuedAt', 'method', 'tokenType']);
+      }
+    }
+  });
+});
