@@ -21,6 +21,8 @@ export interface ExportHandlerDeps {
   logger: Logger;
   /** Where EMF metric lines go (stdout in Lambda). */
   writeMetrics?: (line: string) => void;
+  /** Clock for the run engine (tests drive the time budget with it). */
+  now?: () => number;
 }
 
 export interface LambdaContextLike {
@@ -68,7 +70,8 @@ export async function handleExport(
   context: LambdaContextLike,
   deps: ExportHandlerDeps,
 ): Promise<RunResult> {
-  const startedAt = Date.now();
+  const clock = deps.now ?? Date.now;
+  const startedAt = clock();
   const endBy = startedAt + context.getRemainingTimeInMillis();
   const invocation = parseExportEvent(event);
   const config = loadConfig(deps.env);
@@ -89,6 +92,7 @@ export async function handleExport(
     store: createS3Store({ s3: deps.s3, bucket }),
     invocation,
     deadline,
+    now: () => new Date(clock()),
     logger,
     onProgress: (p) => {
       pages = p.pages;
@@ -96,7 +100,7 @@ export async function handleExport(
   });
   const stats = client.stats();
   emitRunMetrics(
-    { module: moduleName, result, pages, apiCalls: stats.calls, retries: stats.retries, durationMs: Date.now() - startedAt },
+    { module: moduleName, result, pages, apiCalls: stats.calls, retries: stats.retries, durationMs: clock() - startedAt },
     deps.writeMetrics,
   );
   logger.info('export invocation finished', { status: result.status, runId: result.runId, records: result.records });
