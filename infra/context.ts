@@ -1,0 +1,111 @@
+import { MODULES, PLATFORMS, type ModuleName } from '../shared/config';
+
+/** Stack settings, read from `cdk.json` context (or `-c key=value`). Every bad value names its key. */
+export interface StackSettings {
+  /** Key prefix in the bucket. */
+  prefix: string;
+  /** Use an existing bucket by name instead of creating one. */
+  existingBucketName?: string;
+  /** SSE-KMS with a customer-managed key instead of SSE-S3. */
+  kms: boolean;
+  versioned: boolean;
+  /** Expire exported objects after this many days (0 = never). */
+  retentionDays: number;
+  logRetentionDays: number;
+  platform?: string;
+  gatewayUrl?: string;
+  pciUrl?: string;
+  /** EventBridge Scheduler expressions, or 'disabled'. */
+  tokenRefreshSchedule: string;
+  schedules: Record<ModuleName, string>;
+  /** Extra environment for the exporters (QUALYS_* module options). */
+  exporterEnv: Record<string, string>;
+  alarmEmail?: string;
+}
+
+export const DEFAULT_SCHEDULES: Record<ModuleName, string> = {
+  'pci-scans': 'rate(1 day)',
+  'certview-certificates': 'rate(1 day)',
+  'edr-events': 'rate(1 hour)',
+  'mobile-assets': 'rate(6 hours)',
+};
+
+export class ContextError extends Error {}
+
+type Ctx = (key: string) => unknown;
+
+function str(ctx: Ctx, key: string): string | undefined {
+  const v = ctx(key);
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw new ContextError(`context '${key}' must be a string`);
+  return v;
+}
+
+function bool(ctx: Ctx, key: string, dflt: boolean): boolean {
+  const v = ctx(key);
+  if (v === undefined) return dflt;
+  if (v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw new ContextError(`context '${key}' must be true or false, got '${String(v)}'`);
+}
+
+function int(ctx: Ctx, key: string, dflt: number, min: number, max: number): number {
+  const v = ctx(key);
+  if (v === undefined) return dflt;
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ContextError(`context '${key}' must be a whole number between ${min} and ${max}, got '${String(v)}'`);
+  }
+  return n;
+}
+
+const SCHEDULE = /^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\)|disabled)$/;
+
+function schedule(ctx: Ctx, key: string, dflt: string): string {
+  const v = str(ctx, key) ?? dflt;
+  if (!SCHEDULE.test(v)) {
+    throw new ContextError(`context '${key}' must be rate(N unit), cron(...) or 'disabled', got '${v}'`);
+  }
+  return v;
+}
+
+/** Hours between runs of a rate() schedule (for the "no successful run" alarm); cron → 24. */
+export function scheduleHours(expr: string): number {
+  const m = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(expr);
+  if (!m) return 24;
+  const n = Number(m[1]);
+  return m[2] === 'minute' ? n / 60 : m[2] === 'hour' ? n : n * 24;
+}
+
+export function readSettings(ctx: Ctx): StackSettings {
+  const platform = str(ctx, 'platform');
+  if (platform && !(platform.toUpperCase() in PLATFORMS)) {
+    throw new ContextError(`context 'platform' must be one of ${Object.keys(PLATFORMS).join(', ')}, got '${platform}'`);
+  }
+  const exporterEnv = ctx('exporterEnv') ?? {};
+  if (typeof exporterEnv !== 'object' || Array.isArray(exporterEnv)) {
+    throw new ContextError("context 'exporterEnv' must be an object of QUALYS_* variables");
+  }
+  for (const [k, v] of Object.entries(exporterEnv)) {
+    if (!/^QUALYS_[A-Z_]+$/.test(k) || typeof v !== 'string') {
+      throw new ContextError(`context 'exporterEnv' may only set QUALYS_* string variables (got '${k}')`);
+    }
+  }
+  const prefix = (str(ctx, 'prefix') ?? 'qualys').replace(/^\/+|\/+$/g, '');
+  if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(prefix)) throw new ContextError(`context 'prefix' is not a valid key prefix: '${prefix}'`);
+  return {
+    prefix,
+    existingBucketName: str(ctx, 'bucketName'),
+    kms: bool(ctx, 'kms', false),
+    versioned: bool(ctx, 'versioned', false),
+    retentionDays: int(ctx, 'retentionDays', 0, 0, 36_500),
+    logRetentionDays: int(ctx, 'logRetentionDays', 90, 1, 3653),
+    platform: platform?.toUpperCase(),
+    gatewayUrl: str(ctx, 'gatewayUrl'),
+    pciUrl: str(ctx, 'pciUrl'),
+    tokenRefreshSchedule: schedule(ctx, 'schedule:token-refresh', 'rate(30 minutes)'),
+    schedules: Object.fromEntries(MODULES.map((m) => [m, schedule(ctx, `schedule:${m}`, DEFAULT_SCHEDULES[m])])) as Record<ModuleName, string>,
+    exporterEnv: exporterEnv as Record<string, string>,
+    alarmEmail: str(ctx, 'alarmEmail'),
+  };
+}
