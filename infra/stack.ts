@@ -166,7 +166,8 @@ export class QualysExportStack extends Stack {
           conditions: { StringEquals: { 's3:prefix': stateKey } },
         }),
       );
-      if (key) key.grantEncryptDecrypt(f);
+      // SSE-KMS for multipart uploads and reading the state object: exactly these two actions.
+      if (key) key.grant(f, 'kms:Decrypt', 'kms:GenerateDataKey');
       this.exporters[module] = f;
     }
 
@@ -334,7 +335,7 @@ export class QualysExportStack extends Stack {
     const start = new sfn.Pass(this, `${id}Start`, { parameters: {} });
     const invoke = new tasks.LambdaInvoke(this, `${id}Invoke`, {
       lambdaFunction: exporter,
-      payload: sfn.TaskInput.fromJsonPathAt('$'),
+      // No payload: the whole state ({} on start, {continuation:{runId}} when looping) is the event.
       payloadResponseOnly: true,
       retryOnServiceExceptions: false,
     });
