@@ -15,5 +15,12 @@ export function exportHandler(module: ModuleName): (event: unknown, context: Con
   const lambda = new LambdaClient({});
   const logger = createLogger({ level: (process.env.QEXPORT_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
   return (event, context) =>
-    handleExport(module, event, context, { env: process.env, s3, secrets, lambda, fetch: globalThis.fetch, logger });
+    handleExport(module, event, context, {
+      env: process.env,
+      s3,
+      secrets,
+      lambda,
+      fetch: globalThis.fetch,
+      logger,
+    });
 }

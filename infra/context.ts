@@ -54,7 +54,9 @@ function int(ctx: Ctx, key: string, dflt: number, min: number, max: number): num
   if (v === undefined) return dflt;
   const n = typeof v === 'number' ? v : Number(v);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new ContextError(`context '${key}' must be a whole number between ${min} and ${max}, got '${String(v)}'`);
+    throw new ContextError(
+      `context '${key}' must be a whole number between ${min} and ${max}, got '${String(v)}'`,
+    );
   }
   return n;
 }
@@ -80,7 +82,9 @@ export function scheduleHours(expr: string): number {
 export function readSettings(ctx: Ctx): StackSettings {
   const platform = str(ctx, 'platform');
   if (platform && !(platform.toUpperCase() in PLATFORMS)) {
-    throw new ContextError(`context 'platform' must be one of ${Object.keys(PLATFORMS).join(', ')}, got '${platform}'`);
+    throw new ContextError(
+      `context 'platform' must be one of ${Object.keys(PLATFORMS).join(', ')}, got '${platform}'`,
+    );
   }
   const exporterEnv = ctx('exporterEnv') ?? {};
   if (typeof exporterEnv !== 'object' || Array.isArray(exporterEnv)) {
@@ -92,7 +96,8 @@ export function readSettings(ctx: Ctx): StackSettings {
     }
   }
   const prefix = (str(ctx, 'prefix') ?? 'qualys').replace(/^\/+|\/+$/g, '');
-  if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(prefix)) throw new ContextError(`context 'prefix' is not a valid key prefix: '${prefix}'`);
+  if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(prefix))
+    throw new ContextError(`context 'prefix' is not a valid key prefix: '${prefix}'`);
   return {
     prefix,
     existingBucketName: str(ctx, 'bucketName'),
@@ -104,7 +109,9 @@ export function readSettings(ctx: Ctx): StackSettings {
     gatewayUrl: str(ctx, 'gatewayUrl'),
     pciUrl: str(ctx, 'pciUrl'),
     tokenRefreshSchedule: schedule(ctx, 'schedule:token-refresh', 'rate(30 minutes)'),
-    schedules: Object.fromEntries(MODULES.map((m) => [m, schedule(ctx, `schedule:${m}`, DEFAULT_SCHEDULES[m])])) as Record<ModuleName, string>,
+    schedules: Object.fromEntries(
+      MODULES.map((m) => [m, schedule(ctx, `schedule:${m}`, DEFAULT_SCHEDULES[m])]),
+    ) as Record<ModuleName, string>,
     exporterEnv: exporterEnv as Record<string, string>,
     alarmEmail: str(ctx, 'alarmEmail'),
   };

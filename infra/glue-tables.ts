@@ -40,9 +40,18 @@ export const GLUE_TABLES: Record<ModuleName, GlueTableSpec> = {
       col('extendedvalidation', 'boolean'),
       col('instancecount', 'int'),
       col('issuercategory', 'string'),
-      col('subject', 'struct<organization:string,locality:string,name:string,state:string,country:string,organizationunit:array<string>>'),
-      col('issuer', 'struct<organization:string,organizationunit:array<string>,name:string,country:string,state:string,certhash:string,locality:string>'),
-      col('assets', 'array<struct<assetid:string,name:string,primaryip:string,operatingsystem:string,netbiosname:string>>'),
+      col(
+        'subject',
+        'struct<organization:string,locality:string,name:string,state:string,country:string,organizationunit:array<string>>',
+      ),
+      col(
+        'issuer',
+        'struct<organization:string,organizationunit:array<string>,name:string,country:string,state:string,certhash:string,locality:string>',
+      ),
+      col(
+        'assets',
+        'array<struct<assetid:string,name:string,primaryip:string,operatingsystem:string,netbiosname:string>>',
+      ),
       col('sources', 'array<string>'),
     ],
   },
@@ -58,8 +67,14 @@ export const GLUE_TABLES: Record<ModuleName, GlueTableSpec> = {
       col('eventsource', 'string'),
       col('eventprocessedtime', 'string'),
       col('uniqueid', 'string'),
-      col('asset', 'struct<hostname:string,agentid:string,platform:string,fullosname:string,assettype:string,netbiosname:string>'),
-      col('process', 'struct<processname:string,pid:bigint,parentpid:bigint,fullpath:string,username:string,parentprocessname:string,arguments:string,elevated:boolean,integritylevel:string>'),
+      col(
+        'asset',
+        'struct<hostname:string,agentid:string,platform:string,fullosname:string,assettype:string,netbiosname:string>',
+      ),
+      col(
+        'process',
+        'struct<processname:string,pid:bigint,parentpid:bigint,fullpath:string,username:string,parentprocessname:string,arguments:string,elevated:boolean,integritylevel:string>',
+      ),
       col('mutex', 'struct<mutexname:string>'),
       col('file', 'struct<fullpath:string,filename:string,size:bigint>'),
       col('network', 'struct<remoteaddress:string,remoteport:int,localport:int,protocol:string>'),

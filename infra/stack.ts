@@ -19,7 +19,14 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import { ENV, MODULES, type ModuleName } from '../shared/config';
-import { DIM_FUNCTION, DIM_MODULE, EXPORT_METRICS, METRIC_NAMESPACE, TOKEN_METRICS, TOKEN_REFRESH_DIMENSION_VALUE } from '../shared/metrics-names';
+import {
+  DIM_FUNCTION,
+  DIM_MODULE,
+  EXPORT_METRICS,
+  METRIC_NAMESPACE,
+  TOKEN_METRICS,
+  TOKEN_REFRESH_DIMENSION_VALUE,
+} from '../shared/metrics-names';
 import { scheduleHours, type StackSettings } from './context';
 import { GLUE_TABLES } from './glue-tables';
 
@@ -45,7 +52,9 @@ export class QualysExportStack extends Stack {
     const prefix = s.prefix;
 
     // ------------------------------------------------------------------ storage
-    const key = s.kms ? new kms.Key(this, 'DataKey', { enableKeyRotation: true, description: 'qualys-export data' }) : undefined;
+    const key = s.kms
+      ? new kms.Key(this, 'DataKey', { enableKeyRotation: true, description: 'qualys-export data' })
+      : undefined;
     if (s.existingBucketName) {
       this.bucket = s3.Bucket.fromBucketName(this, 'Bucket', s.existingBucketName);
     } else {
@@ -69,14 +78,17 @@ export class QualysExportStack extends Stack {
         removalPolicy: RemovalPolicy.RETAIN,
         lifecycleRules: [
           { abortIncompleteMultipartUploadAfter: Duration.days(7) },
-          ...(s.retentionDays > 0 ? [{ prefix: `${prefix}/`, expiration: Duration.days(s.retentionDays) }] : []),
+          ...(s.retentionDays > 0
+            ? [{ prefix: `${prefix}/`, expiration: Duration.days(s.retentionDays) }]
+            : []),
         ],
       });
     }
 
     // ------------------------------------------------------------------ secrets
     this.credentialsSecret = new secretsmanager.Secret(this, 'CredentialsSecret', {
-      description: 'qualys-export: Qualys credentials (JSON, see docs/credentials.md). Read only by token-refresh.',
+      description:
+        'qualys-export: Qualys credentials (JSON, see docs/credentials.md). Read only by token-refresh.',
       generateSecretString: {
         secretStringTemplate: JSON.stringify({ method: 'qualys-oidc', clientId: 'REPLACE_ME' }),
         generateStringKey: 'clientSecret',
@@ -92,7 +104,13 @@ export class QualysExportStack extends Stack {
     if (s.gatewayUrl) qualysEnv[ENV.gatewayUrl] = s.gatewayUrl;
     if (s.pciUrl) qualysEnv[ENV.pciUrl] = s.pciUrl;
 
-    const fn = (name: string, entry: string, memoryMb: number, timeout: Duration, env: Record<string, string>) => {
+    const fn = (
+      name: string,
+      entry: string,
+      memoryMb: number,
+      timeout: Duration,
+      env: Record<string, string>,
+    ) => {
       const logGroup = new logs.LogGroup(this, `${name}Logs`, {
         retention: s.logRetentionDays as logs.RetentionDays,
         removalPolicy: RemovalPolicy.DESTROY,
@@ -133,7 +151,10 @@ export class QualysExportStack extends Stack {
     this.credentialsSecret.grantRead(this.tokenRefresh);
     this.tokenSecret.grantRead(this.tokenRefresh);
     this.tokenRefresh.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['secretsmanager:PutSecretValue'], resources: [this.tokenSecret.secretArn] }),
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:PutSecretValue'],
+        resources: [this.tokenSecret.secretArn],
+      }),
     );
 
     const objectArn = (k: string) => this.bucket.arnForObjects(k);
@@ -156,7 +177,13 @@ export class QualysExportStack extends Stack {
           resources: [objectArn(`${prefix}/${module}/*`), objectArn(stateKey)],
         }),
       );
-      f.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadOwnState', actions: ['s3:GetObject'], resources: [objectArn(stateKey)] }));
+      f.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadOwnState',
+          actions: ['s3:GetObject'],
+          resources: [objectArn(stateKey)],
+        }),
+      );
       // Without ListBucket, S3 answers a missing state object with 403 instead of 404; scoped to that one key.
       f.addToRolePolicy(
         new iam.PolicyStatement({
@@ -194,7 +221,10 @@ export class QualysExportStack extends Stack {
         new scheduler.Schedule(this, `Schedule${pascal(module)}`, {
           description: `Starts the ${module} export`,
           schedule: scheduler.ScheduleExpression.expression(expr),
-          target: new targets.StepFunctionsStartExecution(sm, { role: schedulerRole, input: scheduler.ScheduleTargetInput.fromObject({}) }),
+          target: new targets.StepFunctionsStartExecution(sm, {
+            role: schedulerRole,
+            input: scheduler.ScheduleTargetInput.fromObject({}),
+          }),
         });
       }
       new cloudwatch.Alarm(this, `RunFailed${pascal(module)}`, {
@@ -217,10 +247,24 @@ export class QualysExportStack extends Stack {
         }).addAlarmAction(alarmAction);
       }
       const m = (name: string, stat = 'Sum') =>
-        new cloudwatch.Metric({ namespace: METRIC_NAMESPACE, metricName: name, dimensionsMap: { [DIM_MODULE]: module }, statistic: stat, period: Duration.hours(1) });
+        new cloudwatch.Metric({
+          namespace: METRIC_NAMESPACE,
+          metricName: name,
+          dimensionsMap: { [DIM_MODULE]: module },
+          statistic: stat,
+          period: Duration.hours(1),
+        });
       dashboardRows.push([
-        new cloudwatch.GraphWidget({ title: `${module}: records and pages`, left: [m(EXPORT_METRICS.records), m(EXPORT_METRICS.pages)], width: 8 }),
-        new cloudwatch.GraphWidget({ title: `${module}: API calls and retries`, left: [m(EXPORT_METRICS.apiCalls), m(EXPORT_METRICS.retries)], width: 8 }),
+        new cloudwatch.GraphWidget({
+          title: `${module}: records and pages`,
+          left: [m(EXPORT_METRICS.records), m(EXPORT_METRICS.pages)],
+          width: 8,
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${module}: API calls and retries`,
+          left: [m(EXPORT_METRICS.apiCalls), m(EXPORT_METRICS.retries)],
+          width: 8,
+        }),
         new cloudwatch.GraphWidget({
           title: `${module}: runs`,
           left: [sm.metricSucceeded(), sm.metricFailed(), m(EXPORT_METRICS.durationMs, 'Maximum')],
@@ -233,7 +277,10 @@ export class QualysExportStack extends Stack {
       new scheduler.Schedule(this, 'ScheduleTokenRefresh', {
         description: 'Keeps a valid Qualys token in the token secret',
         schedule: scheduler.ScheduleExpression.expression(s.tokenRefreshSchedule),
-        target: new targets.LambdaInvoke(this.tokenRefresh, { role: schedulerRole, input: scheduler.ScheduleTargetInput.fromObject({}) }),
+        target: new targets.LambdaInvoke(this.tokenRefresh, {
+          role: schedulerRole,
+          input: scheduler.ScheduleTargetInput.fromObject({}),
+        }),
       });
     }
     new cloudwatch.Alarm(this, 'TokenRefreshFailing', {
@@ -245,7 +292,13 @@ export class QualysExportStack extends Stack {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     }).addAlarmAction(alarmAction);
     const tokenMetric = (name: string, stat: string) =>
-      new cloudwatch.Metric({ namespace: METRIC_NAMESPACE, metricName: name, dimensionsMap: { [DIM_FUNCTION]: TOKEN_REFRESH_DIMENSION_VALUE }, statistic: stat, period: Duration.minutes(30) });
+      new cloudwatch.Metric({
+        namespace: METRIC_NAMESPACE,
+        metricName: name,
+        dimensionsMap: { [DIM_FUNCTION]: TOKEN_REFRESH_DIMENSION_VALUE },
+        statistic: stat,
+        period: Duration.minutes(30),
+      });
     new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `${Stack.of(this).stackName}-qualys-export`,
       widgets: [
@@ -253,7 +306,10 @@ export class QualysExportStack extends Stack {
           new cloudwatch.GraphWidget({
             title: 'token: age (s), refreshes, failures',
             left: [tokenMetric(TOKEN_METRICS.tokenAgeSeconds, 'Maximum')],
-            right: [tokenMetric(TOKEN_METRICS.refreshes, 'Sum'), tokenMetric(TOKEN_METRICS.refreshFailures, 'Sum')],
+            right: [
+              tokenMetric(TOKEN_METRICS.refreshes, 'Sum'),
+              tokenMetric(TOKEN_METRICS.refreshFailures, 'Sum'),
+            ],
             width: 24,
           }),
         ],
@@ -264,7 +320,10 @@ export class QualysExportStack extends Stack {
     // ------------------------------------------------------------------ analytics
     const database = new glue.CfnDatabase(this, 'GlueDatabase', {
       catalogId: Aws.ACCOUNT_ID,
-      databaseInput: { name: `qualys_export_${this.node.addr.slice(0, 8)}`, description: 'qualys-export NDJSON tables' },
+      databaseInput: {
+        name: `qualys_export_${this.node.addr.slice(0, 8)}`,
+        description: 'qualys-export NDJSON tables',
+      },
     });
     for (const module of MODULES) {
       const t = GLUE_TABLES[module];
@@ -295,7 +354,11 @@ export class QualysExportStack extends Stack {
             outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
             serdeInfo: {
               serializationLibrary: 'org.openx.data.jsonserde.JsonSerDe',
-              parameters: { 'ignore.malformed.json': 'false', 'case.insensitive': 'true', ...t.serdeParameters },
+              parameters: {
+                'ignore.malformed.json': 'false',
+                'case.insensitive': 'true',
+                ...t.serdeParameters,
+              },
             },
           },
         },
@@ -308,12 +371,18 @@ export class QualysExportStack extends Stack {
     new CfnOutput(this, 'TokenRefreshFunctionName', { value: this.tokenRefresh.functionName });
     new CfnOutput(this, 'GlueDatabaseName', { value: database.ref });
     for (const module of MODULES) {
-      new CfnOutput(this, `StateMachine${pascal(module)}`, { value: this.stateMachines[module].stateMachineArn });
+      new CfnOutput(this, `StateMachine${pascal(module)}`, {
+        value: this.stateMachines[module].stateMachineArn,
+      });
     }
   }
 
   /** The Step Functions loop: skip if already running; invoke; while `continue`, invoke with the continuation. */
-  private exportLoop(module: ModuleName, exporter: NodejsFunction, logRetentionDays: number): sfn.StateMachine {
+  private exportLoop(
+    module: ModuleName,
+    exporter: NodejsFunction,
+    logRetentionDays: number,
+  ): sfn.StateMachine {
     const id = pascal(module);
     const stateMachineName = `${Stack.of(this).stackName}-${module}`.slice(0, 80);
     const selfArn = Stack.of(this).formatArn({
@@ -331,7 +400,9 @@ export class QualysExportStack extends Stack {
       resultSelector: { 'count.$': 'States.ArrayLength($.Executions)' },
       resultPath: '$.running',
     });
-    const alreadyRunning = new sfn.Succeed(this, `${id}AlreadyRunning`, { comment: 'Another run of this module is in progress' });
+    const alreadyRunning = new sfn.Succeed(this, `${id}AlreadyRunning`, {
+      comment: 'Another run of this module is in progress',
+    });
     const start = new sfn.Pass(this, `${id}Start`, { parameters: {} });
     const invoke = new tasks.LambdaInvoke(this, `${id}Invoke`, {
       lambdaFunction: exporter,
@@ -340,13 +411,21 @@ export class QualysExportStack extends Stack {
       retryOnServiceExceptions: false,
     });
     invoke.addRetry({
-      errors: ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException', 'Lambda.Unknown'],
+      errors: [
+        'Lambda.ServiceException',
+        'Lambda.AWSLambdaException',
+        'Lambda.SdkClientException',
+        'Lambda.TooManyRequestsException',
+        'Lambda.Unknown',
+      ],
       interval: Duration.seconds(5),
       maxAttempts: 6,
       backoffRate: 2,
       jitterStrategy: sfn.JitterType.FULL,
     });
-    const continuation = new sfn.Pass(this, `${id}Continuation`, { parameters: { continuation: { 'runId.$': '$.runId' } } });
+    const continuation = new sfn.Pass(this, `${id}Continuation`, {
+      parameters: { continuation: { 'runId.$': '$.runId' } },
+    });
     const done = new sfn.Succeed(this, `${id}Done`);
     const failed = new sfn.Fail(this, `${id}Failed`, { errorPath: '$.error.code', causePath: '$.reason' });
     const next = new sfn.Choice(this, `${id}Continue?`)
@@ -364,7 +443,10 @@ export class QualysExportStack extends Stack {
       timeout: Duration.hours(23),
       tracingEnabled: true,
       logs: {
-        destination: new logs.LogGroup(this, `${id}LoopLogs`, { retention: logRetentionDays as logs.RetentionDays, removalPolicy: RemovalPolicy.DESTROY }),
+        destination: new logs.LogGroup(this, `${id}LoopLogs`, {
+          retention: logRetentionDays as logs.RetentionDays,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
         level: sfn.LogLevel.ALL,
         includeExecutionData: false,
       },

@@ -10,7 +10,12 @@ import { ConfigError } from './errors';
 export const MODULES = ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets'] as const;
 export type ModuleName = (typeof MODULES)[number];
 
-export const AUTH_METHODS = ['qualys-oidc', 'qualys-basic', 'idp-password', 'idp-client-credentials'] as const;
+export const AUTH_METHODS = [
+  'qualys-oidc',
+  'qualys-basic',
+  'idp-password',
+  'idp-client-credentials',
+] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 
 /** Where the Qualys APIs live. Derived from QUALYS_PLATFORM, overridden by explicit URLs. */
@@ -165,7 +170,6 @@ export const PLATFORMS: Record<string, string> = {
 };
 export const PCI_MERCHANT_URL = 'https://pci-api.qualys.com';
 
-
 const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])$/i;
 
 function str(env: Env, name: string): string | undefined {
@@ -185,7 +189,9 @@ export function parseUrl(value: string, name: string): string {
   }
   const loopback = LOOPBACK_HOST.test(u.hostname);
   if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) {
-    throw new ConfigError(`${name} must use https (http is allowed only on 127.0.0.1/localhost), got '${u.protocol}//${u.host}'`);
+    throw new ConfigError(
+      `${name} must use https (http is allowed only on 127.0.0.1/localhost), got '${u.protocol}//${u.host}'`,
+    );
   }
   if (u.username || u.password) throw new ConfigError(`${name} must not contain credentials`);
   if (u.search || u.hash) throw new ConfigError(`${name} must not contain a query string or fragment`);
@@ -195,7 +201,8 @@ export function parseUrl(value: string, name: string): string {
 function int(env: Env, name: string, dflt: number, min: number, max: number): number {
   const v = str(env, name);
   if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v)) throw new ConfigError(`${name} must be a whole number between ${min} and ${max}, got '${v}'`);
+  if (!/^\d+$/.test(v))
+    throw new ConfigError(`${name} must be a whole number between ${min} and ${max}, got '${v}'`);
   const n = Number(v);
   if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
   return n;
@@ -214,10 +221,14 @@ export function loadEndpoints(env: Env): QualysEndpoints {
   const platform = str(env, ENV.platform)?.toUpperCase();
   const gatewayOverride = str(env, ENV.gatewayUrl);
   if (platform !== undefined && !(platform in PLATFORMS)) {
-    throw new ConfigError(`${ENV.platform} '${platform}' is not a Qualys platform (one of ${Object.keys(PLATFORMS).join(', ')})`);
+    throw new ConfigError(
+      `${ENV.platform} '${platform}' is not a Qualys platform (one of ${Object.keys(PLATFORMS).join(', ')})`,
+    );
   }
   if (!platform && !gatewayOverride) {
-    throw new ConfigError(`set ${ENV.platform} (e.g. US1) or ${ENV.gatewayUrl} to say which Qualys platform to use`);
+    throw new ConfigError(
+      `set ${ENV.platform} (e.g. US1) or ${ENV.gatewayUrl} to say which Qualys platform to use`,
+    );
   }
   const gatewayUrl = gatewayOverride ? parseUrl(gatewayOverride, ENV.gatewayUrl) : PLATFORMS[platform!]!;
   const pciOverride = str(env, ENV.pciUrl);
@@ -237,7 +248,9 @@ function certviewFilter(env: Env): unknown {
       if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
       return parsed;
     } catch (err) {
-      throw new ConfigError(`${ENV.certviewFilter} starts with '{' but is not a JSON object: ${(err as Error).message}`);
+      throw new ConfigError(
+        `${ENV.certviewFilter} starts with '{' but is not a JSON object: ${(err as Error).message}`,
+      );
     }
   }
   return v;
@@ -251,12 +264,16 @@ export function loadConfig(env: Env): AppConfig {
   }
   const prefix = (str(env, ENV.prefix) ?? 'qualys').replace(/^\/+|\/+$/g, '');
   if (prefix && !/^[A-Za-z0-9!_.*'()/-]+$/.test(prefix)) {
-    throw new ConfigError(`${ENV.prefix} may contain only letters, digits and !_.*'()/- characters, got '${prefix}'`);
+    throw new ConfigError(
+      `${ENV.prefix} may contain only letters, digits and !_.*'()/- characters, got '${prefix}'`,
+    );
   }
   const includes = str(env, ENV.certviewIncludes);
   const edrFilter = str(env, ENV.edrFilter);
   if (edrFilter && /event\.datetime/i.test(edrFilter)) {
-    throw new ConfigError(`${ENV.edrFilter} must not contain event.datetime: the exporter sets the time window itself`);
+    throw new ConfigError(
+      `${ENV.edrFilter} must not contain event.datetime: the exporter sets the time window itself`,
+    );
   }
   return {
     endpoints: loadEndpoints(env),
@@ -277,7 +294,12 @@ export function loadConfig(env: Env): AppConfig {
         apiVersion,
         pageSize: int(env, ENV.certviewPageSize, 200, 1, 200),
         filter: certviewFilter(env),
-        includes: includes ? includes.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+        includes: includes
+          ? includes
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : undefined,
       },
       edr: {
         filter: edrFilter,

@@ -56,7 +56,10 @@ export async function demoCommand(argv: string[]): Promise<number> {
     port: 0,
     seed,
     counts,
-    edr: { start: new Date(now - span).toISOString(), stepMs: Math.max(1, Math.floor(span / Math.max(1, counts.edr))) },
+    edr: {
+      start: new Date(now - span).toISOString(),
+      stepMs: Math.max(1, Math.floor(span / Math.max(1, counts.edr))),
+    },
   });
   try {
     process.stderr.write(`simulator: ${sim.url} (seed ${seed}, scale ${scale})\n`);
@@ -73,13 +76,23 @@ export async function demoCommand(argv: string[]): Promise<number> {
     };
     const config = loadConfig(env);
     const tokens = createLocalTokenProvider({
-      credentials: { method: 'qualys-oidc', clientId: sim.defaults.clientId, clientSecret: sim.defaults.clientSecret },
+      credentials: {
+        method: 'qualys-oidc',
+        clientId: sim.defaults.clientId,
+        clientSecret: sim.defaults.clientSecret,
+      },
       endpoints: config.endpoints,
       tokenCheck: config.tokenCheck,
       fetch: globalThis.fetch,
       logger: createLogger({ level: 'warn' }),
     });
-    const outcomes = await runModules({ modules: MODULES, config, tokens, store: target.store, fetch: globalThis.fetch });
+    const outcomes = await runModules({
+      modules: MODULES,
+      config,
+      tokens,
+      store: target.store,
+      fetch: globalThis.fetch,
+    });
 
     // Cross-check every manifest against what the simulator holds.
     let mismatches = 0;
@@ -88,7 +101,11 @@ export async function demoCommand(argv: string[]): Promise<number> {
       const manifest = (await target.store.getJson(o.result.manifestKey)) as Manifest;
       const range = manifest.range as { from?: string; to?: string; filter?: string };
       const expected = count(
-        sim.expectedIds(o.row.module as (typeof MODULES)[number], { from: range.from, to: range.to, filter: range.filter }),
+        sim.expectedIds(o.row.module as (typeof MODULES)[number], {
+          from: range.from,
+          to: range.to,
+          filter: range.filter,
+        }),
       );
       const ok = expected === manifest.totals.records;
       if (!ok) mismatches++;

@@ -14,7 +14,9 @@ export function cliEnv(envFile: string | undefined, processEnv: Env = process.en
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if (envFile === undefined && (err as { code?: string }).code === 'ENOENT') return { ...processEnv };
-    throw new ConfigError(`--env-file: cannot read '${path}' (${(err as { code?: string }).code ?? 'error'})`);
+    throw new ConfigError(
+      `--env-file: cannot read '${path}' (${(err as { code?: string }).code ?? 'error'})`,
+    );
   }
   return { ...parseEnv(text), ...processEnv };
 }

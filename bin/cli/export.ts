@@ -35,7 +35,9 @@ export async function exportCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) {
-    throw new ConfigError(`export takes exactly one module name or 'all' (got ${positionals.length}); see 'qexport export --help'`);
+    throw new ConfigError(
+      `export takes exactly one module name or 'all' (got ${positionals.length}); see 'qexport export --help'`,
+    );
   }
   const which = positionals[0]!;
   const modules: ModuleName[] = which === 'all' ? [...MODULES] : [getModule(which).name];

@@ -40,7 +40,9 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE);
         return cmd === undefined ? 2 : 0;
       default:
-        throw new ConfigError(`unknown command '${cmd}' (expected demo, export, token or sim; see 'qexport --help')`);
+        throw new ConfigError(
+          `unknown command '${cmd}' (expected demo, export, token or sim; see 'qexport --help')`,
+        );
     }
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -63,13 +63,21 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
             bytes,
             seconds: (Date.now() - started) / 1000,
           },
-          error: result.status === 'failed' ? (result.error?.message ?? result.reason ?? 'failed') : undefined,
+          error:
+            result.status === 'failed' ? (result.error?.message ?? result.reason ?? 'failed') : undefined,
         };
       } catch (err) {
         const msg = redact(err instanceof Error ? err.message : String(err));
         return {
           error: msg,
-          row: { module, status: 'failed', records: 0, parts: 0, bytes, seconds: (Date.now() - started) / 1000 },
+          row: {
+            module,
+            status: 'failed',
+            records: 0,
+            parts: 0,
+            bytes,
+            seconds: (Date.now() - started) / 1000,
+          },
         };
       }
     }),

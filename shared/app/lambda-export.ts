@@ -31,7 +31,10 @@ export interface LambdaContextLike {
 
 function required(env: Env, name: string): string {
   const v = env[name]?.trim();
-  if (!v) throw new ConfigError(`${name} is not set (the CDK stack sets it; set it when running the handler yourself)`);
+  if (!v)
+    throw new ConfigError(
+      `${name} is not set (the CDK stack sets it; set it when running the handler yourself)`,
+    );
   return v;
 }
 
@@ -42,7 +45,9 @@ function required(env: Env, name: string): string {
 export function parseExportEvent(event: unknown): ExportInvocation {
   if (event === undefined || event === null) return {};
   if (typeof event !== 'object' || Array.isArray(event)) {
-    throw new ConfigError(`export event must be a JSON object, got ${Array.isArray(event) ? 'an array' : typeof event}`);
+    throw new ConfigError(
+      `export event must be a JSON object, got ${Array.isArray(event) ? 'an array' : typeof event}`,
+    );
   }
   const e = event as Record<string, unknown>;
   if ('detail-type' in e || e.source === 'aws.events' || e.source === 'aws.scheduler') return {};
@@ -100,9 +105,20 @@ export async function handleExport(
   });
   const stats = client.stats();
   emitRunMetrics(
-    { module: moduleName, result, pages, apiCalls: stats.calls, retries: stats.retries, durationMs: clock() - startedAt },
+    {
+      module: moduleName,
+      result,
+      pages,
+      apiCalls: stats.calls,
+      retries: stats.retries,
+      durationMs: clock() - startedAt,
+    },
     deps.writeMetrics,
   );
-  logger.info('export invocation finished', { status: result.status, runId: result.runId, records: result.records });
+  logger.info('export invocation finished', {
+    status: result.status,
+    runId: result.runId,
+    records: result.records,
+  });
   return result;
 }

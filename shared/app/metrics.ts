@@ -12,7 +12,10 @@ import {
 type Unit = 'Count' | 'Milliseconds' | 'Seconds';
 
 /** One CloudWatch Embedded Metric Format line (CloudWatch Logs turns it into metrics, no API calls). */
-export function emfLine(dimensions: Record<string, string>, metrics: { name: string; value: number; unit: Unit }[]): string {
+export function emfLine(
+  dimensions: Record<string, string>,
+  metrics: { name: string; value: number; unit: Unit }[],
+): string {
   return JSON.stringify({
     _aws: {
       Timestamp: Date.now(),
@@ -32,7 +35,14 @@ export function emfLine(dimensions: Record<string, string>, metrics: { name: str
 const stdout = (line: string) => process.stdout.write(`${line}\n`);
 
 export function emitRunMetrics(
-  r: { module: ModuleName; result: RunResult; pages: number; apiCalls: number; retries: number; durationMs: number },
+  r: {
+    module: ModuleName;
+    result: RunResult;
+    pages: number;
+    apiCalls: number;
+    retries: number;
+    durationMs: number;
+  },
   write: (line: string) => void = stdout,
 ): void {
   write(

@@ -13,7 +13,13 @@ export interface LocalRunOptions {
   store: ObjectStore;
   runId?: string;
   logger?: Logger;
-  onProgress?: (p: { module: ModuleName; pages: number; records: number; parts: number; bytes: number }) => void;
+  onProgress?: (p: {
+    module: ModuleName;
+    pages: number;
+    records: number;
+    parts: number;
+    bytes: number;
+  }) => void;
   /** Upper bound of engine invocations, a guard against a pager that never finishes. */
   maxInvocations?: number;
 }

@@ -29,8 +29,10 @@ function explain(err: unknown): string {
     if (err.claim === 'aud') return 'its audience does not match QUALYS_AUDIENCE';
     return `claim '${err.claim}' is invalid (${err.reason})`;
   }
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'its signature does not verify against the JWKS';
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no key in the JWKS matches its kid (bad signature or foreign issuer)';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+    return 'its signature does not verify against the JWKS';
+  if (err instanceof joseErrors.JWKSNoMatchingKey)
+    return 'no key in the JWKS matches its kid (bad signature or foreign issuer)';
   if (err instanceof joseErrors.JWKSTimeout) return 'the JWKS could not be fetched in time';
   if (err instanceof joseErrors.JOSEError) return `${err.code}: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
@@ -40,7 +42,11 @@ function explain(err: unknown): string {
  * Checks a token before it is stored or used: a JWT whose `exp` is in the future and not absurdly far away;
  * with a JWKS URL, issuer or audience configured, also its signature and those claims.
  */
-export async function checkToken(token: string, check: TokenCheckConfig, now: Date = new Date()): Promise<TokenInfo> {
+export async function checkToken(
+  token: string,
+  check: TokenCheckConfig,
+  now: Date = new Date(),
+): Promise<TokenInfo> {
   let claims: JWTPayload;
   try {
     claims = decodeJwt(token);
@@ -57,10 +63,13 @@ export async function checkToken(token: string, check: TokenCheckConfig, now: Da
         clockTolerance: 30,
       }));
     } else {
-      if (check.issuer && claims.iss !== check.issuer) throw new AuthError('its issuer does not match QUALYS_ISSUER');
+      if (check.issuer && claims.iss !== check.issuer)
+        throw new AuthError('its issuer does not match QUALYS_ISSUER');
       const aud = Array.isArray(claims.aud) ? claims.aud : claims.aud ? [claims.aud] : [];
-      if (check.audience && !aud.includes(check.audience)) throw new AuthError('its audience does not match QUALYS_AUDIENCE');
-      if (typeof claims.nbf === 'number' && claims.nbf > nowSec + 30) throw new AuthError('it is not valid yet (nbf in the future)');
+      if (check.audience && !aud.includes(check.audience))
+        throw new AuthError('its audience does not match QUALYS_AUDIENCE');
+      if (typeof claims.nbf === 'number' && claims.nbf > nowSec + 30)
+        throw new AuthError('it is not valid yet (nbf in the future)');
     }
   } catch (err) {
     throw new AuthError(`token refused: ${err instanceof AuthError ? err.message : explain(err)}`);

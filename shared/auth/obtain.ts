@@ -27,7 +27,8 @@ export function tokenEndpoint(creds: Credentials, endpoints: QualysEndpoints): s
 function describeBody(text: string, contentType: string | null): string {
   const t = text.trim();
   if (!t) return 'an empty body';
-  if (/html/i.test(contentType ?? '') || /^<!doctype html|^<html/i.test(t)) return 'an HTML page (is the URL right?)';
+  if (/html/i.test(contentType ?? '') || /^<!doctype html|^<html/i.test(t))
+    return 'an HTML page (is the URL right?)';
   const flat = t.replace(/\s+/g, ' ');
   return `'${redact(flat.length > 160 ? `${flat.slice(0, 160)}…` : flat)}'`;
 }
@@ -65,7 +66,11 @@ export async function obtainToken(
       break;
     case 'qualys-basic':
       headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = new URLSearchParams({ username: creds.username ?? '', password: creds.password ?? '', token: 'true' }).toString();
+      body = new URLSearchParams({
+        username: creds.username ?? '',
+        password: creds.password ?? '',
+        token: 'true',
+      }).toString();
       break;
     case 'idp-password': {
       headers['content-type'] = 'application/x-www-form-urlencoded';
@@ -102,7 +107,10 @@ export async function obtainToken(
     text = await res.text();
   } catch (err) {
     const e = err as { name?: string; message?: string; cause?: { code?: string } };
-    const why = e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : `${e.message ?? 'failed'}${e.cause?.code ? ` (${e.cause.code})` : ''}`;
+    const why =
+      e.name === 'TimeoutError'
+        ? `timed out after ${timeoutMs} ms`
+        : `${e.message ?? 'failed'}${e.cause?.code ? ` (${e.cause.code})` : ''}`;
     throw new AuthError(`${where} failed: ${redact(why)}`);
   }
   if (res.status !== 200 && res.status !== 201) {
@@ -125,15 +133,20 @@ export async function obtainToken(
     try {
       j = JSON.parse(text) as typeof j;
     } catch {
-      throw new AuthError(`${where} answered ${describeBody(text, res.headers.get('content-type'))}, not OAuth2 JSON`);
+      throw new AuthError(
+        `${where} answered ${describeBody(text, res.headers.get('content-type'))}, not OAuth2 JSON`,
+      );
     }
-    if (typeof j.access_token !== 'string') throw new AuthError(`${where} answered JSON without an access_token`);
+    if (typeof j.access_token !== 'string')
+      throw new AuthError(`${where} answered JSON without an access_token`);
     accessToken = j.access_token.trim();
     if (typeof j.expires_in === 'number') expiresIn = j.expires_in;
   }
   if (!accessToken) throw new AuthError(`${where} answered an empty body instead of a token`);
   if (!JWT_SHAPE.test(accessToken)) {
-    throw new AuthError(`${where} answered ${describeBody(accessToken, res.headers.get('content-type'))}, which is not a JWT`);
+    throw new AuthError(
+      `${where} answered ${describeBody(accessToken, res.headers.get('content-type'))}, which is not a JWT`,
+    );
   }
   addSecret(accessToken);
   return { accessToken, expiresIn };

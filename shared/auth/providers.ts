@@ -66,7 +66,10 @@ export function createSecretsTokenProvider(opts: {
 export function lambdaRefresher(lambda: LambdaClient, functionName: string): () => Promise<void> {
   return async () => {
     const res = await lambda.send(
-      new InvokeCommand({ FunctionName: functionName, Payload: new TextEncoder().encode(JSON.stringify({ force: true })) }),
+      new InvokeCommand({
+        FunctionName: functionName,
+        Payload: new TextEncoder().encode(JSON.stringify({ force: true })),
+      }),
     );
     if (res.FunctionError) {
       let message = res.FunctionError;
@@ -99,7 +102,10 @@ export function createLocalTokenProvider(opts: {
     const { accessToken } = await obtainToken(opts.credentials, opts.endpoints, opts.fetch);
     const info = await checkToken(accessToken, opts.tokenCheck, new Date(now()));
     cached = { token: accessToken, expiresAt: info.expiresAt.getTime() };
-    logger.info('obtained a token', { method: opts.credentials.method, expiresAt: info.expiresAt.toISOString() });
+    logger.info('obtained a token', {
+      method: opts.credentials.method,
+      expiresAt: info.expiresAt.toISOString(),
+    });
     return accessToken;
   });
   return {

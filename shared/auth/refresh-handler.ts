@@ -18,9 +18,11 @@ export interface RefreshHandlerDeps {
 /** `{force: true}` forces a refresh; an EventBridge event or `{}` refreshes only near expiry. */
 export function parseRefreshEvent(event: unknown): { force: boolean } {
   if (event === undefined || event === null) return { force: false };
-  if (typeof event !== 'object' || Array.isArray(event)) throw new ConfigError('token-refresh event must be a JSON object');
+  if (typeof event !== 'object' || Array.isArray(event))
+    throw new ConfigError('token-refresh event must be a JSON object');
   const force = (event as { force?: unknown }).force;
-  if (force !== undefined && typeof force !== 'boolean') throw new ConfigError('token-refresh event.force must be true or false');
+  if (force !== undefined && typeof force !== 'boolean')
+    throw new ConfigError('token-refresh event.force must be true or false');
   return { force: force === true };
 }
 
@@ -34,7 +36,9 @@ function margin(env: Env): number {
   const v = env[ENV.refreshMarginMinutes]?.trim();
   if (!v) return 60;
   if (!/^\d+$/.test(v) || Number(v) > 24 * 60) {
-    throw new ConfigError(`${ENV.refreshMarginMinutes} must be a whole number of minutes (0-1440), got '${v}'`);
+    throw new ConfigError(
+      `${ENV.refreshMarginMinutes} must be a whole number of minutes (0-1440), got '${v}'`,
+    );
   }
   return Number(v);
 }
@@ -57,7 +61,10 @@ export async function handleTokenRefresh(event: unknown, deps: RefreshHandlerDep
       marginMinutes: margin(deps.env),
       logger: deps.logger,
     });
-    emitTokenMetrics({ refreshed: result.refreshed, failed: false, tokenAgeSeconds: result.tokenAgeSeconds }, deps.writeMetrics);
+    emitTokenMetrics(
+      { refreshed: result.refreshed, failed: false, tokenAgeSeconds: result.tokenAgeSeconds },
+      deps.writeMetrics,
+    );
     return { refreshed: result.refreshed, expiresAt: result.expiresAt, method: result.method };
   } catch (err) {
     emitTokenMetrics({ refreshed: false, failed: true }, deps.writeMetrics);

@@ -53,9 +53,17 @@ export async function refreshToken(deps: RefreshDeps): Promise<RefreshResult & {
   if (version === undefined) {
     // Another refresher that started from the same version stored its token first: use that one.
     const winner = await deps.store.read();
-    if (!winner) throw new AuthError(`a concurrent refresh won but ${deps.store.describe()} holds no valid token`);
-    logger.info('a concurrent refresh stored a token first; keeping it', { expiresAt: winner.token.expiresAt });
-    return { refreshed: false, expiresAt: winner.token.expiresAt, method: winner.token.method, tokenAgeSeconds: 0 };
+    if (!winner)
+      throw new AuthError(`a concurrent refresh won but ${deps.store.describe()} holds no valid token`);
+    logger.info('a concurrent refresh stored a token first; keeping it', {
+      expiresAt: winner.token.expiresAt,
+    });
+    return {
+      refreshed: false,
+      expiresAt: winner.token.expiresAt,
+      method: winner.token.method,
+      tokenAgeSeconds: 0,
+    };
   }
   logger.info('token refreshed', { method: token.method, expiresAt: token.expiresAt, version });
   return { refreshed: true, expiresAt: token.expiresAt, method: token.method, tokenAgeSeconds: 0 };

@@ -44,7 +44,10 @@ export function isStoredToken(v: unknown): v is StoredToken {
 
 /** ClientRequestToken (32–64 chars) derived from the version a refresher started from. */
 export function requestTokenFor(secretId: string, basedOn: string | undefined): string {
-  return `refresh-${createHash('sha256').update(`${secretId}\n${basedOn ?? '(none)'}`).digest('hex').slice(0, 48)}`;
+  return `refresh-${createHash('sha256')
+    .update(`${secretId}\n${basedOn ?? '(none)'}`)
+    .digest('hex')
+    .slice(0, 48)}`;
 }
 
 export function createSecretsTokenStore(secrets: SecretsManagerClient, secretId: string): TokenStore {

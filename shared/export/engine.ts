@@ -35,7 +35,10 @@ export interface RunExportOptions {
 }
 
 export function newRunId(at: Date): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
@@ -50,7 +53,10 @@ function withPrefix(config: AppConfig, rel: string): string {
 function readState(raw: unknown, key: string, module: string): StateFile {
   if (raw === undefined) return { module: module as StateFile['module'] };
   if (!raw || typeof raw !== 'object' || Array.isArray(raw) || (raw as StateFile).module !== module) {
-    throw new QexportError('state', `state file ${key} is not a ${module} state object; move it aside to start over`);
+    throw new QexportError(
+      'state',
+      `state file ${key} is not a ${module} state object; move it aside to start over`,
+    );
   }
   return raw as StateFile;
 }
@@ -89,9 +95,18 @@ export async function runExport(opts: RunExportOptions): Promise<RunResult> {
     if (continuation) {
       if (state.committed?.runId === continuation.runId) {
         // A retried continuation of a run that already completed: nothing left to do.
-        return { status: 'done', module: module.name, runId: continuation.runId, records: 0, parts: 0, reason: 'already complete' };
+        return {
+          status: 'done',
+          module: module.name,
+          runId: continuation.runId,
+          records: 0,
+          parts: 0,
+          reason: 'already complete',
+        };
       }
-      throw new ConfigError(`continuation names run ${continuation.runId}, but no such run of ${module.name} is in progress`);
+      throw new ConfigError(
+        `continuation names run ${continuation.runId}, but no such run of ${module.name} is in progress`,
+      );
     }
     const startedAt = now();
     const startCursor = module.start({ config, now: startedAt, committed: state.committed });
@@ -176,7 +191,10 @@ export async function runExport(opts: RunExportOptions): Promise<RunResult> {
         finished = true;
         break;
       }
-      if (part && (part.rawBytes >= config.output.partMaxBytes || part.records >= config.output.partMaxRecords)) {
+      if (
+        part &&
+        (part.rawBytes >= config.output.partMaxBytes || part.records >= config.output.partMaxRecords)
+      ) {
         await closePart();
         await checkpoint();
       }
@@ -227,7 +245,11 @@ export async function runExport(opts: RunExportOptions): Promise<RunResult> {
     };
     const manifestKey = `${dataDir}/_manifest.json`;
     await store.putJson(manifestKey, manifest);
-    const committed = { ...module.commit(lastCursor, state.committed), runId: active.runId, completedAt: endedAt };
+    const committed = {
+      ...module.commit(lastCursor, state.committed),
+      runId: active.runId,
+      completedAt: endedAt,
+    };
     await store.putJson(stateKey, { module: module.name, committed } satisfies StateFile);
     logger.info('run complete', { runId: active.runId, records: active.records, parts: active.parts.length });
     return {

@@ -21,7 +21,8 @@ export function parseCertviewPage(res: QualysResponse): ExportRecord[] {
   }
   if (!Array.isArray(body)) throw new ParseError('CertView response is not a JSON array of certificates');
   for (const c of body) {
-    if (!c || typeof c !== 'object' || Array.isArray(c)) throw new ParseError('CertView response has a non-object entry');
+    if (!c || typeof c !== 'object' || Array.isArray(c))
+      throw new ParseError('CertView response has a non-object entry');
   }
   return body as ExportRecord[];
 }
@@ -66,7 +67,11 @@ export const certviewCertificates: ModuleDef = {
         throw new ParseError(`CertView returned ${result.length} certificates for a page of ${pageSize}`);
       }
       const done = result.length < pageSize;
-      yield { records: result, cursor: { version, pageNumber: pageAt(k) + 1, pageSize } satisfies CertviewCursor, done };
+      yield {
+        records: result,
+        cursor: { version, pageNumber: pageAt(k) + 1, pageSize } satisfies CertviewCursor,
+        done,
+      };
       if (!done && !withinCap(k + 1)) {
         throw new QexportError(
           'certview-cap',

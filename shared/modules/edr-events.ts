@@ -147,7 +147,9 @@ export const edrEvents: ModuleDef = {
     const overlapMs = edr.overlapMinutes * 60_000;
     const toMs = now.getTime();
     const prevEnd = typeof committed?.windowEnd === 'string' ? Date.parse(committed.windowEnd) : NaN;
-    const fromMs = Number.isNaN(prevEnd) ? toMs - edr.initialLookbackHours * 3600_000 : Math.min(prevEnd, toMs) - overlapMs;
+    const fromMs = Number.isNaN(prevEnd)
+      ? toMs - edr.initialLookbackHours * 3600_000
+      : Math.min(prevEnd, toMs) - overlapMs;
     const skip = Array.isArray(committed?.recentIds) ? (committed.recentIds as string[]) : [];
     return {
       from: iso(fromMs),

@@ -14,7 +14,10 @@ interface MobilePage {
   next: string | null;
 }
 
-export function parseMobilePage(client: Pick<QualysClient, 'assertSameOrigin'>, res: QualysResponse): MobilePage {
+export function parseMobilePage(
+  client: Pick<QualysClient, 'assertSameOrigin'>,
+  res: QualysResponse,
+): MobilePage {
   const doc = parseXml(res.text);
   const apiError = simpleReturnError(doc);
   if (apiError) throw apiError;
@@ -41,7 +44,9 @@ export function parseMobilePage(client: Pick<QualysClient, 'assertSameOrigin'>, 
   const warning = response.WARNING as { CODE?: unknown; URL?: unknown; TEXT?: unknown } | undefined;
   if (warning) {
     if (String(warning.CODE) !== '1980' || typeof warning.URL !== 'string' || !warning.URL) {
-      throw new ParseError(`VMDR Mobile WARNING without a usable truncation URL (code ${String(warning.CODE)})`);
+      throw new ParseError(
+        `VMDR Mobile WARNING without a usable truncation URL (code ${String(warning.CODE)})`,
+      );
     }
     // Checked before anything is sent: the bearer token must never leave the configured origin.
     next = client.assertSameOrigin(warning.URL.trim()).href;
@@ -51,7 +56,8 @@ export function parseMobilePage(client: Pick<QualysClient, 'assertSameOrigin'>, 
 
 export const mobileAssets: ModuleDef = {
   name: 'mobile-assets',
-  start: ({ config }) => ({ url: null, truncationLimit: config.modules.mobile.truncationLimit }) satisfies MobileCursor,
+  start: ({ config }) =>
+    ({ url: null, truncationLimit: config.modules.mobile.truncationLimit }) satisfies MobileCursor,
   async *pages(client, raw, config) {
     let cursor = raw as MobileCursor;
     const m = config.modules.mobile;

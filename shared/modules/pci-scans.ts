@@ -25,7 +25,12 @@ export function parsePciPage(res: QualysResponse): PciPage {
     throw new ParseError(`PCI scan list is not valid JSON: ${(err as Error).message}`);
   }
   const data = (body as { data?: { totalCount?: unknown; scanInfoList?: unknown } } | null)?.data;
-  if (!data || typeof data.totalCount !== 'number' || !Number.isInteger(data.totalCount) || data.totalCount < 0) {
+  if (
+    !data ||
+    typeof data.totalCount !== 'number' ||
+    !Number.isInteger(data.totalCount) ||
+    data.totalCount < 0
+  ) {
     throw new ParseError('PCI scan list has no numeric data.totalCount');
   }
   const list = data.scanInfoList ?? [];

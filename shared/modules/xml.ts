@@ -27,7 +27,8 @@ const parser = new XMLParser({
 
 /** Rejects what the parser must never see: internal DTD subsets (entity expansion) and absurd nesting. */
 function precheck(text: string): void {
-  if (text.length > MAX_XML_BYTES) throw new ParseError(`XML body of ${text.length} bytes exceeds the ${MAX_XML_BYTES}-byte limit`);
+  if (text.length > MAX_XML_BYTES)
+    throw new ParseError(`XML body of ${text.length} bytes exceeds the ${MAX_XML_BYTES}-byte limit`);
   if (/<!DOCTYPE[^>]*\[/i.test(text) || /<!ENTITY/i.test(text)) {
     throw new ParseError('XML with an internal DTD subset or entity declarations is refused');
   }

@@ -71,10 +71,14 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
 
   async function attempt(req: QualysRequest, url: URL, token: string): Promise<QualysResponse> {
     const left = deadline() - now();
-    if (left <= 0) throw new ResumeLaterError(`${req.label ?? url.pathname}: no time left in this invocation`);
+    if (left <= 0)
+      throw new ResumeLaterError(`${req.label ?? url.pathname}: no time left in this invocation`);
     const timeoutMs = Math.min(opts.timeoutMs, left);
     const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new AttemptTimeout(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => ac.abort(new AttemptTimeout(`timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const headers: Record<string, string> = {
       authorization: `Bearer ${token}`,
       'x-requested-with': 'qualys-export',
@@ -167,11 +171,14 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
             ? ++rateLimits > RATE_LIMIT_RETRIES
             : ++failures > opts.maxRetries;
       if (exhausted) {
-        throw new QualysHttpError(`${label}: giving up after ${failures + rateLimits} attempts at ${where}: ${reason}`, {
-          status: res?.status,
-          url: where,
-          cause: networkError,
-        });
+        throw new QualysHttpError(
+          `${label}: giving up after ${failures + rateLimits} attempts at ${where}: ${reason}`,
+          {
+            status: res?.status,
+            url: where,
+            cause: networkError,
+          },
+        );
       }
       const backoff = backoffDelay(rateLimited ? rateLimits - 1 : failures - 1, baseMs, maxMs, random);
       stats.retries++;

@@ -23,7 +23,9 @@ export function assertAllowedOrigin(raw: string, origins: readonly string[]): UR
     throw new OriginError(`refusing to follow a malformed URL from a Qualys response`);
   }
   if (!isAllowedScheme(url)) {
-    throw new OriginError(`refusing to send the Qualys token over ${url.protocol}//${url.host}: https is required`);
+    throw new OriginError(
+      `refusing to send the Qualys token over ${url.protocol}//${url.host}: https is required`,
+    );
   }
   if (!origins.includes(url.origin)) {
     throw new OriginError(

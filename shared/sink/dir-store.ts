@@ -15,7 +15,8 @@ export function createDirStore(rootDir: string): ObjectStore {
   const root = resolve(rootDir);
   const pathOf = (key: string): string => {
     const p = resolve(join(root, key));
-    if (!p.startsWith(root + sep)) throw new QexportError('store', `object key '${key}' escapes the output directory`);
+    if (!p.startsWith(root + sep))
+      throw new QexportError('store', `object key '${key}' escapes the output directory`);
     return p;
   };
   // Hidden temp names (leading dot) are skipped by Athena/Hadoop readers should a crash leave one behind.

@@ -7,7 +7,10 @@ import type { ObjectStore, PartInfo } from './types';
 /** One NDJSON line for `record`; throws a clear error for values JSON cannot represent faithfully. */
 export function toNdjsonLine(record: unknown): string {
   if (record === null || typeof record !== 'object' || Array.isArray(record)) {
-    throw new QexportError('record', `a record must be a JSON object, got ${Array.isArray(record) ? 'an array' : typeof record}`);
+    throw new QexportError(
+      'record',
+      `a record must be a JSON object, got ${Array.isArray(record) ? 'an array' : typeof record}`,
+    );
   }
   let line: string;
   try {

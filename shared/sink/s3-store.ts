@@ -19,7 +19,13 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
     async putStream(key, body: Readable, contentType, contentEncoding) {
       const upload = new Upload({
         client: s3,
-        params: { Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentEncoding: contentEncoding },
+        params: {
+          Bucket: bucket,
+          Key: key,
+          Body: body,
+          ContentType: contentType,
+          ContentEncoding: contentEncoding,
+        },
         partSize: opts.partSizeBytes ?? 8 * 1024 * 1024,
         queueSize: opts.queueSize ?? 2,
         leavePartsOnError: false,

@@ -8,7 +8,9 @@ import { ContextError, readSettings } from '../../infra/context';
 import type { QualysExportStack } from '../../infra/stack';
 import { MODULES } from '../../shared/config';
 
-const cdkJson = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+const cdkJson = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'cdk.json'), 'utf8')) as {
+  context: Record<string, unknown>;
+};
 
 /** Synthesises the stack (cdk-nag runs as a validation plugin: synthesis throws on any unacknowledged finding). */
 function synth(extra: Record<string, unknown> = {}, opts: { acknowledge?: boolean } = {}) {
@@ -35,20 +37,37 @@ const asArray = <T>(v: T | T[]) => (Array.isArray(v) ? v : [v]);
 function statementsOfRole(roleLogicalIdPrefix: string): Statement[] {
   const policies = template.findResources('AWS::IAM::Policy');
   return Object.values(policies)
-    .filter((p) => asArray((p.Properties as { Roles: { Ref: string }[] }).Roles).some((r) => r.Ref.startsWith(roleLogicalIdPrefix)))
-    .flatMap((p) => (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement);
+    .filter((p) =>
+      asArray((p.Properties as { Roles: { Ref: string }[] }).Roles).some((r) =>
+        r.Ref.startsWith(roleLogicalIdPrefix),
+      ),
+    )
+    .flatMap(
+      (p) => (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement,
+    );
 }
 
 describe('resources', () => {
   it('has the bucket (encrypted, no public access), two secrets, five functions, four loops', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
-      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
       LoggingConfiguration: Match.anyValue(),
     });
     template.resourceCountIs('AWS::SecretsManager::Secret', 2);
     template.resourceCountIs('AWS::Lambda::Function', 5);
-    template.allResourcesProperties('AWS::Lambda::Function', { Runtime: 'nodejs22.x', Architectures: ['arm64'], LoggingConfig: { LogFormat: 'JSON' } });
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      LoggingConfig: { LogFormat: 'JSON' },
+    });
     template.resourceCountIs('AWS::StepFunctions::StateMachine', 4);
     template.resourceCountIs('AWS::Scheduler::Schedule', 5);
     template.resourceCountIs('AWS::SNS::Topic', 1);
@@ -60,7 +79,9 @@ describe('resources', () => {
   it('uses KMS when asked', () => {
     const t = synth({ kms: true }).template;
     t.hasResourceProperties('AWS::S3::Bucket', {
-      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' } }] },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' } }],
+      },
     });
     t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
   });
@@ -69,7 +90,11 @@ describe('resources', () => {
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
         ]),
       },
     });
@@ -83,8 +108,14 @@ describe('resources', () => {
         TableInput: Match.objectLike({
           Name: name,
           PartitionKeys: [{ Name: 'dt', Type: 'string' }],
-          Parameters: Match.objectLike({ 'projection.enabled': 'true', 'projection.dt.type': 'date', 'projection.dt.format': 'yyyy-MM-dd' }),
-          StorageDescriptor: Match.objectLike({ SerdeInfo: Match.objectLike({ SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe' }) }),
+          Parameters: Match.objectLike({
+            'projection.enabled': 'true',
+            'projection.dt.type': 'date',
+            'projection.dt.format': 'yyyy-MM-dd',
+          }),
+          StorageDescriptor: Match.objectLike({
+            SerdeInfo: Match.objectLike({ SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe' }),
+          }),
         }),
       });
     }
@@ -95,39 +126,54 @@ describe('least privilege', () => {
   it('only token-refresh can read the credentials secret', () => {
     const credRef = lid(stack.credentialsSecret);
     const policies = template.findResources('AWS::IAM::Policy');
-    const readers = Object.values(policies).filter((p) => JSON.stringify(p.Properties).includes(`"Ref":"${credRef}"`));
+    const readers = Object.values(policies).filter((p) =>
+      JSON.stringify(p.Properties).includes(`"Ref":"${credRef}"`),
+    );
     expect(readers).toHaveLength(1);
     const roles = (readers[0]!.Properties as { Roles: { Ref: string }[] }).Roles.map((r) => r.Ref);
     expect(roles).toEqual([lid(stack.tokenRefresh.role! as never)]);
   });
 
-  it.each(MODULES)('the %s exporter writes only its own prefix and state, reads the token, may invoke token-refresh', (module) => {
-    const fn = stack.exporters[module];
-    const statements = statementsOfRole(lid(fn.role! as never));
-    const s3 = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('s3:')));
-    const bucket = lid(stack.bucket);
-    const obj = (key: string) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, `/${key}`]] });
-    expect(s3).toEqual([
-      { Sid: 'WriteOwnPrefixAndState', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: [obj(`qualys/${module}/*`), obj(`qualys/_state/${module}.json`)] },
-      { Sid: 'ReadOwnState', Effect: 'Allow', Action: 's3:GetObject', Resource: obj(`qualys/_state/${module}.json`) },
-      {
-        Sid: 'SeeOwnStateMissing',
-        Effect: 'Allow',
-        Action: 's3:ListBucket',
-        Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
-        Condition: { StringEquals: { 's3:prefix': `qualys/_state/${module}.json` } },
-      },
-    ]);
-    const text = JSON.stringify(statements);
-    expect(text).toContain(lid(stack.tokenSecret));
-    expect(text).not.toContain(lid(stack.credentialsSecret));
-    expect(statements.some((s) => asArray(s.Action).includes('lambda:InvokeFunction'))).toBe(true);
-    // No wildcard resource on any data action.
-    for (const s of statements) {
-      const dataAction = asArray(s.Action).some((a) => /^(s3|secretsmanager|lambda):/.test(a));
-      if (dataAction) expect(asArray(s.Resource)).not.toContain('*');
-    }
-  });
+  it.each(MODULES)(
+    'the %s exporter writes only its own prefix and state, reads the token, may invoke token-refresh',
+    (module) => {
+      const fn = stack.exporters[module];
+      const statements = statementsOfRole(lid(fn.role! as never));
+      const s3 = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('s3:')));
+      const bucket = lid(stack.bucket);
+      const obj = (key: string) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, `/${key}`]] });
+      expect(s3).toEqual([
+        {
+          Sid: 'WriteOwnPrefixAndState',
+          Effect: 'Allow',
+          Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
+          Resource: [obj(`qualys/${module}/*`), obj(`qualys/_state/${module}.json`)],
+        },
+        {
+          Sid: 'ReadOwnState',
+          Effect: 'Allow',
+          Action: 's3:GetObject',
+          Resource: obj(`qualys/_state/${module}.json`),
+        },
+        {
+          Sid: 'SeeOwnStateMissing',
+          Effect: 'Allow',
+          Action: 's3:ListBucket',
+          Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
+          Condition: { StringEquals: { 's3:prefix': `qualys/_state/${module}.json` } },
+        },
+      ]);
+      const text = JSON.stringify(statements);
+      expect(text).toContain(lid(stack.tokenSecret));
+      expect(text).not.toContain(lid(stack.credentialsSecret));
+      expect(statements.some((s) => asArray(s.Action).includes('lambda:InvokeFunction'))).toBe(true);
+      // No wildcard resource on any data action.
+      for (const s of statements) {
+        const dataAction = asArray(s.Action).some((a) => /^(s3|secretsmanager|lambda):/.test(a));
+        if (dataAction) expect(asArray(s.Resource)).not.toContain('*');
+      }
+    },
+  );
 });
 
 describe('loops and schedules', () => {
@@ -152,7 +198,9 @@ describe('loops and schedules', () => {
   it('the state machine loops on continue, succeeds on done, fails otherwise, and skips when already running', () => {
     const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
     const defs = Object.values(template.findResources('AWS::StepFunctions::StateMachine')).map((r) => {
-      const body = (r.Properties as { DefinitionString: { 'Fn::Join': [string, unknown[]] } }).DefinitionString['Fn::Join'][1]
+      const body = (
+        r.Properties as { DefinitionString: { 'Fn::Join': [string, unknown[]] } }
+      ).DefinitionString['Fn::Join'][1]
         .map((p) => (typeof p === 'string' ? p : 'X'))
         .join('');
       return JSON.parse(body) as { StartAt: string; States: Record<string, Record<string, unknown>> };

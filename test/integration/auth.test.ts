@@ -45,7 +45,13 @@ function credsFor(method: Credentials['method']): Credentials {
     case 'qualys-basic':
       return { method, username: d.username, password: d.password };
     case 'idp-password':
-      return { method, tokenUrl: sim.tokenUrl, clientId: d.clientId, username: d.username, password: d.password };
+      return {
+        method,
+        tokenUrl: sim.tokenUrl,
+        clientId: d.clientId,
+        username: d.username,
+        password: d.password,
+      };
     case 'idp-client-credentials':
       return { method, tokenUrl: sim.tokenUrl, clientId: d.clientId, clientSecret: d.clientSecret };
   }
@@ -57,45 +63,50 @@ async function newSecret(value?: string): Promise<string> {
   return name;
 }
 
-describe.each(['qualys-oidc', 'qualys-basic', 'idp-password', 'idp-client-credentials'] as const)('%s', (method) => {
-  it('obtains, checks (JWKS signature, issuer, audience) and stores a token', async () => {
-    const store = createSecretsTokenStore(sm.client, await newSecret());
-    const result = await refreshToken({
-      credentials: credsFor(method),
-      endpoints: endpoints(),
-      tokenCheck: fullCheck(),
-      fetch,
-      store,
-      logger,
+describe.each(['qualys-oidc', 'qualys-basic', 'idp-password', 'idp-client-credentials'] as const)(
+  '%s',
+  (method) => {
+    it('obtains, checks (JWKS signature, issuer, audience) and stores a token', async () => {
+      const store = createSecretsTokenStore(sm.client, await newSecret());
+      const result = await refreshToken({
+        credentials: credsFor(method),
+        endpoints: endpoints(),
+        tokenCheck: fullCheck(),
+        fetch,
+        store,
+        logger,
+      });
+      expect(result.refreshed).toBe(true);
+      expect(result.method).toBe(method);
+      const stored = await store.read();
+      expect(stored?.token.method).toBe(method);
+      expect(stored?.token.tokenType).toBe('Bearer');
+      expect(Date.parse(stored!.token.expiresAt)).toBe(Date.parse(result.expiresAt));
+      // The stored token really works against the API.
+      const res = await fetch(`${sim.url}/pci/scan/list?limit=1`, {
+        headers: { authorization: `Bearer ${stored!.token.accessToken}` },
+      });
+      expect(res.status).toBe(200);
+      // Lifetime as documented: 4 h for Qualys tokens, 3600 s for the IdP.
+      const hours = (Date.parse(result.expiresAt) - Date.now()) / 3600_000;
+      expect(hours).toBeCloseTo(method.startsWith('qualys') ? 4 : 1, 1);
     });
-    expect(result.refreshed).toBe(true);
-    expect(result.method).toBe(method);
-    const stored = await store.read();
-    expect(stored?.token.method).toBe(method);
-    expect(stored?.token.tokenType).toBe('Bearer');
-    expect(Date.parse(stored!.token.expiresAt)).toBe(Date.parse(result.expiresAt));
-    // The stored token really works against the API.
-    const res = await fetch(`${sim.url}/pci/scan/list?limit=1`, { headers: { authorization: `Bearer ${stored!.token.accessToken}` } });
-    expect(res.status).toBe(200);
-    // Lifetime as documented: 4 h for Qualys tokens, 3600 s for the IdP.
-    const hours = (Date.parse(result.expiresAt) - Date.now()) / 3600_000;
-    expect(hours).toBeCloseTo(method.startsWith('qualys') ? 4 : 1, 1);
-  });
 
-  it('a wrong secret gives a clear error naming the method and URL, never the secret', async () => {
-    const creds = credsFor(method);
-    const wrong = 'WRONG-s3cr3t-value-123';
-    if (creds.clientSecret) creds.clientSecret = wrong;
-    if (creds.password) creds.password = wrong;
-    const err = await obtainToken(creds, endpoints(), fetch).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(AuthError);
-    const msg = (err as Error).message;
-    expect(msg).toContain(method);
-    expect(msg).toMatch(/http:\/\/127\.0\.0\.1:\d+\//);
-    expect(msg).toMatch(/HTTP 40[01]/);
-    expect(msg).not.toContain(wrong);
-  });
-});
+    it('a wrong secret gives a clear error naming the method and URL, never the secret', async () => {
+      const creds = credsFor(method);
+      const wrong = 'WRONG-s3cr3t-value-123';
+      if (creds.clientSecret) creds.clientSecret = wrong;
+      if (creds.password) creds.password = wrong;
+      const err = await obtainToken(creds, endpoints(), fetch).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AuthError);
+      const msg = (err as Error).message;
+      expect(msg).toContain(method);
+      expect(msg).toMatch(/http:\/\/127\.0\.0\.1:\d+\//);
+      expect(msg).toMatch(/HTTP 40[01]/);
+      expect(msg).not.toContain(wrong);
+    });
+  },
+);
 
 describe('token checks', () => {
   const cases: [string, Parameters<Simulator['issueToken']>[0], RegExp][] = [
@@ -127,19 +138,32 @@ describe('token checks', () => {
   });
 
   it('HTML error pages and empty bodies are named as such', async () => {
-    const html: typeof fetch = async () => new Response('<html><body>Login</body></html>', { status: 200, headers: { 'content-type': 'text/html' } });
+    const html: typeof fetch = async () =>
+      new Response('<html><body>Login</body></html>', {
+        status: 200,
+        headers: { 'content-type': 'text/html' },
+      });
     await expect(obtainToken(credsFor('qualys-oidc'), endpoints(), html)).rejects.toThrow(/HTML page/);
     const empty: typeof fetch = async () => new Response('', { status: 200 });
     await expect(obtainToken(credsFor('qualys-oidc'), endpoints(), empty)).rejects.toThrow(/empty body/);
-    const locked: typeof fetch = async () => new Response('{"error":"access_denied","error_description":"account locked"}', { status: 403 });
-    await expect(obtainToken(credsFor('idp-password'), endpoints(), locked)).rejects.toThrow(/403.*account locked.*locked/);
+    const locked: typeof fetch = async () =>
+      new Response('{"error":"access_denied","error_description":"account locked"}', { status: 403 });
+    await expect(obtainToken(credsFor('idp-password'), endpoints(), locked)).rejects.toThrow(
+      /403.*account locked.*locked/,
+    );
   });
 });
 
 describe('the token secret', () => {
   it('refreshes only within the margin unless forced', async () => {
     const store = createSecretsTokenStore(sm.client, await newSecret());
-    const deps = { credentials: credsFor('qualys-oidc'), endpoints: endpoints(), tokenCheck: fullCheck(), fetch, store };
+    const deps = {
+      credentials: credsFor('qualys-oidc'),
+      endpoints: endpoints(),
+      tokenCheck: fullCheck(),
+      fetch,
+      store,
+    };
     expect((await refreshToken(deps)).refreshed).toBe(true);
     expect((await refreshToken(deps)).refreshed).toBe(false); // 4 h left > 60 min margin
     expect((await refreshToken({ ...deps, marginMinutes: 300 })).refreshed).toBe(true);
@@ -149,7 +173,13 @@ describe('the token secret', () => {
   it('two refreshes started at once leave exactly one new, valid version', async () => {
     const id = await newSecret();
     const store = createSecretsTokenStore(sm.client, id);
-    const deps = { credentials: credsFor('qualys-oidc'), endpoints: endpoints(), tokenCheck: fullCheck(), fetch, force: true };
+    const deps = {
+      credentials: credsFor('qualys-oidc'),
+      endpoints: endpoints(),
+      tokenCheck: fullCheck(),
+      fetch,
+      force: true,
+    };
     // Two independent stores = two Lambda containers, each reading the same starting version.
     const [a, b] = await Promise.all([
       refreshToken({ ...deps, store: createSecretsTokenStore(sm.client, id) }),
@@ -166,7 +196,13 @@ describe('the token secret', () => {
   it('the exporter side caches the token and asks the refresher once on 401', async () => {
     const id = await newSecret();
     const store = createSecretsTokenStore(sm.client, id);
-    const deps = { credentials: credsFor('qualys-oidc'), endpoints: endpoints(), tokenCheck: fullCheck(), fetch, store };
+    const deps = {
+      credentials: credsFor('qualys-oidc'),
+      endpoints: endpoints(),
+      tokenCheck: fullCheck(),
+      fetch,
+      store,
+    };
     await refreshToken(deps);
     let refreshes = 0;
     const provider = createSecretsTokenProvider({
@@ -199,14 +235,22 @@ describe('the token secret', () => {
       QEXPORT_CREDENTIALS_SECRET_ID: credsId,
       QEXPORT_TOKEN_SECRET_ID: tokenId,
     };
-    const out = await handleTokenRefresh({ force: true }, { env, secrets: sm.client, fetch, logger, writeMetrics: (l) => metrics.push(l) });
+    const out = await handleTokenRefresh(
+      { force: true },
+      { env, secrets: sm.client, fetch, logger, writeMetrics: (l) => metrics.push(l) },
+    );
     expect(Object.keys(out).sort()).toEqual(['expiresAt', 'method', 'refreshed']);
     expect(out.refreshed).toBe(true);
     expect(JSON.parse(metrics[0]!)._aws.CloudWatchMetrics[0].Namespace).toBe('QualysExport');
-    await expect(handleTokenRefresh({ force: 'yes' }, { env, secrets: sm.client, fetch, logger })).rejects.toThrow(/force/);
+    await expect(
+      handleTokenRefresh({ force: 'yes' }, { env, secrets: sm.client, fetch, logger }),
+    ).rejects.toThrow(/force/);
     const badCreds = await newSecret(JSON.stringify({ method: 'qualys-oidc', clientId: 'x' }));
     await expect(
-      handleTokenRefresh({}, { env: { ...env, QEXPORT_CREDENTIALS_SECRET_ID: badCreds }, secrets: sm.client, fetch, logger }),
+      handleTokenRefresh(
+        {},
+        { env: { ...env, QEXPORT_CREDENTIALS_SECRET_ID: badCreds }, secrets: sm.client, fetch, logger },
+      ),
     ).rejects.toThrow(/credentials secret .* field 'clientSecret' is required/);
   });
 
@@ -228,7 +272,13 @@ describe('the token secret', () => {
     // Only credentials secrets hold credentials; token secrets hold only the token JSON.
     for (const v of sm.dump()) {
       if (v.value.includes('accessToken')) {
-        expect(Object.keys(JSON.parse(v.value)).sort()).toEqual(['accessToken', 'expiresAt', 'issuedAt', 'method', 'tokenType']);
+        expect(Object.keys(JSON.parse(v.value)).sort()).toEqual([
+          'accessToken',
+          'expiresAt',
+          'issuedAt',
+          'method',
+          'tokenType',
+        ]);
       }
     }
   });

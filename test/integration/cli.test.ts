@@ -72,7 +72,10 @@ describe('qexport demo', () => {
         const body = gunzipSync(await readFile(join(out, part.key)));
         const text = body.toString('utf8');
         expect(text.endsWith('\n')).toBe(true);
-        const records = text.trimEnd().split('\n').map((l) => JSON.parse(l));
+        const records = text
+          .trimEnd()
+          .split('\n')
+          .map((l) => JSON.parse(l));
         expect(records).toHaveLength(part.records);
         lines += records.length;
       }
@@ -126,7 +129,12 @@ describe('qexport export against a separately started simulator', () => {
   });
 
   it.each([
-    ['missing credentials', ['export', 'mobile-assets'], { QUALYS_CLIENT_SECRET: '' }, /QUALYS_CLIENT_SECRET/],
+    [
+      'missing credentials',
+      ['export', 'mobile-assets'],
+      { QUALYS_CLIENT_SECRET: '' },
+      /QUALYS_CLIENT_SECRET/,
+    ],
     ['unknown module', ['export', 'nope'], {}, /nope/],
     ['bad URL', ['export', 'mobile-assets'], { QUALYS_GATEWAY_URL: 'not a url' }, /QUALYS_GATEWAY_URL/],
     ['unknown flag', ['export', 'mobile-assets', '--bogus'], {}, /bogus/],

@@ -38,7 +38,11 @@ const FAULTS: { name: string; spec: Omit<FaultSpec, 'path'>; only?: ModuleName; 
   { name: 'malformed page', spec: { kind: 'malformed', after: 1 } },
   { name: 'truncated page', spec: { kind: 'truncated', after: 2 } },
   { name: 'scroll expiry', spec: { kind: 'scroll-expire', after: 1 }, only: 'edr-events' },
-  { name: 'new scans arrive mid-run', spec: { kind: 'pci-insert', after: 1, count: 13, times: 2 }, only: 'pci-scans' },
+  {
+    name: 'new scans arrive mid-run',
+    spec: { kind: 'pci-insert', after: 1, count: 13, times: 2 },
+    only: 'pci-scans',
+  },
 ];
 
 const cells = ALL_MODULES.flatMap((module) =>
@@ -54,8 +58,14 @@ afterAll(async () => {
 async function verify(module: ModuleName, sim: Simulator, dir: string, manifestKey: string) {
   const run = await readRunFromDir(dir, manifestKey);
   const range = run.manifest.range;
-  const expected = sim.expectedIds(module, module === 'edr-events' ? { from: range.from as string, to: range.to as string } : undefined);
-  return compareIds(expected, run.records.map((r) => idOf(module, r)));
+  const expected = sim.expectedIds(
+    module,
+    module === 'edr-events' ? { from: range.from as string, to: range.to as string } : undefined,
+  );
+  return compareIds(
+    expected,
+    run.records.map((r) => idOf(module, r)),
+  );
 }
 
 describe('fault matrix', () => {
@@ -63,7 +73,12 @@ describe('fault matrix', () => {
     const sim = await startSimulator({ seed: 5, counts: COUNTS });
     try {
       // What exists when the run starts must all arrive; scans created mid-run may or may not.
-      const before = [...sim.expectedIds(module, module === 'edr-events' ? { from: '2026-01-01T00:00:00.000Z', to: NOW().toISOString() } : undefined)];
+      const before = [
+        ...sim.expectedIds(
+          module,
+          module === 'edr-events' ? { from: '2026-01-01T00:00:00.000Z', to: NOW().toISOString() } : undefined,
+        ),
+      ];
       sim.faults.add({ ...spec, path: PATHS[module] } as FaultSpec);
       const config = simConfig(sim);
       const { dir, store } = await tempStore();
@@ -79,7 +94,11 @@ describe('fault matrix', () => {
         expect(check.extra).toBeLessThanOrEqual(26); // only scans that really arrived mid-run
       } else {
         expect(check.extra).toBe(0);
-        expect(await verify(module, sim, dir, result.manifestKey!)).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+        expect(await verify(module, sim, dir, result.manifestKey!)).toEqual({
+          lost: 0,
+          duplicated: 0,
+          extra: 0,
+        });
       }
       // The fault really happened, and the exporter recovered from it.
       expect(sim.faults.hits).toBeGreaterThan(0);
@@ -102,52 +121,67 @@ function crashingStore(inner: ObjectStore, crashOnStateWrite: number): ObjectSto
   return {
     ...inner,
     async putJson(key, value) {
-      if (key.includes('/_state/') && ++stateWrites >= crashOnStateWrite) throw new Error('simulated crash before checkpoint');
+      if (key.includes('/_state/') && ++stateWrites >= crashOnStateWrite)
+        throw new Error('simulated crash before checkpoint');
       return inner.putJson(key, value);
     },
   };
 }
 
 describe('interruptions', () => {
-  it.each(ALL_MODULES)('%s: a crash between a part upload and its checkpoint rewrites that part, no duplicates', async (module) => {
-    const sim = await startSimulator({ seed: 6, counts: COUNTS });
-    try {
-      const config = simConfig(sim);
-      const { dir, store } = await tempStore();
-      dirs.push(dir);
-      const client = testClient(sim, config);
-      // State writes: 1 = run start, 2 = first part checkpoint (crash there).
-      await expect(
-        runUntilSettled(module, config, client, crashingStore(store, 2), { now: NOW }),
-      ).rejects.toThrow(/simulated crash/);
-      const { result } = await runUntilSettled(module, config, client, store, { now: NOW });
-      expect(result.status).toBe('done');
-      expect(await verify(module, sim, dir, result.manifestKey!)).toEqual({ lost: 0, duplicated: 0, extra: 0 });
-    } finally {
-      await sim.close();
-    }
-  });
+  it.each(ALL_MODULES)(
+    '%s: a crash between a part upload and its checkpoint rewrites that part, no duplicates',
+    async (module) => {
+      const sim = await startSimulator({ seed: 6, counts: COUNTS });
+      try {
+        const config = simConfig(sim);
+        const { dir, store } = await tempStore();
+        dirs.push(dir);
+        const client = testClient(sim, config);
+        // State writes: 1 = run start, 2 = first part checkpoint (crash there).
+        await expect(
+          runUntilSettled(module, config, client, crashingStore(store, 2), { now: NOW }),
+        ).rejects.toThrow(/simulated crash/);
+        const { result } = await runUntilSettled(module, config, client, store, { now: NOW });
+        expect(result.status).toBe('done');
+        expect(await verify(module, sim, dir, result.manifestKey!)).toEqual({
+          lost: 0,
+          duplicated: 0,
+          extra: 0,
+        });
+      } finally {
+        await sim.close();
+      }
+    },
+  );
 
-  it.each(ALL_MODULES)('%s: a run that fails keeps its checkpoint and a later invocation completes it', async (module) => {
-    const sim = await startSimulator({ seed: 8, counts: COUNTS });
-    try {
-      sim.faults.add({ kind: 'status', status: 500, after: 3, times: 100, path: PATHS[module] });
-      const config = simConfig(sim, { QUALYS_HTTP_MAX_RETRIES: '2' });
-      const { dir, store } = await tempStore();
-      dirs.push(dir);
-      const client = testClient(sim, config);
-      const failed = await runUntilSettled(module, config, client, store, { now: NOW });
-      expect(failed.result.status).toBe('failed');
-      expect(failed.result.error?.message).toMatch(/HTTP 500/);
-      sim.faults.clear();
-      const { result } = await runUntilSettled(module, config, client, store, { now: NOW });
-      expect(result.status).toBe('done');
-      expect(result.runId).toBe(failed.result.runId);
-      expect(await verify(module, sim, dir, result.manifestKey!)).toEqual({ lost: 0, duplicated: 0, extra: 0 });
-    } finally {
-      await sim.close();
-    }
-  });
+  it.each(ALL_MODULES)(
+    '%s: a run that fails keeps its checkpoint and a later invocation completes it',
+    async (module) => {
+      const sim = await startSimulator({ seed: 8, counts: COUNTS });
+      try {
+        sim.faults.add({ kind: 'status', status: 500, after: 3, times: 100, path: PATHS[module] });
+        const config = simConfig(sim, { QUALYS_HTTP_MAX_RETRIES: '2' });
+        const { dir, store } = await tempStore();
+        dirs.push(dir);
+        const client = testClient(sim, config);
+        const failed = await runUntilSettled(module, config, client, store, { now: NOW });
+        expect(failed.result.status).toBe('failed');
+        expect(failed.result.error?.message).toMatch(/HTTP 500/);
+        sim.faults.clear();
+        const { result } = await runUntilSettled(module, config, client, store, { now: NOW });
+        expect(result.status).toBe('done');
+        expect(result.runId).toBe(failed.result.runId);
+        expect(await verify(module, sim, dir, result.manifestKey!)).toEqual({
+          lost: 0,
+          duplicated: 0,
+          extra: 0,
+        });
+      } finally {
+        await sim.close();
+      }
+    },
+  );
 });
 
 describe('same-origin guard', () => {

@@ -35,7 +35,11 @@ beforeAll(async () => {
   await sm.client.send(
     new CreateSecretCommand({
       Name: 'qexport/credentials',
-      SecretString: JSON.stringify({ method: 'qualys-oidc', clientId: d.clientId, clientSecret: d.clientSecret }),
+      SecretString: JSON.stringify({
+        method: 'qualys-oidc',
+        clientId: d.clientId,
+        clientSecret: d.clientSecret,
+      }),
     }),
   );
   await sm.client.send(new CreateSecretCommand({ Name: 'qexport/token' }));
@@ -57,7 +61,8 @@ beforeAll(async () => {
     QEXPORT_TOKEN_REFRESH_FUNCTION: 'qexport-token-refresh',
   };
   lambda = await startLambdaServer({
-    'qexport-token-refresh': (event) => handleTokenRefresh(event, { env, secrets: sm.client, fetch, logger, writeMetrics: () => {} }),
+    'qexport-token-refresh': (event) =>
+      handleTokenRefresh(event, { env, secrets: sm.client, fetch, logger, writeMetrics: () => {} }),
   });
   // The first scheduled refresh.
   await handleTokenRefresh({}, { env, secrets: sm.client, fetch, logger, writeMetrics: () => {} });
@@ -68,13 +73,36 @@ afterAll(async () => {
 });
 
 /** Runs the Step Functions loop: each invocation gets `remainingMs`; returns the final result. */
-async function stepFunctionsLoop(module: (typeof ALL_MODULES)[number], remainingMs: () => number, now?: () => number) {
-  const deps = { env, s3: s3.client, secrets: sm.client, lambda: lambda.client, fetch, logger, now, writeMetrics: (l: string) => metrics.push(l) };
+async function stepFunctionsLoop(
+  module: (typeof ALL_MODULES)[number],
+  remainingMs: () => number,
+  now?: () => number,
+) {
+  const deps = {
+    env,
+    s3: s3.client,
+    secrets: sm.client,
+    lambda: lambda.client,
+    fetch,
+    logger,
+    now,
+    writeMetrics: (l: string) => metrics.push(l),
+  };
   const metrics: string[] = [];
-  let result: RunResult = await handleExport(module, { source: 'aws.scheduler', 'detail-type': 'Scheduled Event' }, { getRemainingTimeInMillis: remainingMs }, deps);
+  let result: RunResult = await handleExport(
+    module,
+    { source: 'aws.scheduler', 'detail-type': 'Scheduled Event' },
+    { getRemainingTimeInMillis: remainingMs },
+    deps,
+  );
   let invocations = 1;
   while (result.status === 'continue') {
-    result = await handleExport(module, { continuation: { runId: result.runId } }, { getRemainingTimeInMillis: remainingMs }, deps);
+    result = await handleExport(
+      module,
+      { continuation: { runId: result.runId } },
+      { getRemainingTimeInMillis: remainingMs },
+      deps,
+    );
     invocations++;
     if (invocations > 200) throw new Error('loop did not end');
   }
@@ -82,28 +110,44 @@ async function stepFunctionsLoop(module: (typeof ALL_MODULES)[number], remaining
 }
 
 describe('export Lambdas', () => {
-  it.each(ALL_MODULES)('%s: the loop completes across invocations and S3 holds exactly the API records', async (module) => {
-    // A clock that moves 4 s each time it is read, and 50 s per invocation with 30 s kept in hand:
-    // a few pages per invocation, deterministically.
-    let t = Date.now();
-    const clock = () => (t += 4000);
-    const { result, invocations, metrics } = await stepFunctionsLoop(module, () => 50_000, clock);
-    expect(result.status, JSON.stringify(result.error)).toBe('done');
-    expect(invocations).toBeGreaterThan(1);
-    const manifest = JSON.parse((await s3.getObject(result.manifestKey!)).toString('utf8')) as Manifest;
-    const records = await readParts(manifest, (key) => s3.getObject(key));
-    const range = manifest.range as { from?: string; to?: string };
-    const expected = sim.expectedIds(module, module === 'edr-events' ? { from: range.from, to: range.to } : undefined);
-    expect(compareIds(expected, records.map((r) => idOf(module, r)))).toEqual({ lost: 0, duplicated: 0, extra: 0 });
-    expect(manifest.totals.records).toBe(230);
-    // Keys follow the documented layout; the manifest is there; state says committed.
-    const keys = await s3.listKeys(`qualys/${module}/`);
-    for (const k of keys) expect(k).toMatch(new RegExp(`^qualys/${module}/dt=\\d{4}-\\d\\d-\\d\\d/run=${result.runId}/(part-\\d{5}\\.ndjson\\.gz|_manifest\\.json)$`));
-    expect(keys.filter((k) => k.endsWith('.ndjson.gz'))).toHaveLength(manifest.parts.length);
-    // One EMF line per invocation.
-    expect(metrics).toHaveLength(invocations);
-    expect(JSON.parse(metrics.at(-1)!).RunsCompleted).toBe(1);
-  });
+  it.each(ALL_MODULES)(
+    '%s: the loop completes across invocations and S3 holds exactly the API records',
+    async (module) => {
+      // A clock that moves 4 s each time it is read, and 50 s per invocation with 30 s kept in hand:
+      // a few pages per invocation, deterministically.
+      let t = Date.now();
+      const clock = () => (t += 4000);
+      const { result, invocations, metrics } = await stepFunctionsLoop(module, () => 50_000, clock);
+      expect(result.status, JSON.stringify(result.error)).toBe('done');
+      expect(invocations).toBeGreaterThan(1);
+      const manifest = JSON.parse((await s3.getObject(result.manifestKey!)).toString('utf8')) as Manifest;
+      const records = await readParts(manifest, (key) => s3.getObject(key));
+      const range = manifest.range as { from?: string; to?: string };
+      const expected = sim.expectedIds(
+        module,
+        module === 'edr-events' ? { from: range.from, to: range.to } : undefined,
+      );
+      expect(
+        compareIds(
+          expected,
+          records.map((r) => idOf(module, r)),
+        ),
+      ).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+      expect(manifest.totals.records).toBe(230);
+      // Keys follow the documented layout; the manifest is there; state says committed.
+      const keys = await s3.listKeys(`qualys/${module}/`);
+      for (const k of keys)
+        expect(k).toMatch(
+          new RegExp(
+            `^qualys/${module}/dt=\\d{4}-\\d\\d-\\d\\d/run=${result.runId}/(part-\\d{5}\\.ndjson\\.gz|_manifest\\.json)$`,
+          ),
+        );
+      expect(keys.filter((k) => k.endsWith('.ndjson.gz'))).toHaveLength(manifest.parts.length);
+      // One EMF line per invocation.
+      expect(metrics).toHaveLength(invocations);
+      expect(JSON.parse(metrics.at(-1)!).RunsCompleted).toBe(1);
+    },
+  );
 
   it('a token that expires mid-run is replaced through the token-refresh function after one 401', async () => {
     sim.faults.add({ kind: 'expire-token', path: '/pci/', after: 3 });
@@ -131,7 +175,9 @@ describe('export Lambdas', () => {
     const ctx = { getRemainingTimeInMillis: () => 600_000 };
     await expect(handleExport('pci-scans', [], ctx, deps)).rejects.toThrow(/JSON object/);
     await expect(handleExport('pci-scans', { continuation: {} }, ctx, deps)).rejects.toThrow(/continuation/);
-    await expect(handleExport('pci-scans', {}, ctx, { ...deps, env: { ...env, QEXPORT_BUCKET: '' } })).rejects.toThrow(/QEXPORT_BUCKET/);
+    await expect(
+      handleExport('pci-scans', {}, ctx, { ...deps, env: { ...env, QEXPORT_BUCKET: '' } }),
+    ).rejects.toThrow(/QEXPORT_BUCKET/);
   });
 
   it('no log line or S3 object contains a token or a client secret', async () => {
@@ -150,7 +196,11 @@ describe('export Lambdas', () => {
     const haystacks = [logs.join('\n')];
     for (const key of await s3.listKeys()) {
       const body = await s3.getObject(key);
-      haystacks.push(key.endsWith('.gz') ? (await import('node:zlib')).gunzipSync(body).toString('utf8') : body.toString('utf8'));
+      haystacks.push(
+        key.endsWith('.gz')
+          ? (await import('node:zlib')).gunzipSync(body).toString('utf8')
+          : body.toString('utf8'),
+      );
     }
     for (const h of haystacks) for (const n of needles) expect(h.includes(n)).toBe(false);
   });

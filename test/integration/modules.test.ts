@@ -33,7 +33,10 @@ afterEach(async () => {
 });
 
 async function setup(module: ModuleName, count: number, seed = 3) {
-  const sim = await startSimulator({ seed, counts: { pci: 0, certview: 0, edr: 0, mobile: 0, [countKey[module]]: count } });
+  const sim = await startSimulator({
+    seed,
+    counts: { pci: 0, certview: 0, edr: 0, mobile: 0, [countKey[module]]: count },
+  });
   sims.push(sim);
   const config = simConfig(sim);
   const { dir, store } = await tempStore();
@@ -46,21 +49,24 @@ function expectedOpts(module: ModuleName, range: Record<string, unknown>) {
 }
 
 describe.each(ALL_MODULES)('%s', (module) => {
-  it.each([0, 1, PAGE - 1, PAGE, PAGE + 1, 5 * PAGE + 3])('exports exactly what the API holds: %i records', async (count) => {
-    const { sim, config, dir, store } = await setup(module, count);
-    const client = testClient(sim, config);
-    const { result } = await runUntilSettled(module, config, client, store, { now: NOW });
-    expect(result.status, JSON.stringify(result.error)).toBe('done');
-    const run = await readRunFromDir(dir, result.manifestKey!);
-    const expected = [...sim.expectedRecords(module, expectedOpts(module, run.manifest.range))];
-    expect(expected).toHaveLength(count);
-    expect(run.records).toEqual(expected);
-    expect(run.manifest.totals.records).toBe(count);
-    expect(run.manifest.module).toBe(module);
-    // Parts roll over at 25 records, always at a page boundary.
-    for (const p of run.manifest.parts) expect(p.records).toBeLessThanOrEqual(25 + PAGE);
-    if (count === 0) expect(run.manifest.parts).toHaveLength(0);
-  });
+  it.each([0, 1, PAGE - 1, PAGE, PAGE + 1, 5 * PAGE + 3])(
+    'exports exactly what the API holds: %i records',
+    async (count) => {
+      const { sim, config, dir, store } = await setup(module, count);
+      const client = testClient(sim, config);
+      const { result } = await runUntilSettled(module, config, client, store, { now: NOW });
+      expect(result.status, JSON.stringify(result.error)).toBe('done');
+      const run = await readRunFromDir(dir, result.manifestKey!);
+      const expected = [...sim.expectedRecords(module, expectedOpts(module, run.manifest.range))];
+      expect(expected).toHaveLength(count);
+      expect(run.records).toEqual(expected);
+      expect(run.manifest.totals.records).toBe(count);
+      expect(run.manifest.module).toBe(module);
+      // Parts roll over at 25 records, always at a page boundary.
+      for (const p of run.manifest.parts) expect(p.records).toBeLessThanOrEqual(25 + PAGE);
+      if (count === 0) expect(run.manifest.parts).toHaveLength(0);
+    },
+  );
 
   it('resumes exactly after interruptions at random points (time budget)', async () => {
     const { sim, config, dir, store } = await setup(module, 7 * PAGE + 4, 11);
@@ -86,7 +92,10 @@ describe.each(ALL_MODULES)('%s', (module) => {
 
 describe('edr-events windows', () => {
   it('consecutive runs cover the timeline with no gap and no duplicate across the overlap', async () => {
-    const sim = await startSimulator({ counts: { edr: 3000 }, edr: { start: '2026-01-01T00:00:00.000Z', stepMs: 1000 } });
+    const sim = await startSimulator({
+      counts: { edr: 3000 },
+      edr: { start: '2026-01-01T00:00:00.000Z', stepMs: 1000 },
+    });
     sims.push(sim);
     const config = simConfig(sim, { QUALYS_EDR_OVERLAP_MINUTES: '5' });
     const { dir, store } = await tempStore();
@@ -95,17 +104,25 @@ describe('edr-events windows', () => {
     const all: string[] = [];
     // Three runs 20 minutes apart; the first looks back 24 h.
     for (const at of ['2026-01-01T00:20:00.000Z', '2026-01-01T00:40:00.000Z', '2026-01-01T01:00:00.000Z']) {
-      const { result } = await runUntilSettled('edr-events', config, client, store, { now: () => new Date(at) });
+      const { result } = await runUntilSettled('edr-events', config, client, store, {
+        now: () => new Date(at),
+      });
       expect(result.status).toBe('done');
       const run = await readRunFromDir(dir, result.manifestKey!);
       all.push(...run.records.map((r) => String(r.id)));
     }
-    const expected = sim.expectedIds('edr-events', { from: '2025-12-31T00:20:00.000Z', to: '2026-01-01T01:00:00.000Z' });
+    const expected = sim.expectedIds('edr-events', {
+      from: '2025-12-31T00:20:00.000Z',
+      to: '2026-01-01T01:00:00.000Z',
+    });
     expect(compareIds(expected, all)).toEqual({ lost: 0, duplicated: 0, extra: 0 });
   });
 
   it('many events sharing one dateTime survive a resume at that instant', async () => {
-    const sim = await startSimulator({ counts: { edr: 95 }, edr: { start: '2026-01-01T00:00:00.000Z', stepMs: 1000, perTick: 15 } });
+    const sim = await startSimulator({
+      counts: { edr: 95 },
+      edr: { start: '2026-01-01T00:00:00.000Z', stepMs: 1000, perTick: 15 },
+    });
     sims.push(sim);
     const config = simConfig(sim);
     const { dir, store } = await tempStore();
@@ -115,7 +132,12 @@ describe('edr-events windows', () => {
       deadlineFor: () => pageBudget(1),
     });
     const run = await readRunFromDir(dir, result.manifestKey!);
-    expect(compareIds(sim.expectedIds('edr-events'), run.records.map((r) => String(r.id)))).toEqual({
+    expect(
+      compareIds(
+        sim.expectedIds('edr-events'),
+        run.records.map((r) => String(r.id)),
+      ),
+    ).toEqual({
       lost: 0,
       duplicated: 0,
       extra: 0,
@@ -128,11 +150,15 @@ describe('edr-events windows', () => {
     const config = simConfig(sim, { QUALYS_EDR_FILTER: 'type:MUTEX' });
     const { dir, store } = await tempStore();
     dirs.push(dir);
-    const { result } = await runUntilSettled('edr-events', config, testClient(sim, config), store, { now: NOW });
+    const { result } = await runUntilSettled('edr-events', config, testClient(sim, config), store, {
+      now: NOW,
+    });
     const run = await readRunFromDir(dir, result.manifestKey!);
     expect(run.records.length).toBeGreaterThan(0);
     expect(run.records.every((r) => r.type === 'MUTEX')).toBe(true);
-    expect(run.records.map((r) => r.id)).toEqual([...sim.expectedIds('edr-events', { filter: 'type:MUTEX' })]);
+    expect(run.records.map((r) => r.id)).toEqual([
+      ...sim.expectedIds('edr-events', { filter: 'type:MUTEX' }),
+    ]);
   });
 });
 
@@ -140,7 +166,11 @@ describe('certview-certificates versions', () => {
   it('v1 stops with a clear error past its 10,000-result cap instead of losing data', async () => {
     const sim = await startSimulator({ counts: { certview: 10_050 } });
     sims.push(sim);
-    const config = simConfig(sim, { QUALYS_CERTVIEW_API_VERSION: 'v1', QUALYS_CERTVIEW_PAGE_SIZE: '200', QEXPORT_PART_MAX_RECORDS: '100000' });
+    const config = simConfig(sim, {
+      QUALYS_CERTVIEW_API_VERSION: 'v1',
+      QUALYS_CERTVIEW_PAGE_SIZE: '200',
+      QEXPORT_PART_MAX_RECORDS: '100000',
+    });
     const { store } = await tempStore();
     const { result } = await runUntilSettled('certview-certificates', config, testClient(sim, config), store);
     expect(result.status).toBe('failed');

@@ -66,7 +66,8 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
     };
     for (const kv of values.counts ? values.counts.split(',') : []) {
       const [k, v] = kv.split('=');
-      if (!k || !(k in counts)) throw new Error(`--counts: unknown module '${k}' (pci, certview, edr, mobile)`);
+      if (!k || !(k in counts))
+        throw new Error(`--counts: unknown module '${k}' (pci, certview, edr, mobile)`);
       counts[k] = num('counts', v, 0);
     }
     let rate: { calls: number; windowSec: number } | undefined;
@@ -77,14 +78,18 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
     }
     const faults: FaultSpec[] = (values.fault ?? []).map(parseFaultArg);
     const edrStart = values['edr-start'] ?? new Date(Date.now() - 24 * 3600_000).toISOString();
-    if (Number.isNaN(Date.parse(edrStart))) throw new Error(`--edr-start must be an ISO date, got '${edrStart}'`);
+    if (Number.isNaN(Date.parse(edrStart)))
+      throw new Error(`--edr-start must be an ISO date, got '${edrStart}'`);
     sim = await startSimulator({
       port: num('port', values.port, 8443),
       seed: num('seed', values.seed, 1),
       counts,
       edr: { start: edrStart, stepMs: num('edr-step-ms', values['edr-step-ms'], 1000) },
       latencyMs: num('latency', values.latency, 0),
-      limits: { rate, concurrency: values.concurrency ? num('concurrency', values.concurrency, 2) : undefined },
+      limits: {
+        rate,
+        concurrency: values.concurrency ? num('concurrency', values.concurrency, 2) : undefined,
+      },
     });
     for (const f of faults) sim.faults.add(f);
   } catch (err) {

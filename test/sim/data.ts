@@ -26,7 +26,20 @@ const uuid = (seed: number, stream: number, i: number) => {
 };
 
 // ---------------------------------------------------------------- PCI Merchant scans
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 const PCI_STATUS = ['Finished', 'Failed', 'Running', 'Launch Requested', 'Canceled'];
 const PCI_TYPES = ['DNS', 'IP'];
 const PCI_COMPLIANCE = ['Pass', 'Fail'];
@@ -60,7 +73,11 @@ export function pciScan(seed: number, scanId: number) {
 // ---------------------------------------------------------------- CertView certificates
 const ORGS = ['Qualys, Inc.', 'Example Corp', 'Acme Ltd', 'Globex LLC'];
 const CAS = [
-  { organization: 'DigiCert Inc', name: 'DigiCert SHA2 Extended Validation Server CA', unit: 'www.digicert.com' },
+  {
+    organization: 'DigiCert Inc',
+    name: 'DigiCert SHA2 Extended Validation Server CA',
+    unit: 'www.digicert.com',
+  },
   { organization: "Let's Encrypt", name: 'R3', unit: '' },
   { organization: 'Sectigo Limited', name: 'Sectigo RSA Domain Validation Secure Server CA', unit: '' },
 ];
@@ -72,7 +89,11 @@ export function certificate(seed: number, index: number) {
   const h = hash32(seed, 2, index);
   const ca = pick(CAS, h);
   const host = `host${index}.example${h % 7}.com`;
-  const certhash = hex(hash32(seed, 20, index)) + hex(hash32(seed, 21, index)) + hex(hash32(seed, 22, index)) + hex(hash32(seed, 23, index));
+  const certhash =
+    hex(hash32(seed, 20, index)) +
+    hex(hash32(seed, 21, index)) +
+    hex(hash32(seed, 22, index)) +
+    hex(hash32(seed, 23, index));
   const validFrom = CERT_EPOCH + (h % 400) * 86_400_000;
   return {
     id,
@@ -129,7 +150,9 @@ export function certificate(seed: number, index: number) {
         ],
         created: validFrom + 3_600_000,
         updated: validFrom + 7_200_000,
-        assetInterfaces: [{ hostname: host, address: `10.${(h >>> 8) & 255}.${(h >>> 16) & 255}.${index & 255}` }],
+        assetInterfaces: [
+          { hostname: host, address: `10.${(h >>> 8) & 255}.${(h >>> 16) & 255}.${index & 255}` },
+        ],
         certificateCount: 0,
       },
     ],
@@ -203,7 +226,12 @@ export function edrEvent(seed: number, t: EdrTimeline, i: number) {
     eventProcessedTime: edrDateTime(edrTimeMs(t, i) + 1500),
     eventSource: 'EDR',
     indicator2: [
-      { score: String(h % 10), sha256: hex(h) + '0'.repeat(56), verdict: pick(['KNOWN', 'UNKNOWN', 'MALICIOUS'], h >>> 7), rowId: String(h) },
+      {
+        score: String(h % 10),
+        sha256: hex(h) + '0'.repeat(56),
+        verdict: pick(['KNOWN', 'UNKNOWN', 'MALICIOUS'], h >>> 7),
+        rowId: String(h),
+      },
     ],
     type,
     score: String(h % 10),
@@ -232,8 +260,15 @@ export function edrEvent(seed: number, t: EdrTimeline, i: number) {
     uniqueId: `-${hex(hash32(seed, 8, i))}${hex(hash32(seed, 9, i), 4)}`,
   };
   if (type === 'MUTEX') event.mutex = { mutexName: `\\Sessions\\2\\BaseNamedObjects\\M${hex(h)}` };
-  if (type === 'FILE') event.file = { fullPath: `C:\\Users\\u\\f${hex(h)}.tmp`, fileName: `f${hex(h)}.tmp`, size: h % 100_000 };
-  if (type === 'NETWORK') event.network = { remoteAddress: `203.0.113.${h % 250}`, remotePort: 443, localPort: 50_000 + (h % 10_000), protocol: 'TCP' };
+  if (type === 'FILE')
+    event.file = { fullPath: `C:\\Users\\u\\f${hex(h)}.tmp`, fileName: `f${hex(h)}.tmp`, size: h % 100_000 };
+  if (type === 'NETWORK')
+    event.network = {
+      remoteAddress: `203.0.113.${h % 250}`,
+      remotePort: 443,
+      localPort: 50_000 + (h % 10_000),
+      protocol: 'TCP',
+    };
   if (type === 'REGISTRY') event.registry = { keyName: `HKLM\\Software\\K${hex(h, 4)}`, valueName: 'Run' };
   return event;
 }

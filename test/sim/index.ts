@@ -117,9 +117,11 @@ function intParam(value: string | null, name: string, min: number, max: number, 
     if (fallback === undefined) throw new HttpError(400, `missing required parameter '${name}'`);
     return fallback;
   }
-  if (!/^-?\d+$/.test(value)) throw new HttpError(400, `parameter '${name}' must be an integer, got '${value}'`);
+  if (!/^-?\d+$/.test(value))
+    throw new HttpError(400, `parameter '${name}' must be an integer, got '${value}'`);
   const n = Number(value);
-  if (n < min || n > max) throw new HttpError(400, `parameter '${name}' must be between ${min} and ${max}, got ${n}`);
+  if (n < min || n > max)
+    throw new HttpError(400, `parameter '${name}' must be between ${min} and ${max}, got ${n}`);
   return n;
 }
 
@@ -133,7 +135,8 @@ export function parseEdrFilter(filter: string | null): { fromMs?: number; toMs?:
     if (range) {
       const a = Date.parse(range[1]!);
       const b = Date.parse(range[2]!);
-      if (Number.isNaN(a) || Number.isNaN(b)) throw new HttpError(400, `invalid date in filter term '${term}'`);
+      if (Number.isNaN(a) || Number.isNaN(b))
+        throw new HttpError(400, `invalid date in filter term '${term}'`);
       out.fromMs = a;
       out.toMs = b;
       continue;
@@ -207,18 +210,27 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   function edrRange({ fromMs, toMs }: { fromMs?: number; toMs?: number }): { first: number; end: number } {
     const tickOf = (ms: number) => Math.ceil((ms - timeline.startMs) / timeline.stepMs);
     const first = fromMs === undefined ? 0 : Math.max(0, tickOf(fromMs) * timeline.perTick);
-    const end = toMs === undefined ? counts.edr : Math.min(counts.edr, Math.max(0, tickOf(toMs) * timeline.perTick));
+    const end =
+      toMs === undefined ? counts.edr : Math.min(counts.edr, Math.max(0, tickOf(toMs) * timeline.perTick));
     return { first: Math.min(first, counts.edr), end };
   }
 
   function* expectedIndexes(module: SimModule, o: ExpectedOptions = {}): Generator<number> {
     if (module === 'edr-events') {
       const f = parseEdrFilter(o.filter ?? null);
-      const { first, end } = edrRange({ fromMs: o.from ? Date.parse(o.from) : f.fromMs, toMs: o.to ? Date.parse(o.to) : f.toMs });
+      const { first, end } = edrRange({
+        fromMs: o.from ? Date.parse(o.from) : f.fromMs,
+        toMs: o.to ? Date.parse(o.to) : f.toMs,
+      });
       for (let i = first; i < end; i++) if (!f.type || edrType(seed, i) === f.type) yield i;
       return;
     }
-    const n = module === 'pci-scans' ? pciTotal() : module === 'certview-certificates' ? counts.certview : counts.mobile;
+    const n =
+      module === 'pci-scans'
+        ? pciTotal()
+        : module === 'certview-certificates'
+          ? counts.certview
+          : counts.mobile;
     for (let i = 0; i < n; i++) yield i;
   }
 
@@ -250,7 +262,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
 
   // ------------------------------------------------------------ auth endpoints
   async function handleAuth(req: IncomingMessage, path: string): Promise<Reply | undefined> {
-    if (path === '/.well-known/jwks.json' && req.method === 'GET') return json(200, { keys: [authority.jwk] });
+    if (path === '/.well-known/jwks.json' && req.method === 'GET')
+      return json(200, { keys: [authority.jwk] });
     if (path === '/auth/oidc' || path === '/auth/oauth') {
       if (req.method !== 'POST') throw new HttpError(405, 'use POST');
       await readBody(req);
@@ -286,16 +299,19 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       const grant = form.get('grant_type');
       const oauthError = (status: number, error: string, description: string) =>
         json(status, { error, error_description: description });
-      if (clientId !== DEFAULTS.clientId) return oauthError(401, 'invalid_client', 'Client authentication failed');
+      if (clientId !== DEFAULTS.clientId)
+        return oauthError(401, 'invalid_client', 'Client authentication failed');
       let sub: string;
       if (grant === 'password') {
-        if (clientSecret && clientSecret !== DEFAULTS.clientSecret) return oauthError(401, 'invalid_client', 'Client authentication failed');
+        if (clientSecret && clientSecret !== DEFAULTS.clientSecret)
+          return oauthError(401, 'invalid_client', 'Client authentication failed');
         if (form.get('username') !== DEFAULTS.username || form.get('password') !== DEFAULTS.password) {
           return oauthError(400, 'invalid_grant', 'The credentials provided were invalid.');
         }
         sub = DEFAULTS.username;
       } else if (grant === 'client_credentials') {
-        if (clientSecret !== DEFAULTS.clientSecret) return oauthError(401, 'invalid_client', 'Client authentication failed');
+        if (clientSecret !== DEFAULTS.clientSecret)
+          return oauthError(401, 'invalid_client', 'Client authentication failed');
         sub = clientId;
       } else {
         return oauthError(400, 'unsupported_grant_type', `grant_type '${grant ?? ''}' is not supported`);
@@ -318,9 +334,13 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     const limit = intParam(q.get('limit'), 'limit', 1, 1000, 10);
     const total = pciTotal();
     const list = [];
-    for (let p = offset - 1; p < Math.min(total, offset - 1 + limit); p++) list.push(pciScan(seed, pciIdAt(p)));
+    for (let p = offset - 1; p < Math.min(total, offset - 1 + limit); p++)
+      list.push(pciScan(seed, pciIdAt(p)));
     const fetchRange = list.length ? `${offset}-${offset + list.length - 1}` : `${offset}-${offset - 1}`;
-    return json(200, { responseApiVersion: 'V1', data: { totalCount: total, fetchRange, scanInfoList: list } });
+    return json(200, {
+      responseApiVersion: 'V1',
+      data: { totalCount: total, fetchRange, scanInfoList: list },
+    });
   }
 
   async function certviewList(req: IncomingMessage, version: string): Promise<Reply> {
@@ -332,21 +352,31 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     } catch {
       throw new HttpError(400, 'request body is not valid JSON');
     }
-    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'request body must be a JSON object');
+    if (!body || typeof body !== 'object' || Array.isArray(body))
+      throw new HttpError(400, 'request body must be a JSON object');
     const num = (v: unknown, name: string, min: number, max: number, dflt: number) => {
       if (v === undefined) return dflt;
-      if (typeof v !== 'number' || !Number.isInteger(v)) throw new HttpError(400, `'${name}' must be an integer`);
-      if (v < min || v > max) throw new HttpError(400, `'${name}' must be between ${min} and ${max}, got ${v}`);
+      if (typeof v !== 'number' || !Number.isInteger(v))
+        throw new HttpError(400, `'${name}' must be an integer`);
+      if (v < min || v > max)
+        throw new HttpError(400, `'${name}' must be between ${min} and ${max}, got ${v}`);
       return v;
     };
     const pageNumber = num(body.pageNumber, 'pageNumber', 0, 1e7, 0);
     const pageSize = num(body.pageSize, 'pageSize', 1, 200, 10);
-    if (body.filter !== undefined && typeof body.filter !== 'string' && (typeof body.filter !== 'object' || body.filter === null)) {
+    if (
+      body.filter !== undefined &&
+      typeof body.filter !== 'string' &&
+      (typeof body.filter !== 'object' || body.filter === null)
+    ) {
       throw new HttpError(400, "'filter' must be a QQL string or a filter object");
     }
     const first = pageNumber * pageSize;
     if (version === 'v1' && first + pageSize > 10_000) {
-      throw new HttpError(400, 'v1 returns at most 10,000 results; use /certview/v2/certificates for larger result sets');
+      throw new HttpError(
+        400,
+        'v1 returns at most 10,000 results; use /certview/v2/certificates for larger result sets',
+      );
     }
     const list = [];
     for (let i = first; i < Math.min(counts.certview, first + pageSize); i++) list.push(certificate(seed, i));
@@ -367,7 +397,13 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     } else {
       const f = parseEdrFilter(q.get('filter'));
       const { first, end } = edrRange({ fromMs: f.fromMs, toMs: f.toMs });
-      scroll = { next: first, end, type: f.type, pageSize: intParam(q.get('pageSize'), 'pageSize', 1, 5000, 1000), lastUsed: now };
+      scroll = {
+        next: first,
+        end,
+        type: f.type,
+        pageSize: intParam(q.get('pageSize'), 'pageSize', 1, 5000, 1000),
+        lastUsed: now,
+      };
     }
     const data: Record<string, unknown>[] = [];
     let i = scroll.next;
@@ -391,7 +427,13 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   function mobileList(q: URLSearchParams, fault: FaultSpec | undefined): Reply {
     const action = q.get('action');
     if (action !== 'list') {
-      return xml(400, simpleReturnXml(1901, `Unrecognized or missing parameter: action (expected 'list', got '${action ?? ''}')`));
+      return xml(
+        400,
+        simpleReturnXml(
+          1901,
+          `Unrecognized or missing parameter: action (expected 'list', got '${action ?? ''}')`,
+        ),
+      );
     }
     let limit: number;
     let idMin: number;
@@ -433,7 +475,11 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       h['X-RateLimit-Limit'] = String(limits.rate.calls);
       h['X-RateLimit-Window-Sec'] = String(limits.rate.windowSec);
       h['X-RateLimit-Remaining'] = String(left);
-      h['X-RateLimit-ToWait-Sec'] = String(left > 0 ? 0 : Math.max(1, Math.ceil((windowStart + limits.rate.windowSec * 1000 - Date.now()) / 1000)));
+      h['X-RateLimit-ToWait-Sec'] = String(
+        left > 0
+          ? 0
+          : Math.max(1, Math.ceil((windowStart + limits.rate.windowSec * 1000 - Date.now()) / 1000)),
+      );
     }
     if (limits.concurrency) {
       h['X-Concurrency-Limit-Limit'] = String(limits.concurrency);
@@ -477,8 +523,15 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
           return json(401, { status: 401, error: 'Unauthorized', message: 'JWT expired' });
         case 'status':
           return isSem(path)
-            ? xml(fault.status ?? 500, simpleReturnXml(999, 'Internal error. Please contact customer support.'))
-            : json(fault.status ?? 500, { status: fault.status ?? 500, error: 'Server Error', message: 'simulated failure' });
+            ? xml(
+                fault.status ?? 500,
+                simpleReturnXml(999, 'Internal error. Please contact customer support.'),
+              )
+            : json(fault.status ?? 500, {
+                status: fault.status ?? 500,
+                error: 'Server Error',
+                message: 'simulated failure',
+              });
         case 'reset':
           req.socket.destroy();
           return 'handled';
@@ -506,7 +559,11 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
         windowCalls = 0;
       }
       if (windowCalls >= limits.rate.calls) {
-        return limitReply(path, 1965, Math.max(1, Math.ceil((windowStart + limits.rate.windowSec * 1000 - now) / 1000)));
+        return limitReply(
+          path,
+          1965,
+          Math.max(1, Math.ceil((windowStart + limits.rate.windowSec * 1000 - now) / 1000)),
+        );
       }
       windowCalls++;
     }
@@ -530,7 +587,13 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     }
 
     if (fault?.kind === 'malformed') {
-      reply = { ...reply, body: reply.contentType === 'application/xml' ? '<ASSET_LIST_VM_DETECTION_OUTPUT><RESPONSE><ASSET_LIST><ASSET><ID>1</I' : '{"data": [ {"id": "x", ' };
+      reply = {
+        ...reply,
+        body:
+          reply.contentType === 'application/xml'
+            ? '<ASSET_LIST_VM_DETECTION_OUTPUT><RESPONSE><ASSET_LIST><ASSET><ID>1</I'
+            : '{"data": [ {"id": "x", ',
+      };
     }
     if (fault?.kind === 'truncated') {
       // A clean end of a chunked body that stops half-way, as proxies in the field have produced.

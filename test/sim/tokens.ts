@@ -14,7 +14,8 @@ export interface IssueOptions {
   sub?: string;
 }
 
-export type TokenCheck = { ok: true; sub: string } | { ok: false; message: 'JWT expired' | 'Not authenticated' };
+export type TokenCheck =
+  { ok: true; sub: string } | { ok: false; message: 'JWT expired' | 'Not authenticated' };
 
 /** RS256 keys, token issuing and verification for the simulator; tokens can be revoked by issue order. */
 export class TokenAuthority {
@@ -44,17 +45,19 @@ export class TokenAuthority {
     const offset = opts.nbfOffsetSec ?? 0;
     const jti = randomUUID();
     this.issued.set(jti, ++this.seq);
-    return new SignJWT({})
-      .setProtectedHeader({ alg: 'RS256', kid: 'qexport-sim-1', typ: 'JWT' })
-      .setIssuer(opts.issuer ?? this.issuer)
-      .setAudience(opts.audience ?? this.audience)
-      .setSubject(opts.sub ?? 'demo')
-      .setJti(jti)
-      .setIssuedAt(now + Math.min(offset, 0))
-      .setNotBefore(now + offset)
-      // A negative ttlSec makes an already expired token.
-      .setExpirationTime(now + Math.max(offset, 0) + (opts.ttlSec ?? 14_400))
-      .sign(opts.foreignKey ? this.foreign : this.key);
+    return (
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'RS256', kid: 'qexport-sim-1', typ: 'JWT' })
+        .setIssuer(opts.issuer ?? this.issuer)
+        .setAudience(opts.audience ?? this.audience)
+        .setSubject(opts.sub ?? 'demo')
+        .setJti(jti)
+        .setIssuedAt(now + Math.min(offset, 0))
+        .setNotBefore(now + offset)
+        // A negative ttlSec makes an already expired token.
+        .setExpirationTime(now + Math.max(offset, 0) + (opts.ttlSec ?? 14_400))
+        .sign(opts.foreignKey ? this.foreign : this.key)
+    );
   }
 
   /** Every token issued so far is treated as expired from now on (the 'expire-token' fault). */

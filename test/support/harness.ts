@@ -14,7 +14,12 @@ import { createDirStore } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
 import type { Simulator } from '../sim';
 
-export const ALL_MODULES: ModuleName[] = ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets'];
+export const ALL_MODULES: ModuleName[] = [
+  'pci-scans',
+  'certview-certificates',
+  'edr-events',
+  'mobile-assets',
+];
 
 /** Config for a simulator, small pages so tests cross page boundaries. */
 export function simConfig(sim: Simulator, env: Env = {}): AppConfig {
@@ -35,7 +40,11 @@ export function simConfig(sim: Simulator, env: Env = {}): AppConfig {
 
 export function simTokens(sim: Simulator, config: AppConfig): TokenProvider {
   return createLocalTokenProvider({
-    credentials: { method: 'qualys-oidc', clientId: sim.defaults.clientId, clientSecret: sim.defaults.clientSecret },
+    credentials: {
+      method: 'qualys-oidc',
+      clientId: sim.defaults.clientId,
+      clientSecret: sim.defaults.clientSecret,
+    },
     endpoints: config.endpoints,
     tokenCheck: config.tokenCheck,
     fetch: globalThis.fetch,
@@ -109,21 +118,27 @@ export async function readRunFromDir(dir: string, manifestKey: string): Promise<
   return { manifest, records: await readParts(manifest, (key) => readFile(join(dir, key))) };
 }
 
-export async function readParts(manifest: Manifest, get: (key: string) => Promise<Buffer>): Promise<Record<string, unknown>[]> {
+export async function readParts(
+  manifest: Manifest,
+  get: (key: string) => Promise<Buffer>,
+): Promise<Record<string, unknown>[]> {
   const records: Record<string, unknown>[] = [];
   for (const part of manifest.parts) {
     const body = await get(part.key);
-    if (body.length !== part.bytes) throw new Error(`${part.key}: ${body.length} bytes stored, manifest says ${part.bytes}`);
+    if (body.length !== part.bytes)
+      throw new Error(`${part.key}: ${body.length} bytes stored, manifest says ${part.bytes}`);
     const sha = createHash('sha256').update(body).digest('hex');
     if (sha !== part.sha256) throw new Error(`${part.key}: sha256 ${sha} does not match the manifest`);
     const text = gunzipSync(body).toString('utf8');
     if (Buffer.byteLength(text) !== part.rawBytes) throw new Error(`${part.key}: rawBytes mismatch`);
     if (text && !text.endsWith('\n')) throw new Error(`${part.key}: last line not newline-terminated`);
     const lines = text ? text.slice(0, -1).split('\n') : [];
-    if (lines.length !== part.records) throw new Error(`${part.key}: ${lines.length} lines, manifest says ${part.records}`);
+    if (lines.length !== part.records)
+      throw new Error(`${part.key}: ${lines.length} lines, manifest says ${part.records}`);
     for (const l of lines) records.push(JSON.parse(l) as Record<string, unknown>);
   }
-  if (records.length !== manifest.totals.records) throw new Error('manifest totals.records does not match the parts');
+  if (records.length !== manifest.totals.records)
+    throw new Error('manifest totals.records does not match the parts');
   return records;
 }
 
@@ -132,7 +147,10 @@ export function idOf(module: ModuleName, r: Record<string, unknown>): string {
 }
 
 /** Lost and duplicated ids of `records` against what the simulator holds. */
-export function compareIds(expected: Iterable<string>, got: string[]): { lost: number; duplicated: number; extra: number } {
+export function compareIds(
+  expected: Iterable<string>,
+  got: string[],
+): { lost: number; duplicated: number; extra: number } {
   const want = new Set(expected);
   const seen = new Set<string>();
   let duplicated = 0;

@@ -36,7 +36,10 @@ export async function startLambdaServer(handlers: Record<string, InvokeHandler>)
     const name = decodeURIComponent(m[1]!);
     const handler = handlers[name] ?? handlers[name.split(':').pop() ?? ''];
     if (!handler) {
-      res.writeHead(404, { 'content-type': 'application/json', 'x-amzn-errortype': 'ResourceNotFoundException' });
+      res.writeHead(404, {
+        'content-type': 'application/json',
+        'x-amzn-errortype': 'ResourceNotFoundException',
+      });
       res.end(JSON.stringify({ Type: 'User', message: `Function not found: ${name}` }));
       return;
     }

@@ -48,7 +48,9 @@ export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> 
       let token: string | undefined;
       do {
         // No MaxKeys: s3rver answers 500 when MaxKeys is below the object count (see local-aws.md).
-        const res = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        const res = await client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
         for (const o of res.Contents ?? []) if (o.Key) keys.push(o.Key);
         token = res.IsTruncated ? res.NextContinuationToken : undefined;
       } while (token);

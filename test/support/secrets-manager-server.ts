@@ -54,8 +54,12 @@ export async function startSecretsManagerServer(): Promise<SecretsManagerServer>
   const region = 'us-east-1';
 
   const find = (id: unknown): Secret => {
-    const s = typeof id === 'string' ? (secrets.get(id) ?? [...secrets.values()].find((x) => x.arn === id)) : undefined;
-    if (!s) throw new AwsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+    const s =
+      typeof id === 'string'
+        ? (secrets.get(id) ?? [...secrets.values()].find((x) => x.arn === id))
+        : undefined;
+    if (!s)
+      throw new AwsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
     return s;
   };
   const byStage = (s: Secret, stage: string) => [...s.versions.values()].find((v) => v.stages.has(stage));
@@ -88,7 +92,8 @@ export async function startSecretsManagerServer(): Promise<SecretsManagerServer>
     CreateSecret(b) {
       const name = String(b.Name ?? '');
       if (!name) throw new AwsError('InvalidParameterException', 'Name is required');
-      if (secrets.has(name)) throw new AwsError('ResourceExistsException', `The secret ${name} already exists.`);
+      if (secrets.has(name))
+        throw new AwsError('ResourceExistsException', `The secret ${name} already exists.`);
       const s: Secret = {
         name,
         arn: `arn:aws:secretsmanager:${region}:000000000000:secret:${name}-${randomUUID().slice(0, 6)}`,
@@ -98,7 +103,9 @@ export async function startSecretsManagerServer(): Promise<SecretsManagerServer>
       secrets.set(name, s);
       let versionId: string | undefined;
       if (typeof b.SecretString === 'string') {
-        versionId = addVersion(s, b.SecretString, b.ClientRequestToken as string | undefined, ['AWSCURRENT']).id;
+        versionId = addVersion(s, b.SecretString, b.ClientRequestToken as string | undefined, [
+          'AWSCURRENT',
+        ]).id;
       }
       return { ARN: s.arn, Name: s.name, VersionId: versionId };
     },
@@ -124,12 +131,16 @@ export async function startSecretsManagerServer(): Promise<SecretsManagerServer>
     },
     PutSecretValue(b) {
       const s = find(b.SecretId);
-      if (typeof b.SecretString !== 'string') throw new AwsError('InvalidParameterException', 'SecretString is required');
+      if (typeof b.SecretString !== 'string')
+        throw new AwsError('InvalidParameterException', 'SecretString is required');
       const token = b.ClientRequestToken as string | undefined;
       if (token !== undefined && (token.length < 32 || token.length > 64)) {
         throw new AwsError('InvalidParameterException', 'ClientRequestToken must be 32-64 characters');
       }
-      const stages = Array.isArray(b.VersionStages) && b.VersionStages.length ? (b.VersionStages as string[]) : ['AWSCURRENT'];
+      const stages =
+        Array.isArray(b.VersionStages) && b.VersionStages.length
+          ? (b.VersionStages as string[])
+          : ['AWSCURRENT'];
       const v = addVersion(s, b.SecretString, token, stages);
       return { ARN: s.arn, Name: s.name, VersionId: v.id, VersionStages: [...v.stages] };
     },
@@ -139,7 +150,9 @@ export async function startSecretsManagerServer(): Promise<SecretsManagerServer>
         ARN: s.arn,
         Name: s.name,
         CreatedDate: s.created / 1000,
-        VersionIdsToStages: Object.fromEntries([...s.versions.values()].filter((v) => v.stages.size).map((v) => [v.id, [...v.stages]])),
+        VersionIdsToStages: Object.fromEntries(
+          [...s.versions.values()].filter((v) => v.stages.size).map((v) => [v.id, [...v.stages]]),
+        ),
       };
     },
     UpdateSecretVersionStage(b) {
@@ -148,9 +161,13 @@ export async function startSecretsManagerServer(): Promise<SecretsManagerServer>
       const move = b.MoveToVersionId as string | undefined;
       const remove = b.RemoveFromVersionId as string | undefined;
       const holder = byStage(s, stage);
-      if (move && !s.versions.has(move)) throw new AwsError('ResourceNotFoundException', 'MoveToVersionId not found');
+      if (move && !s.versions.has(move))
+        throw new AwsError('ResourceNotFoundException', 'MoveToVersionId not found');
       if (holder && move && holder.id !== move && remove !== holder.id) {
-        throw new AwsError('InvalidParameterException', `The staging label ${stage} is currently attached to version ${holder.id}; specify RemoveFromVersionId`);
+        throw new AwsError(
+          'InvalidParameterException',
+          `The staging label ${stage} is currently attached to version ${holder.id}; specify RemoveFromVersionId`,
+        );
       }
       if (remove) s.versions.get(remove)?.stages.delete(stage);
       if (move) {
@@ -167,7 +184,11 @@ export async function startSecretsManagerServer(): Promise<SecretsManagerServer>
       return {
         ARN: s.arn,
         Name: s.name,
-        Versions: [...s.versions.values()].map((v) => ({ VersionId: v.id, VersionStages: [...v.stages], CreatedDate: v.created / 1000 })),
+        Versions: [...s.versions.values()].map((v) => ({
+          VersionId: v.id,
+          VersionStages: [...v.stages],
+          CreatedDate: v.created / 1000,
+        })),
       };
     },
   };
@@ -182,7 +203,8 @@ export async function startSecretsManagerServer(): Promise<SecretsManagerServer>
     };
     try {
       const handler = ops[op];
-      if (req.method !== 'POST' || !handler) throw new AwsError('InvalidAction', `Unsupported operation ${target}`);
+      if (req.method !== 'POST' || !handler)
+        throw new AwsError('InvalidAction', `Unsupported operation ${target}`);
       const text = await readBody(req);
       send(200, handler(text ? (JSON.parse(text) as Record<string, unknown>) : {}));
     } catch (err) {
@@ -192,14 +214,23 @@ export async function startSecretsManagerServer(): Promise<SecretsManagerServer>
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const client = new SecretsManagerClient({ endpoint, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const client = new SecretsManagerClient({
+    endpoint,
+    region,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
   return {
     endpoint,
     client,
     calls,
     dump: () =>
       [...secrets.values()].flatMap((s) =>
-        [...s.versions.values()].map((v) => ({ name: s.name, versionId: v.id, stages: [...v.stages], value: v.value })),
+        [...s.versions.values()].map((v) => ({
+          name: s.name,
+          versionId: v.id,
+          stages: [...v.stages],
+          value: v.value,
+        })),
       ),
     close: () =>
       new Promise<void>((resolve) => {
