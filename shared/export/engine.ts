@@ -6,6 +6,7 @@ import type { Cursor, ModuleDef } from '../modules/types';
 import type { QualysClient } from '../qualys/types';
 import { openPart, type PartWriter } from '../sink/part-writer';
 import type { ObjectStore, PartInfo } from '../sink/types';
+import { readAhead } from './read-ahead';
 import type { ExportInvocation, Manifest, RunResult, StateFile } from './types';
 
 export interface ProgressEvent {
@@ -168,7 +169,8 @@ export async function runExport(opts: RunExportOptions): Promise<RunResult> {
     active.cursor = lastCursor;
   };
 
-  const iterator = module.pages(client, active.cursor, config)[Symbol.asyncIterator]();
+  // Fetch page k+1 while page k is serialised, compressed and uploaded.
+  const iterator = readAhead(module.pages(client, active.cursor, config)[Symbol.asyncIterator]());
   try {
     for (;;) {
       if (deadline() - now().getTime() < safetyMs) {
