@@ -1,0 +1,10 @@
+// A simulator in its own process for the benchmarks (so its CPU is not counted as the exporter's).
+// argv: JSON options for startSimulator. Prints {"url": ...} on stdout, then runs until killed.
+import { startSimulator } from '../test/sim';
+
+const opts = JSON.parse(process.argv[2] ?? '{}');
+const sim = await startSimulator({ port: 0, ...opts });
+process.stdout.write(
+  `${JSON.stringify({ url: sim.url, clientId: sim.defaults.clientId, clientSecret: sim.defaults.clientSecret })}\n`,
+);
+process.on('SIGTERM', () => void sim.close().then(() => process.exit(0)));
