@@ -137,6 +137,11 @@ function shape(v: unknown): unknown {
   return typeof v;
 }
 
+// Test-side view of untyped JSON bodies.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+const json = async (r: Response | Promise<Response>): Promise<Json> => (await r).json();
+
 let sim: Simulator;
 let token: string;
 const get = (path: string, init: RequestInit = {}) =>
@@ -159,7 +164,7 @@ afterAll(async () => {
 
 describe('documented shapes', () => {
   it('PCI scan list: responseApiVersion, totalCount, 1-based inclusive fetchRange, scans like the sample', async () => {
-    const j = await (await get('/pci/scan/list?offset=11&limit=10')).json();
+    const j = await json(get('/pci/scan/list?offset=11&limit=10'));
     expect(j.data.totalCount).toBe(25);
     expect(j.data.fetchRange).toBe('11-20');
     expect(j.data.scanInfoList).toHaveLength(10);
@@ -173,7 +178,7 @@ describe('documented shapes', () => {
       headers: { 'content-type': 'application/json' },
       body: '{"pageNumber":2,"pageSize":200}',
     });
-    const list = await r.json();
+    const list = await json(r);
     expect(list).toHaveLength(50);
     const { id, ...rest } = list[0];
     expect(id).toBe(50_400);
@@ -181,14 +186,14 @@ describe('documented shapes', () => {
   });
 
   it('EDR: {data, scrollId} events shaped like the sample; scrolling ends with empty data', async () => {
-    const first = await (await get('/ioc/events/scroll?filter=type:MUTEX&pageSize=50')).json();
+    const first = await json(get('/ioc/events/scroll?filter=type:MUTEX&pageSize=50'));
     const mutex = first.data[0];
     expect(shape(mutex)).toEqual(shape(EDR_SAMPLE));
     expect(mutex.dateTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$/);
     let ids: string[] = first.data.map((e: { id: string }) => e.id);
     let page = first;
     while (page.data.length) {
-      page = await (await get(`/ioc/events/scroll?scrollId=${page.scrollId}`)).json();
+      page = await json(get(`/ioc/events/scroll?scrollId=${page.scrollId}`));
       ids = ids.concat(page.data.map((e: { id: string }) => e.id));
     }
     expect(ids).toEqual([...sim.expectedIds('edr-events', { filter: 'type:MUTEX' })]);
@@ -253,7 +258,7 @@ describe('auth', () => {
         scope: 'openid profile',
       }),
     });
-    expect(Object.keys(await idp.json()).sort()).toEqual([
+    expect(Object.keys(await json(idp)).sort()).toEqual([
       'access_token',
       'expires_in',
       'id_token',

@@ -152,7 +152,8 @@ describe('S3 failures during an export', () => {
       const first = await runUntilSettled('pci-scans', config, client, store).catch((e: unknown) => e);
       dropping = false;
       // Either the run reported failure with its checkpoint, or the checkpoint write itself failed (a crash).
-      if (!(first instanceof Error)) expect(first.result.status).toBe('failed');
+      if (!(first instanceof Error))
+        expect((first as { result: { status: string } }).result.status).toBe('failed');
       const { result } = await run();
       expect(result.status).toBe('done');
       expect(await verify(result.manifestKey!)).toEqual({ lost: 0, duplicated: 0, extra: 0 });

@@ -33,7 +33,15 @@ export interface SimOptions {
   seed?: number;
   counts?: Partial<{ pci: number; certview: number; edr: number; mobile: number }>;
   edr?: { start?: string; stepMs?: number; perTick?: number };
-  auth?: { qualysTokenTtlSec?: number; idpTokenTtlSec?: number };
+  /** Token lifetimes, and the accepted credentials (defaults: the demo values in `sim.defaults`). */
+  auth?: {
+    qualysTokenTtlSec?: number;
+    idpTokenTtlSec?: number;
+    clientId?: string;
+    clientSecret?: string;
+    username?: string;
+    password?: string;
+  };
   limits?: SimLimits;
   latencyMs?: number;
   /** Scroll ids expire after this much disuse (default 120 s). */
@@ -77,7 +85,7 @@ export interface Simulator {
   close(): Promise<void>;
 }
 
-const DEFAULTS = {
+const DEMO = {
   clientId: 'qexport-demo',
   clientSecret: 'demo-client-secret',
   username: 'demo',
@@ -172,6 +180,12 @@ async function readBody(req: IncomingMessage, limit = 1_000_000): Promise<string
 
 export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> {
   const seed = opts.seed ?? 1;
+  const DEFAULTS = {
+    clientId: opts.auth?.clientId ?? DEMO.clientId,
+    clientSecret: opts.auth?.clientSecret ?? DEMO.clientSecret,
+    username: opts.auth?.username ?? DEMO.username,
+    password: opts.auth?.password ?? DEMO.password,
+  };
   const counts = { pci: 25, certview: 450, edr: 1000, mobile: 30, ...opts.counts };
   const timeline: EdrTimeline = {
     startMs: Date.parse(opts.edr?.start ?? '2026-01-01T00:00:00.000Z'),
