@@ -9,6 +9,9 @@ import { build } from 'esbuild';
 
 const ROOT = join(import.meta.dirname, '..');
 const smoke = process.argv.includes('--smoke');
+const onlyArg = process.argv.find((a) => a.startsWith('--only='));
+/** --only=efficiency,cpu,memory,coldstart runs a subset. */
+const only = new Set(onlyArg ? onlyArg.slice(7).split(',') : ['efficiency', 'cpu', 'memory', 'coldstart']);
 const RUN_TS = join(ROOT, 'bin', 'run-ts.mjs');
 
 interface Row {
@@ -111,7 +114,7 @@ const pageSizes = {
 const effCounts = smoke
   ? { 'pci-scans': 4000, 'certview-certificates': 1000, 'edr-events': 4000, 'mobile-assets': 3000 }
   : { 'pci-scans': 40_000, 'certview-certificates': 8000, 'edr-events': 40_000, 'mobile-assets': 30_000 };
-for (const module of Object.keys(pageSizes) as (keyof typeof pageSizes)[]) {
+for (const module of only.has('efficiency') ? (Object.keys(pageSizes) as (keyof typeof pageSizes)[]) : []) {
   const n = effCounts[module];
   const size = pageSizes[module];
   // Pages the API must serve: PCI and Mobile stop on the last full page; CertView and EDR need one more
@@ -154,7 +157,7 @@ for (const module of Object.keys(pageSizes) as (keyof typeof pageSizes)[]) {
 const cpuCounts = smoke
   ? { 'edr-events': 5000, 'mobile-assets': 2000, 'pci-scans': 5000, 'certview-certificates': 2000 }
   : { 'edr-events': 100_000, 'mobile-assets': 20_000, 'pci-scans': 100_000, 'certview-certificates': 20_000 };
-for (const module of Object.keys(cpuCounts) as (keyof typeof cpuCounts)[]) {
+for (const module of only.has('cpu') ? (Object.keys(cpuCounts) as (keyof typeof cpuCounts)[]) : []) {
   const n = cpuCounts[module];
   const key =
     module === 'pci-scans'
@@ -184,7 +187,7 @@ for (const module of Object.keys(cpuCounts) as (keyof typeof cpuCounts)[]) {
 const memScales = smoke
   ? { 'edr-events': 20_000, 'mobile-assets': 2000 }
   : { 'edr-events': 1_000_000, 'mobile-assets': 100_000 };
-for (const module of Object.keys(memScales) as (keyof typeof memScales)[]) {
+for (const module of only.has('memory') ? (Object.keys(memScales) as (keyof typeof memScales)[]) : []) {
   const big = memScales[module];
   const key = module === 'edr-events' ? 'edr' : 'mobile';
   const rss: number[] = [];
@@ -225,7 +228,7 @@ const entries = [
   'export-edr-events',
   'export-mobile-assets',
 ];
-for (const e of entries) {
+for (const e of only.has('coldstart') ? entries : []) {
   const outfile = join(outDir, `${e}.mjs`);
   await build({
     entryPoints: [join(ROOT, 'functions', `${e}.ts`)],

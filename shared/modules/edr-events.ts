@@ -32,6 +32,7 @@ export function edrTimeMs(dateTime: string): number {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const DATE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)$/;
 
 export function edrQuery(cursor: EdrCursor): string {
   const from = cursor.after ? iso(edrTimeMs(cursor.after.dateTime)) : cursor.from;
@@ -55,10 +56,13 @@ export function parseEdrPage(res: QualysResponse): EdrPage {
   if (!b || !Array.isArray(b.data)) throw new ParseError('EDR events response has no data array');
   for (const e of b.data) {
     const ev = e as { id?: unknown; dateTime?: unknown } | null;
-    if (!ev || typeof ev.id !== 'string' || typeof ev.dateTime !== 'string') {
-      throw new ParseError('EDR events response has an event without a string id and dateTime');
+    if (!ev || typeof ev.id !== 'string' || typeof ev.dateTime !== 'string' || !DATE_TIME.test(ev.dateTime)) {
+      throw new ParseError(
+        ev && typeof ev.dateTime === 'string' && typeof ev.id === 'string'
+          ? `EDR event has an unreadable dateTime '${ev.dateTime}'`
+          : 'EDR events response has an event without a string id and dateTime',
+      );
     }
-    edrTimeMs(ev.dateTime);
   }
   if (b.scrollId !== undefined && b.scrollId !== null && typeof b.scrollId !== 'string') {
     throw new ParseError('EDR events response has a non-string scrollId');

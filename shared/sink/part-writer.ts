@@ -4,7 +4,10 @@ import { createGzip } from 'node:zlib';
 import { QexportError } from '../errors';
 import type { ObjectStore, PartInfo } from './types';
 
-/** One NDJSON line for `record`; throws a clear error for values JSON cannot represent faithfully. */
+/**
+ * One NDJSON line for `record`; throws a clear error for values JSON cannot represent (BigInt, cycles).
+ * Records come from JSON.parse or the XML parser, so no replacer is needed (a replacer costs ~2x CPU).
+ */
 export function toNdjsonLine(record: unknown): string {
   if (record === null || typeof record !== 'object' || Array.isArray(record)) {
     throw new QexportError(
@@ -12,17 +15,11 @@ export function toNdjsonLine(record: unknown): string {
       `a record must be a JSON object, got ${Array.isArray(record) ? 'an array' : typeof record}`,
     );
   }
-  let line: string;
   try {
-    line = JSON.stringify(record, (_k, v: unknown) => {
-      if (typeof v === 'bigint') throw new TypeError('BigInt value');
-      if (typeof v === 'number' && !Number.isFinite(v)) throw new TypeError(`non-finite number ${v}`);
-      return v;
-    });
+    return `${JSON.stringify(record)}\n`;
   } catch (err) {
     throw new QexportError('record', `record cannot be written as JSON: ${(err as Error).message}`);
   }
-  return `${line}\n`;
 }
 
 /** Counts and hashes the bytes that pass through (the stored, compressed object). */
@@ -95,13 +92,14 @@ export function openPart(store: ObjectStore, key: string, gzipLevel = 6): PartWr
       return rawBytes;
     },
     async writePage(page) {
-      // Serialise the whole page first: a bad record fails the page before any of it is written.
-      const lines = page.map(toNdjsonLine);
-      for (const line of lines) {
-        await write(line);
-        records++;
-        rawBytes += Buffer.byteLength(line);
-      }
+      // Serialise the whole page first: a bad record fails the page before any of it is written. One write
+      // per page keeps stream overhead off the per-record path.
+      let chunk = '';
+      for (const r of page) chunk += toNdjsonLine(r);
+      if (!chunk) return;
+      await write(chunk);
+      records += page.length;
+      rawBytes += Buffer.byteLength(chunk);
     },
     async close() {
       source.end();
