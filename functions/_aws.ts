@@ -7,13 +7,13 @@ import type { Context } from 'aws-lambda';
 import { handleExport } from '../shared/app/lambda-export';
 import type { ModuleName } from '../shared/config';
 import type { RunResult } from '../shared/export/types';
-import { createLogger, type LogLevel } from '../shared/log';
+import { createLogger, parseLogLevel } from '../shared/log';
 
 export function exportHandler(module: ModuleName): (event: unknown, context: Context) => Promise<RunResult> {
   const s3 = new S3Client({});
   const secrets = new SecretsManagerClient({});
   const lambda = new LambdaClient({});
-  const logger = createLogger({ level: (process.env.QEXPORT_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
+  const logger = createLogger({ level: parseLogLevel(process.env.QEXPORT_LOG_LEVEL) });
   return (event, context) =>
     handleExport(module, event, context, {
       env: process.env,

@@ -3,10 +3,10 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { handleTokenRefresh } from '../shared/auth/refresh-handler';
 import type { RefreshResult } from '../shared/auth/types';
-import { createLogger, type LogLevel } from '../shared/log';
+import { createLogger, parseLogLevel } from '../shared/log';
 
 const secrets = new SecretsManagerClient({});
-const logger = createLogger({ level: (process.env.QEXPORT_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
+const logger = createLogger({ level: parseLogLevel(process.env.QEXPORT_LOG_LEVEL) });
 
 export const handler = (event: unknown): Promise<RefreshResult> =>
   handleTokenRefresh(event, { env: process.env, secrets, fetch: globalThis.fetch, logger });

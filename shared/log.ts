@@ -48,6 +48,12 @@ function scrub(value: unknown, key: string | undefined, depth: number): unknown 
   return out;
 }
 
+/** QEXPORT_LOG_LEVEL → a level; anything unknown falls back to 'info' (logging must never stop an export). */
+export function parseLogLevel(value: string | undefined): LogLevel {
+  const v = value?.trim().toLowerCase();
+  return v === 'debug' || v === 'info' || v === 'warn' || v === 'error' ? v : 'info';
+}
+
 export interface LoggerOptions {
   level?: LogLevel;
   /** Where lines go; defaults to stdout (warn/error to stderr). */

@@ -30,6 +30,7 @@ export class ProgressReporter {
   private readonly state = new Map<string, ModuleProgress & { startedAt: number; lastPlain: number }>();
   private lastDraw = 0;
   private readonly tty: boolean;
+  private readonly created: number;
 
   constructor(
     private readonly out: Out = process.stderr,
@@ -37,12 +38,13 @@ export class ProgressReporter {
     private readonly now: () => number = Date.now,
   ) {
     this.tty = Boolean(out.isTTY);
+    this.created = now();
   }
 
   update(p: ModuleProgress): void {
     const t = this.now();
     const prev = this.state.get(p.module);
-    const entry = { ...p, startedAt: prev?.startedAt ?? t, lastPlain: prev?.lastPlain ?? 0 };
+    const entry = { ...p, startedAt: prev?.startedAt ?? this.created, lastPlain: prev?.lastPlain ?? 0 };
     this.state.set(p.module, entry);
     if (this.tty) {
       if (t - this.lastDraw >= 100) this.draw(t);

@@ -1,3 +1,4 @@
+import { parseJsonBody } from './json';
 import { ParseError, QexportError } from '../errors';
 import type { QualysResponse } from '../qualys/types';
 import { prefetchOrdered } from './prefetch';
@@ -7,18 +8,15 @@ export interface CertviewCursor extends Cursor {
   version: 'v1' | 'v2';
   pageNumber: number;
   pageSize: number;
+  /** The run's filter, kept for the manifest. */
+  filter?: unknown;
 }
 
 /** v1 serves at most this many results; v2 exists for larger sets. */
 export const CERTVIEW_V1_CAP = 10_000;
 
 export function parseCertviewPage(res: QualysResponse): ExportRecord[] {
-  let body: unknown;
-  try {
-    body = JSON.parse(res.text);
-  } catch (err) {
-    throw new ParseError(`CertView response is not valid JSON: ${(err as Error).message}`);
-  }
+  const body = parseJsonBody(res.text, 'CertView response');
   if (!Array.isArray(body)) throw new ParseError('CertView response is not a JSON array of certificates');
   for (const c of body) {
     if (!c || typeof c !== 'object' || Array.isArray(c))
@@ -34,6 +32,7 @@ export const certviewCertificates: ModuleDef = {
       version: config.modules.certview.apiVersion,
       pageNumber: 0,
       pageSize: config.modules.certview.pageSize,
+      filter: config.modules.certview.filter,
     }) satisfies CertviewCursor,
   async *pages(client, raw, config) {
     const cursor = raw as CertviewCursor;
@@ -82,6 +81,9 @@ export const certviewCertificates: ModuleDef = {
     }
   },
   commit: () => ({}),
-  describe: (c) => ({ apiVersion: (c as CertviewCursor).version, pageSize: (c as CertviewCursor).pageSize }),
+  describe: (c) => {
+    const cv = c as CertviewCursor;
+    return { apiVersion: cv.version, pageSize: cv.pageSize, filter: cv.filter ?? null };
+  },
   recordId: (r) => String(r.id ?? r.certhash),
 };

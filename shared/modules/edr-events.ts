@@ -1,3 +1,4 @@
+import { parseJsonBody } from './json';
 import { ParseError, QualysHttpError } from '../errors';
 import type { QualysClient, QualysResponse } from '../qualys/types';
 import type { AppConfig } from '../config';
@@ -46,12 +47,7 @@ interface EdrPage {
 }
 
 export function parseEdrPage(res: QualysResponse): EdrPage {
-  let body: unknown;
-  try {
-    body = JSON.parse(res.text);
-  } catch (err) {
-    throw new ParseError(`EDR events response is not valid JSON: ${(err as Error).message}`);
-  }
+  const body = parseJsonBody(res.text, 'EDR events response');
   const b = body as { data?: unknown; scrollId?: unknown } | null;
   if (!b || !Array.isArray(b.data)) throw new ParseError('EDR events response has no data array');
   for (const e of b.data) {

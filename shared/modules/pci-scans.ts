@@ -1,3 +1,4 @@
+import { parseJsonBody } from './json';
 import { ParseError } from '../errors';
 import type { QualysResponse } from '../qualys/types';
 import { prefetchOrdered } from './prefetch';
@@ -18,12 +19,7 @@ interface PciPage {
 }
 
 export function parsePciPage(res: QualysResponse): PciPage {
-  let body: unknown;
-  try {
-    body = JSON.parse(res.text);
-  } catch (err) {
-    throw new ParseError(`PCI scan list is not valid JSON: ${(err as Error).message}`);
-  }
+  const body = parseJsonBody(res.text, 'PCI scan list');
   const data = (body as { data?: { totalCount?: unknown; scanInfoList?: unknown } } | null)?.data;
   if (
     !data ||
