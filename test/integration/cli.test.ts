@@ -85,6 +85,61 @@ describe('qexport demo', () => {
   });
 });
 
+describe('qexport sim', () => {
+  it("serves each module's first page in the documented shape to a token from /auth/oidc", async () => {
+    const child = spawn(process.execPath, [QEXPORT, 'sim', '--port', '0', '--scale', '0.1'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+          const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.on('close', (code) => reject(new Error(`sim exited ${code}`)));
+      });
+      const token = await (
+        await fetch(`${url}/auth/oidc`, {
+          method: 'POST',
+          headers: { clientId: 'qexport-demo', clientSecret: 'demo-client-secret' },
+        })
+      ).text();
+      const h = { authorization: `Bearer ${token}` };
+      const pci = (await (await fetch(`${url}/pci/scan/list?limit=2`, { headers: h })).json()) as {
+        data: { scanInfoList: unknown[] };
+      };
+      expect(pci.data.scanInfoList).toHaveLength(2);
+      const certs = (await (
+        await fetch(`${url}/certview/v2/certificates`, {
+          method: 'POST',
+          headers: { ...h, 'content-type': 'application/json' },
+          body: '{"pageNumber":0,"pageSize":1}',
+        })
+      ).json()) as unknown[];
+      expect(certs).toHaveLength(1);
+      const edr = (await (await fetch(`${url}/ioc/events/scroll?pageSize=2`, { headers: h })).json()) as {
+        data: unknown[];
+        scrollId: string;
+      };
+      expect(edr.data).toHaveLength(2);
+      expect(typeof edr.scrollId).toBe('string');
+      const xml = await (
+        await fetch(`${url}/sem/v1/assetList?action=list&truncation_limit=1`, { headers: h })
+      ).text();
+      expect(xml).toContain('<CODE>1980</CODE>');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const code = await new Promise((r) =>
+      child.exitCode !== null ? r(child.exitCode) : child.on('close', r),
+    );
+    expect(code).toBe(0);
+  });
+});
+
 describe('qexport export against a separately started simulator', () => {
   let sim: Awaited<ReturnType<typeof startSimulator>>;
   beforeAll(async () => {
