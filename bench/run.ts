@@ -297,5 +297,5 @@ console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const b of body) console.log(line(b));
 for (const r of rows) if (r.detail) console.log(`  ${r.subject} (${r.benchmark}): ${r.detail}`);
 console.log(
-  `\n${smoke ? 'smoke scale: figures prove the benchmarks run, not the targets\n' : ''}written ${join('bench', 'results', smoke ? 'smoke.json' : 'latest.json')}`,
+  `\n${smoke ? 'smoke scale: figures prove the benchmarks run, not the targets\n' : ''}written ${join('bench', 'results', smoke ? 'smoke.json' : onlyArg ? 'partial.json' : 'latest.json')}`,
 );

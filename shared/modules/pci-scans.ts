@@ -52,15 +52,21 @@ export const pciScans: ModuleDef = {
       start: 0,
       width: config.http.concurrency,
       fetchAt: (k) =>
-        client.call(
-          {
-            url: '/pci/scan/list',
-            base: 'pci',
-            query: { offset: offsetOf(k), limit },
-            label: `pci-scans offset ${offsetOf(k)}`,
-          },
-          parsePciPage,
-        ),
+        client
+          .call(
+            {
+              url: '/pci/scan/list',
+              base: 'pci',
+              query: { offset: offsetOf(k), limit },
+              label: `pci-scans offset ${offsetOf(k)}`,
+            },
+            parsePciPage,
+          )
+          .then((page) => {
+            // Learn the total as soon as any page lands, so further offsets can be requested at once.
+            total = Math.max(total ?? 0, page.totalCount);
+            return page;
+          }),
       mayFetch: (k) => total !== undefined && offsetOf(k) <= total,
       isLast: (page, k) => page.scans.length === 0 || offsetOf(k) + limit > page.totalCount,
     });

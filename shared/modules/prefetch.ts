@@ -14,17 +14,23 @@ export async function* prefetchOrdered<T>(opts: {
   const inflight = new Map<number, Promise<T>>();
   let next = opts.start;
   let k = opts.start;
-  for (;;) {
-    while (inflight.size < Math.max(1, opts.width) && (next === k || opts.mayFetch(next))) {
+  /** Fills the window; page `due` (the one to be consumed next) is always requested. */
+  const topUp = (due: number) => {
+    while (inflight.size < Math.max(1, opts.width) && (next === due || opts.mayFetch(next))) {
       const p = opts.fetchAt(next);
       p.catch(() => undefined); // observed later, in order; avoid unhandled rejections for discarded pages
       inflight.set(next, p);
       next++;
     }
+  };
+  for (;;) {
+    topUp(k);
     const pending = inflight.get(k);
     if (!pending) return;
     const result = await pending;
     inflight.delete(k);
+    // Refill before handing the page over, so `width` requests stay in flight while the consumer works.
+    if (!opts.isLast(result, k)) topUp(k + 1);
     yield { k, result };
     if (opts.isLast(result, k)) return;
     k++;
