@@ -426,10 +426,24 @@ export class QualysExportStack extends Stack {
     const continuation = new sfn.Pass(this, `${id}Continuation`, {
       parameters: { continuation: { 'runId.$': '$.runId' } },
     });
+    continuation.next(invoke);
+    // When Qualys asked for a longer wait than the invocation had left (rate limit), wait here, not in Lambda.
+    const backOff = new sfn.Wait(this, `${id}WaitForApi`, {
+      time: sfn.WaitTime.secondsPath('$.waitSeconds'),
+    });
+    const needsWait = new sfn.Choice(this, `${id}MustWait?`)
+      .when(
+        sfn.Condition.and(
+          sfn.Condition.isNumeric('$.waitSeconds'),
+          sfn.Condition.numberGreaterThan('$.waitSeconds', 0),
+        ),
+        backOff.next(continuation),
+      )
+      .otherwise(continuation);
     const done = new sfn.Succeed(this, `${id}Done`);
     const failed = new sfn.Fail(this, `${id}Failed`, { errorPath: '$.error.code', causePath: '$.reason' });
     const next = new sfn.Choice(this, `${id}Continue?`)
-      .when(sfn.Condition.stringEquals('$.status', 'continue'), continuation.next(invoke))
+      .when(sfn.Condition.stringEquals('$.status', 'continue'), needsWait)
       .when(sfn.Condition.stringEquals('$.status', 'done'), done)
       .otherwise(failed);
     const definition = checkRunning.next(

@@ -4,7 +4,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createSecretsTokenProvider, createSecretsTokenStore, lambdaRefresher } from '../auth';
 import { ENV, loadConfig, type Env, type ModuleName } from '../config';
 import { ConfigError } from '../errors';
-import { runExport } from '../export/engine';
+import { DEFAULT_SAFETY_MS, runExport } from '../export/engine';
 import type { ExportInvocation, RunResult } from '../export/types';
 import type { Logger } from '../log';
 import { getModule } from '../modules';
@@ -87,7 +87,8 @@ export async function handleExport(
     refresh: lambdaRefresher(deps.lambda, required(deps.env, ENV.tokenRefreshFunction)),
   });
   const deadline = () => endBy;
-  const client = buildQualysClient(config, tokens, deps.fetch, deadline);
+  // The client must give up waiting early enough for the engine to store the open part and checkpoint.
+  const client = buildQualysClient(config, tokens, deps.fetch, () => endBy - DEFAULT_SAFETY_MS);
   const logger = deps.logger.child({ module: moduleName });
   let pages = 0;
   const result = await runExport({

@@ -45,6 +45,7 @@ export async function runModuleLocally(opts: LocalRunOptions): Promise<RunResult
       onProgress: opts.onProgress,
     });
     if (result.status !== 'continue') return result;
+    if (result.waitSeconds) await new Promise((r) => setTimeout(r, result!.waitSeconds! * 1000));
   }
   if (!result) throw new Error('maxInvocations must be at least 1');
   return result;

@@ -31,9 +31,12 @@ export interface RunExportOptions {
   now?: () => Date;
   logger?: Logger;
   onProgress?: (p: ProgressEvent) => void;
-  /** Time kept in hand to close the open part and checkpoint. Default 30 s. */
+  /** Time kept in hand to close the open part and checkpoint. Default DEFAULT_SAFETY_MS. */
   safetyMs?: number;
 }
+
+/** Time an invocation keeps in hand to close its open part and write the checkpoint. */
+export const DEFAULT_SAFETY_MS = 30_000;
 
 export function newRunId(at: Date): string {
   const stamp = at
@@ -76,7 +79,7 @@ export async function runExport(opts: RunExportOptions): Promise<RunResult> {
   const { module, config, client, store, deadline } = opts;
   const now = opts.now ?? (() => new Date());
   const logger = (opts.logger ?? silentLogger).child({ module: module.name });
-  const safetyMs = opts.safetyMs ?? 30_000;
+  const safetyMs = opts.safetyMs ?? DEFAULT_SAFETY_MS;
   const stateKey = stateKeyFor(config, module.name);
   const state = readState(await store.getJson(stateKey), stateKey, module.name);
   const { continuation } = opts.invocation;
@@ -137,6 +140,7 @@ export async function runExport(opts: RunExportOptions): Promise<RunResult> {
   let pages = 0;
   let finished = false;
   let stopReason: string | undefined;
+  let waitMs = 0;
   let failure: unknown;
 
   const progress = () =>
@@ -203,8 +207,10 @@ export async function runExport(opts: RunExportOptions): Promise<RunResult> {
       progress();
     }
   } catch (err) {
-    if (err instanceof ResumeLaterError) stopReason = err.message;
-    else failure = err;
+    if (err instanceof ResumeLaterError) {
+      stopReason = err.message;
+      waitMs = err.waitMs ?? 0;
+    } else failure = err;
   } finally {
     // Stop any fetch-ahead the pager has in flight.
     await iterator.return?.().catch(() => undefined);
@@ -291,5 +297,7 @@ export async function runExport(opts: RunExportOptions): Promise<RunResult> {
     records: active.records,
     parts: active.parts.length,
     reason: stopReason,
+    // The API asked for a wait longer than this invocation had left: the loop waits before continuing.
+    waitSeconds: Math.ceil(waitMs / 1000),
   };
 }

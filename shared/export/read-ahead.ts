@@ -1,8 +1,8 @@
 /**
  * Pulls the next item of an async iterator while the consumer works on the current one, so fetching the
  * next page overlaps with serialising, compressing and uploading this one. At most `depth` items are held.
- * `return()` drops what was fetched ahead: the pages were not consumed, so their cursors were never
- * checkpointed and they are fetched again on resume.
+ * `return()` drops what was fetched ahead without waiting for it: the pages were not consumed, so their
+ * cursors were never checkpointed and they are fetched again on resume.
  */
 export function readAhead<T>(source: AsyncIterator<T>, depth = 1): AsyncIterator<T> {
   const buffer: Promise<IteratorResult<T>>[] = [];
@@ -30,9 +30,12 @@ export function readAhead<T>(source: AsyncIterator<T>, depth = 1): AsyncIterator
     },
     async return() {
       finished = true;
-      // Let in-flight pulls settle (their errors are irrelevant now), then close the source.
-      await Promise.allSettled(buffer.splice(0));
-      await source.return?.();
+      // Do not wait for a page still in flight (it may take until the deadline): close the source once
+      // it settles, in the background; its result and errors are irrelevant now.
+      const pending = buffer.splice(0);
+      void Promise.allSettled(pending)
+        .then(() => source.return?.())
+        .catch(() => undefined);
       return { done: true, value: undefined };
     },
   };

@@ -23,6 +23,8 @@ export interface RunResult {
   manifestKey?: string;
   /** Reason for 'continue' (time budget, rate limit wait) or the error for 'failed'. */
   reason?: string;
+  /** With 'continue': seconds the API asked us to wait before calling again (0 = continue at once). */
+  waitSeconds?: number;
   error?: { code: string; message: string };
 }
 

@@ -214,7 +214,16 @@ describe('loops and schedules', () => {
       };
       const onContinue = choice.Choices.find((c) => c.StringEquals === 'continue')!;
       expect(onContinue.Variable).toBe('$.status');
-      const continuation = d.States[onContinue.Next]!;
+      // continue → wait if Qualys asked for it (secondsPath $.waitSeconds) → continuation → invoke.
+      const mustWait = d.States[onContinue.Next] as {
+        Type: string;
+        Choices: { Next: string }[];
+        Default: string;
+      };
+      expect(mustWait.Type).toBe('Choice');
+      const wait = d.States[mustWait.Choices[0]!.Next]!;
+      expect(wait).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: mustWait.Default });
+      const continuation = d.States[mustWait.Default]!;
       expect(continuation.Parameters).toEqual({ continuation: { 'runId.$': '$.runId' } });
       const invokeName = continuation.Next as string;
       expect(d.States[invokeName]!.Next).toBe(Object.keys(d.States).find((k) => k.endsWith('Continue?')));

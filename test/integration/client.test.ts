@@ -50,6 +50,8 @@ describe('client against the simulator', () => {
       },
     ).catch((e: Error) => e);
     expect(String(first)).toMatch(/did not settle.*"status":"continue".*waiting 600 s would pass/s);
+    // ... and tells the Step Functions loop how long to wait before the next invocation.
+    expect(String(first)).toContain('"waitSeconds":600');
     const { result } = await runUntilSettled('pci-scans', config, testClient(sim, config), store);
     expect(result.status).toBe('done');
     expect(result.records).toBe(400);
