@@ -2,7 +2,7 @@ import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createSecretsTokenProvider, createSecretsTokenStore, lambdaRefresher } from '../auth';
-import { ENV, loadConfig, type Env, type ModuleName } from '../config';
+import { describeConfig, ENV, loadConfig, type Env, type ModuleName } from '../config';
 import { ConfigError } from '../errors';
 import { DEFAULT_SAFETY_MS, runExport } from '../export/engine';
 import type { ExportInvocation, RunResult } from '../export/types';
@@ -90,6 +90,11 @@ export async function handleExport(
   // The client must give up waiting early enough for the engine to store the open part and checkpoint.
   const client = buildQualysClient(config, tokens, deps.fetch, () => endBy - DEFAULT_SAFETY_MS);
   const logger = deps.logger.child({ module: moduleName });
+  logger.info('export invocation starts', {
+    config: describeConfig(config),
+    remainingMs: endBy - startedAt,
+    invocation,
+  });
   let pages = 0;
   const result = await runExport({
     module: getModule(moduleName),
