@@ -64,6 +64,46 @@ export class ResumeLaterError extends QexportError {
   }
 }
 
+/**
+ * A run could not be proven complete (a count disagrees, ids went backwards, totals never settled). The
+ * message carries the numbers. `reread`: reading the run again from its start can fix it (the listing moved
+ * while it was read); the engine then restarts the run under the same run id, a bounded number of times.
+ */
+export class IncompleteError extends QexportError {
+  readonly checks: readonly {
+    name: string;
+    outcome: string;
+    expected?: number;
+    actual?: number;
+    detail?: string;
+  }[];
+  readonly reread: boolean;
+  constructor(
+    message: string,
+    opts: {
+      checks?: readonly {
+        name: string;
+        outcome: string;
+        expected?: number;
+        actual?: number;
+        detail?: string;
+      }[];
+      reread?: boolean;
+    } = {},
+  ) {
+    super('incomplete', message);
+    this.checks = opts.checks ?? [];
+    this.reread = opts.reread ?? false;
+  }
+}
+
+/** A conditional write lost: another writer changed the object first (S3 412 PreconditionFailed). */
+export class PreconditionFailedError extends QexportError {
+  constructor(message: string) {
+    super('precondition', message);
+  }
+}
+
 export function isQexportError(err: unknown): err is QexportError {
   return err instanceof QexportError;
 }

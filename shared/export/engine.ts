@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { AppConfig } from '../config';
-import { ConfigError, isQexportError, QexportError, ResumeLaterError } from '../errors';
+import { ConfigError, IncompleteError, isQexportError, QexportError, ResumeLaterError } from '../errors';
 import { redact, silentLogger, type Logger } from '../log';
-import type { Cursor, ModuleDef } from '../modules/types';
+import type { CompletenessCheck, Cursor, ModuleDef } from '../modules/types';
 import type { QualysClient } from '../qualys/types';
 import { openPart, type PartWriter } from '../sink/part-writer';
 import type { ObjectStore, PartInfo } from '../sink/types';
@@ -35,6 +35,9 @@ export interface RunExportOptions {
   safetyMs?: number;
 }
 
+/** How many times a run that could not be proven complete is read again before it fails. */
+export const MAX_REREADS = 2;
+
 /** Time an invocation keeps in hand to close its open part and write the checkpoint. */
 export const DEFAULT_SAFETY_MS = 30_000;
 
@@ -63,6 +66,15 @@ function readState(raw: unknown, key: string, module: string): StateFile {
     );
   }
   return raw as StateFile;
+}
+
+/** 'pci.totalCount failed (expected 30, actual 27): distinct scans written vs the final totalCount' */
+export function describeCheck(c: CompletenessCheck): string {
+  const nums =
+    c.expected !== undefined || c.actual !== undefined
+      ? ` (expected ${c.expected ?? '?'}, actual ${c.actual ?? '?'})`
+      : '';
+  return `${c.name} ${c.outcome}${nums}${c.detail ? `: ${c.detail}` : ''}`;
 }
 
 function errorInfo(err: unknown): { code: string; message: string } {
@@ -227,6 +239,23 @@ export async function runExport(opts: RunExportOptions): Promise<RunResult> {
   }
   progress();
 
+  let completeness: CompletenessCheck[] = [];
+  if (finished && !failure) {
+    try {
+      completeness = await module.prove(active.cursor, { client, config, records: active.records });
+      const failedChecks = completeness.filter((c) => c.outcome === 'failed');
+      if (failedChecks.length) {
+        throw new IncompleteError(
+          `${module.name} run ${active.runId} could not be proven complete: ${failedChecks.map(describeCheck).join('; ')}`,
+          { checks: completeness, reread: true },
+        );
+      }
+    } catch (err) {
+      failure = err;
+      finished = false;
+    }
+  }
+
   if (finished && !failure) {
     const endedAt = now().toISOString();
     const stats = client.stats();
@@ -244,12 +273,14 @@ export async function runExport(opts: RunExportOptions): Promise<RunResult> {
         bytes: storedBytes(),
         rawBytes: active.parts.reduce((n, p) => n + p.rawBytes, 0),
       },
+      kind: module.kind(active.startCursor),
+      completeness,
       apiCalls: active.apiCalls,
       retries: active.retries,
       invocations: active.invocations,
       startedAt: active.startedAt,
       endedAt,
-      formatVersion: 1,
+      formatVersion: 2,
     };
     const manifestKey = `${dataDir}/_manifest.json`;
     await store.putJson(manifestKey, manifest);
@@ -267,6 +298,32 @@ export async function runExport(opts: RunExportOptions): Promise<RunResult> {
       records: active.records,
       parts: active.parts.length,
       manifestKey,
+    };
+  }
+
+  if (failure instanceof IncompleteError && failure.reread && (active.rereads ?? 0) < MAX_REREADS) {
+    // The listing moved while it was read: read the whole run again under the same run id. Its parts are
+    // rewritten from part-00000 on; the manifest lists only the new ones.
+    active.rereads = (active.rereads ?? 0) + 1;
+    active.cursor = active.startCursor;
+    active.parts = [];
+    active.records = 0;
+    active.lastError = { ...errorInfo(failure), at: now().toISOString() };
+    await checkpoint();
+    logger.warn('run not proven complete; reading it again', {
+      runId: active.runId,
+      reread: active.rereads,
+      reason: failure.message,
+    });
+    return {
+      status: 'continue',
+      module: module.name,
+      runId: active.runId,
+      cursor: active.cursor,
+      records: 0,
+      parts: 0,
+      reason: `re-reading the run (${active.rereads} of ${MAX_REREADS}): ${failure.message}`,
+      waitSeconds: 0,
     };
   }
 

@@ -1,5 +1,5 @@
 import type { ModuleName } from '../config';
-import type { Cursor } from '../modules/types';
+import type { CompletenessCheck, Cursor, RunKind } from '../modules/types';
 import type { PartInfo } from '../sink/types';
 
 /** Input of an export invocation: a scheduled event / {} starts (or resumes) a run; a continuation resumes. */
@@ -45,6 +45,8 @@ export interface StateFile {
     apiCalls: number;
     retries: number;
     invocations: number;
+    /** Times the run was read again from its start because it could not be proven complete. */
+    rereads?: number;
     lastError?: { code: string; message: string; at: string };
   };
 }
@@ -56,10 +58,14 @@ export interface Manifest {
   range: Record<string, unknown>;
   parts: PartInfo[];
   totals: { records: number; parts: number; bytes: number; rawBytes: number };
+  /** A full snapshot of the listing, or one increment (EDR time window). */
+  kind: RunKind;
+  /** What the module checked before this manifest was written (all passed or skipped). */
+  completeness: CompletenessCheck[];
   apiCalls: number;
   retries: number;
   invocations: number;
   startedAt: string;
   endedAt: string;
-  formatVersion: 1;
+  formatVersion: 2;
 }

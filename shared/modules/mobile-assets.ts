@@ -87,6 +87,14 @@ export const mobileAssets: ModuleDef = {
       if (done) return;
     }
   },
+  kind: () => 'snapshot',
+  prove: async () => [
+    {
+      name: 'mobile.last-batch',
+      outcome: 'passed',
+      detail: 'followed truncation URLs to a batch without WARNING',
+    },
+  ],
   commit: () => ({}),
   describe: (c) => ({ truncationLimit: (c as MobileCursor).truncationLimit }),
   recordId: (r) => String(r.ID),

@@ -84,6 +84,20 @@ export const pciScans: ModuleDef = {
       yield { records, cursor: next, done };
     }
   },
+  kind: () => 'snapshot',
+  prove: async (final) => {
+    const c = final as PciCursor;
+    const total = c.totalCount ?? 0;
+    return [
+      {
+        name: 'pci.totalCount',
+        outcome: c.seen.length === total ? 'passed' : 'failed',
+        expected: total,
+        actual: c.seen.length,
+        detail: 'distinct scans written vs the final totalCount',
+      },
+    ];
+  },
   commit: () => ({}),
   describe: (c) => ({ pageSize: (c as PciCursor).limit }),
   recordId: (r) => String(r.scanId),

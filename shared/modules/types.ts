@@ -23,8 +23,35 @@ export interface StartContext {
   committed: CommittedState | undefined;
 }
 
+/**
+ * One fact a module checked before its run may be published. `expected`/`actual` carry the numbers (e.g. the
+ * API's totalCount vs the distinct records written) so a failure message and the manifest show both.
+ */
+export interface CompletenessCheck {
+  /** Stable id, e.g. 'pci.totalCount', 'edr.count-endpoint', 'mobile.ids-increasing'. */
+  name: string;
+  /** 'skipped' = the API does not offer what this check needs (e.g. no /count endpoint); never a failure. */
+  outcome: 'passed' | 'failed' | 'skipped';
+  expected?: number;
+  actual?: number;
+  /** One short sentence a reader can act on. */
+  detail?: string;
+}
+
+export interface ProveContext {
+  client: QualysClient;
+  config: AppConfig;
+  /** Records written by this run (all invocations). */
+  records: number;
+}
+
+/** Whether a run is a full snapshot of the listing or one increment (a time window, an updated-since slice). */
+export type RunKind = 'snapshot' | 'incremental';
+
 export interface ModuleDef {
   name: ModuleName;
+  /** What a run of this module is; goes into the manifest. */
+  kind(cursor: Cursor): RunKind;
   /** Cursor for a brand-new run. */
   start(ctx: StartContext): Cursor;
   /**
@@ -33,6 +60,13 @@ export interface ModuleDef {
    * exactly after that page: no record lost, none repeated.
    */
   pages(client: QualysClient, cursor: Cursor, config: AppConfig): AsyncIterable<Page>;
+  /**
+   * Proves the finished run complete, from the final cursor (which a pager fills with what it observed: totals,
+   * counts, id ranges) and, where the API offers one, an independent count. Called once after the last page;
+   * the engine publishes only when no check failed. A pager may also throw IncompleteError mid-run (e.g. a page
+   * out of the declared order).
+   */
+  prove(final: Cursor, ctx: ProveContext): Promise<CompletenessCheck[]>;
   /** Committed state to store after the run that ended with `cursor` completes. */
   commit(finalCursor: Cursor, previous: CommittedState | undefined): CommittedState;
   /** Run window / range for the manifest (e.g. {from,to} for EDR). */

@@ -51,7 +51,13 @@ export function parseXml(text: string): Record<string, unknown> {
   if (valid !== true) {
     throw new ParseError(`malformed XML at line ${valid.err.line}: ${valid.err.msg}`);
   }
-  const doc = parser.parse(text) as unknown;
+  let doc: unknown;
+  try {
+    doc = parser.parse(text) as unknown;
+  } catch (err) {
+    // The validator passes a few inputs the parser then rejects (e.g. '<A/'): still malformed XML.
+    throw new ParseError(`malformed XML: ${(err as Error).message}`);
+  }
   if (!doc || typeof doc !== 'object') throw new ParseError('XML document has no root element');
   return doc as Record<string, unknown>;
 }
