@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { XMLParser } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import { ParseError, QexportError } from '../../shared/errors';
 import { parseCertviewPage } from '../../shared/modules/certview-certificates';
@@ -192,5 +193,133 @@ describe('XML pages', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('well-formed documents parse exactly as fast-xml-parser (the previous parser) read them', () => {
+    // The library pipeline the exporter used before its own reader, with the same options.
+    const reference = new XMLParser({
+      ignoreAttributes: false,
+      attributeNamePrefix: '@_',
+      parseTagValue: false,
+      parseAttributeValue: false,
+      trimValues: true,
+      processEntities: true,
+      htmlEntities: false,
+      ignoreDeclaration: true,
+      ignorePiTags: true,
+      isArray: (_n, jpath) => {
+        const p = String(jpath).split('.');
+        return p.length >= 2 && p[p.length - 2]!.endsWith('_LIST');
+      },
+    });
+    const tag = fc.constantFrom('ASSET', 'ID', 'ASSET_LIST', 'DETECTION_LIST', 'DETECTION', 'X', 'Y_LIST');
+    // Text without markup characters, or with the five predefined entities.
+    const text = fc
+      .array(
+        fc.oneof(
+          fc.constantFrom('a', ' ', '\n', '1', 'é', '&lt;', '&gt;', '&amp;', '&quot;', '&apos;', '>', '"'),
+          fc.string({ maxLength: 4 }).map((t) => t.replace(/[<&\]]/g, '')),
+        ),
+        { maxLength: 6 },
+      )
+      .map((a) => a.join(''));
+    const attrs = fc
+      .uniqueArray(
+        fc.tuple(
+          fc.constantFrom('a', 'b', 'id'),
+          text.map((t) => t.replace(/"/g, '')),
+        ),
+        {
+          selector: ([k]) => k,
+          maxLength: 2,
+        },
+      )
+      .map((list) => list.map(([k, v]) => ` ${k}="${v}"`).join(''));
+    // fast-xml-parser also turned the attributes of *_LIST elements into arrays (its isArray sees attribute
+    // paths); ours keeps attributes strings, so the comparison leaves attributes off those elements.
+    const withAttrs = (t: string, a: string) => (t.endsWith('_LIST') ? t : `${t}${a}`);
+    const node: fc.Arbitrary<string> = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: 'small' },
+        text,
+        fc.tuple(tag, attrs).map(([t, a]) => `<${withAttrs(t, a)}/>`),
+        fc.tuple(tag, attrs, text).map(([t, a, v]) => `<${withAttrs(t, a)}>${v}</${t}>`),
+        fc
+          .tuple(
+            tag,
+            fc.string().map((v) => v.replace(/]]>/g, '')),
+          )
+          .map(([t, v]) => `<${t}><![CDATA[${v}]]></${t}>`),
+        fc
+          .tuple(tag, attrs, fc.array(tie('node'), { maxLength: 4 }))
+          .map(([t, a, kids]) => `<${withAttrs(t, a)}>${kids.join('')}</${t}>`),
+      ),
+    })).node as fc.Arbitrary<string>;
+    fc.assert(
+      fc.property(fc.tuple(tag, fc.array(node, { maxLength: 4 })), ([root, kids]) => {
+        const doc = `<?xml version="1.0"?>\n<!-- c -->\n<${root}>${kids.join('')}</${root}>\n`;
+        expect(parseXml(doc)).toEqual(reference.parse(doc));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('decodes character references and the predefined entities; refuses undeclared entities', () => {
+    expect(parseXml('<A>&#65;&#x42;&lt;&amp;&gt;&quot;&apos;&#x1F600;</A>')).toEqual({ A: 'AB<&>"\'😀' });
+    expect(parseXml('<A b="&lt;x&#38;"/>')).toEqual({ A: { '@_b': '<x&' } });
+    expect(parseXml('<X_LIST a="1"><I>1</I></X_LIST>')).toEqual({ X_LIST: { '@_a': '1', I: ['1'] } });
+    expect(() => parseXml('<A>&foo;</A>')).toThrow(/undeclared entity '&foo;'/);
+    expect(() => parseXml('<A>a & b</A>')).toThrow(ParseError);
+    expect(() => parseXml('<A>&#0;</A>')).toThrow(/not an XML character/);
+    expect(() => parseXml('<A>&#xD800;</A>')).toThrow(ParseError);
+  });
+
+  it('refuses what is not well-formed, naming the problem', () => {
+    const cases: [string, RegExp][] = [
+      ['<A></B>', /end tag <\/B> does not match <A>/],
+      ['<A><B></A></B>', /does not match/],
+      ['<A/><B/>', /second root/],
+      ['x<A/>', /text outside the root/],
+      ['<A/>x', /text outside the root/],
+      ['<A>a]]>b</A>', /']]>'/],
+      ['<A b="1" b="2"/>', /duplicate attribute 'b'/],
+      ['<A b="<"/>', /'<' in an attribute value/],
+      ['<A b=1/>', /not quoted/],
+      ['<A b="1"c="2"/>', /malformed start tag/],
+      ['<A><!-- a -- b --></A>', /'--' inside a comment/],
+      [' <?xml version="1.0"?><A/>', /declaration is not at the start/],
+      ['<A><!FOO></A>', /unknown markup/],
+      ['<!DOCTYPE A><!DOCTYPE A><A/>', /DOCTYPE after the start/],
+      ['<A><![CDATA[x</A>', /CDATA section is cut short/],
+      ['<1A/>', /invalid element name/],
+      ['', /no root element/],
+      ['  <!-- only a comment -->  ', /no root element/],
+      ['<A><B>', /element <B> is not closed/],
+      ['<A><!ENTITY x "y"></A>', /entity declarations/],
+      ['<!DOCTYPE A [<!ELEMENT A ANY>]><A/>', /internal DTD subset/],
+    ];
+    for (const [doc, message] of cases) {
+      expect(() => parseXml(doc), doc).toThrow(ParseError);
+      expect(() => parseXml(doc), doc).toThrow(message);
+    }
+  });
+
+  it('accepts the prolog Qualys sends: BOM, declaration, external DOCTYPE, comments before and after', () => {
+    const doc =
+      '\uFEFF<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE A SYSTEM "https://x/a.dtd">\n<!-- c -->' +
+      '<A><?pi x?><B >1</B ><C\n/></A>\n<!-- trailing -->\n';
+    expect(parseXml(doc)).toEqual({ A: { B: '1', C: '' } });
+  });
+
+  it('element names that are Object.prototype members stay plain data', () => {
+    const doc = parseXml(
+      '<A><constructor>1</constructor><toString>2</toString><__proto__>3</__proto__><__proto__>4</__proto__></A>',
+    );
+    const a = doc.A as Record<string, unknown>;
+    expect(Object.getPrototypeOf(a)).toBe(Object.prototype);
+    expect(JSON.parse(JSON.stringify(a))).toEqual(
+      JSON.parse('{"constructor":"1","toString":"2","__proto__":["3","4"]}'),
+    );
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
