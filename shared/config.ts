@@ -95,6 +95,8 @@ export interface OutputConfig {
   partMaxBytes: number;
   /** ... or this many records. Default 500,000. */
   partMaxRecords: number;
+  /** gzip level of the data parts, 1 (fastest) to 9 (smallest). Default 6 (see docs/benchmarks.md). */
+  gzipLevel: number;
 }
 
 export interface AppConfig {
@@ -104,6 +106,9 @@ export interface AppConfig {
   modules: ModuleOptions;
   output: OutputConfig;
 }
+
+/** gzip level of data parts unless QEXPORT_GZIP_LEVEL says otherwise: chosen in docs/benchmarks.md. */
+export const DEFAULT_GZIP_LEVEL = 6;
 
 /** Environment variable names. Add new ones here, in the same style. */
 export const ENV = {
@@ -139,6 +144,7 @@ export const ENV = {
   prefix: 'QEXPORT_PREFIX',
   partMaxBytes: 'QEXPORT_PART_MAX_BYTES',
   partMaxRecords: 'QEXPORT_PART_MAX_RECORDS',
+  gzipLevel: 'QEXPORT_GZIP_LEVEL',
   // AWS wiring (Lambda; CLI with --out s3://)
   bucket: 'QEXPORT_BUCKET',
   tokenSecretId: 'QEXPORT_TOKEN_SECRET_ID',
@@ -317,6 +323,7 @@ export function loadConfig(env: Env): AppConfig {
       prefix,
       partMaxBytes: int(env, ENV.partMaxBytes, 64 * 1024 * 1024, 1024, 4 * 1024 ** 3),
       partMaxRecords: int(env, ENV.partMaxRecords, 500_000, 1, 100_000_000),
+      gzipLevel: int(env, ENV.gzipLevel, DEFAULT_GZIP_LEVEL, 1, 9),
     },
   };
 }
@@ -404,6 +411,7 @@ export function parseCredentials(value: unknown, source: string): Credentials {
 export function describeConfig(cfg: AppConfig): string {
   return (
     `gateway=${cfg.endpoints.gatewayUrl} pci=${cfg.endpoints.pciUrl} prefix=${cfg.output.prefix || '(none)'} ` +
-    `concurrency=${cfg.http.concurrency} retries=${cfg.http.maxRetries} certview=${cfg.modules.certview.apiVersion}`
+    `concurrency=${cfg.http.concurrency} retries=${cfg.http.maxRetries} certview=${cfg.modules.certview.apiVersion} ` +
+    `gzip=${cfg.output.gzipLevel}`
   );
 }

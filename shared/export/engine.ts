@@ -200,7 +200,11 @@ export async function runExport(opts: RunExportOptions): Promise<RunResult> {
       }
       const page = next.value;
       if (page.records.length) {
-        part ??= openPart(store, `${dataDir}/part-${String(active.parts.length).padStart(5, '0')}.ndjson.gz`);
+        part ??= openPart(
+          store,
+          `${dataDir}/part-${String(active.parts.length).padStart(5, '0')}.ndjson.gz`,
+          config.output.gzipLevel,
+        );
         await part.writePage(page.records);
       }
       lastCursor = page.cursor;

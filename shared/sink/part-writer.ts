@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { createGzip } from 'node:zlib';
+import { DEFAULT_GZIP_LEVEL } from '../config';
 import { QexportError } from '../errors';
 import type { ObjectStore, PartInfo } from './types';
 
@@ -47,9 +48,13 @@ export interface PartWriter {
 
 /**
  * Opens a streamed part: records → NDJSON → gzip → hash/count → store.putStream. Nothing is buffered beyond
- * the stream high-water marks and the store's upload buffers.
+ * the stream high-water marks and the store's upload buffers. `gzipLevel` is config.output.gzipLevel
+ * (QEXPORT_GZIP_LEVEL).
  */
-export function openPart(store: ObjectStore, key: string, gzipLevel = 6): PartWriter {
+export function openPart(store: ObjectStore, key: string, gzipLevel = DEFAULT_GZIP_LEVEL): PartWriter {
+  if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) {
+    throw new QexportError('config', `gzip level must be a whole number from 1 to 9, got ${gzipLevel}`);
+  }
   const source = new PassThrough();
   const gzip = createGzip({ level: gzipLevel });
   const counter = new HashCounter();

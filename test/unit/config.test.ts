@@ -6,6 +6,7 @@ import {
   parseCredentials,
   PLATFORMS,
   describeConfig,
+  DEFAULT_GZIP_LEVEL,
 } from '../../shared/config';
 import { ConfigError } from '../../shared/errors';
 
@@ -19,6 +20,9 @@ describe('loadConfig', () => {
     expect(c.http).toEqual({ timeoutMs: 60_000, maxRetries: 5, concurrency: 2 });
     expect(c.modules.certview.apiVersion).toBe('v2');
     expect(c.output.prefix).toBe('qualys');
+    expect(c.output.gzipLevel).toBe(DEFAULT_GZIP_LEVEL);
+    expect(loadConfig({ ...base, QEXPORT_GZIP_LEVEL: '1' }).output.gzipLevel).toBe(1);
+    expect(loadConfig({ ...base, QEXPORT_GZIP_LEVEL: ' 9 ' }).output.gzipLevel).toBe(9);
     expect(describeConfig(c)).toContain('gateway=https://gateway.qg2.apps.qualys.com');
   });
 
@@ -57,6 +61,9 @@ describe('loadConfig', () => {
       /QUALYS_MOBILE_DETECTION_UPDATED_SINCE/,
     ],
     [{ ...base, QEXPORT_PREFIX: 'a b' }, /QEXPORT_PREFIX/],
+    [{ ...base, QEXPORT_GZIP_LEVEL: '0' }, /QEXPORT_GZIP_LEVEL must be between 1 and 9, got 0/],
+    [{ ...base, QEXPORT_GZIP_LEVEL: '10' }, /QEXPORT_GZIP_LEVEL must be between 1 and 9/],
+    [{ ...base, QEXPORT_GZIP_LEVEL: 'best' }, /QEXPORT_GZIP_LEVEL must be a whole number/],
   ])('%j → a ConfigError naming the variable', (env, pattern) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(pattern);
@@ -74,6 +81,7 @@ describe('loadConfig', () => {
       'QUALYS_EDR_OVERLAP_MINUTES',
       'QEXPORT_PREFIX',
       'QEXPORT_PART_MAX_BYTES',
+      'QEXPORT_GZIP_LEVEL',
     ];
     fc.assert(
       fc.property(
