@@ -20,7 +20,8 @@ const make: Record<string, (i: number) => unknown> = {
 for (const [module, f] of Object.entries(make)) {
   // Pages of 1,000 records compressed through one stream, as the part writer does: one write per page.
   let text = '';
-  for (let i = 0; i < n; i++) text += `{"qexport_run":"20261124T000000Z-abcdef",${JSON.stringify(f(i)).slice(1)}\n`;
+  for (let i = 0; i < n; i++)
+    text += `{"qexport_run":"20261124T000000Z-abcdef",${JSON.stringify(f(i)).slice(1)}\n`;
   const raw = Buffer.from(text);
   const cpu: Record<number, number[]> = {};
   const bytes: Record<number, number> = {};

@@ -1,154 +1,257 @@
-// One benchmark measurement in a fresh process: runs an export against a simulator URL and reports wall
-// time, CPU, peak RSS and counts as one JSON line. With --baseline it also measures the bare work on the
-// same bytes: parse + JSON.stringify + gzip, without the exporter.
+// One benchmark measurement in a fresh process (bench/run.ts bundles this file with esbuild and runs it with
+// plain node, as Lambda runs the functions). argv[2] is a JSON WorkerSpec; the last stdout line is a JSON
+// WorkerResult. Modes:
+//   export      the exporter (runModuleLocally) into a directory or S3 (s3rver), as the Lambda and CLI run it
+//   fetch-only  the same requests with the same concurrency, bodies received and dropped: the wall-time floor
+//   floor       fetch + decode + parse + serialise + gzip of the same bytes, nothing else: the CPU floor
+// Time and CPU are measured from after the token is obtained to the end of the run, in both.
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
-import { XMLParser } from 'fast-xml-parser';
+import { S3Client } from '@aws-sdk/client-s3';
 import { createLocalTokenProvider } from '../shared/auth';
 import { buildQualysClient } from '../shared/app/build-client';
 import { runModuleLocally } from '../shared/app/run-local';
 import { loadConfig, type ModuleName } from '../shared/config';
-import { createDirStore } from '../shared/sink';
+import { parseXml } from '../shared/modules/xml';
+import { createDirStore, createS3Store } from '../shared/sink';
 
-const [module, url, clientId, clientSecret, mode, now] = process.argv.slice(2) as [
-  ModuleName,
-  string,
-  string,
-  string,
-  string,
-  string,
-];
+export interface WorkerSpec {
+  mode: 'export' | 'fetch-only' | 'floor';
+  module: ModuleName;
+  url: string;
+  clientId: string;
+  clientSecret: string;
+  /** Extra configuration (page sizes, gzip level, EDR lookback), as environment variables. */
+  env?: Record<string, string>;
+  sink?: 'dir' | 's3';
+  s3?: { endpoint: string; bucket: string };
+}
+
+export interface WorkerResult {
+  mode: string;
+  module: string;
+  status: string;
+  records: number;
+  wallMs: number;
+  cpuMs: number;
+  peakRssMb: number;
+  /** Data requests this process sent (not counting the token request). */
+  calls: number;
+}
+
+const spec = JSON.parse(process.argv[2]!) as WorkerSpec;
 const env = {
-  QUALYS_GATEWAY_URL: url,
-  QUALYS_PCI_URL: url,
-  QUALYS_CLIENT_ID: clientId,
-  QUALYS_CLIENT_SECRET: clientSecret,
-  QUALYS_CONCURRENCY: '2',
+  QUALYS_GATEWAY_URL: spec.url,
+  QUALYS_PCI_URL: spec.url,
+  QUALYS_CLIENT_ID: spec.clientId,
+  QUALYS_CLIENT_SECRET: spec.clientSecret,
   QEXPORT_PREFIX: 'bench',
+  QEXPORT_LOG_LEVEL: 'warn',
+  ...spec.env,
 };
 const config = loadConfig(env);
 const tokens = createLocalTokenProvider({
-  credentials: { method: 'qualys-oidc', clientId, clientSecret },
+  credentials: { method: 'qualys-oidc', clientId: spec.clientId, clientSecret: spec.clientSecret },
   endpoints: config.endpoints,
   tokenCheck: config.tokenCheck,
   fetch,
 });
-await tokens.getToken();
+const token = await tokens.getToken();
+const headers = { authorization: `Bearer ${token}`, 'x-requested-with': 'qexport-bench' };
+const m = config.modules;
 
 function peakRssMb(): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) / 1024 : process.memoryUsage().rss / 1024 / 1024;
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return hwm ? Number(hwm[1]) / 1024 : process.memoryUsage().rss / 1024 / 1024;
 }
-const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
 
-async function rawPages(): Promise<string[]> {
-  // The same requests the exporter makes, bodies kept as text (baseline only; small scales).
-  const token = await tokens.getToken();
-  const h = { authorization: `Bearer ${token}`, 'x-requested-with': 'bench' };
-  const out: string[] = [];
-  if (module === 'edr-events') {
-    const q = new URLSearchParams({
-      filter: `event.datetime:['2000-01-01T00:00:00.000Z'..'${now}']`,
-      pageSize: '1000',
-    });
-    let body = (await (await fetch(`${url}/ioc/events/scroll?${q}`, { headers: h })).json()) as {
-      data: unknown[];
-      scrollId?: string;
+/** What a page body yields to the floor (records) and to both (the cursor for the next request). */
+type Consume = (res: Response) => Promise<number>;
+
+/**
+ * The module's requests, in the module's order and with the module's concurrency, handing each response to
+ * `consume` (which returns the records it held). Resolves with [records, requests].
+ */
+async function page(consume: Consume): Promise<[number, number]> {
+  let records = 0;
+  let calls = 0;
+  const get = async (url: string, init?: RequestInit) => {
+    calls++;
+    const res = await fetch(url, { ...init, headers: { ...headers, ...init?.headers } });
+    if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+    return res;
+  };
+  const base = spec.url;
+
+  if (spec.module === 'pci-scans' || spec.module === 'certview-certificates') {
+    // Independent pages: up to `concurrency` in flight, in order; stop at the end the API reports.
+    const pci = spec.module === 'pci-scans';
+    const size = pci ? m.pci.pageSize : m.certview.pageSize;
+    let total = Number.POSITIVE_INFINITY; // PCI: totalCount; CertView: learnt from the first empty page
+    let next = 0;
+    const one = async (k: number): Promise<void> => {
+      const res = pci
+        ? await get(`${base}/pci/scan/list?offset=${k * size + 1}&limit=${size}`, {
+            headers: { accept: 'application/json', apiversion: 'V1' },
+          })
+        : await get(`${base}/certview/${m.certview.apiVersion}/certificates`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', accept: 'application/json' },
+            body: JSON.stringify({ pageNumber: k, pageSize: size, assetType: 'ALL' }),
+          });
+      const n = await consume(res);
+      records += n;
+      if (pci) total = Math.min(total, Number(lastTotal));
+      else if (n === 0) total = Math.min(total, k * size);
     };
-    while (body.data.length) {
-      out.push(JSON.stringify(body));
-      body = (await (
-        await fetch(`${url}/ioc/events/scroll?scrollId=${body.scrollId}`, { headers: h })
-      ).json()) as typeof body;
-    }
-  } else if (module === 'mobile-assets') {
-    let next: string | undefined = `${url}/sem/v1/assetList?action=list&truncation_limit=1000`;
-    while (next) {
-      const text = await (await fetch(next, { headers: h })).text();
-      out.push(text);
-      next = /<URL><!\[CDATA\[(.*?)\]\]><\/URL>/.exec(text)?.[1];
-    }
-  } else if (module === 'pci-scans') {
-    for (let offset = 1; ; offset += 1000) {
-      const text = await (
-        await fetch(`${url}/pci/scan/list?offset=${offset}&limit=1000`, { headers: h })
-      ).text();
-      const j = JSON.parse(text) as { data: { totalCount: number; scanInfoList: unknown[] } };
-      if (!j.data.scanInfoList.length) break;
-      out.push(text);
-      if (offset + 1000 > j.data.totalCount) break;
-    }
-  } else {
-    for (let page = 0; ; page++) {
-      const text = await (
-        await fetch(`${url}/certview/v2/certificates`, {
-          method: 'POST',
-          headers: { ...h, 'content-type': 'application/json' },
-          body: JSON.stringify({ pageNumber: page, pageSize: 200 }),
-        })
-      ).text();
-      const list = JSON.parse(text) as unknown[];
-      if (list.length) out.push(text);
-      if (list.length < 200) break;
+    const lane = async () => {
+      while (next * size < total) await one(next++);
+    };
+    await Promise.all(Array.from({ length: config.http.concurrency }, lane));
+    return [records, calls];
+  }
+
+  if (spec.module === 'edr-events') {
+    const to = new Date(startedAt).toISOString();
+    const from = new Date(startedAt - m.edr.initialLookbackHours * 3600_000).toISOString();
+    let url = `${base}/ioc/events/scroll?${new URLSearchParams({ filter: `event.datetime:['${from}'..'${to}']`, pageSize: String(m.edr.pageSize) })}`;
+    for (;;) {
+      const n = await consume(await get(url));
+      if (n === 0) return [records, calls];
+      records += n;
+      url = `${base}/ioc/events/scroll?scrollId=${encodeURIComponent(lastCursor!)}`;
     }
   }
-  return out;
+
+  let url: string | undefined =
+    `${base}/sem/v1/assetList?action=list&truncation_limit=${m.mobile.truncationLimit}`;
+  while (url) {
+    records += await consume(await get(url, { headers: { accept: 'application/xml' } }));
+    url = lastCursor;
+  }
+  return [records, calls];
 }
 
-async function baselineCpuMs(pages: string[]): Promise<number> {
-  const xml = new XMLParser({
-    ignoreAttributes: false,
-    parseTagValue: false,
-    isArray: (_n, j) => String(j).split('.').slice(-2, -1)[0]?.endsWith('_LIST') ?? false,
-  });
-  const start = process.cpuUsage();
-  const gz = createGzip({ level: 6 });
+// The cursor each response carries, found by the cheapest means (fetch-only) or by the full parse (floor).
+let lastCursor: string | undefined;
+let lastTotal = 'Infinity';
+
+/** fetch-only: receive the bytes; find the cursor in the head or tail of the body without parsing it. */
+const fetchOnly: Consume = async (res) => {
+  const buf = Buffer.from(await res.arrayBuffer());
+  const head = buf.subarray(0, 200).toString('latin1');
+  const tail = buf.subarray(Math.max(0, buf.length - 400)).toString('latin1');
+  switch (spec.module) {
+    case 'pci-scans': {
+      lastTotal = /"totalCount":(\d+)/.exec(head)?.[1] ?? 'Infinity';
+      // A page's size without parsing it: the fetchRange "a-b" near the start.
+      const range = /"fetchRange":"(\d+)-(\d+)"/.exec(head);
+      return range ? Number(range[2]) - Number(range[1]) + 1 : 0;
+    }
+    case 'certview-certificates':
+      return buf.length > 2 ? 1 : 0; // '[]' is the empty page; records are counted by the export
+    case 'edr-events':
+      lastCursor = /"scrollId":"([^"]+)"/.exec(tail)?.[1];
+      return /^\{"data":\[\]/.test(head) ? 0 : 1;
+    default:
+      lastCursor = /<URL><!\[CDATA\[(.*?)\]\]><\/URL>/.exec(tail)?.[1];
+      return 1;
+  }
+};
+
+/** floor: decode, parse (JSON.parse; the strict one-pass XML reader, the fastest we measured), serialise, gzip. */
+function makeFloor(): { consume: Consume; end: () => Promise<void> } {
+  const gz = createGzip({ level: config.output.gzipLevel });
   gz.resume();
-  const done = new Promise((r) => gz.on('end', r));
-  for (const text of pages) {
-    let records: unknown[];
-    if (module === 'mobile-assets') {
-      const doc = xml.parse(text) as {
-        ASSET_LIST_VM_DETECTION_OUTPUT: { RESPONSE: { ASSET_LIST?: { ASSET?: unknown[] } } };
+  const ended = new Promise((r) => gz.on('end', r));
+  const runField = '{"qexport_run":"20261124T000000Z-bench0",';
+  const consume: Consume = async (res) => {
+    const text = await res.text();
+    let list: Record<string, unknown>[];
+    if (spec.module === 'mobile-assets') {
+      const doc = parseXml(text) as {
+        ASSET_LIST_VM_DETECTION_OUTPUT: {
+          RESPONSE: { ASSET_LIST?: { ASSET?: Record<string, unknown>[] }; WARNING?: { URL: string } };
+        };
       };
-      records = doc.ASSET_LIST_VM_DETECTION_OUTPUT.RESPONSE.ASSET_LIST?.ASSET ?? [];
+      const r = doc.ASSET_LIST_VM_DETECTION_OUTPUT.RESPONSE;
+      list = r.ASSET_LIST?.ASSET ?? [];
+      lastCursor = r.WARNING?.URL;
     } else {
-      const j = JSON.parse(text) as { data?: unknown[] | { scanInfoList: unknown[] } } | unknown[];
-      records = Array.isArray(j) ? j : Array.isArray(j.data) ? j.data : (j.data?.scanInfoList ?? []);
+      const j = JSON.parse(text) as
+        | Record<string, unknown>[]
+        | {
+            data: Record<string, unknown>[] | { totalCount: number; scanInfoList: Record<string, unknown>[] };
+            scrollId?: string;
+          };
+      if (Array.isArray(j)) list = j;
+      else if (Array.isArray(j.data)) {
+        list = j.data;
+        lastCursor = j.scrollId;
+      } else {
+        list = j.data.scanInfoList;
+        lastTotal = String(j.data.totalCount);
+      }
     }
     let chunk = '';
-    for (const r of records) chunk += `${JSON.stringify(r)}\n`;
-    if (!gz.write(chunk)) await new Promise((r) => gz.once('drain', r));
-  }
-  gz.end();
-  await done;
-  return cpuMs(process.cpuUsage(start));
+    for (const r of list) chunk += `${runField}${JSON.stringify(r).slice(1)}\n`;
+    if (chunk && !gz.write(chunk)) await new Promise((r) => gz.once('drain', r));
+    return list.length;
+  };
+  return {
+    consume,
+    end: async () => {
+      gz.end();
+      await ended;
+    },
+  };
 }
 
-const dir = await mkdtemp(join(tmpdir(), 'qexport-bench-'));
-let baseline: number | undefined;
-if (mode === 'baseline') baseline = await baselineCpuMs(await rawPages());
+const startedAt = Date.now();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
-const client = buildQualysClient(config, tokens, fetch);
-const result = await runModuleLocally({
-  module,
-  config:
-    module === 'edr-events'
-      ? {
-          ...config,
-          modules: { ...config.modules, edr: { ...config.modules.edr, initialLookbackHours: 24 * 90 } },
-        }
-      : config,
-  client,
-  store: createDirStore(dir),
-});
+let result: Omit<WorkerResult, 'wallMs' | 'cpuMs' | 'peakRssMb'>;
+let dir: string | undefined;
+
+if (spec.mode === 'export') {
+  if (spec.sink !== 's3') dir = await mkdtemp(join(tmpdir(), 'qexport-bench-'));
+  const store = spec.s3
+    ? createS3Store({
+        s3: new S3Client({
+          endpoint: spec.s3.endpoint,
+          region: 'us-east-1',
+          forcePathStyle: true,
+          credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+          // s3rver stores aws-chunked framing inside streamed objects otherwise (local-aws.md).
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+        }),
+        bucket: spec.s3.bucket,
+      })
+    : createDirStore(dir!);
+  const client = buildQualysClient(config, tokens, fetch);
+  const r = await runModuleLocally({ module: spec.module, config, client, store });
+  result = {
+    mode: spec.mode,
+    module: spec.module,
+    status: r.status,
+    records: r.records,
+    calls: client.stats().calls,
+  };
+} else {
+  const floor = spec.mode === 'floor' ? makeFloor() : undefined;
+  const [records, calls] = await page(floor?.consume ?? fetchOnly);
+  await floor?.end();
+  result = { mode: spec.mode, module: spec.module, status: 'done', records, calls };
+}
 const wallMs = performance.now() - t0;
-const exporterCpuMs = cpuMs(process.cpuUsage(cpu0));
-await rm(dir, { recursive: true, force: true });
+const u = process.cpuUsage(cpu0);
+const peak = peakRssMb();
+if (dir) await rm(dir, { recursive: true, force: true });
 process.stdout.write(
-  `${JSON.stringify({ module, status: result.status, records: result.records, wallMs, cpuMs: exporterCpuMs, baselineCpuMs: baseline, peakRssMb: peakRssMb(), apiCalls: client.stats().calls })}\n`,
+  `${JSON.stringify({ ...result, wallMs, cpuMs: (u.user + u.system) / 1000, peakRssMb: peak } satisfies WorkerResult)}\n`,
 );
+process.exit(0);

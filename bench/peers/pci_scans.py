@@ -1,0 +1,30 @@
+"""PCI Merchant scans → gzip NDJSON, the way a user would script it (requests + json, gzip level 6)."""
+import gzip
+import json
+import os
+
+from qualys_session import session
+
+s = session()
+base = os.environ["QUALYS_PCI_URL"]
+limit = int(os.environ.get("QUALYS_PCI_PAGE_SIZE", "1000"))
+records = 0
+with gzip.open(os.environ["PEER_OUT"], "wt", encoding="utf-8", compresslevel=6) as out:
+    offset = 1
+    while True:
+        r = s.get(
+            f"{base}/pci/scan/list",
+            params={"offset": offset, "limit": limit},
+            headers={"Accept": "application/json", "apiVersion": "V1"},
+            timeout=60,
+        )
+        r.raise_for_status()
+        data = r.json()["data"]
+        scans = data["scanInfoList"]
+        for scan in scans:
+            out.write(json.dumps(scan) + "\n")
+        records += len(scans)
+        offset += len(scans)
+        if not scans or offset > data["totalCount"]:
+            break
+print(json.dumps({"records": records}))
