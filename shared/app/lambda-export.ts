@@ -40,7 +40,8 @@ function required(env: Env, name: string): string {
 
 /**
  * Accepts what EventBridge Scheduler / rules, Step Functions and people send: a scheduled event or `{}`
- * (start or resume the module's run), `{runId}` (start a run with that id), or `{continuation: {runId}}`.
+ * (start or resume the module's run), `{runId}` (start a run with that id), or `{continuation: {runId}}`; any of
+ * them with `owner` (who keeps the module's lease across invocations: Step Functions passes its execution id).
  */
 export function parseExportEvent(event: unknown): ExportInvocation {
   if (event === undefined || event === null) return {};
@@ -57,6 +58,14 @@ export function parseExportEvent(event: unknown): ExportInvocation {
       throw new ConfigError('event.runId must be 1-80 letters, digits, ".", "_" or "-"');
     }
     out.runId = e.runId;
+  }
+  if (e.owner !== undefined) {
+    if (typeof e.owner !== 'string' || !/^[\x21-\x7e]{1,256}$/.test(e.owner)) {
+      throw new ConfigError(
+        'event.owner must be 1-256 printable characters (Step Functions passes $$.Execution.Id)',
+      );
+    }
+    out.owner = e.owner;
   }
   if (e.continuation !== undefined) {
     const c = e.continuation as { runId?: unknown } | null;

@@ -12,6 +12,8 @@ export interface Page {
   /** Where to resume AFTER this page; `done: true` when the listing is finished. */
   cursor: Cursor;
   done: boolean;
+  /** Records the whole listing holds, where the API says (PCI totalCount): progress shows a total and ETA. */
+  total?: number;
 }
 
 /** What the module committed at the end of its last complete run (e.g. EDR window end). */
