@@ -173,6 +173,11 @@ export class ExportRun {
     const { continuation } = invocation;
     let run = state.inProgress;
     if (run) {
+      if (invocation.backfill && !continuation) {
+        throw new ConfigError(
+          `a backfill of ${module.name} cannot start while run ${run.runId} is in progress; let it finish (or reset the module) first`,
+        );
+      }
       const asked = continuation?.runId ?? invocation.runId;
       if (asked && asked !== run.runId) {
         throw new ConfigError(
@@ -198,7 +203,16 @@ export class ExportRun {
           `continuation names run ${continuation.runId}, but no such run of ${module.name} is in progress`,
         );
       }
-      const startCursor = module.start({ config, now, committed: state.committed });
+      const ctx = { config, now, committed: state.committed };
+      let startCursor: Cursor;
+      if (invocation.backfill) {
+        if (!module.startBackfill) {
+          throw new ConfigError(
+            `${module.name} has no time window to backfill: each run is a full snapshot (backfill applies to edr-events)`,
+          );
+        }
+        startCursor = module.startBackfill(ctx, invocation.backfill);
+      } else startCursor = module.start(ctx);
       run = {
         runId: invocation.runId ?? newRunId(now),
         dt: now.toISOString().slice(0, 10),
@@ -210,6 +224,7 @@ export class ExportRun {
         apiCalls: 0,
         retries: 0,
         invocations: 1,
+        ...(invocation.backfill ? { backfill: invocation.backfill } : {}),
       };
       state.inProgress = run;
     }
@@ -446,6 +461,7 @@ export class ExportRun {
       kind: module.kind(run.startCursor),
       completeness,
       rereads: run.rereads ?? 0,
+      ...(run.backfill ? { backfill: run.backfill } : {}),
       apiCalls: run.apiCalls,
       retries: run.retries,
       invocations: run.invocations,
@@ -455,14 +471,24 @@ export class ExportRun {
     };
     await store.putJson(manifestKey, manifest);
     await store.putJson(catalogManifestKeyFor(config, module.name, run.dt, run.runId), manifest);
-    const committed = module.commit(this.lastCursor, this.state.committed);
-    this.state.committed = {
-      ...committed,
-      runId: run.runId,
-      completedAt: endedAt,
-      completeThrough:
-        typeof committed.completeThrough === 'string' ? committed.completeThrough : run.startedAt,
-    };
+    const previous = this.state.committed;
+    if (run.backfill) {
+      // A backfill leaves the scheduled window (and freshness) where they were; it only records its window.
+      this.state.committed = {
+        ...previous,
+        backfills: [...(previous?.backfills ?? []), { ...run.backfill, runId: run.runId }],
+      };
+    } else {
+      const committed = module.commit(this.lastCursor, previous);
+      this.state.committed = {
+        ...committed,
+        ...(previous?.backfills ? { backfills: previous.backfills } : {}),
+        runId: run.runId,
+        completedAt: endedAt,
+        completeThrough:
+          typeof committed.completeThrough === 'string' ? committed.completeThrough : run.startedAt,
+      };
+    }
     delete this.state.inProgress;
     delete this.state.lease;
     await this.ref.save();

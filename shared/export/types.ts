@@ -1,5 +1,5 @@
 import type { ModuleName } from '../config';
-import type { CompletenessCheck, Cursor, RunKind } from '../modules/types';
+import type { CompletenessCheck, Cursor, RunKind, TimeWindow } from '../modules/types';
 import type { PartInfo } from '../sink/types';
 
 /**
@@ -10,6 +10,8 @@ import type { PartInfo } from '../sink/types';
 export interface ExportInvocation {
   runId?: string;
   owner?: string;
+  /** Start a backfill run of exactly this window (modules that read by time window only). */
+  backfill?: TimeWindow;
   /** Present when the Step Functions loop passes back a 'continue' result. */
   continuation?: { runId: string };
 }
@@ -66,6 +68,8 @@ export interface RunInProgress {
   invocations: number;
   /** Times the run was read again from its start because it could not be proven complete. */
   rereads?: number;
+  /** Set on a backfill run: its window; publishing it leaves the scheduled window where it was. */
+  backfill?: TimeWindow;
   lastError?: { code: string; message: string; at: string };
 }
 
@@ -73,7 +77,13 @@ export interface RunInProgress {
 export interface StateFile {
   module: ModuleName;
   /** What the last complete run committed (EDR window end, etc.). */
-  committed?: Record<string, unknown> & { runId?: string; completedAt?: string; completeThrough?: string };
+  committed?: Record<string, unknown> & {
+    runId?: string;
+    completedAt?: string;
+    completeThrough?: string;
+    /** Windows completed by backfill runs. */
+    backfills?: (TimeWindow & { runId: string })[];
+  };
   /** The run in progress, absent when none. Written only after the data it covers is durable. */
   inProgress?: RunInProgress;
   /** Who may write this module's data now. Absent or expired: anyone may take it. */
@@ -93,6 +103,8 @@ export interface Manifest {
   completeness: CompletenessCheck[];
   /** Times the run was read again because the listing moved while it was read. */
   rereads: number;
+  /** Present on a backfill run: the window it covered (scheduled runs carry their window in `range`). */
+  backfill?: TimeWindow;
   apiCalls: number;
   retries: number;
   invocations: number;

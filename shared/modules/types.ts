@@ -25,6 +25,12 @@ export interface StartContext {
   committed: CommittedState | undefined;
 }
 
+/** A bounded time window, ISO UTC: from inclusive, to exclusive. */
+export interface TimeWindow {
+  from: string;
+  to: string;
+}
+
 /**
  * One fact a module checked before its run may be published. `expected`/`actual` carry the numbers (e.g. the
  * API's totalCount vs the distinct records written) so a failure message and the manifest show both.
@@ -56,6 +62,12 @@ export interface ModuleDef {
   kind(cursor: Cursor): RunKind;
   /** Cursor for a brand-new run. */
   start(ctx: StartContext): Cursor;
+  /**
+   * Cursor for a backfill run of exactly `window`, for modules that read by time window. A backfill never moves
+   * the scheduled window: it is recorded in the committed state (and refused when it overlaps what scheduled
+   * runs or earlier backfills already cover, which would write records twice). Absent: no backfill.
+   */
+  startBackfill?(ctx: StartContext, window: TimeWindow): Cursor;
   /**
    * Pages from `cursor` (a start cursor or one taken from a checkpoint). Pages are yielded in order; the
    * pager may fetch ahead in parallel within the client's concurrency limit. Each page's cursor resumes

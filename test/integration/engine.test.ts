@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ModuleName } from '../../shared/config';
 import { LEASE_GAP_MS, runExport } from '../../shared/export/engine';
+import { LeaseHeldError, resetState, showState } from '../../shared/export/admin';
 import { catalogManifestKeyFor, stateKeyFor } from '../../shared/export/layout';
 import type { Manifest, RunResult, StateFile } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
@@ -379,5 +380,99 @@ describe('interruption', () => {
       duplicated: 0,
       extra: 0,
     });
+  });
+});
+
+describe('operator control of the state', () => {
+  it('show explains a run in progress and its lease; reset refuses while the lease is live', async () => {
+    const { dir, store } = await tempStore();
+    dirs.push(dir);
+    const config = simConfig(sim);
+    const client = testClient(sim, config);
+    const first = await runExport({
+      module: getModule('pci-scans'),
+      config,
+      client,
+      store,
+      invocation: { owner: 'exec-A', runId: 'run-1' },
+      deadline: pageBudget(3),
+      safetyMs: 0,
+      now: at(0),
+    });
+    expect(first.status).toBe('continue');
+    const report = await showState(store, config, 'pci-scans', at(1000)());
+    const text = report.lines.join('\n');
+    expect(text).toMatch(
+      /run run-1 in progress since 2026-03-04T05:06:07.000Z: \d+ records in \d+ stored parts/,
+    );
+    expect(text).toMatch(/lease held by exec-A until/);
+    expect(text).not.toMatch(/"seen":\[/); // id lists are summarised, not dumped
+    await expect(
+      resetState(store, config, 'pci-scans', { scope: 'run', now: at(1000)() }),
+    ).rejects.toBeInstanceOf(LeaseHeldError);
+    // Once the lease has expired the run can be abandoned: its unpublished parts go with it.
+    const lines = await resetState(store, config, 'pci-scans', { scope: 'run', now: at(LEASE_GAP_MS * 2)() });
+    expect(lines.join('\n')).toMatch(/abandoned run run-1 .* never published/);
+    expect(await store.list(`${config.output.prefix}/pci-scans/`)).toEqual([]);
+    const { result } = await runUntilSettled('pci-scans', config, client, store, {
+      now: at(LEASE_GAP_MS * 2),
+    });
+    expect(result.status).toBe('done');
+    expect(result.runId).not.toBe('run-1');
+  });
+
+  it('reset keeps what was committed unless asked to forget everything', async () => {
+    const { dir, store } = await tempStore();
+    dirs.push(dir);
+    const config = simConfig(sim);
+    const client = testClient(sim, config);
+    const { result } = await runUntilSettled('edr-events', config, client, store, { now: at(0) });
+    expect(result.status).toBe('done');
+    const key = stateKeyFor(config, 'edr-events');
+    await resetState(store, config, 'edr-events', { scope: 'run', now: at(0)() });
+    expect(((await store.getJson(key)) as StateFile).committed?.runId).toBe(result.runId);
+    const lines = await resetState(store, config, 'edr-events', { scope: 'all', now: at(0)() });
+    expect(lines.join('\n')).toMatch(/starts from the beginning/);
+    expect(((await store.getJson(key)) as StateFile).committed).toBeUndefined();
+    expect((await showState(store, config, 'edr-events')).lines.join('\n')).toMatch(/no run in progress/);
+  });
+
+  it('a backfill run records its window and leaves the scheduled window alone; snapshots refuse it', async () => {
+    const { dir, store } = await tempStore();
+    dirs.push(dir);
+    const config = simConfig(sim);
+    const client = testClient(sim, config);
+    const edr = getModule('edr-events');
+    const windowed: ModuleDef = {
+      ...edr,
+      startBackfill: (ctx, w) => ({ ...edr.start(ctx), from: w.from, to: w.to, skip: [], recent: [] }),
+    };
+    const invoke = (module: ModuleDef, backfill?: { from: string; to: string }) =>
+      runExport({
+        module,
+        config,
+        client,
+        store,
+        invocation: { backfill },
+        deadline: () => Date.now() + 60_000,
+        now: at(0),
+      });
+    const scheduled = await invoke(windowed);
+    expect(scheduled.status).toBe('done');
+    const key = stateKeyFor(config, 'edr-events');
+    const before = (await store.getJson(key)) as StateFile;
+    const window = { from: '2025-12-31T00:00:00.000Z', to: '2026-01-01T00:10:00.000Z' };
+    const back = await invoke(windowed, window);
+    expect(back.status).toBe('done');
+    const after = (await store.getJson(key)) as StateFile;
+    expect(after.committed?.windowEnd).toBe(before.committed?.windowEnd);
+    expect(after.committed?.completeThrough).toBe(before.committed?.completeThrough);
+    expect(after.committed?.backfills).toEqual([{ ...window, runId: back.runId }]);
+    const manifest = JSON.parse(
+      await (await import('node:fs/promises')).readFile(`${dir}/${back.manifestKey}`, 'utf8'),
+    ) as Manifest;
+    expect(manifest.backfill).toEqual(window);
+    expect(manifest.range).toMatchObject(window);
+    await expect(invoke(getModule('pci-scans'), window)).rejects.toThrow(/full snapshot/);
   });
 });
