@@ -5,22 +5,35 @@ import { DEFAULT_GZIP_LEVEL } from '../config';
 import { QexportError } from '../errors';
 import type { ObjectStore, PartInfo } from './types';
 
+/** The field every line starts with: ties a record to its run in any SQL engine without parsing paths. */
+export const RUN_FIELD = 'qexport_run';
+
+/** `{"qexport_run":"<runId>",` — the start of every line of a run, computed once per part. */
+export function runStamp(runId: string): string {
+  return `{${JSON.stringify(RUN_FIELD)}:${JSON.stringify(runId)},`;
+}
+
 /**
- * One NDJSON line for `record`; throws a clear error for values JSON cannot represent (BigInt, cycles).
- * Records come from JSON.parse or the XML parser, so no replacer is needed (a replacer costs ~2x CPU).
+ * One NDJSON line for `record`, optionally starting with the run stamp (the API's own fields follow, unchanged);
+ * throws a clear error for values JSON cannot represent (BigInt, cycles). Records come from JSON.parse or the
+ * XML parser, so no replacer is needed (a replacer costs ~2x CPU).
  */
-export function toNdjsonLine(record: unknown): string {
+export function toNdjsonLine(record: unknown, stamp = ''): string {
   if (record === null || typeof record !== 'object' || Array.isArray(record)) {
     throw new QexportError(
       'record',
       `a record must be a JSON object, got ${Array.isArray(record) ? 'an array' : typeof record}`,
     );
   }
+  let json: string;
   try {
-    return `${JSON.stringify(record)}\n`;
+    json = JSON.stringify(record);
   } catch (err) {
     throw new QexportError('record', `record cannot be written as JSON: ${(err as Error).message}`);
   }
+  if (!stamp) return `${json}\n`;
+  // '{' + stamp fields + the record's own fields ('{}' has none: close the stamp instead).
+  return json.length === 2 ? `${stamp.slice(0, -1)}}\n` : `${stamp}${json.slice(1)}\n`;
 }
 
 /** Counts and hashes the bytes that pass through (the stored, compressed object). */
@@ -48,13 +61,21 @@ export interface PartWriter {
 
 /**
  * Opens a streamed part: records → NDJSON → gzip → hash/count → store.putStream. Nothing is buffered beyond
- * the stream high-water marks and the store's upload buffers. `gzipLevel` is config.output.gzipLevel
- * (QEXPORT_GZIP_LEVEL).
+ * the stream high-water marks and the store's upload buffers.
  */
-export function openPart(store: ObjectStore, key: string, gzipLevel = DEFAULT_GZIP_LEVEL): PartWriter {
+export interface PartOptions {
+  /** zlib level, 1 (fast) … 9 (small): config.output.gzipLevel (QEXPORT_GZIP_LEVEL). */
+  gzipLevel?: number;
+  /** When set, every line starts with `"qexport_run":"<runId>"`. */
+  runId?: string;
+}
+
+export function openPart(store: ObjectStore, key: string, opts: PartOptions = {}): PartWriter {
+  const gzipLevel = opts.gzipLevel ?? DEFAULT_GZIP_LEVEL;
   if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) {
     throw new QexportError('config', `gzip level must be a whole number from 1 to 9, got ${gzipLevel}`);
   }
+  const stamp = opts.runId === undefined ? '' : runStamp(opts.runId);
   const source = new PassThrough();
   const gzip = createGzip({ level: gzipLevel });
   const counter = new HashCounter();
@@ -100,7 +121,7 @@ export function openPart(store: ObjectStore, key: string, gzipLevel = DEFAULT_GZ
       // Serialise the whole page first: a bad record fails the page before any of it is written. One write
       // per page keeps stream overhead off the per-record path.
       let chunk = '';
-      for (const r of page) chunk += toNdjsonLine(r);
+      for (const r of page) chunk += toNdjsonLine(r, stamp);
       if (!chunk) return;
       await write(chunk);
       records += page.length;

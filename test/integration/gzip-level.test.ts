@@ -11,24 +11,18 @@ import { readRunFromDir, runUntilSettled, simConfig, tempStore, testClient } fro
 /** gzip's XFL header byte: zlib writes 2 for level 9, 4 for level 1, 0 otherwise (RFC 1952 §2.3.1). */
 const xfl = (gz: Buffer) => gz[8];
 
+/** Only what the part writer uses: streamed objects kept in memory. */
 function memoryStore(): ObjectStore & { objects: Map<string, Buffer> } {
   const objects = new Map<string, Buffer>();
-  return {
-    objects,
+  const store: Pick<ObjectStore, 'putStream' | 'describe'> = {
     async putStream(key: string, body: Readable) {
       const chunks: Buffer[] = [];
       for await (const c of body) chunks.push(c as Buffer);
       objects.set(key, Buffer.concat(chunks));
     },
-    async putJson(key: string, value: unknown) {
-      objects.set(key, Buffer.from(JSON.stringify(value)));
-    },
-    async getJson(key: string) {
-      const b = objects.get(key);
-      return b ? (JSON.parse(b.toString()) as unknown) : undefined;
-    },
     describe: (key: string) => `memory:${key}`,
   };
+  return Object.assign(store as ObjectStore, { objects });
 }
 
 describe('gzip level', () => {
@@ -37,7 +31,7 @@ describe('gzip level', () => {
     const records = Array.from({ length: 2000 }, (_, i) => ({ id: String(i), text: `value ${i % 97}` }));
     const infos = [];
     for (const level of [1, 6, 9]) {
-      const part = openPart(store, `l${level}`, level);
+      const part = openPart(store, `l${level}`, { gzipLevel: level });
       await part.writePage(records);
       infos.push(await part.close());
     }
@@ -53,7 +47,7 @@ describe('gzip level', () => {
 
   it('refuses a level zlib would reject or silently clamp', () => {
     for (const bad of [0, 10, 2.5, Number.NaN]) {
-      expect(() => openPart(memoryStore(), 'x', bad)).toThrow(
+      expect(() => openPart(memoryStore(), 'x', { gzipLevel: bad })).toThrow(
         /gzip level must be a whole number from 1 to 9/,
       );
     }
