@@ -1,9 +1,8 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ArnFormat, Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -28,7 +27,7 @@ import {
   TOKEN_REFRESH_DIMENSION_VALUE,
 } from '../shared/metrics-names';
 import { scheduleHours, type StackSettings } from './context';
-import { GLUE_TABLES } from './glue-tables';
+import { addAnalytics } from './analytics';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -318,53 +317,9 @@ export class QualysExportStack extends Stack {
     });
 
     // ------------------------------------------------------------------ analytics
-    const database = new glue.CfnDatabase(this, 'GlueDatabase', {
-      catalogId: Aws.ACCOUNT_ID,
-      databaseInput: {
-        name: `qualys_export_${this.node.addr.slice(0, 8)}`,
-        description: 'qualys-export NDJSON tables',
-      },
-    });
-    for (const module of MODULES) {
-      const t = GLUE_TABLES[module];
-      const location = `s3://${this.bucket.bucketName}/${prefix}/${module}/`;
-      const table = new glue.CfnTable(this, `Table${pascal(module)}`, {
-        catalogId: Aws.ACCOUNT_ID,
-        databaseName: database.ref,
-        tableInput: {
-          name: t.name,
-          description: `qualys-export ${module}: one row per record, partitioned by the run's UTC date`,
-          tableType: 'EXTERNAL_TABLE',
-          partitionKeys: [{ name: 'dt', type: 'string' }],
-          parameters: {
-            classification: 'json',
-            compressionType: 'gzip',
-            'projection.enabled': 'true',
-            'projection.dt.type': 'date',
-            'projection.dt.format': 'yyyy-MM-dd',
-            'projection.dt.range': '2020-01-01,NOW',
-            'projection.dt.interval': '1',
-            'projection.dt.interval.unit': 'DAYS',
-            'storage.location.template': `${location}dt=\${dt}/`,
-          },
-          storageDescriptor: {
-            location,
-            columns: t.columns,
-            inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
-            outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
-            serdeInfo: {
-              serializationLibrary: 'org.openx.data.jsonserde.JsonSerDe',
-              parameters: {
-                'ignore.malformed.json': 'false',
-                'case.insensitive': 'true',
-                ...t.serdeParameters,
-              },
-            },
-          },
-        },
-      });
-      table.addResourceDependency(database);
-    }
+    // Glue database, one table per module (columns from schemas/), the manifests table, complete-runs views.
+    const analytics = addAnalytics(this, { bucket: this.bucket, prefix });
+    const database = analytics.database;
 
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName });
     new CfnOutput(this, 'CredentialsSecretArn', { value: this.credentialsSecret.secretArn });
