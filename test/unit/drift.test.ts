@@ -48,7 +48,7 @@ function structOf(fields: Field[]): fc.Arbitrary<Record<string, unknown>> {
   });
 }
 
-/** Every place a new key could appear: a struct reachable without crossing a map, as [path, object getter]. */
+/** Every place a new key could appear: the paths of structs reachable without crossing a map. */
 function structPaths(fields: Field[], path = ''): string[] {
   const out = [path];
   for (const f of fields) {
@@ -71,13 +71,12 @@ function inject(record: Record<string, unknown>, fields: Field[], path: string, 
       t = t.items;
       arrays++;
     }
-    let child: Record<string, unknown> = {};
+    const child: Record<string, unknown> = {};
     let holder: unknown = child;
     for (let i = 0; i < arrays; i++) holder = [holder];
     obj[name] = holder;
     obj = child;
     fs = (t as Extract<FieldType, { kind: 'struct' }>).fields;
-    child = obj;
   }
   obj[key] = 'new';
 }
