@@ -34,6 +34,3 @@ export const MODULE_SCHEMAS: Readonly<Record<ModuleName, RecordSchema>> = {
 };
 
 export const MANIFEST_SCHEMA: RecordSchema = readSchema(manifest, 'schemas/manifest.schema.json');
-
-/** The field every NDJSON line starts with: the id of the run that wrote it. */
-export const RUN_FIELD = 'qexport_run';

@@ -4,13 +4,20 @@
  * (both generated from the schemas). The export history holds complete runs, an interrupted run beside a
  * complete one, and re-runs of a run id; the views must return exactly the manifests' records.
  */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODULES, type ModuleName } from '../../shared/config';
 import { MODULE_SCHEMAS, type Field, type ValueFormat } from '../../shared/schema';
 import { columnName } from '../../shared/schema/glue';
 import { ALL_VIEWS, moduleViews, q, type ViewDef } from '../../shared/schema/views';
-import type { ExportRecord, WrittenRun } from '../support/contract-fixture';
-import { finalRuns, fixtureScenario, type Scenario } from '../support/contract-scenario';
+import {
+  engineScenario,
+  finalRuns,
+  type ExportRecord,
+  type Scenario,
+  type WrittenRun,
+} from '../support/contract-scenario';
 import { openDuck, type Duck } from '../support/duckdb';
 
 let scenario: Scenario;
@@ -18,14 +25,14 @@ let duck: Duck;
 const report: { view: string; returned: number; manifests: number; runs: string }[] = [];
 
 beforeAll(async () => {
-  scenario = await fixtureScenario();
+  scenario = await engineScenario();
   duck = await openDuck(scenario.root);
 }, 120_000);
 
 afterAll(() => {
   duck?.close();
   if (report.length) {
-    console.log(`views vs manifests (${scenario.source}):`);
+    console.log('views vs manifests (real exports: the engine against the simulator):');
     console.table(report);
   }
 });
@@ -38,7 +45,7 @@ const idOf = (module: ModuleName) => columnName(MODULE_SCHEMAS[module].idField!)
 function latestRun(module: ModuleName): WrittenRun {
   const sorted = completeRuns(module)
     .filter((r) => r.manifest!.kind === 'snapshot')
-    .sort((a, b) => b.endedAt.localeCompare(a.endedAt) || b.runId.localeCompare(a.runId));
+    .sort((a, b) => b.manifest!.endedAt.localeCompare(a.manifest!.endedAt) || b.runId.localeCompare(a.runId));
   return sorted[0]!;
 }
 
@@ -68,6 +75,25 @@ describe('complete runs only, by construction', () => {
     expect(writes.some((w) => !w.complete)).toBe(true);
     const ids = writes.map((w) => `${w.module}|${w.runId}`);
     expect(new Set(ids).size).toBeLessThan(ids.length);
+  });
+
+  it('a re-run of a run id left exactly the parts its new manifest lists', async () => {
+    const byRun = new Map<string, WrittenRun[]>();
+    for (const w of scenario.writes) {
+      const k = `${w.module}|${w.runId}`;
+      byRun.set(k, [...(byRun.get(k) ?? []), w]);
+    }
+    const reruns = [...byRun.values()].filter((ws) => ws.length > 1 && ws.every((w) => w.complete));
+    expect(reruns.length).toBeGreaterThan(0);
+    for (const ws of reruns) {
+      const [first, last] = [ws[0]!, ws[ws.length - 1]!];
+      expect(first.manifest!.parts.length).toBeGreaterThan(last.manifest!.parts.length);
+      const dir = `${last.module}/dt=${last.dt}/run=${last.runId}`;
+      const onDisk = (await readdir(join(scenario.root, dir))).filter((f) => f.startsWith('part-'));
+      expect(onDisk.map((f) => `${dir}/${f}`).sort()).toEqual(
+        last.manifest!.parts.map((p) => p.key.slice(p.key.indexOf(`${last.module}/`))).sort(),
+      );
+    }
   });
 
   it.each(views)(

@@ -1,27 +1,30 @@
 /**
  * The schemas describe exactly what the exporter writes: per module, the field paths the schema declares and
- * the field paths seen in exported files (the simulator read through the real pagers) must be equal — nothing
+ * the field paths seen in files the engine exported from the simulator must be equal — nothing
  * undeclared, nothing declared that never appears.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODULES, type ModuleName } from '../../shared/config';
-import { fieldPaths, MODULE_SCHEMAS, type FieldType } from '../../shared/schema';
+import { fieldPaths, MANIFEST_SCHEMA, MODULE_SCHEMAS, type FieldType } from '../../shared/schema';
+import { RUN_FIELD } from '../../shared/sink/part-writer';
 import { driftChecker } from '../../shared/schema/drift';
-import { fixtureScenario, type Scenario } from '../support/contract-scenario';
-import { storedRecords } from '../support/export-files';
+import { engineScenario, type Scenario } from '../support/contract-scenario';
+import { catalogueManifests, storedRecords } from '../support/export-files';
 
 let scenario: Scenario;
 const data = {} as Record<ModuleName, Record<string, unknown>[]>;
 const report: { module: string; inSchema: number; seen: number; records: number }[] = [];
 
 beforeAll(async () => {
-  scenario = await fixtureScenario();
+  scenario = await engineScenario();
   for (const m of MODULES) data[m] = await storedRecords(scenario.root, m);
 }, 120_000);
 
 afterAll(() => {
   if (report.length) {
-    console.log(`schema fields vs fields seen in exported files (${scenario.source}):`);
+    console.log(
+      'schema fields vs fields seen in exported files (real exports: the engine against the simulator):',
+    );
     console.table(report);
   }
 });
@@ -70,8 +73,19 @@ describe('schema coverage', () => {
     expect({ neverSeen: [...declared].filter((p) => !seen.has(p)) }).toEqual({ neverSeen: [] });
   });
 
-  it.each(MODULES)('%s: every line starts with the qexport_run field', (module) => {
-    for (const r of data[module]) expect(Object.keys(r)[0]).toBe('qexport_run');
+  it.each(MODULES)('%s: every line starts with the run field the schema declares first', (module) => {
+    expect(MODULE_SCHEMAS[module].fields[0]!.name).toBe(RUN_FIELD);
+    for (const r of data[module]) expect(Object.keys(r)[0]).toBe(RUN_FIELD);
+  });
+
+  it('catalogue manifests carry only fields the manifest schema declares', async () => {
+    const manifests = await catalogueManifests(scenario.root);
+    expect(manifests.length).toBeGreaterThan(0);
+    const declared = new Set([...fieldPaths(MANIFEST_SCHEMA), ...MANIFEST_SCHEMA.fields.map((f) => f.name)]);
+    const seen = seenPaths(manifests, new Set(['range']));
+    expect([...seen].filter((p) => !declared.has(p))).toEqual([]);
+    // Declared but optional: backfill (backfill runs only) and schemaDrift (when the engine counts drift).
+    expect([...declared].filter((p) => !seen.has(p) && !/^(backfill|schemaDrift)(\.|$)/.test(p))).toEqual([]);
   });
 
   it.each(MODULES)('%s: the drift checker finds no drift in the exported data', (module) => {

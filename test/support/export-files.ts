@@ -12,3 +12,15 @@ export async function storedRecords(root: string, module: string): Promise<Recor
   }
   return out;
 }
+
+/** Every catalogue manifest under `<root>/manifests/` (one line of JSON each). */
+export async function catalogueManifests(root: string): Promise<Record<string, unknown>[]> {
+  const entries = await readdir(join(root, 'manifests'), { recursive: true });
+  const out: Record<string, unknown>[] = [];
+  for (const rel of entries.filter((e) => e.endsWith('.json')).sort()) {
+    const text = await readFile(join(root, 'manifests', rel), 'utf8');
+    if (text.trimEnd().includes('\n')) throw new Error(`manifests/${rel} is not a single line`);
+    out.push(JSON.parse(text) as Record<string, unknown>);
+  }
+  return out;
+}
