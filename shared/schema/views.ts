@@ -268,8 +268,8 @@ function viewFor(module: ModuleName, schema: RecordSchema, select: 'latest' | 'c
 
   const description =
     select === 'latest'
-      ? `${module}: the records of the latest complete snapshot run (by endedAt), with typed columns`
-      : `${module}: the records of every complete run${incremental ? ' (every complete window)' : ''}, with typed columns`;
+      ? `The ${module} records of the latest complete snapshot run (by endedAt), with typed columns`
+      : `The ${module} records of every complete run${incremental ? ' (every complete window)' : ''}, with typed columns`;
   return {
     name,
     module,
