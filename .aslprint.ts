@@ -1,0 +1,11 @@
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { readFileSync } from 'node:fs';
+import { buildStack } from './infra/build';
+const cdk = JSON.parse(readFileSync('cdk.json','utf8'));
+const app = new App({ context: { ...cdk.context, 'aws:cdk:bundling-stacks': [] } });
+const { stack } = buildStack(app);
+const t = Template.fromStack(stack);
+const sms = t.findResources('AWS::StepFunctions::StateMachine');
+const first = Object.values(sms)[0] as any;
+console.log(JSON.stringify(first.Properties, null, 1).slice(0, 6000));
