@@ -19,6 +19,11 @@ export const STATES = {
   startGivenRun: 'StartGivenRun',
   invoke: 'Invoke',
   route: 'Route',
+  routeStatus: 'RouteStatus',
+  hasWait: 'HasWait',
+  waitPositive: 'WaitPositive',
+  hasErrorFields: 'HasErrorFields',
+  errorFieldsAreStrings: 'ErrorFieldsAreStrings',
   waitParams: 'KeepWaitParams',
   wait: 'WaitForApi',
   continue: 'Continue',
@@ -138,35 +143,44 @@ export function exportLoop(scope: Construct, id: string, props: ExportLoopProps)
     cause: `The ${module} export function returned a result without the fields its status needs (status, runId, records, parts; error.code and reason when failed).`,
   });
 
+  // Each Choice dereferences only paths that an earlier Choice proved present (IsPresent never fails), so a
+  // result missing a field goes to BadResult instead of failing the execution with States.Runtime.
   const isStatus = (v: string) => sfn.Condition.stringEquals('$.status', v);
   const present = (p: string) => sfn.Condition.isPresent(p);
-  const route = new sfn.Choice(scope, s('Route'), { stateName: STATES.route })
+  const waitPositive = new sfn.Choice(scope, s('WaitPositive'), { stateName: STATES.waitPositive })
     .when(
       sfn.Condition.and(
-        isStatus('continue'),
-        present('$.runId'),
-        present('$.waitSeconds'),
         sfn.Condition.isNumeric('$.waitSeconds'),
         sfn.Condition.numberGreaterThan('$.waitSeconds', 0),
       ),
       waitParams,
     )
-    .when(sfn.Condition.and(isStatus('continue'), present('$.runId')), cont)
+    .otherwise(cont);
+  const hasWait = new sfn.Choice(scope, s('HasWait'), { stateName: STATES.hasWait })
+    .when(present('$.waitSeconds'), waitPositive)
+    .otherwise(cont);
+  const errorStrings = new sfn.Choice(scope, s('ErrorFieldsAreStrings'), {
+    stateName: STATES.errorFieldsAreStrings,
+  })
+    .when(
+      sfn.Condition.and(sfn.Condition.isString('$.error.code'), sfn.Condition.isString('$.reason')),
+      failed,
+    )
+    .otherwise(badResult);
+  const hasError = new sfn.Choice(scope, s('HasErrorFields'), { stateName: STATES.hasErrorFields })
+    .when(sfn.Condition.and(present('$.error.code'), present('$.reason')), errorStrings)
+    .otherwise(badResult);
+  const routeStatus = new sfn.Choice(scope, s('RouteStatus'), { stateName: STATES.routeStatus })
+    .when(sfn.Condition.and(isStatus('continue'), present('$.runId')), hasWait)
     .when(
       sfn.Condition.and(isStatus('done'), present('$.runId'), present('$.records'), present('$.parts')),
       completed,
     )
     .when(isStatus('busy'), alreadyRunning)
-    .when(
-      sfn.Condition.and(
-        isStatus('failed'),
-        present('$.error.code'),
-        sfn.Condition.isString('$.error.code'),
-        present('$.reason'),
-        sfn.Condition.isString('$.reason'),
-      ),
-      failed,
-    )
+    .when(isStatus('failed'), hasError)
+    .otherwise(badResult);
+  const route = new sfn.Choice(scope, s('Route'), { stateName: STATES.route })
+    .when(present('$.status'), routeStatus)
     .otherwise(badResult);
   invoke.next(route);
 

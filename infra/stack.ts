@@ -108,7 +108,10 @@ export class QualysExportStack extends Stack {
     // Exactly the call the code makes (grantRead would add DescribeSecret, which nothing calls).
     const readSecret = (secret: secretsmanager.ISecret, fn: lambda.IFunction) =>
       fn.addToRolePolicy(
-        new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }),
+        new iam.PolicyStatement({
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [secret.secretArn],
+        }),
       );
 
     // ------------------------------------------------------------------ functions

@@ -87,7 +87,11 @@ export function runMetrics(r: {
     });
   }
   if (finiteNonNegative(result.schemaDriftRecords)) {
-    metrics.push({ name: EXPORT_METRICS.schemaDriftRecords, value: result.schemaDriftRecords, unit: 'Count' });
+    metrics.push({
+      name: EXPORT_METRICS.schemaDriftRecords,
+      value: result.schemaDriftRecords,
+      unit: 'Count',
+    });
   }
   return metrics;
 }

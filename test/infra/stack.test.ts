@@ -150,13 +150,16 @@ describe('resources', () => {
     const deployDoc = readFileSync(join(ROOT, 'docs', 'deploy.md'), 'utf8');
     const named = [...deployDoc.matchAll(/<([A-Z][A-Za-z]+)>/g)].map((m) => m[1]!);
     expect(named.length).toBeGreaterThan(3);
-    for (const n of new Set(named)) expect(Object.keys(outputs), `output ${n} named in deploy.md`).toContain(n);
+    for (const n of new Set(named))
+      expect(Object.keys(outputs), `output ${n} named in deploy.md`).toContain(n);
   });
 
   it('has no region- or partition-pinned ARN where an intrinsic works', () => {
     const text = JSON.stringify(template.toJSON());
     expect(text).not.toMatch(/arn:aws(-[a-z]+)?:/);
-    expect(text).not.toMatch(/\b(us|eu|ap|sa|ca|me|af|il|mx)-(north|south|east|west|central|northeast|southeast|southwest|northwest)-\d\b/);
+    expect(text).not.toMatch(
+      /\b(us|eu|ap|sa|ca|me|af|il|mx)-(north|south|east|west|central|northeast|southeast|southwest|northwest)-\d\b/,
+    );
   });
 });
 
@@ -174,7 +177,8 @@ describe('alarms that deliver', () => {
     expect(key.Type).toBe('AWS::KMS::Key');
     expect(key.Properties.EnableKeyRotation).toBe(true);
     const cw = key.Properties.KeyPolicy.Statement.filter(
-      (s) => JSON.stringify((s as { Principal?: unknown }).Principal) === '{"Service":"cloudwatch.amazonaws.com"}',
+      (s) =>
+        JSON.stringify((s as { Principal?: unknown }).Principal) === '{"Service":"cloudwatch.amazonaws.com"}',
     );
     expect(cw).toHaveLength(1);
     expect(cw[0]!.Effect).toBe('Allow');
@@ -184,7 +188,13 @@ describe('alarms that deliver', () => {
   it('every alarm notifies the topic and links its runbook section', () => {
     const runbook = readFileSync(join(ROOT, 'docs', 'runbook.md'), 'utf8');
     const anchors = new Set(
-      [...runbook.matchAll(/^## (.+)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')),
+      [...runbook.matchAll(/^## (.+)$/gm)].map((m) =>
+        m[1]!
+          .trim()
+          .toLowerCase()
+          .replace(/[^a-z0-9 -]/g, '')
+          .replace(/ /g, '-'),
+      ),
     );
     const topic = lid(stack.alarmTopic);
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
@@ -198,47 +208,53 @@ describe('alarms that deliver', () => {
     for (const kind of ALARM_KINDS) expect(anchors).toContain(kind.toLowerCase());
   });
 
-  it.each(MODULES)('%s: alarms on runs completed, failures, freshness, busy, completeness, drift', (module) => {
-    const byName = (suffix: string) => {
-      const found = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((a) =>
-        JSON.stringify(a.Properties).includes(`"${stack.stackName}-${pascal(module)}${suffix}"`),
-      );
-      expect(found, suffix).toHaveLength(1);
-      return found[0]!.Properties as Record<string, unknown>;
-    };
-    const dims = [{ Name: 'Module', Value: module }];
-    const every = scheduleSeconds(cdkJson.context[`schedule:${module}`] as string);
-    const noRun = byName('NoRunCompleted');
-    expect(noRun).toMatchObject({
-      MetricName: 'RunsCompleted',
-      Namespace: 'QualysExport',
-      Dimensions: dims,
-      ComparisonOperator: 'LessThanThreshold',
-      Threshold: 1,
-      TreatMissingData: 'breaching',
-    });
-    // The whole window is two schedule periods, and every period in it must have no completed run.
-    expect((noRun.Period as number) * (noRun.EvaluationPeriods as number)).toBe(2 * every);
-    expect(noRun.DatapointsToAlarm).toBe(noRun.EvaluationPeriods);
-    expect(byName('Freshness')).toMatchObject({
-      MetricName: 'FreshnessSeconds',
-      Statistic: 'Maximum',
-      Threshold: 3 * every,
-      ComparisonOperator: 'GreaterThanThreshold',
-    });
-    expect(byName('RunsBusy')).toMatchObject({ MetricName: 'RunsBusy', Threshold: 1 });
-    expect(byName('CompletenessFailures')).toMatchObject({ MetricName: 'CompletenessFailures', Threshold: 1 });
-    expect(byName('SchemaDrift')).toMatchObject({
-      MetricName: 'SchemaDriftRecords',
-      Threshold: 0,
-      ComparisonOperator: 'GreaterThanThreshold',
-    });
-    const failed = JSON.stringify(byName('ExecutionsFailed').Metrics);
-    for (const m of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted', 'RunsBusy'])
-      expect(failed).toContain(`"MetricName":"${m}"`);
-    expect(failed).toContain('- FILL(busy, 0)');
-    expect(failed).toContain(lid(stack.stateMachines[module]));
-  });
+  it.each(MODULES)(
+    '%s: alarms on runs completed, failures, freshness, busy, completeness, drift',
+    (module) => {
+      const byName = (suffix: string) => {
+        const found = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((a) =>
+          JSON.stringify(a.Properties).includes(`"${stack.stackName}-${pascal(module)}${suffix}"`),
+        );
+        expect(found, suffix).toHaveLength(1);
+        return found[0]!.Properties as Record<string, unknown>;
+      };
+      const dims = [{ Name: 'Module', Value: module }];
+      const every = scheduleSeconds(cdkJson.context[`schedule:${module}`] as string);
+      const noRun = byName('NoRunCompleted');
+      expect(noRun).toMatchObject({
+        MetricName: 'RunsCompleted',
+        Namespace: 'QualysExport',
+        Dimensions: dims,
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 1,
+        TreatMissingData: 'breaching',
+      });
+      // The whole window is two schedule periods, and every period in it must have no completed run.
+      expect((noRun.Period as number) * (noRun.EvaluationPeriods as number)).toBe(2 * every);
+      expect(noRun.DatapointsToAlarm).toBe(noRun.EvaluationPeriods);
+      expect(byName('Freshness')).toMatchObject({
+        MetricName: 'FreshnessSeconds',
+        Statistic: 'Maximum',
+        Threshold: 3 * every,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+      expect(byName('RunsBusy')).toMatchObject({ MetricName: 'RunsBusy', Threshold: 1 });
+      expect(byName('CompletenessFailures')).toMatchObject({
+        MetricName: 'CompletenessFailures',
+        Threshold: 1,
+      });
+      expect(byName('SchemaDrift')).toMatchObject({
+        MetricName: 'SchemaDriftRecords',
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+      const failed = JSON.stringify(byName('ExecutionsFailed').Metrics);
+      for (const m of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted', 'RunsBusy'])
+        expect(failed).toContain(`"MetricName":"${m}"`);
+      expect(failed).toContain('- FILL(busy, 0)');
+      expect(failed).toContain(lid(stack.stateMachines[module]));
+    },
+  );
 
   it('token age, token refresh failures and undelivered schedules have alarms', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
@@ -285,7 +301,8 @@ describe('least privilege', () => {
   it('the PCI secret is named only in the PCI exporter environment', () => {
     const fns = template.findResources('AWS::Lambda::Function');
     for (const [id, f] of Object.entries(fns)) {
-      const env = (f.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+      const env = (f.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment
+        .Variables;
       if (id === lid(stack.exporters['pci-scans'])) {
         expect(env.QEXPORT_PCI_CREDENTIALS_SECRET_ID).toEqual({ Ref: lid(stack.pciCredentialsSecret) });
       } else {
@@ -366,23 +383,28 @@ describe('least privilege', () => {
       [lid(stack.xrayPolicy as never), lid(stack.logDeliveryPolicy as never)].sort(),
     );
     for (const [, p] of starPolicies) {
-      for (const s of (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement)
-        for (const a of asArray(s.Action)) expect(a).toMatch(/^(xray:(Put|GetSampling)|logs:.*(LogDeliver|ResourcePolic|DescribeLogGroups))/);
+      for (const s of (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument
+        .Statement)
+        for (const a of asArray(s.Action))
+          expect(a).toMatch(/^(xray:(Put|GetSampling)|logs:.*(LogDeliver|ResourcePolic|DescribeLogGroups))/);
     }
   });
 });
 
 describe('loops and schedules', () => {
-  it.each(MODULES)('a schedule starts the %s state machine, with retries and a dead-letter queue', (module) => {
-    const sm = lid(stack.stateMachines[module]);
-    template.hasResourceProperties('AWS::Scheduler::Schedule', {
-      Target: Match.objectLike({
-        Arn: { Ref: sm },
-        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [lid(stack.scheduleDlq), 'Arn'] } },
-        RetryPolicy: { MaximumRetryAttempts: 5, MaximumEventAgeInSeconds: 3600 },
-      }),
-    });
-  });
+  it.each(MODULES)(
+    'a schedule starts the %s state machine, with retries and a dead-letter queue',
+    (module) => {
+      const sm = lid(stack.stateMachines[module]);
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        Target: Match.objectLike({
+          Arn: { Ref: sm },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [lid(stack.scheduleDlq), 'Arn'] } },
+          RetryPolicy: { MaximumRetryAttempts: 5, MaximumEventAgeInSeconds: 3600 },
+        }),
+      });
+    },
+  );
 
   it('the schedule dead-letter queue is encrypted and TLS-only', () => {
     template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
@@ -430,7 +452,11 @@ describe('loops and schedules', () => {
       );
       expect(JSON.stringify(d.States.Invoke!.Retry)).toContain('Lambda.TooManyRequestsException');
       expect(d.States.AlreadyRunning).toMatchObject({ Type: 'Fail', Error: 'QexportAlreadyRunning' });
-      expect(d.States.Failed).toMatchObject({ Type: 'Fail', ErrorPath: '$.error.code', CausePath: '$.reason' });
+      expect(d.States.Failed).toMatchObject({
+        Type: 'Fail',
+        ErrorPath: '$.error.code',
+        CausePath: '$.reason',
+      });
     }
   });
 });
@@ -439,7 +465,9 @@ describe('cdk-nag', () => {
   it('AwsSolutions reports no unacknowledged errors or warnings (default and other settings)', () => {
     expect(() => synth()).not.toThrow();
     expect(() => synth({ kms: true, versioned: true, retentionDays: 365 })).not.toThrow();
-    expect(() => synth({ bucketName: 'an-existing-bucket', 'schedule:token-refresh': 'disabled' })).not.toThrow();
+    expect(() =>
+      synth({ bucketName: 'an-existing-bucket', 'schedule:token-refresh': 'disabled' }),
+    ).not.toThrow();
   });
 
   it('the check is live: without the written acknowledgments synthesis fails', () => {
@@ -472,7 +500,11 @@ describe('cdk-nag', () => {
   });
 
   it.each([
-    ['an exporter role', (s: QualysExportStack) => s.exporters['edr-events'].role!, /ExportEdrEventsFunction/],
+    [
+      'an exporter role',
+      (s: QualysExportStack) => s.exporters['edr-events'].role!,
+      /ExportEdrEventsFunction/,
+    ],
     ['a loop role', (s: QualysExportStack) => s.stateMachines['pci-scans'].role, /PciScansLoop\/Role/],
     ['the token-refresh role', (s: QualysExportStack) => s.tokenRefresh.role!, /TokenRefreshFunction/],
   ])("a stray '*' grant added to %s is reported", (_name, roleOf, where) => {
