@@ -17,6 +17,7 @@ export const STATES = {
   start: 'Start',
   startRun: 'StartRun',
   startGivenRun: 'StartGivenRun',
+  startBackfill: 'StartBackfill',
   invoke: 'Invoke',
   route: 'Route',
   routeStatus: 'RouteStatus',
@@ -72,6 +73,11 @@ export function exportLoop(scope: Construct, id: string, props: ExportLoopProps)
     stateName: STATES.startGivenRun,
     comment: 'The execution input named a runId: start (or re-run) that run',
     parameters: { 'owner.$': '$$.Execution.Id', 'runId.$': '$.runId' },
+  });
+  const startBackfill = new sfn.Pass(scope, s('StartBackfill'), {
+    stateName: STATES.startBackfill,
+    comment: 'The execution input named a window {from, to}: a backfill run of exactly that window',
+    parameters: { 'owner.$': '$$.Execution.Id', 'backfill.$': '$.backfill' },
   });
   const invoke = new tasks.LambdaInvoke(scope, s('Invoke'), {
     stateName: STATES.invoke,
@@ -185,6 +191,7 @@ export function exportLoop(scope: Construct, id: string, props: ExportLoopProps)
   invoke.next(route);
 
   const definition = new sfn.Choice(scope, s('Start'), { stateName: STATES.start })
+    .when(sfn.Condition.isPresent('$.backfill'), startBackfill.next(invoke))
     .when(sfn.Condition.isPresent('$.runId'), startGivenRun.next(invoke))
     .otherwise(startRun.next(invoke));
 

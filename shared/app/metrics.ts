@@ -34,18 +34,25 @@ export function emfLine(
 const stdout = (line: string) => process.stdout.write(`${line}\n`);
 
 /**
- * The parts of an export handler's result the metrics read. Structural on purpose: `status` and the optional
- * fields are read as the run engine's result contract states them (`busy`, `error.code`, `freshnessSeconds`,
- * `schemaDriftRecords`), so a result from an engine that does not report one of them yet simply emits less.
+ * The parts of an export handler's result the metrics read (a RunResult has them). Structural on purpose: an
+ * optional field a result does not report (yet) simply emits no metric.
  */
 export interface RunMetricsResult {
   status: string;
   records: number;
   error?: { code: string };
-  /** Now − end of the last complete EDR window, or age of the last complete snapshot (seconds). */
-  freshnessSeconds?: number;
+  /** ISO: complete data exists up to here (end of the last complete EDR window, start of the last snapshot). */
+  completeThrough?: string;
   /** Records of this run with fields the declared schema does not know. */
   schemaDriftRecords?: number;
+}
+
+/** Now − completeThrough, in whole seconds (undefined when the result has no usable completeThrough). */
+export function freshnessSeconds(completeThrough: string | undefined, nowMs: number): number | undefined {
+  if (completeThrough === undefined) return undefined;
+  const t = Date.parse(completeThrough);
+  if (!Number.isFinite(t)) return undefined;
+  return Math.max(0, Math.round((nowMs - t) / 1000));
 }
 
 /** Error code the run engine gives a run that could not be proven complete (IncompleteError). */
@@ -60,6 +67,8 @@ export function runMetrics(r: {
   apiCalls: number;
   retries: number;
   durationMs: number;
+  /** Epoch ms the freshness is measured at (default: now). */
+  now?: number;
 }): { name: string; value: number; unit: Unit }[] {
   const { result } = r;
   const count = (name: string, yes: boolean) => ({ name, value: yes ? 1 : 0, unit: 'Count' as const });
@@ -79,12 +88,9 @@ export function runMetrics(r: {
   ];
   // Freshness is reported on every invocation that knows it (continue and busy included), so it keeps
   // growing while runs do not complete.
-  if (finiteNonNegative(result.freshnessSeconds)) {
-    metrics.push({
-      name: EXPORT_METRICS.freshnessSeconds,
-      value: Math.round(result.freshnessSeconds),
-      unit: 'Seconds',
-    });
+  const fresh = freshnessSeconds(result.completeThrough, r.now ?? Date.now());
+  if (fresh !== undefined) {
+    metrics.push({ name: EXPORT_METRICS.freshnessSeconds, value: fresh, unit: 'Seconds' });
   }
   if (finiteNonNegative(result.schemaDriftRecords)) {
     metrics.push({
@@ -104,6 +110,7 @@ export function emitRunMetrics(
     apiCalls: number;
     retries: number;
     durationMs: number;
+    now?: number;
   },
   write: (line: string) => void = stdout,
 ): void {

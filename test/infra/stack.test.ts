@@ -442,10 +442,11 @@ describe('loops and schedules', () => {
       // Every path into Invoke builds the event from the execution id: owner plus runId or continuation only.
       const into = Object.values(d.States).filter((st) => st.Next === 'Invoke');
       const params = into.map((st) => st.Parameters);
-      expect(params).toHaveLength(3);
+      expect(params).toHaveLength(4);
       expect(params).toEqual(
         expect.arrayContaining([
           { 'owner.$': '$$.Execution.Id' },
+          { 'owner.$': '$$.Execution.Id', 'backfill.$': '$.backfill' },
           { 'owner.$': '$$.Execution.Id', 'runId.$': '$.runId' },
           { 'owner.$': '$$.Execution.Id', continuation: { 'runId.$': '$.runId' } },
         ]),

@@ -2,10 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { emitRunMetrics, type RunMetricsResult } from '../../shared/app/metrics';
 import { EXPORT_METRICS } from '../../shared/metrics-names';
 
+const NOW = Date.parse('2026-11-24T12:00:00Z');
+
 function emitted(result: RunMetricsResult): Record<string, unknown> {
   const lines: string[] = [];
-  emitRunMetrics({ module: 'edr-events', result, pages: 3, apiCalls: 4, retries: 1, durationMs: 1234 }, (l) =>
-    lines.push(l),
+  emitRunMetrics(
+    { module: 'edr-events', result, pages: 3, apiCalls: 4, retries: 1, durationMs: 1234, now: NOW },
+    (l) => lines.push(l),
   );
   expect(lines).toHaveLength(1);
   return JSON.parse(lines[0]!) as Record<string, unknown>;
@@ -59,11 +62,17 @@ describe('export metrics (EMF)', () => {
     expect(none[EXPORT_METRICS.freshnessSeconds]).toBeUndefined();
     expect(none[EXPORT_METRICS.schemaDriftRecords]).toBeUndefined();
     expect(declared(none).Metrics.map((m) => m.Name)).not.toContain('FreshnessSeconds');
-    const some = emitted({ status: 'continue', records: 1, freshnessSeconds: 3600.4, schemaDriftRecords: 7 });
+    // Freshness = now − completeThrough (the end of the last complete window / start of the last snapshot).
+    const some = emitted({
+      status: 'continue',
+      records: 1,
+      completeThrough: '2026-11-24T10:59:59.600Z',
+      schemaDriftRecords: 7,
+    });
     expect(some).toMatchObject({ FreshnessSeconds: 3600, SchemaDriftRecords: 7 });
     expect(declared(some).Metrics).toContainEqual({ Name: 'FreshnessSeconds', Unit: 'Seconds' });
     // Nonsense values are not metrics.
-    const bad = emitted({ status: 'done', records: 1, freshnessSeconds: Number.NaN, schemaDriftRecords: -1 });
+    const bad = emitted({ status: 'done', records: 1, completeThrough: 'yesterday', schemaDriftRecords: -1 });
     expect(bad.FreshnessSeconds).toBeUndefined();
     expect(bad.SchemaDriftRecords).toBeUndefined();
   });
