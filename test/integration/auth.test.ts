@@ -42,6 +42,8 @@ function credsFor(method: Credentials['method']): Credentials {
   switch (method) {
     case 'qualys-oidc':
       return { method, clientId: d.clientId, clientSecret: d.clientSecret };
+    case 'qualys-oauth':
+      return { method, clientId: d.subscriptionClientId, clientSecret: d.subscriptionClientSecret };
     case 'qualys-basic':
       return { method, username: d.username, password: d.password };
     case 'idp-password':
@@ -63,7 +65,7 @@ async function newSecret(value?: string): Promise<string> {
   return name;
 }
 
-describe.each(['qualys-oidc', 'qualys-basic', 'idp-password', 'idp-client-credentials'] as const)(
+describe.each(['qualys-oidc', 'qualys-oauth', 'qualys-basic', 'idp-password', 'idp-client-credentials'] as const)(
   '%s',
   (method) => {
     it('obtains, checks (JWKS signature, issuer, audience) and stores a token', async () => {
