@@ -117,7 +117,9 @@ export async function tokenCommand(argv: string[]): Promise<number> {
       } catch {
         // the status is the check; the count is a courtesy
       }
-      out.push(`  account:  accepted by ${config.endpoints.pciUrl} (GET /pci/scan/list: HTTP ${res.status}${total})`);
+      out.push(
+        `  account:  accepted by ${config.endpoints.pciUrl} (GET /pci/scan/list: HTTP ${res.status}${total})`,
+      );
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       failed = true;

@@ -1,12 +1,7 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import {
-  createPciAuth,
-  createSecretsTokenProvider,
-  createSecretsTokenStore,
-  lambdaRefresher,
-} from '../auth';
+import { createPciAuth, createSecretsTokenProvider, createSecretsTokenStore, lambdaRefresher } from '../auth';
 import {
   describeConfig,
   ENV,
@@ -90,7 +85,11 @@ const pciAuthCache = new Map<string, RequestAuth>();
  * on a 401); the PCI exporter reads only the PCI credentials secret (Basic, or an IdP grant whose token it
  * obtains and caches in-process). Neither needs the other's settings.
  */
-async function lambdaAuth(moduleName: ModuleName, deps: ExportHandlerDeps, config: AppConfig): Promise<ClientAuth> {
+async function lambdaAuth(
+  moduleName: ModuleName,
+  deps: ExportHandlerDeps,
+  config: AppConfig,
+): Promise<ClientAuth> {
   if (moduleName === 'pci-scans') {
     const secretId = required(deps.env, ENV.pciCredentialsSecretId);
     const raw = await deps.secrets.send(new GetSecretValueCommand({ SecretId: secretId }));

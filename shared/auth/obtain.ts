@@ -101,7 +101,8 @@ export function describeShape(text: string, contentType: string | null): string 
       .slice(0, 8);
     return `a JSON object of ${t.length} characters with keys [${keys.join(', ')}]`;
   }
-  if (j !== undefined) return `${Array.isArray(j) ? 'a JSON array' : `JSON ${typeof j}`} of ${t.length} characters`;
+  if (j !== undefined)
+    return `${Array.isArray(j) ? 'a JSON array' : `JSON ${typeof j}`} of ${t.length} characters`;
   if (/^</.test(t)) return `an XML/markup body of ${t.length} characters`;
   return `a text body of ${t.length} characters`;
 }
@@ -114,8 +115,7 @@ function isProse(s: string): boolean {
 /** An error body's standard fields, only where they cannot carry a token; otherwise its shape. */
 function describeRefusal(text: string, contentType: string | null): string {
   const j = parseJson(text.trim()) as
-    | { error?: unknown; error_description?: unknown; message?: unknown }
-    | undefined;
+    { error?: unknown; error_description?: unknown; message?: unknown } | undefined;
   if (j && typeof j === 'object' && !Array.isArray(j)) {
     const parts: string[] = [];
     if (typeof j.error === 'string' && OAUTH_ERRORS.has(j.error)) parts.push(j.error);
@@ -192,7 +192,7 @@ export async function obtainToken(
 
   let res: Response | undefined;
   let text = '';
-  for (let failures = 0; ; ) {
+  for (let failures = 0; ;) {
     let obs: Observation;
     let why: string;
     try {
@@ -234,7 +234,9 @@ export async function obtainToken(
     if (asked > MAX_TOKEN_WAIT_MS) {
       throw new AuthError(`${where} answered ${why} and asked to wait ${Math.ceil(asked / 1000)} s`);
     }
-    await sleep(Math.max(asked, backoffDelay(failures, o.backoffBaseMs ?? 500, o.backoffMaxMs ?? 30_000, random)));
+    await sleep(
+      Math.max(asked, backoffDelay(failures, o.backoffBaseMs ?? 500, o.backoffMaxMs ?? 30_000, random)),
+    );
     failures++;
   }
 

@@ -153,7 +153,8 @@ export function createPciAuth(opts: {
   const c = opts.credentials;
   addSecret(c.password);
   addSecret(c.clientSecret);
-  if (c.method === 'basic') return { scheme: 'basic', username: c.username ?? '', password: c.password ?? '' };
+  if (c.method === 'basic')
+    return { scheme: 'basic', username: c.username ?? '', password: c.password ?? '' };
   return {
     scheme: 'bearer',
     tokens: createLocalTokenProvider({

@@ -303,7 +303,8 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
         case 'retry': {
           if (res && res.status >= 500) why = `HTTP ${res.status}: ${excerpt(res.text)}`;
           failures++;
-          if (exhausted(req, failures, waits, false)) throw givingUp(label, where, why, failures + waits, res, networkError);
+          if (exhausted(req, failures, waits, false))
+            throw givingUp(label, where, why, failures + waits, res, networkError);
           const floor = requestedWait(obs, ['Retry-After', 'X-RateLimit-ToWait-Sec'], now())?.ms ?? 0;
           waitMs = Math.max(floor, backoffDelay(failures - 1, baseMs, maxMs, random));
           break;
@@ -313,7 +314,8 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
           waits++;
           const code = res ? simpleReturnCode(res.text) : undefined;
           why = `${res?.status ?? ''}${code !== undefined ? ` (code ${code}: ${action.limit === 'rate' ? 'rate limit' : 'concurrency limit'})` : ` (${action.limit} limit)`}`;
-          if (exhausted(req, failures, waits, true)) throw givingUp(label, where, why, failures + waits, res, networkError);
+          if (exhausted(req, failures, waits, true))
+            throw givingUp(label, where, why, failures + waits, res, networkError);
           const asked = requestedWait(obs, action.sources, now());
           if (asked) {
             waitMs = asked.ms;

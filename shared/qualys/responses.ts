@@ -40,7 +40,12 @@ export type Action =
    * backoff; `probe-then-fallback` = one short backoff to see a repeated blocked call (which may carry the
    * header), then the configured fallback wait (default 3601 s).
    */
-  | { do: 'wait'; limit: 'rate' | 'concurrency'; sources: readonly WaitSource[]; otherwise: 'backoff' | 'probe-then-fallback' }
+  | {
+      do: 'wait';
+      limit: 'rate' | 'concurrency';
+      sources: readonly WaitSource[];
+      otherwise: 'backoff' | 'probe-then-fallback';
+    }
   /** Bearer token rejected: refresh it once and replay; a second 401 fails. */
   | { do: 'refresh-and-replay' }
   /** Final: no retry can fix it. `kind` picks the error type and the message. */

@@ -30,6 +30,8 @@ export interface SimDialect {
   rateLimitWaitHeader?: 'always' | 'repeat' | 'never';
   /** What the IdP's token endpoint answers as access_token: `jwt` (default) or an `opaque` random string. */
   idpAccessToken?: 'jwt' | 'opaque';
+  /** Spelling of the concurrency headers: the common one (default) or VMDR Mobile's sample's. */
+  concurrencyHeader?: 'X-Concurrency-Limit-Limit' | 'X-ConcurrencyLimit-Limit';
 }
 
 export const DEFAULT_DIALECT: Required<SimDialect> = {
@@ -39,6 +41,18 @@ export const DEFAULT_DIALECT: Required<SimDialect> = {
   rateLimitBody: 'short',
   rateLimitWaitHeader: 'always',
   idpAccessToken: 'jwt',
+  concurrencyHeader: 'X-Concurrency-Limit-Limit',
+};
+
+/** Every value each dialect switch takes (the CLI checks `--dialect` against it). */
+export const DIALECT_VALUES: { [K in keyof SimDialect]-?: readonly Required<SimDialect>[K][] } = {
+  pciAuth: ['any', 'documented', 'bearer-only'],
+  pciRequireApiVersion: [false, true],
+  oauthClients: ['shared', 'split'],
+  rateLimitBody: ['short', 'documented', 'bare'],
+  rateLimitWaitHeader: ['always', 'repeat', 'never'],
+  idpAccessToken: ['jwt', 'opaque'],
+  concurrencyHeader: ['X-Concurrency-Limit-Limit', 'X-ConcurrencyLimit-Limit'],
 };
 
 /** Documented SIMPLE_RETURN texts of 409 codes that no wait fixes (seen in public client tests). */
@@ -61,7 +75,11 @@ export function spellDuration(totalSec: number): string {
 }
 
 /** A SIMPLE_RETURN with an optional ITEM_LIST (the shape of the documented 1965 answer). */
-export function simpleReturnWithItems(code: number, text: string, items: Record<string, string | number> = {}): string {
+export function simpleReturnWithItems(
+  code: number,
+  text: string,
+  items: Record<string, string | number> = {},
+): string {
   const list = Object.entries(items)
     .map(([k, v]) => `<ITEM><KEY>${xmlEscape(k)}</KEY><VALUE>${xmlEscape(String(v))}</VALUE></ITEM>`)
     .join('');
@@ -82,5 +100,8 @@ export function rateLimitBody(
     const text = `This API cannot be run again for another ${spellDuration(waitSec)}.`;
     return { text, items: dialect === 'documented' ? { SECONDS_TO_WAIT: waitSec } : {} };
   }
-  return { text: `API rate limit exceeded. Please wait ${waitSec} seconds before making another request.`, items: {} };
+  return {
+    text: `API rate limit exceeded. Please wait ${waitSec} seconds before making another request.`,
+    items: {},
+  };
 }

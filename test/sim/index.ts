@@ -352,7 +352,11 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
         id === DEFAULTS.subscriptionClientId && secret === DEFAULTS.subscriptionClientSecret;
       // User-level clients belong on /auth/oidc, subscription-level ones on /auth/oauth; 'shared' accepts both.
       const ok =
-        dialect.oauthClients === 'split' ? (path === '/auth/oidc' ? user : subscription) : user || subscription;
+        dialect.oauthClients === 'split'
+          ? path === '/auth/oidc'
+            ? user
+            : subscription
+          : user || subscription;
       if (!ok) {
         return json(401, { status: 401, error: 'Unauthorized', message: 'Invalid client credentials' });
       }
@@ -569,8 +573,9 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       );
     }
     if (limits.concurrency) {
-      h['X-Concurrency-Limit-Limit'] = String(limits.concurrency);
-      h['X-Concurrency-Limit-Running'] = String(running);
+      const name = dialect.concurrencyHeader.replace(/-Limit$/, '');
+      h[`${name}-Limit`] = String(limits.concurrency);
+      h[`${name}-Running`] = String(running);
     }
     return h;
   }
@@ -596,7 +601,11 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     const header = req.headers.authorization ?? '';
     if (path.startsWith('/pci/')) {
       if (dialect.pciRequireApiVersion && req.headers['apiversion'] !== 'V1') {
-        return json(400, { status: 400, error: 'Bad Request', message: "header 'apiVersion: V1' is required" });
+        return json(400, {
+          status: 400,
+          error: 'Bad Request',
+          message: "header 'apiVersion: V1' is required",
+        });
       }
       const basic = /^Basic\s+(\S+)$/i.exec(header);
       if (basic) {
@@ -611,7 +620,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       }
       const check = await authority.check(header);
       if (!check.ok) return unauthorized(check.message);
-      if (dialect.pciAuth === 'documented' && check.source !== 'idp') return unauthorized('Not authenticated');
+      if (dialect.pciAuth === 'documented' && check.source !== 'idp')
+        return unauthorized('Not authenticated');
       return undefined;
     }
     const check = await authority.check(header);

@@ -29,11 +29,13 @@ describe('backoff and limits (pure)', () => {
     });
     expect(requestedWait(obs({ 'Retry-After': '3' }), all, 0)?.ms).toBe(3000);
     expect(parseRetryAfter(new Date(10_000).toUTCString(), 0)).toBe(10_000);
-    expect(requestedWait(obs({}, '<CODE>1965</CODE><TEXT>Please wait 42 seconds</TEXT>'), all, 0)).toBeUndefined();
+    expect(
+      requestedWait(obs({}, '<CODE>1965</CODE><TEXT>Please wait 42 seconds</TEXT>'), all, 0),
+    ).toBeUndefined();
     expect(requestedWait(obs({}, 'nothing'), all, 0)).toBeUndefined();
-    expect(secondsToWaitMs('<ITEM_LIST><ITEM><KEY>SECONDS_TO_WAIT</KEY><VALUE>68928</VALUE></ITEM></ITEM_LIST>')).toBe(
-      68_928_000,
-    );
+    expect(
+      secondsToWaitMs('<ITEM_LIST><ITEM><KEY>SECONDS_TO_WAIT</KEY><VALUE>68928</VALUE></ITEM></ITEM_LIST>'),
+    ).toBe(68_928_000);
     expect(simpleReturnCode('<SIMPLE_RETURN><RESPONSE><CODE>1960</CODE></RESPONSE></SIMPLE_RETURN>')).toBe(
       1960,
     );

@@ -68,7 +68,10 @@ describe('loadConfig', () => {
     ],
     [{ ...base, QEXPORT_PREFIX: 'a b' }, /QEXPORT_PREFIX/],
     [{ ...base, QUALYS_RATE_RESERVE: '-1' }, /QUALYS_RATE_RESERVE must be a whole number/],
-    [{ ...base, QUALYS_RATE_LIMIT_FALLBACK_SECONDS: '0' }, /QUALYS_RATE_LIMIT_FALLBACK_SECONDS must be between/],
+    [
+      { ...base, QUALYS_RATE_LIMIT_FALLBACK_SECONDS: '0' },
+      /QUALYS_RATE_LIMIT_FALLBACK_SECONDS must be between/,
+    ],
   ])('%j → a ConfigError naming the variable', (env, pattern) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(pattern);
@@ -204,13 +207,18 @@ describe('PCI Merchant credentials (separate from the gateway)', () => {
   it('parses the PCI secret and never echoes its values', () => {
     const secret = 'pci-Sup3r-s3cret';
     expect(
-      parsePciCredentials(JSON.stringify({ method: 'basic', username: 'merchant', password: secret }), 'PCI secret X'),
+      parsePciCredentials(
+        JSON.stringify({ method: 'basic', username: 'merchant', password: secret }),
+        'PCI secret X',
+      ),
     ).toMatchObject({ method: 'basic', username: 'merchant', password: secret });
     const bad = () => parsePciCredentials({ method: 'idp-password', password: secret }, 'PCI secret X');
     expect(bad).toThrow(/PCI secret X: field 'tokenUrl' is required for PCI auth method idp-password/);
     expect(() => bad()).not.toThrow(new RegExp(secret));
     expect(() => parsePciCredentials('[]', 'S')).toThrow(/S must be a JSON object/);
-    expect(() => parsePciCredentials({ method: 'basic', username: 1 }, 'S')).toThrow(/field 'username' must be a string/);
+    expect(() => parsePciCredentials({ method: 'basic', username: 1 }, 'S')).toThrow(
+      /field 'username' must be a string/,
+    );
   });
 
   it('tells which credentials are configured', () => {

@@ -8,7 +8,12 @@ import { AdjustableSemaphore, Pacer } from '../../shared/qualys/pacer';
 import { classify, RESPONSE_TABLE, type Action, type Observation } from '../../shared/qualys/responses';
 import type { ClientOptions, RequestAuth } from '../../shared/qualys/types';
 
-const res = (status: number, text = '', headers: Record<string, string> = {}, auth: 'bearer' | 'basic' = 'bearer'): Observation => ({
+const res = (
+  status: number,
+  text = '',
+  headers: Record<string, string> = {},
+  auth: 'bearer' | 'basic' = 'bearer',
+): Observation => ({
   type: 'response',
   status,
   headers: new Headers(headers),
@@ -124,7 +129,9 @@ const resp = (status: number, body = '', headers: Record<string, string> = {}) =
 describe('client rows over a scripted fetch', () => {
   it('network-timeout: an attempt that never answers is aborted and retried', async () => {
     const hang = (init: RequestInit | undefined) =>
-      new Promise<Response>((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal!.reason)));
+      new Promise<Response>((_, reject) =>
+        init?.signal?.addEventListener('abort', () => reject(init.signal!.reason)),
+      );
     const s = scripted([hang, resp(200, 'ok')]);
     const { c, sleeps } = client(s.fetch, { timeoutMs: 20, now: Date.now });
     await expect(c.request({ url: '/x' })).resolves.toMatchObject({ status: 200 });
@@ -142,7 +149,9 @@ describe('client rows over a scripted fetch', () => {
   it('accepted-status: a declared status reaches the parser instead of failing', async () => {
     const s = scripted([resp(404, 'no such endpoint')]);
     const { c } = client(s.fetch);
-    await expect(c.call({ url: '/ioc/events/count', acceptStatuses: [404] }, (r) => r.status)).resolves.toBe(404);
+    await expect(c.call({ url: '/ioc/events/count', acceptStatuses: [404] }, (r) => r.status)).resolves.toBe(
+      404,
+    );
   });
 
   it('unauthorized-bearer: refresh once and replay; a second 401 is an AuthError', async () => {
@@ -160,7 +169,9 @@ describe('client rows over a scripted fetch', () => {
     const { c, refreshes } = client(s.fetch, { auth: { pci } });
     const err = await c.request({ url: '/pci/scan/list', base: 'pci' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AuthError);
-    expect((err as Error).message).toMatch(/PCI Merchant rejected the Basic credentials.*cannot fix Basic auth/);
+    expect((err as Error).message).toMatch(
+      /PCI Merchant rejected the Basic credentials.*cannot fix Basic auth/,
+    );
     expect((err as Error).message).not.toContain('pci-pass-7781');
     expect(s.seen).toHaveLength(1);
     expect(refreshes()).toBe(0);
@@ -190,7 +201,7 @@ describe('client rows over a scripted fetch', () => {
 
   it('rate-limit (1965): a SECONDS_TO_WAIT beyond the deadline is ResumeLater with that wait, no sleep', async () => {
     const s = scripted([resp(409, simpleReturn(1965, REAL_1965_TEXT, SECONDS_ITEM))]);
-    let t = 0;
+    const t = 0;
     const { c, sleeps } = client(s.fetch, { now: () => t, deadline: () => t + 600_000 });
     const err = await c.request({ url: '/x' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ResumeLaterError);
@@ -261,7 +272,9 @@ describe('client rows over a scripted fetch', () => {
 
   it.each([400, 403, 404, 302])('client-error / unexpected: %i fails at once', async (status) => {
     const s = scripted([resp(status, 'nope')]);
-    const err = (await client(s.fetch).c.request({ url: '/x' }).catch((e: unknown) => e)) as QualysHttpError;
+    const err = (await client(s.fetch)
+      .c.request({ url: '/x' })
+      .catch((e: unknown) => e)) as QualysHttpError;
     expect(err).toBeInstanceOf(QualysHttpError);
     expect(err.status).toBe(status);
     expect(s.seen).toHaveLength(1);
@@ -291,14 +304,21 @@ describe('per-origin auth', () => {
       auth: { pci: { scheme: 'unconfigured', message: 'set QUALYS_PCI_USERNAME' } },
     });
     await expect(c.request({ url: '/pci/scan/list', base: 'pci' })).rejects.toThrow(/QUALYS_PCI_USERNAME/);
-    await expect(c.request({ url: '/ioc/events/scroll' })).rejects.toThrow(/QUALYS_PLATFORM or QUALYS_GATEWAY_URL/);
+    await expect(c.request({ url: '/ioc/events/scroll' })).rejects.toThrow(
+      /QUALYS_PLATFORM or QUALYS_GATEWAY_URL/,
+    );
     expect(s.seen).toHaveLength(0);
   });
 });
 
 // ------------------------------------------------------------------------------------------- pacing
 
-function limitHeaders(limit: number, remaining: number, windowSec: number, extra: Record<string, string> = {}) {
+function limitHeaders(
+  limit: number,
+  remaining: number,
+  windowSec: number,
+  extra: Record<string, string> = {},
+) {
   return new Headers({
     'X-RateLimit-Limit': String(limit),
     'X-RateLimit-Remaining': String(remaining),
@@ -443,14 +463,22 @@ describe('token requests', () => {
       new Response(`<html><body>${OPAQUE}</body></html>`, { headers: { 'content-type': 'text/html' } }),
       /an HTML page of \d+ characters/,
     ],
-    ['JSON without access_token', idp, new Response(JSON.stringify({ token: OPAQUE })), /keys \[token\] without an access_token/],
+    [
+      'JSON without access_token',
+      idp,
+      new Response(JSON.stringify({ token: OPAQUE })),
+      /keys \[token\] without an access_token/,
+    ],
     ['a bare non-JWT text', oidc, new Response(OPAQUE), /a text body of 37 characters, which is not a JWT/],
     [
       'a token inside an error body',
       idp,
-      new Response(JSON.stringify({ error: 'invalid_grant', error_description: OPAQUE, access_token: OPAQUE }), {
-        status: 400,
-      }),
+      new Response(
+        JSON.stringify({ error: 'invalid_grant', error_description: OPAQUE, access_token: OPAQUE }),
+        {
+          status: 400,
+        },
+      ),
       /refused with HTTP 400: 'invalid_grant'/,
     ],
     [
@@ -460,20 +488,29 @@ describe('token requests', () => {
       /HTTP 401: a JSON object of \d+ characters with keys \[error, message\]/,
     ],
   ];
-  it.each(bodies)('%s: the error describes shape and length, never the content', async (_n, creds, body, pattern) => {
-    const err = (await obtainToken(creds, endpoints, async () => body, noSleep).catch((e: unknown) => e)) as Error;
-    expect(err).toBeInstanceOf(AuthError);
-    expect(err.message).toMatch(pattern);
-    expect(err.message).not.toContain(OPAQUE);
-    expect(err.message).not.toContain('idp-client-secret-4471');
-    // And if anything prints it later, the logger redacts it.
-    expect(redact(`leak ${OPAQUE}`)).toBe('leak [REDACTED]');
-  });
+  it.each(bodies)(
+    '%s: the error describes shape and length, never the content',
+    async (_n, creds, body, pattern) => {
+      const err = (await obtainToken(creds, endpoints, async () => body, noSleep).catch(
+        (e: unknown) => e,
+      )) as Error;
+      expect(err).toBeInstanceOf(AuthError);
+      expect(err.message).toMatch(pattern);
+      expect(err.message).not.toContain(OPAQUE);
+      expect(err.message).not.toContain('idp-client-secret-4471');
+      // And if anything prints it later, the logger redacts it.
+      expect(redact(`leak ${OPAQUE}`)).toBe('leak [REDACTED]');
+    },
+  );
 
   it('5xx, resets and timeouts are retried with backoff; 4xx are not', async () => {
     const good = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln';
     const reset = Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNRESET' } });
-    const script: (Response | Error)[] = [new Response('<html>503</html>', { status: 503 }), reset, new Response(good)];
+    const script: (Response | Error)[] = [
+      new Response('<html>503</html>', { status: 503 }),
+      reset,
+      new Response(good),
+    ];
     const sleeps: number[] = [];
     let calls = 0;
     const f: typeof fetch = async () => {
@@ -497,7 +534,9 @@ describe('token requests', () => {
       calls++;
       return new Response('{"error":"invalid_client"}', { status: 401 });
     };
-    await expect(obtainToken(oidc, endpoints, refused, noSleep)).rejects.toThrow(/HTTP 401: 'invalid_client'/);
+    await expect(obtainToken(oidc, endpoints, refused, noSleep)).rejects.toThrow(
+      /HTTP 401: 'invalid_client'/,
+    );
     expect(calls).toBe(1);
 
     const down: typeof fetch = async () => new Response('', { status: 503 });
@@ -515,7 +554,11 @@ describe('token requests', () => {
       return new Response('eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln');
     };
     addSecret('sub-secret-1234');
-    await obtainToken({ method: 'qualys-oauth', clientId: 'sub', clientSecret: 'sub-secret-1234' }, endpoints, f);
+    await obtainToken(
+      { method: 'qualys-oauth', clientId: 'sub', clientSecret: 'sub-secret-1234' },
+      endpoints,
+      f,
+    );
     expect(url).toBe('https://gw.example.com/auth/oauth');
     expect(headers.get('clientid')).toBe('sub');
     expect(headers.get('clientsecret')).toBe('sub-secret-1234');
