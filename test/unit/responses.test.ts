@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { obtainToken } from '../../shared/auth';
+import { checkToken, obtainToken } from '../../shared/auth';
 import type { Credentials } from '../../shared/config';
 import { AuthError, QualysHttpError, ResumeLaterError } from '../../shared/errors';
 import { addSecret, redact } from '../../shared/log';
@@ -543,6 +543,12 @@ describe('token requests', () => {
     await expect(obtainToken(oidc, endpoints, down, { ...noSleep, maxRetries: 2 })).rejects.toThrow(
       /refused with HTTP 503 after 3 attempts/,
     );
+  });
+
+  it('a JWT without exp is refused (whether Qualys JWTs always carry exp is not published)', async () => {
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const noExp = `${b64({ alg: 'none' })}.${b64({ sub: 'x', iat: 1 })}.`;
+    await expect(checkToken(noExp, { maxLifetimeSeconds: 86_400 })).rejects.toThrow(/it has no exp claim/);
   });
 
   it('qualys-oauth posts the client headers to /auth/oauth', async () => {
