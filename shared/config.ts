@@ -82,7 +82,7 @@ export interface HttpConfig {
   maxRetries: number;
   /** Parallel requests allowed against the API (Qualys default concurrency limit is 2). */
   concurrency: number;
-  /** Calls per rate window kept back by pacing (never spent by this client). Default 10. */
+  /** Below this many calls left in a rate window, calls are spread over the rest of it. Default 10. */
   rateReserve: number;
   /** Wait after a 409 1965 that states no wait, even on a repeated call. Default 3601 s (as qualysdk). */
   rateLimitFallbackSeconds: number;

@@ -157,7 +157,9 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
       await wait(
         d.delayMs,
         label,
-        `pacing: about ${d.estimate} calls left in the rate window and ${reserve} are kept in reserve, so the next call waits for the window to reset`,
+        d.estimate !== undefined && d.estimate > 0
+          ? `pacing: about ${d.estimate} calls left in the rate window (reserve ${reserve}), spread over the rest of it`
+          : 'pacing: no calls left in the rate window; waiting for it to reset',
       );
     }
   }

@@ -4,15 +4,17 @@
  * endpoint family (origin + path) and, before each call, answers "how long to hold it":
  *
  * - while the estimated calls left in the window exceed the reserve: send at once;
- * - once they fall to the reserve: hold every further call until the window resets. The reserve is never
- *   spent by this client: it stays for other users of the subscription's budget and for calls we cannot see,
- *   so a run is never blocked (409 1965, whose penalty can be hours) and never starves other tools.
+ * - once they fall to the reserve: spread the calls left evenly over the rest of the window, so the budget is
+ *   not burnt and then slept on, and a spaced call that finds the window already reset (Remaining went up)
+ *   returns to full speed;
+ * - with none left: wait for the window to reset, never sending into a block (409 1965, whose penalty can be
+ *   hours).
  *
  * The estimate is the remaining count of the newest response (by send order) minus the calls sent after that
  * one. The reset time is an upper bound: the receive time of the first response seen in the window plus
  * Window-Sec (the server's window started before that response was answered), or receive time plus
  * ToWait-Sec when the server states it. The reserve is capped at half the window's limit, so a small limit
- * still leaves calls to make.
+ * still allows a burst.
  *
  * It also tracks the server's concurrency limit (`X-Concurrency-Limit-Limit`, or `X-ConcurrencyLimit-Limit`).
  */
@@ -27,12 +29,14 @@ interface FamilyState {
   windowSec?: number;
   /** Upper bound of when the current window ends (epoch ms). */
   resetAt?: number;
+  /** When the last call to this family was sent (epoch ms). */
+  lastSentAt?: number;
   /** The window was assumed to have reset; the next observation dates the new one. */
   awaitingWindowStart: boolean;
 }
 
 export interface PacerOptions {
-  /** Calls per window kept back (QUALYS_RATE_RESERVE). */
+  /** Calls left in a window below which calls are spread (QUALYS_RATE_RESERVE). */
   reserve: number;
   now: () => number;
 }
@@ -93,12 +97,19 @@ export class Pacer {
       // Nothing dates the window (no Window-Sec, or its first answer is still out): send, and learn.
       return { delayMs: 0, estimate };
     }
-    return { delayMs: Math.max(1, s.resetAt - this.opts.now()), estimate };
+    const now = this.opts.now();
+    if (estimate <= 0) return { delayMs: Math.max(1, s.resetAt - now), estimate };
+    // Spread what is left over the rest of the window.
+    const interval = Math.max(0, s.resetAt - now) / estimate;
+    const next = (s.lastSentAt ?? Number.NEGATIVE_INFINITY) + interval;
+    return { delayMs: Math.max(0, Math.ceil(next - now)), estimate };
   }
 
   /** Records that a call to `family` is being sent now; returns its send sequence for `observe`. */
   sent(family: string): number {
-    return ++this.state(family).sent;
+    const s = this.state(family);
+    s.lastSentAt = this.opts.now();
+    return ++s.sent;
   }
 
   /** Learns from the headers of the answer to call `seq` (any status), received at `receivedAt`. */

@@ -86,7 +86,7 @@ export interface ClientOptions {
    * dialect accepts that; the production wiring in shared/app/build-client.ts always sets it).
    */
   auth?: { gateway?: RequestAuth; pci?: RequestAuth };
-  /** Calls per rate window kept back by pacing (QUALYS_RATE_RESERVE); default 10. */
+  /** Calls left in a rate window below which calls are spread over the rest of it (QUALYS_RATE_RESERVE); default 10. */
   rateReserve?: number;
   /** Wait after a 1965 that states no wait, even on a repeated blocked call; default 3601 s. */
   rateLimitFallbackMs?: number;

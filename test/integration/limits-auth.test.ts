@@ -174,6 +174,7 @@ describe('pacing', () => {
     const c = client(s, config, { rateReserve: 2 });
     const { result } = await runUntilSettled('pci-scans', config, c, store);
     expect(result.status, JSON.stringify(result.error)).toBe('done');
+    expect(s.stats().byPath['/pci/scan/list']).toBeGreaterThan(8); // more calls than one window allows
     expect(s.stats().rejected).toBe(0);
     expect(c.stats().rateLimited).toBe(0);
     expect(c.stats().paced).toBeGreaterThan(0);

@@ -328,7 +328,7 @@ function limitHeaders(
 }
 
 describe('pacer', () => {
-  it('sends freely above the reserve, then holds calls until the window resets', () => {
+  it('sends freely above the reserve, spreads the reserve over the rest of the window, then waits for the reset', () => {
     let t = 0;
     const p = new Pacer({ reserve: 2, now: () => t });
     const f = 'https://gw/x';
@@ -338,12 +338,35 @@ describe('pacer', () => {
       t += 10;
       p.observe(f, seq, limitHeaders(10, 10 - i, 60), t);
     }
-    // 2 left = the reserve: hold until the first answer's time + 60 s.
-    const d = p.decide(f);
-    expect(d.estimate).toBe(2);
-    expect(d.delayMs).toBe(10 + 60_000 - t);
-    t += d.delayMs;
+    // The window ends by the first answer's time + 60 s = 60 010; 2 calls left are spread over the rest.
+    const resetAt = 10 + 60_000;
+    const d1 = p.decide(f);
+    expect(d1.estimate).toBe(2);
+    expect(d1.delayMs).toBe(Math.ceil(70 + (resetAt - t) / 2 - t)); // last sent at 70
+    t += d1.delayMs;
+    expect(p.decide(f).delayMs).toBe(0);
+    p.observe(f, p.sent(f), limitHeaders(10, 1, 60), (t += 10));
+    const d2 = p.decide(f);
+    expect(d2.estimate).toBe(1);
+    expect(d2.delayMs).toBeGreaterThan(20_000);
+    t += d2.delayMs;
+    p.observe(f, p.sent(f), limitHeaders(10, 0, 60), (t += 1));
+    // None left: wait for the reset, never sending into a block.
+    const d3 = p.decide(f);
+    expect(d3).toEqual({ delayMs: resetAt - t, estimate: 0 });
+    t += d3.delayMs;
     expect(p.decide(f)).toEqual({ delayMs: 0, estimate: 10 });
+  });
+
+  it('a spaced call that finds the window already reset returns to full speed', () => {
+    let t = 0;
+    const p = new Pacer({ reserve: 5, now: () => t });
+    const f = 'https://gw/x';
+    p.observe(f, p.sent(f), limitHeaders(300, 4, 3600), (t = 100)); // late in a window we did not see start
+    expect(p.decide(f).delayMs).toBeGreaterThan(600_000);
+    t += p.decide(f).delayMs;
+    p.observe(f, p.sent(f), limitHeaders(300, 299, 3600), (t += 50)); // the window had reset meanwhile
+    expect(p.decide(f)).toEqual({ delayMs: 0, estimate: 299 });
   });
 
   it('counts calls still in flight against the remaining budget', () => {
@@ -382,8 +405,8 @@ describe('pacer', () => {
     p.observe(f, s1, limitHeaders(4, 3, 3600), (t = 1));
     expect(p.decide(f).delayMs).toBe(0); // reserve capped at 2; 3 left
     const s2 = p.sent(f);
-    p.observe(f, s2, limitHeaders(4, 2, 3600, { 'X-RateLimit-ToWait-Sec': '7' }), (t = 2));
-    expect(p.decide(f).delayMs).toBe(7000);
+    p.observe(f, s2, limitHeaders(4, 0, 3600, { 'X-RateLimit-ToWait-Sec': '7' }), (t = 2));
+    expect(p.decide(f)).toEqual({ delayMs: 7000, estimate: 0 });
   });
 
   it('reads both spellings of the concurrency limit', () => {
@@ -413,7 +436,7 @@ describe('pacer', () => {
     expect(sem.inFlight()).toBe(0);
   });
 
-  it('the client holds the call that would spend the reserve, and never exceeds the server concurrency limit', async () => {
+  it('the client spreads the calls in the reserve, and never exceeds the server concurrency limit', async () => {
     let remaining = 6;
     const answer = async () => {
       await new Promise((r) => setTimeout(r, 2));
@@ -430,8 +453,11 @@ describe('pacer', () => {
     await c.request({ url: '/sem/v1/assetList' }); // learns limit 1 and the window
     await Promise.all(Array.from({ length: 5 }, () => c.request({ url: '/sem/v1/assetList' })));
     expect(s.maxInFlight()).toBe(1);
-    expect(sleeps.length).toBeGreaterThan(0); // held at 2 left until the window reset
-    expect(sleeps.every((ms) => ms > 50_000 && ms <= 60_000)).toBe(true);
+    // 2 left: spread over the rest of the 60 s window; then none left: wait for the reset.
+    expect(sleeps).toHaveLength(2);
+    expect(sleeps.every((ms) => ms > 0 && ms <= 60_000)).toBe(true);
+    expect(sleeps.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(60_000);
+    expect(sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThan(50_000);
     expect(c.stats().paced).toBe(sleeps.length);
   });
 });
