@@ -147,6 +147,10 @@ export const ENV = {
   tokenRefreshFunction: 'QEXPORT_TOKEN_REFRESH_FUNCTION',
   refreshMarginMinutes: 'QEXPORT_REFRESH_MARGIN_MINUTES',
   logLevel: 'QEXPORT_LOG_LEVEL',
+  // Outbound proxy for Qualys and IdP calls (the conventional names; the lowercase spelling wins when both are set)
+  httpsProxy: 'HTTPS_PROXY',
+  httpProxy: 'HTTP_PROXY',
+  noProxy: 'NO_PROXY',
 } as const;
 
 export type Env = Record<string, string | undefined>;
@@ -266,6 +270,59 @@ export function loadEndpoints(env: Env): QualysEndpoints {
   };
 }
 
+/** The outbound proxy, as undici's EnvHttpProxyAgent understands it. Credentials stay inside the URLs. */
+export interface ProxySettings {
+  /** Proxy for http:// targets (and https:// ones when no HTTPS proxy is set). */
+  httpProxy?: string;
+  /** Proxy for https:// targets. */
+  httpsProxy?: string;
+  /** Comma- or space-separated hosts (`host`, `.domain`, `*.domain`, `host:port`, `*`) reached directly. */
+  noProxy?: string;
+}
+
+/** `https_proxy` wins over `HTTPS_PROXY`, as in curl and undici. Returns [name used, trimmed value]. */
+function proxyVar(env: Env, upper: string): [string, string | undefined] {
+  const lower = upper.toLowerCase();
+  const l = str(env, lower);
+  return l !== undefined ? [lower, l] : [upper, str(env, upper)];
+}
+
+function proxyUrl(name: string, value: string): string {
+  // curl accepts "proxy.corp:8080" without a scheme and means http://.
+  const withScheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(value) ? value : `http://${value}`;
+  let u: URL;
+  try {
+    u = new URL(withScheme);
+  } catch {
+    throw new ConfigError(`${name} is not a valid proxy URL (expected http://host:port)`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new ConfigError(`${name} must be an http:// or https:// proxy URL, got '${u.protocol}//'`);
+  }
+  if (!u.hostname) throw new ConfigError(`${name} has no host (expected http://host:port)`);
+  const problem = secretLengthProblem(
+    u.password ? decodeURIComponent(u.password) : undefined,
+    `the password in ${name}`,
+  );
+  if (problem) throw new ConfigError(problem);
+  return u.href;
+}
+
+/**
+ * HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and their lowercase spellings) → proxy settings, or undefined when no
+ * proxy is configured. Both proxy variables are checked, so every bad one is reported.
+ */
+export function loadProxy(env: Env): ProxySettings | undefined {
+  const p = new ConfigProblems();
+  const [httpsName, https] = proxyVar(env, ENV.httpsProxy);
+  const [httpName, http] = proxyVar(env, ENV.httpProxy);
+  const httpsProxy = https === undefined ? undefined : p.take(() => proxyUrl(httpsName, https));
+  const httpProxy = http === undefined ? undefined : p.take(() => proxyUrl(httpName, http));
+  p.throwIfAny();
+  if (!httpsProxy && !httpProxy) return undefined;
+  return { httpProxy, httpsProxy, noProxy: proxyVar(env, ENV.noProxy)[1] };
+}
+
 function certviewFilter(env: Env): unknown {
   const v = str(env, ENV.certviewFilter);
   if (v === undefined) return undefined;
@@ -315,6 +372,7 @@ export function loadConfig(env: Env): AppConfig {
   const num = (name: string, dflt: number, min: number, max: number) =>
     p.take(() => int(env, name, dflt, min, max), dflt);
   p.add(logLevelProblem(env[ENV.logLevel], ENV.logLevel));
+  p.take(() => loadProxy(env));
   const config: AppConfig = {
     endpoints: p.take(() => loadEndpoints(env), { gatewayUrl: '', pciUrl: '' }),
     tokenCheck: {

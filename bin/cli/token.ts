@@ -1,34 +1,43 @@
 import { checkToken, createLocalTokenProvider } from '../../shared/auth';
-import { loadConfig, loadCredentials } from '../../shared/config';
-import { createLogger } from '../../shared/log';
+import { describeProxy, proxyAwareFetch } from '../../shared/app/proxy-fetch';
+import { ConfigError } from '../../shared/errors';
 import { parseFlags } from './args';
-import { cliEnv } from './env-file';
+import { cliEnv } from './dotenv';
+import { cliLogger, loadCliConfig } from './export';
 
-const HELP = `qexport token [--env-file FILE]
+const HELP = `qexport token [--dotenv FILE]
 
 Obtains a Qualys token with the configured method, checks it (expiry; signature, issuer and audience when
 QUALYS_JWKS_URL / QUALYS_ISSUER / QUALYS_AUDIENCE are set) and prints its method, subject and expiry.
-The token itself is never printed.
+The token itself is never printed. Requests go through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY lists the host.
+
+Options:
+  --dotenv FILE   read variables from FILE (default ./.env when present); real env wins
+  -h, --help      this help
+
+Exit codes: 0 token obtained and checked; 2 configuration problem; 3 the token request or check failed.
 `;
 
 export async function tokenCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags('token', argv, {
-    'env-file': { type: 'string' },
+  const { values, positionals } = parseFlags('token', argv, {
+    dotenv: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const env = cliEnv(values['env-file']);
-  const config = loadConfig(env);
-  const credentials = loadCredentials(env);
+  if (positionals.length) {
+    throw new ConfigError(`token takes no arguments (got '${positionals.join(' ')}')`);
+  }
+  const env = cliEnv(values.dotenv);
+  const { config, credentials } = loadCliConfig(env);
   const tokens = createLocalTokenProvider({
     credentials,
     endpoints: config.endpoints,
     tokenCheck: config.tokenCheck,
-    fetch: globalThis.fetch,
-    logger: createLogger({ level: 'warn' }),
+    fetch: proxyAwareFetch(env),
+    logger: cliLogger(env),
   });
   const token = await tokens.getToken();
   const info = await checkToken(token, config.tokenCheck);
@@ -39,7 +48,8 @@ export async function tokenCommand(argv: string[]): Promise<number> {
       `issuer:   ${info.issuer ?? '(none)'}\n` +
       `expires:  ${info.expiresAt.toISOString()} (in ${minutes} min)\n` +
       `verified: ${config.tokenCheck.jwksUrl ? 'signature (JWKS)' : 'expiry only (set QUALYS_JWKS_URL to verify the signature)'}` +
-      `${config.tokenCheck.issuer ? ', issuer' : ''}${config.tokenCheck.audience ? ', audience' : ''}\n`,
+      `${config.tokenCheck.issuer ? ', issuer' : ''}${config.tokenCheck.audience ? ', audience' : ''}\n` +
+      `network:  ${describeProxy(env)}\n`,
   );
   return 0;
 }
