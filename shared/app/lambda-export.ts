@@ -6,6 +6,7 @@ import { describeConfig, ENV, loadConfig, type Env, type ModuleName } from '../c
 import { ConfigError } from '../errors';
 import { DEFAULT_SAFETY_MS, runExport } from '../export/engine';
 import type { ExportInvocation, RunResult } from '../export/types';
+import type { TimeWindow } from '../modules/types';
 import type { Logger } from '../log';
 import { getModule } from '../modules';
 import { createS3Store } from '../sink';
@@ -38,9 +39,26 @@ function required(env: Env, name: string): string {
   return v;
 }
 
+/** `{from, to}` ISO instants, from before to → a normalised window; anything else names `what`. */
+export function parseWindow(value: unknown, what: string): TimeWindow {
+  const w = value as { from?: unknown; to?: unknown } | null;
+  const ms = (v: unknown) => (typeof v === 'string' ? Date.parse(v) : NaN);
+  const from = ms(w?.from);
+  const to = ms(w?.to);
+  if (!w || typeof w !== 'object' || Number.isNaN(from) || Number.isNaN(to)) {
+    throw new ConfigError(
+      `${what} must be {"from": "<ISO time>", "to": "<ISO time>"}, e.g. {"from":"2026-11-01T00:00:00Z","to":"2026-11-02T00:00:00Z"}`,
+    );
+  }
+  if (from >= to)
+    throw new ConfigError(`${what}: from (${String(w.from)}) must be before to (${String(w.to)})`);
+  return { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
+}
+
 /**
  * Accepts what EventBridge Scheduler / rules, Step Functions and people send: a scheduled event or `{}`
- * (start or resume the module's run), `{runId}` (start a run with that id), or `{continuation: {runId}}`.
+ * (start or resume the module's run), `{runId}` (start a run with that id), or `{continuation: {runId}}`; any of
+ * them with `owner` (who keeps the module's lease across invocations: Step Functions passes its execution id).
  */
 export function parseExportEvent(event: unknown): ExportInvocation {
   if (event === undefined || event === null) return {};
@@ -58,6 +76,15 @@ export function parseExportEvent(event: unknown): ExportInvocation {
     }
     out.runId = e.runId;
   }
+  if (e.owner !== undefined) {
+    if (typeof e.owner !== 'string' || !/^[\x21-\x7e]{1,256}$/.test(e.owner)) {
+      throw new ConfigError(
+        'event.owner must be 1-256 printable characters (Step Functions passes $$.Execution.Id)',
+      );
+    }
+    out.owner = e.owner;
+  }
+  if (e.backfill !== undefined) out.backfill = parseWindow(e.backfill, 'event.backfill');
   if (e.continuation !== undefined) {
     const c = e.continuation as { runId?: unknown } | null;
     if (!c || typeof c !== 'object' || typeof c.runId !== 'string' || !c.runId) {

@@ -166,7 +166,7 @@ export const edrEvents: ModuleDef = {
   prove: async () => [{ name: 'edr.scroll-end', outcome: 'passed', detail: 'scrolled to an empty page' }],
   commit: (final): CommittedState => {
     const c = final as EdrCursor;
-    return { windowEnd: c.to, recentIds: c.recent };
+    return { windowEnd: c.to, recentIds: c.recent, completeThrough: c.to };
   },
   describe: (c) => {
     const e = c as EdrCursor;
