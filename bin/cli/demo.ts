@@ -6,7 +6,7 @@ import type { Manifest } from '../../shared/export/types';
 import { ConfigError } from '../../shared/errors';
 import { createLogger } from '../../shared/log';
 import { intFlag, numberFlag, parseFlags } from './args';
-import { exitOnInterrupt } from './interrupt';
+import { watchInterrupts } from './interrupt';
 import type { ProgressReporter } from './progress';
 import { runModules } from './run-modules';
 import { openOutput } from './stores';
@@ -95,26 +95,23 @@ export async function demoCommand(argv: string[]): Promise<number> {
       logger: createLogger({ level: 'warn' }),
     });
     let reporter: ProgressReporter | undefined;
-    const removeHandlers = exitOnInterrupt({
+    const interrupts = watchInterrupts({
       target,
       stateKeys: MODULES.map((module) => ({ module, key: stateKeyFor(config, module) })),
       tempKeys: [`${demoPrefix}/`],
       resumeHint: false,
       before: () => reporter?.finish(),
     });
-    let outcomes;
-    try {
-      outcomes = await runModules({
-        modules: MODULES,
-        config,
-        tokens,
-        store: target.store,
-        fetch: globalThis.fetch,
-        onReporter: (r) => (reporter = r),
-      });
-    } finally {
-      removeHandlers();
-    }
+    const outcomes = await runModules({
+      modules: MODULES,
+      config,
+      tokens,
+      store: target.store,
+      fetch: globalThis.fetch,
+      signal: interrupts.signal,
+      onReporter: (r) => (reporter = r),
+    });
+    await interrupts.settle();
 
     // Cross-check every manifest against what the simulator holds.
     let mismatches = 0;

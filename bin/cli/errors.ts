@@ -68,14 +68,21 @@ const REJECTED_CREDENTIALS = new Set([
  * An AWS setup problem behind an S3 error, as one line naming the fix, or undefined when the error is not
  * one (a 5xx, a dropped upload: those are export failures, not configuration).
  */
-export function s3SetupProblem(err: unknown, where: S3Where): string | undefined {
-  if (!err || typeof err !== 'object') return undefined;
+export function s3SetupProblem(err: unknown, where: S3Where, depth = 0): string | undefined {
+  if (!err || typeof err !== 'object' || depth > 5) return undefined;
+  return setupProblemOf(err, where) ?? s3SetupProblem((err as { cause?: unknown }).cause, where, depth + 1);
+}
+
+function setupProblemOf(err: object, where: S3Where): string | undefined {
   const e = err as {
     name?: string;
     message?: string;
+    code?: unknown;
     Code?: string;
     $metadata?: { httpStatusCode?: number };
   };
+  // The engine's own wording for a state file it may not write already names the permission.
+  if (e.code === 'state' && /^access denied/i.test(e.message ?? '')) return e.message;
   const name = e.Code ?? e.name ?? '';
   const message = e.message ?? '';
   const status = e.$metadata?.httpStatusCode;

@@ -16,7 +16,7 @@ import { createLogger, parseLogLevel, silentLogger } from '../../shared/log';
 import { getModule } from '../../shared/modules';
 import { parseFlags } from './args';
 import { cliEnv } from './dotenv';
-import { exitOnInterrupt } from './interrupt';
+import { watchInterrupts } from './interrupt';
 import type { ProgressReporter } from './progress';
 import { runModules } from './run-modules';
 import { openOutput } from './stores';
@@ -104,29 +104,27 @@ export async function exportCommand(argv: string[]): Promise<number> {
 
   let reporter: ProgressReporter | undefined;
   const prefix = config.output.prefix ? `${config.output.prefix}/` : '';
-  const removeHandlers = exitOnInterrupt({
+  const interrupts = watchInterrupts({
     target,
     stateKeys,
     tempKeys: [...modules.map((m) => `${prefix}${m}/`), ...stateKeys.map((s) => s.key)],
     resumeHint: true,
     before: () => reporter?.finish(),
   });
-  let outcomes;
-  try {
-    outcomes = await runModules({
-      modules,
-      config,
-      tokens,
-      store: target.store,
-      fetch,
-      runId: values['run-id'],
-      logger,
-      setupProblem: (err) => target.setupProblem(err),
-      onReporter: (r) => (reporter = r),
-    });
-  } finally {
-    removeHandlers();
-  }
+  const outcomes = await runModules({
+    modules,
+    config,
+    tokens,
+    store: target.store,
+    fetch,
+    runId: values['run-id'],
+    logger,
+    signal: interrupts.signal,
+    setupProblem: (err) => target.setupProblem(err),
+    onReporter: (r) => (reporter = r),
+  });
+  // Interrupted: says where each checkpoint is and exits 130/143 (never returns then).
+  await interrupts.settle();
 
   let setup = false;
   for (const f of outcomes.filter((o) => o.error)) {
@@ -135,9 +133,14 @@ export async function exportCommand(argv: string[]): Promise<number> {
       process.stderr.write(`qexport: ${f.row.module}: ${f.setup}\n`);
       continue;
     }
+    if (f.result?.status === 'busy') {
+      // Another run holds the module's lease: nothing was written by this one.
+      process.stderr.write(`qexport: ${f.row.module} not started: ${f.error}\n`);
+      continue;
+    }
     process.stderr.write(`qexport: ${f.row.module} failed: ${f.error}\n`);
     // Claim a checkpoint only when the state file really holds this run's progress.
-    const key = stateKeyFor(config, f.row.module);
+    const key = stateKeyFor(config, f.row.module as ModuleName);
     const state = (await target.store.getJson(key).catch(() => undefined)) as StateFile | undefined;
     const run = state?.inProgress;
     process.stderr.write(

@@ -18,6 +18,8 @@ export interface RunModulesOptions {
   logger?: Logger;
   /** Names the setup problem (AWS region, credentials, bucket, permissions) behind an error, if it is one. */
   setupProblem?: (err: unknown) => string | undefined;
+  /** Ctrl-C: each run stops at its next page boundary, checkpoint written and lease released. */
+  signal?: AbortSignal;
   /** Receives the progress reporter, e.g. to clear its live line before an interrupt message. */
   onReporter?: (reporter: ProgressReporter) => void;
   /** Progress goes here (default stderr); the summary table goes to `summaryOut` (default stdout). */
@@ -55,6 +57,7 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
           store: opts.store,
           runId: opts.runId,
           logger: opts.logger,
+          signal: opts.signal,
           onProgress: (p) => {
             bytes = p.bytes;
             reporter.update(p);
@@ -68,15 +71,15 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
           result,
           row: {
             module,
-            status: result.status,
+            status: result.status === 'continue' && opts.signal?.aborted ? 'interrupted' : result.status,
             records: result.records,
             parts: result.parts,
             bytes,
             seconds: (Date.now() - started) / 1000,
           },
           error:
-            result.status === 'failed'
-              ? oneLine(result.error?.message ?? result.reason ?? 'failed')
+            result.status === 'failed' || result.status === 'busy'
+              ? oneLine(result.error?.message ?? result.reason ?? result.status)
               : undefined,
         };
       } catch (err) {

@@ -71,7 +71,9 @@ export async function openOutput(out: string, env: Env = process.env): Promise<O
         const found: unknown[] = [];
         for (const key of keys) {
           try {
-            found.push(await store.getJson(key));
+            // 403 for a missing key is what S3 answers when the identity may not list the prefix; the engine
+            // treats it as absent too, and its conditional create settles the truth (or names the problem).
+            found.push((await store.readJson(key, { absentOn403: true }))?.value);
           } catch (err) {
             const problem = setupProblem(err, key);
             if (problem) throw new ConfigError(problem);

@@ -7,8 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getModule } from '../../shared/modules';
 import { startSimulator, type Simulator } from '../sim';
 import { awsEnv, lines, qexport, walk } from '../support/cli';
+import { simConfig, testClient } from '../support/harness';
 import { startS3ErrorServer } from '../support/s3-error-server';
 import { startS3Server, type S3Server } from '../support/s3-server';
 
@@ -109,7 +111,11 @@ describe('AWS setup problems exit 2 with one line naming the fix, and claim no c
   });
 
   it.each([
-    [403, 'AccessDenied', /access denied to s3:\/\/bkt\/prefix\/_state\/pci-scans\.json: .*s3:GetObject/],
+    [
+      403,
+      'AccessDenied',
+      /access denied writing s3:\/\/bkt\/prefix\/_state\/pci-scans\.json: the exporter needs s3:PutObject/,
+    ],
     [403, 'InvalidAccessKeyId', /AWS rejected the credentials \(InvalidAccessKeyId\): refresh them/],
     [301, 'PermanentRedirect', /bucket 'bkt' is in another region: set AWS_REGION/],
   ])('S3 answering %i %s', async (status, code, pattern) => {
@@ -127,11 +133,31 @@ describe('AWS setup problems exit 2 with one line naming the fix, and claim no c
       });
       expect(run.code).toBe(2);
       expectOneLine(run.stderr, pattern);
-      // It read the state file and stopped: nothing was written, no token was requested.
-      expect(server.requests.every((r) => r.method === 'GET')).toBe(true);
+      // It stopped at the first refused request: no data part was ever attempted.
+      expect(server.requests.filter((r) => !r.url.includes('/_state/'))).toEqual([]);
     } finally {
       await server.close();
     }
+  });
+
+  it('a missing state file answered 403 (no s3:ListBucket) is not mistaken for a setup problem', async () => {
+    s3.denyMissingReads(true);
+    try {
+      const run = await qexport(['export', 'pci-scans', '--out', 's3://qexport-test/no-list'], {
+        env: {
+          ...qualysEnv(),
+          ...awsEnv(s3.endpoint, {
+            AWS_REGION: 'us-east-1',
+            AWS_ACCESS_KEY_ID: 'S3RVER',
+            AWS_SECRET_ACCESS_KEY: 'S3RVER',
+          }),
+        },
+      });
+      expect(run.code, run.stderr).toBe(0);
+    } finally {
+      s3.denyMissingReads(false);
+    }
+    expect(await s3.listKeys('no-list/pci-scans/')).toContainEqual(expect.stringMatching(/_manifest\.json$/));
   });
 
   it('S3 endpoint unreachable', async () => {
@@ -296,6 +322,38 @@ describe('--dotenv (the flag Node.js does not intercept)', () => {
     const run = await qexport(['token', '--env-file', file]);
     expect(run.code).toBe(2);
     expectOneLine(run.stderr, /use 'qexport token --dotenv FILE'/);
+  });
+});
+
+describe('progress', () => {
+  /** Whether the PCI pager reports the listing's total on its pages (the engine passes it to progress). */
+  async function pciPagerGivesTotal(): Promise<boolean> {
+    const config = simConfig(sim);
+    const module = getModule('pci-scans');
+    const cursor = module.start({ config, now: new Date(), committed: undefined });
+    for await (const page of module.pages(testClient(sim, config), cursor, config)) {
+      return page.total !== undefined;
+    }
+    return false;
+  }
+
+  it('modules whose API gives no total show pages, records and rate', async () => {
+    const run = await qexport(['export', 'mobile-assets', '--out', join(tmp, 'progress-mobile')], {
+      env: qualysEnv(),
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/^mobile-assets: \d+ pages, \d+ records, \d+\/s$/m);
+  });
+
+  it('PCI shows its total, a percentage and an ETA (once the pager reports totalCount)', async (ctx) => {
+    if (!(await pciPagerGivesTotal())) {
+      ctx.skip('the PCI pager does not report page.total yet (shared/modules/pci-scans.ts)');
+    }
+    const run = await qexport(['export', 'pci-scans', '--out', join(tmp, 'progress-pci')], {
+      env: { ...qualysEnv(), QUALYS_PCI_PAGE_SIZE: '10' },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/^pci-scans: \d+ pages, \d+\/30 records \(\d+%\), \d+\/s, ETA \d+:\d\d$/m);
   });
 });
 
