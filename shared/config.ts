@@ -13,17 +13,28 @@ export type ModuleName = (typeof MODULES)[number];
 
 export const AUTH_METHODS = [
   'qualys-oidc',
+  'qualys-oauth',
   'qualys-basic',
   'idp-password',
   'idp-client-credentials',
 ] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 
+/** PCI Merchant's own auth: its account over HTTP Basic (default), or an IdP-issued JWT after onboarding. */
+export const PCI_AUTH_METHODS = ['basic', 'idp-password', 'idp-client-credentials'] as const;
+export type PciAuthMethod = (typeof PCI_AUTH_METHODS)[number];
+
+/** Modules that call the gateway (all but PCI Merchant). */
+export const GATEWAY_MODULES = ['certview-certificates', 'edr-events', 'mobile-assets'] as const;
+
 /** Where the Qualys APIs live. Derived from QUALYS_PLATFORM, overridden by explicit URLs. */
 export interface QualysEndpoints {
   platform?: string;
-  /** Gateway origin: /auth, /auth/oidc, /certview, /ioc, /sem. No trailing slash. */
-  gatewayUrl: string;
+  /**
+   * Gateway origin: /auth, /auth/oidc, /auth/oauth, /certview, /ioc, /sem. No trailing slash. Absent only when
+   * the config was loaded for PCI Merchant alone and no platform or gateway URL was given.
+   */
+  gatewayUrl?: string;
   /** PCI Merchant API origin. No trailing slash. */
   pciUrl: string;
 }
@@ -38,6 +49,21 @@ export interface Credentials {
   /** IdP token endpoint (idp-* methods). */
   tokenUrl?: string;
   /** OAuth2 scope for idp-* methods; default "openid profile". */
+  scope?: string;
+}
+
+/**
+ * PCI Merchant credentials (env QUALYS_PCI_* for the CLI; the PCI credentials secret in AWS). Separate from the
+ * gateway's: PCI Merchant has its own accounts.
+ */
+export interface PciCredentials {
+  method: PciAuthMethod;
+  username?: string;
+  password?: string;
+  /** IdP token endpoint (idp-* methods). */
+  tokenUrl?: string;
+  clientId?: string;
+  clientSecret?: string;
   scope?: string;
 }
 
@@ -57,6 +83,10 @@ export interface HttpConfig {
   maxRetries: number;
   /** Parallel requests allowed against the API (Qualys default concurrency limit is 2). */
   concurrency: number;
+  /** Below this many calls left in a rate window, calls are spread over the rest of it. Default 10. */
+  rateReserve: number;
+  /** Wait after a 409 1965 that states no wait, even on a repeated call. Default 3601 s (as qualysdk). */
+  rateLimitFallbackSeconds: number;
 }
 
 export interface PciOptions {
@@ -125,6 +155,15 @@ export const ENV = {
   timeoutMs: 'QUALYS_HTTP_TIMEOUT_MS',
   maxRetries: 'QUALYS_HTTP_MAX_RETRIES',
   concurrency: 'QUALYS_CONCURRENCY',
+  rateReserve: 'QUALYS_RATE_RESERVE',
+  rateLimitFallbackSeconds: 'QUALYS_RATE_LIMIT_FALLBACK_SECONDS',
+  pciAuthMethod: 'QUALYS_PCI_AUTH_METHOD',
+  pciUsername: 'QUALYS_PCI_USERNAME',
+  pciPassword: 'QUALYS_PCI_PASSWORD',
+  pciTokenUrl: 'QUALYS_PCI_TOKEN_URL',
+  pciClientId: 'QUALYS_PCI_CLIENT_ID',
+  pciClientSecret: 'QUALYS_PCI_CLIENT_SECRET',
+  pciScope: 'QUALYS_PCI_SCOPE',
   pciPageSize: 'QUALYS_PCI_PAGE_SIZE',
   certviewApiVersion: 'QUALYS_CERTVIEW_API_VERSION',
   certviewPageSize: 'QUALYS_CERTVIEW_PAGE_SIZE',
@@ -144,6 +183,7 @@ export const ENV = {
   bucket: 'QEXPORT_BUCKET',
   tokenSecretId: 'QEXPORT_TOKEN_SECRET_ID',
   credentialsSecretId: 'QEXPORT_CREDENTIALS_SECRET_ID',
+  pciCredentialsSecretId: 'QEXPORT_PCI_CREDENTIALS_SECRET_ID',
   tokenRefreshFunction: 'QEXPORT_TOKEN_REFRESH_FUNCTION',
   refreshMarginMinutes: 'QEXPORT_REFRESH_MARGIN_MINUTES',
   logLevel: 'QEXPORT_LOG_LEVEL',
@@ -248,7 +288,22 @@ function isoDate(env: Env, name: string): string | undefined {
   return v;
 }
 
-export function loadEndpoints(env: Env): QualysEndpoints {
+/** Does a run of `modules` call the gateway? (Every module but pci-scans does; undefined = all modules.) */
+export function needsGateway(modules: readonly ModuleName[] | undefined): boolean {
+  return modules === undefined || modules.some((m) => m !== 'pci-scans');
+}
+
+/** Does a run of `modules` call PCI Merchant? */
+export function needsPci(modules: readonly ModuleName[] | undefined): boolean {
+  return modules === undefined || modules.includes('pci-scans');
+}
+
+export interface LoadOptions {
+  /** The modules this process will run; with only pci-scans, no platform or gateway URL is required. */
+  modules?: readonly ModuleName[];
+}
+
+export function loadEndpoints(env: Env, opts: LoadOptions = {}): QualysEndpoints {
   const platform = str(env, ENV.platform)?.toUpperCase();
   const gatewayOverride = str(env, ENV.gatewayUrl);
   if (platform !== undefined && !(platform in PLATFORMS)) {
@@ -256,12 +311,16 @@ export function loadEndpoints(env: Env): QualysEndpoints {
       `${ENV.platform} '${platform}' is not a Qualys platform (one of ${Object.keys(PLATFORMS).join(', ')})`,
     );
   }
-  if (!platform && !gatewayOverride) {
+  if (!platform && !gatewayOverride && needsGateway(opts.modules)) {
     throw new ConfigError(
       `set ${ENV.platform} (e.g. US1) or ${ENV.gatewayUrl} to say which Qualys platform to use`,
     );
   }
-  const gatewayUrl = gatewayOverride ? parseUrl(gatewayOverride, ENV.gatewayUrl) : PLATFORMS[platform!]!;
+  const gatewayUrl = gatewayOverride
+    ? parseUrl(gatewayOverride, ENV.gatewayUrl)
+    : platform
+      ? PLATFORMS[platform]!
+      : undefined;
   const pciOverride = str(env, ENV.pciUrl);
   return {
     platform,
@@ -341,7 +400,7 @@ function certviewFilter(env: Env): unknown {
 }
 
 /** Everything but the credentials: what the exporters need. Every bad variable is reported, not only the first. */
-export function loadConfig(env: Env): AppConfig {
+export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
   const p = new ConfigProblems();
   const apiVersion = p.take(() => {
     const v = (str(env, ENV.certviewApiVersion) ?? 'v2').toLowerCase();
@@ -374,7 +433,7 @@ export function loadConfig(env: Env): AppConfig {
   p.add(logLevelProblem(env[ENV.logLevel], ENV.logLevel));
   p.take(() => loadProxy(env));
   const config: AppConfig = {
-    endpoints: p.take(() => loadEndpoints(env), { gatewayUrl: '', pciUrl: '' }),
+    endpoints: p.take(() => loadEndpoints(env, opts), { pciUrl: '' }),
     tokenCheck: {
       jwksUrl: p.take(() => {
         const v = str(env, ENV.jwksUrl);
@@ -388,6 +447,8 @@ export function loadConfig(env: Env): AppConfig {
       timeoutMs: num(ENV.timeoutMs, 60_000, 1000, 900_000),
       maxRetries: num(ENV.maxRetries, 5, 0, 20),
       concurrency: num(ENV.concurrency, 2, 1, 16),
+      rateReserve: num(ENV.rateReserve, 10, 0, 100_000),
+      rateLimitFallbackSeconds: num(ENV.rateLimitFallbackSeconds, 3601, 1, 7 * 86_400),
     },
     modules: {
       pci: { pageSize: num(ENV.pciPageSize, 1000, 1, 1000) },
@@ -426,6 +487,7 @@ export function loadConfig(env: Env): AppConfig {
 
 const REQUIRED: Record<AuthMethod, (keyof Credentials)[]> = {
   'qualys-oidc': ['clientId', 'clientSecret'],
+  'qualys-oauth': ['clientId', 'clientSecret'],
   'qualys-basic': ['username', 'password'],
   'idp-password': ['tokenUrl', 'clientId', 'username', 'password'],
   'idp-client-credentials': ['tokenUrl', 'clientId', 'clientSecret'],
@@ -512,7 +574,110 @@ export function parseCredentials(value: unknown, source: string): Credentials {
 /** A one-line summary safe for logs (no credentials). */
 export function describeConfig(cfg: AppConfig): string {
   return (
-    `gateway=${cfg.endpoints.gatewayUrl} pci=${cfg.endpoints.pciUrl} prefix=${cfg.output.prefix || '(none)'} ` +
+    `gateway=${cfg.endpoints.gatewayUrl ?? '(none)'} pci=${cfg.endpoints.pciUrl} prefix=${cfg.output.prefix || '(none)'} ` +
     `concurrency=${cfg.http.concurrency} retries=${cfg.http.maxRetries} certview=${cfg.modules.certview.apiVersion}`
   );
+}
+
+// ------------------------------------------------------------------------------- PCI Merchant credentials
+
+const PCI_REQUIRED: Record<PciAuthMethod, (keyof PciCredentials)[]> = {
+  basic: ['username', 'password'],
+  'idp-password': ['tokenUrl', 'clientId', 'username', 'password'],
+  'idp-client-credentials': ['tokenUrl', 'clientId', 'clientSecret'],
+};
+
+const PCI_ENV: Record<keyof PciCredentials, string> = {
+  method: ENV.pciAuthMethod,
+  username: ENV.pciUsername,
+  password: ENV.pciPassword,
+  tokenUrl: ENV.pciTokenUrl,
+  clientId: ENV.pciClientId,
+  clientSecret: ENV.pciClientSecret,
+  scope: ENV.pciScope,
+};
+
+function pciMethod(value: string | undefined, name: string): PciAuthMethod {
+  const m = value ?? 'basic';
+  if (!(PCI_AUTH_METHODS as readonly string[]).includes(m)) {
+    throw new ConfigError(`${name} must be one of ${PCI_AUTH_METHODS.join(', ')}, got '${m}'`);
+  }
+  return m as PciAuthMethod;
+}
+
+function checkPciCredentials(
+  c: PciCredentials,
+  name: (field: keyof PciCredentials) => string,
+): PciCredentials {
+  const p = new ConfigProblems();
+  for (const field of PCI_REQUIRED[c.method]) {
+    if (!c[field]) p.add(`${name(field)} is required for PCI auth method ${c.method}`);
+  }
+  for (const field of ['clientSecret', 'password'] as const) {
+    p.add(secretLengthProblem(c[field], name(field)));
+  }
+  if (c.tokenUrl) c.tokenUrl = p.take(() => parseUrl(c.tokenUrl!, name('tokenUrl')));
+  p.throwIfAny();
+  return c;
+}
+
+/** Are any gateway credentials set in the environment? (The CLI reports and requires only what is set.) */
+export function hasGatewayCredentials(env: Env): boolean {
+  return [ENV.authMethod, ENV.clientId, ENV.clientSecret, ENV.username, ENV.password, ENV.tokenUrl].some(
+    (n) => str(env, n) !== undefined,
+  );
+}
+
+/** Are any PCI Merchant credentials set in the environment? */
+export function hasPciCredentials(env: Env): boolean {
+  return Object.values(PCI_ENV).some((n) => str(env, n) !== undefined);
+}
+
+/** PCI Merchant credentials from QUALYS_PCI_* variables (the CLI). */
+export function loadPciCredentials(env: Env): PciCredentials {
+  const c: PciCredentials = {
+    method: pciMethod(str(env, ENV.pciAuthMethod), ENV.pciAuthMethod),
+    username: str(env, ENV.pciUsername),
+    password: str(env, ENV.pciPassword),
+    tokenUrl: str(env, ENV.pciTokenUrl),
+    clientId: str(env, ENV.pciClientId),
+    clientSecret: str(env, ENV.pciClientSecret),
+    scope: str(env, ENV.pciScope),
+  };
+  return checkPciCredentials(c, (f) => PCI_ENV[f]);
+}
+
+/**
+ * The PCI credentials secret's JSON: `{"method":"basic","username":…,"password":…}` or an IdP method with its
+ * fields. `source` names the secret in errors (never its values).
+ */
+export function parsePciCredentials(value: unknown, source: string): PciCredentials {
+  let obj = value;
+  if (typeof value === 'string') {
+    try {
+      obj = JSON.parse(value);
+    } catch {
+      throw new ConfigError(`${source} is not valid JSON (see docs/credentials.md for its format)`);
+    }
+  }
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) {
+    throw new ConfigError(`${source} must be a JSON object (see docs/credentials.md)`);
+  }
+  const o = obj as Record<string, unknown>;
+  const field = (k: keyof PciCredentials): string | undefined => {
+    const v = o[k];
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v !== 'string') throw new ConfigError(`${source}: field '${k}' must be a string`);
+    return v.trim() || undefined;
+  };
+  const c: PciCredentials = {
+    method: pciMethod(field('method'), `${source}: field 'method'`),
+    username: field('username'),
+    password: field('password'),
+    tokenUrl: field('tokenUrl'),
+    clientId: field('clientId'),
+    clientSecret: field('clientSecret'),
+    scope: field('scope'),
+  };
+  return checkPciCredentials(c, (f) => `${source}: field '${f}'`);
 }

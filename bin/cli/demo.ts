@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { createLocalTokenProvider } from '../../shared/auth';
+import { localAuth } from '../../shared/app/build-client';
 import { loadConfig, MODULES, type Env } from '../../shared/config';
 import { newRunId, stateKeyFor } from '../../shared/export/engine';
 import type { Manifest } from '../../shared/export/types';
@@ -14,10 +14,10 @@ import { openOutput } from './stores';
 const HELP = `qexport demo [--out DIR] [--scale N] [--seed N]
 
 Starts the built-in Qualys API simulator on 127.0.0.1, obtains a token through the same code the Lambda uses
-(Qualys OIDC client id/secret, verified against the simulator's JWKS), runs all four exports through the same
-run engine, and writes the S3 layout into a fresh directory of its own, DIR/demo-<time>-<id>/, so every demo
-starts from nothing (a demo never resumes another demo's checkpoint, and never touches real exports in DIR).
-The simulator is on 127.0.0.1, so the demo connects directly (no proxy).
+(Qualys OIDC client id/secret, verified against the simulator's JWKS; PCI Merchant with its own Basic
+account), runs all four exports through the same run engine, and writes the S3 layout into a fresh directory
+of its own, DIR/demo-<time>-<id>/, so every demo starts from nothing (a demo never resumes another demo's
+checkpoint, and never touches real exports in DIR). The simulator is on 127.0.0.1: no proxy is used.
 
 Options:
   --out DIR     where to write (default ./exports)
@@ -64,6 +64,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
     port: 0,
     seed,
     counts,
+    // PCI Merchant as documented: its own Basic account and apiVersion: V1; gateway tokens refused there.
+    dialect: { pciAuth: 'documented', pciRequireApiVersion: true },
     edr: {
       start: new Date(now - span).toISOString(),
       stepMs: Math.max(1, Math.floor(span / Math.max(1, counts.edr))),
@@ -77,20 +79,20 @@ export async function demoCommand(argv: string[]): Promise<number> {
       QUALYS_AUTH_METHOD: 'qualys-oidc',
       QUALYS_CLIENT_ID: sim.defaults.clientId,
       QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
+      // PCI Merchant has its own account (HTTP Basic), separate from the gateway's OIDC client.
+      QUALYS_PCI_AUTH_METHOD: 'basic',
+      QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
+      QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
       QUALYS_JWKS_URL: sim.jwksUrl,
       QUALYS_ISSUER: sim.issuer,
       QUALYS_AUDIENCE: sim.audience,
       QEXPORT_PREFIX: demoPrefix,
     };
     const config = loadConfig(env);
-    const tokens = createLocalTokenProvider({
-      credentials: {
-        method: 'qualys-oidc',
-        clientId: sim.defaults.clientId,
-        clientSecret: sim.defaults.clientSecret,
-      },
-      endpoints: config.endpoints,
-      tokenCheck: config.tokenCheck,
+    const auth = localAuth({
+      env,
+      config,
+      modules: MODULES,
       fetch: globalThis.fetch,
       logger: createLogger({ level: 'warn' }),
     });
@@ -105,7 +107,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     const outcomes = await runModules({
       modules: MODULES,
       config,
-      tokens,
+      auth,
       store: target.store,
       fetch: globalThis.fetch,
       signal: interrupts.signal,

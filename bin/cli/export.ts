@@ -1,14 +1,17 @@
+import { localAuth, warmUp } from '../../shared/app/build-client';
+import { proxyAwareFetch } from '../../shared/app/proxy-fetch';
 import {
   ConfigProblems,
   ENV,
   loadConfig,
   loadCredentials,
+  loadPciCredentials,
   MODULES,
+  needsGateway,
+  needsPci,
   type Env,
   type ModuleName,
 } from '../../shared/config';
-import { createLocalTokenProvider } from '../../shared/auth';
-import { proxyAwareFetch } from '../../shared/app/proxy-fetch';
 import { stateKeyFor } from '../../shared/export/engine';
 import type { StateFile } from '../../shared/export/types';
 import { ConfigError } from '../../shared/errors';
@@ -44,13 +47,17 @@ fix); 3 the export or its token request failed (the message says whether a check
 Modules: ${MODULES.join(', ')}, or all
 `;
 
-/** Every configuration problem of the environment at once (settings, credentials, proxy, log level). */
-export function loadCliConfig(env: Env) {
+/**
+ * Every configuration problem of the environment at once (settings, proxy, log level, and the credentials the
+ * given modules need: gateway ones for gateway modules, PCI Merchant ones for pci-scans).
+ */
+export function loadCliConfig(env: Env, modules: readonly ModuleName[]) {
   const p = new ConfigProblems();
-  const config = p.take(() => loadConfig(env));
-  const credentials = p.take(() => loadCredentials(env));
+  const config = p.take(() => loadConfig(env, { modules }));
+  if (needsGateway(modules)) p.take(() => loadCredentials(env));
+  if (needsPci(modules)) p.take(() => loadPciCredentials(env));
   p.throwIfAny();
-  return { config: config!, credentials: credentials! };
+  return config!;
 }
 
 /** The CLI's logger: QEXPORT_LOG_LEVEL when set (JSON lines), otherwise silent (progress and summary speak). */
@@ -84,7 +91,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const env = cliEnv(values.dotenv);
   const target = await openOutput(values.out ?? 'exports', env);
   if (target.prefix !== undefined) env.QEXPORT_PREFIX = target.prefix;
-  const { config, credentials } = loadCliConfig(env);
+  const config = loadCliConfig(env, modules);
   const stateKeys = modules.map((module) => ({ module, key: stateKeyFor(config, module) }));
   // Reads each state file once: region, credentials, bucket, permissions and endpoint problems surface here
   // as one line naming the fix, before a token is requested or anything is written.
@@ -92,15 +99,10 @@ export async function exportCommand(argv: string[]): Promise<number> {
 
   const logger = cliLogger(env);
   const fetch = proxyAwareFetch(env);
-  const tokens = createLocalTokenProvider({
-    credentials,
-    endpoints: config.endpoints,
-    tokenCheck: config.tokenCheck,
-    fetch,
-    logger,
-  });
+  // Gateway credentials only when a gateway module runs; PCI Merchant credentials only for pci-scans.
+  const auth = localAuth({ env, config, modules, fetch, logger });
   // Fail fast on bad credentials or an unreachable Qualys, before any module starts.
-  await tokens.getToken();
+  await warmUp(auth);
 
   let reporter: ProgressReporter | undefined;
   const prefix = config.output.prefix ? `${config.output.prefix}/` : '';
@@ -114,7 +116,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const outcomes = await runModules({
     modules,
     config,
-    tokens,
+    auth,
     store: target.store,
     fetch,
     runId: values['run-id'],

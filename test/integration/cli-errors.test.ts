@@ -35,6 +35,8 @@ const qualysEnv = (): Record<string, string> => ({
   QUALYS_AUTH_METHOD: 'qualys-oidc',
   QUALYS_CLIENT_ID: sim.defaults.clientId,
   QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
+  QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
+  QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
   QUALYS_MOBILE_TRUNCATION_LIMIT: '10',
   QUALYS_HTTP_MAX_RETRIES: '0',
 });
@@ -184,7 +186,7 @@ describe('failures say whether a checkpoint exists, and only when it does', () =
   it('Qualys unreachable: one line naming the cause, exit 3, no checkpoint claimed', async () => {
     const url = `http://127.0.0.1:${await closedPort()}`;
     const out = join(tmp, 'unreachable');
-    const run = await qexport(['export', 'pci-scans', '--out', out], {
+    const run = await qexport(['export', 'mobile-assets', '--out', out], {
       env: { ...qualysEnv(), QUALYS_GATEWAY_URL: url, QUALYS_PCI_URL: url },
     });
     expect(run.code).toBe(3);
@@ -192,7 +194,7 @@ describe('failures say whether a checkpoint exists, and only when it does', () =
     expect(l).toHaveLength(1);
     expect(l[0]).toMatch(/ECONNREFUSED/);
     expect(run.stderr).not.toMatch(/checkpoint/i);
-    expect(existsSync(join(out, 'qualys', '_state', 'pci-scans.json'))).toBe(false);
+    expect(existsSync(join(out, 'qualys', '_state', 'mobile-assets.json'))).toBe(false);
   });
 
   it('a run that fails mid-way names the state file that really holds its checkpoint', async () => {
@@ -219,7 +221,7 @@ describe('failures say whether a checkpoint exists, and only when it does', () =
 
 describe('configuration problems', () => {
   it('every bad variable is reported, one line each, exit 2', async () => {
-    const run = await qexport(['export', 'pci-scans', '--out', join(tmp, 'bad')], {
+    const run = await qexport(['export', 'all', '--out', join(tmp, 'bad')], {
       env: {
         QUALYS_PLATFORM: 'MARS',
         QUALYS_HTTP_TIMEOUT_MS: 'soon',
@@ -231,7 +233,7 @@ describe('configuration problems', () => {
     });
     expect(run.code).toBe(2);
     const l = lines(run.stderr);
-    expect(l).toHaveLength(6);
+    expect(l, run.stderr).toHaveLength(8);
     for (const want of [
       /QUALYS_PLATFORM 'MARS' is not a Qualys platform/,
       /QUALYS_HTTP_TIMEOUT_MS must be a whole number/,
@@ -239,6 +241,8 @@ describe('configuration problems', () => {
       /QEXPORT_LOG_LEVEL must be one of debug, info, warn, error, got 'verbose'/,
       /HTTPS_PROXY must be an http:\/\/ or https:\/\/ proxy URL/,
       /QUALYS_CLIENT_SECRET is required for auth method qualys-oidc/,
+      /QUALYS_PCI_USERNAME is required for PCI auth method basic/,
+      /QUALYS_PCI_PASSWORD is required for PCI auth method basic/,
     ]) {
       expect(
         l.filter((x) => want.test(x)),
@@ -264,10 +268,12 @@ describe('configuration problems', () => {
     const secret = 'wrong-but-long-enough';
     const run = await qexport(['token'], { env: { ...qualysEnv(), QUALYS_CLIENT_SECRET: secret } });
     expect(run.code).toBe(3);
-    const l = lines(run.stderr);
-    expect(l).toHaveLength(1);
-    expect(l[0]).toMatch(/check the credentials \(wrong secret, locked or disabled account\)/);
-    expect(run.stderr).not.toContain(secret);
+    // The report (stdout) carries the gateway check's error as one line.
+    const errors = lines(run.stdout).filter((l) => /^ +error: /.test(l));
+    expect(errors, run.stdout).toHaveLength(1);
+    expect(errors[0]).toMatch(/check the credentials \(wrong secret, locked or disabled account\)/);
+    expect(run.stdout + run.stderr).not.toContain(secret);
+    expect(run.stdout + run.stderr).not.toMatch(/REDACTED/);
   });
 
   it('qexport demo --seed -1 prints one line', async () => {

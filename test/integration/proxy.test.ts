@@ -48,6 +48,8 @@ const qualysEnv = (): Record<string, string> => ({
   QUALYS_AUTH_METHOD: 'qualys-oidc',
   QUALYS_CLIENT_ID: sim.defaults.clientId,
   QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
+  QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
+  QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
   QUALYS_PCI_PAGE_SIZE: '10',
   QUALYS_CERTVIEW_PAGE_SIZE: '10',
   QUALYS_EDR_PAGE_SIZE: '25',
@@ -138,16 +140,21 @@ describe('qexport through a proxy', () => {
 
   it('a proxy refusing our credentials: one line naming the proxy status, exit 3', async () => {
     const url = `http://${PROXY_USER}:not-the-password@127.0.0.1:${authProxy.port}`;
-    const run = await qexport(['token'], { env: { ...qualysEnv(), HTTP_PROXY: url } });
+    const run = await qexport(['token'], {
+      env: { ...qualysEnv(), HTTP_PROXY: url, QUALYS_HTTP_MAX_RETRIES: '0' },
+    });
     expect(run.code).toBe(3);
-    const l = lines(run.stderr);
-    expect(l, run.stderr).toHaveLength(1);
-    expect(l[0]).toMatch(
-      new RegExp(
-        `the proxy \\(http://127\\.0\\.0\\.1:${authProxy.port}\\) refused the connection with HTTP 407: check the user and password`,
-      ),
-    );
-    expect(run.stderr).not.toContain('not-the-password');
+    // Each configured check (gateway, PCI) reports its error as one line.
+    const l = lines(run.stdout).filter((x) => /^ +error: /.test(x));
+    expect(l, run.stdout).toHaveLength(2);
+    for (const line of l) {
+      expect(line).toMatch(
+        new RegExp(
+          `the proxy \\(http://127\\.0\\.0\\.1:${authProxy.port}\\) refused the connection with HTTP 407: check the user and password`,
+        ),
+      );
+    }
+    expect(run.stdout + run.stderr).not.toContain('not-the-password');
   });
 
   it('a proxy that is down: one line naming the cause, exit 3, no direct fallback', async () => {
@@ -156,15 +163,19 @@ describe('qexport through a proxy', () => {
     const { port } = srv.address() as { port: number };
     await new Promise((r) => srv.close(r));
     const before = sim.stats().requests;
-    const run = await qexport(['token'], { env: { ...qualysEnv(), HTTP_PROXY: `http://127.0.0.1:${port}` } });
+    const run = await qexport(['token'], {
+      env: { ...qualysEnv(), HTTP_PROXY: `http://127.0.0.1:${port}`, QUALYS_HTTP_MAX_RETRIES: '0' },
+    });
     expect(run.code).toBe(3);
-    const l = lines(run.stderr);
-    expect(l, run.stderr).toHaveLength(1);
-    expect(l[0]).toMatch(
-      new RegExp(
-        `cannot connect to the proxy http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\): check HTTPS_PROXY`,
-      ),
-    );
+    const l = lines(run.stdout).filter((x) => /^ +error: /.test(x));
+    expect(l, run.stdout).toHaveLength(2);
+    for (const line of l) {
+      expect(line).toMatch(
+        new RegExp(
+          `cannot connect to the proxy http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\): check HTTPS_PROXY`,
+        ),
+      );
+    }
     expect(sim.stats().requests).toBe(before);
   });
 });
@@ -238,12 +249,12 @@ describe('the Lambda entry points build the proxy-aware fetch from their environ
     const stored = await sm.client.send(new GetSecretValueCommand({ SecretId: 'proxy-token' }));
     expect(JSON.parse(stored.SecretString!).accessToken).toMatch(/^eyJ/);
 
-    const exporter = (await import('../../functions/export-pci-scans')).handler;
+    const exporter = (await import('../../functions/export-certview-certificates')).handler;
     const r2 = await counted(proxy, () =>
       exporter({}, { getRemainingTimeInMillis: () => 600_000 } as Parameters<typeof exporter>[1]),
     );
     expect(r2.value.status).toBe('done');
-    expect(r2.value.records).toBe(45);
+    expect(r2.value.records).toBe(35);
     expect(r2.sim).toBeGreaterThan(1);
     expect(r2.proxied).toBe(r2.sim);
     expect(proxy.connects[new URL(s3.endpoint).host]).toBeUndefined(); // S3 went direct
