@@ -4,13 +4,16 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 import { CreateSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { proxyAwareFetch } from '../../shared/app/proxy-fetch';
 import type { Manifest } from '../../shared/export/types';
 import { startSimulator, type Simulator } from '../sim';
-import { lines, qexport, walk } from '../support/cli';
+import { lines, qexport, ROOT, walk } from '../support/cli';
 import { startHttpProxy, type HttpProxy } from '../support/http-proxy';
 import { startS3Server, type S3Server } from '../support/s3-server';
 import { startSecretsManagerServer, type SecretsManagerServer } from '../support/secrets-manager-server';
@@ -239,6 +242,75 @@ describe('the Lambda entry points build the proxy-aware fetch from their environ
   afterAll(async () => {
     process.env = saved;
     await Promise.all([sm.close(), s3.close()]);
+  });
+
+  /** Bundles an entry point the way the stack does (esbuild, ESM, everything inline) into `dir`. */
+  async function bundle(entry: string, dir: string): Promise<string> {
+    const outfile = join(dir, `${entry}.mjs`);
+    await build({
+      entryPoints: [join(ROOT, 'functions', `${entry}.ts`)],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      mainFields: ['module', 'main'],
+      banner: {
+        js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+      },
+      logLevel: 'error',
+    });
+    return outfile;
+  }
+
+  /** Runs the bundle's handler({force:true}) in a plain Node process (as Lambda would), with this environment. */
+  function runBundle(file: string): Promise<{ ok: boolean; text: string }> {
+    const script =
+      `const { handler } = await import(${JSON.stringify(pathToFileURL(file).href)});` +
+      'try { console.log(JSON.stringify(await handler({ force: true }))); }' +
+      'catch (e) { console.log("ERROR " + e.message); process.exitCode = 1; }';
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        env: process.env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ ok: code === 0, text: out.trim() }));
+    });
+  }
+
+  it('the bundled token-refresh carries no undici; with it installed beside, it goes through the proxy', async () => {
+    // Inside the repository, so `import('undici')` resolves from its node_modules as from a Lambda asset's.
+    const dir = await mkdtemp(join(ROOT, 'node_modules', '.cache-qexport-bundle-'));
+    try {
+      const file = await bundle('token-refresh', dir);
+      expect(await readFile(file, 'utf8')).not.toMatch(/node_modules\/undici\//);
+      const r = await counted(proxy, () => runBundle(file));
+      expect(r.value.ok, r.value.text).toBe(true);
+      expect(JSON.parse(r.value.text.split('\n').at(-1)!).refreshed).toBe(true); // after the EMF lines
+      expect(r.sim).toBeGreaterThan(0);
+      expect(r.proxied).toBe(r.sim);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('without undici beside the bundle, a proxied call fails naming the fix, never going direct', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qexport-bundle-'));
+    try {
+      const file = await bundle('token-refresh', dir);
+      const before = sim.stats().requests;
+      const r = await runBundle(file);
+      expect(r.ok).toBe(false);
+      expect(r.text).toMatch(
+        /a proxy is configured .* but the undici package cannot be loaded .*nodeModules \['undici'\]/,
+      );
+      expect(sim.stats().requests).toBe(before);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('token-refresh and an exporter reach Qualys only through the proxy; AWS calls stay direct', async () => {
