@@ -1,6 +1,9 @@
 import { loadProxy, type Env, type ProxySettings } from '../config';
 import { ConfigError } from '../errors';
 import { addSecret } from '../log';
+import type * as UndiciModule from 'undici';
+
+type Undici = typeof UndiciModule;
 
 /** Not a literal in the import() below, so bundlers leave undici out; see `load`. */
 const UNDICI: string = 'undici';
@@ -29,11 +32,11 @@ export function proxyAwareFetch(env: Env, base: typeof fetch = globalThis.fetch)
   const proxy = settings;
   let ready: Promise<typeof fetch> | undefined;
   const load = async (): Promise<typeof fetch> => {
-    let undici: typeof import('undici');
+    let undici: Undici;
     try {
       // A specifier bundlers leave alone: the Lambda bundles do not carry undici (about 540 KB of the 1 MB
       // bundle budget) for the few deployments behind a proxy; those install it beside the bundle.
-      undici = (await import(UNDICI)) as typeof import('undici');
+      undici = (await import(UNDICI)) as Undici;
     } catch (err) {
       throw new ConfigError(
         `a proxy is configured (HTTPS_PROXY / HTTP_PROXY) but the undici package cannot be loaded ` +
