@@ -4,15 +4,14 @@
 //   export      the exporter (runModuleLocally) into a directory or S3 (s3rver), as the Lambda and CLI run it
 //   fetch-only  the same requests with the same concurrency, bodies received and dropped: the wall-time floor
 //   floor       fetch + decode + parse + serialise + gzip of the same bytes, nothing else: the CPU floor
-// Time and CPU are measured from after the token is obtained to the end of the run, in both.
+// Time and CPU are measured from after authentication to the end of the run, in all three.
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { S3Client } from '@aws-sdk/client-s3';
-import { createLocalTokenProvider } from '../shared/auth';
-import { buildQualysClient } from '../shared/app/build-client';
+import { buildQualysClient, localAuth, warmUp } from '../shared/app/build-client';
 import { runModuleLocally } from '../shared/app/run-local';
 import { loadConfig, type ModuleName } from '../shared/config';
 import { parseXml } from '../shared/modules/xml';
@@ -24,6 +23,8 @@ export interface WorkerSpec {
   url: string;
   clientId: string;
   clientSecret: string;
+  pciUsername: string;
+  pciPassword: string;
   /** Extra configuration (page sizes, gzip level, EDR lookback), as environment variables. */
   env?: Record<string, string>;
   sink?: 'dir' | 's3';
@@ -48,19 +49,23 @@ const env = {
   QUALYS_PCI_URL: spec.url,
   QUALYS_CLIENT_ID: spec.clientId,
   QUALYS_CLIENT_SECRET: spec.clientSecret,
+  QUALYS_PCI_AUTH_METHOD: 'basic',
+  QUALYS_PCI_USERNAME: spec.pciUsername,
+  QUALYS_PCI_PASSWORD: spec.pciPassword,
   QEXPORT_PREFIX: 'bench',
   QEXPORT_LOG_LEVEL: 'warn',
   ...spec.env,
 };
 const config = loadConfig(env);
-const tokens = createLocalTokenProvider({
-  credentials: { method: 'qualys-oidc', clientId: spec.clientId, clientSecret: spec.clientSecret },
-  endpoints: config.endpoints,
-  tokenCheck: config.tokenCheck,
-  fetch,
-});
-const token = await tokens.getToken();
-const headers = { authorization: `Bearer ${token}`, 'x-requested-with': 'qexport-bench' };
+// As the CLI authenticates: a gateway token for the gateway modules, PCI Merchant's own account (HTTP Basic) for
+// pci-scans.
+const auth = localAuth({ env, config, modules: [spec.module], fetch });
+await warmUp(auth);
+const authorization =
+  spec.module === 'pci-scans'
+    ? `Basic ${Buffer.from(`${spec.pciUsername}:${spec.pciPassword}`).toString('base64')}`
+    : `Bearer ${await (auth.gateway as { tokens: { getToken(): Promise<string> } }).tokens.getToken()}`;
+const headers = { authorization, 'x-requested-with': 'qexport-bench' };
 const m = config.modules;
 
 function peakRssMb(): number {
@@ -232,7 +237,7 @@ if (spec.mode === 'export') {
         bucket: spec.s3.bucket,
       })
     : createDirStore(dir!);
-  const client = buildQualysClient(config, tokens, fetch);
+  const client = buildQualysClient(config, auth, fetch);
   const r = await runModuleLocally({ module: spec.module, config, client, store });
   result = {
     mode: spec.mode,

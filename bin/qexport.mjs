@@ -1,8 +1,11 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 // The `qexport` command. Runs the precompiled CLI (dist/cli, built by bin/build-cli.mjs at `npm ci`), which
 // starts in a fraction of the time TypeScript loading took. Before that it checks the build against the stamps
 // of every source it was built from; if any changed (or there is no build), it rebuilds first (esbuild is
 // always installed: tsx, a runtime dependency, depends on it), so edited sources never run from an old build.
+// The shebang passes `--` to Node: Node scans its whole command line, script arguments included, for
+// `--env-file` and exits before this file runs when the named file is missing (nodejs/node#54232); it stops
+// scanning at `--`, so `qexport ... --env-file X` reaches our parser, which names the new flag (--dotenv).
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';

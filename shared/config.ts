@@ -6,23 +6,35 @@
  * Environment variable names (used by the CLI, Lambda and docs alike) are listed in ENV below.
  */
 import { ConfigError } from './errors';
+import { logLevelProblem, secretLengthProblem } from './log';
 
 export const MODULES = ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets'] as const;
 export type ModuleName = (typeof MODULES)[number];
 
 export const AUTH_METHODS = [
   'qualys-oidc',
+  'qualys-oauth',
   'qualys-basic',
   'idp-password',
   'idp-client-credentials',
 ] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 
+/** PCI Merchant's own auth: its account over HTTP Basic (default), or an IdP-issued JWT after onboarding. */
+export const PCI_AUTH_METHODS = ['basic', 'idp-password', 'idp-client-credentials'] as const;
+export type PciAuthMethod = (typeof PCI_AUTH_METHODS)[number];
+
+/** Modules that call the gateway (all but PCI Merchant). */
+export const GATEWAY_MODULES = ['certview-certificates', 'edr-events', 'mobile-assets'] as const;
+
 /** Where the Qualys APIs live. Derived from QUALYS_PLATFORM, overridden by explicit URLs. */
 export interface QualysEndpoints {
   platform?: string;
-  /** Gateway origin: /auth, /auth/oidc, /certview, /ioc, /sem. No trailing slash. */
-  gatewayUrl: string;
+  /**
+   * Gateway origin: /auth, /auth/oidc, /auth/oauth, /certview, /ioc, /sem. No trailing slash. Absent only when
+   * the config was loaded for PCI Merchant alone and no platform or gateway URL was given.
+   */
+  gatewayUrl?: string;
   /** PCI Merchant API origin. No trailing slash. */
   pciUrl: string;
 }
@@ -37,6 +49,21 @@ export interface Credentials {
   /** IdP token endpoint (idp-* methods). */
   tokenUrl?: string;
   /** OAuth2 scope for idp-* methods; default "openid profile". */
+  scope?: string;
+}
+
+/**
+ * PCI Merchant credentials (env QUALYS_PCI_* for the CLI; the PCI credentials secret in AWS). Separate from the
+ * gateway's: PCI Merchant has its own accounts.
+ */
+export interface PciCredentials {
+  method: PciAuthMethod;
+  username?: string;
+  password?: string;
+  /** IdP token endpoint (idp-* methods). */
+  tokenUrl?: string;
+  clientId?: string;
+  clientSecret?: string;
   scope?: string;
 }
 
@@ -56,6 +83,10 @@ export interface HttpConfig {
   maxRetries: number;
   /** Parallel requests allowed against the API (Qualys default concurrency limit is 2). */
   concurrency: number;
+  /** Below this many calls left in a rate window, calls are spread over the rest of it. Default 10. */
+  rateReserve: number;
+  /** Wait after a 409 1965 that states no wait, even on a repeated call. Default 3601 s (as qualysdk). */
+  rateLimitFallbackSeconds: number;
 }
 
 export interface PciOptions {
@@ -129,6 +160,15 @@ export const ENV = {
   timeoutMs: 'QUALYS_HTTP_TIMEOUT_MS',
   maxRetries: 'QUALYS_HTTP_MAX_RETRIES',
   concurrency: 'QUALYS_CONCURRENCY',
+  rateReserve: 'QUALYS_RATE_RESERVE',
+  rateLimitFallbackSeconds: 'QUALYS_RATE_LIMIT_FALLBACK_SECONDS',
+  pciAuthMethod: 'QUALYS_PCI_AUTH_METHOD',
+  pciUsername: 'QUALYS_PCI_USERNAME',
+  pciPassword: 'QUALYS_PCI_PASSWORD',
+  pciTokenUrl: 'QUALYS_PCI_TOKEN_URL',
+  pciClientId: 'QUALYS_PCI_CLIENT_ID',
+  pciClientSecret: 'QUALYS_PCI_CLIENT_SECRET',
+  pciScope: 'QUALYS_PCI_SCOPE',
   pciPageSize: 'QUALYS_PCI_PAGE_SIZE',
   certviewApiVersion: 'QUALYS_CERTVIEW_API_VERSION',
   certviewPageSize: 'QUALYS_CERTVIEW_PAGE_SIZE',
@@ -149,12 +189,43 @@ export const ENV = {
   bucket: 'QEXPORT_BUCKET',
   tokenSecretId: 'QEXPORT_TOKEN_SECRET_ID',
   credentialsSecretId: 'QEXPORT_CREDENTIALS_SECRET_ID',
+  pciCredentialsSecretId: 'QEXPORT_PCI_CREDENTIALS_SECRET_ID',
   tokenRefreshFunction: 'QEXPORT_TOKEN_REFRESH_FUNCTION',
   refreshMarginMinutes: 'QEXPORT_REFRESH_MARGIN_MINUTES',
   logLevel: 'QEXPORT_LOG_LEVEL',
+  // Outbound proxy for Qualys and IdP calls (the conventional names; the lowercase spelling wins when both are set)
+  httpsProxy: 'HTTPS_PROXY',
+  httpProxy: 'HTTP_PROXY',
+  noProxy: 'NO_PROXY',
 } as const;
 
 export type Env = Record<string, string | undefined>;
+
+/**
+ * Collects every configuration problem instead of stopping at the first, so an operator fixes them all in one
+ * go. `take` runs one parse: a ConfigError is recorded and the fallback returned; other errors propagate.
+ */
+export class ConfigProblems {
+  readonly list: string[] = [];
+  take<T>(parse: () => T): T | undefined;
+  take<T>(parse: () => T, fallback: T): T;
+  take<T>(parse: () => T, fallback?: T): T | undefined {
+    try {
+      return parse();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      this.list.push(...err.problems);
+      return fallback;
+    }
+  }
+  add(problem: string | undefined): void {
+    if (problem) this.list.push(problem);
+  }
+  /** Throws one ConfigError holding every problem found so far. */
+  throwIfAny(): void {
+    if (this.list.length) throw new ConfigError(this.list);
+  }
+}
 
 // ------------------------------------------------------------------------------------------ parser
 
@@ -223,7 +294,22 @@ function isoDate(env: Env, name: string): string | undefined {
   return v;
 }
 
-export function loadEndpoints(env: Env): QualysEndpoints {
+/** Does a run of `modules` call the gateway? (Every module but pci-scans does; undefined = all modules.) */
+export function needsGateway(modules: readonly ModuleName[] | undefined): boolean {
+  return modules === undefined || modules.some((m) => m !== 'pci-scans');
+}
+
+/** Does a run of `modules` call PCI Merchant? */
+export function needsPci(modules: readonly ModuleName[] | undefined): boolean {
+  return modules === undefined || modules.includes('pci-scans');
+}
+
+export interface LoadOptions {
+  /** The modules this process will run; with only pci-scans, no platform or gateway URL is required. */
+  modules?: readonly ModuleName[];
+}
+
+export function loadEndpoints(env: Env, opts: LoadOptions = {}): QualysEndpoints {
   const platform = str(env, ENV.platform)?.toUpperCase();
   const gatewayOverride = str(env, ENV.gatewayUrl);
   if (platform !== undefined && !(platform in PLATFORMS)) {
@@ -231,18 +317,75 @@ export function loadEndpoints(env: Env): QualysEndpoints {
       `${ENV.platform} '${platform}' is not a Qualys platform (one of ${Object.keys(PLATFORMS).join(', ')})`,
     );
   }
-  if (!platform && !gatewayOverride) {
+  if (!platform && !gatewayOverride && needsGateway(opts.modules)) {
     throw new ConfigError(
       `set ${ENV.platform} (e.g. US1) or ${ENV.gatewayUrl} to say which Qualys platform to use`,
     );
   }
-  const gatewayUrl = gatewayOverride ? parseUrl(gatewayOverride, ENV.gatewayUrl) : PLATFORMS[platform!]!;
+  const gatewayUrl = gatewayOverride
+    ? parseUrl(gatewayOverride, ENV.gatewayUrl)
+    : platform
+      ? PLATFORMS[platform]!
+      : undefined;
   const pciOverride = str(env, ENV.pciUrl);
   return {
     platform,
     gatewayUrl,
     pciUrl: pciOverride ? parseUrl(pciOverride, ENV.pciUrl) : PCI_MERCHANT_URL,
   };
+}
+
+/** The outbound proxy, as undici's EnvHttpProxyAgent understands it. Credentials stay inside the URLs. */
+export interface ProxySettings {
+  /** Proxy for http:// targets (and https:// ones when no HTTPS proxy is set). */
+  httpProxy?: string;
+  /** Proxy for https:// targets. */
+  httpsProxy?: string;
+  /** Comma- or space-separated hosts (`host`, `.domain`, `*.domain`, `host:port`, `*`) reached directly. */
+  noProxy?: string;
+}
+
+/** `https_proxy` wins over `HTTPS_PROXY`, as in curl and undici. Returns [name used, trimmed value]. */
+function proxyVar(env: Env, upper: string): [string, string | undefined] {
+  const lower = upper.toLowerCase();
+  const l = str(env, lower);
+  return l !== undefined ? [lower, l] : [upper, str(env, upper)];
+}
+
+function proxyUrl(name: string, value: string): string {
+  // curl accepts "proxy.corp:8080" without a scheme and means http://.
+  const withScheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(value) ? value : `http://${value}`;
+  let u: URL;
+  try {
+    u = new URL(withScheme);
+  } catch {
+    throw new ConfigError(`${name} is not a valid proxy URL (expected http://host:port)`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new ConfigError(`${name} must be an http:// or https:// proxy URL, got '${u.protocol}//'`);
+  }
+  if (!u.hostname) throw new ConfigError(`${name} has no host (expected http://host:port)`);
+  const problem = secretLengthProblem(
+    u.password ? decodeURIComponent(u.password) : undefined,
+    `the password in ${name}`,
+  );
+  if (problem) throw new ConfigError(problem);
+  return u.href;
+}
+
+/**
+ * HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and their lowercase spellings) → proxy settings, or undefined when no
+ * proxy is configured. Both proxy variables are checked, so every bad one is reported.
+ */
+export function loadProxy(env: Env): ProxySettings | undefined {
+  const p = new ConfigProblems();
+  const [httpsName, https] = proxyVar(env, ENV.httpsProxy);
+  const [httpName, http] = proxyVar(env, ENV.httpProxy);
+  const httpsProxy = https === undefined ? undefined : p.take(() => proxyUrl(httpsName, https));
+  const httpProxy = http === undefined ? undefined : p.take(() => proxyUrl(httpName, http));
+  p.throwIfAny();
+  if (!httpsProxy && !httpProxy) return undefined;
+  return { httpProxy, httpsProxy, noProxy: proxyVar(env, ENV.noProxy)[1] };
 }
 
 function certviewFilter(env: Env): unknown {
@@ -262,44 +405,63 @@ function certviewFilter(env: Env): unknown {
   return v;
 }
 
-/** Everything but the credentials: what the exporters need. */
-export function loadConfig(env: Env): AppConfig {
-  const apiVersion = (str(env, ENV.certviewApiVersion) ?? 'v2').toLowerCase();
-  if (apiVersion !== 'v1' && apiVersion !== 'v2') {
-    throw new ConfigError(`${ENV.certviewApiVersion} must be v1 or v2, got '${apiVersion}'`);
-  }
-  const prefix = (str(env, ENV.prefix) ?? 'qualys').replace(/^\/+|\/+$/g, '');
-  if (prefix && !/^[A-Za-z0-9!_.*'()/-]+$/.test(prefix)) {
-    throw new ConfigError(
-      `${ENV.prefix} may contain only letters, digits and !_.*'()/- characters, got '${prefix}'`,
-    );
-  }
+/** Everything but the credentials: what the exporters need. Every bad variable is reported, not only the first. */
+export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
+  const p = new ConfigProblems();
+  const apiVersion = p.take(() => {
+    const v = (str(env, ENV.certviewApiVersion) ?? 'v2').toLowerCase();
+    if (v !== 'v1' && v !== 'v2') {
+      throw new ConfigError(`${ENV.certviewApiVersion} must be v1 or v2, got '${v}'`);
+    }
+    return v;
+  }, 'v2');
+  const prefix = p.take(() => {
+    const v = (str(env, ENV.prefix) ?? 'qualys').replace(/^\/+|\/+$/g, '');
+    if (v && !/^[A-Za-z0-9!_.*'()/-]+$/.test(v)) {
+      throw new ConfigError(
+        `${ENV.prefix} may contain only letters, digits and !_.*'()/- characters, got '${v}'`,
+      );
+    }
+    return v;
+  }, 'qualys');
   const includes = str(env, ENV.certviewIncludes);
-  const edrFilter = str(env, ENV.edrFilter);
-  if (edrFilter && /event\.datetime/i.test(edrFilter)) {
-    throw new ConfigError(
-      `${ENV.edrFilter} must not contain event.datetime: the exporter sets the time window itself`,
-    );
-  }
-  return {
-    endpoints: loadEndpoints(env),
+  const edrFilter = p.take(() => {
+    const v = str(env, ENV.edrFilter);
+    if (v && /event\.datetime/i.test(v)) {
+      throw new ConfigError(
+        `${ENV.edrFilter} must not contain event.datetime: the exporter sets the time window itself`,
+      );
+    }
+    return v;
+  });
+  const num = (name: string, dflt: number, min: number, max: number) =>
+    p.take(() => int(env, name, dflt, min, max), dflt);
+  p.add(logLevelProblem(env[ENV.logLevel], ENV.logLevel));
+  p.take(() => loadProxy(env));
+  const config: AppConfig = {
+    endpoints: p.take(() => loadEndpoints(env, opts), { pciUrl: '' }),
     tokenCheck: {
-      jwksUrl: str(env, ENV.jwksUrl) ? parseUrl(str(env, ENV.jwksUrl)!, ENV.jwksUrl) : undefined,
+      jwksUrl: p.take(() => {
+        const v = str(env, ENV.jwksUrl);
+        return v ? parseUrl(v, ENV.jwksUrl) : undefined;
+      }),
       issuer: str(env, ENV.issuer),
       audience: str(env, ENV.audience),
-      maxLifetimeSeconds: int(env, ENV.maxTokenLifetime, 86_400, 60, 30 * 86_400),
+      maxLifetimeSeconds: num(ENV.maxTokenLifetime, 86_400, 60, 30 * 86_400),
     },
     http: {
-      timeoutMs: int(env, ENV.timeoutMs, 60_000, 1000, 900_000),
-      maxRetries: int(env, ENV.maxRetries, 5, 0, 20),
-      concurrency: int(env, ENV.concurrency, 2, 1, 16),
+      timeoutMs: num(ENV.timeoutMs, 60_000, 1000, 900_000),
+      maxRetries: num(ENV.maxRetries, 5, 0, 20),
+      concurrency: num(ENV.concurrency, 2, 1, 16),
+      rateReserve: num(ENV.rateReserve, 10, 0, 100_000),
+      rateLimitFallbackSeconds: num(ENV.rateLimitFallbackSeconds, 3601, 1, 7 * 86_400),
     },
     modules: {
-      pci: { pageSize: int(env, ENV.pciPageSize, 1000, 1, 1000) },
+      pci: { pageSize: num(ENV.pciPageSize, 1000, 1, 1000) },
       certview: {
         apiVersion,
-        pageSize: int(env, ENV.certviewPageSize, 200, 1, 200),
-        filter: certviewFilter(env),
+        pageSize: num(ENV.certviewPageSize, 200, 1, 200),
+        filter: p.take(() => certviewFilter(env)),
         includes: includes
           ? includes
               .split(',')
@@ -309,27 +471,30 @@ export function loadConfig(env: Env): AppConfig {
       },
       edr: {
         filter: edrFilter,
-        pageSize: int(env, ENV.edrPageSize, 1000, 1, 5000),
-        overlapMinutes: int(env, ENV.edrOverlapMinutes, 10, 0, 24 * 60),
-        initialLookbackHours: int(env, ENV.edrInitialLookbackHours, 24, 1, 24 * 90),
+        pageSize: num(ENV.edrPageSize, 1000, 1, 5000),
+        overlapMinutes: num(ENV.edrOverlapMinutes, 10, 0, 24 * 60),
+        initialLookbackHours: num(ENV.edrInitialLookbackHours, 24, 1, 24 * 90),
       },
       mobile: {
-        truncationLimit: int(env, ENV.mobileTruncationLimit, 1000, 1, 1_000_000),
-        detectionUpdatedSince: isoDate(env, ENV.mobileDetectionUpdatedSince),
+        truncationLimit: num(ENV.mobileTruncationLimit, 1000, 1, 1_000_000),
+        detectionUpdatedSince: p.take(() => isoDate(env, ENV.mobileDetectionUpdatedSince)),
         includeFields: str(env, ENV.mobileIncludeFields),
       },
     },
     output: {
       prefix,
-      partMaxBytes: int(env, ENV.partMaxBytes, 64 * 1024 * 1024, 1024, 4 * 1024 ** 3),
-      partMaxRecords: int(env, ENV.partMaxRecords, 500_000, 1, 100_000_000),
-      gzipLevel: int(env, ENV.gzipLevel, DEFAULT_GZIP_LEVEL, 1, 9),
+      partMaxBytes: num(ENV.partMaxBytes, 64 * 1024 * 1024, 1024, 4 * 1024 ** 3),
+      partMaxRecords: num(ENV.partMaxRecords, 500_000, 1, 100_000_000),
+      gzipLevel: num(ENV.gzipLevel, DEFAULT_GZIP_LEVEL, 1, 9),
     },
   };
+  p.throwIfAny();
+  return config;
 }
 
 const REQUIRED: Record<AuthMethod, (keyof Credentials)[]> = {
   'qualys-oidc': ['clientId', 'clientSecret'],
+  'qualys-oauth': ['clientId', 'clientSecret'],
   'qualys-basic': ['username', 'password'],
   'idp-password': ['tokenUrl', 'clientId', 'username', 'password'],
   'idp-client-credentials': ['tokenUrl', 'clientId', 'clientSecret'],
@@ -345,11 +510,17 @@ const CRED_ENV: Record<keyof Credentials, string> = {
   scope: ENV.scope,
 };
 
+/** Every problem of a credentials set at once: missing fields, secrets too short to redact, a bad token URL. */
 function checkCredentials(c: Credentials, name: (field: keyof Credentials) => string): Credentials {
+  const p = new ConfigProblems();
   for (const field of REQUIRED[c.method]) {
-    if (!c[field]) throw new ConfigError(`${name(field)} is required for auth method ${c.method}`);
+    if (!c[field]) p.add(`${name(field)} is required for auth method ${c.method}`);
   }
-  if (c.tokenUrl) c.tokenUrl = parseUrl(c.tokenUrl, name('tokenUrl'));
+  for (const field of ['clientSecret', 'password'] as const) {
+    p.add(secretLengthProblem(c[field], name(field)));
+  }
+  if (c.tokenUrl) c.tokenUrl = p.take(() => parseUrl(c.tokenUrl!, name('tokenUrl')));
+  p.throwIfAny();
   return c;
 }
 
@@ -410,8 +581,111 @@ export function parseCredentials(value: unknown, source: string): Credentials {
 /** A one-line summary safe for logs (no credentials). */
 export function describeConfig(cfg: AppConfig): string {
   return (
-    `gateway=${cfg.endpoints.gatewayUrl} pci=${cfg.endpoints.pciUrl} prefix=${cfg.output.prefix || '(none)'} ` +
+    `gateway=${cfg.endpoints.gatewayUrl ?? '(none)'} pci=${cfg.endpoints.pciUrl} prefix=${cfg.output.prefix || '(none)'} ` +
     `concurrency=${cfg.http.concurrency} retries=${cfg.http.maxRetries} certview=${cfg.modules.certview.apiVersion} ` +
     `gzip=${cfg.output.gzipLevel}`
   );
+}
+
+// ------------------------------------------------------------------------------- PCI Merchant credentials
+
+const PCI_REQUIRED: Record<PciAuthMethod, (keyof PciCredentials)[]> = {
+  basic: ['username', 'password'],
+  'idp-password': ['tokenUrl', 'clientId', 'username', 'password'],
+  'idp-client-credentials': ['tokenUrl', 'clientId', 'clientSecret'],
+};
+
+const PCI_ENV: Record<keyof PciCredentials, string> = {
+  method: ENV.pciAuthMethod,
+  username: ENV.pciUsername,
+  password: ENV.pciPassword,
+  tokenUrl: ENV.pciTokenUrl,
+  clientId: ENV.pciClientId,
+  clientSecret: ENV.pciClientSecret,
+  scope: ENV.pciScope,
+};
+
+function pciMethod(value: string | undefined, name: string): PciAuthMethod {
+  const m = value ?? 'basic';
+  if (!(PCI_AUTH_METHODS as readonly string[]).includes(m)) {
+    throw new ConfigError(`${name} must be one of ${PCI_AUTH_METHODS.join(', ')}, got '${m}'`);
+  }
+  return m as PciAuthMethod;
+}
+
+function checkPciCredentials(
+  c: PciCredentials,
+  name: (field: keyof PciCredentials) => string,
+): PciCredentials {
+  const p = new ConfigProblems();
+  for (const field of PCI_REQUIRED[c.method]) {
+    if (!c[field]) p.add(`${name(field)} is required for PCI auth method ${c.method}`);
+  }
+  for (const field of ['clientSecret', 'password'] as const) {
+    p.add(secretLengthProblem(c[field], name(field)));
+  }
+  if (c.tokenUrl) c.tokenUrl = p.take(() => parseUrl(c.tokenUrl!, name('tokenUrl')));
+  p.throwIfAny();
+  return c;
+}
+
+/** Are any gateway credentials set in the environment? (The CLI reports and requires only what is set.) */
+export function hasGatewayCredentials(env: Env): boolean {
+  return [ENV.authMethod, ENV.clientId, ENV.clientSecret, ENV.username, ENV.password, ENV.tokenUrl].some(
+    (n) => str(env, n) !== undefined,
+  );
+}
+
+/** Are any PCI Merchant credentials set in the environment? */
+export function hasPciCredentials(env: Env): boolean {
+  return Object.values(PCI_ENV).some((n) => str(env, n) !== undefined);
+}
+
+/** PCI Merchant credentials from QUALYS_PCI_* variables (the CLI). */
+export function loadPciCredentials(env: Env): PciCredentials {
+  const c: PciCredentials = {
+    method: pciMethod(str(env, ENV.pciAuthMethod), ENV.pciAuthMethod),
+    username: str(env, ENV.pciUsername),
+    password: str(env, ENV.pciPassword),
+    tokenUrl: str(env, ENV.pciTokenUrl),
+    clientId: str(env, ENV.pciClientId),
+    clientSecret: str(env, ENV.pciClientSecret),
+    scope: str(env, ENV.pciScope),
+  };
+  return checkPciCredentials(c, (f) => PCI_ENV[f]);
+}
+
+/**
+ * The PCI credentials secret's JSON: `{"method":"basic","username":…,"password":…}` or an IdP method with its
+ * fields. `source` names the secret in errors (never its values).
+ */
+export function parsePciCredentials(value: unknown, source: string): PciCredentials {
+  let obj = value;
+  if (typeof value === 'string') {
+    try {
+      obj = JSON.parse(value);
+    } catch {
+      throw new ConfigError(`${source} is not valid JSON (see docs/credentials.md for its format)`);
+    }
+  }
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) {
+    throw new ConfigError(`${source} must be a JSON object (see docs/credentials.md)`);
+  }
+  const o = obj as Record<string, unknown>;
+  const field = (k: keyof PciCredentials): string | undefined => {
+    const v = o[k];
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v !== 'string') throw new ConfigError(`${source}: field '${k}' must be a string`);
+    return v.trim() || undefined;
+  };
+  const c: PciCredentials = {
+    method: pciMethod(field('method'), `${source}: field 'method'`),
+    username: field('username'),
+    password: field('password'),
+    tokenUrl: field('tokenUrl'),
+    clientId: field('clientId'),
+    clientSecret: field('clientSecret'),
+    scope: field('scope'),
+  };
+  return checkPciCredentials(c, (f) => `${source}: field '${f}'`);
 }

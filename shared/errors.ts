@@ -12,10 +12,17 @@ export class QexportError extends Error {
   }
 }
 
-/** Missing or malformed configuration. The message names the variable or flag. CLI exit code 2. */
+/**
+ * Missing or malformed configuration. The message names the variable or flag. CLI exit code 2.
+ * A parser that checks several values reports every problem at once: `problems` holds one message per bad
+ * variable (the CLI prints one line each), `message` joins them with '; '.
+ */
 export class ConfigError extends QexportError {
-  constructor(message: string) {
-    super('config', message);
+  readonly problems: readonly string[];
+  constructor(message: string | readonly string[]) {
+    const problems = typeof message === 'string' ? [message] : [...message];
+    super('config', problems.join('; '));
+    this.problems = problems;
   }
 }
 
@@ -23,10 +30,13 @@ export class ConfigError extends QexportError {
 export class QualysHttpError extends QexportError {
   readonly status: number | undefined;
   readonly url: string;
-  constructor(message: string, opts: { status?: number; url: string; cause?: unknown }) {
+  /** The SIMPLE_RETURN code of a refusal (e.g. 2003, 2011), when the body carried one. */
+  readonly apiCode: number | undefined;
+  constructor(message: string, opts: { status?: number; url: string; cause?: unknown; apiCode?: number }) {
     super('http', message, { cause: opts.cause });
     this.status = opts.status;
     this.url = opts.url;
+    this.apiCode = opts.apiCode;
   }
 }
 

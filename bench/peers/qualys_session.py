@@ -1,7 +1,8 @@
-"""What a Qualys user's script starts with: a requests session holding a bearer token from /auth/oidc.
+"""What a Qualys user's script for a gateway API starts with: a requests session holding a token from /auth/oidc.
 
-Shared by the four peer scripts (one per module) that `npm run bench` runs against the same simulator as the
-exporter, one request at a time, to compare whole-process CPU and wall time (docs/benchmarks.md).
+Shared by the three gateway peer scripts (pci_scans.py uses PCI Merchant's own Basic account), which
+`npm run bench` runs against the same simulator as the exporter, one request at a time, to compare
+whole-process CPU and wall time (docs/benchmarks.md).
 Configuration comes from the same environment variables the exporter reads.
 """
 import os

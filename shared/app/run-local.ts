@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { AppConfig, ModuleName } from '../config';
-import { runExport, type PageInspector, type ProgressEvent } from '../export/engine';
+import { runExport, type ProgressEvent } from '../export/engine';
 import type { ExportInvocation, RunResult } from '../export/types';
 import type { Logger } from '../log';
 import { getModule } from '../modules';
@@ -18,7 +18,6 @@ export interface LocalRunOptions {
   onProgress?: (p: ProgressEvent) => void;
   /** Ctrl-C: the run stops at the next page boundary with its checkpoint written and its lease released. */
   signal?: AbortSignal;
-  inspect?: PageInspector;
   /** Upper bound of engine invocations, a guard against a pager that never finishes. */
   maxInvocations?: number;
 }
@@ -54,7 +53,6 @@ export async function runModuleLocally(opts: LocalRunOptions): Promise<RunResult
       logger: opts.logger,
       onProgress: opts.onProgress,
       signal: opts.signal,
-      inspect: opts.inspect,
     });
     if (result.status !== 'continue' || opts.signal?.aborted) break;
     if (result.waitSeconds) await new Promise((r) => setTimeout(r, result!.waitSeconds! * 1000));

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DEFAULT_DIALECT, DIALECT_VALUES, type SimDialect } from './dialect';
 import { parseFaultArg, startSimulator, type FaultSpec } from './index';
 
 const HELP = `qexport sim [options]
@@ -17,7 +18,10 @@ Options:
   --concurrency N          concurrency limit
   --fault SPEC             kind[:/path][:key=val,...], repeatable; kinds: status, reset, stall, malformed,
                            truncated, expire-token, scroll-expire, offsite-url, rate-limit, concurrency-limit,
-                           pci-insert; keys: after, times, status, waitSec, ms, url, count
+                           pci-insert, simple-return; keys: after, times, status, waitSec, ms, url, count, code
+                           (status/reset/stall hit a token endpoint when the path names it, e.g. status:/auth/oidc)
+  --dialect key=val,...    auth and limit dialects, e.g. pciAuth=documented,rateLimitBody=documented
+                           (keys: ${Object.keys(DEFAULT_DIALECT).join(', ')}; see docs/simulator.md)
   -h, --help               this help
 `;
 
@@ -38,6 +42,7 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
         rate: { type: 'string' },
         concurrency: { type: 'string' },
         fault: { type: 'string', multiple: true },
+        dialect: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -77,6 +82,7 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
       rate = { calls: Number(m[1]), windowSec: Number(m[2]) };
     }
     const faults: FaultSpec[] = (values.fault ?? []).map(parseFaultArg);
+    const dialect = parseDialectArg(values.dialect);
     const edrStart = values['edr-start'] ?? new Date(Date.now() - 24 * 3600_000).toISOString();
     if (Number.isNaN(Date.parse(edrStart)))
       throw new Error(`--edr-start must be an ISO date, got '${edrStart}'`);
@@ -86,6 +92,7 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
       counts,
       edr: { start: edrStart, stepMs: num('edr-step-ms', values['edr-step-ms'], 1000) },
       latencyMs: num('latency', values.latency, 0),
+      dialect,
       limits: {
         rate,
         concurrency: values.concurrency ? num('concurrency', values.concurrency, 2) : undefined,
@@ -101,6 +108,8 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
     `Qualys API simulator listening on ${sim.url}\n` +
       `  demo credentials (not secrets): clientId=${d.clientId} clientSecret=${d.clientSecret} ` +
       `username=${d.username} password=${d.password}\n` +
+      `  subscription client (/auth/oauth): ${d.subscriptionClientId} / ${d.subscriptionClientSecret}; ` +
+      `PCI Merchant account (Basic): ${d.pciUsername} / ${d.pciPassword}\n` +
       `  IdP token URL: ${sim.tokenUrl}   JWKS: ${sim.jwksUrl}\n\n` +
       `Try:\n` +
       `  TOKEN=$(curl -s -X POST ${sim.url}/auth/oidc -H 'clientId: ${d.clientId}' -H 'clientSecret: ${d.clientSecret}')\n` +
@@ -115,4 +124,25 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
   });
   await sim.close();
   return 0;
+}
+
+/** `--dialect pciAuth=documented,rateLimitBody=documented` → a SimDialect; unknown keys or values are refused. */
+export function parseDialectArg(arg: string | undefined): SimDialect {
+  const out: Record<string, unknown> = {};
+  for (const kv of arg ? arg.split(',') : []) {
+    const eq = kv.indexOf('=');
+    const k = kv.slice(0, eq);
+    const v = kv.slice(eq + 1);
+    if (eq <= 0 || !(k in DEFAULT_DIALECT)) {
+      throw new Error(
+        `--dialect: expected key=value with a key among ${Object.keys(DEFAULT_DIALECT).join(', ')}, got '${kv}'`,
+      );
+    }
+    const allowed = DIALECT_VALUES[k as keyof SimDialect] as readonly unknown[];
+    const value = allowed.find((a) => String(a) === v);
+    if (value === undefined)
+      throw new Error(`--dialect: ${k} must be one of ${allowed.join(', ')}, got '${v}'`);
+    out[k] = value;
+  }
+  return out as SimDialect;
 }
