@@ -5,6 +5,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
 import { handleExport } from '../shared/app/lambda-export';
+import { metricsWriter } from '../shared/app/metrics';
 import type { ModuleName } from '../shared/config';
 import type { RunResult } from '../shared/export/types';
 import { createLogger, parseLogLevel } from '../shared/log';
@@ -14,6 +15,8 @@ export function exportHandler(module: ModuleName): (event: unknown, context: Con
   const secrets = new SecretsManagerClient({});
   const lambda = new LambdaClient({});
   const logger = createLogger({ level: parseLogLevel(process.env.QEXPORT_LOG_LEVEL) });
+  // A listed tenant's functions add its id to every metric (the Tenant dimension its alarms select).
+  const writeMetrics = metricsWriter(process.env);
   return (event, context) =>
     handleExport(module, event, context, {
       env: process.env,
@@ -22,5 +25,6 @@ export function exportHandler(module: ModuleName): (event: unknown, context: Con
       lambda,
       fetch: globalThis.fetch,
       logger,
+      writeMetrics,
     });
 }

@@ -186,6 +186,8 @@ export const ENV = {
   tokenRefreshFunction: 'QEXPORT_TOKEN_REFRESH_FUNCTION',
   refreshMarginMinutes: 'QEXPORT_REFRESH_MARGIN_MINUTES',
   logLevel: 'QEXPORT_LOG_LEVEL',
+  /** Set by the stack on a listed tenant's functions: added to their metrics as the `Tenant` dimension. */
+  tenant: 'QEXPORT_TENANT',
 } as const;
 
 export type Env = Record<string, string | undefined>;
