@@ -156,6 +156,6 @@ export function withDimension(line: string, name: string, value: string): string
   for (const directive of emf._aws.CloudWatchMetrics) {
     directive.Dimensions = directive.Dimensions.map((set) => [name, ...set.filter((d) => d !== name)]);
   }
-  const { _aws, ...values } = emf;
+  const { _aws, [name]: _replaced, ...values } = emf;
   return JSON.stringify({ _aws, [name]: value, ...values });
 }
