@@ -22,9 +22,14 @@ export interface LocalRunOptions {
   maxInvocations?: number;
 }
 
+/** What every lease this process takes starts with: `cli:<host>:<pid>:`. */
+export function localOwnerPrefix(): string {
+  return `cli:${hostname()}:${process.pid}:`;
+}
+
 /** Who holds the lease for a local run: this host and process, unique per call. */
 export function localOwner(): string {
-  return `cli:${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  return `${localOwnerPrefix()}${randomBytes(3).toString('hex')}`;
 }
 
 /**
