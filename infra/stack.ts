@@ -1,6 +1,5 @@
-import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as glue from 'aws-cdk-lib/aws-glue';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -10,11 +9,11 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { MODULES, type ModuleName } from '../shared/config';
+import type { ModuleName } from '../shared/config';
+import { addAnalytics } from './analytics';
 import type { StackSettings } from './context';
-import { GLUE_TABLES } from './glue-tables';
 import { alarmTopic, scheduleDeliveryAlarm } from './observability';
-import { buildTenant, glueTenantPartition, pascal, TenantStack, type TenantResources } from './tenant';
+import { buildTenant, pascal, TenantStack, type TenantResources } from './tenant';
 
 export { exporterS3Statements, pascal, PCI_CREDENTIALS_SECRET_ENV } from './tenant';
 
@@ -110,62 +109,15 @@ export class QualysExportStack extends Stack {
     }
 
     // ------------------------------------------------------------------ analytics
-    // One table per module for every tenant: listed tenants are a projected `tenant` partition column (their
-    // data is under <prefix>/<tenant>/<module>/), so one query can span subscriptions or filter to one.
-    const byTenant = s.multiTenant ? glueTenantPartition(s.tenants.map((t) => t.id!)) : undefined;
-    const database = new glue.CfnDatabase(this, 'GlueDatabase', {
-      catalogId: Aws.ACCOUNT_ID,
-      databaseInput: {
-        name: `qualys_export_${this.node.addr.slice(0, 8)}`,
-        description: 'qualys-export NDJSON tables',
-      },
+    // Glue database, one table per module (columns from schemas/), the manifests table, complete-runs views.
+    // Listed tenants share them: `tenant` is a projected partition column (their data is under
+    // <prefix>/<tenant>/), so one query can span subscriptions or filter to one.
+    const analytics = addAnalytics(this, {
+      bucket: this.bucket,
+      prefix,
+      tenants: s.multiTenant ? s.tenants.map((t) => t.id!) : undefined,
     });
-    for (const module of MODULES) {
-      const t = GLUE_TABLES[module];
-      const location = byTenant
-        ? `s3://${this.bucket.bucketName}/${prefix}/`
-        : `s3://${this.bucket.bucketName}/${prefix}/${module}/`;
-      const template = byTenant
-        ? `${location}${byTenant.templateSegment}${module}/dt=\${dt}/`
-        : `${location}dt=\${dt}/`;
-      const table = new glue.CfnTable(this, `Table${pascal(module)}`, {
-        catalogId: Aws.ACCOUNT_ID,
-        databaseName: database.ref,
-        tableInput: {
-          name: t.name,
-          description: `qualys-export ${module}: one row per record, partitioned by the run's UTC date`,
-          tableType: 'EXTERNAL_TABLE',
-          partitionKeys: [...(byTenant ? [byTenant.partitionKey] : []), { name: 'dt', type: 'string' }],
-          parameters: {
-            classification: 'json',
-            compressionType: 'gzip',
-            'projection.enabled': 'true',
-            ...byTenant?.parameters,
-            'projection.dt.type': 'date',
-            'projection.dt.format': 'yyyy-MM-dd',
-            'projection.dt.range': '2020-01-01,NOW',
-            'projection.dt.interval': '1',
-            'projection.dt.interval.unit': 'DAYS',
-            'storage.location.template': template,
-          },
-          storageDescriptor: {
-            location,
-            columns: t.columns,
-            inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
-            outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
-            serdeInfo: {
-              serializationLibrary: 'org.openx.data.jsonserde.JsonSerDe',
-              parameters: {
-                'ignore.malformed.json': 'false',
-                'case.insensitive': 'true',
-                ...t.serdeParameters,
-              },
-            },
-          },
-        },
-      });
-      table.addResourceDependency(database);
-    }
+    const database = analytics.database;
 
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName });
     if (!s.multiTenant) {

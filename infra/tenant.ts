@@ -462,20 +462,3 @@ export function exporterS3Statements(
 export function pascal(s: string): string {
   return s.replace(/(^|-)([a-z0-9])/g, (_m, _d, c: string) => c.toUpperCase());
 }
-
-/**
- * The Glue side of tenants: one table per module covers every listed tenant, with `tenant` as a partition
- * column projected from the tenant ids (no crawler, no MSCK), read from `<prefix>/<tenant>/<module>/dt=…/`.
- */
-export function glueTenantPartition(tenantIds: readonly string[]): {
-  partitionKey: { name: string; type: string };
-  parameters: Record<string, string>;
-  /** What follows `s3://<bucket>/<prefix>/` in `storage.location.template`, before the module's folder. */
-  templateSegment: string;
-} {
-  return {
-    partitionKey: { name: 'tenant', type: 'string' },
-    parameters: { 'projection.tenant.type': 'enum', 'projection.tenant.values': tenantIds.join(',') },
-    templateSegment: '${tenant}/',
-  };
-}

@@ -12,6 +12,7 @@ import { acknowledgedFindings } from '../../infra/nag';
 import type { QualysExportStack } from '../../infra/stack';
 import { pascal } from '../../infra/tenant';
 import { MODULES, type ModuleName } from '../../shared/config';
+import { decodePrestoView } from '../../shared/schema/views';
 import { definitionOf } from './asl';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -40,6 +41,7 @@ type Statement = {
   Sid?: string;
 };
 const asArray = <T>(v: T | T[]) => (Array.isArray(v) ? v : [v]);
+const resourceCountOf = (t: Template, type: string) => Object.keys(t.findResources(type)).length;
 const resourcesOf = (t: Template, type: string) =>
   t.findResources(type) as Record<string, { Properties: Json }>;
 const lidIn = (c: { node: { defaultChild?: unknown } }) =>
@@ -576,22 +578,51 @@ describe('three tenants', () => {
   });
 
   it('one Glue table per module covers every tenant, with tenant as a projected partition', () => {
-    root.resourceCountIs('AWS::Glue::Table', MODULES.length);
-    for (const t of Object.values(resourcesOf(root, 'AWS::Glue::Table'))) {
-      const input = t.Properties.TableInput as { Name: string; PartitionKeys: Json[]; Parameters: Json };
+    const glue = Object.values(resourcesOf(root, 'AWS::Glue::Table')).map(
+      (t) =>
+        t.Properties.TableInput as {
+          Name: string;
+          TableType: string;
+          PartitionKeys: Json[];
+          Parameters: Json;
+          ViewOriginalText?: string;
+        },
+    );
+    const external = glue.filter((t) => t.TableType === 'EXTERNAL_TABLE');
+    // The same tables and views as a single-tenant stack: their number does not grow with tenants.
+    expect(external.map((t) => t.Name).sort()).toEqual(
+      [...MODULES.map((m) => m.replace(/-/g, '_')), 'manifests'].sort(),
+    );
+    expect(glue.length).toBe(resourceCountOf(synth().template, 'AWS::Glue::Table'));
+    const tenantProjection = {
+      'projection.enabled': 'true',
+      'projection.tenant.type': 'enum',
+      'projection.tenant.values': 'acme,beta,gamma',
+    };
+    const bucket = `s3://ref:${lidIn(stack.bucket as never)}`;
+    for (const input of external) {
+      expect(input.Parameters).toMatchObject(tenantProjection);
+      const template = resolveCfn(input.Parameters['storage.location.template'], {});
+      if (input.Name === 'manifests') {
+        expect(input.PartitionKeys.map((k) => k.Name)).toEqual(['tenant', 'module', 'dt']);
+        expect(template).toBe(`${bucket}/qualys/\${tenant}/manifests/module=\${module}/dt=\${dt}/`);
+        continue;
+      }
       expect(input.PartitionKeys).toEqual([
         { Name: 'tenant', Type: 'string' },
         { Name: 'dt', Type: 'string' },
       ]);
-      expect(input.Parameters).toMatchObject({
-        'projection.enabled': 'true',
-        'projection.tenant.type': 'enum',
-        'projection.tenant.values': 'acme,beta,gamma',
-      });
       const module = MODULES.find((m) => m.replace(/-/g, '_') === input.Name)!;
-      expect(resolveCfn(input.Parameters['storage.location.template'], {})).toBe(
-        `s3://ref:${lidIn(stack.bucket as never)}/qualys/\${tenant}/${module}/dt=\${dt}/`,
-      );
+      expect(template).toBe(`${bucket}/qualys/\${tenant}/${module}/dt=\${dt}/`);
+    }
+    // The complete-runs views join a record to its manifest within its tenant, and "latest" is per tenant.
+    const views = glue.filter((t) => t.TableType === 'VIRTUAL_VIEW');
+    expect(views.length).toBeGreaterThan(0);
+    for (const v of views) {
+      const def = decodePrestoView(v.ViewOriginalText!);
+      expect(def.columns.map((c) => c.name)).toContain('tenant');
+      expect(def.originalSql).toContain('AND r."tenant" = m.run_tenant');
+      if (v.Name.endsWith('_latest')) expect(def.originalSql).toContain('PARTITION BY "tenant"');
     }
   });
 

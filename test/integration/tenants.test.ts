@@ -6,12 +6,13 @@
 // Both tenants run all four modules at the same time, against one bucket, one Secrets Manager and one Lambda
 // endpoint.
 import '../support/with-resolvers';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { StateMachine } from 'aws-local-stepfunctions';
@@ -24,6 +25,10 @@ import { pascal, type TenantResources } from '../../infra/tenant';
 import { MODULES, type ModuleName } from '../../shared/config';
 import { DEFAULT_SAFETY_MS } from '../../shared/export/engine';
 import type { Manifest } from '../../shared/export/types';
+import { MODULE_SCHEMAS } from '../../shared/schema';
+import { duckdbSetup } from '../../shared/schema/duckdb';
+import { columnName } from '../../shared/schema/glue';
+import { allViews, q } from '../../shared/schema/views';
 import { startSimulator, type SimOptions, type Simulator } from '../sim';
 import { definitionOf, type AslDefinition } from '../infra/asl';
 import { alarmState, cfnString, emfDatapoints, type Datapoint } from '../support/alarms';
@@ -512,5 +517,62 @@ describe('two tenants side by side, one failing', () => {
       ]).sort(),
     );
     expect(alarming.b).toEqual([]);
+  });
+
+  it("once A's API recovers, A's next executions resume its runs and complete; the tenant views show each tenant's own complete runs", async () => {
+    // Relies on the previous test: A's four runs failed with their checkpoints kept, B's completed.
+    const a = tenants.a;
+    a.sim.faults.clear();
+    const runs = await Promise.all(MODULES.map((m) => execute(a, m)));
+    for (const r of runs) {
+      expect(r.status, `${r.module}: ${r.error} ${r.cause}`).toBe('SUCCEEDED');
+      const manifest = await manifestOf('qualys/a', r.module);
+      const records = await readParts(manifest, (k) => s3.getObject(k));
+      const range = manifest.range as { from?: string; to?: string };
+      const want = [...a.sim.expectedIds(r.module, r.module === 'edr-events' ? range : undefined)];
+      expect(
+        compareIds(
+          want,
+          records.map((rec) => idOf(r.module, rec)),
+        ),
+        r.module,
+      ).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+    }
+
+    // The bucket, copied as it is, read by a real SQL engine through the tenant-partitioned tables and the
+    // complete-runs views the stack deploys (the same SQL, DuckDB dialect).
+    const copy = await mkdtemp(join(tmpdir(), 'qexport-tenants-bucket-'));
+    const instance = await DuckDBInstance.create(':memory:');
+    const conn = await instance.connect();
+    try {
+      for (const key of await s3.listKeys('')) {
+        await mkdir(dirname(join(copy, key)), { recursive: true });
+        await writeFile(join(copy, key), await s3.getObject(key));
+      }
+      await conn.run(`SET TimeZone = 'UTC'`);
+      for (const sql of duckdbSetup(join(copy, 'qualys'), MODULES, { tenants: true })) await conn.run(sql);
+      const rows = async (sql: string) => (await conn.runAndReadAll(sql)).getRowObjectsJson();
+      for (const view of allViews({ tenants: true })) {
+        const idColumn = q(columnName(MODULE_SCHEMAS[view.module].idField!));
+        const got = await rows(`SELECT tenant, CAST(${idColumn} AS VARCHAR) AS id FROM ${q(view.name)}`);
+        for (const id of IDS) {
+          const t = tenants[id];
+          const manifest = await manifestOf(`qualys/${id}`, view.module);
+          const range = manifest.range as { from?: string; to?: string };
+          const want = [...t.sim.expectedIds(view.module, view.module === 'edr-events' ? range : undefined)];
+          const ids = got.filter((r) => r.tenant === id).map((r) => String(r.id));
+          expect(compareIds(want, ids), `${view.name} tenant ${id}`).toEqual({
+            lost: 0,
+            duplicated: 0,
+            extra: 0,
+          });
+        }
+        expect(new Set(got.map((r) => r.tenant))).toEqual(new Set(IDS));
+      }
+    } finally {
+      conn.closeSync();
+      instance.closeSync();
+      await rm(copy, { recursive: true, force: true });
+    }
   });
 });
