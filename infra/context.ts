@@ -148,7 +148,7 @@ function logRetention(ctx: Ctx): number {
 /** What a tenant id looks like: DNS- and S3-safe, short enough for every name built from it. */
 export const TENANT_ID = /^[a-z](?:[a-z0-9]|-(?!-)){0,18}[a-z0-9]$|^[a-z]$/;
 /** Ids a tenant may not take: its prefix would mix with a single-tenant layout under the same `prefix`. */
-const RESERVED_TENANT_IDS: readonly string[] = [...MODULES, 'manifests', 'state'];
+const RESERVED_TENANT_IDS: readonly string[] = [...MODULES, 'manifests'];
 const TENANT_KEYS = [
   'id',
   'platform',
