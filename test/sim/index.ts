@@ -7,11 +7,16 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import {
+  certHidden,
   certificate,
+  certUnmanaged,
+  EDR_PROCESSING_MS,
   edrEvent,
   edrId,
+  edrProcessedMs,
   edrTimeMs,
   edrType,
+  hash32,
   mobileAsset,
   mobileAssetId,
   mobileAssetXml,
@@ -32,7 +37,18 @@ export interface SimOptions {
   host?: string;
   seed?: number;
   counts?: Partial<{ pci: number; certview: number; edr: number; mobile: number }>;
-  edr?: { start?: string; stepMs?: number; perTick?: number };
+  edr?: {
+    start?: string;
+    stepMs?: number;
+    perTick?: number;
+    /** Every `lateEvery`-th event comes from an agent that uploads `lateMs` late (its eventProcessedTime). */
+    lateEvery?: number;
+    lateMs?: number;
+    /** The API's "now": events processed after it are not visible yet (default: all are). */
+    clock?: () => number;
+  };
+  /** How the data endpoints behave where the documentation is silent (see SimDialect). */
+  dialect?: SimDialect;
   /** Token lifetimes, and the accepted credentials (defaults: the demo values in `sim.defaults`). */
   auth?: {
     qualysTokenTtlSec?: number;
@@ -46,6 +62,59 @@ export interface SimOptions {
   latencyMs?: number;
   /** Scroll ids expire after this much disuse (default 120 s). */
   scrollTtlMs?: number;
+}
+
+/**
+ * Behaviours of the data endpoints that public documentation does not pin down (qualys-api.md, "Second look").
+ * We do not know which one a tenant speaks, so each is switchable and the exporter is tested against all of them.
+ * Every default is the first build's behaviour, except `edrOrder` (newest first unless `sort` asks otherwise).
+ */
+export interface SimDialect {
+  /**
+   * EDR event order. 'newest-first-unless-sorted' (default): honours `sort=[{"<time field>":"asc"|"desc"}]` and
+   * is newest first without it. 'ascending': oldest first whatever `sort` says (the first build's simulator).
+   * 'newest-first': newest first whatever `sort` says. 'shuffled': no order at all.
+   */
+  edrOrder?: 'newest-first-unless-sorted' | 'ascending' | 'newest-first' | 'shuffled';
+  /** EDR body: `{"data":[…]}` (default) or a top-level JSON array. */
+  edrBody?: 'object' | 'array';
+  /**
+   * Where the scroll continuation id comes back: the body's `scrollId` (default), a `scrollId` response header,
+   * or an `X-Scroll-Id` header. A top-level-array body has no room for it: use a header.
+   */
+  edrContinuation?: 'body' | 'header' | 'x-header';
+  /** `GET /ioc/events/count`: 'present' (default), 'absent' (404), 'not-allowed' (405), 'disagree' (one too many). */
+  edrCount?: 'present' | 'absent' | 'not-allowed' | 'disagree';
+  /**
+   * PCI page length: 'full' (default: `limit` records), 'short' (at most half of `limit`, like the release 1.6.5
+   * sample that answered `limit=10` with `fetchRange "1-5"`), 'ragged' (1..limit, varying with the offset).
+   */
+  pciFetchRange?: 'full' | 'short' | 'ragged';
+  /** `count` new scans appear at the front of the PCI list right after a page at offset 1 is answered (`times`, default 1). */
+  pciInsertAfterFirstPage?: { count: number; times?: number };
+  /** Origin the Mobile truncation URL names (default: the simulator's own), e.g. another Qualys host. */
+  mobileUrlHost?: string;
+  /** Path the Mobile truncation URL names (default `/sem/v1/assetList`). */
+  mobileUrlPath?: string;
+  /**
+   * `id_min` of the Mobile truncation URL: the next asset's id (default), the batch's last id (that asset is sent
+   * again at the top of the next batch), or 'backwards' (two assets before the last: ids go down).
+   */
+  mobileIdMin?: 'next' | 'last' | 'backwards';
+  /** CertView API versions served (default `['v1', 'v2']`); any other version's path answers 404. */
+  certviewVersions?: string[];
+  /**
+   * 'ignored' (default): every certificate is listed. 'managed-by-default': certificates on unmanaged assets are
+   * listed only with `assetType` ALL (or UNMANAGED), as related CertView endpoints default to managed assets.
+   */
+  certviewAssetType?: 'ignored' | 'managed-by-default';
+  /**
+   * 'exact' (default): full pages to the end. 'filter-after-page': the server pages first, then drops certificates
+   * the user may not see, so pages in the middle of the listing come back short.
+   */
+  certviewPaging?: 'exact' | 'filter-after-page';
+  /** `count` new certificates appear at the front right after page 0 is answered (`times`, default 1). */
+  certviewInsertAfterFirstPage?: { count: number; times?: number };
 }
 
 export interface SimLimits {
@@ -65,7 +134,16 @@ export interface ExpectedOptions {
   from?: string;
   to?: string;
   filter?: string;
+  /** EDR: the field `from`/`to` apply to (default dateTime). */
+  timeField?: EdrTimeField;
 }
+
+/** The EDR event field a window (and a sort) applies to, as the record names it. */
+export type EdrTimeField = 'dateTime' | 'eventProcessedTime';
+const QQL_TIME_FIELD: Record<string, EdrTimeField> = {
+  'event.datetime': 'dateTime',
+  'event.eventprocessedtime': 'eventProcessedTime',
+};
 
 export interface Simulator {
   url: string;
@@ -79,6 +157,9 @@ export interface Simulator {
   issueToken(opts?: IssueOptions): Promise<string>;
   setLatency(ms: number): void;
   setLimits(limits: SimLimits): void;
+  /** Switches dialect keys (the others keep their value); resets the insert counters of the keys given. */
+  setDialect(dialect: SimDialect): void;
+  dialect(): SimDialect;
   stats(): SimStats;
   expectedIds(module: SimModule, opts?: ExpectedOptions): Iterable<string>;
   expectedRecords(module: SimModule, opts?: ExpectedOptions): Iterable<Record<string, unknown>>;
@@ -133,18 +214,34 @@ function intParam(value: string | null, name: string, min: number, max: number, 
   return n;
 }
 
-/** Parses the QQL the EDR pager sends: `event.datetime:['A'..'B']` and `type:X`, joined by AND. */
-export function parseEdrFilter(filter: string | null): { fromMs?: number; toMs?: number; type?: string } {
-  const out: { fromMs?: number; toMs?: number; type?: string } = {};
+export interface EdrFilter {
+  fromMs?: number;
+  toMs?: number;
+  /** The field the time range applies to (default dateTime). */
+  field: EdrTimeField;
+  type?: string;
+}
+
+/**
+ * Parses the QQL the EDR pager sends: `event.datetime:['A'..'B']` (or `event.eventProcessedTime:[…]`) and `type:X`,
+ * joined by AND. The range is read as [A, B): from inclusive, to exclusive.
+ */
+export function parseEdrFilter(filter: string | null): EdrFilter {
+  const out: EdrFilter = { field: 'dateTime' };
   if (!filter || !filter.trim()) return out;
   for (const raw of filter.split(/\s+AND\s+/i)) {
     const term = raw.trim().replace(/^\((.*)\)$/, '$1');
-    const range = /^event\.datetime\s*:\s*\[\s*'([^']+)'\s*\.\.\s*'([^']+)'\s*\]$/i.exec(term);
+    const range =
+      /^(event\.datetime|event\.eventProcessedTime)\s*:\s*\[\s*'([^']+)'\s*\.\.\s*'([^']+)'\s*\]$/i.exec(
+        term,
+      );
     if (range) {
-      const a = Date.parse(range[1]!);
-      const b = Date.parse(range[2]!);
+      const a = Date.parse(range[2]!);
+      const b = Date.parse(range[3]!);
       if (Number.isNaN(a) || Number.isNaN(b))
         throw new HttpError(400, `invalid date in filter term '${term}'`);
+      if (out.fromMs !== undefined) throw new HttpError(400, 'more than one time range in the filter');
+      out.field = QQL_TIME_FIELD[range[1]!.toLowerCase()]!;
       out.fromMs = a;
       out.toMs = b;
       continue;
@@ -159,10 +256,30 @@ export function parseEdrFilter(filter: string | null): { fromMs?: number; toMs?:
   return out;
 }
 
+/** `sort=[{"event.datetime":"asc"}]` → the field and direction; undefined when absent or on another field. */
+export function parseEdrSort(sort: string | null): { field: EdrTimeField; dir: 'asc' | 'desc' } | undefined {
+  if (sort === null || sort === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(sort);
+  } catch {
+    throw new HttpError(400, `parameter 'sort' is not valid JSON: '${sort}'`);
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0)
+    throw new HttpError(400, 'parameter \'sort\' must be a JSON array like [{"event.datetime":"asc"}]');
+  const first = parsed[0] as Record<string, unknown>;
+  const entries = first && typeof first === 'object' ? Object.entries(first) : [];
+  if (entries.length !== 1) throw new HttpError(400, "each 'sort' entry must have one field");
+  const [key, dir] = entries[0]!;
+  if (dir !== 'asc' && dir !== 'desc')
+    throw new HttpError(400, `sort direction must be asc or desc, got '${String(dir)}'`);
+  const field = QQL_TIME_FIELD[key.toLowerCase()];
+  return field ? { field, dir } : undefined;
+}
+
 interface Scroll {
-  next: number;
-  end: number;
-  type?: string;
+  /** Event indexes still to be served, in the scroll's order. */
+  rest: Iterator<number>;
   pageSize: number;
   lastUsed: number;
 }
@@ -191,7 +308,19 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     startMs: Date.parse(opts.edr?.start ?? '2026-01-01T00:00:00.000Z'),
     stepMs: opts.edr?.stepMs ?? 1000,
     perTick: Math.max(1, opts.edr?.perTick ?? 1),
+    lateEvery: opts.edr?.lateEvery ?? 0,
+    lateMs: opts.edr?.lateMs ?? 0,
   };
+  const edrClock = opts.edr?.clock;
+  let dialect: SimDialect = { ...opts.dialect };
+  if (dialect.edrBody === 'array' && (dialect.edrContinuation ?? 'body') === 'body') {
+    throw new Error(
+      "dialect: a top-level-array EDR body has no room for a scrollId; set edrContinuation 'header'",
+    );
+  }
+  let pciInsertsLeft = dialect.pciInsertAfterFirstPage?.times ?? 1;
+  let certInserted = 0;
+  let certInsertsLeft = dialect.certviewInsertAfterFirstPage?.times ?? 1;
   const qualysTtl = opts.auth?.qualysTokenTtlSec ?? 14_400;
   const idpTtl = opts.auth?.idpTokenTtlSec ?? 3600;
   const scrollTtlMs = opts.scrollTtlMs ?? 120_000;
@@ -229,22 +358,70 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     return { first: Math.min(first, counts.edr), end };
   }
 
+  const edrVisible = (i: number) => edrClock === undefined || edrProcessedMs(timeline, i) <= edrClock();
+  const edrTime = (field: EdrTimeField, i: number) =>
+    field === 'dateTime' ? edrTimeMs(timeline, i) : edrProcessedMs(timeline, i);
+
+  /** Indexes of the events a query selects, oldest first on `key` (ties: by id, i.e. by index), or reversed. */
+  function* edrIndexes(f: EdrFilter, key: EdrTimeField, dir: 'asc' | 'desc'): Generator<number> {
+    const match = (i: number) => (!f.type || edrType(seed, i) === f.type) && edrVisible(i);
+    if (f.field === 'dateTime' && key === 'dateTime') {
+      // The common case needs no materialised list: indexes are in dateTime order already.
+      const { first, end } = edrRange(f);
+      if (dir === 'asc') {
+        for (let i = first; i < end; i++) if (match(i)) yield i;
+      } else {
+        for (let i = end - 1; i >= first; i--) if (match(i)) yield i;
+      }
+      return;
+    }
+    // eventProcessedTime = dateTime + processing + (late agents) lateMs: widen the dateTime range to cover it.
+    const maxLate = EDR_PROCESSING_MS + (timeline.lateEvery ? (timeline.lateMs ?? 0) : 0);
+    const wide =
+      f.field === 'dateTime'
+        ? edrRange(f)
+        : edrRange({
+            fromMs: f.fromMs === undefined ? undefined : f.fromMs - maxLate,
+            toMs: f.toMs === undefined ? undefined : f.toMs - EDR_PROCESSING_MS + 1,
+          });
+    const list: number[] = [];
+    for (let i = wide.first; i < wide.end; i++) {
+      const t = edrTime(f.field, i);
+      if ((f.fromMs === undefined || t >= f.fromMs) && (f.toMs === undefined || t < f.toMs) && match(i))
+        list.push(i);
+    }
+    list.sort((a, b) => edrTime(key, a) - edrTime(key, b) || a - b);
+    if (dir === 'desc') list.reverse();
+    yield* list;
+  }
+
+  /** Certificate listing positions → generator indexes: inserted certificates first (newest first), then the rest. */
+  const certIndexAt = (p: number) =>
+    p < certInserted ? counts.certview + certInserted - 1 - p : p - certInserted;
+  const certListed = (i: number, assetType: string | undefined) => {
+    if (dialect.certviewAssetType !== 'managed-by-default') return true;
+    const t = assetType ?? 'MANAGED';
+    return t === 'ALL' || (t === 'UNMANAGED') === certUnmanaged(seed, i);
+  };
+  const certVisible = (i: number) => dialect.certviewPaging !== 'filter-after-page' || !certHidden(seed, i);
+
   function* expectedIndexes(module: SimModule, o: ExpectedOptions = {}): Generator<number> {
     if (module === 'edr-events') {
       const f = parseEdrFilter(o.filter ?? null);
-      const { first, end } = edrRange({
-        fromMs: o.from ? Date.parse(o.from) : f.fromMs,
-        toMs: o.to ? Date.parse(o.to) : f.toMs,
-      });
-      for (let i = first; i < end; i++) if (!f.type || edrType(seed, i) === f.type) yield i;
+      if (o.timeField) f.field = o.timeField;
+      if (o.from) f.fromMs = Date.parse(o.from);
+      if (o.to) f.toMs = Date.parse(o.to);
+      yield* edrIndexes(f, f.field, 'asc');
       return;
     }
-    const n =
-      module === 'pci-scans'
-        ? pciTotal()
-        : module === 'certview-certificates'
-          ? counts.certview
-          : counts.mobile;
+    if (module === 'certview-certificates') {
+      for (let p = 0; p < counts.certview + certInserted; p++) {
+        const i = certIndexAt(p);
+        if (certVisible(i)) yield i;
+      }
+      return;
+    }
+    const n = module === 'pci-scans' ? pciTotal() : counts.mobile;
     for (let i = 0; i < n; i++) yield i;
   }
 
@@ -347,10 +524,22 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     const offset = intParam(q.get('offset'), 'offset', 1, 1e9, 1);
     const limit = intParam(q.get('limit'), 'limit', 1, 1000, 10);
     const total = pciTotal();
+    const served =
+      dialect.pciFetchRange === 'short'
+        ? Math.max(1, Math.floor(limit / 2))
+        : dialect.pciFetchRange === 'ragged'
+          ? 1 + (hash32(seed, 12, offset) % limit)
+          : limit;
     const list = [];
-    for (let p = offset - 1; p < Math.min(total, offset - 1 + limit); p++)
+    for (let p = offset - 1; p < Math.min(total, offset - 1 + served); p++)
       list.push(pciScan(seed, pciIdAt(p)));
     const fetchRange = list.length ? `${offset}-${offset + list.length - 1}` : `${offset}-${offset - 1}`;
+    const insert = dialect.pciInsertAfterFirstPage;
+    if (offset === 1 && insert && pciInsertsLeft > 0) {
+      // New scans arrive right after this page is answered: pages still in flight see another totalCount.
+      pciInsertsLeft--;
+      pciInserted += insert.count;
+    }
     return json(200, {
       responseApiVersion: 'V1',
       data: { totalCount: total, fetchRange, scanInfoList: list },
@@ -378,6 +567,15 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     };
     const pageNumber = num(body.pageNumber, 'pageNumber', 0, 1e7, 0);
     const pageSize = num(body.pageSize, 'pageSize', 1, 200, 10);
+    const assetType = body.assetType;
+    if (
+      assetType !== undefined &&
+      assetType !== 'ALL' &&
+      assetType !== 'MANAGED' &&
+      assetType !== 'UNMANAGED'
+    ) {
+      throw new HttpError(400, "'assetType' must be ALL, MANAGED or UNMANAGED");
+    }
     if (
       body.filter !== undefined &&
       typeof body.filter !== 'string' &&
@@ -393,8 +591,51 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       );
     }
     const list = [];
-    for (let i = first; i < Math.min(counts.certview, first + pageSize); i++) list.push(certificate(seed, i));
+    if (certInserted === 0 && dialect.certviewAssetType !== 'managed-by-default') {
+      for (let i = first; i < Math.min(counts.certview, first + pageSize); i++)
+        if (certVisible(i)) list.push(certificate(seed, i));
+    } else {
+      const listed: number[] = [];
+      for (let p = 0; p < counts.certview + certInserted && listed.length < first + pageSize; p++) {
+        const i = certIndexAt(p);
+        if (certListed(i, assetType)) listed.push(i);
+      }
+      for (const i of listed.slice(first)) if (certVisible(i)) list.push(certificate(seed, i));
+    }
+    const insert = dialect.certviewInsertAfterFirstPage;
+    if (pageNumber === 0 && insert && certInsertsLeft > 0) {
+      certInsertsLeft--;
+      certInserted += insert.count;
+    }
     return json(200, list);
+  }
+
+  /** The order a new scroll serves its events in, per the dialect and the request's `sort`. */
+  function edrSequence(f: EdrFilter, sort: ReturnType<typeof parseEdrSort>): Iterable<number> {
+    switch (dialect.edrOrder ?? 'newest-first-unless-sorted') {
+      case 'ascending':
+        return edrIndexes(f, 'dateTime', 'asc');
+      case 'newest-first':
+        return edrIndexes(f, 'dateTime', 'desc');
+      case 'shuffled': {
+        const list = [...edrIndexes(f, 'dateTime', 'asc')];
+        for (let k = list.length - 1; k > 0; k--) {
+          const j = hash32(seed, 13, k) % (k + 1);
+          [list[k], list[j]] = [list[j]!, list[k]!];
+        }
+        return list;
+      }
+      case 'newest-first-unless-sorted':
+        return sort ? edrIndexes(f, sort.field, sort.dir) : edrIndexes(f, 'dateTime', 'desc');
+    }
+  }
+
+  function edrReply(data: Record<string, unknown>[], scrollId: string | undefined): Reply {
+    const where = dialect.edrContinuation ?? 'body';
+    const headers: Record<string, string> = {};
+    if (scrollId && where !== 'body') headers[where === 'header' ? 'scrollId' : 'X-Scroll-Id'] = scrollId;
+    if (dialect.edrBody === 'array') return json(200, data, headers);
+    return json(200, scrollId && where === 'body' ? { data, scrollId } : { data }, headers);
   }
 
   function edrScroll(q: URLSearchParams, fault: FaultSpec | undefined): Reply {
@@ -410,32 +651,42 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       }
     } else {
       const f = parseEdrFilter(q.get('filter'));
-      const { first, end } = edrRange({ fromMs: f.fromMs, toMs: f.toMs });
+      const sort = parseEdrSort(q.get('sort'));
       scroll = {
-        next: first,
-        end,
-        type: f.type,
+        rest: edrSequence(f, sort)[Symbol.iterator](),
         pageSize: intParam(q.get('pageSize'), 'pageSize', 1, 5000, 1000),
         lastUsed: now,
       };
     }
     const data: Record<string, unknown>[] = [];
-    let i = scroll.next;
-    while (i < scroll.end && data.length < scroll.pageSize) {
-      if (!scroll.type || edrType(seed, i) === scroll.type) data.push(edrEvent(seed, timeline, i));
-      i++;
+    while (data.length < scroll.pageSize) {
+      const next = scroll.rest.next();
+      if (next.done) break;
+      data.push(edrEvent(seed, timeline, next.value));
     }
-    // Skip non-matching events so an empty page really means the end.
-    while (i < scroll.end && scroll.type && edrType(seed, i) !== scroll.type) i++;
-    scroll.next = i;
     scroll.lastUsed = now;
     if (data.length === 0) {
       if (scrollId) scrolls.delete(scrollId);
-      return json(200, { data });
+      return edrReply(data, undefined);
     }
     const id = scrollId ?? randomBytes(12).toString('base64url');
     scrolls.set(id, scroll);
-    return json(200, { data, scrollId: id });
+    return edrReply(data, id);
+  }
+
+  function edrCount(q: URLSearchParams): Reply {
+    const mode = dialect.edrCount ?? 'present';
+    if (mode === 'absent') throw new HttpError(404, 'no such endpoint: GET /ioc/events/count');
+    if (mode === 'not-allowed') throw new HttpError(405, 'method not allowed');
+    const f = parseEdrFilter(q.get('filter'));
+    let n = 0;
+    if (f.field === 'dateTime' && !f.type && edrClock === undefined) {
+      const { first, end } = edrRange(f);
+      n = Math.max(0, end - first);
+    } else {
+      for (const _ of edrIndexes(f, f.field, 'asc')) n++;
+    }
+    return json(200, { count: mode === 'disagree' ? n + 1 : n });
   }
 
   function mobileList(q: URLSearchParams, fault: FaultSpec | undefined): Reply {
@@ -464,13 +715,23 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     let warning = '';
     if (end < counts.mobile) {
       const next = new URLSearchParams(q);
-      next.set('id_min', String(mobileAssetId(end)));
+      const nextIndex =
+        dialect.mobileIdMin === 'last'
+          ? end - 1
+          : dialect.mobileIdMin === 'backwards'
+            ? Math.max(0, end - 3)
+            : end;
+      next.set('id_min', String(mobileAssetId(nextIndex)));
       next.set('action', 'list');
       next.set('truncation_limit', String(limit));
-      const origin = fault?.kind === 'offsite-url' ? (fault.url ?? 'https://evil.example.com') : url;
+      const origin =
+        fault?.kind === 'offsite-url'
+          ? (fault.url ?? 'https://evil.example.com')
+          : (dialect.mobileUrlHost ?? url);
+      const path = dialect.mobileUrlPath ?? '/sem/v1/assetList';
       warning =
         `<WARNING><CODE>1980</CODE><TEXT>${limit} record limit exceeded. Use URL to get next batch of results.</TEXT>` +
-        `<URL>${cdata(`${origin}/sem/v1/assetList?${next.toString()}`)}</URL></WARNING>`;
+        `<URL>${cdata(`${origin}${path}?${next.toString()}`)}</URL></WARNING>`;
     }
     return xml(
       200,
@@ -591,11 +852,17 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     if (path === '/pci/scan/list') {
       if (req.method !== 'GET') throw new HttpError(405, 'use GET');
       reply = pciList(u.searchParams);
-    } else if (/^\/certview\/v[12]\/certificates$/.test(path)) {
-      reply = await certviewList(req, path.split('/')[2]!);
+    } else if (/^\/certview\/[^/]+\/certificates$/.test(path)) {
+      const version = path.split('/')[2]!;
+      if (!(dialect.certviewVersions ?? ['v1', 'v2']).includes(version))
+        throw new HttpError(404, `no such endpoint: ${req.method} ${path}`);
+      reply = await certviewList(req, version);
     } else if (path === '/ioc/events/scroll') {
       if (req.method !== 'GET') throw new HttpError(405, 'use GET');
       reply = edrScroll(u.searchParams, fault);
+    } else if (path === '/ioc/events/count') {
+      if (req.method !== 'GET') throw new HttpError(405, 'use GET');
+      reply = edrCount(u.searchParams);
     } else if (path === '/sem/v1/assetList') {
       reply = mobileList(u.searchParams, fault);
     } else {
@@ -680,6 +947,12 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       windowStart = Date.now();
       windowCalls = 0;
     },
+    setDialect: (d) => {
+      dialect = { ...dialect, ...d };
+      if (d.pciInsertAfterFirstPage) pciInsertsLeft = d.pciInsertAfterFirstPage.times ?? 1;
+      if (d.certviewInsertAfterFirstPage) certInsertsLeft = d.certviewInsertAfterFirstPage.times ?? 1;
+    },
+    dialect: () => ({ ...dialect }),
     stats: () => ({ ...stats, byPath: { ...stats.byPath } }),
     expectedIds: function* (module, o) {
       for (const i of expectedIndexes(module, o)) yield idAt(module, i);
