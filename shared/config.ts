@@ -62,15 +62,27 @@ export interface PciOptions {
   pageSize: number;
 }
 export interface CertviewOptions {
-  apiVersion: 'v1' | 'v2';
+  /** API version in the path, e.g. v1 (capped at 10,000 results), v2, v2.1, v2.2. */
+  apiVersion: string;
+  /** Sent as `assetType` (default ALL: certificates on unmanaged assets too). */
+  assetType: string;
   pageSize: number;
   /** Either the structured v2 filter object or a v1 QQL string. */
   filter?: unknown;
   includes?: string[];
 }
+/** The QQL time field an EDR window (and its sort) applies to. */
+export const EDR_TIME_FIELDS = ['event.datetime', 'event.eventProcessedTime'] as const;
+export type EdrTimeField = (typeof EDR_TIME_FIELDS)[number];
+
 export interface EdrOptions {
   /** QQL filter ANDed with the time window, e.g. `type:MUTEX`. */
   filter?: string;
+  /**
+   * Window on the agent's event time (event.datetime, default) or on when Qualys processed the event
+   * (event.eventProcessedTime): agents that upload late land in a processed-time window that has not closed yet.
+   */
+  timeField: EdrTimeField;
   pageSize: number;
   overlapMinutes: number;
   /** First run (no committed window end): how far back to start. */
@@ -126,10 +138,12 @@ export const ENV = {
   concurrency: 'QUALYS_CONCURRENCY',
   pciPageSize: 'QUALYS_PCI_PAGE_SIZE',
   certviewApiVersion: 'QUALYS_CERTVIEW_API_VERSION',
+  certviewAssetType: 'QUALYS_CERTVIEW_ASSET_TYPE',
   certviewPageSize: 'QUALYS_CERTVIEW_PAGE_SIZE',
   certviewFilter: 'QUALYS_CERTVIEW_FILTER',
   certviewIncludes: 'QUALYS_CERTVIEW_INCLUDES',
   edrFilter: 'QUALYS_EDR_FILTER',
+  edrTimeField: 'QUALYS_EDR_TIME_FIELD',
   edrPageSize: 'QUALYS_EDR_PAGE_SIZE',
   edrOverlapMinutes: 'QUALYS_EDR_OVERLAP_MINUTES',
   edrInitialLookbackHours: 'QUALYS_EDR_INITIAL_LOOKBACK_HOURS',
@@ -256,12 +270,31 @@ function certviewFilter(env: Env): unknown {
   return v;
 }
 
+/** event.datetime | event.eventProcessedTime (the record's names dateTime / eventProcessedTime are accepted too). */
+function edrTimeField(env: Env): EdrTimeField {
+  const v = str(env, ENV.edrTimeField);
+  if (v === undefined) return 'event.datetime';
+  const k = v.toLowerCase().replace(/^event\./, '');
+  if (k === 'datetime') return 'event.datetime';
+  if (k === 'eventprocessedtime') return 'event.eventProcessedTime';
+  throw new ConfigError(`${ENV.edrTimeField} must be event.datetime or event.eventProcessedTime, got '${v}'`);
+}
+
 /** Everything but the credentials: what the exporters need. */
 export function loadConfig(env: Env): AppConfig {
   const apiVersion = (str(env, ENV.certviewApiVersion) ?? 'v2').toLowerCase();
-  if (apiVersion !== 'v1' && apiVersion !== 'v2') {
-    throw new ConfigError(`${ENV.certviewApiVersion} must be v1 or v2, got '${apiVersion}'`);
+  if (!/^v\d{1,2}(\.\d{1,2}){0,2}$/.test(apiVersion)) {
+    throw new ConfigError(
+      `${ENV.certviewApiVersion} must be a CertView API version such as v1, v2, v2.1 or v2.2, got '${apiVersion}'`,
+    );
   }
+  const assetType = (str(env, ENV.certviewAssetType) ?? 'ALL').toUpperCase();
+  if (!/^[A-Z][A-Z_]{0,31}$/.test(assetType)) {
+    throw new ConfigError(
+      `${ENV.certviewAssetType} must be an asset type such as ALL, MANAGED or UNMANAGED, got '${assetType}'`,
+    );
+  }
+  const timeField = edrTimeField(env);
   const prefix = (str(env, ENV.prefix) ?? 'qualys').replace(/^\/+|\/+$/g, '');
   if (prefix && !/^[A-Za-z0-9!_.*'()/-]+$/.test(prefix)) {
     throw new ConfigError(
@@ -270,9 +303,9 @@ export function loadConfig(env: Env): AppConfig {
   }
   const includes = str(env, ENV.certviewIncludes);
   const edrFilter = str(env, ENV.edrFilter);
-  if (edrFilter && /event\.datetime/i.test(edrFilter)) {
+  if (edrFilter && /event\.(datetime|eventProcessedTime)/i.test(edrFilter)) {
     throw new ConfigError(
-      `${ENV.edrFilter} must not contain event.datetime: the exporter sets the time window itself`,
+      `${ENV.edrFilter} must not contain event.datetime or event.eventProcessedTime: the exporter sets the time window itself`,
     );
   }
   return {
@@ -292,6 +325,7 @@ export function loadConfig(env: Env): AppConfig {
       pci: { pageSize: int(env, ENV.pciPageSize, 1000, 1, 1000) },
       certview: {
         apiVersion,
+        assetType,
         pageSize: int(env, ENV.certviewPageSize, 200, 1, 200),
         filter: certviewFilter(env),
         includes: includes
@@ -303,6 +337,7 @@ export function loadConfig(env: Env): AppConfig {
       },
       edr: {
         filter: edrFilter,
+        timeField,
         pageSize: int(env, ENV.edrPageSize, 1000, 1, 5000),
         overlapMinutes: int(env, ENV.edrOverlapMinutes, 10, 0, 24 * 60),
         initialLookbackHours: int(env, ENV.edrInitialLookbackHours, 24, 1, 24 * 90),
@@ -404,6 +439,7 @@ export function parseCredentials(value: unknown, source: string): Credentials {
 export function describeConfig(cfg: AppConfig): string {
   return (
     `gateway=${cfg.endpoints.gatewayUrl} pci=${cfg.endpoints.pciUrl} prefix=${cfg.output.prefix || '(none)'} ` +
-    `concurrency=${cfg.http.concurrency} retries=${cfg.http.maxRetries} certview=${cfg.modules.certview.apiVersion}`
+    `concurrency=${cfg.http.concurrency} retries=${cfg.http.maxRetries} certview=${cfg.modules.certview.apiVersion} ` +
+    `edrTimeField=${cfg.modules.edr.timeField}`
   );
 }
