@@ -80,9 +80,10 @@ export interface SimDialect {
   edrBody?: 'object' | 'array';
   /**
    * Where the scroll continuation id comes back: the body's `scrollId` (default), a `scrollId` response header,
-   * or an `X-Scroll-Id` header. A top-level-array body has no room for it: use a header.
+   * an `X-Scroll-Id` header, or 'none' (somewhere the exporter does not look). A top-level-array body has no room
+   * for it in the body.
    */
-  edrContinuation?: 'body' | 'header' | 'x-header';
+  edrContinuation?: 'body' | 'header' | 'x-header' | 'none';
   /** `GET /ioc/events/count`: 'present' (default), 'absent' (404), 'not-allowed' (405), 'disagree' (one too many). */
   edrCount?: 'present' | 'absent' | 'not-allowed' | 'disagree';
   /**
@@ -633,7 +634,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   function edrReply(data: Record<string, unknown>[], scrollId: string | undefined): Reply {
     const where = dialect.edrContinuation ?? 'body';
     const headers: Record<string, string> = {};
-    if (scrollId && where !== 'body') headers[where === 'header' ? 'scrollId' : 'X-Scroll-Id'] = scrollId;
+    if (scrollId && (where === 'header' || where === 'x-header'))
+      headers[where === 'header' ? 'scrollId' : 'X-Scroll-Id'] = scrollId;
     if (dialect.edrBody === 'array') return json(200, data, headers);
     return json(200, scrollId && where === 'body' ? { data, scrollId } : { data }, headers);
   }
