@@ -90,7 +90,8 @@ const edrCells: Cell[] = [
     env: { QUALYS_EDR_TIME_FIELD: 'event.eventProcessedTime' },
     sim: { edr: { ...EDR_SIM.edr, lateEvery: 5, lateMs: 7 * 60_000 } },
     // 'ascending' ignores sort: it serves dateTime order, which late agents break on eventProcessedTime.
-    outcome: order === 'ascending' ? /not in the ascending event\.eventProcessedTime order/ : 'complete',
+    outcome:
+      order === 'ascending' ? /not in the ascending event\.eventProcessedTime order/ : ('complete' as const),
   })),
 ];
 

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { parseFaultArg, startSimulator, type FaultSpec } from './index';
+import { parseDialectArg, parseFaultArg, startSimulator, type FaultSpec, type SimDialect } from './index';
 
 const HELP = `qexport sim [options]
 
@@ -18,6 +18,14 @@ Options:
   --fault SPEC             kind[:/path][:key=val,...], repeatable; kinds: status, reset, stall, malformed,
                            truncated, expire-token, scroll-expire, offsite-url, rate-limit, concurrency-limit,
                            pci-insert; keys: after, times, status, waitSec, ms, url, count
+  --dialect k=v,...        how the data endpoints behave where the documentation is silent, repeatable; e.g.
+                           edrOrder=ascending (newest-first-unless-sorted, newest-first, shuffled),
+                           edrBody=array, edrContinuation=header (body, x-header, none), edrCount=absent
+                           (present, not-allowed, disagree), pciFetchRange=short (full, ragged),
+                           pciInsertAfterFirstPage=3x2, mobileUrlHost=https://other.example, mobileUrlPath=/x,
+                           mobileIdMin=last (next, backwards), certviewVersions=v2.1+v2.2,
+                           certviewAssetType=managed-by-default, certviewPaging=filter-after-page,
+                           certviewInsertAfterFirstPage=2 (see docs/simulator.md)
   -h, --help               this help
 `;
 
@@ -38,6 +46,7 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
         rate: { type: 'string' },
         concurrency: { type: 'string' },
         fault: { type: 'string', multiple: true },
+        dialect: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -77,6 +86,7 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
       rate = { calls: Number(m[1]), windowSec: Number(m[2]) };
     }
     const faults: FaultSpec[] = (values.fault ?? []).map(parseFaultArg);
+    const dialect: SimDialect = Object.assign({}, ...(values.dialect ?? []).map(parseDialectArg));
     const edrStart = values['edr-start'] ?? new Date(Date.now() - 24 * 3600_000).toISOString();
     if (Number.isNaN(Date.parse(edrStart)))
       throw new Error(`--edr-start must be an ISO date, got '${edrStart}'`);
@@ -86,6 +96,7 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
       counts,
       edr: { start: edrStart, stepMs: num('edr-step-ms', values['edr-step-ms'], 1000) },
       latencyMs: num('latency', values.latency, 0),
+      dialect,
       limits: {
         rate,
         concurrency: values.concurrency ? num('concurrency', values.concurrency, 2) : undefined,

@@ -27,6 +27,7 @@ import {
   cdata,
   type EdrTimeline,
 } from './data';
+import type { SimDialect } from './dialect';
 import { FaultController, type FaultSpec } from './faults';
 import { TokenAuthority, type IssueOptions } from './tokens';
 
@@ -62,60 +63,6 @@ export interface SimOptions {
   latencyMs?: number;
   /** Scroll ids expire after this much disuse (default 120 s). */
   scrollTtlMs?: number;
-}
-
-/**
- * Behaviours of the data endpoints that public documentation does not pin down (qualys-api.md, "Second look").
- * We do not know which one a tenant speaks, so each is switchable and the exporter is tested against all of them.
- * Every default is the first build's behaviour, except `edrOrder` (newest first unless `sort` asks otherwise).
- */
-export interface SimDialect {
-  /**
-   * EDR event order. 'newest-first-unless-sorted' (default): honours `sort=[{"<time field>":"asc"|"desc"}]` and
-   * is newest first without it. 'ascending': oldest first whatever `sort` says (the first build's simulator).
-   * 'newest-first': newest first whatever `sort` says. 'shuffled': no order at all.
-   */
-  edrOrder?: 'newest-first-unless-sorted' | 'ascending' | 'newest-first' | 'shuffled';
-  /** EDR body: `{"data":[…]}` (default) or a top-level JSON array. */
-  edrBody?: 'object' | 'array';
-  /**
-   * Where the scroll continuation id comes back: the body's `scrollId` (default), a `scrollId` response header,
-   * an `X-Scroll-Id` header, or 'none' (somewhere the exporter does not look). A top-level-array body has no room
-   * for it in the body.
-   */
-  edrContinuation?: 'body' | 'header' | 'x-header' | 'none';
-  /** `GET /ioc/events/count`: 'present' (default), 'absent' (404), 'not-allowed' (405), 'disagree' (one too many). */
-  edrCount?: 'present' | 'absent' | 'not-allowed' | 'disagree';
-  /**
-   * PCI page length: 'full' (default: `limit` records), 'short' (at most half of `limit`, like the release 1.6.5
-   * sample that answered `limit=10` with `fetchRange "1-5"`), 'ragged' (1..limit, varying with the offset).
-   */
-  pciFetchRange?: 'full' | 'short' | 'ragged';
-  /** `count` new scans appear at the front of the PCI list right after a page at offset 1 is answered (`times`, default 1). */
-  pciInsertAfterFirstPage?: { count: number; times?: number };
-  /** Origin the Mobile truncation URL names (default: the simulator's own), e.g. another Qualys host. */
-  mobileUrlHost?: string;
-  /** Path the Mobile truncation URL names (default `/sem/v1/assetList`). */
-  mobileUrlPath?: string;
-  /**
-   * `id_min` of the Mobile truncation URL: the next asset's id (default), the batch's last id (that asset is sent
-   * again at the top of the next batch), or 'backwards' (two assets before the last: ids go down).
-   */
-  mobileIdMin?: 'next' | 'last' | 'backwards';
-  /** CertView API versions served (default `['v1', 'v2']`); any other version's path answers 404. */
-  certviewVersions?: string[];
-  /**
-   * 'ignored' (default): every certificate is listed. 'managed-by-default': certificates on unmanaged assets are
-   * listed only with `assetType` ALL (or UNMANAGED), as related CertView endpoints default to managed assets.
-   */
-  certviewAssetType?: 'ignored' | 'managed-by-default';
-  /**
-   * 'exact' (default): full pages to the end. 'filter-after-page': the server pages first, then drops certificates
-   * the user may not see, so pages in the middle of the listing come back short.
-   */
-  certviewPaging?: 'exact' | 'filter-after-page';
-  /** `count` new certificates appear at the front right after page 0 is answered (`times`, default 1). */
-  certviewInsertAfterFirstPage?: { count: number; times?: number };
 }
 
 export interface SimLimits {
@@ -971,4 +918,5 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
 }
 
 export { FAULT_KINDS, parseFaultArg, type FaultKind, type FaultSpec } from './faults';
+export { parseDialectArg, type SimDialect } from './dialect';
 export { edrTimeMs };
