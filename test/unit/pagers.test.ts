@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config';
 import { IncompleteError, OriginError, ParseError } from '../../shared/errors';
 import {
+  edrEvents,
   edrQuery,
   edrSort,
   edrWindowQuery,
@@ -211,5 +212,32 @@ describe('Mobile truncation URL', () => {
   ])('refuses %s', (url, message) => {
     expect(() => resolveTruncationUrl(client, url, gw)).toThrow(OriginError);
     expect(() => resolveTruncationUrl(client, url, gw)).toThrow(message);
+  });
+});
+
+describe('EDR window', () => {
+  it('an event outside the requested window (the filter was not applied) fails the run, naming it', async () => {
+    const config = loadConfig({ QUALYS_GATEWAY_URL: 'https://gw.example.com', QUALYS_EDR_PAGE_SIZE: '10' });
+    const cursor = edrEvents.start({
+      config,
+      now: new Date('2026-01-02T00:00:00.000Z'),
+      committed: undefined,
+    });
+    const client: QualysClient = {
+      call: async <T>(_req: QualysRequest, parse: (r: QualysResponse) => T) =>
+        parse(res(JSON.stringify({ data: [ev('old', '2025-06-01T00:00:00.000+0000')], scrollId: 's' }))),
+      request: () => Promise.reject(new Error('unused')),
+      assertSameOrigin: (u) => new URL(u),
+      stats: () => ({ calls: 0, retries: 0, waitMs: 0, rateLimited: 0, tokenRefreshes: 0 }),
+    };
+    const read = async () => {
+      for await (const _page of edrEvents.pages(client, cursor, config)) {
+        // consume
+      }
+    };
+    await expect(read()).rejects.toThrow(IncompleteError);
+    await expect(read()).rejects.toThrow(
+      /event old at 2025-06-01T00:00:00.000\+0000, outside the requested window/,
+    );
   });
 });
