@@ -11,6 +11,7 @@ export interface StackSettings {
   versioned: boolean;
   /** Expire exported objects after this many days (0 = never). */
   retentionDays: number;
+  /** One of LOG_RETENTION_DAYS (the values CloudWatch Logs accepts). */
   logRetentionDays: number;
   platform?: string;
   gatewayUrl?: string;
@@ -21,7 +22,20 @@ export interface StackSettings {
   /** Extra environment for the exporters (QUALYS_* module options). */
   exporterEnv: Record<string, string>;
   alarmEmail?: string;
+  /** "No run completed" alarms fire after this many schedule periods without a completed run. */
+  alarmNoRunPeriods: number;
+  /** Freshness alarms fire when the data is older than this many schedule periods. */
+  alarmFreshnessPeriods: number;
+  /** Token-age alarm threshold (minutes). */
+  alarmTokenAgeMinutes: number;
+  /** Where docs/runbook.md is published (alarm descriptions link to its sections); default: the repo path. */
+  runbookUrl: string;
 }
+
+/** The retention periods (days) CloudWatch Logs accepts; any other value fails at deploy time. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
 
 export const DEFAULT_SCHEDULES: Record<ModuleName, string> = {
   'pci-scans': 'rate(1 day)',
@@ -71,12 +85,24 @@ function schedule(ctx: Ctx, key: string, dflt: string): string {
   return v;
 }
 
-/** Hours between runs of a rate() schedule (for the "no successful run" alarm); cron → 24. */
-export function scheduleHours(expr: string): number {
+/** Seconds between runs of a rate() schedule (sizes the alarms); a cron() schedule is taken as daily. */
+export function scheduleSeconds(expr: string): number {
   const m = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(expr);
-  if (!m) return 24;
+  if (!m) return 86_400;
   const n = Number(m[1]);
-  return m[2] === 'minute' ? n / 60 : m[2] === 'hour' ? n : n * 24;
+  return n * (m[2] === 'minute' ? 60 : m[2] === 'hour' ? 3600 : 86_400);
+}
+
+function logRetention(ctx: Ctx): number {
+  const v = ctx('logRetentionDays');
+  if (v === undefined) return 90;
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!(LOG_RETENTION_DAYS as readonly number[]).includes(n)) {
+    throw new ContextError(
+      `context 'logRetentionDays' must be one of the values CloudWatch Logs accepts (${LOG_RETENTION_DAYS.join(', ')}), got '${String(v)}'`,
+    );
+  }
+  return n;
 }
 
 export function readSettings(ctx: Ctx): StackSettings {
@@ -104,7 +130,7 @@ export function readSettings(ctx: Ctx): StackSettings {
     kms: bool(ctx, 'kms', false),
     versioned: bool(ctx, 'versioned', false),
     retentionDays: int(ctx, 'retentionDays', 0, 0, 36_500),
-    logRetentionDays: int(ctx, 'logRetentionDays', 90, 1, 3653),
+    logRetentionDays: logRetention(ctx),
     platform: platform?.toUpperCase(),
     gatewayUrl: str(ctx, 'gatewayUrl'),
     pciUrl: str(ctx, 'pciUrl'),
@@ -114,5 +140,9 @@ export function readSettings(ctx: Ctx): StackSettings {
     ) as Record<ModuleName, string>,
     exporterEnv: exporterEnv as Record<string, string>,
     alarmEmail: str(ctx, 'alarmEmail'),
+    alarmNoRunPeriods: int(ctx, 'alarmNoRunPeriods', 2, 1, 10),
+    alarmFreshnessPeriods: int(ctx, 'alarmFreshnessPeriods', 3, 2, 30),
+    alarmTokenAgeMinutes: int(ctx, 'alarmTokenAgeMinutes', 240, 30, 10_080),
+    runbookUrl: str(ctx, 'runbookUrl') ?? 'docs/runbook.md',
   };
 }

@@ -12,17 +12,28 @@ export type ModuleName = (typeof MODULES)[number];
 
 export const AUTH_METHODS = [
   'qualys-oidc',
+  'qualys-oauth',
   'qualys-basic',
   'idp-password',
   'idp-client-credentials',
 ] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 
+/** PCI Merchant's own auth: its account over HTTP Basic (default), or an IdP-issued JWT after onboarding. */
+export const PCI_AUTH_METHODS = ['basic', 'idp-password', 'idp-client-credentials'] as const;
+export type PciAuthMethod = (typeof PCI_AUTH_METHODS)[number];
+
+/** Modules that call the gateway (all but PCI Merchant). */
+export const GATEWAY_MODULES = ['certview-certificates', 'edr-events', 'mobile-assets'] as const;
+
 /** Where the Qualys APIs live. Derived from QUALYS_PLATFORM, overridden by explicit URLs. */
 export interface QualysEndpoints {
   platform?: string;
-  /** Gateway origin: /auth, /auth/oidc, /certview, /ioc, /sem. No trailing slash. */
-  gatewayUrl: string;
+  /**
+   * Gateway origin: /auth, /auth/oidc, /auth/oauth, /certview, /ioc, /sem. No trailing slash. Absent only when
+   * the config was loaded for PCI Merchant alone and no platform or gateway URL was given.
+   */
+  gatewayUrl?: string;
   /** PCI Merchant API origin. No trailing slash. */
   pciUrl: string;
 }
@@ -37,6 +48,21 @@ export interface Credentials {
   /** IdP token endpoint (idp-* methods). */
   tokenUrl?: string;
   /** OAuth2 scope for idp-* methods; default "openid profile". */
+  scope?: string;
+}
+
+/**
+ * PCI Merchant credentials (env QUALYS_PCI_* for the CLI; the PCI credentials secret in AWS). Separate from the
+ * gateway's: PCI Merchant has its own accounts.
+ */
+export interface PciCredentials {
+  method: PciAuthMethod;
+  username?: string;
+  password?: string;
+  /** IdP token endpoint (idp-* methods). */
+  tokenUrl?: string;
+  clientId?: string;
+  clientSecret?: string;
   scope?: string;
 }
 
@@ -56,6 +82,10 @@ export interface HttpConfig {
   maxRetries: number;
   /** Parallel requests allowed against the API (Qualys default concurrency limit is 2). */
   concurrency: number;
+  /** Below this many calls left in a rate window, calls are spread over the rest of it. Default 10. */
+  rateReserve: number;
+  /** Wait after a 409 1965 that states no wait, even on a repeated call. Default 3601 s (as qualysdk). */
+  rateLimitFallbackSeconds: number;
 }
 
 export interface PciOptions {
@@ -136,6 +166,15 @@ export const ENV = {
   timeoutMs: 'QUALYS_HTTP_TIMEOUT_MS',
   maxRetries: 'QUALYS_HTTP_MAX_RETRIES',
   concurrency: 'QUALYS_CONCURRENCY',
+  rateReserve: 'QUALYS_RATE_RESERVE',
+  rateLimitFallbackSeconds: 'QUALYS_RATE_LIMIT_FALLBACK_SECONDS',
+  pciAuthMethod: 'QUALYS_PCI_AUTH_METHOD',
+  pciUsername: 'QUALYS_PCI_USERNAME',
+  pciPassword: 'QUALYS_PCI_PASSWORD',
+  pciTokenUrl: 'QUALYS_PCI_TOKEN_URL',
+  pciClientId: 'QUALYS_PCI_CLIENT_ID',
+  pciClientSecret: 'QUALYS_PCI_CLIENT_SECRET',
+  pciScope: 'QUALYS_PCI_SCOPE',
   pciPageSize: 'QUALYS_PCI_PAGE_SIZE',
   certviewApiVersion: 'QUALYS_CERTVIEW_API_VERSION',
   certviewAssetType: 'QUALYS_CERTVIEW_ASSET_TYPE',
@@ -157,6 +196,7 @@ export const ENV = {
   bucket: 'QEXPORT_BUCKET',
   tokenSecretId: 'QEXPORT_TOKEN_SECRET_ID',
   credentialsSecretId: 'QEXPORT_CREDENTIALS_SECRET_ID',
+  pciCredentialsSecretId: 'QEXPORT_PCI_CREDENTIALS_SECRET_ID',
   tokenRefreshFunction: 'QEXPORT_TOKEN_REFRESH_FUNCTION',
   refreshMarginMinutes: 'QEXPORT_REFRESH_MARGIN_MINUTES',
   logLevel: 'QEXPORT_LOG_LEVEL',
@@ -231,7 +271,22 @@ function isoDate(env: Env, name: string): string | undefined {
   return v;
 }
 
-export function loadEndpoints(env: Env): QualysEndpoints {
+/** Does a run of `modules` call the gateway? (Every module but pci-scans does; undefined = all modules.) */
+export function needsGateway(modules: readonly ModuleName[] | undefined): boolean {
+  return modules === undefined || modules.some((m) => m !== 'pci-scans');
+}
+
+/** Does a run of `modules` call PCI Merchant? */
+export function needsPci(modules: readonly ModuleName[] | undefined): boolean {
+  return modules === undefined || modules.includes('pci-scans');
+}
+
+export interface LoadOptions {
+  /** The modules this process will run; with only pci-scans, no platform or gateway URL is required. */
+  modules?: readonly ModuleName[];
+}
+
+export function loadEndpoints(env: Env, opts: LoadOptions = {}): QualysEndpoints {
   const platform = str(env, ENV.platform)?.toUpperCase();
   const gatewayOverride = str(env, ENV.gatewayUrl);
   if (platform !== undefined && !(platform in PLATFORMS)) {
@@ -239,12 +294,16 @@ export function loadEndpoints(env: Env): QualysEndpoints {
       `${ENV.platform} '${platform}' is not a Qualys platform (one of ${Object.keys(PLATFORMS).join(', ')})`,
     );
   }
-  if (!platform && !gatewayOverride) {
+  if (!platform && !gatewayOverride && needsGateway(opts.modules)) {
     throw new ConfigError(
       `set ${ENV.platform} (e.g. US1) or ${ENV.gatewayUrl} to say which Qualys platform to use`,
     );
   }
-  const gatewayUrl = gatewayOverride ? parseUrl(gatewayOverride, ENV.gatewayUrl) : PLATFORMS[platform!]!;
+  const gatewayUrl = gatewayOverride
+    ? parseUrl(gatewayOverride, ENV.gatewayUrl)
+    : platform
+      ? PLATFORMS[platform]!
+      : undefined;
   const pciOverride = str(env, ENV.pciUrl);
   return {
     platform,
@@ -281,7 +340,7 @@ function edrTimeField(env: Env): EdrTimeField {
 }
 
 /** Everything but the credentials: what the exporters need. */
-export function loadConfig(env: Env): AppConfig {
+export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
   const apiVersion = (str(env, ENV.certviewApiVersion) ?? 'v2').toLowerCase();
   if (!/^v\d{1,2}(\.\d{1,2}){0,2}$/.test(apiVersion)) {
     throw new ConfigError(
@@ -309,7 +368,7 @@ export function loadConfig(env: Env): AppConfig {
     );
   }
   return {
-    endpoints: loadEndpoints(env),
+    endpoints: loadEndpoints(env, opts),
     tokenCheck: {
       jwksUrl: str(env, ENV.jwksUrl) ? parseUrl(str(env, ENV.jwksUrl)!, ENV.jwksUrl) : undefined,
       issuer: str(env, ENV.issuer),
@@ -320,6 +379,8 @@ export function loadConfig(env: Env): AppConfig {
       timeoutMs: int(env, ENV.timeoutMs, 60_000, 1000, 900_000),
       maxRetries: int(env, ENV.maxRetries, 5, 0, 20),
       concurrency: int(env, ENV.concurrency, 2, 1, 16),
+      rateReserve: int(env, ENV.rateReserve, 10, 0, 100_000),
+      rateLimitFallbackSeconds: int(env, ENV.rateLimitFallbackSeconds, 3601, 1, 7 * 86_400),
     },
     modules: {
       pci: { pageSize: int(env, ENV.pciPageSize, 1000, 1, 1000) },
@@ -358,6 +419,7 @@ export function loadConfig(env: Env): AppConfig {
 
 const REQUIRED: Record<AuthMethod, (keyof Credentials)[]> = {
   'qualys-oidc': ['clientId', 'clientSecret'],
+  'qualys-oauth': ['clientId', 'clientSecret'],
   'qualys-basic': ['username', 'password'],
   'idp-password': ['tokenUrl', 'clientId', 'username', 'password'],
   'idp-client-credentials': ['tokenUrl', 'clientId', 'clientSecret'],
@@ -438,8 +500,106 @@ export function parseCredentials(value: unknown, source: string): Credentials {
 /** A one-line summary safe for logs (no credentials). */
 export function describeConfig(cfg: AppConfig): string {
   return (
-    `gateway=${cfg.endpoints.gatewayUrl} pci=${cfg.endpoints.pciUrl} prefix=${cfg.output.prefix || '(none)'} ` +
+    `gateway=${cfg.endpoints.gatewayUrl ?? '(none)'} pci=${cfg.endpoints.pciUrl} prefix=${cfg.output.prefix || '(none)'} ` +
     `concurrency=${cfg.http.concurrency} retries=${cfg.http.maxRetries} certview=${cfg.modules.certview.apiVersion} ` +
     `edrTimeField=${cfg.modules.edr.timeField}`
   );
+}
+
+// ------------------------------------------------------------------------------- PCI Merchant credentials
+
+const PCI_REQUIRED: Record<PciAuthMethod, (keyof PciCredentials)[]> = {
+  basic: ['username', 'password'],
+  'idp-password': ['tokenUrl', 'clientId', 'username', 'password'],
+  'idp-client-credentials': ['tokenUrl', 'clientId', 'clientSecret'],
+};
+
+const PCI_ENV: Record<keyof PciCredentials, string> = {
+  method: ENV.pciAuthMethod,
+  username: ENV.pciUsername,
+  password: ENV.pciPassword,
+  tokenUrl: ENV.pciTokenUrl,
+  clientId: ENV.pciClientId,
+  clientSecret: ENV.pciClientSecret,
+  scope: ENV.pciScope,
+};
+
+function pciMethod(value: string | undefined, name: string): PciAuthMethod {
+  const m = value ?? 'basic';
+  if (!(PCI_AUTH_METHODS as readonly string[]).includes(m)) {
+    throw new ConfigError(`${name} must be one of ${PCI_AUTH_METHODS.join(', ')}, got '${m}'`);
+  }
+  return m as PciAuthMethod;
+}
+
+function checkPciCredentials(
+  c: PciCredentials,
+  name: (field: keyof PciCredentials) => string,
+): PciCredentials {
+  for (const field of PCI_REQUIRED[c.method]) {
+    if (!c[field]) throw new ConfigError(`${name(field)} is required for PCI auth method ${c.method}`);
+  }
+  if (c.tokenUrl) c.tokenUrl = parseUrl(c.tokenUrl, name('tokenUrl'));
+  return c;
+}
+
+/** Are any gateway credentials set in the environment? (The CLI reports and requires only what is set.) */
+export function hasGatewayCredentials(env: Env): boolean {
+  return [ENV.authMethod, ENV.clientId, ENV.clientSecret, ENV.username, ENV.password, ENV.tokenUrl].some(
+    (n) => str(env, n) !== undefined,
+  );
+}
+
+/** Are any PCI Merchant credentials set in the environment? */
+export function hasPciCredentials(env: Env): boolean {
+  return Object.values(PCI_ENV).some((n) => str(env, n) !== undefined);
+}
+
+/** PCI Merchant credentials from QUALYS_PCI_* variables (the CLI). */
+export function loadPciCredentials(env: Env): PciCredentials {
+  const c: PciCredentials = {
+    method: pciMethod(str(env, ENV.pciAuthMethod), ENV.pciAuthMethod),
+    username: str(env, ENV.pciUsername),
+    password: str(env, ENV.pciPassword),
+    tokenUrl: str(env, ENV.pciTokenUrl),
+    clientId: str(env, ENV.pciClientId),
+    clientSecret: str(env, ENV.pciClientSecret),
+    scope: str(env, ENV.pciScope),
+  };
+  return checkPciCredentials(c, (f) => PCI_ENV[f]);
+}
+
+/**
+ * The PCI credentials secret's JSON: `{"method":"basic","username":…,"password":…}` or an IdP method with its
+ * fields. `source` names the secret in errors (never its values).
+ */
+export function parsePciCredentials(value: unknown, source: string): PciCredentials {
+  let obj = value;
+  if (typeof value === 'string') {
+    try {
+      obj = JSON.parse(value);
+    } catch {
+      throw new ConfigError(`${source} is not valid JSON (see docs/credentials.md for its format)`);
+    }
+  }
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) {
+    throw new ConfigError(`${source} must be a JSON object (see docs/credentials.md)`);
+  }
+  const o = obj as Record<string, unknown>;
+  const field = (k: keyof PciCredentials): string | undefined => {
+    const v = o[k];
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v !== 'string') throw new ConfigError(`${source}: field '${k}' must be a string`);
+    return v.trim() || undefined;
+  };
+  const c: PciCredentials = {
+    method: pciMethod(field('method'), `${source}: field 'method'`),
+    username: field('username'),
+    password: field('password'),
+    tokenUrl: field('tokenUrl'),
+    clientId: field('clientId'),
+    clientSecret: field('clientSecret'),
+    scope: field('scope'),
+  };
+  return checkPciCredentials(c, (f) => `${source}: field '${f}'`);
 }

@@ -23,10 +23,13 @@ export class ConfigError extends QexportError {
 export class QualysHttpError extends QexportError {
   readonly status: number | undefined;
   readonly url: string;
-  constructor(message: string, opts: { status?: number; url: string; cause?: unknown }) {
+  /** The SIMPLE_RETURN code of a refusal (e.g. 2003, 2011), when the body carried one. */
+  readonly apiCode: number | undefined;
+  constructor(message: string, opts: { status?: number; url: string; cause?: unknown; apiCode?: number }) {
     super('http', message, { cause: opts.cause });
     this.status = opts.status;
     this.url = opts.url;
+    this.apiCode = opts.apiCode;
   }
 }
 

@@ -9,6 +9,14 @@ export const EXPORT_METRICS = {
   durationMs: 'DurationMs',
   runsCompleted: 'RunsCompleted',
   runsFailed: 'RunsFailed',
+  /** An invocation found another owner's unexpired lease and wrote nothing. */
+  runsBusy: 'RunsBusy',
+  /** A run ended failed because a completeness check failed (after its re-reads). */
+  completenessFailures: 'CompletenessFailures',
+  /** Now − end of the last complete EDR window, or age of the last complete snapshot. */
+  freshnessSeconds: 'FreshnessSeconds',
+  /** Records with fields the declared schema does not know (counted by the run, listed in its manifest). */
+  schemaDriftRecords: 'SchemaDriftRecords',
 } as const;
 
 export const TOKEN_METRICS = {

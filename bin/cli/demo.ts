@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { createLocalTokenProvider } from '../../shared/auth';
+import { localAuth } from '../../shared/app/build-client';
 import { loadConfig, MODULES, type Env } from '../../shared/config';
 import type { Manifest } from '../../shared/export/types';
 import { ConfigError } from '../../shared/errors';
@@ -11,8 +11,9 @@ import { openOutput } from './stores';
 const HELP = `qexport demo [--out DIR] [--scale N] [--seed N]
 
 Starts the built-in Qualys API simulator on 127.0.0.1, obtains a token through the same code the Lambda uses
-(Qualys OIDC client id/secret, verified against the simulator's JWKS), runs all four exports through the same
-run engine, and writes the S3 layout into a local directory.
+(Qualys OIDC client id/secret, verified against the simulator's JWKS; PCI Merchant with its own Basic
+account), runs all four exports through the same run engine, and writes the S3 layout into a local
+directory.
 
 Options:
   --out DIR     where to write (default ./exports)
@@ -56,6 +57,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
     port: 0,
     seed,
     counts,
+    // PCI Merchant as documented: its own Basic account and apiVersion: V1; gateway tokens refused there.
+    dialect: { pciAuth: 'documented', pciRequireApiVersion: true },
     edr: {
       start: new Date(now - span).toISOString(),
       stepMs: Math.max(1, Math.floor(span / Math.max(1, counts.edr))),
@@ -69,27 +72,27 @@ export async function demoCommand(argv: string[]): Promise<number> {
       QUALYS_AUTH_METHOD: 'qualys-oidc',
       QUALYS_CLIENT_ID: sim.defaults.clientId,
       QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
+      // PCI Merchant has its own account (HTTP Basic), separate from the gateway's OIDC client.
+      QUALYS_PCI_AUTH_METHOD: 'basic',
+      QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
+      QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
       QUALYS_JWKS_URL: sim.jwksUrl,
       QUALYS_ISSUER: sim.issuer,
       QUALYS_AUDIENCE: sim.audience,
       QEXPORT_PREFIX: 'qualys',
     };
     const config = loadConfig(env);
-    const tokens = createLocalTokenProvider({
-      credentials: {
-        method: 'qualys-oidc',
-        clientId: sim.defaults.clientId,
-        clientSecret: sim.defaults.clientSecret,
-      },
-      endpoints: config.endpoints,
-      tokenCheck: config.tokenCheck,
+    const auth = localAuth({
+      env,
+      config,
+      modules: MODULES,
       fetch: globalThis.fetch,
       logger: createLogger({ level: 'warn' }),
     });
     const outcomes = await runModules({
       modules: MODULES,
       config,
-      tokens,
+      auth,
       store: target.store,
       fetch: globalThis.fetch,
     });

@@ -1,5 +1,5 @@
-import { loadConfig, loadCredentials, MODULES, type ModuleName } from '../../shared/config';
-import { createLocalTokenProvider } from '../../shared/auth';
+import { localAuth, warmUp } from '../../shared/app/build-client';
+import { loadConfig, MODULES, type ModuleName } from '../../shared/config';
 import { ConfigError } from '../../shared/errors';
 import { createLogger } from '../../shared/log';
 import { getModule } from '../../shared/modules';
@@ -48,23 +48,17 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const env = cliEnv(values['env-file']);
   const target = await openOutput(values.out ?? 'exports');
   if (target.prefix !== undefined) env.QEXPORT_PREFIX = target.prefix;
-  const config = loadConfig(env);
-  const credentials = loadCredentials(env);
+  const config = loadConfig(env, { modules });
   const logger = createLogger({ level: 'warn' });
-  const tokens = createLocalTokenProvider({
-    credentials,
-    endpoints: config.endpoints,
-    tokenCheck: config.tokenCheck,
-    fetch: globalThis.fetch,
-    logger,
-  });
+  // Gateway credentials only when a gateway module runs; PCI Merchant credentials only for pci-scans.
+  const auth = localAuth({ env, config, modules, fetch: globalThis.fetch, logger });
   // Fail fast on bad credentials, before any module starts.
-  await tokens.getToken();
+  await warmUp(auth);
 
   const outcomes = await runModules({
     modules,
     config,
-    tokens,
+    auth,
     store: target.store,
     fetch: globalThis.fetch,
     runId: values['run-id'],

@@ -1,5 +1,5 @@
 import type { AppConfig, ModuleName } from '../../shared/config';
-import { buildQualysClient } from '../../shared/app/build-client';
+import { buildQualysClient, type ClientAuth } from '../../shared/app/build-client';
 import { runModuleLocally } from '../../shared/app/run-local';
 import type { Manifest, RunResult } from '../../shared/export/types';
 import { redact } from '../../shared/log';
@@ -10,7 +10,8 @@ import { formatSummary, ProgressReporter, type SummaryRow } from './progress';
 export interface RunModulesOptions {
   modules: readonly ModuleName[];
   config: AppConfig;
-  tokens: TokenProvider;
+  /** Per-origin auth (gateway, PCI); a bare TokenProvider sends the gateway bearer to both. */
+  auth: ClientAuth | TokenProvider;
   store: ObjectStore;
   fetch: typeof fetch;
   runId?: string;
@@ -35,7 +36,7 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
   const outcomes = await Promise.all(
     opts.modules.map(async (module): Promise<ModuleOutcome> => {
       const started = Date.now();
-      const client = buildQualysClient(opts.config, opts.tokens, opts.fetch);
+      const client = buildQualysClient(opts.config, opts.auth, opts.fetch);
       let bytes = 0;
       try {
         const result = await runModuleLocally({

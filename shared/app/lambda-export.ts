@@ -1,15 +1,25 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createSecretsTokenProvider, createSecretsTokenStore, lambdaRefresher } from '../auth';
-import { describeConfig, ENV, loadConfig, type Env, type ModuleName } from '../config';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createPciAuth, createSecretsTokenProvider, createSecretsTokenStore, lambdaRefresher } from '../auth';
+import {
+  describeConfig,
+  ENV,
+  loadConfig,
+  parsePciCredentials,
+  type AppConfig,
+  type Env,
+  type ModuleName,
+} from '../config';
 import { ConfigError } from '../errors';
 import { DEFAULT_SAFETY_MS, runExport } from '../export/engine';
 import type { ExportInvocation, RunResult } from '../export/types';
+import type { TimeWindow } from '../modules/types';
 import type { Logger } from '../log';
 import { getModule } from '../modules';
+import type { RequestAuth } from '../qualys/types';
 import { createS3Store } from '../sink';
-import { buildQualysClient } from './build-client';
+import { buildQualysClient, NO_GATEWAY_AUTH, NO_PCI_AUTH, type ClientAuth } from './build-client';
 import { emitRunMetrics } from './metrics';
 
 export interface ExportHandlerDeps {
@@ -38,9 +48,26 @@ function required(env: Env, name: string): string {
   return v;
 }
 
+/** `{from, to}` ISO instants, from before to → a normalised window; anything else names `what`. */
+export function parseWindow(value: unknown, what: string): TimeWindow {
+  const w = value as { from?: unknown; to?: unknown } | null;
+  const ms = (v: unknown) => (typeof v === 'string' ? Date.parse(v) : NaN);
+  const from = ms(w?.from);
+  const to = ms(w?.to);
+  if (!w || typeof w !== 'object' || Number.isNaN(from) || Number.isNaN(to)) {
+    throw new ConfigError(
+      `${what} must be {"from": "<ISO time>", "to": "<ISO time>"}, e.g. {"from":"2026-11-01T00:00:00Z","to":"2026-11-02T00:00:00Z"}`,
+    );
+  }
+  if (from >= to)
+    throw new ConfigError(`${what}: from (${String(w.from)}) must be before to (${String(w.to)})`);
+  return { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
+}
+
 /**
  * Accepts what EventBridge Scheduler / rules, Step Functions and people send: a scheduled event or `{}`
- * (start or resume the module's run), `{runId}` (start a run with that id), or `{continuation: {runId}}`.
+ * (start or resume the module's run), `{runId}` (start a run with that id), or `{continuation: {runId}}`; any of
+ * them with `owner` (who keeps the module's lease across invocations: Step Functions passes its execution id).
  */
 export function parseExportEvent(event: unknown): ExportInvocation {
   if (event === undefined || event === null) return {};
@@ -58,6 +85,15 @@ export function parseExportEvent(event: unknown): ExportInvocation {
     }
     out.runId = e.runId;
   }
+  if (e.owner !== undefined) {
+    if (typeof e.owner !== 'string' || !/^[\x21-\x7e]{1,256}$/.test(e.owner)) {
+      throw new ConfigError(
+        'event.owner must be 1-256 printable characters (Step Functions passes $$.Execution.Id)',
+      );
+    }
+    out.owner = e.owner;
+  }
+  if (e.backfill !== undefined) out.backfill = parseWindow(e.backfill, 'event.backfill');
   if (e.continuation !== undefined) {
     const c = e.continuation as { runId?: unknown } | null;
     if (!c || typeof c !== 'object' || typeof c.runId !== 'string' || !c.runId) {
@@ -66,6 +102,47 @@ export function parseExportEvent(event: unknown): ExportInvocation {
     out.continuation = { runId: c.runId };
   }
   return out;
+}
+
+/** PCI auth per secret value, kept for the life of the container so an IdP token is reused until near expiry. */
+const pciAuthCache = new Map<string, RequestAuth>();
+
+/**
+ * Auth for one module's Lambda: gateway modules read the token secret (refreshed by the token-refresh function
+ * on a 401); the PCI exporter reads only the PCI credentials secret (Basic, or an IdP grant whose token it
+ * obtains and caches in-process). Neither needs the other's settings.
+ */
+async function lambdaAuth(
+  moduleName: ModuleName,
+  deps: ExportHandlerDeps,
+  config: AppConfig,
+): Promise<ClientAuth> {
+  if (moduleName === 'pci-scans') {
+    const secretId = required(deps.env, ENV.pciCredentialsSecretId);
+    const raw = await deps.secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
+    const value = raw.SecretString ?? '';
+    const key = `${secretId}\n${raw.VersionId ?? ''}\n${config.endpoints.pciUrl}`;
+    let pci = pciAuthCache.get(key);
+    if (!pci) {
+      pci = createPciAuth({
+        credentials: parsePciCredentials(value, `PCI credentials secret ${secretId}`),
+        pciUrl: config.endpoints.pciUrl,
+        fetch: deps.fetch,
+        maxLifetimeSeconds: config.tokenCheck.maxLifetimeSeconds,
+        logger: deps.logger,
+        retry: { maxRetries: config.http.maxRetries },
+      });
+      pciAuthCache.clear();
+      pciAuthCache.set(key, pci);
+    }
+    return { gateway: NO_GATEWAY_AUTH, pci };
+  }
+  const tokenStore = createSecretsTokenStore(deps.secrets, required(deps.env, ENV.tokenSecretId));
+  const tokens = createSecretsTokenProvider({
+    store: tokenStore,
+    refresh: lambdaRefresher(deps.lambda, required(deps.env, ENV.tokenRefreshFunction)),
+  });
+  return { gateway: { scheme: 'bearer', tokens }, pci: NO_PCI_AUTH };
 }
 
 /** The whole export Lambda, with every AWS client injected. */
@@ -79,16 +156,12 @@ export async function handleExport(
   const startedAt = clock();
   const endBy = startedAt + context.getRemainingTimeInMillis();
   const invocation = parseExportEvent(event);
-  const config = loadConfig(deps.env);
+  const config = loadConfig(deps.env, { modules: [moduleName] });
   const bucket = required(deps.env, ENV.bucket);
-  const tokenStore = createSecretsTokenStore(deps.secrets, required(deps.env, ENV.tokenSecretId));
-  const tokens = createSecretsTokenProvider({
-    store: tokenStore,
-    refresh: lambdaRefresher(deps.lambda, required(deps.env, ENV.tokenRefreshFunction)),
-  });
+  const auth = await lambdaAuth(moduleName, deps, config);
   const deadline = () => endBy;
   // The client must give up waiting early enough for the engine to store the open part and checkpoint.
-  const client = buildQualysClient(config, tokens, deps.fetch, () => endBy - DEFAULT_SAFETY_MS);
+  const client = buildQualysClient(config, auth, deps.fetch, () => endBy - DEFAULT_SAFETY_MS);
   const logger = deps.logger.child({ module: moduleName });
   logger.info('export invocation starts', {
     config: describeConfig(config),

@@ -1,5 +1,4 @@
 import type { ModuleName } from '../config';
-import type { RunResult } from '../export/types';
 import {
   DIM_FUNCTION,
   DIM_MODULE,
@@ -34,28 +33,88 @@ export function emfLine(
 
 const stdout = (line: string) => process.stdout.write(`${line}\n`);
 
+/**
+ * The parts of an export handler's result the metrics read (a RunResult has them). Structural on purpose: an
+ * optional field a result does not report (yet) simply emits no metric.
+ */
+export interface RunMetricsResult {
+  status: string;
+  records: number;
+  error?: { code: string };
+  /** ISO: complete data exists up to here (end of the last complete EDR window, start of the last snapshot). */
+  completeThrough?: string;
+  /** Records of this run with fields the declared schema does not know. */
+  schemaDriftRecords?: number;
+}
+
+/** Now − completeThrough, in whole seconds (undefined when the result has no usable completeThrough). */
+export function freshnessSeconds(completeThrough: string | undefined, nowMs: number): number | undefined {
+  if (completeThrough === undefined) return undefined;
+  const t = Date.parse(completeThrough);
+  if (!Number.isFinite(t)) return undefined;
+  return Math.max(0, Math.round((nowMs - t) / 1000));
+}
+
+/** Error code the run engine gives a run that could not be proven complete (IncompleteError). */
+const INCOMPLETE = 'incomplete';
+
+const finiteNonNegative = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/** The metrics of one export invocation (one EMF line). */
+export function runMetrics(r: {
+  result: RunMetricsResult;
+  pages: number;
+  apiCalls: number;
+  retries: number;
+  durationMs: number;
+  /** Epoch ms the freshness is measured at (default: now). */
+  now?: number;
+}): { name: string; value: number; unit: Unit }[] {
+  const { result } = r;
+  const count = (name: string, yes: boolean) => ({ name, value: yes ? 1 : 0, unit: 'Count' as const });
+  const metrics: { name: string; value: number; unit: Unit }[] = [
+    { name: EXPORT_METRICS.records, value: result.records, unit: 'Count' },
+    { name: EXPORT_METRICS.pages, value: r.pages, unit: 'Count' },
+    { name: EXPORT_METRICS.apiCalls, value: r.apiCalls, unit: 'Count' },
+    { name: EXPORT_METRICS.retries, value: r.retries, unit: 'Count' },
+    { name: EXPORT_METRICS.durationMs, value: r.durationMs, unit: 'Milliseconds' },
+    count(EXPORT_METRICS.runsCompleted, result.status === 'done'),
+    count(EXPORT_METRICS.runsFailed, result.status === 'failed'),
+    count(EXPORT_METRICS.runsBusy, result.status === 'busy'),
+    count(
+      EXPORT_METRICS.completenessFailures,
+      result.status === 'failed' && result.error?.code === INCOMPLETE,
+    ),
+  ];
+  // Freshness is reported on every invocation that knows it (continue and busy included), so it keeps
+  // growing while runs do not complete.
+  const fresh = freshnessSeconds(result.completeThrough, r.now ?? Date.now());
+  if (fresh !== undefined) {
+    metrics.push({ name: EXPORT_METRICS.freshnessSeconds, value: fresh, unit: 'Seconds' });
+  }
+  if (finiteNonNegative(result.schemaDriftRecords)) {
+    metrics.push({
+      name: EXPORT_METRICS.schemaDriftRecords,
+      value: result.schemaDriftRecords,
+      unit: 'Count',
+    });
+  }
+  return metrics;
+}
+
 export function emitRunMetrics(
   r: {
     module: ModuleName;
-    result: RunResult;
+    result: RunMetricsResult;
     pages: number;
     apiCalls: number;
     retries: number;
     durationMs: number;
+    now?: number;
   },
   write: (line: string) => void = stdout,
 ): void {
-  write(
-    emfLine({ [DIM_MODULE]: r.module }, [
-      { name: EXPORT_METRICS.records, value: r.result.records, unit: 'Count' },
-      { name: EXPORT_METRICS.pages, value: r.pages, unit: 'Count' },
-      { name: EXPORT_METRICS.apiCalls, value: r.apiCalls, unit: 'Count' },
-      { name: EXPORT_METRICS.retries, value: r.retries, unit: 'Count' },
-      { name: EXPORT_METRICS.durationMs, value: r.durationMs, unit: 'Milliseconds' },
-      { name: EXPORT_METRICS.runsCompleted, value: r.result.status === 'done' ? 1 : 0, unit: 'Count' },
-      { name: EXPORT_METRICS.runsFailed, value: r.result.status === 'failed' ? 1 : 0, unit: 'Count' },
-    ]),
-  );
+  write(emfLine({ [DIM_MODULE]: r.module }, runMetrics(r)));
 }
 
 export function emitTokenMetrics(

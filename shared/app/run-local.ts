@@ -1,6 +1,8 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import type { AppConfig, ModuleName } from '../config';
-import { runExport } from '../export/engine';
-import type { RunResult } from '../export/types';
+import { runExport, type PageInspector, type ProgressEvent } from '../export/engine';
+import type { ExportInvocation, RunResult } from '../export/types';
 import type { Logger } from '../log';
 import { getModule } from '../modules';
 import type { QualysClient } from '../qualys/types';
@@ -13,38 +15,48 @@ export interface LocalRunOptions {
   store: ObjectStore;
   runId?: string;
   logger?: Logger;
-  onProgress?: (p: {
-    module: ModuleName;
-    pages: number;
-    records: number;
-    parts: number;
-    bytes: number;
-  }) => void;
+  onProgress?: (p: ProgressEvent) => void;
+  /** Ctrl-C: the run stops at the next page boundary with its checkpoint written and its lease released. */
+  signal?: AbortSignal;
+  inspect?: PageInspector;
   /** Upper bound of engine invocations, a guard against a pager that never finishes. */
   maxInvocations?: number;
 }
 
+/** Who holds the lease for a local run: this host and process, unique per call. */
+export function localOwner(): string {
+  return `cli:${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
+
 /**
  * Runs one module to the end outside Lambda: there is no 15-minute limit, so the engine gets a far deadline
- * and the client sleeps through rate-limit waits. An interrupted run (Ctrl-C, crash) resumes from its
- * checkpoint the next time, because the engine always resumes a run that is in progress.
+ * and the client sleeps through rate-limit waits. One owner holds the module's lease across the invocations;
+ * an interrupted run (Ctrl-C, crash) resumes from its checkpoint the next time, because the engine always
+ * resumes a run that is in progress.
  */
 export async function runModuleLocally(opts: LocalRunOptions): Promise<RunResult> {
   const module = getModule(opts.module);
   const max = opts.maxInvocations ?? 10_000;
+  const owner = localOwner();
   let result: RunResult | undefined;
   for (let i = 0; i < max; i++) {
+    const invocation: ExportInvocation =
+      result?.runId !== undefined
+        ? { owner, continuation: { runId: result.runId } }
+        : { owner, runId: opts.runId };
     result = await runExport({
       module,
       config: opts.config,
       client: opts.client,
       store: opts.store,
-      invocation: result ? { continuation: { runId: result.runId } } : { runId: opts.runId },
+      invocation,
       deadline: () => Date.now() + 24 * 3600_000,
       logger: opts.logger,
       onProgress: opts.onProgress,
+      signal: opts.signal,
+      inspect: opts.inspect,
     });
-    if (result.status !== 'continue') return result;
+    if (result.status !== 'continue' || opts.signal?.aborted) break;
     if (result.waitSeconds) await new Promise((r) => setTimeout(r, result!.waitSeconds! * 1000));
   }
   if (!result) throw new Error('maxInvocations must be at least 1');

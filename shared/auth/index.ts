@@ -1,6 +1,12 @@
 export { checkToken, type TokenInfo } from './check';
-export { obtainToken, tokenEndpoint, type ObtainedToken } from './obtain';
-export { createLocalTokenProvider, createSecretsTokenProvider, lambdaRefresher } from './providers';
+export { describeShape, obtainToken, tokenEndpoint, type ObtainedToken, type ObtainOptions } from './obtain';
+export {
+  createLocalTokenProvider,
+  createPciAuth,
+  createSecretsTokenProvider,
+  lambdaRefresher,
+  pciIdpCredentials,
+} from './providers';
 export { refreshToken, type RefreshDeps } from './refresh';
 export { handleTokenRefresh, parseRefreshEvent, type RefreshHandlerDeps } from './refresh-handler';
 export {

@@ -1,10 +1,10 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import type { Credentials, QualysEndpoints, TokenCheckConfig } from '../config';
+import type { Credentials, PciCredentials, QualysEndpoints, TokenCheckConfig } from '../config';
 import { AuthError } from '../errors';
 import { addSecret, redact, silentLogger, type Logger } from '../log';
-import type { TokenProvider } from '../qualys/types';
+import type { RequestAuth, TokenProvider } from '../qualys/types';
 import { checkToken } from './check';
-import { obtainToken } from './obtain';
+import { obtainToken, type ObtainOptions } from './obtain';
 import type { TokenStore } from './store';
 
 /** Shares one in-flight promise between concurrent callers. */
@@ -93,16 +93,21 @@ export function createLocalTokenProvider(opts: {
   now?: () => number;
   logger?: Logger;
   marginMs?: number;
+  /** Retry policy of the token requests (same backoff as data calls). */
+  retry?: ObtainOptions;
+  /** Names the token in logs, e.g. 'gateway' or 'pci'. */
+  purpose?: string;
 }): TokenProvider {
   const now = opts.now ?? Date.now;
   const margin = opts.marginMs ?? 5 * 60_000;
   const logger = opts.logger ?? silentLogger;
   let cached: { token: string; expiresAt: number } | undefined;
   const refresh = singleFlight(async () => {
-    const { accessToken } = await obtainToken(opts.credentials, opts.endpoints, opts.fetch);
+    const { accessToken } = await obtainToken(opts.credentials, opts.endpoints, opts.fetch, opts.retry);
     const info = await checkToken(accessToken, opts.tokenCheck, new Date(now()));
     cached = { token: accessToken, expiresAt: info.expiresAt.getTime() };
     logger.info('obtained a token', {
+      purpose: opts.purpose ?? 'gateway',
       method: opts.credentials.method,
       expiresAt: info.expiresAt.toISOString(),
     });
@@ -114,5 +119,53 @@ export function createLocalTokenProvider(opts: {
       return refresh();
     },
     refresh,
+  };
+}
+
+/** PCI IdP methods are the generic IdP grants, aimed at PCI Merchant's own IdP client. */
+export function pciIdpCredentials(c: PciCredentials): Credentials {
+  if (c.method === 'basic') throw new AuthError('PCI basic auth has no token to obtain');
+  return {
+    method: c.method,
+    tokenUrl: c.tokenUrl,
+    clientId: c.clientId,
+    clientSecret: c.clientSecret,
+    username: c.username,
+    password: c.password,
+    scope: c.scope,
+  };
+}
+
+/**
+ * How PCI Merchant requests authenticate: its own account over HTTP Basic, or an IdP-issued JWT obtained and
+ * cached in this process (refreshed once on a 401). The JWT is checked for expiry and lifetime; the gateway's
+ * QUALYS_JWKS_URL / ISSUER / AUDIENCE pin the gateway's issuer and are not applied to it.
+ */
+export function createPciAuth(opts: {
+  credentials: PciCredentials;
+  pciUrl: string;
+  fetch: typeof fetch;
+  maxLifetimeSeconds: number;
+  now?: () => number;
+  logger?: Logger;
+  retry?: ObtainOptions;
+}): RequestAuth {
+  const c = opts.credentials;
+  addSecret(c.password);
+  addSecret(c.clientSecret);
+  if (c.method === 'basic')
+    return { scheme: 'basic', username: c.username ?? '', password: c.password ?? '' };
+  return {
+    scheme: 'bearer',
+    tokens: createLocalTokenProvider({
+      credentials: pciIdpCredentials(c),
+      endpoints: { pciUrl: opts.pciUrl },
+      tokenCheck: { maxLifetimeSeconds: opts.maxLifetimeSeconds },
+      fetch: opts.fetch,
+      now: opts.now,
+      logger: opts.logger,
+      retry: opts.retry,
+      purpose: 'pci',
+    }),
   };
 }

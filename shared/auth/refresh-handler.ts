@@ -60,6 +60,7 @@ export async function handleTokenRefresh(event: unknown, deps: RefreshHandlerDep
       force,
       marginMinutes: margin(deps.env),
       logger: deps.logger,
+      retry: { maxRetries: config.http.maxRetries },
     });
     emitTokenMetrics(
       { refreshed: result.refreshed, failed: false, tokenAgeSeconds: result.tokenAgeSeconds },

@@ -2,7 +2,7 @@ import type { Credentials, QualysEndpoints, TokenCheckConfig } from '../config';
 import { AuthError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { checkToken } from './check';
-import { obtainToken } from './obtain';
+import { obtainToken, type ObtainOptions } from './obtain';
 import type { TokenStore } from './store';
 import type { RefreshResult, StoredToken } from './types';
 
@@ -17,6 +17,8 @@ export interface RefreshDeps {
   /** Refresh when the stored token expires within this many minutes. Default 60. */
   marginMinutes?: number;
   logger?: Logger;
+  /** Retry policy of the token request (5xx, resets, timeouts; same backoff as data calls). */
+  retry?: ObtainOptions;
 }
 
 /**
@@ -40,7 +42,7 @@ export async function refreshToken(deps: RefreshDeps): Promise<RefreshResult & {
       };
     }
   }
-  const obtained = await obtainToken(deps.credentials, deps.endpoints, deps.fetch);
+  const obtained = await obtainToken(deps.credentials, deps.endpoints, deps.fetch, deps.retry);
   const info = await checkToken(obtained.accessToken, deps.tokenCheck, now());
   const token: StoredToken = {
     accessToken: obtained.accessToken,

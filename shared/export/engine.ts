@@ -1,13 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import type { AppConfig } from '../config';
-import { ConfigError, IncompleteError, isQexportError, QexportError, ResumeLaterError } from '../errors';
+import { ConfigError, IncompleteError, isQexportError, ResumeLaterError } from '../errors';
 import { redact, silentLogger, type Logger } from '../log';
-import type { CompletenessCheck, Cursor, ModuleDef } from '../modules/types';
+import type { CompletenessCheck, Cursor, ExportRecord, ModuleDef } from '../modules/types';
 import type { QualysClient } from '../qualys/types';
 import { openPart, type PartWriter } from '../sink/part-writer';
-import type { ObjectStore, PartInfo } from '../sink/types';
+import type { ObjectStore } from '../sink/types';
+import { catalogManifestKeyFor, manifestKeyFor, partKeyFor, runDirFor, stateKeyFor } from './layout';
 import { readAhead } from './read-ahead';
-import type { ExportInvocation, Manifest, RunResult, StateFile } from './types';
+import { LeaseLostError, StateRef } from './state';
+import {
+  MAX_REASON,
+  type ExportInvocation,
+  type Lease,
+  type Manifest,
+  type RunInProgress,
+  type RunResult,
+} from './types';
+
+export { stateKeyFor } from './layout';
 
 export interface ProgressEvent {
   module: ModuleDef['name'];
@@ -18,7 +29,12 @@ export interface ProgressEvent {
   parts: number;
   /** Compressed bytes stored so far in this run. */
   bytes: number;
+  /** Records the whole listing holds, when the API says. */
+  total?: number;
 }
+
+/** Looks at each page's records before they are written (schema drift counting); never changes them. */
+export type PageInspector = (records: readonly ExportRecord[]) => void;
 
 export interface RunExportOptions {
   module: ModuleDef;
@@ -33,6 +49,9 @@ export interface RunExportOptions {
   onProgress?: (p: ProgressEvent) => void;
   /** Time kept in hand to close the open part and checkpoint. Default DEFAULT_SAFETY_MS. */
   safetyMs?: number;
+  /** Stops the run at the next page boundary (Ctrl-C): the open part is stored and the checkpoint written. */
+  signal?: AbortSignal;
+  inspect?: PageInspector;
 }
 
 /** How many times a run that could not be proven complete is read again before it fails. */
@@ -41,31 +60,24 @@ export const MAX_REREADS = 2;
 /** Time an invocation keeps in hand to close its open part and write the checkpoint. */
 export const DEFAULT_SAFETY_MS = 30_000;
 
+/**
+ * A lease lives this long past its last renewal. While an invocation runs it renews every LEASE_RENEW_MS; a
+ * crashed or killed invocation blocks the module for at most this long.
+ */
+export const LEASE_TTL_MS = 5 * 60_000;
+export const LEASE_RENEW_MS = 60_000;
+/**
+ * Between two invocations of one execution (Step Functions, Lambda retries with backoff) the lease is kept this
+ * long past any rate-limit wait, so another execution cannot slip in between.
+ */
+export const LEASE_GAP_MS = 15 * 60_000;
+
 export function newRunId(at: Date): string {
   const stamp = at
     .toISOString()
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
-}
-
-export function stateKeyFor(config: AppConfig, module: string): string {
-  return withPrefix(config, `_state/${module}.json`);
-}
-
-function withPrefix(config: AppConfig, rel: string): string {
-  return config.output.prefix ? `${config.output.prefix}/${rel}` : rel;
-}
-
-function readState(raw: unknown, key: string, module: string): StateFile {
-  if (raw === undefined) return { module: module as StateFile['module'] };
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw) || (raw as StateFile).module !== module) {
-    throw new QexportError(
-      'state',
-      `state file ${key} is not a ${module} state object; move it aside to start over`,
-    );
-  }
-  return raw as StateFile;
 }
 
 /** 'pci.totalCount failed (expected 30, actual 27): distinct scans written vs the final totalCount' */
@@ -77,284 +89,515 @@ export function describeCheck(c: CompletenessCheck): string {
   return `${c.name} ${c.outcome}${nums}${c.detail ? `: ${c.detail}` : ''}`;
 }
 
+const short = (text: string) => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text);
+
 function errorInfo(err: unknown): { code: string; message: string } {
   const message = redact(err instanceof Error ? err.message : String(err));
   return { code: isQexportError(err) ? err.code : 'internal', message };
 }
 
+interface Deps extends Required<Pick<RunExportOptions, 'module' | 'config' | 'client' | 'store'>> {
+  now: () => Date;
+  logger: Logger;
+  opts: RunExportOptions;
+}
+
+type PumpOutcome = { finished: true } | { finished: false; reason: string; waitMs: number };
+
 /**
- * Drives one module's pager into the object store for at most one invocation. Pages are atomic: a part holds
- * whole pages, and the checkpoint (cursor + parts) is written only after the part holding those pages has
- * been stored, so a resumed run continues exactly after the last stored page.
+ * One invocation's part of a run, as named steps: `begin` (start or resume, under the module's lease) →
+ * `pump` (pages → parts, checkpoints) → `prove` (the module's completeness checks) → `publish` (remove stale
+ * parts, manifest, catalogue copy, commit) — or `pause` (checkpoint, continue later), `reread` (the listing
+ * moved: read the run again), `fail` (checkpoint kept). Pages are atomic: a part holds whole pages, and the
+ * checkpoint (cursor + parts) is written only after the part holding those pages has been stored, so a resumed
+ * run continues exactly after the last stored page.
  */
-export async function runExport(opts: RunExportOptions): Promise<RunResult> {
-  const { module, config, client, store, deadline } = opts;
-  const now = opts.now ?? (() => new Date());
-  const logger = (opts.logger ?? silentLogger).child({ module: module.name });
-  const safetyMs = opts.safetyMs ?? DEFAULT_SAFETY_MS;
-  const stateKey = stateKeyFor(config, module.name);
-  const state = readState(await store.getJson(stateKey), stateKey, module.name);
-  const { continuation } = opts.invocation;
+export class ExportRun {
+  private part: PartWriter | undefined;
+  private lastCursor: Cursor;
+  private pages = 0;
+  private total: number | undefined;
+  private readonly statsBefore: { calls: number; retries: number };
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private lost: LeaseLostError | undefined;
+  readonly runDir: string;
 
-  let run = state.inProgress;
-  if (run) {
-    const asked = continuation?.runId ?? opts.invocation.runId;
-    if (asked && asked !== run.runId) {
-      throw new ConfigError(
-        `run ${asked} was requested but run ${run.runId} of ${module.name} is in progress (${stateKey}); ` +
-          'continue that run first, or move the state file aside to abandon it',
-      );
-    }
-    run.invocations++;
-    logger.info('resuming run', { runId: run.runId, parts: run.parts.length, records: run.records });
-  } else {
-    if (continuation) {
-      if (state.committed?.runId === continuation.runId) {
-        // A retried continuation of a run that already completed: nothing left to do.
-        return {
-          status: 'done',
-          module: module.name,
-          runId: continuation.runId,
-          records: 0,
-          parts: 0,
-          reason: 'already complete',
-        };
-      }
-      throw new ConfigError(
-        `continuation names run ${continuation.runId}, but no such run of ${module.name} is in progress`,
-      );
-    }
-    const startedAt = now();
-    const startCursor = module.start({ config, now: startedAt, committed: state.committed });
-    run = {
-      runId: opts.invocation.runId ?? newRunId(startedAt),
-      dt: startedAt.toISOString().slice(0, 10),
-      startedAt: startedAt.toISOString(),
-      startCursor,
-      cursor: startCursor,
-      parts: [],
-      records: 0,
-      apiCalls: 0,
-      retries: 0,
-      invocations: 1,
+  private constructor(
+    private readonly d: Deps,
+    private readonly ref: StateRef,
+    private readonly run: RunInProgress,
+    private readonly owner: string,
+    /** The caller keeps the lease across invocations (Step Functions execution, CLI loop). */
+    private readonly keepsLease: boolean,
+  ) {
+    this.lastCursor = run.cursor;
+    this.statsBefore = { calls: d.client.stats().calls, retries: d.client.stats().retries };
+    this.runDir = runDirFor(d.config, d.module.name, run.dt, run.runId);
+  }
+
+  /** Starts or resumes the module's run and takes its lease; a RunResult when there is nothing to run. */
+  static async begin(opts: RunExportOptions): Promise<ExportRun | RunResult> {
+    const { module, config, store, invocation } = opts;
+    const d: Deps = {
+      module,
+      config,
+      client: opts.client,
+      store,
+      now: opts.now ?? (() => new Date()),
+      logger: (opts.logger ?? silentLogger).child({ module: module.name }),
+      opts,
     };
-    state.inProgress = run;
-    await store.putJson(stateKey, state);
-    logger.info('started run', { runId: run.runId, range: module.describe(startCursor) });
-  }
+    const ref = await StateRef.read(store, stateKeyFor(config, module.name), module.name);
+    const state = ref.state;
+    const now = d.now();
+    const owner = invocation.owner ?? `invocation-${randomBytes(6).toString('hex')}`;
+    const base = { module: module.name, records: 0, parts: 0 };
+    const completeThrough = state.committed?.completeThrough;
 
-  const active = run;
-  const dataDir = withPrefix(config, `${module.name}/dt=${active.dt}/run=${active.runId}`);
-  const statsBefore = client.stats();
-  const storedBytes = () => active.parts.reduce((n, p) => n + p.bytes, 0);
-  let part: PartWriter | undefined;
-  let lastCursor: Cursor = active.cursor;
-  let pages = 0;
-  let finished = false;
-  let stopReason: string | undefined;
-  let waitMs = 0;
-  let failure: unknown;
-
-  const progress = () =>
-    opts.onProgress?.({
-      module: module.name,
-      pages,
-      records: active.records + (part?.records ?? 0),
-      parts: active.parts.length,
-      bytes: storedBytes(),
-    });
-
-  const checkpoint = async () => {
-    const stats = client.stats();
-    active.apiCalls += stats.calls - statsBefore.calls;
-    active.retries += stats.retries - statsBefore.retries;
-    statsBefore.calls = stats.calls;
-    statsBefore.retries = stats.retries;
-    await store.putJson(stateKey, state);
-  };
-
-  /** Stores the open part, then records it and the cursor after its last page. */
-  const closePart = async () => {
-    if (part) {
-      const info: PartInfo = await part.close();
-      part = undefined;
-      active.parts.push(info);
-      active.records += info.records;
-      logger.info('part stored', { key: info.key, records: info.records, bytes: info.bytes });
+    const busy = (lease: Lease): RunResult => {
+      d.logger.warn('another run of this module holds the lease; nothing written', { lease });
+      return {
+        ...base,
+        status: 'busy',
+        runId: state.inProgress?.runId,
+        reason: short(
+          `${module.name} is being exported by ${lease.owner} (lease until ${lease.expiresAt}); not started`,
+        ),
+        completeThrough,
+      };
+    };
+    if (state.lease && state.lease.owner !== owner && Date.parse(state.lease.expiresAt) > now.getTime()) {
+      return busy(state.lease);
     }
-    active.cursor = lastCursor;
-  };
 
-  // Fetch page k+1 while page k is serialised, compressed and uploaded.
-  const iterator = readAhead(module.pages(client, active.cursor, config)[Symbol.asyncIterator]());
-  try {
-    for (;;) {
-      if (deadline() - now().getTime() < safetyMs) {
-        stopReason = 'time budget of this invocation used';
-        break;
-      }
-      const next = await iterator.next();
-      if (next.done) {
-        finished = true;
-        break;
-      }
-      const page = next.value;
-      if (page.records.length) {
-        part ??= openPart(store, `${dataDir}/part-${String(active.parts.length).padStart(5, '0')}.ndjson.gz`);
-        await part.writePage(page.records);
-      }
-      lastCursor = page.cursor;
-      pages++;
-      if (page.done) {
-        finished = true;
-        break;
-      }
-      if (
-        part &&
-        (part.rawBytes >= config.output.partMaxBytes || part.records >= config.output.partMaxRecords)
-      ) {
-        await closePart();
-        await checkpoint();
-      }
-      progress();
-    }
-  } catch (err) {
-    if (err instanceof ResumeLaterError) {
-      stopReason = err.message;
-      waitMs = err.waitMs ?? 0;
-    } else failure = err;
-  } finally {
-    // Stop any fetch-ahead the pager has in flight.
-    await iterator.return?.().catch(() => undefined);
-  }
-
-  // The pages in the open part are complete: store them so no fetched work is lost.
-  try {
-    await closePart();
-  } catch (err) {
-    part?.abort(err as Error);
-    part = undefined;
-    failure ??= err;
-    finished = false;
-  }
-  progress();
-
-  let completeness: CompletenessCheck[] = [];
-  if (finished && !failure) {
-    try {
-      completeness = await module.prove(active.cursor, { client, config, records: active.records });
-      const failedChecks = completeness.filter((c) => c.outcome === 'failed');
-      if (failedChecks.length) {
-        throw new IncompleteError(
-          `${module.name} run ${active.runId} could not be proven complete: ${failedChecks.map(describeCheck).join('; ')}`,
-          { checks: completeness, reread: true },
+    const { continuation } = invocation;
+    let run = state.inProgress;
+    if (run) {
+      if (invocation.backfill && !continuation) {
+        throw new ConfigError(
+          `a backfill of ${module.name} cannot start while run ${run.runId} is in progress; let it finish (or reset the module) first`,
         );
       }
+      const asked = continuation?.runId ?? invocation.runId;
+      if (asked && asked !== run.runId) {
+        throw new ConfigError(
+          `run ${asked} was requested but run ${run.runId} of ${module.name} is in progress (${store.describe(ref.key)}); ` +
+            'continue that run first, or reset the module to abandon it',
+        );
+      }
+      run.invocations++;
+      d.logger.info('resuming run', { runId: run.runId, parts: run.parts.length, records: run.records });
+    } else {
+      if (continuation) {
+        if (state.committed?.runId === continuation.runId) {
+          // A retried continuation of a run that already completed: nothing left to do.
+          return {
+            ...base,
+            status: 'done',
+            runId: continuation.runId,
+            reason: 'already complete',
+            completeThrough,
+          };
+        }
+        throw new ConfigError(
+          `continuation names run ${continuation.runId}, but no such run of ${module.name} is in progress`,
+        );
+      }
+      const ctx = { config, now, committed: state.committed };
+      let startCursor: Cursor;
+      if (invocation.backfill) {
+        if (!module.startBackfill) {
+          throw new ConfigError(
+            `${module.name} has no time window to backfill: each run is a full snapshot (backfill applies to edr-events)`,
+          );
+        }
+        startCursor = module.startBackfill(ctx, invocation.backfill);
+      } else startCursor = module.start(ctx);
+      run = {
+        runId: invocation.runId ?? newRunId(now),
+        dt: now.toISOString().slice(0, 10),
+        startedAt: now.toISOString(),
+        startCursor,
+        cursor: startCursor,
+        parts: [],
+        records: 0,
+        apiCalls: 0,
+        retries: 0,
+        invocations: 1,
+        ...(invocation.backfill ? { backfill: invocation.backfill } : {}),
+      };
+      state.inProgress = run;
+    }
+    state.lease = { owner, expiresAt: new Date(now.getTime() + LEASE_TTL_MS).toISOString() };
+    try {
+      await ref.save();
     } catch (err) {
-      failure = err;
-      finished = false;
+      if (!(err instanceof LeaseLostError)) throw err;
+      // Another invocation wrote the state between our read and our write: it holds the module now.
+      const latest = await StateRef.read(store, ref.key, module.name);
+      return busy(latest.state.lease ?? { owner: 'another invocation', expiresAt: now.toISOString() });
+    }
+    const self = new ExportRun(d, ref, run, owner, invocation.owner !== undefined);
+    if (run.invocations === 1 && invocation.runId) await self.unpublishPrevious();
+    if (run.invocations === 1)
+      d.logger.info('started run', { runId: run.runId, range: module.describe(run.cursor) });
+    self.startHeartbeat();
+    return self;
+  }
+
+  private get state() {
+    return this.ref.state;
+  }
+
+  private result(status: RunResult['status'], extra: Partial<RunResult> = {}): RunResult {
+    return {
+      status,
+      module: this.d.module.name,
+      runId: this.run.runId,
+      records: this.run.records,
+      parts: this.run.parts.length,
+      completeThrough: this.state.committed?.completeThrough,
+      ...extra,
+    };
+  }
+
+  /** A run id named again by the caller: its old manifests go first, so no reader trusts half-rewritten parts. */
+  private async unpublishPrevious(): Promise<void> {
+    const { store, config, module } = this.d;
+    const old = [
+      manifestKeyFor(this.runDir),
+      catalogManifestKeyFor(config, module.name, this.run.dt, this.run.runId),
+    ];
+    if ((await store.list(`${this.runDir}/`)).length) {
+      this.d.logger.info('re-running a run id: withdrawing its previous manifest', { runId: this.run.runId });
+      await store.delete(old);
     }
   }
 
-  if (finished && !failure) {
+  private startHeartbeat(): void {
+    this.heartbeat = setInterval(() => {
+      if (!this.state.lease) return;
+      this.renewLease();
+      this.ref.save().catch((err: unknown) => {
+        if (err instanceof LeaseLostError) this.lost = err;
+        else
+          this.d.logger.warn('lease renewal failed; retrying at the next checkpoint', {
+            error: errorInfo(err),
+          });
+      });
+    }, LEASE_RENEW_MS);
+    this.heartbeat.unref?.();
+  }
+
+  /** Pushes the lease's expiry to at least LEASE_TTL_MS from now (never shortens a longer hold). */
+  private renewLease(): void {
+    const lease = this.state.lease;
+    if (!lease) return;
+    const renewed = this.d.now().getTime() + LEASE_TTL_MS;
+    if (renewed > Date.parse(lease.expiresAt)) lease.expiresAt = new Date(renewed).toISOString();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+
+  private storedBytes(): number {
+    return this.run.parts.reduce((n, p) => n + p.bytes, 0);
+  }
+
+  private progress(): void {
+    this.d.opts.onProgress?.({
+      module: this.d.module.name,
+      pages: this.pages,
+      records: this.run.records + (this.part?.records ?? 0),
+      parts: this.run.parts.length,
+      bytes: this.storedBytes(),
+      total: this.total,
+    });
+  }
+
+  private takeStats(): void {
+    const stats = this.d.client.stats();
+    this.run.apiCalls += stats.calls - this.statsBefore.calls;
+    this.run.retries += stats.retries - this.statsBefore.retries;
+    this.statsBefore.calls = stats.calls;
+    this.statsBefore.retries = stats.retries;
+  }
+
+  private async checkpoint(): Promise<void> {
+    if (this.lost) throw this.lost;
+    this.takeStats();
+    this.renewLease();
+    await this.ref.save();
+  }
+
+  /** Stores the open part, then records it and the cursor after its last page. */
+  private async closePart(): Promise<void> {
+    if (this.part) {
+      const info = await this.part.close();
+      this.part = undefined;
+      this.run.parts.push(info);
+      this.run.records += info.records;
+      this.d.logger.info('part stored', { key: info.key, records: info.records, bytes: info.bytes });
+    }
+    this.run.cursor = this.lastCursor;
+  }
+
+  /** Pages → parts until the listing ends, the time budget runs out, the API asks for a long wait, or Ctrl-C. */
+  async pump(): Promise<PumpOutcome> {
+    const { module, config, client, store, opts, now } = this.d;
+    const safetyMs = opts.safetyMs ?? DEFAULT_SAFETY_MS;
+    let outcome: PumpOutcome | undefined;
+    let failure: unknown;
+    // Fetch page k+1 while page k is serialised, compressed and uploaded.
+    const iterator = readAhead(module.pages(client, this.run.cursor, config)[Symbol.asyncIterator]());
+    try {
+      for (;;) {
+        if (this.lost) throw this.lost;
+        if (opts.signal?.aborted) {
+          outcome = { finished: false, reason: 'interrupted', waitMs: 0 };
+          break;
+        }
+        if (opts.deadline() - now().getTime() < safetyMs) {
+          outcome = { finished: false, reason: 'time budget of this invocation used', waitMs: 0 };
+          break;
+        }
+        const next = await iterator.next();
+        if (next.done) {
+          outcome = { finished: true };
+          break;
+        }
+        const page = next.value;
+        if (page.total !== undefined) this.total = page.total;
+        if (page.records.length) {
+          opts.inspect?.(page.records);
+          this.part ??= openPart(store, partKeyFor(this.runDir, this.run.parts.length), {
+            runId: this.run.runId,
+          });
+          await this.part.writePage(page.records);
+        }
+        this.lastCursor = page.cursor;
+        this.pages++;
+        if (page.done) {
+          outcome = { finished: true };
+          break;
+        }
+        if (
+          this.part &&
+          (this.part.rawBytes >= config.output.partMaxBytes ||
+            this.part.records >= config.output.partMaxRecords)
+        ) {
+          await this.closePart();
+          await this.checkpoint();
+        }
+        this.progress();
+      }
+    } catch (err) {
+      if (err instanceof ResumeLaterError) {
+        outcome = { finished: false, reason: err.message, waitMs: err.waitMs ?? 0 };
+      } else failure = err;
+    } finally {
+      // Stop any fetch-ahead the pager has in flight.
+      await iterator.return?.().catch(() => undefined);
+    }
+
+    // The pages in the open part are complete: store them so no fetched work is lost.
+    try {
+      await this.closePart();
+    } catch (err) {
+      this.part?.abort(err as Error);
+      this.part = undefined;
+      failure ??= err;
+    }
+    this.progress();
+    if (failure !== undefined) throw failure;
+    return outcome!;
+  }
+
+  /** The module's completeness checks; a failed one is an IncompleteError that the caller may re-read. */
+  async prove(): Promise<CompletenessCheck[]> {
+    const { module, client, config } = this.d;
+    const checks = await module.prove(this.run.cursor, { client, config, records: this.run.records });
+    const failed = checks.filter((c) => c.outcome === 'failed');
+    if (failed.length) {
+      throw new IncompleteError(
+        `${module.name} run ${this.run.runId} could not be proven complete: ${failed.map(describeCheck).join('; ')}`,
+        { checks, reread: true },
+      );
+    }
+    return checks;
+  }
+
+  /** Removes parts the manifest does not list, writes the manifest and its catalogue copy, commits. */
+  async publish(completeness: CompletenessCheck[]): Promise<RunResult> {
+    const { module, config, store, now, logger } = this.d;
+    const run = this.run;
+    if (this.lost) throw this.lost;
+    const listed = new Set(run.parts.map((p) => p.key));
+    const manifestKey = manifestKeyFor(this.runDir);
+    const stale = (await store.list(`${this.runDir}/`)).filter((k) => !listed.has(k) && k !== manifestKey);
+    if (stale.length) {
+      logger.info('removing parts of an earlier attempt of this run', {
+        runId: run.runId,
+        keys: stale.length,
+      });
+      await store.delete(stale);
+    }
+    this.takeStats();
     const endedAt = now().toISOString();
-    const stats = client.stats();
-    active.apiCalls += stats.calls - statsBefore.calls;
-    active.retries += stats.retries - statsBefore.retries;
     const manifest: Manifest = {
       module: module.name,
-      runId: active.runId,
-      dt: active.dt,
-      range: module.describe(active.startCursor),
-      parts: active.parts,
+      runId: run.runId,
+      dt: run.dt,
+      range: module.describe(run.startCursor),
+      parts: run.parts,
       totals: {
-        records: active.records,
-        parts: active.parts.length,
-        bytes: storedBytes(),
-        rawBytes: active.parts.reduce((n, p) => n + p.rawBytes, 0),
+        records: run.records,
+        parts: run.parts.length,
+        bytes: this.storedBytes(),
+        rawBytes: run.parts.reduce((n, p) => n + p.rawBytes, 0),
       },
-      kind: module.kind(active.startCursor),
+      kind: module.kind(run.startCursor),
       completeness,
-      apiCalls: active.apiCalls,
-      retries: active.retries,
-      invocations: active.invocations,
-      startedAt: active.startedAt,
+      rereads: run.rereads ?? 0,
+      ...(run.backfill ? { backfill: run.backfill } : {}),
+      apiCalls: run.apiCalls,
+      retries: run.retries,
+      invocations: run.invocations,
+      startedAt: run.startedAt,
       endedAt,
       formatVersion: 2,
     };
-    const manifestKey = `${dataDir}/_manifest.json`;
     await store.putJson(manifestKey, manifest);
-    const committed = {
-      ...module.commit(lastCursor, state.committed),
-      runId: active.runId,
-      completedAt: endedAt,
-    };
-    await store.putJson(stateKey, { module: module.name, committed } satisfies StateFile);
-    logger.info('run complete', { runId: active.runId, records: active.records, parts: active.parts.length });
-    return {
-      status: 'done',
-      module: module.name,
-      runId: active.runId,
-      records: active.records,
-      parts: active.parts.length,
-      manifestKey,
-    };
+    await store.putJson(catalogManifestKeyFor(config, module.name, run.dt, run.runId), manifest);
+    const previous = this.state.committed;
+    if (run.backfill) {
+      // A backfill leaves the scheduled window (and freshness) where they were; it only records its window.
+      this.state.committed = {
+        ...previous,
+        backfills: [...(previous?.backfills ?? []), { ...run.backfill, runId: run.runId }],
+      };
+    } else {
+      const committed = module.commit(this.lastCursor, previous);
+      this.state.committed = {
+        ...committed,
+        ...(previous?.backfills ? { backfills: previous.backfills } : {}),
+        runId: run.runId,
+        completedAt: endedAt,
+        completeThrough:
+          typeof committed.completeThrough === 'string' ? committed.completeThrough : run.startedAt,
+      };
+    }
+    delete this.state.inProgress;
+    delete this.state.lease;
+    await this.ref.save();
+    logger.info('run complete', { runId: run.runId, records: run.records, parts: run.parts.length });
+    return this.result('done', { manifestKey });
   }
 
-  if (failure instanceof IncompleteError && failure.reread && (active.rereads ?? 0) < MAX_REREADS) {
-    // The listing moved while it was read: read the whole run again under the same run id. Its parts are
-    // rewritten from part-00000 on; the manifest lists only the new ones.
-    active.rereads = (active.rereads ?? 0) + 1;
-    active.cursor = active.startCursor;
-    active.parts = [];
-    active.records = 0;
-    active.lastError = { ...errorInfo(failure), at: now().toISOString() };
-    await checkpoint();
-    logger.warn('run not proven complete; reading it again', {
-      runId: active.runId,
-      reread: active.rereads,
-      reason: failure.message,
-    });
-    return {
-      status: 'continue',
-      module: module.name,
-      runId: active.runId,
-      cursor: active.cursor,
-      records: 0,
-      parts: 0,
-      reason: `re-reading the run (${active.rereads} of ${MAX_REREADS}): ${failure.message}`,
-      waitSeconds: 0,
-    };
-  }
-
-  if (failure) {
-    const error = errorInfo(failure);
-    active.lastError = { ...error, at: now().toISOString() };
-    await checkpoint();
-    logger.error('run failed; checkpoint kept', { runId: active.runId, error });
-    return {
-      status: 'failed',
-      module: module.name,
-      runId: active.runId,
-      cursor: active.cursor,
-      records: active.records,
-      parts: active.parts.length,
-      reason: error.message,
-      error,
-    };
-  }
-
-  await checkpoint();
-  logger.info('invocation ends; run continues', { runId: active.runId, reason: stopReason });
-  return {
-    status: 'continue',
-    module: module.name,
-    runId: active.runId,
-    cursor: active.cursor,
-    records: active.records,
-    parts: active.parts.length,
-    reason: stopReason,
+  /** Ends this invocation with the run checkpointed; the caller continues it (after `waitMs`). */
+  async pause(reason: string, waitMs: number): Promise<RunResult> {
+    // Interrupted (Ctrl-C): the caller is going away, so the next start must not wait for the lease.
+    if (this.d.opts.signal?.aborted) delete this.state.lease;
+    else this.releaseOrExtend(waitMs);
+    await this.checkpoint();
+    this.d.logger.info('invocation ends; run continues', { runId: this.run.runId, reason });
     // The API asked for a wait longer than this invocation had left: the loop waits before continuing.
-    waitSeconds: Math.ceil(waitMs / 1000),
-  };
+    return this.result('continue', { reason: short(reason), waitSeconds: Math.ceil(waitMs / 1000) });
+  }
+
+  canReread(): boolean {
+    return (this.run.rereads ?? 0) < MAX_REREADS;
+  }
+
+  /** The listing moved while it was read: read the whole run again under the same run id. */
+  async reread(err: IncompleteError): Promise<RunResult> {
+    const run = this.run;
+    run.rereads = (run.rereads ?? 0) + 1;
+    run.cursor = run.startCursor;
+    this.lastCursor = run.startCursor;
+    // Parts are rewritten from part-00000 on; publish removes any the new pass does not list.
+    run.parts = [];
+    run.records = 0;
+    run.lastError = { ...errorInfo(err), at: this.d.now().toISOString() };
+    this.releaseOrExtend(0);
+    await this.checkpoint();
+    this.d.logger.warn('run not proven complete; reading it again', {
+      runId: run.runId,
+      reread: run.rereads,
+      reason: err.message,
+    });
+    return this.result('continue', {
+      reason: short(`re-reading the run (${run.rereads} of ${MAX_REREADS}): ${errorInfo(err).message}`),
+      waitSeconds: 0,
+    });
+  }
+
+  /** Records the error with the checkpoint (a rerun resumes) and releases the lease. */
+  async fail(err: unknown): Promise<RunResult> {
+    const error = errorInfo(err);
+    this.run.lastError = { ...error, at: this.d.now().toISOString() };
+    delete this.state.lease;
+    await this.checkpoint();
+    this.d.logger.error('run failed; checkpoint kept', { runId: this.run.runId, error });
+    return this.result('failed', {
+      reason: short(error.message),
+      error: { code: error.code, message: short(error.message) },
+    });
+  }
+
+  /** The lease was taken over by another invocation: this one writes nothing more. */
+  abandon(err: LeaseLostError): RunResult {
+    this.d.logger.error('lease lost; stopped without writing', { runId: this.run.runId, error: err.message });
+    return this.result('failed', {
+      reason: short(err.message),
+      error: { code: err.code, message: short(err.message) },
+    });
+  }
+
+  /** Keep the lease for the caller's next invocation (after the wait), or give it up now. */
+  private releaseOrExtend(waitMs: number): void {
+    if (this.keepsLease) {
+      this.state.lease = {
+        owner: this.owner,
+        expiresAt: new Date(this.d.now().getTime() + waitMs + LEASE_GAP_MS).toISOString(),
+      };
+    } else delete this.state.lease;
+  }
+
+  /** Stops background work (the lease heartbeat). */
+  end(): void {
+    this.stopHeartbeat();
+  }
+
+  /** Runs the steps of one invocation. */
+  async invoke(): Promise<RunResult> {
+    try {
+      return await this.steps();
+    } catch (err) {
+      if (err instanceof LeaseLostError) return this.abandon(err);
+      throw err;
+    } finally {
+      this.end();
+    }
+  }
+
+  private async steps(): Promise<RunResult> {
+    try {
+      const pumped = await this.pump();
+      if (!pumped.finished) return await this.pause(pumped.reason, pumped.waitMs);
+      return await this.publish(await this.prove());
+    } catch (err) {
+      if (err instanceof LeaseLostError) throw err;
+      if (err instanceof IncompleteError && err.reread && this.canReread()) return await this.reread(err);
+      return await this.fail(err);
+    }
+  }
+}
+
+/** Drives one module's pager into the object store for at most one invocation. */
+export async function runExport(opts: RunExportOptions): Promise<RunResult> {
+  const run = await ExportRun.begin(opts);
+  return run instanceof ExportRun ? run.invoke() : run;
 }

@@ -1,54 +1,93 @@
 import type { ModuleName } from '../config';
-import type { CompletenessCheck, Cursor, RunKind } from '../modules/types';
+import type { CompletenessCheck, Cursor, RunKind, TimeWindow } from '../modules/types';
 import type { PartInfo } from '../sink/types';
 
-/** Input of an export invocation: a scheduled event / {} starts (or resumes) a run; a continuation resumes. */
+/**
+ * Input of an export invocation: a scheduled event or {} starts (or resumes) a run; a continuation resumes
+ * it. `owner` names who holds the module's lease across invocations (Step Functions passes its execution id);
+ * without one, the lease is held for this invocation only.
+ */
 export interface ExportInvocation {
   runId?: string;
+  owner?: string;
+  /** Start a backfill run of exactly this window (modules that read by time window only). */
+  backfill?: TimeWindow;
   /** Present when the Step Functions loop passes back a 'continue' result. */
   continuation?: { runId: string };
 }
 
-export type RunStatus = 'continue' | 'done' | 'failed';
+/**
+ * continue: more to do (after `waitSeconds`); done: published; failed: checkpoint kept, a rerun resumes;
+ * busy: another owner holds the module's lease, nothing was written.
+ */
+export type RunStatus = 'continue' | 'done' | 'failed' | 'busy';
 
-/** The small JSON an export handler returns (the Step Functions loop contract). */
+/**
+ * The small JSON an export handler returns (the Step Functions loop contract). Bounded in size whatever the
+ * run: no cursor (the checkpoint lives only in S3), and `reason` / `error.message` are cut to MAX_REASON.
+ */
 export interface RunResult {
   status: RunStatus;
   module: ModuleName;
-  runId: string;
-  /** Where the run will resume (status continue/failed). */
-  cursor?: Cursor;
+  runId?: string;
+  /** Records and parts of the run so far. */
   records: number;
   parts: number;
   manifestKey?: string;
-  /** Reason for 'continue' (time budget, rate limit wait) or the error for 'failed'. */
+  /** Why the invocation ended (time budget, rate-limit wait, re-read, lease held) or the error. */
   reason?: string;
   /** With 'continue': seconds the API asked us to wait before calling again (0 = continue at once). */
   waitSeconds?: number;
   error?: { code: string; message: string };
+  /**
+   * Complete data exists up to this instant (ISO): the end of the last complete EDR window, or the start of the
+   * last complete snapshot. Freshness = now − completeThrough. Absent before the first complete run.
+   */
+  completeThrough?: string;
+}
+
+/** Longest `reason` / error message a result carries (full text goes to the log and the state file). */
+export const MAX_REASON = 500;
+
+export interface Lease {
+  owner: string;
+  /** ISO; after this, another invocation may take the module over. */
+  expiresAt: string;
+}
+
+export interface RunInProgress {
+  runId: string;
+  dt: string;
+  startedAt: string;
+  startCursor: Cursor;
+  cursor: Cursor;
+  parts: PartInfo[];
+  records: number;
+  apiCalls: number;
+  retries: number;
+  invocations: number;
+  /** Times the run was read again from its start because it could not be proven complete. */
+  rereads?: number;
+  /** Set on a backfill run: its window; publishing it leaves the scheduled window where it was. */
+  backfill?: TimeWindow;
+  lastError?: { code: string; message: string; at: string };
 }
 
 /** `<prefix>/_state/<module>.json` */
 export interface StateFile {
   module: ModuleName;
   /** What the last complete run committed (EDR window end, etc.). */
-  committed?: Record<string, unknown> & { runId?: string; completedAt?: string };
-  /** The run in progress, absent when none. Written only after the data it covers is durable. */
-  inProgress?: {
-    runId: string;
-    dt: string;
-    startedAt: string;
-    startCursor: Cursor;
-    cursor: Cursor;
-    parts: PartInfo[];
-    records: number;
-    apiCalls: number;
-    retries: number;
-    invocations: number;
-    /** Times the run was read again from its start because it could not be proven complete. */
-    rereads?: number;
-    lastError?: { code: string; message: string; at: string };
+  committed?: Record<string, unknown> & {
+    runId?: string;
+    completedAt?: string;
+    completeThrough?: string;
+    /** Windows completed by backfill runs. */
+    backfills?: (TimeWindow & { runId: string })[];
   };
+  /** The run in progress, absent when none. Written only after the data it covers is durable. */
+  inProgress?: RunInProgress;
+  /** Who may write this module's data now. Absent or expired: anyone may take it. */
+  lease?: Lease;
 }
 
 export interface Manifest {
@@ -62,6 +101,10 @@ export interface Manifest {
   kind: RunKind;
   /** What the module checked before this manifest was written (all passed or skipped). */
   completeness: CompletenessCheck[];
+  /** Times the run was read again because the listing moved while it was read. */
+  rereads: number;
+  /** Present on a backfill run: the window it covered (scheduled runs carry their window in `range`). */
+  backfill?: TimeWindow;
   apiCalls: number;
   retries: number;
   invocations: number;

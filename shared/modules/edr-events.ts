@@ -156,8 +156,6 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
   const recentFrom = toMs - cursor.overlapMs;
   let scrollId: string | undefined;
   let stalled = 0;
-  /** Longest page the API has returned in this invocation: its effective page size. */
-  let longest = 0;
   for (;;) {
     let page: EdrPage;
     const opened = scrollId === undefined;
@@ -183,8 +181,6 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
       );
     }
     scrollId = page.scrollId;
-    const longestBefore = longest;
-    longest = Math.max(longest, page.data.length);
 
     // Boundary: the last instant reached and the ids already read at exactly that instant.
     let afterTime = cursor.after?.dateTime;
@@ -242,9 +238,9 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
         }
         continue;
       }
-      if (opened && page.data.length < (longestBefore > 0 ? longestBefore : pageSize)) {
-        // A fresh scroll from the boundary returned less than a page, all of it the instant already read: the
-        // window holds nothing more (the API gives no continuation id, or gave none on its last page).
+      if (opened && page.data.length < pageSize) {
+        // A fresh scroll from the boundary returned less than the page asked for, all of it the instant already
+        // read: the window holds nothing more (the API gives no continuation id, or gave none on its last page).
         done = true;
       } else if (opened) {
         throw new IncompleteError(
@@ -331,7 +327,7 @@ export const edrEvents: ModuleDef = {
   },
   commit: (final): CommittedState => {
     const c = final as EdrCursor;
-    return { windowEnd: c.to, timeField: fieldOf(c), recentIds: c.recent };
+    return { windowEnd: c.to, timeField: fieldOf(c), recentIds: c.recent, completeThrough: c.to };
   },
   describe: (c) => {
     const e = c as EdrCursor;

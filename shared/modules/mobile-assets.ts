@@ -1,4 +1,4 @@
-import { IncompleteError, OriginError, ParseError } from '../errors';
+import { ConfigError, IncompleteError, OriginError, ParseError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import type { QualysClient, QualysResponse } from '../qualys/types';
 import { parseXml, simpleReturnError } from './xml';
@@ -111,13 +111,17 @@ async function* mobilePages(
 ) {
   let cursor = start;
   const m = config.modules.mobile;
+  const gatewayUrl = config.endpoints.gatewayUrl;
+  if (!gatewayUrl) {
+    throw new ConfigError('VMDR Mobile lives on the gateway: set QUALYS_PLATFORM or QUALYS_GATEWAY_URL');
+  }
   for (;;) {
     let rehomedFrom: string | undefined;
     // The truncation URL is resolved here, before anything is sent: the parse keeps its {assets, next} contract
     // and only ever sees a resolver that answers with a URL on the configured origin.
     const resolver = {
       assertSameOrigin: (u: string) => {
-        const r = resolveTruncationUrl(client, u, config.endpoints.gatewayUrl);
+        const r = resolveTruncationUrl(client, u, gatewayUrl);
         rehomedFrom = r.rehomedFrom;
         return r.url;
       },
@@ -178,7 +182,7 @@ async function* mobilePages(
         'VMDR Mobile truncation URL named another host; re-issued its path and query on the configured origin',
         {
           urlOrigin: rehomedFrom,
-          configured: new URL(config.endpoints.gatewayUrl).origin,
+          configured: new URL(gatewayUrl).origin,
         },
       );
     }

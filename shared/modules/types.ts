@@ -13,6 +13,8 @@ export interface Page {
   /** Where to resume AFTER this page; `done: true` when the listing is finished. */
   cursor: Cursor;
   done: boolean;
+  /** Records the whole listing holds, where the API says (PCI totalCount): progress shows a total and ETA. */
+  total?: number;
 }
 
 /** What the module committed at the end of its last complete run (e.g. EDR window end). */
@@ -22,6 +24,12 @@ export interface StartContext {
   config: AppConfig;
   now: Date;
   committed: CommittedState | undefined;
+}
+
+/** A bounded time window, ISO UTC: from inclusive, to exclusive. */
+export interface TimeWindow {
+  from: string;
+  to: string;
 }
 
 /**
@@ -55,6 +63,12 @@ export interface ModuleDef {
   kind(cursor: Cursor): RunKind;
   /** Cursor for a brand-new run. */
   start(ctx: StartContext): Cursor;
+  /**
+   * Cursor for a backfill run of exactly `window`, for modules that read by time window. A backfill never moves
+   * the scheduled window: it is recorded in the committed state (and refused when it overlaps what scheduled
+   * runs or earlier backfills already cover, which would write records twice). Absent: no backfill.
+   */
+  startBackfill?(ctx: StartContext, window: TimeWindow): Cursor;
   /**
    * Pages from `cursor` (a start cursor or one taken from a checkpoint). Pages are yielded in order; the
    * pager may fetch ahead in parallel within the client's concurrency limit. Each page's cursor resumes

@@ -1,21 +1,47 @@
-import { AuthError, ParseError, QualysHttpError, ResumeLaterError } from '../errors';
+import {
+  AuthError,
+  ConfigError,
+  isQexportError,
+  ParseError,
+  QualysHttpError,
+  ResumeLaterError,
+} from '../errors';
 import { addSecret, redact } from '../log';
-import { backoffDelay, Semaphore } from './backoff';
-import { requestedWaitMs, simpleReturnCode } from './limits';
+import { backoffDelay } from './backoff';
+import { simpleReturnCode, simpleReturnText } from './limits';
 import { assertAllowedOrigin } from './origin';
-import type { ClientOptions, ClientStats, QualysClient, QualysRequest, QualysResponse } from './types';
+import { AdjustableSemaphore, Pacer } from './pacer';
+import {
+  classify,
+  networkErrorKind,
+  requestedWait,
+  type AuthScheme,
+  type Observation,
+  type ResponseRule,
+} from './responses';
+import type {
+  ClientOptions,
+  ClientStats,
+  QualysClient,
+  QualysRequest,
+  QualysResponse,
+  RequestAuth,
+} from './types';
 
 const ACCEPT = { json: 'application/json', xml: 'application/xml', text: 'text/plain' } as const;
-/** Rate-limit answers (409/429) carry their own wait; they get a larger budget than other failures. */
-const RATE_LIMIT_RETRIES = 20;
+/** Limit answers (409 1960/1965, 429) carry their own wait; they get a larger budget than other failures. */
+export const RATE_LIMIT_RETRIES = 20;
+export const DEFAULT_RATE_RESERVE = 10;
+/** qualysdk's fallback: the wait header may appear only on a repeated blocked call. */
+export const DEFAULT_RATE_LIMIT_FALLBACK_MS = 3601_000;
 
 function trimSlash(u: string): string {
   return u.replace(/\/+$/, '');
 }
 
-function excerpt(text: string): string {
+function excerpt(text: string, max = 200): string {
   const flat = text.replace(/\s+/g, ' ').trim();
-  return redact(flat.length > 200 ? `${flat.slice(0, 200)}…` : flat);
+  return redact(flat.length > max ? `${flat.slice(0, max)}…` : flat);
 }
 
 function describeNetworkError(err: unknown): string {
@@ -29,28 +55,78 @@ class AttemptTimeout extends Error {
   override name = 'TimeoutError';
 }
 
-/** The Qualys HTTP client: bearer auth, retries, limits, deadline, 401 replay and a same-origin guard. */
+const PCI_AUTH_HINT =
+  'PCI Merchant takes its own account over Basic auth or an IdP token (QUALYS_PCI_AUTH_METHOD), not a gateway token';
+
+/**
+ * The Qualys HTTP client: per-origin auth (gateway bearer, PCI Basic or IdP bearer), reactions read from the
+ * response table (./responses.ts), pacing before the rate limit and within the server's concurrency limit
+ * (./pacer.ts), the invocation deadline, and a same-origin guard.
+ */
 export function createQualysClient(opts: ClientOptions): QualysClient {
-  const gateway = trimSlash(opts.gatewayUrl);
+  const gateway = opts.gatewayUrl ? trimSlash(opts.gatewayUrl) : undefined;
   const pci = trimSlash(opts.pciUrl);
-  const origins = [...new Set([new URL(gateway).origin, new URL(pci).origin])];
+  const gatewayOrigin = gateway ? new URL(gateway).origin : undefined;
+  const pciOrigin = new URL(pci).origin;
+  const origins = [...new Set([...(gatewayOrigin ? [gatewayOrigin] : []), pciOrigin])];
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = opts.now ?? Date.now;
   const random = opts.random ?? Math.random;
   const deadline = opts.deadline ?? (() => Number.POSITIVE_INFINITY);
   const baseMs = opts.backoffBaseMs ?? 500;
   const maxMs = opts.backoffMaxMs ?? 30_000;
-  const gate = new Semaphore(Math.max(1, opts.concurrency));
-  const stats: ClientStats = { calls: 0, retries: 0, waitMs: 0, rateLimited: 0, tokenRefreshes: 0 };
+  const reserve = opts.rateReserve ?? DEFAULT_RATE_RESERVE;
+  const fallbackMs = opts.rateLimitFallbackMs ?? DEFAULT_RATE_LIMIT_FALLBACK_MS;
+  const configuredConcurrency = Math.max(1, opts.concurrency);
+  const gate = new AdjustableSemaphore(configuredConcurrency);
+  const pacer = new Pacer({ reserve, now });
+  const stats: ClientStats = {
+    calls: 0,
+    retries: 0,
+    waitMs: 0,
+    rateLimited: 0,
+    tokenRefreshes: 0,
+    paced: 0,
+    pacedMs: 0,
+  };
+
+  const gatewayAuth: RequestAuth =
+    opts.auth?.gateway ??
+    (opts.tokens
+      ? { scheme: 'bearer', tokens: opts.tokens }
+      : { scheme: 'unconfigured', message: 'no gateway credentials are configured (QUALYS_AUTH_METHOD …)' });
+  const pciAuth: RequestAuth = opts.auth?.pci ?? gatewayAuth;
+  for (const a of [gatewayAuth, pciAuth]) {
+    if (a.scheme === 'basic') {
+      addSecret(a.password);
+      addSecret(Buffer.from(`${a.username}:${a.password}`).toString('base64'));
+    }
+  }
 
   function assertSameOrigin(url: string): URL {
     return assertAllowedOrigin(url, origins);
   }
 
+  /** Which configured API a request goes to (decides auth and the PCI apiVersion header). */
+  function targetOf(req: QualysRequest, url: URL): 'gateway' | 'pci' {
+    if (!/^[a-z][a-z0-9+.-]*:/i.test(req.url)) return req.base ?? 'gateway';
+    if (url.origin === pciOrigin && url.origin !== gatewayOrigin) return 'pci';
+    if (url.origin === gatewayOrigin && url.origin !== pciOrigin) return 'gateway';
+    return req.base ?? 'gateway';
+  }
+
   function buildUrl(req: QualysRequest): URL {
-    const url = /^[a-z][a-z0-9+.-]*:/i.test(req.url)
-      ? assertSameOrigin(req.url)
-      : new URL(`${req.base === 'pci' ? pci : gateway}${req.url.startsWith('/') ? '' : '/'}${req.url}`);
+    let url: URL;
+    if (/^[a-z][a-z0-9+.-]*:/i.test(req.url)) url = assertSameOrigin(req.url);
+    else {
+      const base = req.base === 'pci' ? pci : gateway;
+      if (!base) {
+        throw new ConfigError(
+          `${req.label ?? req.url}: no gateway URL is configured: set QUALYS_PLATFORM or QUALYS_GATEWAY_URL`,
+        );
+      }
+      url = new URL(`${base}${req.url.startsWith('/') ? '' : '/'}${req.url}`);
+    }
     for (const [k, v] of Object.entries(req.query ?? {})) {
       if (v !== undefined) url.searchParams.set(k, String(v));
     }
@@ -69,7 +145,48 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     await sleep(ms);
   }
 
-  async function attempt(req: QualysRequest, url: URL, token: string): Promise<QualysResponse> {
+  /** A concurrency slot and a send sequence, after any pacing hold for the endpoint family. */
+  async function slot(family: string, label: string): Promise<{ release: () => void; seq: number }> {
+    for (;;) {
+      const release = await gate.acquire();
+      const d = pacer.decide(family);
+      if (d.delayMs <= 0) return { release, seq: pacer.sent(family) };
+      release();
+      stats.paced++;
+      stats.pacedMs += d.delayMs;
+      await wait(
+        d.delayMs,
+        label,
+        d.estimate !== undefined && d.estimate > 0
+          ? `pacing: about ${d.estimate} calls left in the rate window (reserve ${reserve}), spread over the rest of it`
+          : 'pacing: no calls left in the rate window; waiting for it to reset',
+      );
+    }
+  }
+
+  async function authorization(auth: RequestAuth): Promise<{ header: string; scheme: AuthScheme }> {
+    switch (auth.scheme) {
+      case 'bearer': {
+        const token = await auth.tokens.getToken();
+        addSecret(token);
+        return { header: `Bearer ${token}`, scheme: 'bearer' };
+      }
+      case 'basic':
+        return {
+          header: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`,
+          scheme: 'basic',
+        };
+      case 'unconfigured':
+        throw new ConfigError(auth.message);
+    }
+  }
+
+  async function attempt(
+    req: QualysRequest,
+    url: URL,
+    target: 'gateway' | 'pci',
+    authHeader: string,
+  ): Promise<QualysResponse> {
     const left = deadline() - now();
     if (left <= 0)
       throw new ResumeLaterError(`${req.label ?? url.pathname}: no time left in this invocation`);
@@ -80,9 +197,11 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
       timeoutMs,
     );
     const headers: Record<string, string> = {
-      authorization: `Bearer ${token}`,
+      authorization: authHeader,
       'x-requested-with': 'qualys-export',
       accept: ACCEPT[req.accept ?? 'json'],
+      // Every documented PCI Merchant request carries apiVersion: V1.
+      ...(target === 'pci' ? { apiversion: 'V1' } : {}),
       ...req.headers,
     };
     let body: string | undefined;
@@ -105,85 +224,174 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
 
   async function call<T>(req: QualysRequest, parse: (res: QualysResponse) => T): Promise<T> {
     const url = buildUrl(req);
+    const target = targetOf(req, url);
+    const auth = target === 'pci' ? pciAuth : gatewayAuth;
     const where = `${url.origin}${url.pathname}`;
     const label = req.label ?? `${req.method ?? 'GET'} ${url.pathname}`;
+    const family = Pacer.family(url);
     let refreshed = false;
+    let probed = false;
     let failures = 0;
-    let rateLimits = 0;
+    let waits = 0;
     for (;;) {
       let res: QualysResponse | undefined;
       let networkError: unknown;
-      const release = await gate.acquire();
+      let scheme: AuthScheme = 'none';
+      const { release, seq } = await slot(family, label);
       try {
-        const token = await opts.tokens.getToken();
-        addSecret(token);
+        const a = await authorization(auth);
+        scheme = a.scheme;
         stats.calls++;
-        res = await attempt(req, url, token);
+        res = await attempt(req, url, target, a.header);
       } catch (err) {
-        if (err instanceof ResumeLaterError || err instanceof AuthError) throw err;
+        if (isQexportError(err)) throw err;
         networkError = err;
       } finally {
         release();
       }
+      if (res) {
+        pacer.observe(family, seq, res.headers, now());
+        const server = pacer.concurrencyLimit();
+        if (server !== undefined) gate.setLimit(Math.min(configuredConcurrency, server));
+      }
 
+      let obs: Observation =
+        res === undefined
+          ? { type: 'network', kind: networkErrorKind(networkError) }
+          : {
+              type: 'response',
+              status: res.status,
+              headers: res.headers,
+              text: res.text,
+              auth: scheme,
+              acceptStatuses: req.acceptStatuses,
+            };
+      let rule: ResponseRule = classify(obs);
       let reason: string;
-      let waitMs: number | undefined;
-      let rateLimited = false;
-      if (res === undefined) {
-        reason = describeNetworkError(networkError);
-      } else if (res.status >= 200 && res.status < 300) {
+      if (rule.action.do === 'accept') {
         try {
-          return parse(res);
+          return parse(res!);
         } catch (err) {
           if (!(err instanceof ParseError)) throw err;
           reason = `unreadable response body: ${redact(err.message)}`;
+          obs = { type: 'unreadable' };
+          rule = classify(obs);
         }
-      } else if (res.status === 401) {
-        if (!refreshed) {
-          refreshed = true;
-          stats.tokenRefreshes++;
-          addSecret(await opts.tokens.refresh());
-          continue;
-        }
-        throw new AuthError(
-          `${label}: Qualys rejected a freshly refreshed token (401 at ${where}): ${excerpt(res.text)}`,
-        );
-      } else if (res.status === 409 || res.status === 429) {
-        rateLimited = true;
-        stats.rateLimited++;
-        const code = simpleReturnCode(res.text);
-        reason = `${res.status}${code ? ` (code ${code}: ${code === 1960 ? 'concurrency limit' : code === 1965 ? 'rate limit' : 'limit'})` : ''}`;
-        waitMs = requestedWaitMs(res.headers, res.text, now());
-      } else if (res.status >= 500) {
-        reason = `HTTP ${res.status}: ${excerpt(res.text)}`;
-        waitMs = requestedWaitMs(res.headers, '', now());
       } else {
-        throw new QualysHttpError(`${label}: HTTP ${res.status} from ${where}: ${excerpt(res.text)}`, {
-          status: res.status,
-          url: where,
-        });
+        reason = res === undefined ? describeNetworkError(networkError) : `HTTP ${res.status}`;
       }
 
-      const exhausted =
-        req.maxRetries !== undefined
-          ? (rateLimited ? ++rateLimits : ++failures) + (rateLimited ? failures : rateLimits) > req.maxRetries
-          : rateLimited
-            ? ++rateLimits > RATE_LIMIT_RETRIES
-            : ++failures > opts.maxRetries;
-      if (exhausted) {
-        throw new QualysHttpError(
-          `${label}: giving up after ${failures + rateLimits} attempts at ${where}: ${reason}`,
-          {
-            status: res?.status,
-            url: where,
-            cause: networkError,
-          },
-        );
+      const action = rule.action;
+      let waitMs: number;
+      let why = reason;
+      switch (action.do) {
+        case 'accept':
+          // Unreachable: an unreadable body is never accepted.
+          throw new Error(`response table row '${rule.id}' accepted an unreadable body`);
+        case 'refresh-and-replay': {
+          if (refreshed) {
+            throw new AuthError(
+              `${label}: Qualys rejected a freshly refreshed token (401 at ${where}): ${excerpt(res!.text)}` +
+                (target === 'pci' ? `; ${PCI_AUTH_HINT}` : ''),
+            );
+          }
+          refreshed = true;
+          stats.tokenRefreshes++;
+          if (auth.scheme === 'bearer') addSecret(await auth.tokens.refresh());
+          continue;
+        }
+        case 'fail':
+          throw failure(action.kind, res!, label, where, target);
+        case 'retry': {
+          if (res && res.status >= 500) why = `HTTP ${res.status}: ${excerpt(res.text)}`;
+          failures++;
+          if (exhausted(req, failures, waits, false))
+            throw givingUp(label, where, why, failures + waits, res, networkError);
+          const floor = requestedWait(obs, ['Retry-After', 'X-RateLimit-ToWait-Sec'], now())?.ms ?? 0;
+          waitMs = Math.max(floor, backoffDelay(failures - 1, baseMs, maxMs, random));
+          break;
+        }
+        case 'wait': {
+          stats.rateLimited++;
+          waits++;
+          const code = res ? simpleReturnCode(res.text) : undefined;
+          why = `${res?.status ?? ''}${code !== undefined ? ` (code ${code}: ${action.limit === 'rate' ? 'rate limit' : 'concurrency limit'})` : ` (${action.limit} limit)`}`;
+          if (exhausted(req, failures, waits, true))
+            throw givingUp(label, where, why, failures + waits, res, networkError);
+          const asked = requestedWait(obs, action.sources, now());
+          if (asked) {
+            waitMs = asked.ms;
+            why += `, ${asked.source} says ${Math.ceil(asked.ms / 1000)} s`;
+          } else if (action.otherwise === 'probe-then-fallback' && !probed) {
+            // The wait may be stated only on a repeated blocked call: ask once more after a short backoff.
+            probed = true;
+            waitMs = backoffDelay(waits - 1, baseMs, maxMs, random);
+            why += ', no wait stated; asking again once';
+          } else if (action.otherwise === 'probe-then-fallback') {
+            waitMs = fallbackMs;
+            why += `, no wait stated; falling back to ${Math.ceil(fallbackMs / 1000)} s`;
+          } else {
+            waitMs = backoffDelay(waits - 1, baseMs, maxMs, random);
+          }
+          break;
+        }
       }
-      const backoff = backoffDelay(rateLimited ? rateLimits - 1 : failures - 1, baseMs, maxMs, random);
       stats.retries++;
-      await wait(Math.max(waitMs ?? 0, backoff), label, reason);
+      await wait(waitMs, label, why);
     }
+  }
+
+  function exhausted(req: QualysRequest, failures: number, waits: number, limit: boolean): boolean {
+    if (req.maxRetries !== undefined) return failures + waits > req.maxRetries;
+    return limit ? waits > RATE_LIMIT_RETRIES : failures > opts.maxRetries;
+  }
+
+  function givingUp(
+    label: string,
+    where: string,
+    reason: string,
+    attempts: number,
+    res: QualysResponse | undefined,
+    cause: unknown,
+  ): QualysHttpError {
+    return new QualysHttpError(`${label}: giving up after ${attempts} attempts at ${where}: ${reason}`, {
+      status: res?.status,
+      url: where,
+      cause,
+    });
+  }
+
+  function failure(
+    kind: 'auth' | 'account' | 'http',
+    res: QualysResponse,
+    label: string,
+    where: string,
+    target: 'gateway' | 'pci',
+  ): Error {
+    if (kind === 'auth') {
+      return new AuthError(
+        `${label}: ${target === 'pci' ? 'PCI Merchant' : 'Qualys'} rejected the Basic credentials (401 at ${where}); ` +
+          'a token refresh cannot fix Basic auth: check QUALYS_PCI_USERNAME / QUALYS_PCI_PASSWORD ' +
+          '(in AWS, the PCI credentials secret) and that the account has API access',
+      );
+    }
+    if (kind === 'account') {
+      const code = simpleReturnCode(res.text);
+      const text = simpleReturnText(res.text);
+      return new QualysHttpError(
+        `${label}: Qualys refused the call with 409` +
+          (code !== undefined ? ` code ${code}` : ' (no SIMPLE_RETURN code)') +
+          `: ${text ? excerpt(text, 300) : excerpt(res.text)} (at ${where}); no wait fixes this, the account ` +
+          'or subscription needs attention',
+        { status: 409, url: where, apiCode: code },
+      );
+    }
+    const code = simpleReturnCode(res.text);
+    return new QualysHttpError(`${label}: HTTP ${res.status} from ${where}: ${excerpt(res.text)}`, {
+      status: res.status,
+      url: where,
+      apiCode: code,
+    });
   }
 
   return {

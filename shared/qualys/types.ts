@@ -7,6 +7,17 @@ export interface TokenProvider {
   refresh(): Promise<string>;
 }
 
+/**
+ * How requests to one origin are authenticated. Gateway APIs take a bearer token (refreshed once on a 401);
+ * PCI Merchant takes its own account over HTTP Basic or an IdP-issued bearer token. `unconfigured` makes every
+ * request to that origin fail with a ConfigError naming what to set (a run of gateway modules needs no PCI
+ * credentials, and the other way round).
+ */
+export type RequestAuth =
+  | { scheme: 'bearer'; tokens: TokenProvider }
+  | { scheme: 'basic'; username: string; password: string }
+  | { scheme: 'unconfigured'; message: string };
+
 export interface QualysRequest {
   method?: 'GET' | 'POST';
   /** Absolute URL, or a path resolved against `baseUrl`. */
@@ -26,6 +37,8 @@ export interface QualysRequest {
    * repeat, such as a scroll continuation whose server-side position may already have advanced.
    */
   maxRetries?: number;
+  /** Statuses handed to `parse` as if they were 2xx (e.g. 404 from an endpoint a tenant may not offer). */
+  acceptStatuses?: readonly number[];
 }
 
 export interface QualysResponse {
@@ -43,6 +56,9 @@ export interface ClientStats {
   waitMs: number;
   rateLimited: number;
   tokenRefreshes: number;
+  /** Calls held back by pacing (the rate reserve), and the ms spent holding them (included in waitMs). */
+  paced: number;
+  pacedMs: number;
 }
 
 export interface QualysClient {
@@ -59,10 +75,21 @@ export interface QualysClient {
 }
 
 export interface ClientOptions {
-  gatewayUrl: string;
+  /** Gateway origin; absent when no gateway credentials/platform are configured (a PCI-only run). */
+  gatewayUrl?: string;
   pciUrl: string;
   fetch: typeof fetch;
-  tokens: TokenProvider;
+  /** Gateway bearer tokens: shorthand for `auth.gateway = {scheme: 'bearer', tokens}`. */
+  tokens?: TokenProvider;
+  /**
+   * Per-origin auth. Without `auth.pci`, PCI requests carry the gateway's auth (only the simulator's lenient
+   * dialect accepts that; the production wiring in shared/app/build-client.ts always sets it).
+   */
+  auth?: { gateway?: RequestAuth; pci?: RequestAuth };
+  /** Calls left in a rate window below which calls are spread over the rest of it (QUALYS_RATE_RESERVE); default 10. */
+  rateReserve?: number;
+  /** Wait after a 1965 that states no wait, even on a repeated blocked call; default 3601 s. */
+  rateLimitFallbackMs?: number;
   timeoutMs: number;
   maxRetries: number;
   /** Max requests in flight at once. */

@@ -4,22 +4,35 @@ import { createGzip } from 'node:zlib';
 import { QexportError } from '../errors';
 import type { ObjectStore, PartInfo } from './types';
 
+/** The field every line starts with: ties a record to its run in any SQL engine without parsing paths. */
+export const RUN_FIELD = 'qexport_run';
+
+/** `{"qexport_run":"<runId>",` — the start of every line of a run, computed once per part. */
+export function runStamp(runId: string): string {
+  return `{${JSON.stringify(RUN_FIELD)}:${JSON.stringify(runId)},`;
+}
+
 /**
- * One NDJSON line for `record`; throws a clear error for values JSON cannot represent (BigInt, cycles).
- * Records come from JSON.parse or the XML parser, so no replacer is needed (a replacer costs ~2x CPU).
+ * One NDJSON line for `record`, optionally starting with the run stamp (the API's own fields follow, unchanged);
+ * throws a clear error for values JSON cannot represent (BigInt, cycles). Records come from JSON.parse or the
+ * XML parser, so no replacer is needed (a replacer costs ~2x CPU).
  */
-export function toNdjsonLine(record: unknown): string {
+export function toNdjsonLine(record: unknown, stamp = ''): string {
   if (record === null || typeof record !== 'object' || Array.isArray(record)) {
     throw new QexportError(
       'record',
       `a record must be a JSON object, got ${Array.isArray(record) ? 'an array' : typeof record}`,
     );
   }
+  let json: string;
   try {
-    return `${JSON.stringify(record)}\n`;
+    json = JSON.stringify(record);
   } catch (err) {
     throw new QexportError('record', `record cannot be written as JSON: ${(err as Error).message}`);
   }
+  if (!stamp) return `${json}\n`;
+  // '{' + stamp fields + the record's own fields ('{}' has none: close the stamp instead).
+  return json.length === 2 ? `${stamp.slice(0, -1)}}\n` : `${stamp}${json.slice(1)}\n`;
 }
 
 /** Counts and hashes the bytes that pass through (the stored, compressed object). */
@@ -49,9 +62,17 @@ export interface PartWriter {
  * Opens a streamed part: records → NDJSON → gzip → hash/count → store.putStream. Nothing is buffered beyond
  * the stream high-water marks and the store's upload buffers.
  */
-export function openPart(store: ObjectStore, key: string, gzipLevel = 6): PartWriter {
+export interface PartOptions {
+  /** zlib level, 1 (fast) … 9 (small). Default 6. */
+  gzipLevel?: number;
+  /** When set, every line starts with `"qexport_run":"<runId>"`. */
+  runId?: string;
+}
+
+export function openPart(store: ObjectStore, key: string, opts: PartOptions = {}): PartWriter {
+  const stamp = opts.runId === undefined ? '' : runStamp(opts.runId);
   const source = new PassThrough();
-  const gzip = createGzip({ level: gzipLevel });
+  const gzip = createGzip({ level: opts.gzipLevel ?? 6 });
   const counter = new HashCounter();
   source.pipe(gzip).pipe(counter);
   const upload = store.putStream(key, counter, 'application/x-ndjson', 'gzip');
@@ -95,7 +116,7 @@ export function openPart(store: ObjectStore, key: string, gzipLevel = 6): PartWr
       // Serialise the whole page first: a bad record fails the page before any of it is written. One write
       // per page keeps stream overhead off the per-record path.
       let chunk = '';
-      for (const r of page) chunk += toNdjsonLine(r);
+      for (const r of page) chunk += toNdjsonLine(r, stamp);
       if (!chunk) return;
       await write(chunk);
       records += page.length;

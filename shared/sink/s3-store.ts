@@ -1,7 +1,14 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
-import { QexportError } from '../errors';
+import { PreconditionFailedError, QexportError } from '../errors';
+import { redact } from '../log';
 import type { ObjectStore } from './types';
 
 export interface S3StoreOptions {
@@ -12,9 +19,41 @@ export interface S3StoreOptions {
   queueSize?: number;
 }
 
+interface S3ErrorLike {
+  name?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+const status = (err: unknown) => (err as S3ErrorLike).$metadata?.httpStatusCode;
+const named = (err: unknown, ...names: string[]) => names.includes((err as S3ErrorLike).name ?? '');
+
 /** S3 via lib-storage multipart uploads: an object appears only when its upload completes. */
 export function createS3Store(opts: S3StoreOptions): ObjectStore {
   const { s3, bucket } = opts;
+  const where = (key: string) => `s3://${bucket}/${key}`;
+
+  async function readJson(key: string, o: { absentOn403?: boolean } = {}) {
+    let text: string;
+    let etag: string;
+    try {
+      const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      text = (await res.Body?.transformToString('utf-8')) ?? '';
+      etag = res.ETag ?? '';
+    } catch (err) {
+      if (named(err, 'NoSuchKey', 'NotFound') || status(err) === 404) return undefined;
+      if (o.absentOn403 && (named(err, 'AccessDenied') || status(err) === 403)) return undefined;
+      throw err;
+    }
+    try {
+      return { value: JSON.parse(text) as unknown, etag };
+    } catch {
+      const start = JSON.stringify(redact(text.slice(0, 80)));
+      throw new QexportError(
+        'store',
+        `${where(key)} is not valid JSON (${text.length} characters, starting ${start})`,
+      );
+    }
+  }
+
   return {
     async putStream(key, body: Readable, contentType, contentEncoding) {
       const upload = new Upload({
@@ -32,32 +71,52 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
       });
       await upload.done();
     },
-    async putJson(key, value) {
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Body: `${JSON.stringify(value, null, 2)}\n`,
-          ContentType: 'application/json',
-        }),
-      );
-    },
-    async getJson(key) {
-      let text: string;
+    async putJson(key, value, condition) {
       try {
-        const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        text = (await res.Body?.transformToString('utf-8')) ?? '';
+        const res = await s3.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: `${JSON.stringify(value)}\n`,
+            ContentType: 'application/json',
+            IfMatch: condition?.ifMatch,
+            IfNoneMatch: condition?.ifNoneMatch,
+          }),
+        );
+        return { etag: res.ETag ?? '' };
       } catch (err) {
-        const name = (err as { name?: string }).name;
-        if (name === 'NoSuchKey' || name === 'NotFound') return undefined;
+        // 412: the condition did not hold; 409: a concurrent conditional write to the same key won.
+        if (
+          condition &&
+          (named(err, 'PreconditionFailed', 'ConditionalRequestConflict') ||
+            status(err) === 412 ||
+            status(err) === 409)
+        ) {
+          throw new PreconditionFailedError(`${where(key)} was changed by another writer`);
+        }
         throw err;
       }
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        throw new QexportError('store', `s3://${bucket}/${key} is not valid JSON`);
-      }
     },
-    describe: (key) => `s3://${bucket}/${key}`,
+    readJson,
+    async getJson(key) {
+      return (await readJson(key))?.value;
+    },
+    async list(prefix) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const res = await s3.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+        for (const o of res.Contents ?? []) if (o.Key) keys.push(o.Key);
+        token = res.IsTruncated ? res.NextContinuationToken : undefined;
+      } while (token);
+      return keys;
+    },
+    async delete(keys) {
+      // One DeleteObject per key: stale parts are few, and it needs no Content-MD5 / batch handling.
+      for (const key of keys) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    },
+    describe: where,
   };
 }

@@ -2,13 +2,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildStack } from '../../infra/build';
-import { ContextError, readSettings } from '../../infra/context';
-import type { QualysExportStack } from '../../infra/stack';
+import { ContextError, LOG_RETENTION_DAYS, readSettings, scheduleSeconds } from '../../infra/context';
+import { acknowledgedFindings } from '../../infra/nag';
+import { ALARM_KINDS, alarmWindow } from '../../infra/observability';
+import { pascal, type QualysExportStack } from '../../infra/stack';
 import { MODULES } from '../../shared/config';
+import { definitionOf } from './asl';
 
-const cdkJson = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'cdk.json'), 'utf8')) as {
+const ROOT = join(import.meta.dirname, '..', '..');
+const cdkJson = JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as {
   context: Record<string, unknown>;
 };
 
@@ -48,7 +53,7 @@ function statementsOfRole(roleLogicalIdPrefix: string): Statement[] {
 }
 
 describe('resources', () => {
-  it('has the bucket (encrypted, no public access), two secrets, five functions, four loops', () => {
+  it('has the bucket (encrypted, no public access), three secrets, five functions, four loops', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: {
         ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
@@ -61,18 +66,26 @@ describe('resources', () => {
       },
       LoggingConfiguration: Match.anyValue(),
     });
-    template.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    template.resourceCountIs('AWS::SecretsManager::Secret', 3);
     template.resourceCountIs('AWS::Lambda::Function', 5);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       LoggingConfig: { LogFormat: 'JSON' },
+      TracingConfig: { Mode: 'Active' },
     });
     template.resourceCountIs('AWS::StepFunctions::StateMachine', 4);
+    template.allResourcesProperties('AWS::StepFunctions::StateMachine', {
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: false }),
+    });
     template.resourceCountIs('AWS::Scheduler::Schedule', 5);
     template.resourceCountIs('AWS::SNS::Topic', 1);
+    template.resourceCountIs('AWS::SQS::Queue', 1);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
+    // Per module: no run completed, freshness, executions failed, busy, completeness, schema drift (6 × 4);
+    // token age, token refresh failing, schedule delivery failed.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 27);
     template.resourceCountIs('AWS::Logs::LogGroup', 9);
   });
 
@@ -83,7 +96,7 @@ describe('resources', () => {
         ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' } }],
       },
     });
-    t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true, Description: 'qualys-export data' });
   });
 
   it('the bucket policy denies requests without TLS', () => {
@@ -102,7 +115,6 @@ describe('resources', () => {
 
   it('has one Glue table per module over NDJSON with partition projection on dt', () => {
     template.resourceCountIs('AWS::Glue::Database', 1);
-    template.resourceCountIs('AWS::Glue::Table', 4);
     for (const name of ['pci_scans', 'certview_certificates', 'edr_events', 'mobile_assets']) {
       template.hasResourceProperties('AWS::Glue::Table', {
         TableInput: Match.objectLike({
@@ -120,74 +132,299 @@ describe('resources', () => {
       });
     }
   });
+
+  it('outputs every function, state machine and secret the docs name', () => {
+    const outputs = template.findOutputs('*');
+    const ref = (o: string) => JSON.stringify(outputs[o]?.Value);
+    expect(ref('TokenRefreshFunctionName')).toContain(lid(stack.tokenRefresh));
+    expect(ref('CredentialsSecretArn')).toContain(lid(stack.credentialsSecret));
+    expect(ref('PciCredentialsSecretArn')).toContain(lid(stack.pciCredentialsSecret));
+    expect(ref('TokenSecretArn')).toContain(lid(stack.tokenSecret));
+    expect(ref('AlarmTopicArn')).toContain(lid(stack.alarmTopic));
+    expect(ref('ScheduleDeadLetterQueueUrl')).toContain(lid(stack.scheduleDlq));
+    for (const m of MODULES) {
+      expect(ref(`ExportFunction${pascal(m)}`)).toContain(lid(stack.exporters[m]));
+      expect(ref(`StateMachine${pascal(m)}`)).toContain(lid(stack.stateMachines[m]));
+    }
+    // docs/deploy.md names outputs in <angle brackets>: each of them exists.
+    const deployDoc = readFileSync(join(ROOT, 'docs', 'deploy.md'), 'utf8');
+    const named = [...deployDoc.matchAll(/<([A-Z][A-Za-z]+)>/g)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThan(3);
+    for (const n of new Set(named))
+      expect(Object.keys(outputs), `output ${n} named in deploy.md`).toContain(n);
+  });
+
+  it('has no region- or partition-pinned ARN where an intrinsic works', () => {
+    const text = JSON.stringify(template.toJSON());
+    expect(text).not.toMatch(/arn:aws(-[a-z]+)?:/);
+    expect(text).not.toMatch(
+      /\b(us|eu|ap|sa|ca|me|af|il|mx)-(north|south|east|west|central|northeast|southeast|southwest|northwest)-\d\b/,
+    );
+  });
 });
 
-describe('least privilege', () => {
-  it('only token-refresh can read the credentials secret', () => {
-    const credRef = lid(stack.credentialsSecret);
-    const policies = template.findResources('AWS::IAM::Policy');
-    const readers = Object.values(policies).filter((p) =>
-      JSON.stringify(p.Properties).includes(`"Ref":"${credRef}"`),
+describe('alarms that deliver', () => {
+  it('the alarm topic is encrypted with a customer-managed key whose policy lets CloudWatch publish', () => {
+    const topic = Object.values(template.findResources('AWS::SNS::Topic'))[0]!;
+    const keyRef = (topic.Properties as { KmsMasterKeyId: unknown }).KmsMasterKeyId;
+    // Not the AWS-managed alias/aws/sns: a key of this stack.
+    expect(keyRef).toEqual({ 'Fn::GetAtt': [expect.any(String), 'Arn'] });
+    const keyId = (keyRef as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const key = template.toJSON().Resources[keyId] as {
+      Type: string;
+      Properties: { EnableKeyRotation: boolean; KeyPolicy: { Statement: Statement[] } };
+    };
+    expect(key.Type).toBe('AWS::KMS::Key');
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    const cw = key.Properties.KeyPolicy.Statement.filter(
+      (s) =>
+        JSON.stringify((s as { Principal?: unknown }).Principal) === '{"Service":"cloudwatch.amazonaws.com"}',
     );
-    expect(readers).toHaveLength(1);
-    const roles = (readers[0]!.Properties as { Roles: { Ref: string }[] }).Roles.map((r) => r.Ref);
-    expect(roles).toEqual([lid(stack.tokenRefresh.role! as never)]);
+    expect(cw).toHaveLength(1);
+    expect(cw[0]!.Effect).toBe('Allow');
+    expect(asArray(cw[0]!.Action).sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
+  });
+
+  it('every alarm notifies the topic and links its runbook section', () => {
+    const runbook = readFileSync(join(ROOT, 'docs', 'runbook.md'), 'utf8');
+    const anchors = new Set(
+      [...runbook.matchAll(/^## (.+)$/gm)].map((m) =>
+        m[1]!
+          .trim()
+          .toLowerCase()
+          .replace(/[^a-z0-9 -]/g, '')
+          .replace(/ /g, '-'),
+      ),
+    );
+    const topic = lid(stack.alarmTopic);
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    for (const a of alarms) {
+      const p = a.Properties as { AlarmActions: unknown[]; AlarmDescription: string; AlarmName: string };
+      expect(p.AlarmActions).toEqual([{ Ref: topic }]);
+      const link = /Runbook: docs\/runbook\.md#([a-z0-9-]+)$/.exec(p.AlarmDescription);
+      expect(link, p.AlarmName).not.toBeNull();
+      expect(anchors, p.AlarmName).toContain(link![1]);
+    }
+    for (const kind of ALARM_KINDS) expect(anchors).toContain(kind.toLowerCase());
   });
 
   it.each(MODULES)(
-    'the %s exporter writes only its own prefix and state, reads the token, may invoke token-refresh',
+    '%s: alarms on runs completed, failures, freshness, busy, completeness, drift',
     (module) => {
-      const fn = stack.exporters[module];
-      const statements = statementsOfRole(lid(fn.role! as never));
-      const s3 = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('s3:')));
-      const bucket = lid(stack.bucket);
-      const obj = (key: string) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, `/${key}`]] });
-      expect(s3).toEqual([
-        {
-          Sid: 'WriteOwnPrefixAndState',
-          Effect: 'Allow',
-          Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
-          Resource: [obj(`qualys/${module}/*`), obj(`qualys/_state/${module}.json`)],
-        },
-        {
-          Sid: 'ReadOwnState',
-          Effect: 'Allow',
-          Action: 's3:GetObject',
-          Resource: obj(`qualys/_state/${module}.json`),
-        },
-        {
-          Sid: 'SeeOwnStateMissing',
-          Effect: 'Allow',
-          Action: 's3:ListBucket',
-          Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
-          Condition: { StringEquals: { 's3:prefix': `qualys/_state/${module}.json` } },
-        },
-      ]);
-      const text = JSON.stringify(statements);
-      expect(text).toContain(lid(stack.tokenSecret));
-      expect(text).not.toContain(lid(stack.credentialsSecret));
-      expect(statements.some((s) => asArray(s.Action).includes('lambda:InvokeFunction'))).toBe(true);
-      // No wildcard resource on any data action.
-      for (const s of statements) {
-        const dataAction = asArray(s.Action).some((a) => /^(s3|secretsmanager|lambda):/.test(a));
-        if (dataAction) expect(asArray(s.Resource)).not.toContain('*');
-      }
+      const byName = (suffix: string) => {
+        const found = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((a) =>
+          JSON.stringify(a.Properties).includes(`"${stack.stackName}-${pascal(module)}${suffix}"`),
+        );
+        expect(found, suffix).toHaveLength(1);
+        return found[0]!.Properties as Record<string, unknown>;
+      };
+      const dims = [{ Name: 'Module', Value: module }];
+      const every = scheduleSeconds(cdkJson.context[`schedule:${module}`] as string);
+      const noRun = byName('NoRunCompleted');
+      expect(noRun).toMatchObject({
+        MetricName: 'RunsCompleted',
+        Namespace: 'QualysExport',
+        Dimensions: dims,
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 1,
+        TreatMissingData: 'breaching',
+      });
+      // The whole window is two schedule periods, and every period in it must have no completed run.
+      expect((noRun.Period as number) * (noRun.EvaluationPeriods as number)).toBe(2 * every);
+      expect(noRun.DatapointsToAlarm).toBe(noRun.EvaluationPeriods);
+      expect(byName('Freshness')).toMatchObject({
+        MetricName: 'FreshnessSeconds',
+        Statistic: 'Maximum',
+        Threshold: 3 * every,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+      expect(byName('RunsBusy')).toMatchObject({ MetricName: 'RunsBusy', Threshold: 1 });
+      expect(byName('CompletenessFailures')).toMatchObject({
+        MetricName: 'CompletenessFailures',
+        Threshold: 1,
+      });
+      expect(byName('SchemaDrift')).toMatchObject({
+        MetricName: 'SchemaDriftRecords',
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+      const failed = JSON.stringify(byName('ExecutionsFailed').Metrics);
+      for (const m of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted', 'RunsBusy'])
+        expect(failed).toContain(`"MetricName":"${m}"`);
+      expect(failed).toContain('- FILL(busy, 0)');
+      expect(failed).toContain(lid(stack.stateMachines[module]));
     },
   );
+
+  it('token age, token refresh failures and undelivered schedules have alarms', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
+      (a) => a.Properties as Record<string, unknown>,
+    );
+    const named = (n: string) => alarms.find((a) => a.AlarmName === `${stack.stackName}-${n}`)!;
+    expect(named('TokenAge')).toMatchObject({
+      MetricName: 'TokenAgeSeconds',
+      Dimensions: [{ Name: 'Function', Value: 'token-refresh' }],
+      Threshold: 240 * 60,
+      TreatMissingData: 'breaching',
+    });
+    const refresh = JSON.stringify(named('TokenRefreshFailing').Metrics);
+    expect(refresh).toContain('"MetricName":"TokenRefreshFailures"');
+    expect(refresh).toContain('"MetricName":"Errors"');
+    expect(JSON.stringify(named('ScheduleDeliveryFailed'))).toContain(lid(stack.scheduleDlq));
+  });
+
+  it('alarm windows stay within what CloudWatch accepts for any schedule', () => {
+    for (const expr of ['rate(5 minutes)', 'rate(1 hour)', 'rate(6 hours)', 'rate(1 day)', 'rate(7 days)']) {
+      for (const n of [1, 2, 10]) {
+        const w = alarmWindow(n * scheduleSeconds(expr));
+        const total = w.period.toSeconds() * w.evaluationPeriods;
+        expect(total).toBeLessThanOrEqual(w.period.toSeconds() < 3600 ? 86_400 : 604_800);
+        expect(w.evaluationPeriods).toBeGreaterThanOrEqual(1);
+      }
+    }
+  });
+});
+
+describe('least privilege', () => {
+  it('only token-refresh can read the credentials secret; only the PCI exporter the PCI secret', () => {
+    const policies = template.findResources('AWS::IAM::Policy');
+    const readersOf = (secretLid: string) =>
+      Object.values(policies)
+        .filter((p) => JSON.stringify(p.Properties).includes(`"Ref":"${secretLid}"`))
+        .flatMap((p) => (p.Properties as { Roles: { Ref: string }[] }).Roles.map((r) => r.Ref));
+    expect(readersOf(lid(stack.credentialsSecret))).toEqual([lid(stack.tokenRefresh.role! as never)]);
+    expect(readersOf(lid(stack.pciCredentialsSecret))).toEqual([
+      lid(stack.exporters['pci-scans'].role! as never),
+    ]);
+  });
+
+  it('the PCI secret is named only in the PCI exporter environment', () => {
+    const fns = template.findResources('AWS::Lambda::Function');
+    for (const [id, f] of Object.entries(fns)) {
+      const env = (f.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment
+        .Variables;
+      if (id === lid(stack.exporters['pci-scans'])) {
+        expect(env.QEXPORT_PCI_CREDENTIALS_SECRET_ID).toEqual({ Ref: lid(stack.pciCredentialsSecret) });
+      } else {
+        expect(env.QEXPORT_PCI_CREDENTIALS_SECRET_ID).toBeUndefined();
+      }
+    }
+  });
+
+  it('secrets are read with GetSecretValue only (no DescribeSecret, which no code calls)', () => {
+    const actions = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) =>
+      (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement.flatMap((s) =>
+        asArray(s.Action),
+      ),
+    );
+    const sm = [...new Set(actions.filter((a) => a.startsWith('secretsmanager:')))].sort();
+    expect(sm).toEqual(['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue']);
+  });
+
+  it.each(MODULES)('the %s exporter has exactly the S3 access the engine needs', (module) => {
+    const fn = stack.exporters[module];
+    // The role's own statements (the shared X-Ray policy is checked on its own below).
+    const statements = statementsOfRole(lid(fn.role! as never)).filter(
+      (s) => !asArray(s.Action).every((a) => a.startsWith('xray:')),
+    );
+    const s3 = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('s3:')));
+    const bucket = lid(stack.bucket);
+    const obj = (key: string) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, `/${key}`]] });
+    expect(s3).toEqual([
+      {
+        Sid: 'OwnState',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:PutObject'],
+        Resource: obj(`qualys/_state/${module}.json`),
+      },
+      {
+        Sid: 'OwnData',
+        Effect: 'Allow',
+        Action: ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+        Resource: obj(`qualys/${module}/*`),
+      },
+      {
+        Sid: 'OwnCatalogueManifests',
+        Effect: 'Allow',
+        Action: 's3:PutObject',
+        Resource: obj(`qualys/manifests/module=${module}/*`),
+      },
+      {
+        Sid: 'ListOwnKeys',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': [`qualys/${module}/*`, `qualys/_state/${module}.json`] } },
+      },
+    ]);
+    const text = JSON.stringify(statements);
+    expect(text).toContain(lid(stack.tokenSecret));
+    expect(text).not.toContain(lid(stack.credentialsSecret));
+    const invoke = statements.filter((s) => asArray(s.Action).includes('lambda:InvokeFunction'));
+    expect(invoke).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'lambda:InvokeFunction',
+        Resource: { 'Fn::GetAtt': [lid(stack.tokenRefresh), 'Arn'] },
+      },
+    ]);
+    // No wildcard resource on any statement of the role's own policy.
+    for (const s of statements) expect(asArray(s.Resource)).not.toContain('*');
+  });
+
+  it("'*' resources appear only in the X-Ray and log-delivery policies, which hold only those actions", () => {
+    const policies = template.findResources('AWS::IAM::Policy');
+    const starPolicies = Object.entries(policies).filter(([, p]) =>
+      (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement.some((s) =>
+        asArray(s.Resource).includes('*'),
+      ),
+    );
+    expect(starPolicies.map(([id]) => id).sort()).toEqual(
+      [lid(stack.xrayPolicy as never), lid(stack.logDeliveryPolicy as never)].sort(),
+    );
+    for (const [, p] of starPolicies) {
+      for (const s of (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument
+        .Statement)
+        for (const a of asArray(s.Action))
+          expect(a).toMatch(/^(xray:(Put|GetSampling)|logs:.*(LogDeliver|ResourcePolic|DescribeLogGroups))/);
+    }
+  });
 });
 
 describe('loops and schedules', () => {
-  it.each(MODULES)('a schedule starts the %s state machine', (module) => {
-    const sm = lid(stack.stateMachines[module]);
-    template.hasResourceProperties('AWS::Scheduler::Schedule', {
-      Target: Match.objectLike({ Arn: { Ref: sm } }),
+  it.each(MODULES)(
+    'a schedule starts the %s state machine, with retries and a dead-letter queue',
+    (module) => {
+      const sm = lid(stack.stateMachines[module]);
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        Target: Match.objectLike({
+          Arn: { Ref: sm },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [lid(stack.scheduleDlq), 'Arn'] } },
+          RetryPolicy: { MaximumRetryAttempts: 5, MaximumEventAgeInSeconds: 3600 },
+        }),
+      });
+    },
+  );
+
+  it('the schedule dead-letter queue is encrypted and TLS-only', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
     });
   });
 
   it('token refresh is scheduled every 30 minutes against the token-refresh function', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(30 minutes)',
-      Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [lid(stack.tokenRefresh), 'Arn'] } }),
+      Target: Match.objectLike({
+        Arn: { 'Fn::GetAtt': [lid(stack.tokenRefresh), 'Arn'] },
+        DeadLetterConfig: Match.anyValue(),
+        RetryPolicy: Match.anyValue(),
+      }),
     });
   });
 
@@ -195,55 +432,95 @@ describe('loops and schedules', () => {
     synth({ 'schedule:edr-events': 'disabled' }).template.resourceCountIs('AWS::Scheduler::Schedule', 4);
   });
 
-  it('the state machine loops on continue, succeeds on done, fails otherwise, and skips when already running', () => {
+  it('no loop asks Step Functions whether it is already running (the S3 lease decides)', () => {
     const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
-    const defs = Object.values(template.findResources('AWS::StepFunctions::StateMachine')).map((r) => {
-      const body = (
-        r.Properties as { DefinitionString: { 'Fn::Join': [string, unknown[]] } }
-      ).DefinitionString['Fn::Join'][1]
-        .map((p) => (typeof p === 'string' ? p : 'X'))
-        .join('');
-      return JSON.parse(body) as { StartAt: string; States: Record<string, Record<string, unknown>> };
-    });
-    expect(policies).toContain('states:ListExecutions');
-    for (const d of defs) {
-      expect(d.StartAt).toMatch(/CheckRunning$/);
-      const choice = Object.entries(d.States).find(([k]) => k.endsWith('Continue?'))![1] as {
-        Choices: { Variable: string; StringEquals: string; Next: string }[];
-        Default: string;
-      };
-      const onContinue = choice.Choices.find((c) => c.StringEquals === 'continue')!;
-      expect(onContinue.Variable).toBe('$.status');
-      // continue → wait if Qualys asked for it (secondsPath $.waitSeconds) → continuation → invoke.
-      const mustWait = d.States[onContinue.Next] as {
-        Type: string;
-        Choices: { Next: string }[];
-        Default: string;
-      };
-      expect(mustWait.Type).toBe('Choice');
-      const wait = d.States[mustWait.Choices[0]!.Next]!;
-      expect(wait).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: mustWait.Default });
-      const continuation = d.States[mustWait.Default]!;
-      expect(continuation.Parameters).toEqual({ continuation: { 'runId.$': '$.runId' } });
-      const invokeName = continuation.Next as string;
-      expect(d.States[invokeName]!.Next).toBe(Object.keys(d.States).find((k) => k.endsWith('Continue?')));
-      expect(d.States[choice.Choices.find((c) => c.StringEquals === 'done')!.Next]!.Type).toBe('Succeed');
-      expect(d.States[choice.Default]!.Type).toBe('Fail');
-      expect(JSON.stringify(d.States[invokeName]!.Retry)).toContain('Lambda.TooManyRequestsException');
-      // The state itself is the event: no Parameters that would replace it.
-      expect(d.States[invokeName]!.Parameters).toBeUndefined();
+    expect(policies).not.toContain('states:ListExecutions');
+    for (const m of MODULES) {
+      const d = definitionOf(template, lid(stack.stateMachines[m]));
+      const invokes = Object.entries(d.States).filter(([, st]) => st.Type === 'Task');
+      expect(invokes.map(([n]) => n)).toEqual(['Invoke']);
+      // Every path into Invoke builds the event from the execution id: owner plus runId or continuation only.
+      const into = Object.values(d.States).filter((st) => st.Next === 'Invoke');
+      const params = into.map((st) => st.Parameters);
+      expect(params).toHaveLength(4);
+      expect(params).toEqual(
+        expect.arrayContaining([
+          { 'owner.$': '$$.Execution.Id' },
+          { 'owner.$': '$$.Execution.Id', 'backfill.$': '$.backfill' },
+          { 'owner.$': '$$.Execution.Id', 'runId.$': '$.runId' },
+          { 'owner.$': '$$.Execution.Id', continuation: { 'runId.$': '$.runId' } },
+        ]),
+      );
+      expect(JSON.stringify(d.States.Invoke!.Retry)).toContain('Lambda.TooManyRequestsException');
+      expect(d.States.AlreadyRunning).toMatchObject({ Type: 'Fail', Error: 'QexportAlreadyRunning' });
+      expect(d.States.Failed).toMatchObject({
+        Type: 'Fail',
+        ErrorPath: '$.error.code',
+        CausePath: '$.reason',
+      });
     }
   });
 });
 
 describe('cdk-nag', () => {
-  it('AwsSolutions reports no unacknowledged errors or warnings (default and KMS settings)', () => {
+  it('AwsSolutions reports no unacknowledged errors or warnings (default and other settings)', () => {
     expect(() => synth()).not.toThrow();
     expect(() => synth({ kms: true, versioned: true, retentionDays: 365 })).not.toThrow();
+    expect(() =>
+      synth({ bucketName: 'an-existing-bucket', 'schedule:token-refresh': 'disabled' }),
+    ).not.toThrow();
   });
 
   it('the check is live: without the written acknowledgments synthesis fails', () => {
     expect(() => synth({}, { acknowledge: false })).toThrow(/AwsSolutions-SMG4/);
+  });
+
+  it('every acknowledgement matches a finding on the construct it was written for', () => {
+    const app = new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } });
+    const { stack: s } = buildStack(app, { acknowledge: false });
+    let message = '';
+    try {
+      Template.fromStack(s);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    // "   QualysExport/<path> <type>\n   Acknowledge with '<id>'"
+    const findings = [...message.matchAll(/^\s+(\S+) \S+\n\s+Acknowledge with '([^']+)'/gm)].map((m) => ({
+      path: m[1]!,
+      id: m[2]!,
+    }));
+    expect(findings.length).toBeGreaterThan(10);
+    const acks = acknowledgedFindings(s, 'qualys');
+    for (const a of acks) {
+      const at = a.construct.node.path;
+      const hit = findings.filter((f) => f.id === a.id && (f.path === at || f.path.startsWith(`${at}/`)));
+      expect(hit.length, `${a.id} on ${at}`).toBeGreaterThan(0);
+    }
+    // ... and nothing is acknowledged on the stack as a whole.
+    expect(acks.every((a) => a.construct !== s)).toBe(true);
+  });
+
+  it.each([
+    [
+      'an exporter role',
+      (s: QualysExportStack) => s.exporters['edr-events'].role!,
+      /ExportEdrEventsFunction/,
+    ],
+    ['a loop role', (s: QualysExportStack) => s.stateMachines['pci-scans'].role, /PciScansLoop\/Role/],
+    ['the token-refresh role', (s: QualysExportStack) => s.tokenRefresh.role!, /TokenRefreshFunction/],
+  ])("a stray '*' grant added to %s is reported", (_name, roleOf, where) => {
+    const app = new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } });
+    const { stack: s } = buildStack(app);
+    roleOf(s).addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: ['*'] }));
+    let message = '';
+    try {
+      Template.fromStack(s);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/AwsSolutions-IAM5\[Resource::\*\]/);
+    const finding = message.split('\n\n').find((b) => b.includes("IAM5[Resource::*]'"))!;
+    expect(finding).toMatch(where);
   });
 });
 
@@ -254,9 +531,23 @@ describe('context', () => {
     [{ kms: 'yes' }, /kms/],
     [{ retentionDays: -1 }, /retentionDays/],
     [{ exporterEnv: { AWS_SECRET: 'x' } }, /QUALYS_/],
+    [{ logRetentionDays: 45 }, /'logRetentionDays'.*1, 3, 5, 7, 14, 30, 60, 90.*3653.*got '45'/],
+    [{ logRetentionDays: 0 }, /logRetentionDays/],
+    [{ alarmNoRunPeriods: 0 }, /alarmNoRunPeriods/],
   ])('bad context %j names the key', (ctx, pattern) => {
     const all: Record<string, unknown> = { ...cdkJson.context, ...ctx };
     expect(() => readSettings((k) => all[k])).toThrow(ContextError);
     expect(() => readSettings((k) => all[k])).toThrow(pattern);
+  });
+
+  it.each(LOG_RETENTION_DAYS)('logRetentionDays %d is accepted and applied', (days) => {
+    const all: Record<string, unknown> = { ...cdkJson.context, logRetentionDays: String(days) };
+    expect(readSettings((k) => all[k]).logRetentionDays).toBe(days);
+  });
+
+  it('every log group gets the configured retention', () => {
+    synth({ logRetentionDays: 14 }).template.allResourcesProperties('AWS::Logs::LogGroup', {
+      RetentionInDays: 14,
+    });
   });
 });

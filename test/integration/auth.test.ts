@@ -42,6 +42,8 @@ function credsFor(method: Credentials['method']): Credentials {
   switch (method) {
     case 'qualys-oidc':
       return { method, clientId: d.clientId, clientSecret: d.clientSecret };
+    case 'qualys-oauth':
+      return { method, clientId: d.subscriptionClientId, clientSecret: d.subscriptionClientSecret };
     case 'qualys-basic':
       return { method, username: d.username, password: d.password };
     case 'idp-password':
@@ -63,50 +65,53 @@ async function newSecret(value?: string): Promise<string> {
   return name;
 }
 
-describe.each(['qualys-oidc', 'qualys-basic', 'idp-password', 'idp-client-credentials'] as const)(
-  '%s',
-  (method) => {
-    it('obtains, checks (JWKS signature, issuer, audience) and stores a token', async () => {
-      const store = createSecretsTokenStore(sm.client, await newSecret());
-      const result = await refreshToken({
-        credentials: credsFor(method),
-        endpoints: endpoints(),
-        tokenCheck: fullCheck(),
-        fetch,
-        store,
-        logger,
-      });
-      expect(result.refreshed).toBe(true);
-      expect(result.method).toBe(method);
-      const stored = await store.read();
-      expect(stored?.token.method).toBe(method);
-      expect(stored?.token.tokenType).toBe('Bearer');
-      expect(Date.parse(stored!.token.expiresAt)).toBe(Date.parse(result.expiresAt));
-      // The stored token really works against the API.
-      const res = await fetch(`${sim.url}/pci/scan/list?limit=1`, {
-        headers: { authorization: `Bearer ${stored!.token.accessToken}` },
-      });
-      expect(res.status).toBe(200);
-      // Lifetime as documented: 4 h for Qualys tokens, 3600 s for the IdP.
-      const hours = (Date.parse(result.expiresAt) - Date.now()) / 3600_000;
-      expect(hours).toBeCloseTo(method.startsWith('qualys') ? 4 : 1, 1);
+describe.each([
+  'qualys-oidc',
+  'qualys-oauth',
+  'qualys-basic',
+  'idp-password',
+  'idp-client-credentials',
+] as const)('%s', (method) => {
+  it('obtains, checks (JWKS signature, issuer, audience) and stores a token', async () => {
+    const store = createSecretsTokenStore(sm.client, await newSecret());
+    const result = await refreshToken({
+      credentials: credsFor(method),
+      endpoints: endpoints(),
+      tokenCheck: fullCheck(),
+      fetch,
+      store,
+      logger,
     });
+    expect(result.refreshed).toBe(true);
+    expect(result.method).toBe(method);
+    const stored = await store.read();
+    expect(stored?.token.method).toBe(method);
+    expect(stored?.token.tokenType).toBe('Bearer');
+    expect(Date.parse(stored!.token.expiresAt)).toBe(Date.parse(result.expiresAt));
+    // The stored token really works against the API.
+    const res = await fetch(`${sim.url}/pci/scan/list?limit=1`, {
+      headers: { authorization: `Bearer ${stored!.token.accessToken}` },
+    });
+    expect(res.status).toBe(200);
+    // Lifetime as documented: 4 h for Qualys tokens, 3600 s for the IdP.
+    const hours = (Date.parse(result.expiresAt) - Date.now()) / 3600_000;
+    expect(hours).toBeCloseTo(method.startsWith('qualys') ? 4 : 1, 1);
+  });
 
-    it('a wrong secret gives a clear error naming the method and URL, never the secret', async () => {
-      const creds = credsFor(method);
-      const wrong = 'WRONG-s3cr3t-value-123';
-      if (creds.clientSecret) creds.clientSecret = wrong;
-      if (creds.password) creds.password = wrong;
-      const err = await obtainToken(creds, endpoints(), fetch).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(AuthError);
-      const msg = (err as Error).message;
-      expect(msg).toContain(method);
-      expect(msg).toMatch(/http:\/\/127\.0\.0\.1:\d+\//);
-      expect(msg).toMatch(/HTTP 40[01]/);
-      expect(msg).not.toContain(wrong);
-    });
-  },
-);
+  it('a wrong secret gives a clear error naming the method and URL, never the secret', async () => {
+    const creds = credsFor(method);
+    const wrong = 'WRONG-s3cr3t-value-123';
+    if (creds.clientSecret) creds.clientSecret = wrong;
+    if (creds.password) creds.password = wrong;
+    const err = await obtainToken(creds, endpoints(), fetch).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    const msg = (err as Error).message;
+    expect(msg).toContain(method);
+    expect(msg).toMatch(/http:\/\/127\.0\.0\.1:\d+\//);
+    expect(msg).toMatch(/HTTP 40[01]/);
+    expect(msg).not.toContain(wrong);
+  });
+});
 
 describe('token checks', () => {
   const cases: [string, Parameters<Simulator['issueToken']>[0], RegExp][] = [

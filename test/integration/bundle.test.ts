@@ -16,7 +16,7 @@ describe('bundled functions', () => {
     out = await mkdtemp(join(tmpdir(), 'qexport-bundles-'));
     // The same options as infra/stack.ts (ESM, node22 target, SDK bundled, createRequire banner).
     await build({
-      entryPoints: ['token-refresh', 'export-pci-scans'].map((e) => join(ROOT, 'functions', `${e}.ts`)),
+      entryPoints: ['token-refresh', 'export-mobile-assets'].map((e) => join(ROOT, 'functions', `${e}.ts`)),
       outdir: out,
       outExtension: { '.js': '.mjs' },
       bundle: true,
@@ -37,7 +37,7 @@ describe('bundled functions', () => {
           join(ROOT, 'bin', 'run-ts.mjs'),
           join(ROOT, 'test', 'support', 'bundled-run.ts'),
           join(out, 'token-refresh.mjs'),
-          join(out, 'export-pci-scans.mjs'),
+          join(out, 'export-mobile-assets.mjs'),
         ],
         {
           cwd: ROOT,

@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ModuleName } from '../../shared/config';
 import type { ObjectStore } from '../../shared/sink/types';
+import { LEASE_TTL_MS } from '../../shared/export/engine';
 import { startSimulator, type FaultSpec, type Simulator } from '../sim';
 import {
   ALL_MODULES,
@@ -120,10 +121,10 @@ function crashingStore(inner: ObjectStore, crashOnStateWrite: number): ObjectSto
   let stateWrites = 0;
   return {
     ...inner,
-    async putJson(key, value) {
+    async putJson(key, value, condition) {
       if (key.includes('/_state/') && ++stateWrites >= crashOnStateWrite)
         throw new Error('simulated crash before checkpoint');
-      return inner.putJson(key, value);
+      return inner.putJson(key, value, condition);
     },
   };
 }
@@ -142,7 +143,11 @@ describe('interruptions', () => {
         await expect(
           runUntilSettled(module, config, client, crashingStore(store, 2), { now: NOW }),
         ).rejects.toThrow(/simulated crash/);
-        const { result } = await runUntilSettled(module, config, client, store, { now: NOW });
+        // The dead invocation still holds the lease: another one backs off until it expires, then resumes.
+        const blocked = await runUntilSettled(module, config, client, store, { now: NOW });
+        expect(blocked.result.status).toBe('busy');
+        const later = () => new Date(NOW().getTime() + LEASE_TTL_MS + 1000);
+        const { result } = await runUntilSettled(module, config, client, store, { now: later });
         expect(result.status).toBe('done');
         expect(await verify(module, sim, dir, result.manifestKey!)).toEqual({
           lost: 0,

@@ -28,6 +28,8 @@ beforeAll(async () => {
     seed: 9,
     counts: { pci: 230, certview: 230, edr: 230, mobile: 230 },
     edr: { start: new Date(Date.now() - 3600_000).toISOString(), stepMs: 1000 },
+    // PCI Merchant as documented: its own Basic account or IdP JWTs, apiVersion: V1, gateway tokens refused.
+    dialect: { pciAuth: 'documented', pciRequireApiVersion: true },
   });
   s3 = await startS3Server();
   sm = await startSecretsManagerServer();
@@ -43,6 +45,12 @@ beforeAll(async () => {
     }),
   );
   await sm.client.send(new CreateSecretCommand({ Name: 'qexport/token' }));
+  await sm.client.send(
+    new CreateSecretCommand({
+      Name: 'qexport/pci-credentials',
+      SecretString: JSON.stringify({ method: 'basic', username: d.pciUsername, password: d.pciPassword }),
+    }),
+  );
   env = {
     QUALYS_GATEWAY_URL: sim.url,
     QUALYS_PCI_URL: sim.url,
@@ -58,6 +66,7 @@ beforeAll(async () => {
     QEXPORT_PREFIX: 'qualys',
     QEXPORT_TOKEN_SECRET_ID: 'qexport/token',
     QEXPORT_CREDENTIALS_SECRET_ID: 'qexport/credentials',
+    QEXPORT_PCI_CREDENTIALS_SECRET_ID: 'qexport/pci-credentials',
     QEXPORT_TOKEN_REFRESH_FUNCTION: 'qexport-token-refresh',
   };
   lambda = await startLambdaServer({
@@ -77,9 +86,10 @@ async function stepFunctionsLoop(
   module: (typeof ALL_MODULES)[number],
   remainingMs: () => number,
   now?: () => number,
+  envOverride?: Record<string, string | undefined>,
 ) {
   const deps = {
-    env,
+    env: envOverride ?? env,
     s3: s3.client,
     secrets: sm.client,
     lambda: lambda.client,
@@ -150,9 +160,9 @@ describe('export Lambdas', () => {
   );
 
   it('a token that expires mid-run is replaced through the token-refresh function after one 401', async () => {
-    sim.faults.add({ kind: 'expire-token', path: '/pci/', after: 3 });
+    sim.faults.add({ kind: 'expire-token', path: '/certview/', after: 3 });
     const before = lambda.invocations.length;
-    const { result } = await stepFunctionsLoop('pci-scans', () => 600_000);
+    const { result } = await stepFunctionsLoop('certview-certificates', () => 600_000);
     expect(result.status).toBe('done');
     expect(sim.faults.hits).toBeGreaterThan(0);
     expect(lambda.invocations.length - before).toBe(1);
@@ -168,6 +178,72 @@ describe('export Lambdas', () => {
     const again = await stepFunctionsLoop('mobile-assets', () => 600_000);
     expect(again.result.status).toBe('done');
     expect(again.result.runId).toBe(result.runId);
+  });
+
+  it('the PCI exporter needs only the PCI secret; the gateway exporters never read it', async () => {
+    const pciOnly = {
+      ...env,
+      QEXPORT_TOKEN_SECRET_ID: undefined,
+      QEXPORT_CREDENTIALS_SECRET_ID: undefined,
+      QEXPORT_TOKEN_REFRESH_FUNCTION: undefined,
+      QUALYS_GATEWAY_URL: undefined,
+    };
+    const before = lambda.invocations.length;
+    const { result } = await stepFunctionsLoop('pci-scans', () => 600_000, undefined, pciOnly);
+    expect(result.status, JSON.stringify(result.error)).toBe('done');
+    expect(result.records).toBe(230);
+    expect(lambda.invocations.length).toBe(before); // no token-refresh for Basic auth
+    const gatewayOnly = { ...env, QEXPORT_PCI_CREDENTIALS_SECRET_ID: undefined };
+    const other = await stepFunctionsLoop('mobile-assets', () => 600_000, undefined, gatewayOnly);
+    expect(other.result.status).toBe('done');
+  });
+
+  it('the PCI exporter with an IdP method obtains its token in-process, once per container', async () => {
+    await sm.client.send(
+      new CreateSecretCommand({
+        Name: 'qexport/pci-idp',
+        SecretString: JSON.stringify({
+          method: 'idp-client-credentials',
+          tokenUrl: sim.tokenUrl,
+          clientId: sim.defaults.clientId,
+          clientSecret: sim.defaults.clientSecret,
+        }),
+      }),
+    );
+    const idpEnv = { ...env, QEXPORT_PCI_CREDENTIALS_SECRET_ID: 'qexport/pci-idp' };
+    const tokenCalls = sim.stats().byPath['/oauth2/token'] ?? 0;
+    let t = Date.now();
+    const { result, invocations } = await stepFunctionsLoop(
+      'pci-scans',
+      () => 50_000,
+      () => (t += 4000),
+      idpEnv,
+    );
+    expect(result.status, JSON.stringify(result.error)).toBe('done');
+    expect(invocations).toBeGreaterThan(1);
+    expect((sim.stats().byPath['/oauth2/token'] ?? 0) - tokenCalls).toBe(1);
+  });
+
+  it('refused PCI Basic credentials fail at once with a clear message, without a refresh', async () => {
+    await sm.client.send(
+      new CreateSecretCommand({
+        Name: 'qexport/pci-wrong',
+        SecretString: JSON.stringify({
+          method: 'basic',
+          username: sim.defaults.pciUsername,
+          password: 'wrong-PCI-pw-1',
+        }),
+      }),
+    );
+    const before = lambda.invocations.length;
+    const { result } = await stepFunctionsLoop('pci-scans', () => 600_000, undefined, {
+      ...env,
+      QEXPORT_PCI_CREDENTIALS_SECRET_ID: 'qexport/pci-wrong',
+    });
+    expect(result.status).toBe('failed');
+    expect(result.error?.message).toMatch(/PCI Merchant rejected the Basic credentials/);
+    expect(result.error?.message).not.toContain('wrong-PCI-pw-1');
+    expect(lambda.invocations.length).toBe(before);
   });
 
   it('rejects malformed events with a clear error', async () => {
@@ -192,7 +268,7 @@ describe('export Lambdas', () => {
       })
       .filter((t): t is string => Boolean(t));
     expect(tokens.length).toBeGreaterThan(0);
-    const needles = [...tokens, sim.defaults.clientSecret];
+    const needles = [...tokens, sim.defaults.clientSecret, sim.defaults.pciPassword, 'wrong-PCI-pw-1'];
     const haystacks = [logs.join('\n')];
     for (const key of await s3.listKeys()) {
       const body = await s3.getObject(key);

@@ -4,7 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../shared/export/types';
-import { createS3Store, openPart } from '../../shared/sink';
+import { LEASE_TTL_MS } from '../../shared/export/engine';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PreconditionFailedError } from '../../shared/errors';
+import { createDirStore, createS3Store, openPart } from '../../shared/sink';
 import { startSimulator, type Simulator } from '../sim';
 import { compareIds, idOf, readParts, runUntilSettled, simConfig, testClient } from '../support/harness';
 import { s3ClientFor, startS3Server, type S3Server } from '../support/s3-server';
@@ -43,6 +48,49 @@ describe('S3 store (s3rver)', () => {
     expect(await store.getJson('test/state.json')).toEqual({ a: 1 });
     expect(await store.getJson('test/missing.json')).toBeUndefined();
     expect(store.describe('k')).toBe(`s3://${s3.bucket}/k`);
+  });
+
+  it.each(['s3', 'dir'] as const)(
+    '%s store: conditional writes are compare-and-swap — of racing writers exactly one wins',
+    async (kind) => {
+      const dir = kind === 'dir' ? await mkdtemp(join(tmpdir(), 'qexport-cas-')) : '';
+      // Two independent store instances, as two processes would have.
+      const make = () =>
+        kind === 's3' ? createS3Store({ s3: s3.client, bucket: s3.bucket }) : createDirStore(dir);
+      const [a, b] = [make(), make()];
+      const key = `cas-${kind}/state.json`;
+      const created = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).putJson(key, { n: i }, { ifNoneMatch: '*' })),
+      );
+      expect(created.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of created)
+        if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(PreconditionFailedError);
+      const read = (await a.readJson(key))!;
+      const updated = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).putJson(key, { m: i }, { ifMatch: read.etag })),
+      );
+      expect(updated.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const winner = updated.findIndex((r) => r.status === 'fulfilled');
+      expect((await b.readJson(key))!.value).toEqual({ m: winner });
+      // A stale etag never wins; the current one does.
+      await expect(a.putJson(key, { x: 1 }, { ifMatch: read.etag })).rejects.toBeInstanceOf(
+        PreconditionFailedError,
+      );
+      const now = (await a.readJson(key))!;
+      await a.putJson(key, { x: 2 }, { ifMatch: now.etag });
+      expect(await b.getJson(key)).toEqual({ x: 2 });
+      if (dir) await rm(dir, { recursive: true, force: true });
+    },
+  );
+
+  it.each(['s3', 'dir'] as const)('%s store: lists keys under a prefix and deletes them', async (kind) => {
+    const dir = kind === 'dir' ? await mkdtemp(join(tmpdir(), 'qexport-ls-')) : '';
+    const store = kind === 's3' ? createS3Store({ s3: s3.client, bucket: s3.bucket }) : createDirStore(dir);
+    for (const k of ['ls/a/1.json', 'ls/a/b/2.json', 'ls/c.json']) await store.putJson(k, {});
+    expect((await store.list('ls/a/')).sort()).toEqual(['ls/a/1.json', 'ls/a/b/2.json']);
+    await store.delete(['ls/a/1.json', 'ls/a/missing.json']);
+    expect((await store.list('ls/')).sort()).toEqual(['ls/a/b/2.json', 'ls/c.json']);
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('refuses records JSON cannot represent instead of writing a broken line', async () => {
@@ -108,7 +156,13 @@ describe('S3 failures during an export', () => {
   async function exportThrough(endpoint: string, prefix: string) {
     const config = simConfig(sim, { QEXPORT_PREFIX: prefix, QEXPORT_PART_MAX_RECORDS: '40' });
     const store = createS3Store({ s3: s3ClientFor(endpoint), bucket: s3.bucket });
-    return { config, store, run: () => runUntilSettled('pci-scans', config, testClient(sim, config), store) };
+    // A run after a crash starts once the dead invocation's lease has expired.
+    const afterLease = () => new Date(Date.now() + LEASE_TTL_MS + 1000);
+    return {
+      config,
+      store,
+      run: () => runUntilSettled('pci-scans', config, testClient(sim, config), store, { now: afterLease }),
+    };
   }
 
   async function verify(manifestKey: string) {
@@ -144,9 +198,10 @@ describe('S3 failures during an export', () => {
       const stateKey = `${config.output.prefix}/_state/pci-scans.json`;
       const origPut = store.putJson.bind(store);
       let stateWrites = 0;
-      store.putJson = async (k, v) => {
-        await origPut(k, v);
+      store.putJson = async (k, v, c) => {
+        const written = await origPut(k, v, c);
         if (k === stateKey && ++stateWrites === 2) dropping = true;
+        return written;
       };
       const client = testClient(sim, config);
       const first = await runUntilSettled('pci-scans', config, client, store).catch((e: unknown) => e);

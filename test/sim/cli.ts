@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { parseDialectArg, parseFaultArg, startSimulator, type FaultSpec, type SimDialect } from './index';
+import { DEFAULT_DIALECT, parseDialectArg } from './dialect';
+import { parseFaultArg, startSimulator, type FaultSpec } from './index';
 
 const HELP = `qexport sim [options]
 
@@ -17,15 +18,18 @@ Options:
   --concurrency N          concurrency limit
   --fault SPEC             kind[:/path][:key=val,...], repeatable; kinds: status, reset, stall, malformed,
                            truncated, expire-token, scroll-expire, offsite-url, rate-limit, concurrency-limit,
-                           pci-insert; keys: after, times, status, waitSec, ms, url, count
-  --dialect k=v,...        how the data endpoints behave where the documentation is silent, repeatable; e.g.
-                           edrOrder=ascending (newest-first-unless-sorted, newest-first, shuffled),
-                           edrBody=array, edrContinuation=header (body, x-header, none), edrCount=absent
-                           (present, not-allowed, disagree), pciFetchRange=short (full, ragged),
-                           pciInsertAfterFirstPage=3x2, mobileUrlHost=https://other.example, mobileUrlPath=/x,
-                           mobileIdMin=last (next, backwards), certviewVersions=v2.1+v2.2,
+                           pci-insert, simple-return; keys: after, times, status, waitSec, ms, url, count, code
+                           (status/reset/stall hit a token endpoint when the path names it, e.g. status:/auth/oidc)
+  --dialect key=val,...    how the API behaves where the documentation is silent (see docs/simulator.md).
+                           Auth and limits: ${Object.keys(DEFAULT_DIALECT).join(', ')},
+                           e.g. pciAuth=documented,rateLimitBody=documented.
+                           Data endpoints: edrOrder=ascending (newest-first-unless-sorted, newest-first,
+                           shuffled), edrBody=array, edrContinuation=header (body, x-header, none),
+                           edrCount=absent (present, not-allowed, disagree), pciFetchRange=short (full,
+                           ragged), pciInsertAfterFirstPage=3x2, mobileUrlHost=https://other.example,
+                           mobileUrlPath=/x, mobileIdMin=last (next, backwards), certviewVersions=v2.1+v2.2,
                            certviewAssetType=managed-by-default, certviewPaging=filter-after-page,
-                           certviewInsertAfterFirstPage=2 (see docs/simulator.md)
+                           certviewInsertAfterFirstPage=2
   -h, --help               this help
 `;
 
@@ -46,7 +50,7 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
         rate: { type: 'string' },
         concurrency: { type: 'string' },
         fault: { type: 'string', multiple: true },
-        dialect: { type: 'string', multiple: true },
+        dialect: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -86,7 +90,7 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
       rate = { calls: Number(m[1]), windowSec: Number(m[2]) };
     }
     const faults: FaultSpec[] = (values.fault ?? []).map(parseFaultArg);
-    const dialect: SimDialect = Object.assign({}, ...(values.dialect ?? []).map(parseDialectArg));
+    const dialect = parseDialectArg(values.dialect);
     const edrStart = values['edr-start'] ?? new Date(Date.now() - 24 * 3600_000).toISOString();
     if (Number.isNaN(Date.parse(edrStart)))
       throw new Error(`--edr-start must be an ISO date, got '${edrStart}'`);
@@ -112,6 +116,8 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
     `Qualys API simulator listening on ${sim.url}\n` +
       `  demo credentials (not secrets): clientId=${d.clientId} clientSecret=${d.clientSecret} ` +
       `username=${d.username} password=${d.password}\n` +
+      `  subscription client (/auth/oauth): ${d.subscriptionClientId} / ${d.subscriptionClientSecret}; ` +
+      `PCI Merchant account (Basic): ${d.pciUsername} / ${d.pciPassword}\n` +
       `  IdP token URL: ${sim.tokenUrl}   JWKS: ${sim.jwksUrl}\n\n` +
       `Try:\n` +
       `  TOKEN=$(curl -s -X POST ${sim.url}/auth/oidc -H 'clientId: ${d.clientId}' -H 'clientSecret: ${d.clientSecret}')\n` +
@@ -127,3 +133,6 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
   await sim.close();
   return 0;
 }
+
+/** `--dialect pciAuth=documented,edrOrder=ascending` → a SimDialect; unknown keys or values are refused. */
+export { parseDialectArg };

@@ -11,6 +11,7 @@ export const FAULT_KINDS = [
   'rate-limit',
   'concurrency-limit',
   'pci-insert',
+  'simple-return',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -32,6 +33,8 @@ export interface FaultSpec {
   url?: string;
   /** 'pci-insert': how many new scans appear. */
   count?: number;
+  /** 'simple-return': the 409 SIMPLE_RETURN code (default 2003; 2011 and others as documented). */
+  code?: number;
 }
 
 interface ActiveFault extends Required<Pick<FaultSpec, 'kind' | 'after' | 'times'>> {
@@ -53,11 +56,11 @@ export class FaultController {
   }
 
   /** The fault that hits this request, if any (consumes one of its `times`). */
-  take(path: string, applies: (kind: FaultKind) => boolean): FaultSpec | undefined {
+  take(path: string, applies: (kind: FaultKind, spec: FaultSpec) => boolean): FaultSpec | undefined {
     for (const f of this.faults) {
       if (f.times <= 0) continue;
       if (f.spec.path && !path.startsWith(f.spec.path)) continue;
-      if (!applies(f.kind)) continue;
+      if (!applies(f.kind, f.spec)) continue;
       if (f.after > 0) {
         f.after--;
         continue;
@@ -90,7 +93,7 @@ export function parseFaultArg(arg: string): FaultSpec {
     const v = kv.slice(eq + 1);
     if (eq <= 0) throw new Error(`--fault: expected key=value, got '${kv}'`);
     if (k === 'url') spec.url = v;
-    else if (['after', 'times', 'status', 'waitSec', 'ms', 'count'].includes(k)) {
+    else if (['after', 'times', 'status', 'waitSec', 'ms', 'count', 'code'].includes(k)) {
       const n = v === 'Infinity' ? Infinity : Number(v);
       if (v === '' || Number.isNaN(n)) throw new Error(`--fault: ${k} must be a number, got '${v}'`);
       (spec as unknown as Record<string, number>)[k] = n;

@@ -27,7 +27,14 @@ import {
   cdata,
   type EdrTimeline,
 } from './data';
-import type { SimDialect } from './dialect';
+import {
+  ACCOUNT_CODE_TEXT,
+  DEFAULT_DIALECT,
+  rateLimitBody,
+  simpleReturnWithItems,
+  type AuthLimitDialect,
+  type SimDialect,
+} from './dialect';
 import { FaultController, type FaultSpec } from './faults';
 import { TokenAuthority, type IssueOptions } from './tokens';
 
@@ -48,8 +55,6 @@ export interface SimOptions {
     /** The API's "now": events processed after it are not visible yet (default: all are). */
     clock?: () => number;
   };
-  /** How the data endpoints behave where the documentation is silent (see SimDialect). */
-  dialect?: SimDialect;
   /** Token lifetimes, and the accepted credentials (defaults: the demo values in `sim.defaults`). */
   auth?: {
     qualysTokenTtlSec?: number;
@@ -58,7 +63,16 @@ export interface SimOptions {
     clientSecret?: string;
     username?: string;
     password?: string;
+    /** The subscription-level OAuth client (POST /auth/oauth). */
+    subscriptionClientId?: string;
+    subscriptionClientSecret?: string;
+    /** PCI Merchant's own account (HTTP Basic on /pci). */
+    pciUsername?: string;
+    pciPassword?: string;
   };
+  /** How the API behaves where the documentation is silent: auth, limits and data endpoints (see ./dialect.ts);
+   * switch at run time with `setDialect`. */
+  dialect?: SimDialect;
   limits?: SimLimits;
   latencyMs?: number;
   /** Scroll ids expire after this much disuse (default 120 s). */
@@ -100,14 +114,24 @@ export interface Simulator {
   jwksUrl: string;
   issuer: string;
   audience: string;
-  defaults: { clientId: string; clientSecret: string; username: string; password: string };
+  defaults: {
+    clientId: string;
+    clientSecret: string;
+    username: string;
+    password: string;
+    subscriptionClientId: string;
+    subscriptionClientSecret: string;
+    pciUsername: string;
+    pciPassword: string;
+  };
   faults: FaultController;
+  /** Merges `d` into the current dialect (keys given switch; the others keep their value); resets the insert
+   * counters of the insert keys given. */
+  setDialect(d: SimDialect): void;
+  dialect(): SimDialect;
   issueToken(opts?: IssueOptions): Promise<string>;
   setLatency(ms: number): void;
   setLimits(limits: SimLimits): void;
-  /** Switches dialect keys (the others keep their value); resets the insert counters of the keys given. */
-  setDialect(dialect: SimDialect): void;
-  dialect(): SimDialect;
   stats(): SimStats;
   expectedIds(module: SimModule, opts?: ExpectedOptions): Iterable<string>;
   expectedRecords(module: SimModule, opts?: ExpectedOptions): Iterable<Record<string, unknown>>;
@@ -119,6 +143,10 @@ const DEMO = {
   clientSecret: 'demo-client-secret',
   username: 'demo',
   password: 'demo-password',
+  subscriptionClientId: 'qexport-subscription',
+  subscriptionClientSecret: 'demo-subscription-secret',
+  pciUsername: 'pci-demo',
+  pciPassword: 'pci-demo-password',
 };
 
 class HttpError extends Error {
@@ -250,7 +278,14 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     clientSecret: opts.auth?.clientSecret ?? DEMO.clientSecret,
     username: opts.auth?.username ?? DEMO.username,
     password: opts.auth?.password ?? DEMO.password,
+    subscriptionClientId: opts.auth?.subscriptionClientId ?? DEMO.subscriptionClientId,
+    subscriptionClientSecret: opts.auth?.subscriptionClientSecret ?? DEMO.subscriptionClientSecret,
+    pciUsername: opts.auth?.pciUsername ?? DEMO.pciUsername,
+    pciPassword: opts.auth?.pciPassword ?? DEMO.pciPassword,
   };
+  let dialect: Required<AuthLimitDialect> & SimDialect = { ...DEFAULT_DIALECT, ...opts.dialect };
+  /** The previous data call was blocked (for the 'repeat' wait-header dialect). */
+  let lastBlocked = false;
   const counts = { pci: 25, certview: 450, edr: 1000, mobile: 30, ...opts.counts };
   const timeline: EdrTimeline = {
     startMs: Date.parse(opts.edr?.start ?? '2026-01-01T00:00:00.000Z'),
@@ -260,7 +295,6 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     lateMs: opts.edr?.lateMs ?? 0,
   };
   const edrClock = opts.edr?.clock;
-  let dialect: SimDialect = { ...opts.dialect };
   if (dialect.edrBody === 'array' && (dialect.edrContinuation ?? 'body') === 'body') {
     throw new Error(
       "dialect: a top-level-array EDR body has no room for a scrollId; set edrContinuation 'header'",
@@ -400,18 +434,55 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   }
 
   // ------------------------------------------------------------ auth endpoints
-  async function handleAuth(req: IncomingMessage, path: string): Promise<Reply | undefined> {
+  /** Token-endpoint faults: only faults whose `path` names the endpoint, and only status/reset/stall. */
+  function authFault(req: IncomingMessage, path: string): Reply | 'handled' | undefined {
+    const fault = faults.take(
+      path,
+      (kind, spec) => spec.path !== undefined && (kind === 'status' || kind === 'reset' || kind === 'stall'),
+    );
+    if (!fault) return undefined;
+    if (fault.kind === 'reset') {
+      req.socket.destroy();
+      return 'handled';
+    }
+    if (fault.kind === 'stall') {
+      if (fault.ms !== undefined) setTimeout(() => req.socket.destroy(), fault.ms).unref();
+      return 'handled';
+    }
+    const status = fault.status ?? 503;
+    return {
+      status,
+      contentType: 'text/html',
+      body: `<!DOCTYPE html><html><body><h1>${status} Service Unavailable</h1></body></html>`,
+    };
+  }
+
+  async function handleAuth(req: IncomingMessage, path: string): Promise<Reply | 'handled' | undefined> {
     if (path === '/.well-known/jwks.json' && req.method === 'GET')
       return json(200, { keys: [authority.jwk] });
+    if (path === '/auth' || path.startsWith('/auth/') || path === '/oauth2/token') {
+      const faulted = authFault(req, path);
+      if (faulted) return faulted;
+    }
     if (path === '/auth/oidc' || path === '/auth/oauth') {
       if (req.method !== 'POST') throw new HttpError(405, 'use POST');
       await readBody(req);
       const id = req.headers['clientid'];
       const secret = req.headers['clientsecret'];
-      if (id !== DEFAULTS.clientId || secret !== DEFAULTS.clientSecret) {
+      const user = id === DEFAULTS.clientId && secret === DEFAULTS.clientSecret;
+      const subscription =
+        id === DEFAULTS.subscriptionClientId && secret === DEFAULTS.subscriptionClientSecret;
+      // User-level clients belong on /auth/oidc, subscription-level ones on /auth/oauth; 'shared' accepts both.
+      const ok =
+        dialect.oauthClients === 'split'
+          ? path === '/auth/oidc'
+            ? user
+            : subscription
+          : user || subscription;
+      if (!ok) {
         return json(401, { status: 401, error: 'Unauthorized', message: 'Invalid client credentials' });
       }
-      const token = await authority.issue({ ttlSec: qualysTtl, sub: String(id) });
+      const token = await authority.issue({ ttlSec: qualysTtl, sub: String(id), source: 'gateway' });
       return { status: 200, contentType: 'text/plain', body: token };
     }
     if (path === '/auth') {
@@ -421,7 +492,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       if (form.get('username') !== DEFAULTS.username || form.get('password') !== DEFAULTS.password) {
         return json(401, { status: 401, error: 'Unauthorized', message: 'Bad username or password' });
       }
-      const token = await authority.issue({ ttlSec: qualysTtl, sub: DEFAULTS.username });
+      const token = await authority.issue({ ttlSec: qualysTtl, sub: DEFAULTS.username, source: 'gateway' });
       return { status: 201, contentType: 'text/plain', body: token };
     }
     if (path === '/oauth2/token') {
@@ -455,13 +526,16 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       } else {
         return oauthError(400, 'unsupported_grant_type', `grant_type '${grant ?? ''}' is not supported`);
       }
-      const token = await authority.issue({ ttlSec: idpTtl, sub });
+      const token =
+        dialect.idpAccessToken === 'opaque'
+          ? randomBytes(24).toString('base64url')
+          : await authority.issue({ ttlSec: idpTtl, sub, source: 'idp' });
       return json(200, {
         token_type: 'Bearer',
         expires_in: idpTtl,
         access_token: token,
         scope: form.get('scope') ?? 'openid profile',
-        id_token: await authority.issue({ ttlSec: idpTtl, sub }),
+        id_token: await authority.issue({ ttlSec: idpTtl, sub, source: 'idp' }),
       });
     }
     return undefined;
@@ -706,21 +780,59 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       );
     }
     if (limits.concurrency) {
-      h['X-Concurrency-Limit-Limit'] = String(limits.concurrency);
-      h['X-Concurrency-Limit-Running'] = String(running);
+      const name = dialect.concurrencyHeader.replace(/-Limit$/, '');
+      h[`${name}-Limit`] = String(limits.concurrency);
+      h[`${name}-Running`] = String(running);
     }
     return h;
   }
 
   function limitReply(path: string, code: 1960 | 1965, waitSec: number): Reply {
     stats.rejected++;
-    const headers = { ...limitHeaders(), 'X-RateLimit-ToWait-Sec': String(waitSec) };
-    const text =
+    const repeated = lastBlocked;
+    lastBlocked = true;
+    const headers: Record<string, string> = { ...limitHeaders(), 'X-RateLimit-ToWait-Sec': String(waitSec) };
+    const header = dialect.rateLimitWaitHeader;
+    if (header === 'never' || (header === 'repeat' && !repeated)) delete headers['X-RateLimit-ToWait-Sec'];
+    const body =
       code === 1965
-        ? `API rate limit exceeded. Please wait ${waitSec} seconds before making another request.`
-        : 'Concurrency limit exceeded. Too many API requests are running.';
-    if (isClassic(path)) return { ...xml(409, simpleReturnXml(code, text)), headers };
-    return json(429, { status: 429, error: 'Too Many Requests', code, message: text }, headers);
+        ? rateLimitBody(dialect.rateLimitBody, waitSec)
+        : { text: 'Concurrency limit exceeded. Too many API requests are running.', items: {} };
+    if (isClassic(path)) return { ...xml(409, simpleReturnWithItems(code, body.text, body.items)), headers };
+    return json(429, { status: 429, error: 'Too Many Requests', code, message: body.text }, headers);
+  }
+
+  /** 401 (or 400 for a missing apiVersion) when a data request's credentials do not fit its API's dialect. */
+  async function authorizeData(req: IncomingMessage, path: string): Promise<Reply | undefined> {
+    const unauthorized = (message: string) => json(401, { status: 401, error: 'Unauthorized', message });
+    const header = req.headers.authorization ?? '';
+    if (path.startsWith('/pci/')) {
+      if (dialect.pciRequireApiVersion && req.headers['apiversion'] !== 'V1') {
+        return json(400, {
+          status: 400,
+          error: 'Bad Request',
+          message: "header 'apiVersion: V1' is required",
+        });
+      }
+      const basic = /^Basic\s+(\S+)$/i.exec(header);
+      if (basic) {
+        if (dialect.pciAuth === 'bearer-only') return unauthorized('Not authenticated');
+        const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        const ok =
+          colon > 0 &&
+          decoded.slice(0, colon) === DEFAULTS.pciUsername &&
+          decoded.slice(colon + 1) === DEFAULTS.pciPassword;
+        return ok ? undefined : unauthorized('Bad username or password');
+      }
+      const check = await authority.check(header);
+      if (!check.ok) return unauthorized(check.message);
+      if (dialect.pciAuth === 'documented' && check.source !== 'idp')
+        return unauthorized('Not authenticated');
+      return undefined;
+    }
+    const check = await authority.check(header);
+    return check.ok ? undefined : unauthorized(check.message);
   }
 
   function errorReply(path: string, status: number, message: string): Reply {
@@ -730,8 +842,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
 
   async function handleData(req: IncomingMessage, res: ServerResponse, u: URL): Promise<Reply | 'handled'> {
     const path = u.pathname;
-    const check = await authority.check(req.headers.authorization);
-    if (!check.ok) return json(401, { status: 401, error: 'Unauthorized', message: check.message });
+    const refused = await authorizeData(req, path);
+    if (refused) return refused;
 
     const isScroll = path === '/ioc/events/scroll' && u.searchParams.has('scrollId');
     const fault = faults.take(path, (kind) => {
@@ -767,6 +879,13 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
           return limitReply(path, 1965, fault.waitSec ?? 1);
         case 'concurrency-limit':
           return limitReply(path, 1960, fault.waitSec ?? 1);
+        case 'simple-return': {
+          const code = fault.code ?? 2003;
+          const text = ACCOUNT_CODE_TEXT[code] ?? `Request refused (code ${code}).`;
+          return isClassic(path)
+            ? xml(409, simpleReturnWithItems(code, text))
+            : json(409, { status: 409, error: 'Conflict', code, message: text });
+        }
         case 'pci-insert':
           pciInserted += fault.count ?? 1;
           break;
@@ -792,6 +911,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       windowCalls++;
     }
     if (limits.concurrency && running > limits.concurrency) return limitReply(path, 1960, 1);
+    lastBlocked = false;
 
     // The latency is the page's response time: generating the page counts towards it, as it would on a
     // real server (so benchmarks measure the exporter, not the simulator's data generator).

@@ -12,17 +12,22 @@ export interface IssueOptions {
   /** Sign with a key that is NOT in the simulator's JWKS (a forged token). */
   foreignKey?: boolean;
   sub?: string;
+  /** Who issued it: the Qualys gateway (/auth, /auth/oidc, /auth/oauth) or the IdP (/oauth2/token). */
+  source?: TokenSource;
 }
 
+export type TokenSource = 'gateway' | 'idp';
+
 export type TokenCheck =
-  { ok: true; sub: string } | { ok: false; message: 'JWT expired' | 'Not authenticated' };
+  | { ok: true; sub: string; source: TokenSource }
+  | { ok: false; message: 'JWT expired' | 'Not authenticated' };
 
 /** RS256 keys, token issuing and verification for the simulator; tokens can be revoked by issue order. */
 export class TokenAuthority {
   private seq = 0;
   private revokedUpTo = 0;
   private readonly issued = new Map<string, number>();
-  private readonly cache = new Map<string, { exp: number; jti: string; sub: string }>();
+  private readonly cache = new Map<string, { exp: number; jti: string; sub: string; source: TokenSource }>();
 
   private constructor(
     private readonly key: KeyLike,
@@ -46,7 +51,7 @@ export class TokenAuthority {
     const jti = randomUUID();
     this.issued.set(jti, ++this.seq);
     return (
-      new SignJWT({})
+      new SignJWT({ qsrc: opts.source ?? 'gateway' })
         .setProtectedHeader({ alg: 'RS256', kid: 'qexport-sim-1', typ: 'JWT' })
         .setIssuer(opts.issuer ?? this.issuer)
         .setAudience(opts.audience ?? this.audience)
@@ -77,7 +82,12 @@ export class TokenAuthority {
           audience: this.audience,
           clockTolerance: 0,
         });
-        info = { exp: payload.exp ?? 0, jti: payload.jti ?? '', sub: payload.sub ?? '' };
+        info = {
+          exp: payload.exp ?? 0,
+          jti: payload.jti ?? '',
+          sub: payload.sub ?? '',
+          source: payload.qsrc === 'idp' ? 'idp' : 'gateway',
+        };
         if (this.cache.size > 10_000) this.cache.clear();
         this.cache.set(token, info);
       } catch (err) {
@@ -89,6 +99,6 @@ export class TokenAuthority {
     const seq = this.issued.get(info.jti);
     if (seq === undefined) return { ok: false, message: 'Not authenticated' };
     if (seq <= this.revokedUpTo) return { ok: false, message: 'JWT expired' };
-    return { ok: true, sub: info.sub };
+    return { ok: true, sub: info.sub, source: info.source };
   }
 }

@@ -1,4 +1,4 @@
-// Runs the esbuild-bundled token-refresh and export-pci-scans functions (argv: their .mjs paths) the way the
+// Runs the esbuild-bundled token-refresh and export-mobile-assets functions (a gateway module: its 401 goes through the refresh function) (argv: their .mjs paths) the way the
 // Lambda runtime would — module load, then handler(event, context) — against the simulator, s3rver and the
 // Secrets Manager / Lambda stand-ins, configured only through environment variables. Prints one JSON line.
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
@@ -8,7 +8,7 @@ import { startS3Server } from './s3-server';
 import { startSecretsManagerServer } from './secrets-manager-server';
 
 const [refreshBundle, exportBundle] = process.argv.slice(2) as [string, string];
-const sim = await startSimulator({ counts: { pci: 2500 } });
+const sim = await startSimulator({ counts: { mobile: 2500 } });
 const s3 = await startS3Server();
 const sm = await startSecretsManagerServer();
 await sm.client.send(

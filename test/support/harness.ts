@@ -10,7 +10,7 @@ import type { Manifest, RunResult, StateFile } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
 import { createQualysClient } from '../../shared/qualys/client';
 import type { QualysClient, TokenProvider } from '../../shared/qualys/types';
-import { createDirStore } from '../../shared/sink';
+import { createDirStore, RUN_FIELD } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
 import type { Simulator } from '../sim';
 
@@ -82,7 +82,15 @@ export async function runUntilSettled(
   config: AppConfig,
   client: QualysClient,
   store: ObjectStore,
-  opts: { deadlineFor?: (invocation: number) => () => number; now?: () => Date; max?: number } = {},
+  opts: {
+    deadlineFor?: (invocation: number) => () => number;
+    now?: () => Date;
+    max?: number;
+    /** Holds the lease across invocations, as a Step Functions execution does. */
+    owner?: string;
+    runId?: string;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<{ result: RunResult; invocations: number }> {
   let result: RunResult | undefined;
   for (let i = 0; i < (opts.max ?? 500); i++) {
@@ -91,7 +99,10 @@ export async function runUntilSettled(
       config,
       client,
       store,
-      invocation: result ? { continuation: { runId: result.runId } } : {},
+      invocation: result?.runId
+        ? { owner: opts.owner, continuation: { runId: result.runId } }
+        : { owner: opts.owner, runId: opts.runId },
+      signal: opts.signal,
       deadline: opts.deadlineFor?.(i) ?? (() => Date.now() + 3600_000),
       safetyMs: opts.deadlineFor ? 0 : undefined,
       now: opts.now,
@@ -135,7 +146,16 @@ export async function readParts(
     const lines = text ? text.slice(0, -1).split('\n') : [];
     if (lines.length !== part.records)
       throw new Error(`${part.key}: ${lines.length} lines, manifest says ${part.records}`);
-    for (const l of lines) records.push(JSON.parse(l) as Record<string, unknown>);
+    for (const l of lines) {
+      // Every line starts with the run stamp; the API's record follows unchanged.
+      if (!l.startsWith(`{"${RUN_FIELD}":${JSON.stringify(manifest.runId)}`))
+        throw new Error(
+          `${part.key}: a line does not start with the ${RUN_FIELD} stamp of run ${manifest.runId}`,
+        );
+      const r = JSON.parse(l) as Record<string, unknown>;
+      delete r[RUN_FIELD];
+      records.push(r);
+    }
   }
   if (records.length !== manifest.totals.records)
     throw new Error('manifest totals.records does not match the parts');

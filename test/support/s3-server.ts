@@ -1,14 +1,26 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
 /**
  * An S3-compatible server (s3rver) on 127.0.0.1 with a fresh bucket, and an SDK client for it.
  * s3rver stores a streamed PutObject with the SDK's default aws-chunked checksum framing inside the object,
  * so the test client sends checksums only when required (tests only; real S3 needs no such setting).
+ *
+ * s3rver 3.7.1 ignores `If-None-Match` / `If-Match` on PUT, so the endpoint tests talk to is a small proxy that
+ * gives PutObject S3's conditional-write semantics: per key, one conditional PUT at a time; the condition is
+ * checked against the stored object's ETag and a failed one is answered `412 PreconditionFailed` as S3 does.
+ * It can also answer reads of missing keys with 403 AccessDenied, as S3 does for a caller without ListBucket.
  */
 export interface S3Server {
   endpoint: string;
@@ -17,6 +29,10 @@ export interface S3Server {
   dir: string;
   listKeys(prefix?: string): Promise<string[]>;
   getObject(key: string): Promise<Buffer>;
+  /** While on, GET/HEAD of a missing key answers 403 AccessDenied instead of 404 NoSuchKey. */
+  denyMissingReads(on: boolean): void;
+  /** Conditional PUTs answered 412 so far. */
+  preconditionFailures(): number;
   close(): Promise<void>;
 }
 
@@ -31,13 +47,105 @@ export function s3ClientFor(endpoint: string): S3Client {
   });
 }
 
+const errorXml = (code: string, message: string) =>
+  `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+
+function forward(req: IncomingMessage, res: ServerResponse, port: number): Promise<void> {
+  return new Promise((resolve) => {
+    const upstream = httpRequest(
+      { host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+        up.on('end', () => resolve());
+        up.on('error', () => resolve());
+      },
+    );
+    upstream.on('error', () => {
+      res.destroy();
+      resolve();
+    });
+    req.pipe(upstream);
+  });
+}
+
+function reply(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = errorXml(code, message);
+  res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
 export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> {
   const dir = await mkdtemp(join(tmpdir(), 's3rver-'));
   const s3rver = new S3rver({ port: 0, address: '127.0.0.1', directory: dir, silent: true });
   const addr = (await s3rver.run()) as AddressInfo;
-  const endpoint = `http://127.0.0.1:${addr.port}`;
+  const direct = s3ClientFor(`http://127.0.0.1:${addr.port}`);
+  await direct.send(new CreateBucketCommand({ Bucket: bucket }));
+
+  /** The stored object's ETag, or undefined when absent. */
+  const etagOf = async (path: string): Promise<string | undefined> => {
+    const [, b, ...rest] = path.split('/');
+    try {
+      const head = await direct.send(
+        new HeadObjectCommand({ Bucket: decodeURIComponent(b!), Key: decodeURIComponent(rest.join('/')) }),
+      );
+      return head.ETag;
+    } catch (err) {
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
+        return undefined;
+      throw err;
+    }
+  };
+
+  const locks = new Map<string, Promise<void>>();
+  let denyMissing = false;
+  let failed412 = 0;
+  const proxy = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://s3');
+    const path = url.pathname;
+    const isObject = path.split('/').filter(Boolean).length >= 2;
+    const ifNoneMatch = req.headers['if-none-match'];
+    const ifMatch = req.headers['if-match'];
+    const conditionalPut =
+      req.method === 'PUT' && isObject && !url.searchParams.has('uploadId') && (ifNoneMatch || ifMatch);
+    void (async () => {
+      if ((req.method === 'GET' || req.method === 'HEAD') && isObject && denyMissing) {
+        if ((await etagOf(path)) === undefined) return reply(res, 403, 'AccessDenied', 'Access Denied');
+      }
+      if (!conditionalPut) return forward(req, res, addr.port);
+      // One conditional write per key at a time: check and write are atomic, as on S3.
+      const before = locks.get(path) ?? Promise.resolve();
+      let release!: () => void;
+      const mine = new Promise<void>((r) => (release = r));
+      locks.set(
+        path,
+        before.then(() => mine),
+      );
+      await before;
+      try {
+        const current = await etagOf(path);
+        const holds =
+          ifNoneMatch === '*' ? current === undefined : current !== undefined && current === ifMatch;
+        if (!holds) {
+          failed412++;
+          req.resume();
+          return reply(
+            res,
+            412,
+            'PreconditionFailed',
+            'At least one of the pre-conditions you specified did not hold',
+          );
+        }
+        await forward(req, res, addr.port);
+      } finally {
+        release();
+        if (locks.get(path) === mine) locks.delete(path);
+      }
+    })().catch(() => res.destroy());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
   const client = s3ClientFor(endpoint);
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
   return {
     endpoint,
     bucket,
@@ -57,11 +165,18 @@ export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> 
       return keys.sort();
     },
     async getObject(key) {
-      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const res = await direct.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return Buffer.from(await res.Body!.transformToByteArray());
     },
+    denyMissingReads(on) {
+      denyMissing = on;
+    },
+    preconditionFailures: () => failed412,
     async close() {
       client.destroy();
+      direct.destroy();
+      proxy.closeAllConnections();
+      await new Promise<void>((r) => proxy.close(() => r()));
       await s3rver.close();
       await rm(dir, { recursive: true, force: true });
     },

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, Semaphore } from '../../shared/qualys/backoff';
 import { createQualysClient } from '../../shared/qualys/client';
-import { parseRetryAfter, requestedWaitMs, simpleReturnCode } from '../../shared/qualys/limits';
+import { parseRetryAfter, secondsToWaitMs, simpleReturnCode } from '../../shared/qualys/limits';
+import { requestedWait, type Observation } from '../../shared/qualys/responses';
 import { assertAllowedOrigin } from '../../shared/qualys/origin';
 import { AuthError, OriginError, ParseError, QualysHttpError, ResumeLaterError } from '../../shared/errors';
 
@@ -13,13 +14,28 @@ describe('backoff and limits (pure)', () => {
     expect(backoffDelay(3, 500, 30_000, () => 0)).toBe(0);
   });
 
-  it('reads the wait the API asks for', () => {
-    const h = (o: Record<string, string>) => new Headers(o);
-    expect(requestedWaitMs(h({ 'X-RateLimit-ToWait-Sec': '7' }), '', 0)).toBe(7000);
-    expect(requestedWaitMs(h({ 'Retry-After': '3' }), '', 0)).toBe(3000);
+  it('reads the wait the API asks for, never a number out of the text', () => {
+    const obs = (o: Record<string, string>, text = ''): Observation => ({
+      type: 'response',
+      status: 409,
+      headers: new Headers(o),
+      text,
+      auth: 'bearer',
+    });
+    const all = ['SECONDS_TO_WAIT', 'X-RateLimit-ToWait-Sec', 'Retry-After'] as const;
+    expect(requestedWait(obs({ 'X-RateLimit-ToWait-Sec': '7' }), all, 0)).toEqual({
+      ms: 7000,
+      source: 'X-RateLimit-ToWait-Sec',
+    });
+    expect(requestedWait(obs({ 'Retry-After': '3' }), all, 0)?.ms).toBe(3000);
     expect(parseRetryAfter(new Date(10_000).toUTCString(), 0)).toBe(10_000);
-    expect(requestedWaitMs(h({}), '<CODE>1965</CODE><TEXT>Please wait 42 seconds</TEXT>', 0)).toBe(42_000);
-    expect(requestedWaitMs(h({}), 'nothing', 0)).toBeUndefined();
+    expect(
+      requestedWait(obs({}, '<CODE>1965</CODE><TEXT>Please wait 42 seconds</TEXT>'), all, 0),
+    ).toBeUndefined();
+    expect(requestedWait(obs({}, 'nothing'), all, 0)).toBeUndefined();
+    expect(
+      secondsToWaitMs('<ITEM_LIST><ITEM><KEY>SECONDS_TO_WAIT</KEY><VALUE>68928</VALUE></ITEM></ITEM_LIST>'),
+    ).toBe(68_928_000);
     expect(simpleReturnCode('<SIMPLE_RETURN><RESPONSE><CODE>1960</CODE></RESPONSE></SIMPLE_RETURN>')).toBe(
       1960,
     );

@@ -1,9 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  hasGatewayCredentials,
+  hasPciCredentials,
   loadConfig,
   loadCredentials,
+  loadPciCredentials,
   parseCredentials,
+  parsePciCredentials,
   PLATFORMS,
   describeConfig,
 } from '../../shared/config';
@@ -16,7 +20,13 @@ describe('loadConfig', () => {
     const c = loadConfig(base);
     expect(c.endpoints.gatewayUrl).toBe('https://gateway.qg2.apps.qualys.com');
     expect(c.endpoints.pciUrl).toBe('https://pci-api.qualys.com');
-    expect(c.http).toEqual({ timeoutMs: 60_000, maxRetries: 5, concurrency: 2 });
+    expect(c.http).toEqual({
+      timeoutMs: 60_000,
+      maxRetries: 5,
+      concurrency: 2,
+      rateReserve: 10,
+      rateLimitFallbackSeconds: 3601,
+    });
     expect(c.modules.certview.apiVersion).toBe('v2');
     expect(c.output.prefix).toBe('qualys');
     expect(describeConfig(c)).toContain('gateway=https://gateway.qg2.apps.qualys.com');
@@ -91,6 +101,11 @@ describe('loadConfig', () => {
       /QUALYS_MOBILE_DETECTION_UPDATED_SINCE/,
     ],
     [{ ...base, QEXPORT_PREFIX: 'a b' }, /QEXPORT_PREFIX/],
+    [{ ...base, QUALYS_RATE_RESERVE: '-1' }, /QUALYS_RATE_RESERVE must be a whole number/],
+    [
+      { ...base, QUALYS_RATE_LIMIT_FALLBACK_SECONDS: '0' },
+      /QUALYS_RATE_LIMIT_FALLBACK_SECONDS must be between/,
+    ],
   ])('%j → a ConfigError naming the variable', (env, pattern) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(pattern);
@@ -110,6 +125,8 @@ describe('loadConfig', () => {
       'QUALYS_EDR_OVERLAP_MINUTES',
       'QEXPORT_PREFIX',
       'QEXPORT_PART_MAX_BYTES',
+      'QUALYS_RATE_RESERVE',
+      'QUALYS_RATE_LIMIT_FALLBACK_SECONDS',
     ];
     fc.assert(
       fc.property(
@@ -184,6 +201,72 @@ describe('credentials', () => {
     expect(() => parseCredentials('{not json', 'S')).toThrow(/S is not valid JSON/);
     expect(() => parseCredentials({ method: 'qualys-oidc', clientId: 5 }, 'S')).toThrow(
       /field 'clientId' must be a string/,
+    );
+  });
+});
+
+describe('PCI Merchant credentials (separate from the gateway)', () => {
+  it('a PCI-only run needs no platform or gateway URL; gateway modules still do', () => {
+    const c = loadConfig({ QUALYS_PCI_URL: 'https://pci.example.com' }, { modules: ['pci-scans'] });
+    expect(c.endpoints.gatewayUrl).toBeUndefined();
+    expect(c.endpoints.pciUrl).toBe('https://pci.example.com');
+    expect(describeConfig(c)).toContain('gateway=(none)');
+    expect(() => loadConfig({}, { modules: ['pci-scans', 'mobile-assets'] })).toThrow(/QUALYS_PLATFORM/);
+    expect(() => loadConfig({})).toThrow(/QUALYS_PLATFORM/);
+  });
+
+  it('defaults to basic and names the missing variable', () => {
+    expect(loadPciCredentials({ QUALYS_PCI_USERNAME: 'u', QUALYS_PCI_PASSWORD: 'p' })).toMatchObject({
+      method: 'basic',
+      username: 'u',
+      password: 'p',
+    });
+    expect(() => loadPciCredentials({ QUALYS_PCI_USERNAME: 'u' })).toThrow(
+      /QUALYS_PCI_PASSWORD is required for PCI auth method basic/,
+    );
+    expect(() =>
+      loadPciCredentials({ QUALYS_PCI_AUTH_METHOD: 'idp-client-credentials', QUALYS_PCI_CLIENT_ID: 'c' }),
+    ).toThrow(/QUALYS_PCI_TOKEN_URL is required/);
+    expect(() => loadPciCredentials({ QUALYS_PCI_AUTH_METHOD: 'oidc' })).toThrow(
+      /QUALYS_PCI_AUTH_METHOD must be one of basic, idp-password, idp-client-credentials/,
+    );
+    expect(() =>
+      loadPciCredentials({
+        QUALYS_PCI_AUTH_METHOD: 'idp-client-credentials',
+        QUALYS_PCI_CLIENT_ID: 'c',
+        QUALYS_PCI_CLIENT_SECRET: 's',
+        QUALYS_PCI_TOKEN_URL: 'http://idp.example.com/token',
+      }),
+    ).toThrow(/QUALYS_PCI_TOKEN_URL must use https/);
+  });
+
+  it('parses the PCI secret and never echoes its values', () => {
+    const secret = 'pci-Sup3r-s3cret';
+    expect(
+      parsePciCredentials(
+        JSON.stringify({ method: 'basic', username: 'merchant', password: secret }),
+        'PCI secret X',
+      ),
+    ).toMatchObject({ method: 'basic', username: 'merchant', password: secret });
+    const bad = () => parsePciCredentials({ method: 'idp-password', password: secret }, 'PCI secret X');
+    expect(bad).toThrow(/PCI secret X: field 'tokenUrl' is required for PCI auth method idp-password/);
+    expect(() => bad()).not.toThrow(new RegExp(secret));
+    expect(() => parsePciCredentials('[]', 'S')).toThrow(/S must be a JSON object/);
+    expect(() => parsePciCredentials({ method: 'basic', username: 1 }, 'S')).toThrow(
+      /field 'username' must be a string/,
+    );
+  });
+
+  it('tells which credentials are configured', () => {
+    expect(hasGatewayCredentials({ QUALYS_CLIENT_ID: 'x' })).toBe(true);
+    expect(hasGatewayCredentials({ QUALYS_PCI_USERNAME: 'x' })).toBe(false);
+    expect(hasPciCredentials({ QUALYS_PCI_USERNAME: 'x' })).toBe(true);
+    expect(hasPciCredentials({ QUALYS_CLIENT_ID: 'x', QUALYS_PCI_USERNAME: ' ' })).toBe(false);
+  });
+
+  it('qualys-oauth (subscription-level client) needs a client id and secret', () => {
+    expect(() => loadCredentials({ QUALYS_AUTH_METHOD: 'qualys-oauth', QUALYS_CLIENT_ID: 'c' })).toThrow(
+      /QUALYS_CLIENT_SECRET is required for auth method qualys-oauth/,
     );
   });
 });

@@ -117,7 +117,15 @@ function scriptedPci(list: number[], onAnswer: (offset: number, answered: number
     },
     request: () => Promise.reject(new Error('unused')),
     assertSameOrigin: (u) => new URL(u),
-    stats: () => ({ calls: 0, retries: 0, waitMs: 0, rateLimited: 0, tokenRefreshes: 0 }),
+    stats: () => ({
+      calls: 0,
+      retries: 0,
+      waitMs: 0,
+      rateLimited: 0,
+      tokenRefreshes: 0,
+      paced: 0,
+      pacedMs: 0,
+    }),
   };
 }
 
@@ -228,7 +236,15 @@ describe('EDR window', () => {
         parse(res(JSON.stringify({ data: [ev('old', '2025-06-01T00:00:00.000+0000')], scrollId: 's' }))),
       request: () => Promise.reject(new Error('unused')),
       assertSameOrigin: (u) => new URL(u),
-      stats: () => ({ calls: 0, retries: 0, waitMs: 0, rateLimited: 0, tokenRefreshes: 0 }),
+      stats: () => ({
+        calls: 0,
+        retries: 0,
+        waitMs: 0,
+        rateLimited: 0,
+        tokenRefreshes: 0,
+        paced: 0,
+        pacedMs: 0,
+      }),
     };
     const read = async () => {
       for await (const _page of edrEvents.pages(client, cursor, config)) {

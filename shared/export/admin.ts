@@ -1,0 +1,144 @@
+import type { AppConfig, ModuleName } from '../config';
+import { PreconditionFailedError, QexportError } from '../errors';
+import type { ObjectStore } from '../sink/types';
+import { manifestKeyFor, runDirFor, stateKeyFor } from './layout';
+import { StateRef } from './state';
+import type { StateFile } from './types';
+
+/** Refused because a run holds the module's lease (exit code 3 in the CLI: try again later). */
+export class LeaseHeldError extends QexportError {
+  constructor(message: string) {
+    super('busy', message);
+  }
+}
+
+export interface StateReport {
+  module: ModuleName;
+  /** Where the state file is (s3://… or a path). */
+  where: string;
+  exists: boolean;
+  state: StateFile;
+  /** Plain sentences for an operator, one per line. */
+  lines: string[];
+}
+
+const leaseLive = (state: StateFile, now: Date) =>
+  state.lease !== undefined && Date.parse(state.lease.expiresAt) > now.getTime();
+
+/** Explains a module's state file: the run in progress and its checkpoint, the lease, what was committed. */
+export async function showState(
+  store: ObjectStore,
+  config: AppConfig,
+  module: ModuleName,
+  now = new Date(),
+): Promise<StateReport> {
+  const ref = await StateRef.read(store, stateKeyFor(config, module), module);
+  const s = ref.state;
+  const where = store.describe(ref.key);
+  const lines: string[] = [];
+  if (!ref.exists) lines.push(`${module}: no state yet (${where}); the next run starts from the beginning.`);
+  const run = s.inProgress;
+  if (run) {
+    lines.push(
+      `run ${run.runId} in progress since ${run.startedAt}${run.backfill ? ` (backfill ${run.backfill.from} .. ${run.backfill.to})` : ''}: ` +
+        `${run.records} records in ${run.parts.length} stored parts, ${run.invocations} invocation(s), ${run.apiCalls} API calls` +
+        (run.rereads ? `, read again ${run.rereads} time(s)` : ''),
+    );
+    lines.push(`  resumes from: ${JSON.stringify(summariseCursor(run.cursor))}`);
+    if (run.lastError)
+      lines.push(`  last error (${run.lastError.at}): [${run.lastError.code}] ${run.lastError.message}`);
+  } else if (ref.exists) lines.push('no run in progress.');
+  if (s.lease) {
+    lines.push(
+      leaseLive(s, now)
+        ? `lease held by ${s.lease.owner} until ${s.lease.expiresAt}: another start is refused until then.`
+        : `lease of ${s.lease.owner} expired at ${s.lease.expiresAt}: the next start takes the module over.`,
+    );
+  }
+  const c = s.committed;
+  if (c?.runId) {
+    lines.push(
+      `last complete run ${c.runId} at ${c.completedAt ?? '?'}; complete data through ${c.completeThrough ?? '?'}` +
+        (typeof c.windowEnd === 'string' ? `; the next scheduled window starts near ${c.windowEnd}` : ''),
+    );
+  }
+  for (const b of c?.backfills ?? []) lines.push(`backfilled ${b.from} .. ${b.to} (run ${b.runId})`);
+  return { module, where, exists: ref.exists, state: s, lines };
+}
+
+/** Cursors can hold thousands of ids: show their scalar fields and the sizes of their lists. */
+function summariseCursor(cursor: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(cursor)) {
+    out[k] = Array.isArray(v)
+      ? `${v.length} items`
+      : v && typeof v === 'object'
+        ? summariseCursor(v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+export interface ResetOptions {
+  /** 'run': abandon the run in progress, keep what was committed. 'all': forget everything (the next EDR
+   * window starts from the initial look-back; backfill records are forgotten too). */
+  scope: 'run' | 'all';
+  now?: Date;
+}
+
+/**
+ * Clears a module's checkpoint. Refuses while a live lease is held (a run is writing). The write is a
+ * compare-and-swap against the state just read, so a run that starts meanwhile makes the reset fail, not
+ * the run. The abandoned run's parts (never published: no manifest) are deleted.
+ */
+export async function resetState(
+  store: ObjectStore,
+  config: AppConfig,
+  module: ModuleName,
+  opts: ResetOptions,
+): Promise<string[]> {
+  const now = opts.now ?? new Date();
+  const ref = await StateRef.read(store, stateKeyFor(config, module), module);
+  const s = ref.state;
+  if (!ref.exists) return [`${module}: nothing to reset (no state at ${store.describe(ref.key)}).`];
+  if (leaseLive(s, now)) {
+    throw new LeaseHeldError(
+      `${module} is being exported by ${s.lease!.owner} (lease until ${s.lease!.expiresAt}); ` +
+        'reset refused: stop that run or wait for the lease to expire',
+    );
+  }
+  const done: string[] = [];
+  const run = s.inProgress;
+  delete s.inProgress;
+  delete s.lease;
+  if (opts.scope === 'all') delete s.committed;
+  try {
+    await ref.save(
+      () =>
+        new LeaseHeldError(
+          `${module}'s state changed while it was being reset (a run started?); nothing was reset, try again`,
+        ),
+    );
+  } catch (err) {
+    if (err instanceof PreconditionFailedError) throw new LeaseHeldError(err.message);
+    throw err;
+  }
+  if (run) {
+    done.push(
+      `abandoned run ${run.runId} (${run.records} records in ${run.parts.length} parts, never published)`,
+    );
+    const dir = runDirFor(config, module, run.dt, run.runId);
+    const keys = await store.list(`${dir}/`);
+    // Only a run without a manifest is abandoned data; a manifest means some reader may rely on it.
+    if (!keys.includes(manifestKeyFor(dir)) && keys.length) {
+      await store.delete(keys);
+      done.push(`deleted its ${keys.length} object(s) under ${store.describe(dir)}/`);
+    }
+  }
+  done.push(
+    opts.scope === 'all'
+      ? `forgot what earlier runs committed: the next run of ${module} starts from the beginning`
+      : `kept what earlier runs committed${s.committed?.runId ? ` (last complete run ${s.committed.runId})` : ''}`,
+  );
+  return done;
+}

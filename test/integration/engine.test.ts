@@ -1,0 +1,478 @@
+import { rm } from 'node:fs/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ModuleName } from '../../shared/config';
+import { LEASE_GAP_MS, runExport } from '../../shared/export/engine';
+import { LeaseHeldError, resetState, showState } from '../../shared/export/admin';
+import { catalogManifestKeyFor, stateKeyFor } from '../../shared/export/layout';
+import type { Manifest, RunResult, StateFile } from '../../shared/export/types';
+import { getModule } from '../../shared/modules';
+import type { Cursor, ModuleDef } from '../../shared/modules/types';
+import { createDirStore, createS3Store } from '../../shared/sink';
+import type { ObjectStore } from '../../shared/sink/types';
+import { startSimulator, type Simulator } from '../sim';
+import {
+  compareIds,
+  idOf,
+  pageBudget,
+  readParts,
+  runUntilSettled,
+  simConfig,
+  tempStore,
+  testClient,
+} from '../support/harness';
+import { startS3Server, type S3Server } from '../support/s3-server';
+
+const NOW = new Date('2026-03-04T05:06:07.000Z');
+const at = (ms: number) => () => new Date(NOW.getTime() + ms);
+
+let sim: Simulator;
+let s3: S3Server;
+const dirs: string[] = [];
+beforeAll(async () => {
+  sim = await startSimulator({ seed: 21, counts: { pci: 180, certview: 95, edr: 120, mobile: 75 } });
+  s3 = await startS3Server();
+});
+afterAll(async () => {
+  await sim.close();
+  await s3.close();
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+afterEach(() => {
+  s3.denyMissingReads(false);
+  sim.faults.clear();
+});
+
+let prefixN = 0;
+/** Each test gets its own prefix, so state files and runs never meet. */
+function s3Setup(extra: Record<string, string> = {}) {
+  const config = simConfig(sim, { QEXPORT_PREFIX: `t${++prefixN}`, ...extra });
+  return { config, store: createS3Store({ s3: s3.client, bucket: s3.bucket }) };
+}
+
+async function s3Objects(prefix: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const k of await s3.listKeys(prefix)) out.set(k, (await s3.getObject(k)).toString('base64'));
+  return out;
+}
+
+async function verifyS3(module: ModuleName, manifestKey: string) {
+  const manifest = JSON.parse((await s3.getObject(manifestKey)).toString()) as Manifest;
+  const records = await readParts(manifest, (k) => s3.getObject(k));
+  const range = manifest.range as { from?: string; to?: string };
+  const expected = sim.expectedIds(module, module === 'edr-events' ? range : undefined);
+  return {
+    manifest,
+    ids: compareIds(
+      expected,
+      records.map((r) => idOf(module, r)),
+    ),
+  };
+}
+
+describe('one run per module at a time (S3 conditional writes)', () => {
+  it.each(['pci-scans', 'edr-events'] as ModuleName[])(
+    '%s: two concurrent starts — one runs, one backs off, nothing written twice',
+    async (module) => {
+      const { config, store } = s3Setup();
+      const client = testClient(sim, config);
+      const start = (owner: string) =>
+        runUntilSettled(module, config, client, store, { now: at(0), owner }).then((r) => r.result);
+      const [a, b] = await Promise.all([start('exec-A'), start('exec-B')]);
+      const statuses = [a.status, b.status].sort();
+      expect(statuses).toEqual(['busy', 'done']);
+      const done = a.status === 'done' ? a : b;
+      const busy = a.status === 'busy' ? a : b;
+      expect(busy.reason).toMatch(/is being exported by exec-/);
+      expect(busy.records).toBe(0);
+      const { ids } = await verifyS3(module, done.manifestKey!);
+      expect(ids).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+      // Exactly one run's data exists under the module.
+      const runs = new Set(
+        (await s3.listKeys(`${config.output.prefix}/${module}/`)).map((k) => /run=([^/]+)/.exec(k)![1]),
+      );
+      expect([...runs]).toEqual([done.runId]);
+    },
+  );
+
+  it('a busy invocation writes nothing at all', async () => {
+    const { config, store } = s3Setup();
+    const client = testClient(sim, config);
+    // Execution A runs one invocation and pauses (time budget) holding the lease for its next one.
+    const first = await runExport({
+      module: getModule('pci-scans'),
+      config,
+      client,
+      store,
+      invocation: { owner: 'exec-A' },
+      deadline: pageBudget(2),
+      safetyMs: 0,
+      now: at(0),
+    });
+    expect(first.status).toBe('continue');
+    const before = await s3Objects(`${config.output.prefix}/`);
+    const b = await runUntilSettled('pci-scans', config, client, store, { now: at(60_000), owner: 'exec-B' });
+    expect(b.result.status).toBe('busy');
+    expect(await s3Objects(`${config.output.prefix}/`)).toEqual(before);
+    // A continues its own run through the gap.
+    const a = await runUntilSettled('pci-scans', config, client, store, {
+      now: at(120_000),
+      owner: 'exec-A',
+    });
+    expect(a.result.status).toBe('done');
+    expect(a.result.runId).toBe(first.runId);
+  });
+
+  it('a lease left by a dead execution expires and the next start resumes its run', async () => {
+    const { config, store } = s3Setup();
+    const client = testClient(sim, config);
+    const first = await runExport({
+      module: getModule('certview-certificates'),
+      config,
+      client,
+      store,
+      invocation: { owner: 'exec-dead' },
+      deadline: pageBudget(3),
+      safetyMs: 0,
+      now: at(0),
+    });
+    expect(first.status).toBe('continue');
+    const soon = await runUntilSettled('certview-certificates', config, client, store, {
+      now: at(LEASE_GAP_MS - 1000),
+      owner: 'exec-new',
+    });
+    expect(soon.result.status).toBe('busy');
+    const later = await runUntilSettled('certview-certificates', config, client, store, {
+      now: at(LEASE_GAP_MS + 1000),
+      owner: 'exec-new',
+    });
+    expect(later.result.status).toBe('done');
+    expect(later.result.runId).toBe(first.runId);
+    expect((await verifyS3('certview-certificates', later.result.manifestKey!)).ids).toEqual({
+      lost: 0,
+      duplicated: 0,
+      extra: 0,
+    });
+  });
+
+  it('an invocation whose lease was taken over stops at its next write and publishes nothing', async () => {
+    const { config, store } = s3Setup({ QEXPORT_PART_MAX_RECORDS: '20' });
+    const client = testClient(sim, config);
+    const key = stateKeyFor(config, 'pci-scans');
+    // Wrap the store: once the first part is checkpointed, another writer rewrites the state (a takeover).
+    let checkpoints = 0;
+    const racing: ObjectStore = {
+      ...store,
+      async putJson(k, v, c) {
+        const out = await store.putJson(k, v, c);
+        if (k === key && ++checkpoints === 2) {
+          const current = (await store.readJson(k))!;
+          const taken = {
+            ...(current.value as StateFile),
+            lease: { owner: 'usurper', expiresAt: NOW.toISOString() },
+          };
+          await store.putJson(k, taken, { ifMatch: current.etag });
+        }
+        return out;
+      },
+    };
+    const r = await runExport({
+      module: getModule('pci-scans'),
+      config,
+      client,
+      store: racing,
+      invocation: { owner: 'exec-A' },
+      deadline: () => Date.now() + 60_000,
+      now: at(0),
+    });
+    expect(r.status).toBe('failed');
+    expect(r.error?.code).toBe('lease-lost');
+    const keys = await s3.listKeys(`${config.output.prefix}/`);
+    expect(keys.some((k) => k.endsWith('_manifest.json') || k.includes('/manifests/'))).toBe(false);
+    // The state is the usurper's, untouched by the loser.
+    expect(((await store.getJson(key)) as StateFile).lease?.owner).toBe('usurper');
+  });
+
+  it('a missing state file answered 403 (no s3:ListBucket) still starts the first run', async () => {
+    const { config, store } = s3Setup();
+    s3.denyMissingReads(true);
+    const { result } = await runUntilSettled('mobile-assets', config, testClient(sim, config), store, {
+      now: at(0),
+    });
+    expect(result.status).toBe('done');
+    expect((await verifyS3('mobile-assets', result.manifestKey!)).ids).toEqual({
+      lost: 0,
+      duplicated: 0,
+      extra: 0,
+    });
+  });
+
+  it('an unreadable state file that exists is never overwritten as if it were missing', async () => {
+    const { config, store } = s3Setup();
+    const key = stateKeyFor(config, 'pci-scans');
+    const client = testClient(sim, config);
+    const first = await runExport({
+      module: getModule('pci-scans'),
+      config,
+      client,
+      store,
+      invocation: {},
+      deadline: pageBudget(2),
+      safetyMs: 0,
+      now: at(0),
+    });
+    expect(first.status).toBe('continue');
+    const before = (await s3.getObject(key)).toString();
+    // A store whose reads of the state are denied although it exists: the conditional create refuses.
+    const denying: ObjectStore = { ...store, readJson: async () => undefined };
+    const r = await runExport({
+      module: getModule('pci-scans'),
+      config,
+      client,
+      store: denying,
+      invocation: {},
+      deadline: () => Date.now() + 60_000,
+      now: at(1000),
+    });
+    expect(r.status).toBe('busy');
+    expect((await s3.getObject(key)).toString()).toBe(before);
+  });
+});
+
+describe('publishing', () => {
+  it('re-running a run id that had more parts removes the stale parts before its manifest', async () => {
+    const { config, store } = s3Setup({ QEXPORT_PART_MAX_RECORDS: '10' });
+    const client = testClient(sim, config);
+    const first = await runUntilSettled('pci-scans', config, client, store, {
+      now: at(0),
+      runId: 'nightly-1',
+    });
+    expect(first.result.status).toBe('done');
+    const wide = { ...config, output: { ...config.output, partMaxRecords: 100 } };
+    const second = await runUntilSettled('pci-scans', wide, client, store, {
+      now: at(0),
+      runId: 'nightly-1',
+    });
+    expect(second.result.status).toBe('done');
+    const { manifest, ids } = await verifyS3('pci-scans', second.result.manifestKey!);
+    expect(ids).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+    expect(first.result.parts).toBeGreaterThan(manifest.parts.length);
+    const onDisk = (await s3.listKeys(`${config.output.prefix}/pci-scans/`)).filter((k) => k.endsWith('.gz'));
+    expect(onDisk.sort()).toEqual(manifest.parts.map((p) => p.key).sort());
+  });
+
+  it('the manifest is one line of JSON, and its catalogue copy is identical', async () => {
+    const { config, store } = s3Setup();
+    const { result } = await runUntilSettled('edr-events', config, testClient(sim, config), store, {
+      now: at(0),
+    });
+    expect(result.status).toBe('done');
+    const text = (await s3.getObject(result.manifestKey!)).toString();
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text.trimEnd().includes('\n')).toBe(false);
+    const manifest = JSON.parse(text) as Manifest;
+    expect(manifest).toMatchObject({ formatVersion: 2, kind: 'incremental', rereads: 0 });
+    expect(manifest.completeness.length).toBeGreaterThan(0);
+    const copy = await s3.getObject(catalogManifestKeyFor(config, 'edr-events', manifest.dt, manifest.runId));
+    expect(copy.toString()).toBe(text);
+    expect(result.completeThrough).toBe((manifest.range as { to: string }).to);
+  });
+
+  it('a snapshot run reports when the complete data is from', async () => {
+    const { config, store } = s3Setup();
+    const { result } = await runUntilSettled(
+      'certview-certificates',
+      config,
+      testClient(sim, config),
+      store,
+      {
+        now: at(0),
+      },
+    );
+    expect(result.completeThrough).toBe(NOW.toISOString());
+  });
+});
+
+describe('the result stays small whatever the run carries', () => {
+  /** A module whose cursor carries `ids` ids (like EDR's overlap ids or PCI's scanIds) over `pages` pages. */
+  function heavyModule(ids: number, pages: number): ModuleDef {
+    const base = getModule('pci-scans');
+    return {
+      ...base,
+      start: () => ({ page: 0 }),
+      async *pages(_client, cursor: Cursor) {
+        for (let p = (cursor.page as number) + 1; p <= pages; p++) {
+          const seen = Array.from({ length: ids }, (_, i) => `event-${p}-${i}-0123456789abcdef`);
+          yield { records: [{ scanId: p }], cursor: { page: p, seen }, done: p === pages };
+        }
+      },
+      prove: async () => [{ name: 'test', outcome: 'passed' }],
+    };
+  }
+
+  it('continue, done, failed and busy results are each under 2 KB with a 200,000-id cursor', async () => {
+    const { dir, store } = await tempStore();
+    dirs.push(dir);
+    const config = simConfig(sim, { QEXPORT_PART_MAX_RECORDS: '1' });
+    const module = heavyModule(200_000, 3);
+    const client = testClient(sim, config);
+    const results: RunResult[] = [];
+    const invoke = (owner: string, deadline: () => number, now = at(0)) =>
+      runExport({ module, config, client, store, invocation: { owner }, deadline, safetyMs: 0, now });
+    results.push(await invoke('A', pageBudget(1)));
+    results.push(await invoke('B', pageBudget(1)));
+    results.push(await invoke('A', () => Number.POSITIVE_INFINITY));
+    const failing: ModuleDef = {
+      ...module,
+      prove: async () => [{ name: 'never', outcome: 'failed', detail: 'x'.repeat(5000) }],
+    };
+    results.push(
+      await runExport({
+        module: { ...failing, start: () => ({ page: 0 }) },
+        config: { ...config, output: { ...config.output, prefix: 'failing' } },
+        client,
+        store: createDirStore(dir),
+        invocation: {},
+        deadline: () => Number.POSITIVE_INFINITY,
+        now: at(0),
+      }),
+    );
+    expect(results.map((r) => r.status)).toEqual(['continue', 'busy', 'done', 'continue']);
+    for (const r of results) expect(Buffer.byteLength(JSON.stringify(r))).toBeLessThan(2048);
+    expect(JSON.stringify(results)).not.toMatch(/event-/);
+  });
+});
+
+describe('interruption', () => {
+  it('an aborted run stores its open part, releases the lease, and resumes exactly', async () => {
+    const { dir, store } = await tempStore();
+    dirs.push(dir);
+    const config = simConfig(sim);
+    const client = testClient(sim, config);
+    const ac = new AbortController();
+    let pages = 0;
+    const stopped = await runExport({
+      module: getModule('pci-scans'),
+      config,
+      client,
+      store,
+      invocation: { owner: 'cli' },
+      deadline: () => Date.now() + 60_000,
+      now: at(0),
+      signal: ac.signal,
+      onProgress: () => {
+        if (++pages === 3) ac.abort();
+      },
+    });
+    expect(stopped.status).toBe('continue');
+    expect(stopped.reason).toBe('interrupted');
+    const { result } = await runUntilSettled('pci-scans', config, client, store, { now: at(1000) });
+    expect(result.status).toBe('done');
+    const { records } = await import('../support/harness').then((h) =>
+      h.readRunFromDir(dir, result.manifestKey!),
+    );
+    expect(
+      compareIds(
+        sim.expectedIds('pci-scans'),
+        records.map((r) => idOf('pci-scans', r)),
+      ),
+    ).toEqual({
+      lost: 0,
+      duplicated: 0,
+      extra: 0,
+    });
+  });
+});
+
+describe('operator control of the state', () => {
+  it('show explains a run in progress and its lease; reset refuses while the lease is live', async () => {
+    const { dir, store } = await tempStore();
+    dirs.push(dir);
+    const config = simConfig(sim);
+    const client = testClient(sim, config);
+    const first = await runExport({
+      module: getModule('pci-scans'),
+      config,
+      client,
+      store,
+      invocation: { owner: 'exec-A', runId: 'run-1' },
+      deadline: pageBudget(3),
+      safetyMs: 0,
+      now: at(0),
+    });
+    expect(first.status).toBe('continue');
+    const report = await showState(store, config, 'pci-scans', at(1000)());
+    const text = report.lines.join('\n');
+    expect(text).toMatch(
+      /run run-1 in progress since 2026-03-04T05:06:07.000Z: \d+ records in \d+ stored parts/,
+    );
+    expect(text).toMatch(/lease held by exec-A until/);
+    expect(text).not.toMatch(/"seen":\[/); // id lists are summarised, not dumped
+    await expect(
+      resetState(store, config, 'pci-scans', { scope: 'run', now: at(1000)() }),
+    ).rejects.toBeInstanceOf(LeaseHeldError);
+    // Once the lease has expired the run can be abandoned: its unpublished parts go with it.
+    const lines = await resetState(store, config, 'pci-scans', { scope: 'run', now: at(LEASE_GAP_MS * 2)() });
+    expect(lines.join('\n')).toMatch(/abandoned run run-1 .* never published/);
+    expect(await store.list(`${config.output.prefix}/pci-scans/`)).toEqual([]);
+    const { result } = await runUntilSettled('pci-scans', config, client, store, {
+      now: at(LEASE_GAP_MS * 2),
+    });
+    expect(result.status).toBe('done');
+    expect(result.runId).not.toBe('run-1');
+  });
+
+  it('reset keeps what was committed unless asked to forget everything', async () => {
+    const { dir, store } = await tempStore();
+    dirs.push(dir);
+    const config = simConfig(sim);
+    const client = testClient(sim, config);
+    const { result } = await runUntilSettled('edr-events', config, client, store, { now: at(0) });
+    expect(result.status).toBe('done');
+    const key = stateKeyFor(config, 'edr-events');
+    await resetState(store, config, 'edr-events', { scope: 'run', now: at(0)() });
+    expect(((await store.getJson(key)) as StateFile).committed?.runId).toBe(result.runId);
+    const lines = await resetState(store, config, 'edr-events', { scope: 'all', now: at(0)() });
+    expect(lines.join('\n')).toMatch(/starts from the beginning/);
+    expect(((await store.getJson(key)) as StateFile).committed).toBeUndefined();
+    expect((await showState(store, config, 'edr-events')).lines.join('\n')).toMatch(/no run in progress/);
+  });
+
+  it('a backfill run records its window and leaves the scheduled window alone; snapshots refuse it', async () => {
+    const { dir, store } = await tempStore();
+    dirs.push(dir);
+    const config = simConfig(sim);
+    const client = testClient(sim, config);
+    const edr = getModule('edr-events');
+    const windowed: ModuleDef = {
+      ...edr,
+      startBackfill: (ctx, w) => ({ ...edr.start(ctx), from: w.from, to: w.to, skip: [], recent: [] }),
+    };
+    const invoke = (module: ModuleDef, backfill?: { from: string; to: string }) =>
+      runExport({
+        module,
+        config,
+        client,
+        store,
+        invocation: { backfill },
+        deadline: () => Date.now() + 60_000,
+        now: at(0),
+      });
+    const scheduled = await invoke(windowed);
+    expect(scheduled.status).toBe('done');
+    const key = stateKeyFor(config, 'edr-events');
+    const before = (await store.getJson(key)) as StateFile;
+    const window = { from: '2025-12-31T00:00:00.000Z', to: '2026-01-01T00:10:00.000Z' };
+    const back = await invoke(windowed, window);
+    expect(back.status).toBe('done');
+    const after = (await store.getJson(key)) as StateFile;
+    expect(after.committed?.windowEnd).toBe(before.committed?.windowEnd);
+    expect(after.committed?.completeThrough).toBe(before.committed?.completeThrough);
+    expect(after.committed?.backfills).toEqual([{ ...window, runId: back.runId }]);
+    const manifest = JSON.parse(
+      await (await import('node:fs/promises')).readFile(`${dir}/${back.manifestKey}`, 'utf8'),
+    ) as Manifest;
+    expect(manifest.backfill).toEqual(window);
+    expect(manifest.range).toMatchObject(window);
+    await expect(invoke(getModule('pci-scans'), window)).rejects.toThrow(/full snapshot/);
+  });
+});
