@@ -1,8 +1,7 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -17,8 +16,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { ENV, MODULES, type ModuleName } from '../shared/config';
+import { addAnalytics } from './analytics';
 import type { StackSettings } from './context';
-import { GLUE_TABLES } from './glue-tables';
 import { exportLoop } from './loop';
 import { alarmTopic, observability } from './observability';
 
@@ -295,53 +294,9 @@ export class QualysExportStack extends Stack {
     });
 
     // ------------------------------------------------------------------ analytics
-    const database = new glue.CfnDatabase(this, 'GlueDatabase', {
-      catalogId: Aws.ACCOUNT_ID,
-      databaseInput: {
-        name: `qualys_export_${this.node.addr.slice(0, 8)}`,
-        description: 'qualys-export NDJSON tables',
-      },
-    });
-    for (const module of MODULES) {
-      const t = GLUE_TABLES[module];
-      const location = `s3://${this.bucket.bucketName}/${prefix}/${module}/`;
-      const table = new glue.CfnTable(this, `Table${pascal(module)}`, {
-        catalogId: Aws.ACCOUNT_ID,
-        databaseName: database.ref,
-        tableInput: {
-          name: t.name,
-          description: `qualys-export ${module}: one row per record, partitioned by the run's UTC date`,
-          tableType: 'EXTERNAL_TABLE',
-          partitionKeys: [{ name: 'dt', type: 'string' }],
-          parameters: {
-            classification: 'json',
-            compressionType: 'gzip',
-            'projection.enabled': 'true',
-            'projection.dt.type': 'date',
-            'projection.dt.format': 'yyyy-MM-dd',
-            'projection.dt.range': '2020-01-01,NOW',
-            'projection.dt.interval': '1',
-            'projection.dt.interval.unit': 'DAYS',
-            'storage.location.template': `${location}dt=\${dt}/`,
-          },
-          storageDescriptor: {
-            location,
-            columns: t.columns,
-            inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
-            outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
-            serdeInfo: {
-              serializationLibrary: 'org.openx.data.jsonserde.JsonSerDe',
-              parameters: {
-                'ignore.malformed.json': 'false',
-                'case.insensitive': 'true',
-                ...t.serdeParameters,
-              },
-            },
-          },
-        },
-      });
-      table.addResourceDependency(database);
-    }
+    // Glue database, one table per module (columns from schemas/), the manifests table, complete-runs views.
+    const analytics = addAnalytics(this, { bucket: this.bucket, prefix });
+    const database = analytics.database;
 
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName });
     new CfnOutput(this, 'CredentialsSecretArn', { value: this.credentialsSecret.secretArn });

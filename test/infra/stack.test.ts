@@ -115,6 +115,8 @@ describe('resources', () => {
 
   it('has one Glue table per module over NDJSON with partition projection on dt', () => {
     template.resourceCountIs('AWS::Glue::Database', 1);
+    // 4 module tables, the manifests table and 7 views (test/infra/analytics.test.ts looks at them closely).
+    template.resourceCountIs('AWS::Glue::Table', 12);
     for (const name of ['pci_scans', 'certview_certificates', 'edr_events', 'mobile_assets']) {
       template.hasResourceProperties('AWS::Glue::Table', {
         TableInput: Match.objectLike({

@@ -123,6 +123,17 @@ beforeAll(async () => {
     }),
   );
   await sm.client.send(new CreateSecretCommand({ Name: 'token' }));
+  // PCI Merchant has its own account (HTTP Basic), in its own secret read only by the PCI exporter.
+  await sm.client.send(
+    new CreateSecretCommand({
+      Name: 'pci-creds',
+      SecretString: JSON.stringify({
+        method: 'basic',
+        username: sim.defaults.pciUsername,
+        password: sim.defaults.pciPassword,
+      }),
+    }),
+  );
   Object.assign(process.env, {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'S3RVER',
@@ -143,6 +154,7 @@ beforeAll(async () => {
     QEXPORT_BUCKET: s3.bucket,
     QEXPORT_TOKEN_SECRET_ID: 'token',
     QEXPORT_CREDENTIALS_SECRET_ID: 'creds',
+    QEXPORT_PCI_CREDENTIALS_SECRET_ID: 'pci-creds',
     QEXPORT_TOKEN_REFRESH_FUNCTION: 'refresh',
     QEXPORT_LOG_LEVEL: 'error',
   });

@@ -61,7 +61,11 @@ export function testClient(
     gatewayUrl: config.endpoints.gatewayUrl,
     pciUrl: config.endpoints.pciUrl,
     fetch: opts.fetch ?? globalThis.fetch,
-    tokens: opts.tokens ?? simTokens(sim, config),
+    auth: {
+      gateway: { scheme: 'bearer', tokens: opts.tokens ?? simTokens(sim, config) },
+      // PCI Merchant authenticates with its own account over HTTP Basic, as documented.
+      pci: { scheme: 'basic', username: sim.defaults.pciUsername, password: sim.defaults.pciPassword },
+    },
     timeoutMs: opts.timeoutMs ?? 5_000,
     maxRetries: config.http.maxRetries,
     concurrency: config.http.concurrency,

@@ -11,6 +11,60 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
+import FilesystemStore from 's3rver/lib/stores/filesystem.js';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm as rmFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+/**
+ * s3rver 3.7.1 answers a PutObject before the object's file is flushed, and writes it in place: a read right
+ * after a write (or during one) can see an empty or partial object, which real S3 never shows (it is
+ * read-after-write consistent and objects appear whole). Its store is patched here to write a temporary file,
+ * wait until it is closed, and rename it into place before answering.
+ */
+let patched = false;
+function makeS3rverWritesAtomic(): void {
+  if (patched) return;
+  patched = true;
+  const proto = FilesystemStore.prototype as unknown as {
+    getResourcePath(bucket: string, key: string, kind: string): string;
+    putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
+    putObject(object: {
+      bucket: string;
+      key: string;
+      content: Buffer | Readable;
+      metadata: unknown;
+    }): Promise<unknown>;
+  };
+  proto.putObject = async function (object) {
+    const target = this.getResourcePath(object.bucket, object.key, 'object');
+    await mkdir(dirname(target), { recursive: true });
+    const tmp = `${target}.tmp-${randomBytes(4).toString('hex')}`;
+    const md5 = createHash('md5');
+    let size = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        md5.update(chunk);
+        size += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    const source = Buffer.isBuffer(object.content) ? [object.content] : object.content;
+    try {
+      await pipeline(source, count, createWriteStream(tmp));
+      await rename(tmp, target);
+    } catch (err) {
+      await rmFile(tmp, { force: true });
+      throw err;
+    }
+    const digest = md5.digest('hex');
+    await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+    return { size, md5: digest };
+  };
+}
 
 /**
  * An S3-compatible server (s3rver) on 127.0.0.1 with a fresh bucket, and an SDK client for it.
@@ -76,6 +130,7 @@ function reply(res: ServerResponse, status: number, code: string, message: strin
 }
 
 export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> {
+  makeS3rverWritesAtomic();
   const dir = await mkdtemp(join(tmpdir(), 's3rver-'));
   const s3rver = new S3rver({ port: 0, address: '127.0.0.1', directory: dir, silent: true });
   const addr = (await s3rver.run()) as AddressInfo;

@@ -13,3 +13,8 @@ declare module 's3rver' {
     close(): Promise<void>;
   }
 }
+
+declare module 's3rver/lib/stores/filesystem.js' {
+  const FilesystemStore: { prototype: object };
+  export default FilesystemStore;
+}

@@ -1,0 +1,161 @@
+import { Aws, type Stack } from 'aws-cdk-lib';
+import * as glue from 'aws-cdk-lib/aws-glue';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { MODULES, type ModuleName } from '../shared/config';
+import { ALL_VIEWS, encodePrestoView, prestoView, type ViewDef } from '../shared/schema/views';
+import { GLUE_TABLES, MANIFESTS_TABLE, type GlueTableSpec } from './glue-tables';
+
+export interface AnalyticsProps {
+  bucket: s3.IBucket;
+  prefix: string;
+}
+
+export interface Analytics {
+  database: glue.CfnDatabase;
+  databaseName: string;
+  tables: Record<ModuleName, glue.CfnTable>;
+  manifests: glue.CfnTable;
+  views: Record<string, glue.CfnTable>;
+}
+
+const OPENX_SERDE = 'org.openx.data.jsonserde.JsonSerDe';
+const TEXT_INPUT = 'org.apache.hadoop.mapred.TextInputFormat';
+const TEXT_OUTPUT = 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat';
+
+const pascal = (s: string) => s.replace(/(^|[-_])([a-z])/g, (_m, _d, c: string) => c.toUpperCase());
+
+const dtProjection = {
+  'projection.dt.type': 'date',
+  'projection.dt.format': 'yyyy-MM-dd',
+  'projection.dt.range': '2020-01-01,NOW',
+  'projection.dt.interval': '1',
+  'projection.dt.interval.unit': 'DAYS',
+};
+
+function storage(spec: GlueTableSpec, location: string): glue.CfnTable.StorageDescriptorProperty {
+  return {
+    location,
+    columns: spec.columns,
+    inputFormat: TEXT_INPUT,
+    outputFormat: TEXT_OUTPUT,
+    serdeInfo: {
+      serializationLibrary: OPENX_SERDE,
+      parameters: {
+        'ignore.malformed.json': 'false',
+        // Keys keep the API's case in the files; Athena matches them to the columns case-insensitively.
+        'case.insensitive': 'true',
+        ...spec.serdeParameters,
+      },
+    },
+  };
+}
+
+/**
+ * The Glue catalogue: one table per module (columns generated from the schemas), the manifests table, and the
+ * complete-runs views. Resources are created in the stack's own scope so their logical ids (GlueDatabase,
+ * Table<Module>) stay those of earlier releases and an update does not replace them.
+ */
+export function addAnalytics(stack: Stack, props: AnalyticsProps): Analytics {
+  const { bucket, prefix } = props;
+  const databaseName = `qualys_export_${stack.node.addr.slice(0, 8)}`;
+  const database = new glue.CfnDatabase(stack, 'GlueDatabase', {
+    catalogId: Aws.ACCOUNT_ID,
+    databaseInput: {
+      name: databaseName,
+      description:
+        'qualys-export NDJSON tables, the manifests of complete runs, and views over complete runs',
+    },
+  });
+
+  const tables = {} as Record<ModuleName, glue.CfnTable>;
+  for (const module of MODULES) {
+    const spec = GLUE_TABLES[module];
+    const location = `s3://${bucket.bucketName}/${prefix}/${module}/`;
+    const table = new glue.CfnTable(stack, `Table${pascal(module)}`, {
+      catalogId: Aws.ACCOUNT_ID,
+      databaseName: database.ref,
+      tableInput: {
+        name: spec.name,
+        description:
+          `qualys-export ${module}: every record of every run, complete or not, partitioned by the run's UTC ` +
+          `date. Query the ${spec.name}_complete / _latest views to see complete runs only.`,
+        tableType: 'EXTERNAL_TABLE',
+        partitionKeys: [{ name: 'dt', type: 'string' }],
+        parameters: {
+          classification: 'json',
+          compressionType: 'gzip',
+          'qexport.schema': spec.schemaId,
+          'projection.enabled': 'true',
+          ...dtProjection,
+          'storage.location.template': `${location}dt=\${dt}/`,
+        },
+        storageDescriptor: storage(spec, location),
+      },
+    });
+    table.addResourceDependency(database);
+    tables[module] = table;
+  }
+
+  const manifestsLocation = `s3://${bucket.bucketName}/${prefix}/manifests/`;
+  const manifests = new glue.CfnTable(stack, 'TableManifests', {
+    catalogId: Aws.ACCOUNT_ID,
+    databaseName: database.ref,
+    tableInput: {
+      name: MANIFESTS_TABLE.name,
+      description:
+        'qualys-export run manifests: one row per complete run (a run without a manifest is not complete)',
+      tableType: 'EXTERNAL_TABLE',
+      partitionKeys: [
+        { name: 'module', type: 'string' },
+        { name: 'dt', type: 'string' },
+      ],
+      parameters: {
+        classification: 'json',
+        'qexport.schema': MANIFESTS_TABLE.schemaId,
+        'projection.enabled': 'true',
+        'projection.module.type': 'enum',
+        'projection.module.values': MODULES.join(','),
+        ...dtProjection,
+        'storage.location.template': `${manifestsLocation}module=\${module}/dt=\${dt}/`,
+      },
+      storageDescriptor: storage(MANIFESTS_TABLE, manifestsLocation),
+    },
+  });
+  manifests.addResourceDependency(database);
+
+  const views: Record<string, glue.CfnTable> = {};
+  for (const view of ALL_VIEWS) {
+    const t = viewTable(stack, database, databaseName, view);
+    t.addResourceDependency(tables[view.module]);
+    t.addResourceDependency(manifests);
+    views[view.name] = t;
+  }
+  return { database, databaseName, tables, manifests, views };
+}
+
+/**
+ * An Athena view is a Glue table of type VIRTUAL_VIEW whose ViewOriginalText is `/* Presto View: <base64 of
+ * {originalSql, catalog, schema, columns}> *\/`, with table parameter presto_view=true (the format Athena
+ * itself writes for CREATE VIEW and Trino's Hive connector decodes).
+ */
+function viewTable(stack: Stack, database: glue.CfnDatabase, databaseName: string, view: ViewDef) {
+  const t = new glue.CfnTable(stack, `View${pascal(view.name)}`, {
+    catalogId: Aws.ACCOUNT_ID,
+    databaseName: database.ref,
+    tableInput: {
+      name: view.name,
+      description: view.description,
+      tableType: 'VIRTUAL_VIEW',
+      parameters: { presto_view: 'true', comment: 'Presto View' },
+      viewOriginalText: encodePrestoView(prestoView(view, databaseName)),
+      viewExpandedText: '/* Presto View */',
+      partitionKeys: [],
+      storageDescriptor: {
+        columns: view.columns.map((c) => ({ name: c.name.toLowerCase(), type: c.type.hive })),
+        serdeInfo: {},
+      },
+    },
+  });
+  t.addResourceDependency(database);
+  return t;
+}

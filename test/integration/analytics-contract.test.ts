@@ -1,0 +1,302 @@
+/**
+ * The analytics contract, proven with a real SQL engine: DuckDB reads the exported gzip NDJSON and the
+ * catalogue manifests through the columns the Glue tables declare and runs the view SQL the stack deploys
+ * (both generated from the schemas). The export history holds complete runs, an interrupted run beside a
+ * complete one, and re-runs of a run id; the views must return exactly the manifests' records.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MODULES, type ModuleName } from '../../shared/config';
+import { MODULE_SCHEMAS, type Field, type ValueFormat } from '../../shared/schema';
+import { columnName } from '../../shared/schema/glue';
+import { ALL_VIEWS, moduleViews, q, type ViewDef } from '../../shared/schema/views';
+import {
+  engineScenario,
+  finalRuns,
+  type ExportRecord,
+  type Scenario,
+  type WrittenRun,
+} from '../support/contract-scenario';
+import { openDuck, type Duck } from '../support/duckdb';
+
+let scenario: Scenario;
+let duck: Duck;
+const report: { view: string; returned: number; manifests: number; runs: string }[] = [];
+
+beforeAll(async () => {
+  scenario = await engineScenario();
+  duck = await openDuck(scenario.root);
+}, 120_000);
+
+afterAll(() => {
+  duck?.close();
+  if (report.length) {
+    console.log('views vs manifests (real exports: the engine against the simulator):');
+    console.table(report);
+  }
+});
+
+const runsOf = (module: ModuleName) => finalRuns(scenario).filter((r) => r.module === module);
+const completeRuns = (module: ModuleName) => runsOf(module).filter((r) => r.complete);
+const idOf = (module: ModuleName) => columnName(MODULE_SCHEMAS[module].idField!);
+
+/** The run a `_latest` view must show: the complete snapshot run that ended last. */
+function latestRun(module: ModuleName): WrittenRun {
+  const sorted = completeRuns(module)
+    .filter((r) => r.manifest!.kind === 'snapshot')
+    .sort((a, b) => b.manifest!.endedAt.localeCompare(a.manifest!.endedAt) || b.runId.localeCompare(a.runId));
+  return sorted[0]!;
+}
+
+function expectedRuns(view: ViewDef): WrittenRun[] {
+  return view.select === 'latest' ? [latestRun(view.module)] : completeRuns(view.module);
+}
+
+/** JSON with null members dropped (a missing key and a null read back the same through a typed column). */
+function normalize(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(normalize);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== null && x !== undefined) out[k] = normalize(x);
+    }
+    return out;
+  }
+  return v;
+}
+
+const views = ALL_VIEWS.map((v) => [v.name, v] as [string, ViewDef]);
+
+describe('complete runs only, by construction', () => {
+  it('the scenario has what must be excluded: interrupted runs and re-runs of a run id', () => {
+    const writes = scenario.writes;
+    expect(writes.some((w) => !w.complete)).toBe(true);
+    const ids = writes.map((w) => `${w.module}|${w.runId}`);
+    expect(new Set(ids).size).toBeLessThan(ids.length);
+  });
+
+  it('a re-run of a run id left exactly the parts its new manifest lists', async () => {
+    const byRun = new Map<string, WrittenRun[]>();
+    for (const w of scenario.writes) {
+      const k = `${w.module}|${w.runId}`;
+      byRun.set(k, [...(byRun.get(k) ?? []), w]);
+    }
+    const reruns = [...byRun.values()].filter((ws) => ws.length > 1 && ws.every((w) => w.complete));
+    expect(reruns.length).toBeGreaterThan(0);
+    for (const ws of reruns) {
+      const [first, last] = [ws[0]!, ws[ws.length - 1]!];
+      expect(first.manifest!.parts.length).toBeGreaterThan(last.manifest!.parts.length);
+      const dir = `${last.module}/dt=${last.dt}/run=${last.runId}`;
+      const onDisk = (await readdir(join(scenario.root, dir))).filter((f) => f.startsWith('part-'));
+      expect(onDisk.map((f) => `${dir}/${f}`).sort()).toEqual(
+        last.manifest!.parts.map((p) => p.key.slice(p.key.indexOf(`${last.module}/`))).sort(),
+      );
+    }
+  });
+
+  it.each(views)(
+    '%s returns exactly the records its manifests count, from complete runs only',
+    async (name, view) => {
+      const got = await duck.rows<{ run: string; n: number }>(
+        `SELECT qexport_run AS run, count(*)::INTEGER AS n FROM ${q(name)} GROUP BY 1 ORDER BY 1`,
+      );
+      const want = expectedRuns(view)
+        .map((r) => ({ run: r.runId, n: r.manifest!.totals.records }))
+        .sort((a, b) => a.run.localeCompare(b.run));
+      expect(got).toEqual(want);
+      // The parts hold exactly what the manifests say.
+      for (const r of expectedRuns(view)) {
+        expect(r.manifest!.parts.reduce((n, p) => n + p.records, 0)).toBe(r.manifest!.totals.records);
+      }
+      const incomplete = runsOf(view.module)
+        .filter((r) => !r.complete)
+        .map((r) => r.runId);
+      expect(got.map((g) => g.run).filter((r) => incomplete.includes(r))).toEqual([]);
+      report.push({
+        view: name,
+        returned: got.reduce((n, g) => n + g.n, 0),
+        manifests: want.reduce((n, w) => n + w.n, 0),
+        runs: got.map((g) => `${g.run}:${g.n}`).join(' '),
+      });
+    },
+  );
+
+  it.each(views)('%s has no duplicates', async (name, view) => {
+    const id = q(idOf(view.module));
+    const [row] = await duck.rows<{ n: number; distinct_n: number }>(
+      `SELECT count(*)::INTEGER AS n, count(DISTINCT (qexport_run, ${id}))::INTEGER AS distinct_n FROM ${q(name)}`,
+    );
+    expect(row!.n).toBeGreaterThan(0);
+    expect(row!.distinct_n).toBe(row!.n);
+    if (view.select === 'latest') {
+      const [one] = await duck.rows<{ n: number }>(
+        `SELECT count(DISTINCT ${id})::INTEGER AS n FROM ${q(name)}`,
+      );
+      expect(one!.n).toBe(row!.n);
+    }
+  });
+
+  it.each(MODULES)(
+    '%s: the base table still holds every run (the views do the filtering)',
+    async (module) => {
+      const table = MODULE_SCHEMAS[module].table;
+      const [row] = await duck.rows<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM ${q(table)}`);
+      expect(row!.n).toBe(runsOf(module).reduce((n, r) => n + r.records.length, 0));
+    },
+  );
+
+  it('the query docs/deploy.md used to document ("today\'s last run" by max run id) picks the interrupted run', async () => {
+    const day = latestRun('pci-scans').dt;
+    const root = scenario.root.replace(/'/g, "''");
+    const [old] = await duck.rows<{ run: string }>(
+      `SELECT max(run) AS run FROM read_json('${root}/pci-scans/dt=*/run=*/part-*.ndjson.gz', ` +
+        `hive_partitioning = true, hive_types = {'dt': 'VARCHAR', 'run': 'VARCHAR'}) WHERE dt = '${day}'`,
+    );
+    const interrupted = runsOf('pci-scans').find((r) => !r.complete && r.dt === day);
+    expect(interrupted).toBeDefined();
+    expect(old!.run).toBe(interrupted!.runId);
+    const [now] = await duck.rows<{ run: string }>(
+      `SELECT DISTINCT qexport_run AS run FROM pci_scans_latest`,
+    );
+    expect(now!.run).toBe(latestRun('pci-scans').runId);
+  });
+});
+
+describe('every schema field is readable with its declared type', () => {
+  it.each(views)('%s: the raw columns give back the stored records exactly', async (name, view) => {
+    const schema = MODULE_SCHEMAS[view.module];
+    const cols = schema.fields.map((f) => `${q(f.name)} := ${q(columnName(f.name))}`).join(', ');
+    const got = await duck.rows<{ j: string }>(
+      `SELECT to_json(struct_pack(${cols}))::VARCHAR AS j FROM ${q(name)}`,
+    );
+    const stored = expectedRuns(view).flatMap((r) => r.records);
+    const key = (v: unknown) => JSON.stringify(normalize(v));
+    expect(got.map((g) => key(JSON.parse(g.j))).sort()).toEqual(stored.map(key).sort());
+  });
+
+  it.each(views)('%s: column types are the schema-declared ones', async (name, view) => {
+    // DuckDB quotes only names that need it (reserved words); the declared types quote every field name.
+    const norm = (t: string) => t.replace(/"/g, '').replace(/\s+/g, ' ');
+    const described = await duck.rows<{ column_name: string; column_type: string }>(`DESCRIBE ${q(name)}`);
+    expect(described.map((d) => d.column_name)).toEqual(view.columns.map((c) => c.name));
+    const types = Object.fromEntries(described.map((d) => [d.column_name, norm(d.column_type)]));
+    for (const c of view.columns) expect(types[c.name], c.name).toBe(norm(c.type.duckdb));
+  });
+});
+
+/** A typed value as DuckDB's to_json prints it: timestamps 'YYYY-MM-DD HH:MM:SS[.fff]' (UTC), integers. */
+function jsTyped(format: ValueFormat | undefined, raw: unknown): unknown {
+  if (raw === undefined || raw === null) return null;
+  const ts = (ms: number) => {
+    if (Number.isNaN(ms)) return null;
+    const iso = new Date(ms).toISOString();
+    const frac = iso.slice(20, 23).replace(/0+$/, '');
+    return `${iso.slice(0, 10)} ${iso.slice(11, 19)}${frac ? `.${frac}` : ''}`;
+  };
+  switch (format) {
+    case undefined:
+      return raw;
+    case 'integer-string':
+      return /^-?\d+$/.test(String(raw)) ? Number(raw) : null;
+    case 'epoch-ms':
+      return ts(Number(raw));
+    case 'edr-datetime':
+      return ts(Date.parse(String(raw).replace(/([+-]\d\d)(\d\d)$/, '$1:$2')));
+    case 'mobile-datetime':
+      return ts(Date.parse(`${String(raw).replace(' ', 'T')}Z`));
+    case 'iso-datetime':
+      return ts(Date.parse(String(raw)));
+    case 'pci-datetime': {
+      const m = /^(\w+) (\d{1,2}), (\d{4}) at (\d\d):(\d\d) (AM|PM) GMT$/.exec(String(raw));
+      if (!m) return null;
+      const month = new Date(`${m[1]} 1, 2000 UTC`).getUTCMonth();
+      const h = (Number(m[4]) % 12) + (m[6] === 'PM' ? 12 : 0);
+      return ts(Date.UTC(Number(m[3]), month, Number(m[2]), h, Number(m[5])));
+    }
+  }
+}
+
+/** What the typed columns must hold for one stored record, derived from the schema in plain JS. */
+function expectedTyped(fields: Field[], record: ExportRecord, out: Record<string, unknown> = {}) {
+  for (const f of fields) {
+    const v = record[f.name];
+    if (f.type.kind === 'struct') {
+      if (v && typeof v === 'object') expectedTyped(f.type.fields, v as ExportRecord, out);
+      else for (const name of typedNames(f.type.fields)) out[name] = null;
+    } else if (f.typed && f.type.kind === 'array' && f.type.items.kind === 'struct') {
+      const items = f.type.items.fields.filter((x) => x.typed);
+      out[f.typed] = Array.isArray(v)
+        ? v.map((item: ExportRecord) =>
+            Object.fromEntries(items.map((x) => [x.typed!, jsTyped(x.format, item[x.name])])),
+          )
+        : null;
+    } else if (f.typed) out[f.typed] = jsTyped(f.format, v);
+  }
+  return out;
+}
+
+function typedNames(fields: Field[]): string[] {
+  return fields.flatMap((f) =>
+    f.type.kind === 'struct' ? typedNames(f.type.fields) : f.typed ? [f.typed] : [],
+  );
+}
+
+describe('typed columns in the views', () => {
+  it.each(views)('%s: timestamps and integers parsed from every format', async (name, view) => {
+    const schema = MODULE_SCHEMAS[view.module];
+    const names = typedNames(schema.fields);
+    expect(names.length).toBeGreaterThan(0);
+    const id = columnName(schema.idField!);
+    const got = await duck.rows<{ j: string }>(
+      `SELECT to_json(struct_pack(${[id, 'qexport_run', ...names].map((n) => `${q(n)} := ${q(n)}`).join(', ')}))::VARCHAR AS j FROM ${q(name)}`,
+    );
+    const want = expectedRuns(view).flatMap((r) =>
+      r.records.map((rec) => ({
+        [id]: rec[schema.idField!],
+        qexport_run: r.runId,
+        ...expectedTyped(schema.fields, rec),
+      })),
+    );
+    const key = (v: unknown) => JSON.stringify(normalize(v));
+    expect(got.map((g) => key(JSON.parse(g.j))).sort()).toEqual(want.map(key).sort());
+    // Not vacuous: every typed column has values.
+    for (const n of names) {
+      const [row] = await duck.rows<{ n: number }>(`SELECT count(${q(n)})::INTEGER AS n FROM ${q(name)}`);
+      expect(row!.n, n).toBeGreaterThan(0);
+    }
+  });
+
+  it.each(views)('%s: every row carries its run start and end from the manifest', async (name, view) => {
+    const got = await duck.rows<{ run: string; started: string; ended: string }>(
+      `SELECT DISTINCT qexport_run AS run, strftime(run_started_at, '%Y-%m-%dT%H:%M:%S.%g') AS started, ` +
+        `strftime(run_ended_at, '%Y-%m-%dT%H:%M:%S.%g') AS ended FROM ${q(name)} ORDER BY 1`,
+    );
+    expect(got).toEqual(
+      expectedRuns(view)
+        .map((r) => ({
+          run: r.runId,
+          started: r.manifest!.startedAt.slice(0, 23),
+          ended: r.manifest!.endedAt.slice(0, 23),
+        }))
+        .sort((a, b) => a.run.localeCompare(b.run)),
+    );
+  });
+
+  it('edr_events_complete carries each window from the manifest range', async () => {
+    const [view] = moduleViews('edr-events');
+    const got = await duck.rows<{ run: string; f: string; t: string }>(
+      `SELECT DISTINCT qexport_run AS run, strftime(window_from, '%Y-%m-%dT%H:%M:%S.%g') AS f, ` +
+        `strftime(window_to, '%Y-%m-%dT%H:%M:%S.%g') AS t FROM ${q(view!.name)} ORDER BY 1`,
+    );
+    expect(got).toEqual(
+      completeRuns('edr-events')
+        .map((r) => {
+          const range = r.manifest!.range as { from: string; to: string };
+          return { run: r.runId, f: range.from.slice(0, 23), t: range.to.slice(0, 23) };
+        })
+        .sort((a, b) => a.run.localeCompare(b.run)),
+    );
+  });
+});
