@@ -141,7 +141,7 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
             passSeen: [...passSeen],
             seen: [...seen],
           };
-          yield { records: [], cursor: done, done: true };
+          yield { records: [], cursor: done, done: true, total: page.totalCount };
           return;
         }
         // The listing moved after the pass read it: this page opens the next pass.
@@ -183,7 +183,8 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
         }
       }
       const cursor: PciCursor = { ...c, totals, seen: [...seen], passSeen: [...passSeen] };
-      yield { records, cursor, done };
+      // The API's own total, for progress (the engine shows records of total and an ETA).
+      yield { records, cursor, done, total: page.totalCount };
       if (done) return;
     }
   } finally {
