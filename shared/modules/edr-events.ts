@@ -1,8 +1,17 @@
 import { parseJsonBody } from './json';
-import { IncompleteError, ParseError, QualysHttpError } from '../errors';
+import { ConfigError, IncompleteError, ParseError, QualysHttpError } from '../errors';
 import type { QualysClient, QualysResponse } from '../qualys/types';
 import type { AppConfig, EdrTimeField } from '../config';
-import type { CommittedState, CompletenessCheck, Cursor, ExportRecord, ModuleDef, Page } from './types';
+import type {
+  CommittedState,
+  CompletenessCheck,
+  Cursor,
+  ExportRecord,
+  ModuleDef,
+  Page,
+  StartContext,
+  TimeWindow,
+} from './types';
 
 /**
  * EDR paging position. The scroll id is short-lived, so the cursor keeps the window and the last instant reached
@@ -290,6 +299,62 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
   }
 }
 
+/**
+ * A backfill reads exactly `window` and must not overlap what is covered already, or the same events would be
+ * written by two runs: it must end where scheduled coverage starts (`coveredFrom`, the first scheduled window's
+ * start; before any scheduled run, where the first run's look-back will start) and miss every earlier backfill.
+ */
+function startBackfill({ config, now, committed }: StartContext, window: TimeWindow): EdrCursor {
+  const edr = config.modules.edr;
+  const fromMs = Date.parse(window.from);
+  const toMs = Date.parse(window.to);
+  if (Number.isNaN(fromMs) || Number.isNaN(toMs) || fromMs >= toMs) {
+    throw new ConfigError(
+      `backfill window ${window.from} .. ${window.to} must be two ISO times, from before to`,
+    );
+  }
+  if (toMs > now.getTime()) throw new ConfigError(`backfill window ends in the future (${window.to})`);
+  const field = (committed?.timeField as string | undefined) ?? 'event.datetime';
+  const windowEnd = typeof committed?.windowEnd === 'string' ? Date.parse(committed.windowEnd) : NaN;
+  if (!Number.isNaN(windowEnd) && field !== edr.timeField) {
+    throw new ConfigError(
+      `scheduled EDR runs window on ${field}, this backfill would use ${edr.timeField}: set QUALYS_EDR_TIME_FIELD=${field}`,
+    );
+  }
+  // Scheduled coverage starts at the first window's start (unknown for states written before it was recorded:
+  // then everything up to the scheduled window counts as covered).
+  const scheduledFrom = Number.isNaN(windowEnd)
+    ? now.getTime() - edr.initialLookbackHours * 3600_000
+    : typeof committed?.coveredFrom === 'string'
+      ? Date.parse(committed.coveredFrom)
+      : -Infinity;
+  if (toMs > scheduledFrom) {
+    throw new ConfigError(
+      `backfill window ${window.from} .. ${window.to} overlaps what scheduled runs cover ` +
+        `(${Number.isFinite(scheduledFrom) ? new Date(scheduledFrom).toISOString() : 'everything'} onwards): ` +
+        'a backfill must end where that coverage starts',
+    );
+  }
+  const earlier = Array.isArray(committed?.backfills) ? (committed.backfills as TimeWindow[]) : [];
+  const clash = earlier.find((b) => Date.parse(b.from) < toMs && fromMs < Date.parse(b.to));
+  if (clash) {
+    throw new ConfigError(
+      `backfill window ${window.from} .. ${window.to} overlaps the earlier backfill ${clash.from} .. ${clash.to}`,
+    );
+  }
+  return {
+    from: new Date(fromMs).toISOString(),
+    to: new Date(toMs).toISOString(),
+    filter: edr.filter,
+    timeField: edr.timeField,
+    after: null,
+    skip: [],
+    recent: [],
+    overlapMs: 0,
+    read: 0,
+  };
+}
+
 export const edrEvents: ModuleDef = {
   name: 'edr-events',
   start: ({ config, now, committed }) => {
@@ -315,6 +380,7 @@ export const edrEvents: ModuleDef = {
       read: 0,
     } satisfies EdrCursor;
   },
+  startBackfill,
   pages: (client, cursor, config) => edrPages(client, cursor as EdrCursor, config),
   kind: () => 'incremental',
   prove: async (final, ctx) => {
@@ -358,9 +424,24 @@ export const edrEvents: ModuleDef = {
     }
     return checks;
   },
-  commit: (final): CommittedState => {
+  commit: (final, previous): CommittedState => {
     const c = final as EdrCursor;
-    return { windowEnd: c.to, timeField: fieldOf(c), recentIds: c.recent, completeThrough: c.to };
+    // Where scheduled coverage starts (kept from the first scheduled run; a backfill must end before it).
+    // A state from before this was recorded has a windowEnd but no coveredFrom: leave it unknown (backfills are
+    // then refused) rather than claim coverage starts later than it does.
+    const coveredFrom =
+      typeof previous?.coveredFrom === 'string'
+        ? previous.coveredFrom
+        : previous?.windowEnd === undefined
+          ? c.from
+          : undefined;
+    return {
+      windowEnd: c.to,
+      timeField: fieldOf(c),
+      recentIds: c.recent,
+      completeThrough: c.to,
+      ...(coveredFrom ? { coveredFrom } : {}),
+    };
   },
   describe: (c) => {
     const e = c as EdrCursor;

@@ -239,3 +239,52 @@ describe('Mobile truncation URL on another host', () => {
     expect(checks.find((c) => c.name === 'mobile.truncation-origin')?.detail).toContain(other);
   });
 });
+
+describe('EDR backfill', () => {
+  it('reads exactly its window before scheduled coverage, records it, and refuses overlaps', async () => {
+    // Events over three days; the first scheduled run at day 3 looks back 24 h.
+    const { sim, config, dir, store, client } = await setup({
+      counts: { edr: 3 * 24 * 60 },
+      edr: { start: '2026-01-01T00:00:00.000Z', stepMs: 60_000 },
+    });
+    const T = '2026-01-04T00:00:00.000Z';
+    const at = () => new Date(T);
+    const scheduled = await runUntilSettled('edr-events', config, client, store, { now: at });
+    expect(scheduled.result.status).toBe('done');
+    const before = await readStateFile(store, config, 'edr-events');
+    expect(before?.committed).toMatchObject({ coveredFrom: '2026-01-03T00:00:00.000Z', windowEnd: T });
+
+    const window = { from: '2026-01-02T00:00:00.000Z', to: '2026-01-03T00:00:00.000Z' };
+    const back = await runUntilSettled('edr-events', config, client, store, { now: at, backfill: window });
+    expect(back.result.status, JSON.stringify(back.result.error)).toBe('done');
+    const run = await readRunFromDir(dir, back.result.manifestKey!);
+    expect(
+      compareIds(
+        sim.expectedIds('edr-events', window),
+        run.records.map((r) => String(r.id)),
+      ),
+    ).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+    expect(run.records).toHaveLength(24 * 60);
+    const after = await readStateFile(store, config, 'edr-events');
+    expect(after?.committed).toMatchObject({
+      windowEnd: T,
+      backfills: [{ ...window, runId: back.result.runId }],
+    });
+
+    // Into scheduled coverage, or over the earlier backfill: refused before anything is read.
+    const calls = sim.stats().requests;
+    for (const [w, message] of [
+      [
+        { from: '2026-01-02T12:00:00.000Z', to: '2026-01-03T12:00:00.000Z' },
+        /overlaps what scheduled runs cover/,
+      ],
+      [{ from: '2026-01-01T12:00:00.000Z', to: '2026-01-02T12:00:00.000Z' }, /overlaps the earlier backfill/],
+      [{ from: '2026-01-02T00:00:00.000Z', to: '2026-01-01T00:00:00.000Z' }, /from before to/],
+    ] as const) {
+      await expect(
+        runUntilSettled('edr-events', config, client, store, { now: at, backfill: w }),
+      ).rejects.toThrow(message);
+    }
+    expect(sim.stats().requests).toBe(calls);
+  });
+});

@@ -94,6 +94,8 @@ export async function runUntilSettled(
     owner?: string;
     runId?: string;
     signal?: AbortSignal;
+    /** A backfill window for the first invocation (time-windowed modules). */
+    backfill?: { from: string; to: string };
   } = {},
 ): Promise<{ result: RunResult; invocations: number }> {
   let result: RunResult | undefined;
@@ -105,7 +107,7 @@ export async function runUntilSettled(
       store,
       invocation: result?.runId
         ? { owner: opts.owner, continuation: { runId: result.runId } }
-        : { owner: opts.owner, runId: opts.runId },
+        : { owner: opts.owner, runId: opts.runId, ...(opts.backfill ? { backfill: opts.backfill } : {}) },
       signal: opts.signal,
       deadline: opts.deadlineFor?.(i) ?? (() => Date.now() + 3600_000),
       safetyMs: opts.deadlineFor ? 0 : undefined,
