@@ -5,6 +5,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
 import { handleExport } from '../shared/app/lambda-export';
+import { proxyAwareFetch } from '../shared/app/proxy-fetch';
 import type { ModuleName } from '../shared/config';
 import type { RunResult } from '../shared/export/types';
 import { createLogger, parseLogLevel } from '../shared/log';
@@ -14,13 +15,15 @@ export function exportHandler(module: ModuleName): (event: unknown, context: Con
   const secrets = new SecretsManagerClient({});
   const lambda = new LambdaClient({});
   const logger = createLogger({ level: parseLogLevel(process.env.QEXPORT_LOG_LEVEL) });
+  // Qualys calls honour HTTPS_PROXY / HTTP_PROXY / NO_PROXY (a VPC behind an egress proxy).
+  const fetch = proxyAwareFetch(process.env);
   return (event, context) =>
     handleExport(module, event, context, {
       env: process.env,
       s3,
       secrets,
       lambda,
-      fetch: globalThis.fetch,
+      fetch,
       logger,
     });
 }

@@ -1,12 +1,15 @@
 // Lambda entry point: obtains a Qualys token when the stored one nears expiry (or when forced) and stores it
 // in Secrets Manager. Scheduled by EventBridge; exporters invoke it with {"force": true} after a 401.
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { proxyAwareFetch } from '../shared/app/proxy-fetch';
 import { handleTokenRefresh } from '../shared/auth/refresh-handler';
 import type { RefreshResult } from '../shared/auth/types';
 import { createLogger, parseLogLevel } from '../shared/log';
 
 const secrets = new SecretsManagerClient({});
 const logger = createLogger({ level: parseLogLevel(process.env.QEXPORT_LOG_LEVEL) });
+// Qualys and IdP token requests honour HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
+const fetch = proxyAwareFetch(process.env);
 
 export const handler = (event: unknown): Promise<RefreshResult> =>
-  handleTokenRefresh(event, { env: process.env, secrets, fetch: globalThis.fetch, logger });
+  handleTokenRefresh(event, { env: process.env, secrets, fetch, logger });

@@ -6,6 +6,7 @@
  * Environment variable names (used by the CLI, Lambda and docs alike) are listed in ENV below.
  */
 import { ConfigError } from './errors';
+import { logLevelProblem, secretLengthProblem } from './log';
 
 export const MODULES = ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets'] as const;
 export type ModuleName = (typeof MODULES)[number];
@@ -200,9 +201,39 @@ export const ENV = {
   tokenRefreshFunction: 'QEXPORT_TOKEN_REFRESH_FUNCTION',
   refreshMarginMinutes: 'QEXPORT_REFRESH_MARGIN_MINUTES',
   logLevel: 'QEXPORT_LOG_LEVEL',
+  // Outbound proxy for Qualys and IdP calls (the conventional names; the lowercase spelling wins when both are set)
+  httpsProxy: 'HTTPS_PROXY',
+  httpProxy: 'HTTP_PROXY',
+  noProxy: 'NO_PROXY',
 } as const;
 
 export type Env = Record<string, string | undefined>;
+
+/**
+ * Collects every configuration problem instead of stopping at the first, so an operator fixes them all in one
+ * go. `take` runs one parse: a ConfigError is recorded and the fallback returned; other errors propagate.
+ */
+export class ConfigProblems {
+  readonly list: string[] = [];
+  take<T>(parse: () => T): T | undefined;
+  take<T>(parse: () => T, fallback: T): T;
+  take<T>(parse: () => T, fallback?: T): T | undefined {
+    try {
+      return parse();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      this.list.push(...err.problems);
+      return fallback;
+    }
+  }
+  add(problem: string | undefined): void {
+    if (problem) this.list.push(problem);
+  }
+  /** Throws one ConfigError holding every problem found so far. */
+  throwIfAny(): void {
+    if (this.list.length) throw new ConfigError(this.list);
+  }
+}
 
 // ------------------------------------------------------------------------------------------ parser
 
@@ -312,6 +343,59 @@ export function loadEndpoints(env: Env, opts: LoadOptions = {}): QualysEndpoints
   };
 }
 
+/** The outbound proxy, as undici's EnvHttpProxyAgent understands it. Credentials stay inside the URLs. */
+export interface ProxySettings {
+  /** Proxy for http:// targets (and https:// ones when no HTTPS proxy is set). */
+  httpProxy?: string;
+  /** Proxy for https:// targets. */
+  httpsProxy?: string;
+  /** Comma- or space-separated hosts (`host`, `.domain`, `*.domain`, `host:port`, `*`) reached directly. */
+  noProxy?: string;
+}
+
+/** `https_proxy` wins over `HTTPS_PROXY`, as in curl and undici. Returns [name used, trimmed value]. */
+function proxyVar(env: Env, upper: string): [string, string | undefined] {
+  const lower = upper.toLowerCase();
+  const l = str(env, lower);
+  return l !== undefined ? [lower, l] : [upper, str(env, upper)];
+}
+
+function proxyUrl(name: string, value: string): string {
+  // curl accepts "proxy.corp:8080" without a scheme and means http://.
+  const withScheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(value) ? value : `http://${value}`;
+  let u: URL;
+  try {
+    u = new URL(withScheme);
+  } catch {
+    throw new ConfigError(`${name} is not a valid proxy URL (expected http://host:port)`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new ConfigError(`${name} must be an http:// or https:// proxy URL, got '${u.protocol}//'`);
+  }
+  if (!u.hostname) throw new ConfigError(`${name} has no host (expected http://host:port)`);
+  const problem = secretLengthProblem(
+    u.password ? decodeURIComponent(u.password) : undefined,
+    `the password in ${name}`,
+  );
+  if (problem) throw new ConfigError(problem);
+  return u.href;
+}
+
+/**
+ * HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and their lowercase spellings) → proxy settings, or undefined when no
+ * proxy is configured. Both proxy variables are checked, so every bad one is reported.
+ */
+export function loadProxy(env: Env): ProxySettings | undefined {
+  const p = new ConfigProblems();
+  const [httpsName, https] = proxyVar(env, ENV.httpsProxy);
+  const [httpName, http] = proxyVar(env, ENV.httpProxy);
+  const httpsProxy = https === undefined ? undefined : p.take(() => proxyUrl(httpsName, https));
+  const httpProxy = http === undefined ? undefined : p.take(() => proxyUrl(httpName, http));
+  p.throwIfAny();
+  if (!httpsProxy && !httpProxy) return undefined;
+  return { httpProxy, httpsProxy, noProxy: proxyVar(env, ENV.noProxy)[1] };
+}
+
 function certviewFilter(env: Env): unknown {
   const v = str(env, ENV.certviewFilter);
   if (v === undefined) return undefined;
@@ -339,56 +423,76 @@ function edrTimeField(env: Env): EdrTimeField {
   throw new ConfigError(`${ENV.edrTimeField} must be event.datetime or event.eventProcessedTime, got '${v}'`);
 }
 
-/** Everything but the credentials: what the exporters need. */
+/** Everything but the credentials: what the exporters need. Every bad variable is reported, not only the first. */
 export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
-  const apiVersion = (str(env, ENV.certviewApiVersion) ?? 'v2').toLowerCase();
-  if (!/^v\d{1,2}(\.\d{1,2}){0,2}$/.test(apiVersion)) {
-    throw new ConfigError(
-      `${ENV.certviewApiVersion} must be a CertView API version such as v1, v2, v2.1 or v2.2, got '${apiVersion}'`,
-    );
-  }
-  const assetType = (str(env, ENV.certviewAssetType) ?? 'ALL').toUpperCase();
-  if (!/^[A-Z][A-Z_]{0,31}$/.test(assetType)) {
-    throw new ConfigError(
-      `${ENV.certviewAssetType} must be an asset type such as ALL, MANAGED or UNMANAGED, got '${assetType}'`,
-    );
-  }
-  const timeField = edrTimeField(env);
-  const prefix = (str(env, ENV.prefix) ?? 'qualys').replace(/^\/+|\/+$/g, '');
-  if (prefix && !/^[A-Za-z0-9!_.*'()/-]+$/.test(prefix)) {
-    throw new ConfigError(
-      `${ENV.prefix} may contain only letters, digits and !_.*'()/- characters, got '${prefix}'`,
-    );
-  }
+  const p = new ConfigProblems();
+  const apiVersion = p.take(() => {
+    const v = (str(env, ENV.certviewApiVersion) ?? 'v2').toLowerCase();
+    if (!/^v\d{1,2}(\.\d{1,2}){0,2}$/.test(v)) {
+      throw new ConfigError(
+        `${ENV.certviewApiVersion} must be a CertView API version such as v1, v2, v2.1 or v2.2, got '${v}'`,
+      );
+    }
+    return v;
+  }, 'v2');
+  const assetType = p.take(() => {
+    const v = (str(env, ENV.certviewAssetType) ?? 'ALL').toUpperCase();
+    if (!/^[A-Z][A-Z_]{0,31}$/.test(v)) {
+      throw new ConfigError(
+        `${ENV.certviewAssetType} must be an asset type such as ALL, MANAGED or UNMANAGED, got '${v}'`,
+      );
+    }
+    return v;
+  }, 'ALL');
+  const timeField = p.take(() => edrTimeField(env), 'event.datetime' as EdrTimeField);
+  const prefix = p.take(() => {
+    const v = (str(env, ENV.prefix) ?? 'qualys').replace(/^\/+|\/+$/g, '');
+    if (v && !/^[A-Za-z0-9!_.*'()/-]+$/.test(v)) {
+      throw new ConfigError(
+        `${ENV.prefix} may contain only letters, digits and !_.*'()/- characters, got '${v}'`,
+      );
+    }
+    return v;
+  }, 'qualys');
   const includes = str(env, ENV.certviewIncludes);
-  const edrFilter = str(env, ENV.edrFilter);
-  if (edrFilter && /event\.(datetime|eventProcessedTime)/i.test(edrFilter)) {
-    throw new ConfigError(
-      `${ENV.edrFilter} must not contain event.datetime or event.eventProcessedTime: the exporter sets the time window itself`,
-    );
-  }
-  return {
-    endpoints: loadEndpoints(env, opts),
+  const edrFilter = p.take(() => {
+    const v = str(env, ENV.edrFilter);
+    if (v && /event\.(datetime|eventProcessedTime)/i.test(v)) {
+      throw new ConfigError(
+        `${ENV.edrFilter} must not contain event.datetime or event.eventProcessedTime: the exporter sets the time window itself`,
+      );
+    }
+    return v;
+  });
+  const num = (name: string, dflt: number, min: number, max: number) =>
+    p.take(() => int(env, name, dflt, min, max), dflt);
+  p.add(logLevelProblem(env[ENV.logLevel], ENV.logLevel));
+  p.take(() => loadProxy(env));
+  const config: AppConfig = {
+    endpoints: p.take(() => loadEndpoints(env, opts), { pciUrl: '' }),
     tokenCheck: {
-      jwksUrl: str(env, ENV.jwksUrl) ? parseUrl(str(env, ENV.jwksUrl)!, ENV.jwksUrl) : undefined,
+      jwksUrl: p.take(() => {
+        const v = str(env, ENV.jwksUrl);
+        return v ? parseUrl(v, ENV.jwksUrl) : undefined;
+      }),
       issuer: str(env, ENV.issuer),
       audience: str(env, ENV.audience),
-      maxLifetimeSeconds: int(env, ENV.maxTokenLifetime, 86_400, 60, 30 * 86_400),
+      maxLifetimeSeconds: num(ENV.maxTokenLifetime, 86_400, 60, 30 * 86_400),
     },
     http: {
-      timeoutMs: int(env, ENV.timeoutMs, 60_000, 1000, 900_000),
-      maxRetries: int(env, ENV.maxRetries, 5, 0, 20),
-      concurrency: int(env, ENV.concurrency, 2, 1, 16),
-      rateReserve: int(env, ENV.rateReserve, 10, 0, 100_000),
-      rateLimitFallbackSeconds: int(env, ENV.rateLimitFallbackSeconds, 3601, 1, 7 * 86_400),
+      timeoutMs: num(ENV.timeoutMs, 60_000, 1000, 900_000),
+      maxRetries: num(ENV.maxRetries, 5, 0, 20),
+      concurrency: num(ENV.concurrency, 2, 1, 16),
+      rateReserve: num(ENV.rateReserve, 10, 0, 100_000),
+      rateLimitFallbackSeconds: num(ENV.rateLimitFallbackSeconds, 3601, 1, 7 * 86_400),
     },
     modules: {
-      pci: { pageSize: int(env, ENV.pciPageSize, 1000, 1, 1000) },
+      pci: { pageSize: num(ENV.pciPageSize, 1000, 1, 1000) },
       certview: {
         apiVersion,
         assetType,
-        pageSize: int(env, ENV.certviewPageSize, 200, 1, 200),
-        filter: certviewFilter(env),
+        pageSize: num(ENV.certviewPageSize, 200, 1, 200),
+        filter: p.take(() => certviewFilter(env)),
         includes: includes
           ? includes
               .split(',')
@@ -399,22 +503,24 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
       edr: {
         filter: edrFilter,
         timeField,
-        pageSize: int(env, ENV.edrPageSize, 1000, 1, 5000),
-        overlapMinutes: int(env, ENV.edrOverlapMinutes, 10, 0, 24 * 60),
-        initialLookbackHours: int(env, ENV.edrInitialLookbackHours, 24, 1, 24 * 90),
+        pageSize: num(ENV.edrPageSize, 1000, 1, 5000),
+        overlapMinutes: num(ENV.edrOverlapMinutes, 10, 0, 24 * 60),
+        initialLookbackHours: num(ENV.edrInitialLookbackHours, 24, 1, 24 * 90),
       },
       mobile: {
-        truncationLimit: int(env, ENV.mobileTruncationLimit, 1000, 1, 1_000_000),
-        detectionUpdatedSince: isoDate(env, ENV.mobileDetectionUpdatedSince),
+        truncationLimit: num(ENV.mobileTruncationLimit, 1000, 1, 1_000_000),
+        detectionUpdatedSince: p.take(() => isoDate(env, ENV.mobileDetectionUpdatedSince)),
         includeFields: str(env, ENV.mobileIncludeFields),
       },
     },
     output: {
       prefix,
-      partMaxBytes: int(env, ENV.partMaxBytes, 64 * 1024 * 1024, 1024, 4 * 1024 ** 3),
-      partMaxRecords: int(env, ENV.partMaxRecords, 500_000, 1, 100_000_000),
+      partMaxBytes: num(ENV.partMaxBytes, 64 * 1024 * 1024, 1024, 4 * 1024 ** 3),
+      partMaxRecords: num(ENV.partMaxRecords, 500_000, 1, 100_000_000),
     },
   };
+  p.throwIfAny();
+  return config;
 }
 
 const REQUIRED: Record<AuthMethod, (keyof Credentials)[]> = {
@@ -435,11 +541,17 @@ const CRED_ENV: Record<keyof Credentials, string> = {
   scope: ENV.scope,
 };
 
+/** Every problem of a credentials set at once: missing fields, secrets too short to redact, a bad token URL. */
 function checkCredentials(c: Credentials, name: (field: keyof Credentials) => string): Credentials {
+  const p = new ConfigProblems();
   for (const field of REQUIRED[c.method]) {
-    if (!c[field]) throw new ConfigError(`${name(field)} is required for auth method ${c.method}`);
+    if (!c[field]) p.add(`${name(field)} is required for auth method ${c.method}`);
   }
-  if (c.tokenUrl) c.tokenUrl = parseUrl(c.tokenUrl, name('tokenUrl'));
+  for (const field of ['clientSecret', 'password'] as const) {
+    p.add(secretLengthProblem(c[field], name(field)));
+  }
+  if (c.tokenUrl) c.tokenUrl = p.take(() => parseUrl(c.tokenUrl!, name('tokenUrl')));
+  p.throwIfAny();
   return c;
 }
 
@@ -536,10 +648,15 @@ function checkPciCredentials(
   c: PciCredentials,
   name: (field: keyof PciCredentials) => string,
 ): PciCredentials {
+  const p = new ConfigProblems();
   for (const field of PCI_REQUIRED[c.method]) {
-    if (!c[field]) throw new ConfigError(`${name(field)} is required for PCI auth method ${c.method}`);
+    if (!c[field]) p.add(`${name(field)} is required for PCI auth method ${c.method}`);
   }
-  if (c.tokenUrl) c.tokenUrl = parseUrl(c.tokenUrl, name('tokenUrl'));
+  for (const field of ['clientSecret', 'password'] as const) {
+    p.add(secretLengthProblem(c[field], name(field)));
+  }
+  if (c.tokenUrl) c.tokenUrl = p.take(() => parseUrl(c.tokenUrl!, name('tokenUrl')));
+  p.throwIfAny();
   return c;
 }
 

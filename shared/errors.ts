@@ -12,10 +12,17 @@ export class QexportError extends Error {
   }
 }
 
-/** Missing or malformed configuration. The message names the variable or flag. CLI exit code 2. */
+/**
+ * Missing or malformed configuration. The message names the variable or flag. CLI exit code 2.
+ * A parser that checks several values reports every problem at once: `problems` holds one message per bad
+ * variable (the CLI prints one line each), `message` joins them with '; '.
+ */
 export class ConfigError extends QexportError {
-  constructor(message: string) {
-    super('config', message);
+  readonly problems: readonly string[];
+  constructor(message: string | readonly string[]) {
+    const problems = typeof message === 'string' ? [message] : [...message];
+    super('config', problems.join('; '));
+    this.problems = problems;
   }
 }
 

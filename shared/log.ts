@@ -1,6 +1,8 @@
 /**
  * Structured JSON logger with secret redaction. Every value registered with `addSecret` is replaced by
- * `[REDACTED]` wherever it appears in a log line, and keys that look like credentials are masked.
+ * `[REDACTED]` wherever it occurs as a value in a log line or message (never inside a longer word), and keys
+ * that look like credentials are masked. Value-based redaction is why this is our own code: a logging
+ * library's key-based masking would miss a token quoted inside an error message.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -17,18 +19,83 @@ const SECRET_KEY = /(secret|password|token|authorization|credential|jwt)$/i;
 const JWT_LIKE = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 const REDACTED = '[REDACTED]';
 
-const secrets = new Set<string>();
+/**
+ * Secrets shorter than this are refused by the configuration (ConfigError naming the variable): a value that
+ * short is likely to occur as an ordinary word or number in a message ("wrong", "admin", "2024"), so masking
+ * it would garble messages, and not masking it would print it. 8 is also the shortest memorised secret NIST
+ * SP 800-63B allows, so no acceptable password is refused. Tokens and client secrets are far longer.
+ */
+export const MIN_SECRET_LENGTH = 8;
 
-/** Registers a value (token, client secret, password) that must never be printed. */
-export function addSecret(value: string | undefined | null): void {
-  if (value && value.length >= 4) secrets.add(value);
+const secrets = new Set<string>();
+/** `secrets`, longest first (so a secret that contains another is masked whole); rebuilt when one is added. */
+let ordered: string[] = [];
+
+/** The forms a secret takes in a message: as is, URL/form-encoded (request bodies, query strings), JSON-escaped. */
+function formsOf(value: string): string[] {
+  const forms = new Set([value]);
+  forms.add(encodeURIComponent(value));
+  forms.add(new URLSearchParams({ v: value }).toString().slice(2));
+  forms.add(JSON.stringify(value).slice(1, -1));
+  return [...forms];
 }
 
-/** Replaces registered secrets and JWT-shaped strings in `text`. */
+/**
+ * Registers a value (token, client secret, password) that must never be printed. Values shorter than
+ * MIN_SECRET_LENGTH are not registered (returns false): the configuration refuses such credentials before
+ * they are used (see `checkSecretLength`), and a short token is not something the APIs issue.
+ */
+export function addSecret(value: string | undefined | null): boolean {
+  if (!value || value.length < MIN_SECRET_LENGTH) return false;
+  const before = secrets.size;
+  for (const form of formsOf(value)) secrets.add(form);
+  if (secrets.size !== before) ordered = [...secrets].sort((a, b) => b.length - a.length);
+  return true;
+}
+
+/** Why `value` cannot be used as a secret, or undefined when it can. Never includes the value itself. */
+export function secretLengthProblem(value: string | undefined, name: string): string | undefined {
+  if (value === undefined || value.length >= MIN_SECRET_LENGTH) return undefined;
+  return (
+    `${name} is ${value.length} characters long; secrets must have at least ${MIN_SECRET_LENGTH} ` +
+    'so they can be masked in logs without masking ordinary words (use the real value, not a placeholder)'
+  );
+}
+
+const WORD = /[A-Za-z0-9]/;
+
+/**
+ * Replaces every whole occurrence of `secret` in `text`. An occurrence counts only where it stands as a value:
+ * a secret whose first (last) character is a letter or digit must not be preceded (followed) by another letter
+ * or digit, so a secret never masks part of a longer word or identifier.
+ */
+function replaceWhole(text: string, secret: string): string {
+  let from = 0;
+  let out = '';
+  let at = text.indexOf(secret);
+  if (at < 0) return text;
+  const checkBefore = WORD.test(secret[0]!);
+  const checkAfter = WORD.test(secret[secret.length - 1]!);
+  while (at >= 0) {
+    const before = at > 0 ? text[at - 1]! : '';
+    const after = text[at + secret.length] ?? '';
+    const whole = !(checkBefore && before && WORD.test(before)) && !(checkAfter && after && WORD.test(after));
+    if (whole) {
+      out += text.slice(from, at) + REDACTED;
+      from = at + secret.length;
+      at = text.indexOf(secret, from);
+    } else {
+      at = text.indexOf(secret, at + 1);
+    }
+  }
+  return out + text.slice(from);
+}
+
+/** Replaces registered secrets (where they occur as values) and JWT-shaped strings in `text`. */
 export function redact(text: string): string {
   let out = text;
-  for (const s of secrets) {
-    if (out.includes(s)) out = out.split(s).join(REDACTED);
+  for (const s of ordered) {
+    if (out.includes(s)) out = replaceWhole(out, s);
   }
   return out.replace(JWT_LIKE, REDACTED);
 }
@@ -48,10 +115,23 @@ function scrub(value: unknown, key: string | undefined, depth: number): unknown 
   return out;
 }
 
-/** QEXPORT_LOG_LEVEL → a level; anything unknown falls back to 'info' (logging must never stop an export). */
+export const LOG_LEVELS = Object.keys(LEVELS) as LogLevel[];
+
+/**
+ * QEXPORT_LOG_LEVEL → a level, leniently: anything unknown falls back to 'info'. Entry points use it to build
+ * their logger before the configuration is checked, so the configuration error itself can be logged; the
+ * configuration (`logLevelProblem`) then refuses the unknown value.
+ */
 export function parseLogLevel(value: string | undefined): LogLevel {
   const v = value?.trim().toLowerCase();
-  return v === 'debug' || v === 'info' || v === 'warn' || v === 'error' ? v : 'info';
+  return (LOG_LEVELS as string[]).includes(v ?? '') ? (v as LogLevel) : 'info';
+}
+
+/** Why `value` is not a log level (naming the allowed ones), or undefined when it is one or is unset. */
+export function logLevelProblem(value: string | undefined, name: string): string | undefined {
+  const v = value?.trim().toLowerCase();
+  if (!v || (LOG_LEVELS as string[]).includes(v)) return undefined;
+  return `${name} must be one of ${LOG_LEVELS.join(', ')}, got '${value}'`;
 }
 
 export interface LoggerOptions {

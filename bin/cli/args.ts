@@ -1,23 +1,59 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../../shared/errors';
 
-/** Thin wrapper over node:util parseArgs that turns its errors into ConfigError (exit code 2). */
+/** Flags renamed because Node.js intercepts them: old spelling → new one. */
+const RENAMED: Record<string, string> = { 'env-file': 'dotenv' };
+
+/**
+ * Thin wrapper over node:util parseArgs that turns its errors into one-line ConfigErrors (exit code 2), and
+ * refuses renamed flags naming their new spelling.
+ */
 export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   command: string,
   argv: string[],
   options: T,
 ) {
+  for (const arg of argv) {
+    if (arg === '--') break;
+    const m = /^--([^=]+)/.exec(arg);
+    const renamed = m ? RENAMED[m[1]!] : undefined;
+    if (renamed) {
+      throw new ConfigError(
+        `--${m![1]} is now --${renamed} (Node.js itself reads --${m![1]} from every command line); ` +
+          `use 'qexport ${command} --${renamed} FILE'`,
+      );
+    }
+  }
+  // `--seed -1`: parseArgs would read -1 as an option; a string flag followed by a negative number takes it as
+  // its value, so the flag's own check can say what is wrong with it.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = /^--([\w-]+)$/.exec(a)?.[1];
+    const next = argv[i + 1];
+    if (name && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      args.push(`${a}=${next}`);
+      i++;
+    } else args.push(a);
+  }
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    throw new ConfigError(
-      `qexport ${command}: ${msg.replace(/\. To specify.*$/s, '')} (see 'qexport ${command} --help')`,
-    );
+    const ambiguous = /Option '(-\w, )?(--[\w-]+)[^']*' argument is ambiguous/.exec(msg);
+    if (ambiguous) {
+      // `--seed -1`: parseArgs reads -1 as an option. Say how to pass a value that starts with '-'.
+      const flag = ambiguous[2]!;
+      throw new ConfigError(
+        `${flag} needs a value; to pass one starting with '-', write ${flag}=VALUE (see 'qexport ${command} --help')`,
+      );
+    }
+    const first = msg.split('\n')[0]!.replace(/\. To specify.*$/, '');
+    throw new ConfigError(`${first} (see 'qexport ${command} --help')`);
   }
 }
 
-/** Parses a positive integer flag, naming the flag in the error. */
+/** Parses a whole-number flag, naming the flag in the error. */
 export function intFlag(
   name: string,
   value: string | undefined,
@@ -26,7 +62,8 @@ export function intFlag(
   max = 1e9,
 ): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value.trim())) throw new ConfigError(`--${name} must be a whole number, got '${value}'`);
+  if (!/^-?\d+$/.test(value.trim()))
+    throw new ConfigError(`--${name} must be a whole number, got '${value}'`);
   const n = Number(value);
   if (n < min || n > max) throw new ConfigError(`--${name} must be between ${min} and ${max}, got ${n}`);
   return n;

@@ -1,10 +1,13 @@
-import { resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { localAuth } from '../../shared/app/build-client';
 import { loadConfig, MODULES, type Env } from '../../shared/config';
+import { newRunId, stateKeyFor } from '../../shared/export/engine';
 import type { Manifest } from '../../shared/export/types';
 import { ConfigError } from '../../shared/errors';
 import { createLogger } from '../../shared/log';
 import { intFlag, numberFlag, parseFlags } from './args';
+import { watchInterrupts } from './interrupt';
+import type { ProgressReporter } from './progress';
 import { runModules } from './run-modules';
 import { openOutput } from './stores';
 
@@ -12,8 +15,9 @@ const HELP = `qexport demo [--out DIR] [--scale N] [--seed N]
 
 Starts the built-in Qualys API simulator on 127.0.0.1, obtains a token through the same code the Lambda uses
 (Qualys OIDC client id/secret, verified against the simulator's JWKS; PCI Merchant with its own Basic
-account), runs all four exports through the same run engine, and writes the S3 layout into a local
-directory.
+account), runs all four exports through the same run engine, and writes the S3 layout into a fresh directory
+of its own, DIR/demo-<time>-<id>/, so every demo starts from nothing (a demo never resumes another demo's
+checkpoint, and never touches real exports in DIR). The simulator is on 127.0.0.1: no proxy is used.
 
 Options:
   --out DIR     where to write (default ./exports)
@@ -47,6 +51,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const scale = numberFlag('scale', values.scale, 1, 0.001, 1000);
   const seed = intFlag('seed', values.seed, 1, 0, 2 ** 31);
   const target = await openOutput(values.out ?? 'exports');
+  // Each demo in a directory of its own: the simulator's data is generated afresh (EDR events relative to now),
+  // so a checkpoint carried over from an earlier demo would describe data this simulator does not hold.
+  const demoPrefix = `demo-${newRunId(new Date())}`;
 
   const { startSimulator } = await import('../../test/sim');
   const counts = countsFor(scale);
@@ -79,7 +86,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       QUALYS_JWKS_URL: sim.jwksUrl,
       QUALYS_ISSUER: sim.issuer,
       QUALYS_AUDIENCE: sim.audience,
-      QEXPORT_PREFIX: 'qualys',
+      QEXPORT_PREFIX: demoPrefix,
     };
     const config = loadConfig(env);
     const auth = localAuth({
@@ -89,13 +96,24 @@ export async function demoCommand(argv: string[]): Promise<number> {
       fetch: globalThis.fetch,
       logger: createLogger({ level: 'warn' }),
     });
+    let reporter: ProgressReporter | undefined;
+    const interrupts = watchInterrupts({
+      target,
+      stateKeys: MODULES.map((module) => ({ module, key: stateKeyFor(config, module) })),
+      tempKeys: [`${demoPrefix}/`],
+      resumeHint: false,
+      before: () => reporter?.finish(),
+    });
     const outcomes = await runModules({
       modules: MODULES,
       config,
       auth,
       store: target.store,
       fetch: globalThis.fetch,
+      signal: interrupts.signal,
+      onReporter: (r) => (reporter = r),
     });
+    await interrupts.settle();
 
     // Cross-check every manifest against what the simulator holds.
     let mismatches = 0;
@@ -118,7 +136,15 @@ export async function demoCommand(argv: string[]): Promise<number> {
     }
     const failed = outcomes.filter((o) => o.error);
     for (const f of failed) process.stderr.write(`qexport: ${f.row.module} failed: ${f.error}\n`);
-    process.stdout.write(`files: ${resolve(target.where)}/qualys/<module>/dt=YYYY-MM-DD/run=<runId>/\n`);
+    // The real run directories (each holds its parts and _manifest.json).
+    process.stdout.write(`output: ${target.store.describe(demoPrefix)}\n`);
+    for (const o of outcomes) {
+      if (o.result?.manifestKey) {
+        process.stdout.write(
+          `  ${o.row.module.padEnd(22)} ${target.store.describe(dirname(o.result.manifestKey))}/\n`,
+        );
+      }
+    }
     return failed.length || mismatches ? 3 : 0;
   } finally {
     await sim.close();

@@ -1,32 +1,75 @@
 import { localAuth, warmUp } from '../../shared/app/build-client';
-import { loadConfig, MODULES, type ModuleName } from '../../shared/config';
+import { proxyAwareFetch } from '../../shared/app/proxy-fetch';
+import {
+  ConfigProblems,
+  ENV,
+  loadConfig,
+  loadCredentials,
+  loadPciCredentials,
+  MODULES,
+  needsGateway,
+  needsPci,
+  type Env,
+  type ModuleName,
+} from '../../shared/config';
+import { stateKeyFor } from '../../shared/export/engine';
+import type { StateFile } from '../../shared/export/types';
 import { ConfigError } from '../../shared/errors';
-import { createLogger } from '../../shared/log';
+import { createLogger, parseLogLevel, silentLogger } from '../../shared/log';
 import { getModule } from '../../shared/modules';
 import { parseFlags } from './args';
-import { cliEnv } from './env-file';
+import { cliEnv } from './dotenv';
+import { watchInterrupts } from './interrupt';
+import type { ProgressReporter } from './progress';
 import { runModules } from './run-modules';
 import { openOutput } from './stores';
 
 const HELP = `qexport export <module|all> [options]
 
 Exports one module (or all four) from a real Qualys tenant. Configuration comes from environment variables
-(or a .env file); see the README's configuration reference. An interrupted run resumes from its checkpoint
+(or a dotenv file); see the README's configuration reference. An interrupted run resumes from its checkpoint
 when the same command is run again.
 
 Options:
   --out DIR | s3://bucket/prefix   where to write (default ./exports); S3 uses the standard AWS environment
-  --env-file FILE                  read variables from FILE (default ./.env when present); real env wins
+                                   (AWS_REGION or AWS_DEFAULT_REGION, AWS_PROFILE or keys, AWS_ENDPOINT_URL_S3)
+  --dotenv FILE                    read variables from FILE (default ./.env when present); real env wins
+                                   (formerly --env-file, which Node.js itself intercepts)
   --run-id ID                      name the run (default: timestamp + random suffix)
   -h, --help                       this help
+
+Qualys and IdP requests go through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY lists the host.
+
+Exit codes: 0 done; 2 usage, configuration or AWS setup problem (nothing was exported; the message names the
+fix); 3 the export or its token request failed (the message says whether a checkpoint was kept);
+130 interrupted (SIGINT, Ctrl-C), 143 terminated (SIGTERM): the message says where the checkpoint is.
 
 Modules: ${MODULES.join(', ')}, or all
 `;
 
+/**
+ * Every configuration problem of the environment at once (settings, proxy, log level, and the credentials the
+ * given modules need: gateway ones for gateway modules, PCI Merchant ones for pci-scans).
+ */
+export function loadCliConfig(env: Env, modules: readonly ModuleName[]) {
+  const p = new ConfigProblems();
+  const config = p.take(() => loadConfig(env, { modules }));
+  if (needsGateway(modules)) p.take(() => loadCredentials(env));
+  if (needsPci(modules)) p.take(() => loadPciCredentials(env));
+  p.throwIfAny();
+  return config!;
+}
+
+/** The CLI's logger: QEXPORT_LOG_LEVEL when set (JSON lines), otherwise silent (progress and summary speak). */
+export function cliLogger(env: Env) {
+  const level = env[ENV.logLevel]?.trim();
+  return level ? createLogger({ level: parseLogLevel(level) }) : silentLogger;
+}
+
 export async function exportCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags('export', argv, {
     out: { type: 'string' },
-    'env-file': { type: 'string' },
+    dotenv: { type: 'string' },
     'run-id': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -45,32 +88,71 @@ export async function exportCommand(argv: string[]): Promise<number> {
     throw new ConfigError(`--run-id may contain only letters, digits, '.', '_' and '-' (1-80 characters)`);
   }
 
-  const env = cliEnv(values['env-file']);
-  const target = await openOutput(values.out ?? 'exports');
+  const env = cliEnv(values.dotenv);
+  const target = await openOutput(values.out ?? 'exports', env);
   if (target.prefix !== undefined) env.QEXPORT_PREFIX = target.prefix;
-  const config = loadConfig(env, { modules });
-  const logger = createLogger({ level: 'warn' });
+  const config = loadCliConfig(env, modules);
+  const stateKeys = modules.map((module) => ({ module, key: stateKeyFor(config, module) }));
+  // Reads each state file once: region, credentials, bucket, permissions and endpoint problems surface here
+  // as one line naming the fix, before a token is requested or anything is written.
+  await target.preflight(stateKeys.map((s) => s.key));
+
+  const logger = cliLogger(env);
+  const fetch = proxyAwareFetch(env);
   // Gateway credentials only when a gateway module runs; PCI Merchant credentials only for pci-scans.
-  const auth = localAuth({ env, config, modules, fetch: globalThis.fetch, logger });
-  // Fail fast on bad credentials, before any module starts.
+  const auth = localAuth({ env, config, modules, fetch, logger });
+  // Fail fast on bad credentials or an unreachable Qualys, before any module starts.
   await warmUp(auth);
 
+  let reporter: ProgressReporter | undefined;
+  const prefix = config.output.prefix ? `${config.output.prefix}/` : '';
+  const interrupts = watchInterrupts({
+    target,
+    stateKeys,
+    tempKeys: [...modules.map((m) => `${prefix}${m}/`), ...stateKeys.map((s) => s.key)],
+    resumeHint: true,
+    before: () => reporter?.finish(),
+  });
   const outcomes = await runModules({
     modules,
     config,
     auth,
     store: target.store,
-    fetch: globalThis.fetch,
+    fetch,
     runId: values['run-id'],
+    logger,
+    signal: interrupts.signal,
+    setupProblem: (err) => target.setupProblem(err),
+    onReporter: (r) => (reporter = r),
   });
-  const failed = outcomes.filter((o) => o.error);
-  for (const f of failed) {
-    const stateKey = `${config.output.prefix ? `${config.output.prefix}/` : ''}_state/${f.row.module}.json`;
+  // Interrupted: says where each checkpoint is and exits 130/143 (never returns then).
+  await interrupts.settle();
+
+  let setup = false;
+  for (const f of outcomes.filter((o) => o.error)) {
+    if (f.setup) {
+      setup = true;
+      process.stderr.write(`qexport: ${f.row.module}: ${f.setup}\n`);
+      continue;
+    }
+    if (f.result?.status === 'busy') {
+      // Another run holds the module's lease: nothing was written by this one.
+      process.stderr.write(`qexport: ${f.row.module} not started: ${f.error}\n`);
+      continue;
+    }
+    process.stderr.write(`qexport: ${f.row.module} failed: ${f.error}\n`);
+    // Claim a checkpoint only when the state file really holds this run's progress.
+    const key = stateKeyFor(config, f.row.module as ModuleName);
+    const state = (await target.store.getJson(key).catch(() => undefined)) as StateFile | undefined;
+    const run = state?.inProgress;
     process.stderr.write(
-      `qexport: ${f.row.module} failed: ${f.error}\n  checkpoint kept at ${target.store.describe(stateKey)}; ` +
-        `run the same command again to resume.\n`,
+      run
+        ? `  checkpoint kept at ${target.store.describe(key)} (run ${run.runId}, ${run.records} records ` +
+            `stored); run the same command again to resume.\n`
+        : `  no checkpoint was written; the next run starts from the beginning.\n`,
     );
   }
   process.stdout.write(`output: ${target.where}\n`);
-  return failed.length ? 3 : 0;
+  if (setup) return 2;
+  return outcomes.some((o) => o.error) ? 3 : 0;
 }

@@ -1,6 +1,6 @@
-import { ConfigError, isQexportError } from '../../shared/errors';
-import { redact } from '../../shared/log';
+import { ConfigError } from '../../shared/errors';
 import { demoCommand } from './demo';
+import { errorLines } from './errors';
 import { exportCommand } from './export';
 import { tokenCommand } from './token';
 
@@ -8,15 +8,22 @@ export const USAGE = `qexport — export Qualys data (PCI scans, CertView certif
 
 Usage:
   qexport demo   [--out DIR] [--scale N] [--seed N]     run all four exports against the built-in simulator
-  qexport export <module|all> [--out DIR|s3://bucket/prefix] [--env-file FILE] [--run-id ID]
+  qexport export <module|all> [--out DIR|s3://bucket/prefix] [--dotenv FILE] [--run-id ID]
                                                      export from a real Qualys (config from environment / .env)
-  qexport token  [--env-file FILE]                      obtain and check a token; prints method, subject, expiry
+  qexport token  [--dotenv FILE]                        obtain and check a token; prints method, subject, expiry
   qexport sim    [--port N] [--scale N] [--seed N] [--latency MS] [--fault ...]
                                                      run the Qualys API simulator
   qexport <command> --help                              details for one command
 
 Modules: pci-scans, certview-certificates, edr-events, mobile-assets
-Exit codes: 0 done, 2 usage or configuration error, 3 export failed (checkpoint kept; rerun to resume).
+Qualys and IdP requests honour HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
+
+Exit codes:
+  0    done
+  2    usage, configuration or AWS setup problem: one line per problem, naming the fix; nothing was exported
+  3    the export (or the token request before it) failed; the message says whether a checkpoint was kept
+  130  interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM): the message says where the checkpoint is,
+       unfinished temporary files are removed; run the same command again to resume
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -45,12 +52,7 @@ export async function main(argv: string[]): Promise<number> {
         );
     }
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`qexport: ${redact(err.message)}\n`);
-      return 2;
-    }
-    const msg = isQexportError(err) || err instanceof Error ? err.message : String(err);
-    process.stderr.write(`qexport: ${redact(msg)}\n`);
-    return 3;
+    for (const line of errorLines(err)) process.stderr.write(`qexport: ${line}\n`);
+    return err instanceof ConfigError ? 2 : 3;
   }
 }

@@ -6,6 +6,8 @@ export interface ModuleProgress {
   records: number;
   parts: number;
   bytes: number;
+  /** Records the API says the run will hold (PCI's totalCount, …), when it gives one. */
+  total?: number;
 }
 
 export interface SummaryRow {
@@ -67,9 +69,26 @@ export class ProgressReporter {
 
   private line(e: ModuleProgress & { startedAt: number }, t: number): string {
     const secs = Math.max((t - e.startedAt) / 1000, 0.001);
-    const rate = Math.round(e.records / secs);
-    return `${e.module}: ${e.pages} pages, ${e.records} records, ${rate}/s`;
+    const rate = e.records / secs;
+    const base = `${e.module}: ${e.pages} pages, `;
+    if (e.total === undefined || !Number.isFinite(e.total) || e.total <= 0) {
+      return `${base}${e.records} records, ${Math.round(rate)}/s`;
+    }
+    // The total can move while a listing is read (new scans appear): never show more than 100 %.
+    const pct = Math.min(100, Math.floor((e.records / e.total) * 100));
+    const left = Math.max(0, e.total - e.records);
+    const eta = rate > 0 && e.records > 0 ? `ETA ${formatDuration(left / rate)}` : 'ETA --:--';
+    return `${base}${e.records}/${e.total} records (${pct}%), ${Math.round(rate)}/s, ${eta}`;
   }
+}
+
+/** 75 → '1:15', 3725 → '1:02:05'. */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
 
 export function formatBytes(n: number): string {

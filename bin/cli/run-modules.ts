@@ -2,9 +2,10 @@ import type { AppConfig, ModuleName } from '../../shared/config';
 import { buildQualysClient, type ClientAuth } from '../../shared/app/build-client';
 import { runModuleLocally } from '../../shared/app/run-local';
 import type { Manifest, RunResult } from '../../shared/export/types';
-import { redact } from '../../shared/log';
+import type { Logger } from '../../shared/log';
 import type { TokenProvider } from '../../shared/qualys/types';
 import type { ObjectStore } from '../../shared/sink/types';
+import { oneLine } from './errors';
 import { formatSummary, ProgressReporter, type SummaryRow } from './progress';
 
 export interface RunModulesOptions {
@@ -15,6 +16,13 @@ export interface RunModulesOptions {
   store: ObjectStore;
   fetch: typeof fetch;
   runId?: string;
+  logger?: Logger;
+  /** Names the setup problem (AWS region, credentials, bucket, permissions) behind an error, if it is one. */
+  setupProblem?: (err: unknown) => string | undefined;
+  /** Ctrl-C: each run stops at its next page boundary, checkpoint written and lease released. */
+  signal?: AbortSignal;
+  /** Receives the progress reporter, e.g. to clear its live line before an interrupt message. */
+  onReporter?: (reporter: ProgressReporter) => void;
   /** Progress goes here (default stderr); the summary table goes to `summaryOut` (default stdout). */
   out?: { write(s: string): unknown; isTTY?: boolean };
   summaryOut?: { write(s: string): unknown };
@@ -23,7 +31,10 @@ export interface RunModulesOptions {
 export interface ModuleOutcome {
   row: SummaryRow;
   result?: RunResult;
+  /** One line. */
   error?: string;
+  /** Set when the error is a setup problem (exit 2): one line naming the fix. */
+  setup?: string;
 }
 
 /**
@@ -33,6 +44,7 @@ export interface ModuleOutcome {
 export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome[]> {
   const out = opts.out ?? process.stderr;
   const reporter = new ProgressReporter(out);
+  opts.onReporter?.(reporter);
   const outcomes = await Promise.all(
     opts.modules.map(async (module): Promise<ModuleOutcome> => {
       const started = Date.now();
@@ -45,6 +57,8 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
           client,
           store: opts.store,
           runId: opts.runId,
+          logger: opts.logger,
+          signal: opts.signal,
           onProgress: (p) => {
             bytes = p.bytes;
             reporter.update(p);
@@ -58,19 +72,21 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
           result,
           row: {
             module,
-            status: result.status,
+            status: result.status === 'continue' && opts.signal?.aborted ? 'interrupted' : result.status,
             records: result.records,
             parts: result.parts,
             bytes,
             seconds: (Date.now() - started) / 1000,
           },
           error:
-            result.status === 'failed' ? (result.error?.message ?? result.reason ?? 'failed') : undefined,
+            result.status === 'failed' || result.status === 'busy'
+              ? oneLine(result.error?.message ?? result.reason ?? result.status)
+              : undefined,
         };
       } catch (err) {
-        const msg = redact(err instanceof Error ? err.message : String(err));
         return {
-          error: msg,
+          error: oneLine(err),
+          setup: opts.setupProblem?.(err),
           row: {
             module,
             status: 'failed',

@@ -1,21 +1,22 @@
 import { buildQualysClient, localAuth, NO_GATEWAY_AUTH } from '../../shared/app/build-client';
+import { describeProxy, proxyAwareFetch } from '../../shared/app/proxy-fetch';
 import { checkToken } from '../../shared/auth';
 import {
   ENV,
   GATEWAY_MODULES,
   hasGatewayCredentials,
   hasPciCredentials,
-  loadConfig,
   loadCredentials,
   loadPciCredentials,
   type ModuleName,
 } from '../../shared/config';
-import { ConfigError, isQexportError } from '../../shared/errors';
-import { createLogger, redact } from '../../shared/log';
+import { ConfigError } from '../../shared/errors';
 import { parseFlags } from './args';
-import { cliEnv } from './env-file';
+import { cliEnv } from './dotenv';
+import { oneLine } from './errors';
+import { cliLogger, loadCliConfig } from './export';
 
-const HELP = `qexport token [--env-file FILE]
+const HELP = `qexport token [--dotenv FILE]
 
 Checks the configured credentials, the gateway and PCI Merchant separately. Never prints a token or secret.
 
@@ -24,23 +25,30 @@ Checks the configured credentials, the gateway and PCI Merchant separately. Neve
   PCI Merchant  with ${ENV.pciAuthMethod}=basic (default), one cheap call (GET /pci/scan/list, limit 1)
                 verifies the account; with an IdP method, its token is obtained and checked, then the same call
 
-Only what is configured is checked. Exit code 0 when every configured check passed, 3 when one failed.
+Only what is configured is checked. Requests go through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY lists the
+host; the last line says which.
+
+Options:
+  --dotenv FILE   read variables from FILE (default ./.env when present); real env wins
+  -h, --help      this help
+
+Exit codes: 0 every configured check passed; 2 configuration problem (one line each); 3 a check failed (its
+error is one line of the report).
 `;
 
-function errorText(err: unknown): string {
-  return redact(isQexportError(err) || err instanceof Error ? err.message : String(err));
-}
-
 export async function tokenCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags('token', argv, {
-    'env-file': { type: 'string' },
+  const { values, positionals } = parseFlags('token', argv, {
+    dotenv: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const env = cliEnv(values['env-file']);
+  if (positionals.length) {
+    throw new ConfigError(`token takes no arguments (got '${positionals.join(' ')}')`);
+  }
+  const env = cliEnv(values.dotenv);
   const gatewayWanted = hasGatewayCredentials(env);
   const pciWanted = hasPciCredentials(env);
   if (!gatewayWanted && !pciWanted) {
@@ -53,17 +61,12 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     ...(gatewayWanted ? GATEWAY_MODULES : []),
     ...(pciWanted ? (['pci-scans'] as const) : []),
   ];
-  const config = loadConfig(env, { modules });
-  // Parse both up front so a configuration error is reported (exit 2) before any request.
+  // Every configuration problem up front, each on its own line (exit 2), before any request.
+  const config = loadCliConfig(env, modules);
   const gatewayMethod = gatewayWanted ? loadCredentials(env).method : undefined;
   const pciMethod = pciWanted ? loadPciCredentials(env).method : undefined;
-  const auth = localAuth({
-    env,
-    config,
-    modules,
-    fetch: globalThis.fetch,
-    logger: createLogger({ level: 'warn' }),
-  });
+  const fetch = proxyAwareFetch(env);
+  const auth = localAuth({ env, config, modules, fetch, logger: cliLogger(env) });
   const out: string[] = [];
   let failed = false;
 
@@ -84,7 +87,7 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       failed = true;
-      out.push(`  error:    ${errorText(err)}`);
+      out.push(`  error:    ${oneLine(err)}`);
     }
   } else {
     out.push('gateway', `  not configured (set ${ENV.authMethod} and its credentials to check it)`);
@@ -103,7 +106,7 @@ export async function tokenCommand(argv: string[]): Promise<number> {
           `  expires:  ${info.expiresAt.toISOString()} (in ${minutes} min)`,
         );
       }
-      const client = buildQualysClient(config, { gateway: NO_GATEWAY_AUTH, pci: auth.pci }, globalThis.fetch);
+      const client = buildQualysClient(config, { gateway: NO_GATEWAY_AUTH, pci: auth.pci }, fetch);
       const res = await client.request({
         url: '/pci/scan/list',
         base: 'pci',
@@ -123,12 +126,13 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       failed = true;
-      out.push(`  error:    ${errorText(err)}`);
+      out.push(`  error:    ${oneLine(err)}`);
     }
   } else {
     out.push('pci', `  not configured (set ${ENV.pciUsername} / ${ENV.pciPassword} to check it)`);
   }
 
+  out.push(`network:    ${describeProxy(env)}`);
   process.stdout.write(`${out.join('\n')}\n`);
   return failed ? 3 : 0;
 }

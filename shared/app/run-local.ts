@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { AppConfig, ModuleName } from '../config';
-import { runExport, type PageInspector, type ProgressEvent } from '../export/engine';
+import { runExport, type ProgressEvent } from '../export/engine';
 import type { ExportInvocation, RunResult } from '../export/types';
 import type { Logger } from '../log';
 import { getModule } from '../modules';
@@ -18,14 +18,18 @@ export interface LocalRunOptions {
   onProgress?: (p: ProgressEvent) => void;
   /** Ctrl-C: the run stops at the next page boundary with its checkpoint written and its lease released. */
   signal?: AbortSignal;
-  inspect?: PageInspector;
   /** Upper bound of engine invocations, a guard against a pager that never finishes. */
   maxInvocations?: number;
 }
 
+/** What every lease this process takes starts with: `cli:<host>:<pid>:`. */
+export function localOwnerPrefix(): string {
+  return `cli:${hostname()}:${process.pid}:`;
+}
+
 /** Who holds the lease for a local run: this host and process, unique per call. */
 export function localOwner(): string {
-  return `cli:${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  return `${localOwnerPrefix()}${randomBytes(3).toString('hex')}`;
 }
 
 /**
@@ -54,7 +58,6 @@ export async function runModuleLocally(opts: LocalRunOptions): Promise<RunResult
       logger: opts.logger,
       onProgress: opts.onProgress,
       signal: opts.signal,
-      inspect: opts.inspect,
     });
     if (result.status !== 'continue' || opts.signal?.aborted) break;
     if (result.waitSeconds) await new Promise((r) => setTimeout(r, result!.waitSeconds! * 1000));

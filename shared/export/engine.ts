@@ -2,7 +2,15 @@ import { randomBytes } from 'node:crypto';
 import type { AppConfig } from '../config';
 import { ConfigError, IncompleteError, isQexportError, ResumeLaterError } from '../errors';
 import { redact, silentLogger, type Logger } from '../log';
-import type { CompletenessCheck, Cursor, ExportRecord, ModuleDef } from '../modules/types';
+import type { CompletenessCheck, Cursor, ModuleDef } from '../modules/types';
+import {
+  addDrift,
+  driftChecker,
+  emptyDrift,
+  mergeDrift,
+  type DriftCheck,
+  type DriftSummary,
+} from '../schema/drift';
 import type { QualysClient } from '../qualys/types';
 import { openPart, type PartWriter } from '../sink/part-writer';
 import type { ObjectStore } from '../sink/types';
@@ -33,9 +41,6 @@ export interface ProgressEvent {
   total?: number;
 }
 
-/** Looks at each page's records before they are written (schema drift counting); never changes them. */
-export type PageInspector = (records: readonly ExportRecord[]) => void;
-
 export interface RunExportOptions {
   module: ModuleDef;
   config: AppConfig;
@@ -51,7 +56,6 @@ export interface RunExportOptions {
   safetyMs?: number;
   /** Stops the run at the next page boundary (Ctrl-C): the open part is stored and the checkpoint written. */
   signal?: AbortSignal;
-  inspect?: PageInspector;
 }
 
 /** How many times a run that could not be proven complete is read again before it fails. */
@@ -120,6 +124,9 @@ export class ExportRun {
   private readonly statsBefore: { calls: number; retries: number };
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private lost: LeaseLostError | undefined;
+  /** Drift of the records in the open part: joins the run's count when the part is stored. */
+  private partDrift: DriftSummary = emptyDrift();
+  private readonly drift: DriftCheck;
   readonly runDir: string;
 
   private constructor(
@@ -133,6 +140,7 @@ export class ExportRun {
     this.lastCursor = run.cursor;
     this.statsBefore = { calls: d.client.stats().calls, retries: d.client.stats().retries };
     this.runDir = runDirFor(d.config, d.module.name, run.dt, run.runId);
+    this.drift = driftChecker(d.module.name);
   }
 
   /** Starts or resumes the module's run and takes its lease; a RunResult when there is nothing to run. */
@@ -339,6 +347,8 @@ export class ExportRun {
       this.part = undefined;
       this.run.parts.push(info);
       this.run.records += info.records;
+      this.run.schemaDrift = mergeDrift(this.run.schemaDrift ?? emptyDrift(), this.partDrift);
+      this.partDrift = emptyDrift();
       this.d.logger.info('part stored', { key: info.key, records: info.records, bytes: info.bytes });
     }
     this.run.cursor = this.lastCursor;
@@ -371,7 +381,8 @@ export class ExportRun {
         const page = next.value;
         if (page.total !== undefined) this.total = page.total;
         if (page.records.length) {
-          opts.inspect?.(page.records);
+          // Schema drift: records are written whole; fields the schema does not know are counted.
+          for (const r of page.records) addDrift(this.partDrift, this.drift(r));
           this.part ??= openPart(store, partKeyFor(this.runDir, this.run.parts.length), {
             runId: this.run.runId,
           });
@@ -408,6 +419,7 @@ export class ExportRun {
     } catch (err) {
       this.part?.abort(err as Error);
       this.part = undefined;
+      this.partDrift = emptyDrift(); // its records are read again on resume
       failure ??= err;
     }
     this.progress();
@@ -461,6 +473,7 @@ export class ExportRun {
       kind: module.kind(run.startCursor),
       completeness,
       rereads: run.rereads ?? 0,
+      schemaDrift: run.schemaDrift ?? emptyDrift(),
       ...(run.backfill ? { backfill: run.backfill } : {}),
       apiCalls: run.apiCalls,
       retries: run.retries,
@@ -493,7 +506,7 @@ export class ExportRun {
     delete this.state.lease;
     await this.ref.save();
     logger.info('run complete', { runId: run.runId, records: run.records, parts: run.parts.length });
-    return this.result('done', { manifestKey });
+    return this.result('done', { manifestKey, schemaDriftRecords: manifest.schemaDrift.records });
   }
 
   /** Ends this invocation with the run checkpointed; the caller continues it (after `waitMs`). */
@@ -520,6 +533,7 @@ export class ExportRun {
     // Parts are rewritten from part-00000 on; publish removes any the new pass does not list.
     run.parts = [];
     run.records = 0;
+    delete run.schemaDrift;
     run.lastError = { ...errorInfo(err), at: this.d.now().toISOString() };
     this.releaseOrExtend(0);
     await this.checkpoint();

@@ -1,5 +1,6 @@
 import type { ModuleName } from '../config';
 import type { CompletenessCheck, Cursor, RunKind, TimeWindow } from '../modules/types';
+import type { DriftSummary } from '../schema/drift';
 import type { PartInfo } from '../sink/types';
 
 /**
@@ -44,6 +45,8 @@ export interface RunResult {
    * last complete snapshot. Freshness = now − completeThrough. Absent before the first complete run.
    */
   completeThrough?: string;
+  /** With 'done': records of the run with fields the schema does not know (SchemaDriftRecords metric). */
+  schemaDriftRecords?: number;
 }
 
 /** Longest `reason` / error message a result carries (full text goes to the log and the state file). */
@@ -68,6 +71,8 @@ export interface RunInProgress {
   invocations: number;
   /** Times the run was read again from its start because it could not be proven complete. */
   rereads?: number;
+  /** Records of the stored parts with fields the module's schema does not declare. */
+  schemaDrift?: DriftSummary;
   /** Set on a backfill run: its window; publishing it leaves the scheduled window where it was. */
   backfill?: TimeWindow;
   lastError?: { code: string; message: string; at: string };
@@ -103,6 +108,8 @@ export interface Manifest {
   completeness: CompletenessCheck[];
   /** Times the run was read again because the listing moved while it was read. */
   rereads: number;
+  /** Records carrying fields the module's schema does not declare (written whole), and a sample of them. */
+  schemaDrift: DriftSummary;
   /** Present on a backfill run: the window it covered (scheduled runs carry their window in `range`). */
   backfill?: TimeWindow;
   apiCalls: number;

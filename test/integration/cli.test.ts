@@ -63,7 +63,9 @@ describe('qexport demo', () => {
 
     const files = await walk(out);
     for (const m of ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets']) {
-      const manifests = files.filter((f) => f.includes(`/qualys/${m}/dt=`) && f.endsWith('_manifest.json'));
+      const manifests = files.filter(
+        (f) => new RegExp(`/demo-[^/]+/${m}/dt=`).test(f) && f.endsWith('_manifest.json'),
+      );
       expect(manifests).toHaveLength(1);
       const manifest = JSON.parse(await readFile(manifests[0]!, 'utf8'));
       expect(manifest.module).toBe(m);

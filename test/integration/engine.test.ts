@@ -476,3 +476,47 @@ describe('operator control of the state', () => {
     await expect(invoke(getModule('pci-scans'), window)).rejects.toThrow(/full snapshot/);
   });
 });
+
+describe('schema drift', () => {
+  it('records with fields the schema does not know are written whole and counted in the manifest', async () => {
+    const { dir, store } = await tempStore();
+    dirs.push(dir);
+    const config = simConfig(sim, { QEXPORT_PART_MAX_RECORDS: '30' });
+    const pci = getModule('pci-scans');
+    // Every 7th scan carries a field Qualys might add tomorrow.
+    const drifting: ModuleDef = {
+      ...pci,
+      async *pages(client, cursor, cfg) {
+        for await (const page of pci.pages(client, cursor, cfg)) {
+          yield {
+            ...page,
+            records: page.records.map((r) =>
+              (r.scanId as number) % 7 === 0 ? { ...r, riskScore: 42, nested: { x: 1 } } : r,
+            ),
+          };
+        }
+      },
+    };
+    const result = await runExport({
+      module: drifting,
+      config,
+      client: testClient(sim, config),
+      store,
+      invocation: {},
+      deadline: () => Date.now() + 60_000,
+      now: at(0),
+    });
+    expect(result.status).toBe('done');
+    const { manifest, records } = await import('../support/harness').then((h) =>
+      h.readRunFromDir(dir, result.manifestKey!),
+    );
+    const expected = records.filter((r) => (r.scanId as number) % 7 === 0).length;
+    expect(expected).toBeGreaterThan(0);
+    expect(manifest.schemaDrift).toEqual({ records: expected, fields: ['riskScore', 'nested'] });
+    expect(result.schemaDriftRecords).toBe(expected);
+    expect(records.find((r) => (r.scanId as number) % 7 === 0)).toMatchObject({
+      riskScore: 42,
+      nested: { x: 1 },
+    });
+  });
+});

@@ -216,10 +216,13 @@ describe('PCI Merchant credentials (separate from the gateway)', () => {
   });
 
   it('defaults to basic and names the missing variable', () => {
-    expect(loadPciCredentials({ QUALYS_PCI_USERNAME: 'u', QUALYS_PCI_PASSWORD: 'p' })).toMatchObject({
+    // Passwords shorter than MIN_SECRET_LENGTH are refused (they cannot be redacted safely).
+    expect(
+      loadPciCredentials({ QUALYS_PCI_USERNAME: 'u', QUALYS_PCI_PASSWORD: 'pci-password-1' }),
+    ).toMatchObject({
       method: 'basic',
       username: 'u',
-      password: 'p',
+      password: 'pci-password-1',
     });
     expect(() => loadPciCredentials({ QUALYS_PCI_USERNAME: 'u' })).toThrow(
       /QUALYS_PCI_PASSWORD is required for PCI auth method basic/,
