@@ -3,6 +3,7 @@ import { buildQualysClient, type ClientAuth } from '../../shared/app/build-clien
 import { runModuleLocally } from '../../shared/app/run-local';
 import type { Manifest, RunResult } from '../../shared/export/types';
 import type { Logger } from '../../shared/log';
+import type { TimeWindow } from '../../shared/modules/types';
 import type { TokenProvider } from '../../shared/qualys/types';
 import type { ObjectStore } from '../../shared/sink/types';
 import { oneLine } from './errors';
@@ -16,6 +17,8 @@ export interface RunModulesOptions {
   store: ObjectStore;
   fetch: typeof fetch;
   runId?: string;
+  /** A backfill run of exactly this window (edr-events): the scheduled window is left where it is. */
+  backfill?: TimeWindow;
   logger?: Logger;
   /** Names the setup problem (AWS region, credentials, bucket, permissions) behind an error, if it is one. */
   setupProblem?: (err: unknown) => string | undefined;
@@ -57,6 +60,7 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
           client,
           store: opts.store,
           runId: opts.runId,
+          backfill: opts.backfill,
           logger: opts.logger,
           signal: opts.signal,
           onProgress: (p) => {

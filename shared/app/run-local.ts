@@ -5,6 +5,7 @@ import { runExport, type ProgressEvent } from '../export/engine';
 import type { ExportInvocation, RunResult } from '../export/types';
 import type { Logger } from '../log';
 import { getModule } from '../modules';
+import type { TimeWindow } from '../modules/types';
 import type { QualysClient } from '../qualys/types';
 import type { ObjectStore } from '../sink/types';
 
@@ -14,6 +15,8 @@ export interface LocalRunOptions {
   client: QualysClient;
   store: ObjectStore;
   runId?: string;
+  /** Start a backfill run of exactly this window (modules that read by time window). */
+  backfill?: TimeWindow;
   logger?: Logger;
   onProgress?: (p: ProgressEvent) => void;
   /** Ctrl-C: the run stops at the next page boundary with its checkpoint written and its lease released. */
