@@ -2,6 +2,7 @@ import type { AppConfig, ModuleName } from '../../shared/config';
 import { buildQualysClient, type ClientAuth } from '../../shared/app/build-client';
 import { runModuleLocally } from '../../shared/app/run-local';
 import type { Manifest, RunResult } from '../../shared/export/types';
+import { ConfigError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import type { TimeWindow } from '../../shared/modules/types';
 import type { TokenProvider } from '../../shared/qualys/types';
@@ -90,7 +91,9 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
       } catch (err) {
         return {
           error: oneLine(err),
-          setup: opts.setupProblem?.(err),
+          // A configuration problem found when the run starts (e.g. a backfill overlapping covered time) is
+          // one line naming the fix, exit 2, like any other; nothing was exported.
+          setup: err instanceof ConfigError ? oneLine(err) : opts.setupProblem?.(err),
           row: {
             module,
             status: 'failed',

@@ -50,7 +50,7 @@ export async function runModuleLocally(opts: LocalRunOptions): Promise<RunResult
     const invocation: ExportInvocation =
       result?.runId !== undefined
         ? { owner, continuation: { runId: result.runId } }
-        : { owner, runId: opts.runId };
+        : { owner, runId: opts.runId, backfill: opts.backfill };
     result = await runExport({
       module,
       config: opts.config,

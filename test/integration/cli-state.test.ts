@@ -108,3 +108,41 @@ describe('qexport state', () => {
     expect(unknown.stderr).toMatch(/unknown module 'nope'/);
   });
 });
+describe('qexport export --from/--to', () => {
+  it('is refused with one line for snapshots, half windows, reversed and future windows', async () => {
+    const out = join(tmp, 'bad-backfill');
+    const cases: [string[], RegExp][] = [
+      [['pci-scans', '--from', '2026-01-01T00:00:00Z', '--to', '2026-01-02T00:00:00Z'], /only edr-events/],
+      [['edr-events', '--from', '2026-01-01T00:00:00Z'], /both --from and --to/],
+      [['edr-events', '--from', '2026-01-02T00:00:00Z', '--to', '2026-01-01T00:00:00Z'], /must be before/],
+      [['edr-events', '--from', '2026-01-01T00:00:00Z', '--to', '2999-01-01T00:00:00Z'], /in the future/],
+      [['edr-events', '--from', 'yesterday', '--to', '2026-01-01T00:00:00Z'], /must be \{"from"/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = await qexport(['export', ...args, '--out', out], { env });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(pattern);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
+  it('backfills a window before the scheduled coverage, leaves the schedule alone, and refuses an overlap', async () => {
+    const out = join(tmp, 'backfill');
+    const scheduled = await qexport(['export', 'edr-events', '--out', out], { env });
+    expect(scheduled.code, scheduled.stderr).toBe(0);
+    const before = await qexport(['state', 'show', 'edr-events', '--out', out, '--json'], { env });
+    const committed = (JSON.parse(before.stdout) as { state: StateFile }[])[0]!.state.committed!;
+    // The simulator's events start 3 h ago; the scheduled run covered the last hour.
+    const to = new Date(Date.parse(committed.coveredFrom as string)).toISOString();
+    const from = new Date(Date.parse(to) - 3600_000).toISOString();
+    const back = await qexport(['export', 'edr-events', '--from', from, '--to', to, '--out', out], { env });
+    expect(back.code, back.stderr).toBe(0);
+    const after = await qexport(['state', 'show', 'edr-events', '--out', out, '--json'], { env });
+    const state = (JSON.parse(after.stdout) as { state: StateFile }[])[0]!.state;
+    expect(state.committed?.windowEnd).toBe(committed.windowEnd);
+    expect(state.committed?.backfills).toEqual([expect.objectContaining({ from, to })]);
+    const again = await qexport(['export', 'edr-events', '--from', from, '--to', to, '--out', out], { env });
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/overlaps/);
+  });
+});
