@@ -28,7 +28,7 @@ export interface StackSettings {
   /** EventBridge Scheduler expressions, or 'disabled'. */
   tokenRefreshSchedule: string;
   schedules: Record<ModuleName, string>;
-  /** Extra environment for the exporters (QUALYS_* module options). */
+  /** Extra environment for the exporters (QUALYS_* module options, HTTPS_PROXY / HTTP_PROXY / NO_PROXY). */
   exporterEnv: Record<string, string>;
   alarmEmail?: string;
   /** "No run completed" alarms fire after this many schedule periods without a completed run. */
@@ -180,6 +180,9 @@ const CREDENTIAL_VARIABLES: readonly string[] = [
   ENV.pciClientSecret,
   ENV.pciScope,
 ];
+/** Corporate proxy settings the functions honour for Qualys and IdP calls (docs/operations.md). */
+export const PROXY_VARIABLES: readonly string[] = ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY'];
+
 /** Variables with a context key of their own. */
 const OWN_KEY_VARIABLES: Record<string, string> = {
   [ENV.platform]: 'platform',
@@ -195,8 +198,16 @@ function exporterEnvOf(value: unknown, key: string): Record<string, string> {
     throw new ContextError(`context '${key}' must be an object of QUALYS_* variables`);
   }
   for (const [k, val] of Object.entries(v)) {
-    if (!/^QUALYS_[A-Z_]+$/.test(k) || typeof val !== 'string') {
-      throw new ContextError(`context '${key}' may only set QUALYS_* string variables (got '${k}')`);
+    if (!(/^QUALYS_[A-Z_]+$/.test(k) || PROXY_VARIABLES.includes(k)) || typeof val !== 'string') {
+      throw new ContextError(
+        `context '${key}' may only set QUALYS_* and ${PROXY_VARIABLES.join(' / ')} string variables (got '${k}')`,
+      );
+    }
+    if (PROXY_VARIABLES.includes(k) && /^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(val)) {
+      throw new ContextError(
+        `context '${key}.${k}': a proxy URL with a user or password would be readable in the function's ` +
+          'configuration; use a proxy that admits the functions by network (VPC, security group) instead',
+      );
     }
     if (CREDENTIAL_VARIABLES.includes(k)) {
       throw new ContextError(

@@ -17,9 +17,20 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { ENV, GATEWAY_MODULES, type ModuleName } from '../shared/config';
-import { ContextError, tenantPrefix, type StackSettings, type TenantSettings } from './context';
+import {
+  ContextError,
+  PROXY_VARIABLES,
+  tenantPrefix,
+  type StackSettings,
+  type TenantSettings,
+} from './context';
 import { exportLoop } from './loop';
 import { observability } from './observability';
+
+/** Does a function's environment route its Qualys calls through a proxy? */
+export function usesProxy(env: Record<string, string>): boolean {
+  return PROXY_VARIABLES.some((k) => k !== 'NO_PROXY' && Boolean(env[k]?.trim()));
+}
 
 /** Environment variable of the PCI exporter naming the PCI Merchant credentials secret. */
 export const PCI_CREDENTIALS_SECRET_ENV = 'QEXPORT_PCI_CREDENTIALS_SECRET_ID';
@@ -212,6 +223,9 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
         mainFields: ['module', 'main'],
         // The AWS SDK is bundled, not taken from the runtime, so its version is the one we test.
         externalModules: [],
+        // Behind a proxy the functions load undici (EnvHttpProxyAgent); it is installed beside the bundle then,
+        // and only then (it would take a bundle over its 1 MB budget for every deployment).
+        ...(usesProxy(env) ? { nodeModules: ['undici'] } : {}),
         banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
       },
     });
@@ -249,6 +263,7 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
   const bucket = shared.bucket;
   const exporters: Partial<Record<ModuleName, NodejsFunction>> = {};
   for (const module of t.modules) {
+    const usesGatewayToken = module !== 'pci-scans';
     const f = fn(
       `Export${pascal(module)}Function`,
       `export-${module}.ts`,
@@ -259,7 +274,8 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
         ...t.exporterEnv,
         [ENV.bucket]: bucket.bucketName,
         [ENV.prefix]: dataPrefix,
-        ...(tokenSecret && tokenRefresh
+        // Only gateway modules use the gateway token: PCI Merchant authenticates with its own account.
+        ...(tokenSecret && tokenRefresh && usesGatewayToken
           ? {
               [ENV.tokenSecretId]: tokenSecret.secretArn,
               [ENV.tokenRefreshFunction]: tokenRefresh.functionName,
@@ -271,9 +287,9 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
       },
       named(`${baseName}-${module}`, MAX_FUNCTION_NAME, 'function'),
     );
-    if (tokenSecret) readSecret(tokenSecret, f);
+    if (tokenSecret && usesGatewayToken) readSecret(tokenSecret, f);
     if (module === 'pci-scans' && pciCredentialsSecret) readSecret(pciCredentialsSecret, f);
-    if (tokenRefresh) {
+    if (tokenRefresh && usesGatewayToken) {
       // The exporter invokes token-refresh by its unqualified name: exactly that ARN, no versions or aliases.
       f.addToRolePolicy(
         new iam.PolicyStatement({
