@@ -356,6 +356,7 @@ async function peer(module: ModuleName, sim: Sim): Promise<WholeProcess | undefi
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '/tmp',
         ...exporterEnv(sim),
+        PYTHONDONTWRITEBYTECODE: '1',
         PEER_OUT: out,
         PEER_EDR_FROM: new Date(now - EDR_LOOKBACK_HOURS * 3600_000).toISOString(),
         PEER_EDR_TO: new Date(now).toISOString(),

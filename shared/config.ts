@@ -93,15 +93,27 @@ export interface PciOptions {
   pageSize: number;
 }
 export interface CertviewOptions {
-  apiVersion: 'v1' | 'v2';
+  /** API version in the path, e.g. v1 (capped at 10,000 results), v2, v2.1, v2.2. */
+  apiVersion: string;
+  /** Sent as `assetType` (default ALL: certificates on unmanaged assets too). */
+  assetType: string;
   pageSize: number;
   /** Either the structured v2 filter object or a v1 QQL string. */
   filter?: unknown;
   includes?: string[];
 }
+/** The QQL time field an EDR window (and its sort) applies to. */
+export const EDR_TIME_FIELDS = ['event.datetime', 'event.eventProcessedTime'] as const;
+export type EdrTimeField = (typeof EDR_TIME_FIELDS)[number];
+
 export interface EdrOptions {
   /** QQL filter ANDed with the time window, e.g. `type:MUTEX`. */
   filter?: string;
+  /**
+   * Window on the agent's event time (event.datetime, default) or on when Qualys processed the event
+   * (event.eventProcessedTime): agents that upload late land in a processed-time window that has not closed yet.
+   */
+  timeField: EdrTimeField;
   pageSize: number;
   overlapMinutes: number;
   /** First run (no committed window end): how far back to start. */
@@ -171,10 +183,12 @@ export const ENV = {
   pciScope: 'QUALYS_PCI_SCOPE',
   pciPageSize: 'QUALYS_PCI_PAGE_SIZE',
   certviewApiVersion: 'QUALYS_CERTVIEW_API_VERSION',
+  certviewAssetType: 'QUALYS_CERTVIEW_ASSET_TYPE',
   certviewPageSize: 'QUALYS_CERTVIEW_PAGE_SIZE',
   certviewFilter: 'QUALYS_CERTVIEW_FILTER',
   certviewIncludes: 'QUALYS_CERTVIEW_INCLUDES',
   edrFilter: 'QUALYS_EDR_FILTER',
+  edrTimeField: 'QUALYS_EDR_TIME_FIELD',
   edrPageSize: 'QUALYS_EDR_PAGE_SIZE',
   edrOverlapMinutes: 'QUALYS_EDR_OVERLAP_MINUTES',
   edrInitialLookbackHours: 'QUALYS_EDR_INITIAL_LOOKBACK_HOURS',
@@ -193,6 +207,8 @@ export const ENV = {
   tokenRefreshFunction: 'QEXPORT_TOKEN_REFRESH_FUNCTION',
   refreshMarginMinutes: 'QEXPORT_REFRESH_MARGIN_MINUTES',
   logLevel: 'QEXPORT_LOG_LEVEL',
+  /** Set by the stack on a listed tenant's functions: added to their metrics as the `Tenant` dimension. */
+  tenant: 'QEXPORT_TENANT',
   // Outbound proxy for Qualys and IdP calls (the conventional names; the lowercase spelling wins when both are set)
   httpsProxy: 'HTTPS_PROXY',
   httpProxy: 'HTTP_PROXY',
@@ -405,16 +421,38 @@ function certviewFilter(env: Env): unknown {
   return v;
 }
 
+/** event.datetime | event.eventProcessedTime (the record's names dateTime / eventProcessedTime are accepted too). */
+function edrTimeField(env: Env): EdrTimeField {
+  const v = str(env, ENV.edrTimeField);
+  if (v === undefined) return 'event.datetime';
+  const k = v.toLowerCase().replace(/^event\./, '');
+  if (k === 'datetime') return 'event.datetime';
+  if (k === 'eventprocessedtime') return 'event.eventProcessedTime';
+  throw new ConfigError(`${ENV.edrTimeField} must be event.datetime or event.eventProcessedTime, got '${v}'`);
+}
+
 /** Everything but the credentials: what the exporters need. Every bad variable is reported, not only the first. */
 export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
   const p = new ConfigProblems();
   const apiVersion = p.take(() => {
     const v = (str(env, ENV.certviewApiVersion) ?? 'v2').toLowerCase();
-    if (v !== 'v1' && v !== 'v2') {
-      throw new ConfigError(`${ENV.certviewApiVersion} must be v1 or v2, got '${v}'`);
+    if (!/^v\d{1,2}(\.\d{1,2}){0,2}$/.test(v)) {
+      throw new ConfigError(
+        `${ENV.certviewApiVersion} must be a CertView API version such as v1, v2, v2.1 or v2.2, got '${v}'`,
+      );
     }
     return v;
   }, 'v2');
+  const assetType = p.take(() => {
+    const v = (str(env, ENV.certviewAssetType) ?? 'ALL').toUpperCase();
+    if (!/^[A-Z][A-Z_]{0,31}$/.test(v)) {
+      throw new ConfigError(
+        `${ENV.certviewAssetType} must be an asset type such as ALL, MANAGED or UNMANAGED, got '${v}'`,
+      );
+    }
+    return v;
+  }, 'ALL');
+  const timeField = p.take(() => edrTimeField(env), 'event.datetime' as EdrTimeField);
   const prefix = p.take(() => {
     const v = (str(env, ENV.prefix) ?? 'qualys').replace(/^\/+|\/+$/g, '');
     if (v && !/^[A-Za-z0-9!_.*'()/-]+$/.test(v)) {
@@ -427,9 +465,9 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
   const includes = str(env, ENV.certviewIncludes);
   const edrFilter = p.take(() => {
     const v = str(env, ENV.edrFilter);
-    if (v && /event\.datetime/i.test(v)) {
+    if (v && /event\.(datetime|eventProcessedTime)/i.test(v)) {
       throw new ConfigError(
-        `${ENV.edrFilter} must not contain event.datetime: the exporter sets the time window itself`,
+        `${ENV.edrFilter} must not contain event.datetime or event.eventProcessedTime: the exporter sets the time window itself`,
       );
     }
     return v;
@@ -460,6 +498,7 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
       pci: { pageSize: num(ENV.pciPageSize, 1000, 1, 1000) },
       certview: {
         apiVersion,
+        assetType,
         pageSize: num(ENV.certviewPageSize, 200, 1, 200),
         filter: p.take(() => certviewFilter(env)),
         includes: includes
@@ -471,6 +510,7 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
       },
       edr: {
         filter: edrFilter,
+        timeField,
         pageSize: num(ENV.edrPageSize, 1000, 1, 5000),
         overlapMinutes: num(ENV.edrOverlapMinutes, 10, 0, 24 * 60),
         initialLookbackHours: num(ENV.edrInitialLookbackHours, 24, 1, 24 * 90),
@@ -546,8 +586,11 @@ export function loadCredentials(env: Env): Credentials {
   return checkCredentials(c, (f) => CRED_ENV[f]);
 }
 
-/** Credentials from the credentials secret's JSON; `source` names the secret in errors (never its values). */
-export function parseCredentials(value: unknown, source: string): Credentials {
+/**
+ * A credentials secret's JSON object (a string or already parsed), as a reader of its string fields. `source`
+ * names the secret in errors, which never quote its values.
+ */
+function secretFields(value: unknown, source: string): (k: string) => string | undefined {
   let obj = value;
   if (typeof value === 'string') {
     try {
@@ -560,12 +603,17 @@ export function parseCredentials(value: unknown, source: string): Credentials {
     throw new ConfigError(`${source} must be a JSON object (see docs/credentials.md)`);
   }
   const o = obj as Record<string, unknown>;
-  const field = (k: keyof Credentials): string | undefined => {
+  return (k) => {
     const v = o[k];
     if (v === undefined || v === null || v === '') return undefined;
     if (typeof v !== 'string') throw new ConfigError(`${source}: field '${k}' must be a string`);
     return v.trim() || undefined;
   };
+}
+
+/** Credentials from the credentials secret's JSON; `source` names the secret in errors (never its values). */
+export function parseCredentials(value: unknown, source: string): Credentials {
+  const field = secretFields(value, source);
   const c: Credentials = {
     method: method(field('method'), `${source}: field 'method'`),
     clientId: field('clientId'),
@@ -583,7 +631,7 @@ export function describeConfig(cfg: AppConfig): string {
   return (
     `gateway=${cfg.endpoints.gatewayUrl ?? '(none)'} pci=${cfg.endpoints.pciUrl} prefix=${cfg.output.prefix || '(none)'} ` +
     `concurrency=${cfg.http.concurrency} retries=${cfg.http.maxRetries} certview=${cfg.modules.certview.apiVersion} ` +
-    `gzip=${cfg.output.gzipLevel}`
+    `edrTimeField=${cfg.modules.edr.timeField} gzip=${cfg.output.gzipLevel}`
   );
 }
 
@@ -660,24 +708,7 @@ export function loadPciCredentials(env: Env): PciCredentials {
  * fields. `source` names the secret in errors (never its values).
  */
 export function parsePciCredentials(value: unknown, source: string): PciCredentials {
-  let obj = value;
-  if (typeof value === 'string') {
-    try {
-      obj = JSON.parse(value);
-    } catch {
-      throw new ConfigError(`${source} is not valid JSON (see docs/credentials.md for its format)`);
-    }
-  }
-  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) {
-    throw new ConfigError(`${source} must be a JSON object (see docs/credentials.md)`);
-  }
-  const o = obj as Record<string, unknown>;
-  const field = (k: keyof PciCredentials): string | undefined => {
-    const v = o[k];
-    if (v === undefined || v === null || v === '') return undefined;
-    if (typeof v !== 'string') throw new ConfigError(`${source}: field '${k}' must be a string`);
-    return v.trim() || undefined;
-  };
+  const field = secretFields(value, source);
   const c: PciCredentials = {
     method: pciMethod(field('method'), `${source}: field 'method'`),
     username: field('username'),

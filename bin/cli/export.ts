@@ -17,6 +17,8 @@ import type { StateFile } from '../../shared/export/types';
 import { ConfigError } from '../../shared/errors';
 import { createLogger, parseLogLevel, silentLogger } from '../../shared/log';
 import { getModule } from '../../shared/modules';
+import type { TimeWindow } from '../../shared/modules/types';
+import { parseWindow } from '../../shared/export/window';
 import { parseFlags } from './args';
 import { cliEnv } from './dotenv';
 import { watchInterrupts } from './interrupt';
@@ -36,6 +38,9 @@ Options:
   --dotenv FILE                    read variables from FILE (default ./.env when present); real env wins
                                    (formerly --env-file, which Node.js itself intercepts)
   --run-id ID                      name the run (default: timestamp + random suffix)
+  --from TIME --to TIME            backfill: export exactly this window (edr-events only; ISO times, e.g.
+                                   2026-11-01T00:00:00Z). The scheduled window is left where it is; a window
+                                   that overlaps what earlier runs covered is refused (it would write twice)
   -h, --help                       this help
 
 Qualys and IdP requests go through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY lists the host.
@@ -71,6 +76,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
     out: { type: 'string' },
     dotenv: { type: 'string' },
     'run-id': { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -86,6 +93,19 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const modules: ModuleName[] = which === 'all' ? [...MODULES] : [getModule(which).name];
   if (values['run-id'] !== undefined && !/^[A-Za-z0-9._-]{1,80}$/.test(values['run-id'])) {
     throw new ConfigError(`--run-id may contain only letters, digits, '.', '_' and '-' (1-80 characters)`);
+  }
+
+  let backfill: TimeWindow | undefined;
+  if (values.from !== undefined || values.to !== undefined) {
+    if (values.from === undefined || values.to === undefined)
+      throw new ConfigError('a backfill needs both --from and --to');
+    if (modules.length !== 1 || !getModule(modules[0]!).startBackfill)
+      throw new ConfigError(
+        `--from/--to backfill a time window: only edr-events reads by window (not ${which}); snapshots have no window`,
+      );
+    backfill = parseWindow({ from: values.from, to: values.to }, '--from/--to');
+    if (Date.parse(backfill.to) > Date.now())
+      throw new ConfigError(`--to (${values.to}) is in the future: a backfill covers the past only`);
   }
 
   const env = cliEnv(values.dotenv);
@@ -120,6 +140,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     store: target.store,
     fetch,
     runId: values['run-id'],
+    backfill,
     logger,
     signal: interrupts.signal,
     setupProblem: (err) => target.setupProblem(err),

@@ -1,9 +1,9 @@
-import { localOwner } from '../../shared/app/run-local';
+import { localOwnerPrefix } from '../../shared/app/run-local';
 import type { StateFile } from '../../shared/export/types';
 import type { OutputTarget } from './stores';
 
 /** What every lease this process takes starts with (`cli:<host>:<pid>:`; see localOwner). */
-const OUR_LEASES = localOwner().replace(/[^:]*$/, '');
+const OUR_LEASES = localOwnerPrefix();
 
 type Sig = 'SIGINT' | 'SIGTERM';
 

@@ -2,6 +2,7 @@ import { ConfigError } from '../../shared/errors';
 import { demoCommand } from './demo';
 import { errorLines } from './errors';
 import { exportCommand } from './export';
+import { stateCommand } from './state';
 import { tokenCommand } from './token';
 
 export const USAGE = `qexport — export Qualys data (PCI scans, CertView certificates, EDR events, Mobile assets) to NDJSON
@@ -10,7 +11,10 @@ Usage:
   qexport demo   [--out DIR] [--scale N] [--seed N]     run all four exports against the built-in simulator
   qexport export <module|all> [--out DIR|s3://bucket/prefix] [--dotenv FILE] [--run-id ID]
                                                      export from a real Qualys (config from environment / .env)
+  qexport export edr-events --from TIME --to TIME [...]   backfill one window without moving the schedule
   qexport token  [--dotenv FILE]                        obtain and check a token; prints method, subject, expiry
+  qexport state  show <module|all> | reset <module> --yes [--all] [--out DIR|s3://…]
+                                                     explain or clear a module's checkpoint
   qexport sim    [--port N] [--scale N] [--seed N] [--latency MS] [--fault ...]
                                                      run the Qualys API simulator
   qexport <command> --help                              details for one command
@@ -36,6 +40,8 @@ export async function main(argv: string[]): Promise<number> {
         return await exportCommand(rest);
       case 'token':
         return await tokenCommand(rest);
+      case 'state':
+        return await stateCommand(rest);
       case 'sim': {
         const { runSimulatorCli } = await import('../../test/sim/cli');
         return await runSimulatorCli(rest);
@@ -48,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
         return cmd === undefined ? 2 : 0;
       default:
         throw new ConfigError(
-          `unknown command '${cmd}' (expected demo, export, token or sim; see 'qexport --help')`,
+          `unknown command '${cmd}' (expected demo, export, token, state or sim; see 'qexport --help')`,
         );
     }
   } catch (err) {

@@ -2,7 +2,9 @@ import type { AppConfig, ModuleName } from '../../shared/config';
 import { buildQualysClient, type ClientAuth } from '../../shared/app/build-client';
 import { runModuleLocally } from '../../shared/app/run-local';
 import type { Manifest, RunResult } from '../../shared/export/types';
+import { ConfigError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
+import type { TimeWindow } from '../../shared/modules/types';
 import type { TokenProvider } from '../../shared/qualys/types';
 import type { ObjectStore } from '../../shared/sink/types';
 import { oneLine } from './errors';
@@ -16,6 +18,8 @@ export interface RunModulesOptions {
   store: ObjectStore;
   fetch: typeof fetch;
   runId?: string;
+  /** A backfill run of exactly this window (edr-events): the scheduled window is left where it is. */
+  backfill?: TimeWindow;
   logger?: Logger;
   /** Names the setup problem (AWS region, credentials, bucket, permissions) behind an error, if it is one. */
   setupProblem?: (err: unknown) => string | undefined;
@@ -57,6 +61,7 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
           client,
           store: opts.store,
           runId: opts.runId,
+          backfill: opts.backfill,
           logger: opts.logger,
           signal: opts.signal,
           onProgress: (p) => {
@@ -86,7 +91,9 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
       } catch (err) {
         return {
           error: oneLine(err),
-          setup: opts.setupProblem?.(err),
+          // A configuration problem found when the run starts (e.g. a backfill overlapping covered time) is
+          // one line naming the fix, exit 2, like any other; nothing was exported.
+          setup: err instanceof ConfigError ? oneLine(err) : opts.setupProblem?.(err),
           row: {
             module,
             status: 'failed',

@@ -5,6 +5,7 @@ import { runExport, type ProgressEvent } from '../export/engine';
 import type { ExportInvocation, RunResult } from '../export/types';
 import type { Logger } from '../log';
 import { getModule } from '../modules';
+import type { TimeWindow } from '../modules/types';
 import type { QualysClient } from '../qualys/types';
 import type { ObjectStore } from '../sink/types';
 
@@ -14,6 +15,8 @@ export interface LocalRunOptions {
   client: QualysClient;
   store: ObjectStore;
   runId?: string;
+  /** Start a backfill run of exactly this window (modules that read by time window). */
+  backfill?: TimeWindow;
   logger?: Logger;
   onProgress?: (p: ProgressEvent) => void;
   /** Ctrl-C: the run stops at the next page boundary with its checkpoint written and its lease released. */
@@ -22,9 +25,14 @@ export interface LocalRunOptions {
   maxInvocations?: number;
 }
 
+/** What every lease this process takes starts with: `cli:<host>:<pid>:`. */
+export function localOwnerPrefix(): string {
+  return `cli:${hostname()}:${process.pid}:`;
+}
+
 /** Who holds the lease for a local run: this host and process, unique per call. */
 export function localOwner(): string {
-  return `cli:${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  return `${localOwnerPrefix()}${randomBytes(3).toString('hex')}`;
 }
 
 /**
@@ -42,7 +50,7 @@ export async function runModuleLocally(opts: LocalRunOptions): Promise<RunResult
     const invocation: ExportInvocation =
       result?.runId !== undefined
         ? { owner, continuation: { runId: result.runId } }
-        : { owner, runId: opts.runId };
+        : { owner, runId: opts.runId, backfill: opts.backfill };
     result = await runExport({
       module,
       config: opts.config,

@@ -1,4 +1,11 @@
-import { createRemoteJWKSet, decodeJwt, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
+import {
+  createRemoteJWKSet,
+  customFetch,
+  decodeJwt,
+  jwtVerify,
+  errors as joseErrors,
+  type JWTPayload,
+} from 'jose';
 import type { TokenCheckConfig } from '../config';
 import { AuthError } from '../errors';
 
@@ -11,12 +18,20 @@ export interface TokenInfo {
 
 const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
-/** jose's remote JWKS: cached per URL, refetched on an unknown kid, so key rotation is picked up. */
-function remoteJwks(url: string) {
-  let set = jwksCache.get(url);
+/**
+ * jose's remote JWKS: cached per URL (and fetch), refetched on an unknown kid, so key rotation is picked up. The
+ * JWKS is fetched with the injected fetch, so it goes through the same proxy as every other call.
+ */
+function remoteJwks(url: string, fetchImpl?: typeof fetch) {
+  const key = fetchImpl ? url : `${url} (global fetch)`;
+  let set = jwksCache.get(key);
   if (!set) {
-    set = createRemoteJWKSet(new URL(url), { timeoutDuration: 10_000, cooldownDuration: 30_000 });
-    jwksCache.set(url, set);
+    set = createRemoteJWKSet(new URL(url), {
+      timeoutDuration: 10_000,
+      cooldownDuration: 30_000,
+      ...(fetchImpl ? { [customFetch]: fetchImpl } : {}),
+    });
+    jwksCache.set(key, set);
   }
   return set;
 }
@@ -46,6 +61,8 @@ export async function checkToken(
   token: string,
   check: TokenCheckConfig,
   now: Date = new Date(),
+  /** The fetch that reaches the JWKS (the process's proxy-aware fetch); default the global one. */
+  fetchImpl?: typeof fetch,
 ): Promise<TokenInfo> {
   let claims: JWTPayload;
   try {
@@ -56,7 +73,7 @@ export async function checkToken(
   const nowSec = Math.floor(now.getTime() / 1000);
   try {
     if (check.jwksUrl) {
-      ({ payload: claims } = await jwtVerify(token, remoteJwks(check.jwksUrl), {
+      ({ payload: claims } = await jwtVerify(token, remoteJwks(check.jwksUrl, fetchImpl), {
         issuer: check.issuer,
         audience: check.audience,
         currentDate: now,

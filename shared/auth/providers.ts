@@ -104,7 +104,7 @@ export function createLocalTokenProvider(opts: {
   let cached: { token: string; expiresAt: number } | undefined;
   const refresh = singleFlight(async () => {
     const { accessToken } = await obtainToken(opts.credentials, opts.endpoints, opts.fetch, opts.retry);
-    const info = await checkToken(accessToken, opts.tokenCheck, new Date(now()));
+    const info = await checkToken(accessToken, opts.tokenCheck, new Date(now()), opts.fetch);
     cached = { token: accessToken, expiresAt: info.expiresAt.getTime() };
     logger.info('obtained a token', {
       purpose: opts.purpose ?? 'gateway',

@@ -43,7 +43,7 @@ export async function refreshToken(deps: RefreshDeps): Promise<RefreshResult & {
     }
   }
   const obtained = await obtainToken(deps.credentials, deps.endpoints, deps.fetch, deps.retry);
-  const info = await checkToken(obtained.accessToken, deps.tokenCheck, now());
+  const info = await checkToken(obtained.accessToken, deps.tokenCheck, now(), deps.fetch);
   const token: StoredToken = {
     accessToken: obtained.accessToken,
     tokenType: 'Bearer',

@@ -361,7 +361,9 @@ export class ExportRun {
     let outcome: PumpOutcome | undefined;
     let failure: unknown;
     // Fetch page k+1 while page k is serialised, compressed and uploaded.
-    const iterator = readAhead(module.pages(client, this.run.cursor, config)[Symbol.asyncIterator]());
+    const iterator = readAhead(
+      module.pages(client, this.run.cursor, config, this.d.logger)[Symbol.asyncIterator](),
+    );
     try {
       for (;;) {
         if (this.lost) throw this.lost;
@@ -605,6 +607,8 @@ export class ExportRun {
       return await this.publish(await this.prove());
     } catch (err) {
       if (err instanceof LeaseLostError) throw err;
+      // A proof that calls the API can meet a long rate-limit wait: continue later, exactly here.
+      if (err instanceof ResumeLaterError) return await this.pause(err.message, err.waitMs ?? 0);
       if (err instanceof IncompleteError && err.reread && this.canReread()) return await this.reread(err);
       return await this.fail(err);
     }

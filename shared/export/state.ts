@@ -78,6 +78,7 @@ export class StateRef {
           throw new QexportError(
             'state',
             `access denied writing ${this.store.describe(this.key)}: the exporter needs s3:PutObject (and s3:GetObject) on its state file`,
+            { cause: err },
           );
         }
         throw err;

@@ -1,44 +1,88 @@
 import { parseJsonBody } from './json';
-import { ParseError, QualysHttpError } from '../errors';
+import { ConfigError, IncompleteError, ParseError, QualysHttpError } from '../errors';
 import type { QualysClient, QualysResponse } from '../qualys/types';
-import type { AppConfig } from '../config';
-import type { CommittedState, Cursor, ExportRecord, ModuleDef, Page } from './types';
+import type { AppConfig, EdrTimeField } from '../config';
+import type {
+  CommittedState,
+  CompletenessCheck,
+  Cursor,
+  ExportRecord,
+  ModuleDef,
+  Page,
+  StartContext,
+  TimeWindow,
+} from './types';
 
 /**
- * EDR paging position. The scroll id is short-lived, so the cursor keeps the window and the last dateTime
- * reached (with the ids already written at that instant); a resumed run reopens the scroll from there.
+ * EDR paging position. The scroll id is short-lived, so the cursor keeps the window and the last instant reached
+ * (with the ids already read at that instant); a resumed run reopens the scroll from there.
+ *
+ * The pager asks for events in ascending order of the window's time field (`sort`) and checks that order event by
+ * event, as Singer taps check a stream they declare sorted: the first event older than the one before it stops
+ * the run. Nothing is ever dropped because of where it falls in the order; the only events not written are ids
+ * already read at the boundary instant and ids the previous run wrote in the overlap.
  */
 export interface EdrCursor extends Cursor {
-  /** Window, ISO UTC: from inclusive, to exclusive. */
+  /** Window on the time field, ISO UTC: from inclusive, to exclusive. */
   from: string;
   to: string;
   filter?: string;
+  /** QQL field the window and the sort apply to (absent in older checkpoints: event.datetime). */
+  timeField?: EdrTimeField;
+  /** Last instant reached (the event's own text for the time field) and the ids read at exactly that instant. */
   after: { dateTime: string; ids: string[] } | null;
   /** Ids the previous run wrote in the overlap: dropped if seen again. */
   skip: string[];
-  /** Ids seen in the last `overlapMinutes` of this window (committed for the next run). */
+  /** Ids seen in the last `overlapMs` of this window (committed for the next run). */
   recent: string[];
   overlapMs: number;
+  /** Distinct events read in the window so far (written, or dropped as written by the previous run). */
+  read?: number;
+  /**
+   * What `GET /ioc/events/count` answered for the window, asked right after the scroll ended: the count, or the
+   * HTTP status that says the tenant does not offer it (404/405). Absent until the window is read.
+   */
+  windowCount?: { count: number } | { unavailable: number };
 }
 
 /** Bound on the ids kept for cross-run dedup (documented; beyond it a re-seen event may be written again). */
 export const MAX_RECENT_IDS = 200_000;
+/** Pages in a row that bring nothing new before the scroll is declared stuck. */
+const MAX_STALLED_PAGES = 3;
+
+/** The record field that carries each QQL time field. */
+export const EDR_RECORD_FIELD: Record<EdrTimeField, 'dateTime' | 'eventProcessedTime'> = {
+  'event.datetime': 'dateTime',
+  'event.eventProcessedTime': 'eventProcessedTime',
+};
 
 /** '2020-08-17T04:15:06.000+0000' → epoch ms. */
 export function edrTimeMs(dateTime: string): number {
   const iso = dateTime.replace(/([+-]\d\d)(\d\d)$/, '$1:$2');
   const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) throw new ParseError(`EDR event has an unreadable dateTime '${dateTime}'`);
+  if (Number.isNaN(ms)) throw new ParseError(`EDR event has an unreadable time '${dateTime}'`);
   return ms;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const DATE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)$/;
+const fieldOf = (c: EdrCursor): EdrTimeField => c.timeField ?? 'event.datetime';
 
+/** The QQL of the scroll: the window from the last instant reached, ANDed with the configured filter. */
 export function edrQuery(cursor: EdrCursor): string {
   const from = cursor.after ? iso(edrTimeMs(cursor.after.dateTime)) : cursor.from;
-  const range = `event.datetime:['${from}'..'${cursor.to}']`;
+  const range = `${fieldOf(cursor)}:['${from}'..'${cursor.to}']`;
   return cursor.filter ? `${range} AND (${cursor.filter})` : range;
+}
+
+/** The QQL of the whole window (what `/ioc/events/count` is asked about). */
+export function edrWindowQuery(cursor: EdrCursor): string {
+  return edrQuery({ ...cursor, after: null });
+}
+
+/** The explicit sort every scroll is opened with: ascending on the window's time field. */
+export function edrSort(field: EdrTimeField): string {
+  return JSON.stringify([{ [field]: 'asc' }]);
 }
 
 interface EdrPage {
@@ -46,98 +90,269 @@ interface EdrPage {
   scrollId?: string;
 }
 
-export function parseEdrPage(res: QualysResponse): EdrPage {
+/** Response headers that may carry the scroll continuation id when the body does not ([ours]: not published). */
+export const EDR_CONTINUATION_HEADERS = ['scrollid', 'x-scroll-id'] as const;
+
+/**
+ * An EDR events page: a top-level JSON array or `{"data":[…]}`; the continuation id from the body's `scrollId` or
+ * a response header. Every event needs a string `id` and a readable time in `timeKey`.
+ */
+export function parseEdrPage(
+  res: QualysResponse,
+  timeKey: 'dateTime' | 'eventProcessedTime' = 'dateTime',
+): EdrPage {
   const body = parseJsonBody(res.text, 'EDR events response');
-  const b = body as { data?: unknown; scrollId?: unknown } | null;
-  if (!b || !Array.isArray(b.data)) throw new ParseError('EDR events response has no data array');
-  for (const e of b.data) {
-    const ev = e as { id?: unknown; dateTime?: unknown } | null;
-    if (!ev || typeof ev.id !== 'string' || typeof ev.dateTime !== 'string' || !DATE_TIME.test(ev.dateTime)) {
+  let data: unknown;
+  let bodyId: unknown;
+  if (Array.isArray(body)) data = body;
+  else if (body && typeof body === 'object') {
+    data = (body as { data?: unknown }).data;
+    bodyId = (body as { scrollId?: unknown }).scrollId;
+  }
+  if (!Array.isArray(data))
+    throw new ParseError('EDR events response is neither a JSON array nor an object with a data array');
+  for (const e of data) {
+    const ev = e as Record<string, unknown> | null;
+    const t = ev?.[timeKey];
+    if (!ev || typeof ev.id !== 'string' || typeof t !== 'string' || !DATE_TIME.test(t)) {
       throw new ParseError(
-        ev && typeof ev.dateTime === 'string' && typeof ev.id === 'string'
-          ? `EDR event has an unreadable dateTime '${ev.dateTime}'`
-          : 'EDR events response has an event without a string id and dateTime',
+        ev && typeof t === 'string' && typeof ev.id === 'string'
+          ? `EDR event has an unreadable ${timeKey} '${t}'`
+          : `EDR events response has an event without a string id and ${timeKey}`,
       );
     }
   }
-  if (b.scrollId !== undefined && b.scrollId !== null && typeof b.scrollId !== 'string') {
+  if (bodyId !== undefined && bodyId !== null && typeof bodyId !== 'string') {
     throw new ParseError('EDR events response has a non-string scrollId');
   }
-  return { data: b.data as ExportRecord[], scrollId: (b.scrollId as string | null) ?? undefined };
+  let headerId: string | undefined;
+  for (const name of EDR_CONTINUATION_HEADERS) {
+    const v = res.headers.get(name)?.trim();
+    if (v) {
+      headerId = v;
+      break;
+    }
+  }
+  if (typeof bodyId === 'string' && bodyId && headerId && headerId !== bodyId) {
+    throw new ParseError('EDR events response names two different continuation ids (body and header)');
+  }
+  const scrollId = (typeof bodyId === 'string' && bodyId) || headerId || undefined;
+  return { data: data as ExportRecord[], scrollId };
+}
+
+/** `{"count": N}` (or a bare N) → N. */
+export function parseEdrCount(res: QualysResponse): number {
+  const body = parseJsonBody(res.text, 'EDR events count');
+  const n = typeof body === 'number' ? body : (body as { count?: unknown } | null)?.count;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+    throw new ParseError('EDR events count response has no non-negative integer count');
+  }
+  return n;
+}
+
+/**
+ * Asks `/ioc/events/count` about the whole window. 404/405: the tenant does not offer it. Any other failure
+ * propagates (a deadline pauses the run like any page; a persistent error fails it).
+ */
+async function countWindow(
+  client: QualysClient,
+  cursor: EdrCursor,
+): Promise<{ count: number } | { unavailable: number }> {
+  try {
+    const count = await client.call(
+      { url: '/ioc/events/count', query: { filter: edrWindowQuery(cursor) }, label: 'edr-events count' },
+      parseEdrCount,
+    );
+    return { count };
+  } catch (err) {
+    if (err instanceof QualysHttpError && (err.status === 404 || err.status === 405)) {
+      return { unavailable: err.status };
+    }
+    throw err;
+  }
 }
 
 /**
  * A scroll continuation is not safe to repeat: if a response is lost after the server advanced the scroll, a
  * retry with the same id would skip a page. So a continuation is sent once, and on any failure other than
- * auth, origin or deadline errors the scroll is reopened from the last dateTime reached (an idempotent
+ * auth, origin or deadline errors the scroll is reopened from the last instant reached (an idempotent
  * request, retried normally).
  */
 const reopenAfter = (err: unknown) => err instanceof QualysHttpError || err instanceof ParseError;
 
 async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConfig): AsyncGenerator<Page> {
   let cursor = start;
+  const field = fieldOf(cursor);
+  const key = EDR_RECORD_FIELD[field];
+  const sort = edrSort(field);
+  const pageSize = config.modules.edr.pageSize;
   const skip = new Set(cursor.skip);
+  const fromMs = Date.parse(cursor.from);
   const toMs = Date.parse(cursor.to);
   const recentFrom = toMs - cursor.overlapMs;
   let scrollId: string | undefined;
+  let stalled = 0;
   for (;;) {
     let page: EdrPage;
-    if (scrollId) {
+    const opened = scrollId === undefined;
+    if (scrollId !== undefined) {
       try {
         page = await client.call(
           { url: '/ioc/events/scroll', query: { scrollId }, label: 'edr-events scroll', maxRetries: 0 },
-          parseEdrPage,
+          (res) => parseEdrPage(res, key),
         );
       } catch (err) {
         if (!reopenAfter(err)) throw err;
-        scrollId = undefined; // reopen from the last dateTime reached
+        scrollId = undefined; // reopen from the last instant reached
         continue;
       }
     } else {
       page = await client.call(
         {
           url: '/ioc/events/scroll',
-          query: { filter: edrQuery(cursor), pageSize: config.modules.edr.pageSize },
+          query: { filter: edrQuery(cursor), sort, pageSize },
           label: 'edr-events scroll open',
         },
-        parseEdrPage,
+        (res) => parseEdrPage(res, key),
       );
     }
     scrollId = page.scrollId;
 
-    // Boundary: the last dateTime reached and the ids already seen at exactly that instant.
+    // Boundary: the last instant reached and the ids already read at exactly that instant.
     let afterTime = cursor.after?.dateTime;
     let afterMs = afterTime === undefined ? -Infinity : edrTimeMs(afterTime);
     const atBoundary = new Set(cursor.after?.ids ?? []);
-    const recent = cursor.recent.slice();
+    let recent = cursor.recent;
+    let read = cursor.read ?? 0;
     const records: ExportRecord[] = [];
-    let progressed = false;
     for (const ev of page.data) {
       const id = ev.id as string;
-      const ms = edrTimeMs(ev.dateTime as string);
-      const seenInRun = ms < afterMs || (ms === afterMs && atBoundary.has(id));
-      if (seenInRun) continue;
-      progressed = true;
+      const t = ev[key] as string;
+      const ms = edrTimeMs(t);
+      if (ms < afterMs) {
+        throw new IncompleteError(
+          `EDR events are not in the ascending ${field} order the exporter asked for (sort=${sort}): event ${id} ` +
+            `at ${t} came after ${afterTime}. The window ${cursor.from}..${cursor.to} cannot be proven complete; ` +
+            'this tenant seems to ignore the sort parameter',
+          {
+            checks: [
+              { name: 'edr.order', outcome: 'failed', detail: `event ${id} at ${t} came after ${afterTime}` },
+            ],
+          },
+        );
+      }
+      if (ms < fromMs || ms > toMs) {
+        throw new IncompleteError(
+          `EDR returned event ${id} at ${t}, outside the requested window ${cursor.from}..${cursor.to} on ` +
+            `${field}: the filter was not applied as sent, so the window cannot be proven complete`,
+          { checks: [{ name: 'edr.window', outcome: 'failed', detail: `event ${id} at ${t}` }] },
+        );
+      }
+      if (ms === afterMs && atBoundary.has(id)) continue; // read already (a reopened scroll starts at this instant)
       if (ms > afterMs) {
         afterMs = ms;
-        afterTime = ev.dateTime as string;
+        afterTime = t;
         atBoundary.clear();
       }
       atBoundary.add(id);
-      if (ms >= recentFrom && recent.length < MAX_RECENT_IDS) recent.push(id);
+      read++;
+      if (ms >= recentFrom && recent.length < MAX_RECENT_IDS) {
+        if (recent === cursor.recent) recent = recent.slice();
+        recent.push(id);
+      }
       if (!skip.has(id)) records.push(ev);
     }
-    const done = page.data.length === 0;
-    // A reopened scroll starts at the boundary instant and may return only events already written (more of
-    // them than a page share one dateTime): keep scrolling instead of yielding a page without progress,
-    // so every invocation moves forward. (The scroll id is never taken from a checkpoint: the server's
-    // scroll may be ahead of the last stored page.)
-    if (!done && !progressed) continue;
+    const progressed = read !== (cursor.read ?? 0);
+    let done = page.data.length === 0;
+    if (!done && !progressed) {
+      // Only events read already: a reopened scroll starts at the boundary instant.
+      if (scrollId !== undefined) {
+        if (++stalled > MAX_STALLED_PAGES) {
+          throw new IncompleteError(
+            `EDR scroll returned ${stalled} pages in a row with no new event (at ${afterTime}); it is not advancing`,
+          );
+        }
+        continue;
+      }
+      if (opened && page.data.length < pageSize) {
+        // A fresh scroll from the boundary returned less than the page asked for, all of it the instant already
+        // read: the window holds nothing more (the API gives no continuation id, or gave none on its last page).
+        done = true;
+      } else if (opened) {
+        throw new IncompleteError(
+          `more EDR events share the instant ${afterTime} than one page holds and the API returned no ` +
+            'continuation id, so the rest of that instant cannot be reached; raise QUALYS_EDR_PAGE_SIZE',
+        );
+      } else {
+        continue; // a continuation page with nothing new and no next id: reopen from the boundary
+      }
+    }
+    stalled = 0;
     const after = afterTime === undefined ? null : { dateTime: afterTime, ids: [...atBoundary] };
-    cursor = { ...cursor, after, recent };
+    // The window's count is asked as soon as the scroll ends, here rather than in prove(): if it meets the
+    // invocation's deadline the run pauses before this page, and the next invocation reopens from the boundary.
+    const windowCount = done ? await countWindow(client, { ...cursor, after, recent, read }) : undefined;
+    cursor = { ...cursor, after, recent, read, ...(windowCount ? { windowCount } : {}) };
+    // A page without progress (only the end of the window) still yields: it carries done.
     yield { records, cursor, done };
     if (done) return;
   }
+}
+
+/**
+ * A backfill reads exactly `window` and must not overlap what is covered already, or the same events would be
+ * written by two runs: it must end where scheduled coverage starts (`coveredFrom`, the first scheduled window's
+ * start; before any scheduled run, where the first run's look-back will start) and miss every earlier backfill.
+ */
+function startBackfill({ config, now, committed }: StartContext, window: TimeWindow): EdrCursor {
+  const edr = config.modules.edr;
+  const fromMs = Date.parse(window.from);
+  const toMs = Date.parse(window.to);
+  if (Number.isNaN(fromMs) || Number.isNaN(toMs) || fromMs >= toMs) {
+    throw new ConfigError(
+      `backfill window ${window.from} .. ${window.to} must be two ISO times, from before to`,
+    );
+  }
+  if (toMs > now.getTime()) throw new ConfigError(`backfill window ends in the future (${window.to})`);
+  const field = (committed?.timeField as string | undefined) ?? 'event.datetime';
+  const windowEnd = typeof committed?.windowEnd === 'string' ? Date.parse(committed.windowEnd) : NaN;
+  if (!Number.isNaN(windowEnd) && field !== edr.timeField) {
+    throw new ConfigError(
+      `scheduled EDR runs window on ${field}, this backfill would use ${edr.timeField}: set QUALYS_EDR_TIME_FIELD=${field}`,
+    );
+  }
+  // Scheduled coverage starts at the first window's start (unknown for states written before it was recorded:
+  // then everything up to the scheduled window counts as covered).
+  const scheduledFrom = Number.isNaN(windowEnd)
+    ? now.getTime() - edr.initialLookbackHours * 3600_000
+    : typeof committed?.coveredFrom === 'string'
+      ? Date.parse(committed.coveredFrom)
+      : -Infinity;
+  if (toMs > scheduledFrom) {
+    throw new ConfigError(
+      `backfill window ${window.from} .. ${window.to} overlaps what scheduled runs cover ` +
+        `(${Number.isFinite(scheduledFrom) ? new Date(scheduledFrom).toISOString() : 'everything'} onwards): ` +
+        'a backfill must end where that coverage starts',
+    );
+  }
+  const earlier = Array.isArray(committed?.backfills) ? (committed.backfills as TimeWindow[]) : [];
+  const clash = earlier.find((b) => Date.parse(b.from) < toMs && fromMs < Date.parse(b.to));
+  if (clash) {
+    throw new ConfigError(
+      `backfill window ${window.from} .. ${window.to} overlaps the earlier backfill ${clash.from} .. ${clash.to}`,
+    );
+  }
+  return {
+    from: new Date(fromMs).toISOString(),
+    to: new Date(toMs).toISOString(),
+    filter: edr.filter,
+    timeField: edr.timeField,
+    after: null,
+    skip: [],
+    recent: [],
+    overlapMs: 0,
+    read: 0,
+  };
 }
 
 export const edrEvents: ModuleDef = {
@@ -146,7 +361,9 @@ export const edrEvents: ModuleDef = {
     const edr = config.modules.edr;
     const overlapMs = edr.overlapMinutes * 60_000;
     const toMs = now.getTime();
-    const prevEnd = typeof committed?.windowEnd === 'string' ? Date.parse(committed.windowEnd) : NaN;
+    const sameField = (committed?.timeField ?? 'event.datetime') === edr.timeField;
+    const prevEnd =
+      typeof committed?.windowEnd === 'string' && sameField ? Date.parse(committed.windowEnd) : NaN;
     const fromMs = Number.isNaN(prevEnd)
       ? toMs - edr.initialLookbackHours * 3600_000
       : Math.min(prevEnd, toMs) - overlapMs;
@@ -155,22 +372,86 @@ export const edrEvents: ModuleDef = {
       from: iso(fromMs),
       to: iso(toMs),
       filter: edr.filter,
+      timeField: edr.timeField,
       after: null,
       skip,
       recent: [],
       overlapMs,
+      read: 0,
     } satisfies EdrCursor;
   },
+  startBackfill,
   pages: (client, cursor, config) => edrPages(client, cursor as EdrCursor, config),
   kind: () => 'incremental',
-  prove: async () => [{ name: 'edr.scroll-end', outcome: 'passed', detail: 'scrolled to an empty page' }],
-  commit: (final): CommittedState => {
+  prove: async (final, ctx) => {
     const c = final as EdrCursor;
-    return { windowEnd: c.to, recentIds: c.recent, completeThrough: c.to };
+    const read = c.read ?? 0;
+    const checks: CompletenessCheck[] = [
+      {
+        name: 'edr.order',
+        outcome: 'passed',
+        actual: read,
+        detail: `every event came in ascending ${fieldOf(c)} order (checked one by one) up to an empty page`,
+      },
+    ];
+    const wc = c.windowCount;
+    if (wc && 'count' in wc) {
+      checks.push({
+        name: 'edr.count-endpoint',
+        outcome: wc.count === read ? 'passed' : 'failed',
+        expected: wc.count,
+        actual: read,
+        detail:
+          `/ioc/events/count for ${fieldOf(c)} ${c.from}..${c.to} vs distinct events read ` +
+          `(${ctx.records} written by this run, the rest written by the previous run in the overlap)`,
+      });
+    } else if (wc) {
+      checks.push({
+        name: 'edr.count-endpoint',
+        outcome: 'skipped',
+        actual: read,
+        detail:
+          `GET /ioc/events/count answered HTTP ${wc.unavailable}: this tenant does not offer it; the window rests on ` +
+          'the verified order and the scroll reaching an empty page',
+      });
+    } else {
+      checks.push({
+        name: 'edr.count-endpoint',
+        outcome: 'failed',
+        actual: read,
+        detail: 'the window was not counted when its scroll ended (a checkpoint from an older version?)',
+      });
+    }
+    return checks;
+  },
+  commit: (final, previous): CommittedState => {
+    const c = final as EdrCursor;
+    // Where scheduled coverage starts (kept from the first scheduled run; a backfill must end before it).
+    // A state from before this was recorded has a windowEnd but no coveredFrom: leave it unknown (backfills are
+    // then refused) rather than claim coverage starts later than it does.
+    const coveredFrom =
+      typeof previous?.coveredFrom === 'string'
+        ? previous.coveredFrom
+        : previous?.windowEnd === undefined
+          ? c.from
+          : undefined;
+    return {
+      windowEnd: c.to,
+      timeField: fieldOf(c),
+      recentIds: c.recent,
+      completeThrough: c.to,
+      ...(coveredFrom ? { coveredFrom } : {}),
+    };
   },
   describe: (c) => {
     const e = c as EdrCursor;
-    return { from: e.from, to: e.to, filter: e.filter ?? null, overlapMinutes: e.overlapMs / 60_000 };
+    return {
+      from: e.from,
+      to: e.to,
+      timeField: fieldOf(e),
+      filter: e.filter ?? null,
+      overlapMinutes: e.overlapMs / 60_000,
+    };
   },
   recordId: (r) => String(r.id),
 };

@@ -1,4 +1,5 @@
 import type { AppConfig, ModuleName } from '../config';
+import type { Logger } from '../log';
 import type { QualysClient } from '../qualys/types';
 
 /** A JSON record as it will be written to NDJSON (API field names kept). */
@@ -71,9 +72,10 @@ export interface ModuleDef {
   /**
    * Pages from `cursor` (a start cursor or one taken from a checkpoint). Pages are yielded in order; the
    * pager may fetch ahead in parallel within the client's concurrency limit. Each page's cursor resumes
-   * exactly after that page: no record lost, none repeated.
+   * exactly after that page: no record lost, none repeated. `log` (optional) receives what a reader of the run
+   * should know but that does not stop it (e.g. a Mobile truncation URL re-issued on the configured origin).
    */
-  pages(client: QualysClient, cursor: Cursor, config: AppConfig): AsyncIterable<Page>;
+  pages(client: QualysClient, cursor: Cursor, config: AppConfig, log?: Logger): AsyncIterable<Page>;
   /**
    * Proves the finished run complete, from the final cursor (which a pager fills with what it observed: totals,
    * counts, id ranges) and, where the API offers one, an independent count. Called once after the last page;

@@ -199,7 +199,17 @@ function manifestField(name: string): Field {
   return f;
 }
 
-function viewFor(module: ModuleName, schema: RecordSchema, select: 'latest' | 'complete'): ViewDef {
+/**
+ * With `tenants`, the tables and the manifests table have a `tenant` partition column (several subscriptions
+ * in one stack): records join their manifest within their tenant, `_latest` is the latest complete snapshot of
+ * each tenant, and the views carry `tenant`.
+ */
+function viewFor(
+  module: ModuleName,
+  schema: RecordSchema,
+  select: 'latest' | 'complete',
+  tenants = false,
+): ViewDef {
   const raw: SelectItem[] = dataFields(schema).map((f) => ({
     name: columnName(f.name),
     type: fieldSqlType(f.type, `${schema.table}.${f.name}`),
@@ -207,6 +217,9 @@ function viewFor(module: ModuleName, schema: RecordSchema, select: 'latest' | 'c
     expr: () => `r.${q(columnName(f.name))}`,
   }));
   const dt: SelectItem = { name: 'dt', type: VARCHAR, source: 'partition dt', expr: () => 'r."dt"' };
+  const tenant: SelectItem[] = tenants
+    ? [{ name: 'tenant', type: VARCHAR, source: 'partition tenant', expr: () => 'r."tenant"' }]
+    : [];
   const typed = typedItems(dataFields(schema), () => 'r', '');
   const started = manifestField('startedAt');
   const ended = manifestField('endedAt');
@@ -225,7 +238,7 @@ function viewFor(module: ModuleName, schema: RecordSchema, select: 'latest' | 'c
         expr: () => `m.${q(`window_${k}`)}`,
       }))
     : [];
-  const items = [...raw, dt, ...typed, ...run, ...window];
+  const items = [...raw, dt, ...tenant, ...typed, ...run, ...window];
   const names = new Set<string>();
   for (const c of items) {
     const key = c.name.toLowerCase();
@@ -240,6 +253,7 @@ function viewFor(module: ModuleName, schema: RecordSchema, select: 'latest' | 'c
     const manifestCols = [
       `${q('runId')} AS run_id`,
       `${q('dt')} AS run_dt`,
+      ...(tenants ? [`${q('tenant')} AS run_tenant`] : []),
       `${parse(started, q(started.name))} AS ${q(started.typed!)}`,
       `${parse(ended, q(ended.name))} AS ${q(ended.typed!)}`,
       ...(incremental
@@ -250,26 +264,38 @@ function viewFor(module: ModuleName, schema: RecordSchema, select: 'latest' | 'c
     ];
     const where = [`${q('module')} = ${sqlString(module)}`];
     if (select === 'latest') where.push(`${q('kind')} = 'snapshot'`);
-    const manifests = [
-      `SELECT ${manifestCols.join(', ')}`,
-      `FROM ${q(MANIFESTS_TABLE)}`,
-      `WHERE ${where.join(' AND ')}`,
-      ...(select === 'latest' ? [`ORDER BY ${q('endedAt')} DESC, ${q('runId')} DESC`, 'LIMIT 1'] : []),
-    ].join('\n    ');
+    const latestOrder = `ORDER BY ${q('endedAt')} DESC, ${q('runId')} DESC`;
+    const manifests =
+      select === 'latest' && tenants
+        ? // The latest complete snapshot of each tenant.
+          [
+            'SELECT * FROM (',
+            `  SELECT ${manifestCols.join(', ')}, row_number() OVER (PARTITION BY ${q('tenant')} ${latestOrder}) AS latest_rank`,
+            `  FROM ${q(MANIFESTS_TABLE)}`,
+            `  WHERE ${where.join(' AND ')}`,
+            ') AS ranked WHERE latest_rank = 1',
+          ].join('\n    ')
+        : [
+            `SELECT ${manifestCols.join(', ')}`,
+            `FROM ${q(MANIFESTS_TABLE)}`,
+            `WHERE ${where.join(' AND ')}`,
+            ...(select === 'latest' ? [latestOrder, 'LIMIT 1'] : []),
+          ].join('\n    ');
     return [
       'SELECT',
       items.map((c) => `  ${c.expr(d)} AS ${q(c.name)}`).join(',\n'),
       `FROM ${q(schema.table)} AS r`,
       'JOIN (',
       `    ${manifests}`,
-      ') AS m ON r."qexport_run" = m.run_id AND r."dt" = m.run_dt',
+      ') AS m ON r."qexport_run" = m.run_id AND r."dt" = m.run_dt' +
+        (tenants ? ' AND r."tenant" = m.run_tenant' : ''),
     ].join('\n');
   };
 
   const description =
     select === 'latest'
-      ? `The ${module} records of the latest complete snapshot run (by endedAt), with typed columns`
-      : `The ${module} records of every complete run${incremental ? ' (every complete window)' : ''}, with typed columns`;
+      ? `The ${module} records of the latest complete snapshot run (by endedAt)${tenants ? ' of each tenant' : ''}, with typed columns`
+      : `The ${module} records of every complete run${incremental ? ' (every complete window)' : ''}${tenants ? ' of every tenant' : ''}, with typed columns`;
   return {
     name,
     module,
@@ -282,15 +308,20 @@ function viewFor(module: ModuleName, schema: RecordSchema, select: 'latest' | 'c
 }
 
 /** Every view the stack creates: `<table>_latest` for snapshot modules, `<table>_complete` for all. */
-export function moduleViews(module: ModuleName): ViewDef[] {
+export function moduleViews(module: ModuleName, opts: { tenants?: boolean } = {}): ViewDef[] {
   const schema = MODULE_SCHEMAS[module];
   return [
-    ...(schema.runKind === 'snapshot' ? [viewFor(module, schema, 'latest')] : []),
-    viewFor(module, schema, 'complete'),
+    ...(schema.runKind === 'snapshot' ? [viewFor(module, schema, 'latest', opts.tenants)] : []),
+    viewFor(module, schema, 'complete', opts.tenants),
   ];
 }
 
-export const ALL_VIEWS: ViewDef[] = (Object.keys(MODULE_SCHEMAS) as ModuleName[]).flatMap(moduleViews);
+/** The views of a stack, with `tenants` when its tables have the `tenant` partition column. */
+export function allViews(opts: { tenants?: boolean } = {}): ViewDef[] {
+  return (Object.keys(MODULE_SCHEMAS) as ModuleName[]).flatMap((m) => moduleViews(m, opts));
+}
+
+export const ALL_VIEWS: ViewDef[] = allViews();
 
 /** The Presto view payload Athena keeps in a Glue VIRTUAL_VIEW table's ViewOriginalText. */
 export interface PrestoViewDefinition {

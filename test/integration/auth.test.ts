@@ -136,6 +136,24 @@ describe('token checks', () => {
     expect(info.expiresAt.getTime() - Date.now()).toBeGreaterThan(500_000);
   });
 
+  it('fetches the JWKS with the injected fetch (so it goes through the same proxy as every call)', async () => {
+    const seen: string[] = [];
+    const counting: typeof fetch = (input, init) => {
+      seen.push(String(input instanceof Request ? input.url : input));
+      return fetch(input, init);
+    };
+    // A JWKS URL of its own, so jose's per-URL cache cannot answer without fetching.
+    const check = { ...fullCheck(), jwksUrl: `${sim.jwksUrl}?via=injected` };
+    const info = await checkToken(
+      await sim.issueToken({ sub: 'bob', ttlSec: 600 }),
+      check,
+      new Date(),
+      counting,
+    );
+    expect(info.subject).toBe('bob');
+    expect(seen).toEqual([check.jwksUrl]);
+  });
+
   it('without a JWKS, still refuses an expired token and a non-JWT', async () => {
     const basic: TokenCheckConfig = { maxLifetimeSeconds: 86_400 };
     await expect(checkToken(await sim.issueToken({ ttlSec: -5 }), basic)).rejects.toThrow(/expired/);

@@ -9,6 +9,7 @@ import { getModule } from '../../shared/modules';
 import type { Cursor, ModuleDef } from '../../shared/modules/types';
 import { createDirStore, createS3Store } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
+import { ResumeLaterError } from '../../shared/errors';
 import { startSimulator, type Simulator } from '../sim';
 import {
   compareIds,
@@ -518,5 +519,39 @@ describe('schema drift', () => {
       riskScore: 42,
       nested: { x: 1 },
     });
+  });
+});
+
+describe('a proof that must wait', () => {
+  it('a rate-limit wait met while proving pauses the run; the next invocation proves and publishes', async () => {
+    const { dir, store } = await tempStore();
+    dirs.push(dir);
+    const config = simConfig(sim);
+    const client = testClient(sim, config);
+    const pci = getModule('pci-scans');
+    let proofs = 0;
+    const waiting: ModuleDef = {
+      ...pci,
+      prove: async (final, ctx) => {
+        if (++proofs === 1) throw new ResumeLaterError('count endpoint: rate limited for 90 s', 90_000);
+        return pci.prove(final, ctx);
+      },
+    };
+    const invoke = () =>
+      runExport({
+        module: waiting,
+        config,
+        client,
+        store,
+        invocation: {},
+        deadline: () => Date.now() + 60_000,
+        now: at(0),
+      });
+    const first = await invoke();
+    expect(first).toMatchObject({ status: 'continue', waitSeconds: 90 });
+    const second = await invoke();
+    expect(second.status).toBe('done');
+    expect(second.runId).toBe(first.runId);
+    expect(second.records).toBe(180);
   });
 });

@@ -224,20 +224,47 @@ describe('interruptions', () => {
 });
 
 describe('same-origin guard', () => {
-  it('a truncation URL to another host stops the run with a clear error; the token is not sent there', async () => {
+  it('a truncation URL on another host is re-issued on the configured origin; that host never sees the token', async () => {
     const sim = await startSimulator({ counts: { mobile: 30 } });
     const other = await startSimulator({ counts: { mobile: 30 } });
     try {
-      sim.faults.add({ kind: 'offsite-url', url: other.url, path: '/sem/' });
+      sim.faults.add({ kind: 'offsite-url', url: other.url, path: '/sem/', times: Infinity });
+      const config = simConfig(sim);
+      const { dir, store } = await tempStore();
+      dirs.push(dir);
+      const { result } = await runUntilSettled('mobile-assets', config, testClient(sim, config), store);
+      expect(result.status, JSON.stringify(result.error)).toBe('done');
+      expect(await verify('mobile-assets', sim, dir, result.manifestKey!)).toEqual({
+        lost: 0,
+        duplicated: 0,
+        extra: 0,
+      });
+      const run = await readRunFromDir(dir, result.manifestKey!);
+      expect(run.manifest.completeness.find((c) => c.name === 'mobile.truncation-origin')).toMatchObject({
+        outcome: 'passed',
+        actual: 2,
+      });
+      expect(other.stats().authHeadersSeen).toBe(0);
+      expect(other.stats().requests).toBe(0);
+    } finally {
+      await sim.close();
+      await other.close();
+    }
+  });
+
+  it('a truncation URL that cannot be re-issued safely stops the run with a clear error; the token is not sent', async () => {
+    const sim = await startSimulator({ counts: { mobile: 30 } });
+    const other = await startSimulator({ counts: { mobile: 30 } });
+    try {
+      sim.setDialect({ mobileUrlHost: other.url, mobileUrlPath: '/api/2.0/fo/asset/host/' });
       const config = simConfig(sim);
       const { dir, store } = await tempStore();
       dirs.push(dir);
       const { result } = await runUntilSettled('mobile-assets', config, testClient(sim, config), store);
       expect(result.status).toBe('failed');
       expect(result.error?.code).toBe('origin');
-      expect(result.error?.message).toContain(other.url);
+      expect(result.error?.message).toContain('/api/2.0/fo/asset/host/');
       expect(result.error?.message).toMatch(/token was not sent/);
-      expect(other.stats().authHeadersSeen).toBe(0);
       expect(other.stats().requests).toBe(0);
     } finally {
       await sim.close();

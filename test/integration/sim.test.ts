@@ -186,7 +186,8 @@ describe('documented shapes', () => {
   });
 
   it('EDR: {data, scrollId} events shaped like the sample; scrolling ends with empty data', async () => {
-    const first = await json(get('/ioc/events/scroll?filter=type:MUTEX&pageSize=50'));
+    const sort = encodeURIComponent('[{"event.datetime":"asc"}]');
+    const first = await json(get(`/ioc/events/scroll?filter=type:MUTEX&pageSize=50&sort=${sort}`));
     const mutex = first.data[0];
     expect(shape(mutex)).toEqual(shape(EDR_SAMPLE));
     expect(mutex.dateTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$/);

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { DEFAULT_DIALECT, DIALECT_VALUES, type SimDialect } from './dialect';
+import { DEFAULT_DIALECT, parseDialectArg } from './dialect';
 import { parseFaultArg, startSimulator, type FaultSpec } from './index';
 
 const HELP = `qexport sim [options]
@@ -20,8 +20,16 @@ Options:
                            truncated, expire-token, scroll-expire, offsite-url, rate-limit, concurrency-limit,
                            pci-insert, simple-return; keys: after, times, status, waitSec, ms, url, count, code
                            (status/reset/stall hit a token endpoint when the path names it, e.g. status:/auth/oidc)
-  --dialect key=val,...    auth and limit dialects, e.g. pciAuth=documented,rateLimitBody=documented
-                           (keys: ${Object.keys(DEFAULT_DIALECT).join(', ')}; see docs/simulator.md)
+  --dialect key=val,...    how the API behaves where the documentation is silent (see docs/simulator.md).
+                           Auth and limits: ${Object.keys(DEFAULT_DIALECT).join(', ')},
+                           e.g. pciAuth=documented,rateLimitBody=documented.
+                           Data endpoints: edrOrder=ascending (newest-first-unless-sorted, newest-first,
+                           shuffled), edrBody=array, edrContinuation=header (body, x-header, none),
+                           edrCount=absent (present, not-allowed, disagree), pciFetchRange=short (full,
+                           ragged), pciInsertAfterFirstPage=3x2, mobileUrlHost=https://other.example,
+                           mobileUrlPath=/x, mobileIdMin=last (next, backwards), certviewVersions=v2.1+v2.2,
+                           certviewAssetType=managed-by-default, certviewPaging=filter-after-page,
+                           certviewInsertAfterFirstPage=2
   -h, --help               this help
 `;
 
@@ -126,23 +134,5 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** `--dialect pciAuth=documented,rateLimitBody=documented` → a SimDialect; unknown keys or values are refused. */
-export function parseDialectArg(arg: string | undefined): SimDialect {
-  const out: Record<string, unknown> = {};
-  for (const kv of arg ? arg.split(',') : []) {
-    const eq = kv.indexOf('=');
-    const k = kv.slice(0, eq);
-    const v = kv.slice(eq + 1);
-    if (eq <= 0 || !(k in DEFAULT_DIALECT)) {
-      throw new Error(
-        `--dialect: expected key=value with a key among ${Object.keys(DEFAULT_DIALECT).join(', ')}, got '${kv}'`,
-      );
-    }
-    const allowed = DIALECT_VALUES[k as keyof SimDialect] as readonly unknown[];
-    const value = allowed.find((a) => String(a) === v);
-    if (value === undefined)
-      throw new Error(`--dialect: ${k} must be one of ${allowed.join(', ')}, got '${v}'`);
-    out[k] = value;
-  }
-  return out as SimDialect;
-}
+/** `--dialect pciAuth=documented,edrOrder=ascending` → a SimDialect; unknown keys or values are refused. */
+export { parseDialectArg };

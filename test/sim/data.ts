@@ -166,6 +166,17 @@ export function certificate(seed: number, index: number) {
   };
 }
 
+/** Certificate i sits on an unmanaged (external) asset: listed only with `assetType: ALL` where the tenant
+ * defaults to managed assets. */
+export function certUnmanaged(seed: number, index: number): boolean {
+  return hash32(seed, 26, index) % 4 === 0;
+}
+
+/** Certificate i is not visible to the API user (filtered out after paging in the filter-after-page dialect). */
+export function certHidden(seed: number, index: number): boolean {
+  return hash32(seed, 27, index) % 7 === 0;
+}
+
 // ---------------------------------------------------------------- EDR events
 export const EDR_TYPES = ['MUTEX', 'FILE', 'NETWORK', 'PROCESS', 'REGISTRY'] as const;
 
@@ -179,10 +190,26 @@ export interface EdrTimeline {
   stepMs: number;
   /** Events that share one dateTime (default 1). */
   perTick: number;
+  /** Every `lateEvery`-th event (0 = none) comes from an agent that uploads `lateMs` late. */
+  lateEvery?: number;
+  lateMs?: number;
 }
+
+/** Processing delay of every event; a late agent's events add `lateMs` to it. */
+export const EDR_PROCESSING_MS = 1500;
 
 export function edrTimeMs(t: EdrTimeline, i: number): number {
   return t.startMs + Math.floor(i / t.perTick) * t.stepMs;
+}
+
+/** Extra delay of event i's upload (0 for punctual agents). */
+export function edrLateMs(t: EdrTimeline, i: number): number {
+  return t.lateEvery && t.lateMs && i % t.lateEvery === t.lateEvery - 1 ? t.lateMs : 0;
+}
+
+/** When Qualys processed event i (`eventProcessedTime`): agent time + processing + any upload delay. */
+export function edrProcessedMs(t: EdrTimeline, i: number): number {
+  return edrTimeMs(t, i) + EDR_PROCESSING_MS + edrLateMs(t, i);
 }
 
 export function edrType(seed: number, i: number): (typeof EDR_TYPES)[number] {
@@ -223,7 +250,7 @@ export function edrEvent(seed: number, t: EdrTimeline, i: number) {
       userName: `DESKTOP-${hex(h, 6).toUpperCase()}\\Administrator`,
       integrityLevel: pick(['ML_LOW', 'ML_MEDIUM', 'ML_HIGH', 'ML_SYSTEM'], h >>> 5),
     },
-    eventProcessedTime: edrDateTime(edrTimeMs(t, i) + 1500),
+    eventProcessedTime: edrDateTime(edrProcessedMs(t, i)),
     eventSource: 'EDR',
     indicator2: [
       {

@@ -7,11 +7,16 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import {
+  certHidden,
   certificate,
+  certUnmanaged,
+  EDR_PROCESSING_MS,
   edrEvent,
   edrId,
+  edrProcessedMs,
   edrTimeMs,
   edrType,
+  hash32,
   mobileAsset,
   mobileAssetId,
   mobileAssetXml,
@@ -27,6 +32,7 @@ import {
   DEFAULT_DIALECT,
   rateLimitBody,
   simpleReturnWithItems,
+  type AuthLimitDialect,
   type SimDialect,
 } from './dialect';
 import { FaultController, type FaultSpec } from './faults';
@@ -39,7 +45,16 @@ export interface SimOptions {
   host?: string;
   seed?: number;
   counts?: Partial<{ pci: number; certview: number; edr: number; mobile: number }>;
-  edr?: { start?: string; stepMs?: number; perTick?: number };
+  edr?: {
+    start?: string;
+    stepMs?: number;
+    perTick?: number;
+    /** Every `lateEvery`-th event comes from an agent that uploads `lateMs` late (its eventProcessedTime). */
+    lateEvery?: number;
+    lateMs?: number;
+    /** The API's "now": events processed after it are not visible yet (default: all are). */
+    clock?: () => number;
+  };
   /** Token lifetimes, and the accepted credentials (defaults: the demo values in `sim.defaults`). */
   auth?: {
     qualysTokenTtlSec?: number;
@@ -55,7 +70,8 @@ export interface SimOptions {
     pciUsername?: string;
     pciPassword?: string;
   };
-  /** Auth and limit dialects (see ./dialect.ts); switch at run time with `setDialect`. */
+  /** How the API behaves where the documentation is silent: auth, limits and data endpoints (see ./dialect.ts);
+   * switch at run time with `setDialect`. */
   dialect?: SimDialect;
   limits?: SimLimits;
   latencyMs?: number;
@@ -80,7 +96,16 @@ export interface ExpectedOptions {
   from?: string;
   to?: string;
   filter?: string;
+  /** EDR: the field `from`/`to` apply to (default dateTime). */
+  timeField?: EdrTimeField;
 }
+
+/** The EDR event field a window (and a sort) applies to, as the record names it. */
+export type EdrTimeField = 'dateTime' | 'eventProcessedTime';
+const QQL_TIME_FIELD: Record<string, EdrTimeField> = {
+  'event.datetime': 'dateTime',
+  'event.eventprocessedtime': 'eventProcessedTime',
+};
 
 export interface Simulator {
   url: string;
@@ -100,8 +125,10 @@ export interface Simulator {
     pciPassword: string;
   };
   faults: FaultController;
-  /** Merges `d` into the current dialect. */
+  /** Merges `d` into the current dialect (keys given switch; the others keep their value); resets the insert
+   * counters of the insert keys given. */
   setDialect(d: SimDialect): void;
+  dialect(): SimDialect;
   issueToken(opts?: IssueOptions): Promise<string>;
   setLatency(ms: number): void;
   setLimits(limits: SimLimits): void;
@@ -163,18 +190,34 @@ function intParam(value: string | null, name: string, min: number, max: number, 
   return n;
 }
 
-/** Parses the QQL the EDR pager sends: `event.datetime:['A'..'B']` and `type:X`, joined by AND. */
-export function parseEdrFilter(filter: string | null): { fromMs?: number; toMs?: number; type?: string } {
-  const out: { fromMs?: number; toMs?: number; type?: string } = {};
+export interface EdrFilter {
+  fromMs?: number;
+  toMs?: number;
+  /** The field the time range applies to (default dateTime). */
+  field: EdrTimeField;
+  type?: string;
+}
+
+/**
+ * Parses the QQL the EDR pager sends: `event.datetime:['A'..'B']` (or `event.eventProcessedTime:[…]`) and `type:X`,
+ * joined by AND. The range is read as [A, B): from inclusive, to exclusive.
+ */
+export function parseEdrFilter(filter: string | null): EdrFilter {
+  const out: EdrFilter = { field: 'dateTime' };
   if (!filter || !filter.trim()) return out;
   for (const raw of filter.split(/\s+AND\s+/i)) {
     const term = raw.trim().replace(/^\((.*)\)$/, '$1');
-    const range = /^event\.datetime\s*:\s*\[\s*'([^']+)'\s*\.\.\s*'([^']+)'\s*\]$/i.exec(term);
+    const range =
+      /^(event\.datetime|event\.eventProcessedTime)\s*:\s*\[\s*'([^']+)'\s*\.\.\s*'([^']+)'\s*\]$/i.exec(
+        term,
+      );
     if (range) {
-      const a = Date.parse(range[1]!);
-      const b = Date.parse(range[2]!);
+      const a = Date.parse(range[2]!);
+      const b = Date.parse(range[3]!);
       if (Number.isNaN(a) || Number.isNaN(b))
         throw new HttpError(400, `invalid date in filter term '${term}'`);
+      if (out.fromMs !== undefined) throw new HttpError(400, 'more than one time range in the filter');
+      out.field = QQL_TIME_FIELD[range[1]!.toLowerCase()]!;
       out.fromMs = a;
       out.toMs = b;
       continue;
@@ -189,10 +232,30 @@ export function parseEdrFilter(filter: string | null): { fromMs?: number; toMs?:
   return out;
 }
 
+/** `sort=[{"event.datetime":"asc"}]` → the field and direction; undefined when absent or on another field. */
+export function parseEdrSort(sort: string | null): { field: EdrTimeField; dir: 'asc' | 'desc' } | undefined {
+  if (sort === null || sort === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(sort);
+  } catch {
+    throw new HttpError(400, `parameter 'sort' is not valid JSON: '${sort}'`);
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0)
+    throw new HttpError(400, 'parameter \'sort\' must be a JSON array like [{"event.datetime":"asc"}]');
+  const first = parsed[0] as Record<string, unknown>;
+  const entries = first && typeof first === 'object' ? Object.entries(first) : [];
+  if (entries.length !== 1) throw new HttpError(400, "each 'sort' entry must have one field");
+  const [key, dir] = entries[0]!;
+  if (dir !== 'asc' && dir !== 'desc')
+    throw new HttpError(400, `sort direction must be asc or desc, got '${String(dir)}'`);
+  const field = QQL_TIME_FIELD[key.toLowerCase()];
+  return field ? { field, dir } : undefined;
+}
+
 interface Scroll {
-  next: number;
-  end: number;
-  type?: string;
+  /** Event indexes still to be served, in the scroll's order. */
+  rest: Iterator<number>;
   pageSize: number;
   lastUsed: number;
 }
@@ -220,7 +283,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     pciUsername: opts.auth?.pciUsername ?? DEMO.pciUsername,
     pciPassword: opts.auth?.pciPassword ?? DEMO.pciPassword,
   };
-  let dialect: Required<SimDialect> = { ...DEFAULT_DIALECT, ...opts.dialect };
+  let dialect: Required<AuthLimitDialect> & SimDialect = { ...DEFAULT_DIALECT, ...opts.dialect };
   /** The previous data call was blocked (for the 'repeat' wait-header dialect). */
   let lastBlocked = false;
   const counts = { pci: 25, certview: 450, edr: 1000, mobile: 30, ...opts.counts };
@@ -228,7 +291,18 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     startMs: Date.parse(opts.edr?.start ?? '2026-01-01T00:00:00.000Z'),
     stepMs: opts.edr?.stepMs ?? 1000,
     perTick: Math.max(1, opts.edr?.perTick ?? 1),
+    lateEvery: opts.edr?.lateEvery ?? 0,
+    lateMs: opts.edr?.lateMs ?? 0,
   };
+  const edrClock = opts.edr?.clock;
+  if (dialect.edrBody === 'array' && (dialect.edrContinuation ?? 'body') === 'body') {
+    throw new Error(
+      "dialect: a top-level-array EDR body has no room for a scrollId; set edrContinuation 'header'",
+    );
+  }
+  let pciInsertsLeft = dialect.pciInsertAfterFirstPage?.times ?? 1;
+  let certInserted = 0;
+  let certInsertsLeft = dialect.certviewInsertAfterFirstPage?.times ?? 1;
   const qualysTtl = opts.auth?.qualysTokenTtlSec ?? 14_400;
   const idpTtl = opts.auth?.idpTokenTtlSec ?? 3600;
   const scrollTtlMs = opts.scrollTtlMs ?? 120_000;
@@ -266,22 +340,70 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     return { first: Math.min(first, counts.edr), end };
   }
 
+  const edrVisible = (i: number) => edrClock === undefined || edrProcessedMs(timeline, i) <= edrClock();
+  const edrTime = (field: EdrTimeField, i: number) =>
+    field === 'dateTime' ? edrTimeMs(timeline, i) : edrProcessedMs(timeline, i);
+
+  /** Indexes of the events a query selects, oldest first on `key` (ties: by id, i.e. by index), or reversed. */
+  function* edrIndexes(f: EdrFilter, key: EdrTimeField, dir: 'asc' | 'desc'): Generator<number> {
+    const match = (i: number) => (!f.type || edrType(seed, i) === f.type) && edrVisible(i);
+    if (f.field === 'dateTime' && key === 'dateTime') {
+      // The common case needs no materialised list: indexes are in dateTime order already.
+      const { first, end } = edrRange(f);
+      if (dir === 'asc') {
+        for (let i = first; i < end; i++) if (match(i)) yield i;
+      } else {
+        for (let i = end - 1; i >= first; i--) if (match(i)) yield i;
+      }
+      return;
+    }
+    // eventProcessedTime = dateTime + processing + (late agents) lateMs: widen the dateTime range to cover it.
+    const maxLate = EDR_PROCESSING_MS + (timeline.lateEvery ? (timeline.lateMs ?? 0) : 0);
+    const wide =
+      f.field === 'dateTime'
+        ? edrRange(f)
+        : edrRange({
+            fromMs: f.fromMs === undefined ? undefined : f.fromMs - maxLate,
+            toMs: f.toMs === undefined ? undefined : f.toMs - EDR_PROCESSING_MS + 1,
+          });
+    const list: number[] = [];
+    for (let i = wide.first; i < wide.end; i++) {
+      const t = edrTime(f.field, i);
+      if ((f.fromMs === undefined || t >= f.fromMs) && (f.toMs === undefined || t < f.toMs) && match(i))
+        list.push(i);
+    }
+    list.sort((a, b) => edrTime(key, a) - edrTime(key, b) || a - b);
+    if (dir === 'desc') list.reverse();
+    yield* list;
+  }
+
+  /** Certificate listing positions → generator indexes: inserted certificates first (newest first), then the rest. */
+  const certIndexAt = (p: number) =>
+    p < certInserted ? counts.certview + certInserted - 1 - p : p - certInserted;
+  const certListed = (i: number, assetType: string | undefined) => {
+    if (dialect.certviewAssetType !== 'managed-by-default') return true;
+    const t = assetType ?? 'MANAGED';
+    return t === 'ALL' || (t === 'UNMANAGED') === certUnmanaged(seed, i);
+  };
+  const certVisible = (i: number) => dialect.certviewPaging !== 'filter-after-page' || !certHidden(seed, i);
+
   function* expectedIndexes(module: SimModule, o: ExpectedOptions = {}): Generator<number> {
     if (module === 'edr-events') {
       const f = parseEdrFilter(o.filter ?? null);
-      const { first, end } = edrRange({
-        fromMs: o.from ? Date.parse(o.from) : f.fromMs,
-        toMs: o.to ? Date.parse(o.to) : f.toMs,
-      });
-      for (let i = first; i < end; i++) if (!f.type || edrType(seed, i) === f.type) yield i;
+      if (o.timeField) f.field = o.timeField;
+      if (o.from) f.fromMs = Date.parse(o.from);
+      if (o.to) f.toMs = Date.parse(o.to);
+      yield* edrIndexes(f, f.field, 'asc');
       return;
     }
-    const n =
-      module === 'pci-scans'
-        ? pciTotal()
-        : module === 'certview-certificates'
-          ? counts.certview
-          : counts.mobile;
+    if (module === 'certview-certificates') {
+      for (let p = 0; p < counts.certview + certInserted; p++) {
+        const i = certIndexAt(p);
+        if (certVisible(i)) yield i;
+      }
+      return;
+    }
+    const n = module === 'pci-scans' ? pciTotal() : counts.mobile;
     for (let i = 0; i < n; i++) yield i;
   }
 
@@ -424,10 +546,22 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     const offset = intParam(q.get('offset'), 'offset', 1, 1e9, 1);
     const limit = intParam(q.get('limit'), 'limit', 1, 1000, 10);
     const total = pciTotal();
+    const served =
+      dialect.pciFetchRange === 'short'
+        ? Math.max(1, Math.floor(limit / 2))
+        : dialect.pciFetchRange === 'ragged'
+          ? 1 + (hash32(seed, 12, offset) % limit)
+          : limit;
     const list = [];
-    for (let p = offset - 1; p < Math.min(total, offset - 1 + limit); p++)
+    for (let p = offset - 1; p < Math.min(total, offset - 1 + served); p++)
       list.push(pciScan(seed, pciIdAt(p)));
     const fetchRange = list.length ? `${offset}-${offset + list.length - 1}` : `${offset}-${offset - 1}`;
+    const insert = dialect.pciInsertAfterFirstPage;
+    if (offset === 1 && insert && pciInsertsLeft > 0) {
+      // New scans arrive right after this page is answered: pages still in flight see another totalCount.
+      pciInsertsLeft--;
+      pciInserted += insert.count;
+    }
     return json(200, {
       responseApiVersion: 'V1',
       data: { totalCount: total, fetchRange, scanInfoList: list },
@@ -455,6 +589,15 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     };
     const pageNumber = num(body.pageNumber, 'pageNumber', 0, 1e7, 0);
     const pageSize = num(body.pageSize, 'pageSize', 1, 200, 10);
+    const assetType = body.assetType;
+    if (
+      assetType !== undefined &&
+      assetType !== 'ALL' &&
+      assetType !== 'MANAGED' &&
+      assetType !== 'UNMANAGED'
+    ) {
+      throw new HttpError(400, "'assetType' must be ALL, MANAGED or UNMANAGED");
+    }
     if (
       body.filter !== undefined &&
       typeof body.filter !== 'string' &&
@@ -470,8 +613,52 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       );
     }
     const list = [];
-    for (let i = first; i < Math.min(counts.certview, first + pageSize); i++) list.push(certificate(seed, i));
+    if (certInserted === 0 && dialect.certviewAssetType !== 'managed-by-default') {
+      for (let i = first; i < Math.min(counts.certview, first + pageSize); i++)
+        if (certVisible(i)) list.push(certificate(seed, i));
+    } else {
+      const listed: number[] = [];
+      for (let p = 0; p < counts.certview + certInserted && listed.length < first + pageSize; p++) {
+        const i = certIndexAt(p);
+        if (certListed(i, assetType)) listed.push(i);
+      }
+      for (const i of listed.slice(first)) if (certVisible(i)) list.push(certificate(seed, i));
+    }
+    const insert = dialect.certviewInsertAfterFirstPage;
+    if (pageNumber === 0 && insert && certInsertsLeft > 0) {
+      certInsertsLeft--;
+      certInserted += insert.count;
+    }
     return json(200, list);
+  }
+
+  /** The order a new scroll serves its events in, per the dialect and the request's `sort`. */
+  function edrSequence(f: EdrFilter, sort: ReturnType<typeof parseEdrSort>): Iterable<number> {
+    switch (dialect.edrOrder ?? 'newest-first-unless-sorted') {
+      case 'ascending':
+        return edrIndexes(f, 'dateTime', 'asc');
+      case 'newest-first':
+        return edrIndexes(f, 'dateTime', 'desc');
+      case 'shuffled': {
+        const list = [...edrIndexes(f, 'dateTime', 'asc')];
+        for (let k = list.length - 1; k > 0; k--) {
+          const j = hash32(seed, 13, k) % (k + 1);
+          [list[k], list[j]] = [list[j]!, list[k]!];
+        }
+        return list;
+      }
+      case 'newest-first-unless-sorted':
+        return sort ? edrIndexes(f, sort.field, sort.dir) : edrIndexes(f, 'dateTime', 'desc');
+    }
+  }
+
+  function edrReply(data: Record<string, unknown>[], scrollId: string | undefined): Reply {
+    const where = dialect.edrContinuation ?? 'body';
+    const headers: Record<string, string> = {};
+    if (scrollId && (where === 'header' || where === 'x-header'))
+      headers[where === 'header' ? 'scrollId' : 'X-Scroll-Id'] = scrollId;
+    if (dialect.edrBody === 'array') return json(200, data, headers);
+    return json(200, scrollId && where === 'body' ? { data, scrollId } : { data }, headers);
   }
 
   function edrScroll(q: URLSearchParams, fault: FaultSpec | undefined): Reply {
@@ -487,32 +674,42 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       }
     } else {
       const f = parseEdrFilter(q.get('filter'));
-      const { first, end } = edrRange({ fromMs: f.fromMs, toMs: f.toMs });
+      const sort = parseEdrSort(q.get('sort'));
       scroll = {
-        next: first,
-        end,
-        type: f.type,
+        rest: edrSequence(f, sort)[Symbol.iterator](),
         pageSize: intParam(q.get('pageSize'), 'pageSize', 1, 5000, 1000),
         lastUsed: now,
       };
     }
     const data: Record<string, unknown>[] = [];
-    let i = scroll.next;
-    while (i < scroll.end && data.length < scroll.pageSize) {
-      if (!scroll.type || edrType(seed, i) === scroll.type) data.push(edrEvent(seed, timeline, i));
-      i++;
+    while (data.length < scroll.pageSize) {
+      const next = scroll.rest.next();
+      if (next.done) break;
+      data.push(edrEvent(seed, timeline, next.value));
     }
-    // Skip non-matching events so an empty page really means the end.
-    while (i < scroll.end && scroll.type && edrType(seed, i) !== scroll.type) i++;
-    scroll.next = i;
     scroll.lastUsed = now;
     if (data.length === 0) {
       if (scrollId) scrolls.delete(scrollId);
-      return json(200, { data });
+      return edrReply(data, undefined);
     }
     const id = scrollId ?? randomBytes(12).toString('base64url');
     scrolls.set(id, scroll);
-    return json(200, { data, scrollId: id });
+    return edrReply(data, id);
+  }
+
+  function edrCount(q: URLSearchParams): Reply {
+    const mode = dialect.edrCount ?? 'present';
+    if (mode === 'absent') throw new HttpError(404, 'no such endpoint: GET /ioc/events/count');
+    if (mode === 'not-allowed') throw new HttpError(405, 'method not allowed');
+    const f = parseEdrFilter(q.get('filter'));
+    let n = 0;
+    if (f.field === 'dateTime' && !f.type && edrClock === undefined) {
+      const { first, end } = edrRange(f);
+      n = Math.max(0, end - first);
+    } else {
+      for (const _ of edrIndexes(f, f.field, 'asc')) n++;
+    }
+    return json(200, { count: mode === 'disagree' ? n + 1 : n });
   }
 
   function mobileList(q: URLSearchParams, fault: FaultSpec | undefined): Reply {
@@ -541,13 +738,23 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     let warning = '';
     if (end < counts.mobile) {
       const next = new URLSearchParams(q);
-      next.set('id_min', String(mobileAssetId(end)));
+      const nextIndex =
+        dialect.mobileIdMin === 'last'
+          ? end - 1
+          : dialect.mobileIdMin === 'backwards'
+            ? Math.max(0, end - 3)
+            : end;
+      next.set('id_min', String(mobileAssetId(nextIndex)));
       next.set('action', 'list');
       next.set('truncation_limit', String(limit));
-      const origin = fault?.kind === 'offsite-url' ? (fault.url ?? 'https://evil.example.com') : url;
+      const origin =
+        fault?.kind === 'offsite-url'
+          ? (fault.url ?? 'https://evil.example.com')
+          : (dialect.mobileUrlHost ?? url);
+      const path = dialect.mobileUrlPath ?? '/sem/v1/assetList';
       warning =
         `<WARNING><CODE>1980</CODE><TEXT>${limit} record limit exceeded. Use URL to get next batch of results.</TEXT>` +
-        `<URL>${cdata(`${origin}/sem/v1/assetList?${next.toString()}`)}</URL></WARNING>`;
+        `<URL>${cdata(`${origin}${path}?${next.toString()}`)}</URL></WARNING>`;
     }
     return xml(
       200,
@@ -714,11 +921,17 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     if (path === '/pci/scan/list') {
       if (req.method !== 'GET') throw new HttpError(405, 'use GET');
       reply = pciList(u.searchParams);
-    } else if (/^\/certview\/v[12]\/certificates$/.test(path)) {
-      reply = await certviewList(req, path.split('/')[2]!);
+    } else if (/^\/certview\/[^/]+\/certificates$/.test(path)) {
+      const version = path.split('/')[2]!;
+      if (!(dialect.certviewVersions ?? ['v1', 'v2']).includes(version))
+        throw new HttpError(404, `no such endpoint: ${req.method} ${path}`);
+      reply = await certviewList(req, version);
     } else if (path === '/ioc/events/scroll') {
       if (req.method !== 'GET') throw new HttpError(405, 'use GET');
       reply = edrScroll(u.searchParams, fault);
+    } else if (path === '/ioc/events/count') {
+      if (req.method !== 'GET') throw new HttpError(405, 'use GET');
+      reply = edrCount(u.searchParams);
     } else if (path === '/sem/v1/assetList') {
       reply = mobileList(u.searchParams, fault);
     } else {
@@ -794,9 +1007,6 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     audience,
     defaults: { ...DEFAULTS },
     faults,
-    setDialect: (d) => {
-      dialect = { ...dialect, ...d };
-    },
     issueToken: (o) => authority.issue(o),
     setLatency: (ms) => {
       latencyMs = ms;
@@ -806,6 +1016,12 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       windowStart = Date.now();
       windowCalls = 0;
     },
+    setDialect: (d) => {
+      dialect = { ...dialect, ...d };
+      if (d.pciInsertAfterFirstPage) pciInsertsLeft = d.pciInsertAfterFirstPage.times ?? 1;
+      if (d.certviewInsertAfterFirstPage) certInsertsLeft = d.certviewInsertAfterFirstPage.times ?? 1;
+    },
+    dialect: () => ({ ...dialect }),
     stats: () => ({ ...stats, byPath: { ...stats.byPath } }),
     expectedIds: function* (module, o) {
       for (const i of expectedIndexes(module, o)) yield idAt(module, i);
@@ -822,4 +1038,5 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
 }
 
 export { FAULT_KINDS, parseFaultArg, type FaultKind, type FaultSpec } from './faults';
+export { parseDialectArg, type SimDialect } from './dialect';
 export { edrTimeMs };

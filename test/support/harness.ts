@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { createLocalTokenProvider } from '../../shared/auth';
 import { loadConfig, type AppConfig, type Env, type ModuleName } from '../../shared/config';
-import { runExport } from '../../shared/export/engine';
-import type { Manifest, RunResult } from '../../shared/export/types';
+import { runExport, stateKeyFor } from '../../shared/export/engine';
+import type { Manifest, RunResult, StateFile } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
 import { createQualysClient } from '../../shared/qualys/client';
 import type { QualysClient, TokenProvider } from '../../shared/qualys/types';
@@ -94,6 +94,8 @@ export async function runUntilSettled(
     owner?: string;
     runId?: string;
     signal?: AbortSignal;
+    /** A backfill window for the first invocation (time-windowed modules). */
+    backfill?: { from: string; to: string };
   } = {},
 ): Promise<{ result: RunResult; invocations: number }> {
   let result: RunResult | undefined;
@@ -105,7 +107,7 @@ export async function runUntilSettled(
       store,
       invocation: result?.runId
         ? { owner: opts.owner, continuation: { runId: result.runId } }
-        : { owner: opts.owner, runId: opts.runId },
+        : { owner: opts.owner, runId: opts.runId, ...(opts.backfill ? { backfill: opts.backfill } : {}) },
       signal: opts.signal,
       deadline: opts.deadlineFor?.(i) ?? (() => Date.now() + 3600_000),
       safetyMs: opts.deadlineFor ? 0 : undefined,
@@ -187,4 +189,33 @@ export function compareIds(
   let lost = 0;
   for (const id of want) if (!seen.has(id)) lost++;
   return { lost, duplicated, extra };
+}
+
+/** The module's state file (checkpoint, lastError, committed), or undefined. */
+export async function readStateFile(
+  store: ObjectStore,
+  config: AppConfig,
+  module: ModuleName,
+): Promise<StateFile | undefined> {
+  return (await store.getJson(stateKeyFor(config, module))) as StateFile | undefined;
+}
+
+/** Every `_manifest.json` under a directory store (a failed run must not have published one). */
+export async function manifestKeys(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true });
+  return entries.filter((e) => e.endsWith('_manifest.json')).map((e) => e.split(sep).join('/'));
+}
+
+/** What the simulator holds for the run described by `range` (EDR: its window on its time field). */
+export function expectedFor(
+  sim: Simulator,
+  module: ModuleName,
+  range: Record<string, unknown> | undefined,
+): Iterable<string> {
+  if (module !== 'edr-events' || !range) return sim.expectedIds(module);
+  return sim.expectedIds(module, {
+    from: range.from as string,
+    to: range.to as string,
+    timeField: range.timeField === 'event.eventProcessedTime' ? 'eventProcessedTime' : 'dateTime',
+  });
 }

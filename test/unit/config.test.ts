@@ -34,6 +34,27 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...base, QEXPORT_GZIP_LEVEL: '1' }).output.gzipLevel).toBe(1);
     expect(loadConfig({ ...base, QEXPORT_GZIP_LEVEL: ' 9 ' }).output.gzipLevel).toBe(9);
     expect(describeConfig(c)).toContain('gateway=https://gateway.qg2.apps.qualys.com');
+    expect(c.modules.certview.assetType).toBe('ALL');
+    expect(c.modules.edr.timeField).toBe('event.datetime');
+  });
+
+  it('module options: CertView version by pattern, asset type, EDR time field', () => {
+    for (const v of ['v1', 'v2', 'v2.1', 'V2.2', 'v3']) {
+      expect(loadConfig({ ...base, QUALYS_CERTVIEW_API_VERSION: v }).modules.certview.apiVersion).toBe(
+        v.toLowerCase(),
+      );
+    }
+    expect(loadConfig({ ...base, QUALYS_CERTVIEW_ASSET_TYPE: 'managed' }).modules.certview.assetType).toBe(
+      'MANAGED',
+    );
+    for (const [v, want] of [
+      ['event.eventProcessedTime', 'event.eventProcessedTime'],
+      ['eventProcessedTime', 'event.eventProcessedTime'],
+      ['dateTime', 'event.datetime'],
+      ['EVENT.DATETIME', 'event.datetime'],
+    ]) {
+      expect(loadConfig({ ...base, QUALYS_EDR_TIME_FIELD: v }).modules.edr.timeField).toBe(want);
+    }
   });
 
   it.each(Object.keys(PLATFORMS))('knows platform %s', (p) => {
@@ -60,7 +81,20 @@ describe('loadConfig', () => {
     [{ ...base, QUALYS_PCI_URL: 'https://u:p@x.com' }, /QUALYS_PCI_URL must not contain credentials/],
     [{ ...base, QUALYS_HTTP_TIMEOUT_MS: 'soon' }, /QUALYS_HTTP_TIMEOUT_MS must be a whole number/],
     [{ ...base, QUALYS_CERTVIEW_PAGE_SIZE: '500' }, /QUALYS_CERTVIEW_PAGE_SIZE must be between 1 and 200/],
-    [{ ...base, QUALYS_CERTVIEW_API_VERSION: 'v3' }, /QUALYS_CERTVIEW_API_VERSION must be v1 or v2/],
+    [
+      { ...base, QUALYS_CERTVIEW_API_VERSION: 'latest' },
+      /QUALYS_CERTVIEW_API_VERSION must be a CertView API version/,
+    ],
+    [{ ...base, QUALYS_CERTVIEW_API_VERSION: 'v2/../v1' }, /QUALYS_CERTVIEW_API_VERSION/],
+    [
+      { ...base, QUALYS_CERTVIEW_ASSET_TYPE: 'all assets' },
+      /QUALYS_CERTVIEW_ASSET_TYPE must be an asset type/,
+    ],
+    [{ ...base, QUALYS_EDR_TIME_FIELD: 'event.updated' }, /QUALYS_EDR_TIME_FIELD must be event.datetime or/],
+    [
+      { ...base, QUALYS_EDR_FILTER: "event.eventProcessedTime:['a'..'b']" },
+      /QUALYS_EDR_FILTER must not contain event.datetime or event.eventProcessedTime/,
+    ],
     [{ ...base, QUALYS_CERTVIEW_FILTER: '{broken' }, /QUALYS_CERTVIEW_FILTER .* not a JSON object/],
     [
       { ...base, QUALYS_EDR_FILTER: "event.datetime:['a'..'b']" },
@@ -93,6 +127,8 @@ describe('loadConfig', () => {
       'QUALYS_CONCURRENCY',
       'QUALYS_CERTVIEW_FILTER',
       'QUALYS_CERTVIEW_API_VERSION',
+      'QUALYS_CERTVIEW_ASSET_TYPE',
+      'QUALYS_EDR_TIME_FIELD',
       'QUALYS_EDR_OVERLAP_MINUTES',
       'QEXPORT_PREFIX',
       'QEXPORT_PART_MAX_BYTES',

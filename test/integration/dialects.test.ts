@@ -1,0 +1,232 @@
+import { rm } from 'node:fs/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Env, ModuleName } from '../../shared/config';
+import { startSimulator, type SimDialect, type SimOptions, type Simulator } from '../sim';
+import {
+  compareIds,
+  expectedFor,
+  idOf,
+  manifestKeys,
+  pageBudget,
+  readRunFromDir,
+  readStateFile,
+  runUntilSettled,
+  simConfig,
+  tempStore,
+  testClient,
+} from '../support/harness';
+
+/**
+ * The dialect matrix: every module × every way its API may plausibly behave where the documentation is silent
+ * (test/sim SimDialect), each read in one go and interrupted at random points. Each cell ends one of two ways:
+ * `done` with nothing lost, duplicated or extra against what the simulator holds, or `failed` with a message
+ * naming what could not be proven and no manifest published. Never `done` with a gap.
+ */
+const NOW = () => new Date('2026-01-02T00:00:00.000Z');
+const N = 47;
+
+interface Cell {
+  module: ModuleName;
+  name: string;
+  dialect: SimDialect;
+  env?: Env;
+  sim?: Partial<SimOptions>;
+  /** 'complete', or the message a failed run must carry. */
+  outcome: 'complete' | RegExp;
+}
+
+const EDR_ORDERS: { order: SimDialect['edrOrder']; outcome: Cell['outcome'] }[] = [
+  { order: 'newest-first-unless-sorted', outcome: 'complete' },
+  { order: 'ascending', outcome: 'complete' },
+  {
+    order: 'newest-first',
+    outcome: /not in the ascending event\.datetime order .* seems to ignore the sort/,
+  },
+  { order: 'shuffled', outcome: /not in the ascending event\.datetime order/ },
+];
+const EDR_SHAPES: { name: string; dialect: SimDialect }[] = [
+  { name: '{data, scrollId}', dialect: { edrBody: 'object', edrContinuation: 'body' } },
+  { name: '{data} + scrollId header', dialect: { edrBody: 'object', edrContinuation: 'header' } },
+  { name: '{data} + X-Scroll-Id header', dialect: { edrBody: 'object', edrContinuation: 'x-header' } },
+  { name: 'array + scrollId header', dialect: { edrBody: 'array', edrContinuation: 'header' } },
+  { name: 'array + X-Scroll-Id header', dialect: { edrBody: 'array', edrContinuation: 'x-header' } },
+  // No continuation id where we look: every page reopens the scroll from the last instant reached.
+  { name: 'array, no continuation id', dialect: { edrBody: 'array', edrContinuation: 'none' } },
+];
+const EDR_COUNTS: { count: SimDialect['edrCount']; outcome: Cell['outcome'] }[] = [
+  { count: 'present', outcome: 'complete' },
+  { count: 'absent', outcome: 'complete' },
+  { count: 'not-allowed', outcome: 'complete' },
+  { count: 'disagree', outcome: /edr\.count-endpoint failed \(expected 48, actual 47\)/ },
+];
+/** Three events per instant, so page boundaries (10) fall inside an instant. */
+const EDR_SIM: Partial<SimOptions> = {
+  edr: { start: '2026-01-01T12:00:00.000Z', stepMs: 60_000, perTick: 3 },
+};
+
+const edrCells: Cell[] = [
+  ...EDR_ORDERS.flatMap(({ order, outcome }) =>
+    EDR_SHAPES.map((s) => ({
+      module: 'edr-events' as const,
+      name: `order ${order}, ${s.name}`,
+      dialect: { ...s.dialect, edrOrder: order },
+      sim: EDR_SIM,
+      outcome,
+    })),
+  ),
+  ...EDR_COUNTS.flatMap(({ count, outcome }) =>
+    (['newest-first-unless-sorted', 'ascending'] as const).map((order) => ({
+      module: 'edr-events' as const,
+      name: `/count ${count}, order ${order}`,
+      dialect: { edrCount: count, edrOrder: order },
+      sim: EDR_SIM,
+      outcome,
+    })),
+  ),
+  ...(['newest-first-unless-sorted', 'ascending'] as const).map((order) => ({
+    module: 'edr-events' as const,
+    name: `window on eventProcessedTime, late agents, order ${order}`,
+    dialect: { edrOrder: order, edrBody: 'array' as const, edrContinuation: 'header' as const },
+    env: { QUALYS_EDR_TIME_FIELD: 'event.eventProcessedTime' },
+    sim: { edr: { ...EDR_SIM.edr, lateEvery: 5, lateMs: 7 * 60_000 } },
+    // 'ascending' ignores sort: it serves dateTime order, which late agents break on eventProcessedTime.
+    outcome:
+      order === 'ascending' ? /not in the ascending event\.eventProcessedTime order/ : ('complete' as const),
+  })),
+];
+
+const pciCells: Cell[] = (['full', 'short', 'ragged'] as const).flatMap((fetchRange) =>
+  [undefined, { count: 3 }, { count: 4, times: 3 }].map((insert) => ({
+    module: 'pci-scans' as const,
+    name: `fetchRange ${fetchRange}, ${insert ? `${insert.count} scans arrive after page 1 ×${insert.times ?? 1}` : 'no new scans'}`,
+    dialect: { pciFetchRange: fetchRange, pciInsertAfterFirstPage: insert },
+    outcome: 'complete' as const,
+  })),
+);
+
+const OTHER_QUALYS = 'https://qualysapi.qg2.apps.qualys.com';
+const mobileCells: Cell[] = [
+  ...[undefined, OTHER_QUALYS].flatMap((host) =>
+    (['next', 'last'] as const).map((idMin) => ({
+      module: 'mobile-assets' as const,
+      name: `URL on ${host ? 'another Qualys host' : 'the configured origin'}, id_min ${idMin}`,
+      dialect: { mobileUrlHost: host, mobileIdMin: idMin },
+      outcome: 'complete' as const,
+    })),
+  ),
+  {
+    module: 'mobile-assets',
+    name: 'id_min goes backwards',
+    dialect: { mobileIdMin: 'backwards' },
+    outcome: /asset IDs went backwards: \d+ came after \d+/,
+  },
+  {
+    module: 'mobile-assets',
+    name: 'URL on another path',
+    dialect: { mobileUrlPath: '/api/2.0/fo/asset/host/' },
+    outcome: /refusing a VMDR Mobile truncation URL for \/api\/2\.0\/fo\/asset\/host\/.*token was not sent/,
+  },
+  {
+    module: 'mobile-assets',
+    name: 'URL with another scheme',
+    dialect: { mobileUrlHost: 'ftp://qualysapi.qualys.com' },
+    outcome: /refusing a VMDR Mobile truncation URL over ftp:.*token was not sent/,
+  },
+];
+
+const certviewCells: Cell[] = [
+  ...[
+    { version: 'v2', served: undefined },
+    { version: 'v1', served: undefined },
+    { version: 'v2.1', served: ['v2.1', 'v2.2'] },
+  ].flatMap(({ version, served }) =>
+    (['ignored', 'managed-by-default'] as const).flatMap((assetType) =>
+      (['exact', 'filter-after-page'] as const).map((paging) => ({
+        module: 'certview-certificates' as const,
+        name: `${version}, assetType ${assetType}, paging ${paging}`,
+        dialect: { certviewVersions: served, certviewAssetType: assetType, certviewPaging: paging },
+        env: { QUALYS_CERTVIEW_API_VERSION: version },
+        outcome: 'complete' as const,
+      })),
+    ),
+  ),
+  {
+    module: 'certview-certificates',
+    name: 'certificates arrive after page 0 (the listing moves: re-read)',
+    dialect: { certviewInsertAfterFirstPage: { count: 2 } },
+    outcome: 'complete',
+  },
+  {
+    module: 'certview-certificates',
+    name: 'v2 retired: only v2.1 and v2.2 served',
+    dialect: { certviewVersions: ['v2.1', 'v2.2'] },
+    outcome: /does not serve API version v2; set QUALYS_CERTVIEW_API_VERSION/,
+  },
+];
+
+const CELLS = [...edrCells, ...pciCells, ...mobileCells, ...certviewCells];
+const CASES = ['one run', 'interrupted at random points'] as const;
+const matrix = CELLS.flatMap((cell) => CASES.map((c) => ({ ...cell, case: c })));
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  const by = (m: ModuleName) => CELLS.filter((c) => c.module === m).length;
+  console.log(
+    `dialect matrix: ${by('edr-events')} EDR + ${by('pci-scans')} PCI + ${by('mobile-assets')} Mobile + ` +
+      `${by('certview-certificates')} CertView dialect cells = ${CELLS.length} × ${CASES.length} cases = ${matrix.length} runs`,
+  );
+});
+
+async function runCell(cell: (typeof matrix)[number], sim: Simulator) {
+  const config = simConfig(sim, cell.env);
+  const { dir, store } = await tempStore();
+  dirs.push(dir);
+  const client = testClient(sim, config);
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed / 2 ** 31);
+  const { result, invocations } = await runUntilSettled(cell.module, config, client, store, {
+    now: NOW,
+    deadlineFor: cell.case === 'one run' ? undefined : () => pageBudget(1 + Math.floor(rnd() * 3)),
+  });
+  return { result, invocations, config, dir, store };
+}
+
+describe('dialect matrix', () => {
+  const titled = matrix.map((c) => [`${c.module} × ${c.name} × ${c.case}`, c] as const);
+  it.each(titled)('%s', async (_title, cell) => {
+    const counts = { pci: 0, certview: 0, edr: 0, mobile: 0 };
+    counts[
+      (
+        {
+          'pci-scans': 'pci',
+          'certview-certificates': 'certview',
+          'edr-events': 'edr',
+          'mobile-assets': 'mobile',
+        } as const
+      )[cell.module]
+    ] = N;
+    const sim = await startSimulator({ seed: 9, counts, ...cell.sim, dialect: cell.dialect });
+    try {
+      const { result, invocations, config, dir, store } = await runCell(cell, sim);
+      if (cell.case !== 'one run' && result.status === 'done') expect(invocations).toBeGreaterThan(1);
+      if (cell.outcome === 'complete') {
+        expect(result.status, JSON.stringify(result.error)).toBe('done');
+        const run = await readRunFromDir(dir, result.manifestKey!);
+        const got = run.records.map((r) => idOf(cell.module, r));
+        const expected = [...expectedFor(sim, cell.module, run.manifest.range)];
+        expect(expected.length).toBeGreaterThan(0);
+        expect(compareIds(expected, got)).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+        expect(run.manifest.completeness.every((c) => c.outcome !== 'failed')).toBe(true);
+      } else {
+        expect(result.status).toBe('failed');
+        expect(result.error?.message).toMatch(cell.outcome);
+        expect(await manifestKeys(dir)).toEqual([]);
+        const state = await readStateFile(store, config, cell.module);
+        expect(state?.inProgress?.lastError?.message).toMatch(cell.outcome);
+      }
+    } finally {
+      await sim.close();
+    }
+  });
+});

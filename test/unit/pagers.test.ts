@@ -1,0 +1,259 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../shared/config';
+import { IncompleteError, OriginError, ParseError } from '../../shared/errors';
+import {
+  edrEvents,
+  edrQuery,
+  edrSort,
+  edrWindowQuery,
+  parseEdrCount,
+  parseEdrPage,
+  type EdrCursor,
+} from '../../shared/modules/edr-events';
+import { resolveTruncationUrl } from '../../shared/modules/mobile-assets';
+import { parsePciPage, pciScans, type PciCursor } from '../../shared/modules/pci-scans';
+import type { ExportRecord } from '../../shared/modules/types';
+import type { QualysClient, QualysRequest, QualysResponse } from '../../shared/qualys/types';
+
+const res = (text: string, headers: Record<string, string> = {}): QualysResponse => ({
+  status: 200,
+  headers: new Headers(headers),
+  url: 'https://gw.example.com/x',
+  text,
+});
+const ev = (id: string, dateTime = '2020-08-17T04:15:06.000+0000') => ({ id, dateTime });
+
+describe('EDR page dialects', () => {
+  it('a top-level array or {data}; the continuation id from the body or a header', () => {
+    expect(parseEdrPage(res(JSON.stringify([ev('a'), ev('b')])))).toEqual({ data: [ev('a'), ev('b')] });
+    expect(parseEdrPage(res(JSON.stringify([ev('a')]), { scrollId: 'h1' })).scrollId).toBe('h1');
+    expect(parseEdrPage(res(JSON.stringify([ev('a')]), { 'X-Scroll-Id': 'h2' })).scrollId).toBe('h2');
+    expect(parseEdrPage(res(JSON.stringify({ data: [ev('a')], scrollId: 'b1' }))).scrollId).toBe('b1');
+    expect(
+      parseEdrPage(res(JSON.stringify({ data: [ev('a')], scrollId: 'b1' }), { scrollId: 'b1' })).scrollId,
+    ).toBe('b1');
+    expect(parseEdrPage(res(JSON.stringify({ data: [] }))).scrollId).toBeUndefined();
+  });
+
+  it('refuses what it cannot read, naming it', () => {
+    expect(() => parseEdrPage(res('{"events":[]}'))).toThrow(
+      /neither a JSON array nor an object with a data array/,
+    );
+    expect(() =>
+      parseEdrPage(res(JSON.stringify({ data: [ev('a')], scrollId: 'b' }), { scrollId: 'h' })),
+    ).toThrow(/two different continuation ids/);
+    // Windowed on eventProcessedTime, every event needs that field.
+    expect(() => parseEdrPage(res(JSON.stringify([ev('a')])), 'eventProcessedTime')).toThrow(
+      /without a string id and eventProcessedTime/,
+    );
+  });
+
+  it('/count answers {"count": N} (or a bare N); anything else is a ParseError', () => {
+    expect(parseEdrCount(res('{"count": 42}'))).toBe(42);
+    expect(parseEdrCount(res('7'))).toBe(7);
+    for (const bad of ['{"count":"42"}', '{"count":-1}', '{"total":3}', '{"count":1.5}']) {
+      expect(() => parseEdrCount(res(bad))).toThrow(ParseError);
+    }
+  });
+
+  it('queries: an explicit ascending sort on the window field; /count asks about the whole window', () => {
+    const c: EdrCursor = {
+      from: '2026-01-01T00:00:00.000Z',
+      to: '2026-01-02T00:00:00.000Z',
+      filter: 'type:MUTEX',
+      timeField: 'event.eventProcessedTime',
+      after: { dateTime: '2026-01-01T10:00:00.000+0000', ids: ['x'] },
+      skip: [],
+      recent: [],
+      overlapMs: 0,
+    };
+    expect(edrSort('event.datetime')).toBe('[{"event.datetime":"asc"}]');
+    expect(edrQuery(c)).toBe(
+      "event.eventProcessedTime:['2026-01-01T10:00:00.000Z'..'2026-01-02T00:00:00.000Z'] AND (type:MUTEX)",
+    );
+    expect(edrWindowQuery(c)).toBe(
+      "event.eventProcessedTime:['2026-01-01T00:00:00.000Z'..'2026-01-02T00:00:00.000Z'] AND (type:MUTEX)",
+    );
+  });
+});
+
+describe('PCI fetchRange', () => {
+  const page = (fetchRange: string, n: number) =>
+    JSON.stringify({
+      data: {
+        totalCount: 180,
+        fetchRange,
+        scanInfoList: Array.from({ length: n }, (_, i) => ({ scanId: i + 1 })),
+      },
+    });
+  it('is inclusive and must agree with the scans returned', () => {
+    expect(parsePciPage(res(page('1-5', 5))).range).toEqual({ first: 1, last: 5 });
+    expect(parsePciPage(res(page('11-10', 0))).scans).toHaveLength(0);
+    expect(() => parsePciPage(res(page('1-10', 5)))).toThrow(/fetchRange '1-10' does not match the 5 scans/);
+    // Absent or unreadable: the scans returned decide the next offset.
+    expect(parsePciPage(res(page('', 3))).range).toBeUndefined();
+  });
+});
+
+/** A PCI list the test changes between answers, served through a fake client (newest first, 1-based offsets). */
+function scriptedPci(list: number[], onAnswer: (offset: number, answered: number) => void): QualysClient {
+  let answered = 0;
+  return {
+    async call<T>(req: QualysRequest, parse: (r: QualysResponse) => T): Promise<T> {
+      await Promise.resolve();
+      const offset = Number(req.query?.offset);
+      const limit = Number(req.query?.limit);
+      const scans = list.slice(offset - 1, offset - 1 + limit).map((scanId) => ({ scanId }));
+      const body = {
+        data: {
+          totalCount: list.length,
+          fetchRange: `${offset}-${offset + scans.length - 1}`,
+          scanInfoList: scans,
+        },
+      };
+      const out = parse(res(JSON.stringify(body)));
+      onAnswer(offset, ++answered);
+      return out;
+    },
+    request: () => Promise.reject(new Error('unused')),
+    assertSameOrigin: (u) => new URL(u),
+    stats: () => ({
+      calls: 0,
+      retries: 0,
+      waitMs: 0,
+      rateLimited: 0,
+      tokenRefreshes: 0,
+      paced: 0,
+      pacedMs: 0,
+    }),
+  };
+}
+
+async function readPci(client: QualysClient, pageSize: number, concurrency = 1) {
+  const config = loadConfig({
+    QUALYS_GATEWAY_URL: 'https://gw.example.com',
+    QUALYS_PCI_PAGE_SIZE: String(pageSize),
+    QUALYS_CONCURRENCY: String(concurrency),
+  });
+  let cursor = pciScans.start({ config, now: new Date(), committed: undefined });
+  const written: ExportRecord[] = [];
+  for await (const p of pciScans.pages(client, cursor, config)) {
+    written.push(...p.records);
+    cursor = p.cursor;
+  }
+  const checks = await pciScans.prove(cursor, { client, config, records: written.length });
+  return { ids: written.map((r) => r.scanId as number), cursor: cursor as PciCursor, checks };
+}
+
+describe('PCI passes', () => {
+  it('a scan added while an already-read one is deleted (same totalCount) is caught by the closing read', async () => {
+    const list = [4, 3, 2, 1];
+    const client = scriptedPci(list, (offset, n) => {
+      if (offset === 1 && n === 1) {
+        list.splice(list.indexOf(4), 1); // scan 4 (already read) deleted…
+        list.unshift(5); // …and scan 5 created: totalCount stays 4
+      }
+    });
+    const { ids, cursor, checks } = await readPci(client, 2);
+    expect(ids.sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(cursor).toMatchObject({ totalCount: 4, finalDistinct: 4, pass: 2 });
+    expect(checks.every((c) => c.outcome === 'passed')).toBe(true);
+    expect(checks[1]?.detail).toMatch(/1 no longer listed/);
+  });
+
+  it('a listing that keeps moving throws IncompleteError naming the totals', async () => {
+    const list = Array.from({ length: 9 }, (_, i) => 100 - i);
+    let next = 200;
+    const client = scriptedPci(list, (offset) => {
+      if (offset === 1) list.unshift(next++);
+    });
+    await expect(readPci(client, 4, 2)).rejects.toThrow(IncompleteError);
+    await expect(readPci(client, 4, 2)).rejects.toThrow(/kept moving: 5 passes/);
+  });
+
+  it('guesses ahead at the learned page length and never yields a wrong guess', async () => {
+    const list = Array.from({ length: 23 }, (_, i) => 500 - i);
+    const asked: number[] = [];
+    const client = scriptedPci(list, (offset) => asked.push(offset));
+    const capped: QualysClient = {
+      ...client,
+      // The API answers at most 3 scans whatever limit says.
+      call: (req, parse) =>
+        client.call({ ...req, query: { ...req.query, limit: Math.min(3, Number(req.query?.limit)) } }, parse),
+    };
+    const { ids, checks } = await readPci(capped, 10, 3);
+    expect(ids).toEqual(list);
+    expect(checks.every((c) => c.outcome === 'passed')).toBe(true);
+    // After the first page the guesses follow the 3 scans the API really returns.
+    expect(asked.slice(0, 4)).toEqual([1, 4, 7, 10]);
+  });
+});
+
+describe('Mobile truncation URL', () => {
+  const client = {
+    assertSameOrigin: (u: string) => {
+      const url = new URL(u);
+      if (url.origin !== 'https://gw.example.com') throw new OriginError(`refusing ${url.origin}`);
+      return url;
+    },
+  };
+  const gw = 'https://gw.example.com';
+  it('on the configured origin: used as is', () => {
+    const r = resolveTruncationUrl(client, `${gw}/sem/v1/assetList?action=list&id_min=9`, gw);
+    expect(r).toEqual({ url: new URL(`${gw}/sem/v1/assetList?action=list&id_min=9`) });
+  });
+  it('on another host: its path and query re-issued on the configured origin', () => {
+    const r = resolveTruncationUrl(
+      client,
+      'https://qualysapi.qg2.apps.qualys.com/sem/v1/assetList?action=list&id_min=643&truncation_limit=1000',
+      gw,
+    );
+    expect(r.url.href).toBe(`${gw}/sem/v1/assetList?action=list&id_min=643&truncation_limit=1000`);
+    expect(r.rehomedFrom).toBe('https://qualysapi.qg2.apps.qualys.com');
+  });
+  it.each([
+    ['ftp://qualysapi.qualys.com/sem/v1/assetList?id_min=1', /over ftp:/],
+    ['https://user:pw@qualysapi.qualys.com/sem/v1/assetList?id_min=1', /cannot be re-issued safely/],
+    ['https://qualysapi.qualys.com/api/2.0/fo/asset/host/?id_min=1', /only \/sem\/v1\/assetList/],
+    [`${gw}/sem/v2/other?id_min=1`, /only \/sem\/v1\/assetList/],
+    ['not a url', /malformed/],
+  ])('refuses %s', (url, message) => {
+    expect(() => resolveTruncationUrl(client, url, gw)).toThrow(OriginError);
+    expect(() => resolveTruncationUrl(client, url, gw)).toThrow(message);
+  });
+});
+
+describe('EDR window', () => {
+  it('an event outside the requested window (the filter was not applied) fails the run, naming it', async () => {
+    const config = loadConfig({ QUALYS_GATEWAY_URL: 'https://gw.example.com', QUALYS_EDR_PAGE_SIZE: '10' });
+    const cursor = edrEvents.start({
+      config,
+      now: new Date('2026-01-02T00:00:00.000Z'),
+      committed: undefined,
+    });
+    const client: QualysClient = {
+      call: async <T>(_req: QualysRequest, parse: (r: QualysResponse) => T) =>
+        parse(res(JSON.stringify({ data: [ev('old', '2025-06-01T00:00:00.000+0000')], scrollId: 's' }))),
+      request: () => Promise.reject(new Error('unused')),
+      assertSameOrigin: (u) => new URL(u),
+      stats: () => ({
+        calls: 0,
+        retries: 0,
+        waitMs: 0,
+        rateLimited: 0,
+        tokenRefreshes: 0,
+        paced: 0,
+        pacedMs: 0,
+      }),
+    };
+    const read = async () => {
+      for await (const _page of edrEvents.pages(client, cursor, config)) {
+        // consume
+      }
+    };
+    await expect(read()).rejects.toThrow(IncompleteError);
+    await expect(read()).rejects.toThrow(
+      /event old at 2025-06-01T00:00:00.000\+0000, outside the requested window/,
+    );
+  });
+});
