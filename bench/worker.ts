@@ -77,10 +77,12 @@ function peakRssMb(): number {
 type Consume = (res: Response) => Promise<number>;
 
 /**
- * The module's requests, in the module's order and with the module's concurrency, handing each response to
- * `consume` (which returns the records it held). Resolves with [records, requests].
+ * The module's requests, in the module's order and with the module's concurrency, handing each page to `consume`
+ * (which returns the records it held) and each request that only proves the listing complete to `check` (PCI's
+ * closing re-read of offset 1, EDR's /ioc/events/count): the requests the exporter makes. Resolves with
+ * [records, requests].
  */
-async function page(consume: Consume): Promise<[number, number]> {
+async function page(consume: Consume, check: (res: Response) => Promise<unknown>): Promise<[number, number]> {
   let records = 0;
   let calls = 0;
   const get = async (url: string, init?: RequestInit) => {
@@ -116,16 +118,29 @@ async function page(consume: Consume): Promise<[number, number]> {
       while (next * size < total) await one(next++);
     };
     await Promise.all(Array.from({ length: config.http.concurrency }, lane));
+    if (pci && total > size) {
+      await check(
+        await get(`${base}/pci/scan/list?offset=1&limit=${size}`, {
+          headers: { accept: 'application/json', apiversion: 'V1' },
+        }),
+      );
+    }
     return [records, calls];
   }
 
   if (spec.module === 'edr-events') {
     const to = new Date(startedAt).toISOString();
     const from = new Date(startedAt - m.edr.initialLookbackHours * 3600_000).toISOString();
-    let url = `${base}/ioc/events/scroll?${new URLSearchParams({ filter: `event.datetime:['${from}'..'${to}']`, pageSize: String(m.edr.pageSize) })}`;
+    const field = m.edr.timeField;
+    const filter = `${field}:['${from}'..'${to}']`;
+    const sort = JSON.stringify([{ [field]: 'asc' }]);
+    let url = `${base}/ioc/events/scroll?${new URLSearchParams({ filter, sort, pageSize: String(m.edr.pageSize) })}`;
     for (;;) {
       const n = await consume(await get(url));
-      if (n === 0) return [records, calls];
+      if (n === 0) {
+        await check(await get(`${base}/ioc/events/count?${new URLSearchParams({ filter })}`));
+        return [records, calls];
+      }
       records += n;
       url = `${base}/ioc/events/scroll?scrollId=${encodeURIComponent(lastCursor!)}`;
     }
@@ -248,7 +263,10 @@ if (spec.mode === 'export') {
   };
 } else {
   const floor = spec.mode === 'floor' ? makeFloor() : undefined;
-  const [records, calls] = await page(floor?.consume ?? fetchOnly);
+  const [records, calls] = await page(
+    floor?.consume ?? fetchOnly,
+    floor ? async (res) => JSON.parse(await res.text()) : (res) => res.arrayBuffer(),
+  );
   await floor?.end();
   result = { mode: spec.mode, module: spec.module, status: 'done', records, calls };
 }
