@@ -9,6 +9,7 @@
 import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Env } from '../../shared/config';
+import { showState } from '../../shared/export/admin';
 import { runExport } from '../../shared/export/engine';
 import type { Manifest } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
@@ -200,6 +201,12 @@ describe('QUALYS_MOBILE_MODE=incremental', () => {
       lastSnapshotAt: T1,
       completeThrough: T3.toISOString(),
     });
+    // `qexport state show` explains where the next increment starts.
+    const shown = await showState(store, config, 'mobile-assets', at(T3.toISOString(), 1));
+    expect(shown.lines.join('\n')).toContain(
+      `it was an increment: an incremental next run lists detections updated since ${T3.toISOString()} minus ` +
+        `the overlap (last snapshot started ${T1})`,
+    );
 
     // Nothing changed: an increment with no asset is still a complete run.
     const fourth = await run(at(T3.toISOString(), 60));
