@@ -2,12 +2,17 @@ import { Aws, type Stack } from 'aws-cdk-lib';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { MODULES, type ModuleName } from '../shared/config';
-import { ALL_VIEWS, encodePrestoView, prestoView, type ViewDef } from '../shared/schema/views';
+import { allViews, encodePrestoView, prestoView, type ViewDef } from '../shared/schema/views';
 import { GLUE_TABLES, MANIFESTS_TABLE, type GlueTableSpec } from './glue-tables';
 
 export interface AnalyticsProps {
   bucket: s3.IBucket;
   prefix: string;
+  /**
+   * The ids of the stack's listed tenants: every table then covers all of them, with `tenant` as a projected
+   * partition column read from `<prefix>/<tenant>/…`. Absent for a single-tenant stack (no `tenant` column).
+   */
+  tenants?: readonly string[];
 }
 
 export interface Analytics {
@@ -57,6 +62,8 @@ function storage(spec: GlueTableSpec, location: string): glue.CfnTable.StorageDe
  */
 export function addAnalytics(stack: Stack, props: AnalyticsProps): Analytics {
   const { bucket, prefix } = props;
+  const byTenant = props.tenants ? tenantPartition(props.tenants) : undefined;
+  const root = `s3://${bucket.bucketName}/${prefix}/`;
   const databaseName = `qualys_export_${stack.node.addr.slice(0, 8)}`;
   const database = new glue.CfnDatabase(stack, 'GlueDatabase', {
     catalogId: Aws.ACCOUNT_ID,
@@ -70,7 +77,8 @@ export function addAnalytics(stack: Stack, props: AnalyticsProps): Analytics {
   const tables = {} as Record<ModuleName, glue.CfnTable>;
   for (const module of MODULES) {
     const spec = GLUE_TABLES[module];
-    const location = `s3://${bucket.bucketName}/${prefix}/${module}/`;
+    const location = byTenant ? root : `${root}${module}/`;
+    const template = byTenant ? `${root}\${tenant}/${module}/dt=\${dt}/` : `${location}dt=\${dt}/`;
     const table = new glue.CfnTable(stack, `Table${pascal(module)}`, {
       catalogId: Aws.ACCOUNT_ID,
       databaseName: database.ref,
@@ -80,14 +88,15 @@ export function addAnalytics(stack: Stack, props: AnalyticsProps): Analytics {
           `qualys-export ${module}: every record of every run, complete or not, partitioned by the run's UTC ` +
           `date. Query the ${spec.name}_complete / _latest views to see complete runs only.`,
         tableType: 'EXTERNAL_TABLE',
-        partitionKeys: [{ name: 'dt', type: 'string' }],
+        partitionKeys: [...(byTenant ? [byTenant.key] : []), { name: 'dt', type: 'string' }],
         parameters: {
           classification: 'json',
           compressionType: 'gzip',
           'qexport.schema': spec.schemaId,
           'projection.enabled': 'true',
+          ...byTenant?.projection,
           ...dtProjection,
-          'storage.location.template': `${location}dt=\${dt}/`,
+          'storage.location.template': template,
         },
         storageDescriptor: storage(spec, location),
       },
@@ -96,7 +105,10 @@ export function addAnalytics(stack: Stack, props: AnalyticsProps): Analytics {
     tables[module] = table;
   }
 
-  const manifestsLocation = `s3://${bucket.bucketName}/${prefix}/manifests/`;
+  const manifestsLocation = byTenant ? root : `${root}manifests/`;
+  const manifestsTemplate = byTenant
+    ? `${root}\${tenant}/manifests/module=\${module}/dt=\${dt}/`
+    : `${manifestsLocation}module=\${module}/dt=\${dt}/`;
   const manifests = new glue.CfnTable(stack, 'TableManifests', {
     catalogId: Aws.ACCOUNT_ID,
     databaseName: database.ref,
@@ -106,6 +118,7 @@ export function addAnalytics(stack: Stack, props: AnalyticsProps): Analytics {
         'qualys-export run manifests: one row per complete run (a run without a manifest is not complete)',
       tableType: 'EXTERNAL_TABLE',
       partitionKeys: [
+        ...(byTenant ? [byTenant.key] : []),
         { name: 'module', type: 'string' },
         { name: 'dt', type: 'string' },
       ],
@@ -113,10 +126,11 @@ export function addAnalytics(stack: Stack, props: AnalyticsProps): Analytics {
         classification: 'json',
         'qexport.schema': MANIFESTS_TABLE.schemaId,
         'projection.enabled': 'true',
+        ...byTenant?.projection,
         'projection.module.type': 'enum',
         'projection.module.values': MODULES.join(','),
         ...dtProjection,
-        'storage.location.template': `${manifestsLocation}module=\${module}/dt=\${dt}/`,
+        'storage.location.template': manifestsTemplate,
       },
       storageDescriptor: storage(MANIFESTS_TABLE, manifestsLocation),
     },
@@ -124,7 +138,7 @@ export function addAnalytics(stack: Stack, props: AnalyticsProps): Analytics {
   manifests.addResourceDependency(database);
 
   const views: Record<string, glue.CfnTable> = {};
-  for (const view of ALL_VIEWS) {
+  for (const view of allViews({ tenants: Boolean(byTenant) })) {
     const t = viewTable(stack, database, databaseName, view);
     t.addResourceDependency(tables[view.module]);
     t.addResourceDependency(manifests);
@@ -158,4 +172,15 @@ function viewTable(stack: Stack, database: glue.CfnDatabase, databaseName: strin
   });
   t.addResourceDependency(database);
   return t;
+}
+
+/**
+ * Several tenants, one table per module: `tenant` is a partition column projected from the tenant ids (an
+ * enum, so nothing to crawl or repair; a filter on it reads only that tenant's prefix).
+ */
+function tenantPartition(ids: readonly string[]) {
+  return {
+    key: { name: 'tenant', type: 'string' },
+    projection: { 'projection.tenant.type': 'enum', 'projection.tenant.values': ids.join(',') },
+  };
 }

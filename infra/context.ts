@@ -1,4 +1,13 @@
-import { MODULES, PLATFORMS, type ModuleName } from '../shared/config';
+import {
+  ENV,
+  loadConfig,
+  MODULES,
+  needsGateway,
+  parseUrl,
+  PLATFORMS,
+  type ModuleName,
+} from '../shared/config';
+import { ConfigError } from '../shared/errors';
 
 /** Stack settings, read from `cdk.json` context (or `-c key=value`). Every bad value names its key. */
 export interface StackSettings {
@@ -19,7 +28,7 @@ export interface StackSettings {
   /** EventBridge Scheduler expressions, or 'disabled'. */
   tokenRefreshSchedule: string;
   schedules: Record<ModuleName, string>;
-  /** Extra environment for the exporters (QUALYS_* module options). */
+  /** Extra environment for the exporters (QUALYS_* module options, HTTPS_PROXY / HTTP_PROXY / NO_PROXY). */
   exporterEnv: Record<string, string>;
   alarmEmail?: string;
   /** "No run completed" alarms fire after this many schedule periods without a completed run. */
@@ -30,6 +39,34 @@ export interface StackSettings {
   alarmTokenAgeMinutes: number;
   /** Where docs/runbook.md is published (alarm descriptions link to its sections); default: the repo path. */
   runbookUrl: string;
+  /** Modules deployed by default (context `modules`; default: all). */
+  modules: ModuleName[];
+  /**
+   * The Qualys subscriptions this stack exports. Without a `tenants` context key: one implicit tenant (no id)
+   * built from the top-level keys, exactly the single-tenant stack of earlier releases.
+   */
+  tenants: TenantSettings[];
+  /** True when the context lists `tenants` (each then lives in its own nested stack under `<prefix>/<id>/`). */
+  multiTenant: boolean;
+}
+
+/** One Qualys subscription: its own secrets, functions, loops, schedules, alarms and S3 prefix. */
+export interface TenantSettings {
+  /** Short id used in names, the `Tenant` metric dimension and the S3 prefix; absent for the implicit tenant. */
+  id?: string;
+  /** Where this tenant's values live in the context, for messages: `tenants[1]`, or '' for the implicit one. */
+  key: string;
+  platform?: string;
+  gatewayUrl?: string;
+  pciUrl?: string;
+  /** The modules this tenant exports (others get no function, loop, schedule or alarm). */
+  modules: ModuleName[];
+  tokenRefreshSchedule: string;
+  schedules: Record<ModuleName, string>;
+  /** QUALYS_* variables for this tenant's functions: the stack-wide `exporterEnv` with the tenant's on top. */
+  exporterEnv: Record<string, string>;
+  /** This tenant's alarms also go to a topic of its own with this address subscribed. */
+  alarmEmail?: string;
 }
 
 /** The retention periods (days) CloudWatch Logs accepts; any other value fails at deploy time. */
@@ -78,7 +115,10 @@ function int(ctx: Ctx, key: string, dflt: number, min: number, max: number): num
 const SCHEDULE = /^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\)|disabled)$/;
 
 function schedule(ctx: Ctx, key: string, dflt: string): string {
-  const v = str(ctx, key) ?? dflt;
+  return scheduleOf(str(ctx, key) ?? dflt, key);
+}
+
+function scheduleOf(v: string, key: string): string {
   if (!SCHEDULE.test(v)) {
     throw new ContextError(`context '${key}' must be rate(N unit), cron(...) or 'disabled', got '${v}'`);
   }
@@ -105,25 +145,276 @@ function logRetention(ctx: Ctx): number {
   return n;
 }
 
-export function readSettings(ctx: Ctx): StackSettings {
-  const platform = str(ctx, 'platform');
-  if (platform && !(platform.toUpperCase() in PLATFORMS)) {
-    throw new ContextError(
-      `context 'platform' must be one of ${Object.keys(PLATFORMS).join(', ')}, got '${platform}'`,
-    );
+/** What a tenant id looks like: DNS- and S3-safe, short enough for every name built from it. */
+export const TENANT_ID = /^[a-z](?:[a-z0-9]|-(?!-)){0,18}[a-z0-9]$|^[a-z]$/;
+/** Ids a tenant may not take: its prefix would mix with a single-tenant layout under the same `prefix`. */
+const RESERVED_TENANT_IDS: readonly string[] = [...MODULES, 'manifests'];
+const TENANT_KEYS = [
+  'id',
+  'platform',
+  'gatewayUrl',
+  'pciUrl',
+  'modules',
+  'schedules',
+  'exporterEnv',
+  'alarmEmail',
+] as const;
+
+/**
+ * Variables that never belong in a function's environment: credentials live in the tenant's secrets (an
+ * environment variable is visible to anyone who can read the function's configuration).
+ */
+const CREDENTIAL_VARIABLES: readonly string[] = [
+  ENV.authMethod,
+  ENV.clientId,
+  ENV.clientSecret,
+  ENV.username,
+  ENV.password,
+  ENV.tokenUrl,
+  ENV.scope,
+  ENV.pciAuthMethod,
+  ENV.pciUsername,
+  ENV.pciPassword,
+  ENV.pciTokenUrl,
+  ENV.pciClientId,
+  ENV.pciClientSecret,
+  ENV.pciScope,
+];
+/** Corporate proxy settings the functions honour for Qualys and IdP calls (docs/operations.md). */
+export const PROXY_VARIABLES: readonly string[] = ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY'];
+
+/** Variables with a context key of their own. */
+const OWN_KEY_VARIABLES: Record<string, string> = {
+  [ENV.platform]: 'platform',
+  [ENV.gatewayUrl]: 'gatewayUrl',
+  [ENV.pciUrl]: 'pciUrl',
+};
+
+const at = (base: string, k: string) => (base ? `${base}.${k}` : k);
+
+function exporterEnvOf(value: unknown, key: string): Record<string, string> {
+  const v = value ?? {};
+  if (typeof v !== 'object' || Array.isArray(v)) {
+    throw new ContextError(`context '${key}' must be an object of QUALYS_* variables`);
   }
-  const exporterEnv = ctx('exporterEnv') ?? {};
-  if (typeof exporterEnv !== 'object' || Array.isArray(exporterEnv)) {
-    throw new ContextError("context 'exporterEnv' must be an object of QUALYS_* variables");
-  }
-  for (const [k, v] of Object.entries(exporterEnv)) {
-    if (!/^QUALYS_[A-Z_]+$/.test(k) || typeof v !== 'string') {
-      throw new ContextError(`context 'exporterEnv' may only set QUALYS_* string variables (got '${k}')`);
+  for (const [k, val] of Object.entries(v)) {
+    if (!(/^QUALYS_[A-Z_]+$/.test(k) || PROXY_VARIABLES.includes(k)) || typeof val !== 'string') {
+      throw new ContextError(
+        `context '${key}' may only set QUALYS_* and ${PROXY_VARIABLES.join(' / ')} string variables (got '${k}')`,
+      );
+    }
+    if (PROXY_VARIABLES.includes(k) && /^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(val)) {
+      throw new ContextError(
+        `context '${key}.${k}': a proxy URL with a user or password would be readable in the function's ` +
+          'configuration; use a proxy that admits the functions by network (VPC, security group) instead',
+      );
+    }
+    if (CREDENTIAL_VARIABLES.includes(k)) {
+      throw new ContextError(
+        `context '${key}.${k}': credentials go in the credentials secret (docs/credentials.md), never in a function's environment`,
+      );
+    }
+    if (k in OWN_KEY_VARIABLES) {
+      const own = OWN_KEY_VARIABLES[k]!;
+      throw new ContextError(
+        `context '${key}.${k}': set it with the '${key.replace(/exporterEnv$/, '')}${own}' key instead`,
+      );
     }
   }
+  return v as Record<string, string>;
+}
+
+function modulesOf(value: unknown, key: string, dflt: ModuleName[]): ModuleName[] {
+  if (value === undefined || value === null) return dflt;
+  const list = typeof value === 'string' ? value.split(',').map((m) => m.trim()) : value;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new ContextError(`context '${key}' must be a non-empty list of modules (${MODULES.join(', ')})`);
+  }
+  const seen = new Set<string>();
+  for (const m of list) {
+    if (typeof m !== 'string' || !(MODULES as readonly string[]).includes(m)) {
+      throw new ContextError(
+        `context '${key}' lists '${String(m)}', which is not one of ${MODULES.join(', ')}`,
+      );
+    }
+    if (seen.has(m)) throw new ContextError(`context '${key}' lists '${m}' twice`);
+    seen.add(m);
+  }
+  // In the canonical order, so names and templates do not depend on how the list was written.
+  return MODULES.filter((m) => seen.has(m));
+}
+
+function platformOf(v: string | undefined, key: string): string | undefined {
+  if (v && !(v.toUpperCase() in PLATFORMS)) {
+    throw new ContextError(
+      `context '${key}' must be one of ${Object.keys(PLATFORMS).join(', ')}, got '${v}'`,
+    );
+  }
+  return v?.toUpperCase();
+}
+
+function urlOf(v: string | undefined, key: string): string | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return parseUrl(v, `context '${key}'`);
+  } catch (err) {
+    throw new ContextError((err as Error).message);
+  }
+}
+
+function emailOf(v: string | undefined, key: string): string | undefined {
+  if (v !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v)) {
+    throw new ContextError(`context '${key}' must be an e-mail address, got '${v}'`);
+  }
+  return v;
+}
+
+/**
+ * The function environment a tenant's settings produce, checked with the exporters' own parser, so a value
+ * they would refuse at run time (QUALYS_CONCURRENCY=0, a page size out of range, …) stops the synth instead,
+ * naming the context key.
+ */
+function checkTenantConfig(t: TenantSettings): void {
+  const where = t.key || 'the top-level context';
+  if (!t.platform && !t.gatewayUrl && needsGateway(t.modules)) {
+    throw new ContextError(
+      `context '${at(t.key, 'platform')}' (or '${at(t.key, 'gatewayUrl')}') must be set: ${where} exports ${t.modules.filter((m) => m !== 'pci-scans').join(', ')}, which call the Qualys gateway`,
+    );
+  }
+  const env: Record<string, string> = { ...t.exporterEnv };
+  if (t.platform) env[ENV.platform] = t.platform;
+  if (t.gatewayUrl) env[ENV.gatewayUrl] = t.gatewayUrl;
+  if (t.pciUrl) env[ENV.pciUrl] = t.pciUrl;
+  try {
+    loadConfig(env, { modules: t.modules });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new ContextError(`context '${at(t.key, 'exporterEnv')}': ${err.message}`);
+  }
+}
+
+/** A tenant object from the `tenants` list, with the top-level keys as its defaults. */
+function readTenant(raw: unknown, i: number, defaults: TenantSettings): TenantSettings {
+  const key = `tenants[${i}]`;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ContextError(`context '${key}' must be an object with at least an 'id'`);
+  }
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!(TENANT_KEYS as readonly string[]).includes(k)) {
+      throw new ContextError(
+        `context '${key}.${k}' is not a tenant setting (one of ${TENANT_KEYS.join(', ')})`,
+      );
+    }
+  }
+  const get: Ctx = (k) => o[k];
+  const id = str(get, 'id');
+  if (id === undefined) throw new ContextError(`context '${key}.id' is required`);
+  if (!TENANT_ID.test(id)) {
+    throw new ContextError(
+      `context '${key}.id' must be 1-20 lower-case letters, digits and single hyphens, starting with a letter and not ending with a hyphen (it is used in resource names and S3 keys), got '${id}'`,
+    );
+  }
+  if (RESERVED_TENANT_IDS.includes(id)) {
+    throw new ContextError(
+      `context '${key}.id' may not be '${id}' (reserved: ${RESERVED_TENANT_IDS.join(', ')})`,
+    );
+  }
+  const sched = o.schedules ?? {};
+  if (typeof sched !== 'object' || Array.isArray(sched)) {
+    throw new ContextError(
+      `context '${key}.schedules' must be an object such as {"edr-events": "rate(2 hours)"}`,
+    );
+  }
+  const scheduleKeys = ['token-refresh', ...MODULES];
+  for (const k of Object.keys(sched)) {
+    if (!scheduleKeys.includes(k)) {
+      throw new ContextError(
+        `context '${key}.schedules.${k}' is not a schedule (one of ${scheduleKeys.join(', ')})`,
+      );
+    }
+  }
+  const tenantSchedule = (name: string, dflt: string) => {
+    const v = (sched as Record<string, unknown>)[name];
+    if (v !== undefined && typeof v !== 'string') {
+      throw new ContextError(`context '${key}.schedules.${name}' must be a string`);
+    }
+    return scheduleOf(v ?? dflt, `${key}.schedules.${name}`);
+  };
+  return {
+    id,
+    key,
+    platform: platformOf(str(get, 'platform'), `${key}.platform`) ?? defaults.platform,
+    gatewayUrl: urlOf(str(get, 'gatewayUrl'), `${key}.gatewayUrl`) ?? defaults.gatewayUrl,
+    pciUrl: urlOf(str(get, 'pciUrl'), `${key}.pciUrl`) ?? defaults.pciUrl,
+    modules: modulesOf(o.modules, `${key}.modules`, defaults.modules),
+    tokenRefreshSchedule: tenantSchedule('token-refresh', defaults.tokenRefreshSchedule),
+    schedules: Object.fromEntries(
+      MODULES.map((m) => [m, tenantSchedule(m, defaults.schedules[m])]),
+    ) as Record<ModuleName, string>,
+    exporterEnv: { ...defaults.exporterEnv, ...exporterEnvOf(o.exporterEnv, `${key}.exporterEnv`) },
+    alarmEmail: emailOf(str(get, 'alarmEmail'), `${key}.alarmEmail`),
+  };
+}
+
+function readTenants(value: unknown, defaults: TenantSettings): TenantSettings[] {
+  let list = value;
+  if (typeof value === 'string') {
+    try {
+      list = JSON.parse(value);
+    } catch (err) {
+      throw new ContextError(`context 'tenants' is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new ContextError(`context 'tenants' must be a non-empty list of tenant objects ({"id": "…", …})`);
+  }
+  const tenants = list.map((raw, i) => readTenant(raw, i, defaults));
+  const first = new Map<string, string>();
+  for (const t of tenants) {
+    const seen = first.get(t.id!);
+    if (seen) throw new ContextError(`context '${t.key}.id' '${t.id}' is already the id of ${seen}`);
+    first.set(t.id!, t.key);
+  }
+  return tenants;
+}
+
+export function readSettings(ctx: Ctx): StackSettings {
+  const platform = platformOf(str(ctx, 'platform'), 'platform');
+  const exporterEnv = exporterEnvOf(ctx('exporterEnv'), 'exporterEnv');
   const prefix = (str(ctx, 'prefix') ?? 'qualys').replace(/^\/+|\/+$/g, '');
   if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(prefix))
     throw new ContextError(`context 'prefix' is not a valid key prefix: '${prefix}'`);
+  const modules = modulesOf(ctx('modules'), 'modules', [...MODULES]);
+  const tokenRefreshSchedule = schedule(ctx, 'schedule:token-refresh', 'rate(30 minutes)');
+  const schedules = Object.fromEntries(
+    MODULES.map((m) => [m, schedule(ctx, `schedule:${m}`, DEFAULT_SCHEDULES[m])]),
+  ) as Record<ModuleName, string>;
+  // Checked here, but passed on as written (the single-tenant template keeps its exact values).
+  const gatewayUrl = str(ctx, 'gatewayUrl');
+  const pciUrl = str(ctx, 'pciUrl');
+  urlOf(gatewayUrl, 'gatewayUrl');
+  urlOf(pciUrl, 'pciUrl');
+  const implicit: TenantSettings = {
+    key: '',
+    platform,
+    gatewayUrl,
+    pciUrl,
+    modules,
+    tokenRefreshSchedule,
+    schedules,
+    exporterEnv,
+  };
+  const tenantsValue = ctx('tenants');
+  const multiTenant = tenantsValue !== undefined && tenantsValue !== null && tenantsValue !== '';
+  const tenants = multiTenant
+    ? readTenants(tenantsValue, {
+        ...implicit,
+        gatewayUrl: urlOf(gatewayUrl, 'gatewayUrl'),
+        pciUrl: urlOf(pciUrl, 'pciUrl'),
+      })
+    : [implicit];
+  for (const t of tenants) checkTenantConfig(t);
   return {
     prefix,
     existingBucketName: str(ctx, 'bucketName'),
@@ -131,18 +422,24 @@ export function readSettings(ctx: Ctx): StackSettings {
     versioned: bool(ctx, 'versioned', false),
     retentionDays: int(ctx, 'retentionDays', 0, 0, 36_500),
     logRetentionDays: logRetention(ctx),
-    platform: platform?.toUpperCase(),
-    gatewayUrl: str(ctx, 'gatewayUrl'),
-    pciUrl: str(ctx, 'pciUrl'),
-    tokenRefreshSchedule: schedule(ctx, 'schedule:token-refresh', 'rate(30 minutes)'),
-    schedules: Object.fromEntries(
-      MODULES.map((m) => [m, schedule(ctx, `schedule:${m}`, DEFAULT_SCHEDULES[m])]),
-    ) as Record<ModuleName, string>,
-    exporterEnv: exporterEnv as Record<string, string>,
-    alarmEmail: str(ctx, 'alarmEmail'),
+    platform,
+    gatewayUrl,
+    pciUrl,
+    tokenRefreshSchedule,
+    schedules,
+    exporterEnv,
+    alarmEmail: emailOf(str(ctx, 'alarmEmail'), 'alarmEmail'),
     alarmNoRunPeriods: int(ctx, 'alarmNoRunPeriods', 2, 1, 10),
     alarmFreshnessPeriods: int(ctx, 'alarmFreshnessPeriods', 3, 2, 30),
     alarmTokenAgeMinutes: int(ctx, 'alarmTokenAgeMinutes', 240, 30, 10_080),
     runbookUrl: str(ctx, 'runbookUrl') ?? 'docs/runbook.md',
+    modules,
+    tenants,
+    multiTenant,
   };
+}
+
+/** Where a tenant's data, state and manifests live in the bucket: `<prefix>` alone, or `<prefix>/<id>`. */
+export function tenantPrefix(prefix: string, tenant: Pick<TenantSettings, 'id'>): string {
+  return tenant.id ? `${prefix}/${tenant.id}` : prefix;
 }

@@ -45,6 +45,8 @@ export interface ExportLoopProps {
    */
   xrayPolicy: iam.Policy;
   logDeliveryPolicy: iam.Policy;
+  /** Default: `<stack name>-<module>` (at most 80 characters). */
+  stateMachineName?: string;
 }
 
 /**
@@ -61,7 +63,7 @@ export interface ExportLoopProps {
  */
 export function exportLoop(scope: Construct, id: string, props: ExportLoopProps): sfn.StateMachine {
   const { module, exporter } = props;
-  const stateMachineName = `${Stack.of(scope).stackName}-${module}`.slice(0, 80);
+  const stateMachineName = props.stateMachineName ?? `${Stack.of(scope).stackName}-${module}`.slice(0, 80);
   const s = (name: string) => `${id}${name}`;
 
   const startRun = new sfn.Pass(scope, s('StartRun'), {

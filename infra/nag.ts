@@ -1,7 +1,8 @@
-import { Validations, type CfnElement } from 'aws-cdk-lib';
+import { Stack, Validations, type CfnElement } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { MODULES } from '../shared/config';
+import { tenantPrefix } from './context';
 import type { QualysExportStack } from './stack';
+import type { TenantResources } from './tenant';
 
 /** One accepted cdk-nag (AwsSolutions) finding, on the construct it was written for, with its reason. */
 export interface Acknowledgement {
@@ -19,55 +20,77 @@ const RULE = 'AwsSolutions::AwsSolutions-';
  * actions do.
  */
 export function acknowledgedFindings(stack: QualysExportStack, prefix: string): Acknowledgement[] {
-  const lid = (c: IConstruct) => stack.getLogicalId(c.node.defaultChild as CfnElement);
-  const bucketArn = stack.bucket.node.defaultChild
-    ? `<${lid(stack.bucket)}.Arn>`
-    : `arn:<AWS::Partition>:s3:::${stack.bucket.bucketName}`;
-  const functions = [stack.tokenRefresh, ...MODULES.map((m) => stack.exporters[m])];
+  const out: Acknowledgement[] = [];
+  for (const tenant of stack.tenants) out.push(...tenantFindings(stack, tenant, prefix));
+  out.push({
+    construct: stack.scheduleDlq,
+    id: `${RULE}SQS3`,
+    reason:
+      'This queue is itself the dead-letter queue of the EventBridge Scheduler schedules; a dead-letter queue of its own would have nothing to catch.',
+  });
+  return out;
+}
+
+/** The findings accepted on one tenant's resources (in the stack itself, or in the tenant's nested stack). */
+function tenantFindings(stack: QualysExportStack, t: TenantResources, prefix: string): Acknowledgement[] {
+  const lid = (c: IConstruct) => Stack.of(c).getLogicalId(c.node.defaultChild as CfnElement);
+  const dataPrefix = tenantPrefix(prefix, t.tenant);
+  const tenantStack = Stack.of(t.scope);
+  // How cdk-nag prints the bucket ARN in this tenant's template: the BucketArn parameter of a tenant's nested
+  // stack (TenantStack), else the bucket's own GetAtt, or the literal ARN of an existing bucket.
+  const bucketArn =
+    tenantStack !== stack
+      ? '<BucketArn>'
+      : stack.bucket.node.defaultChild
+        ? `<${lid(stack.bucket)}.Arn>`
+        : `arn:<AWS::Partition>:s3:::${stack.bucket.bucketName}`;
+  const of = t.tenant.id ? ` of tenant ${t.tenant.id}` : '';
+  const functions = [
+    ...(t.tokenRefresh ? [t.tokenRefresh] : []),
+    ...t.tenant.modules.map((m) => t.exporters[m]!),
+  ];
   const out: Acknowledgement[] = [
     {
-      construct: stack.xrayPolicy,
+      construct: t.xrayPolicy,
       id: `${RULE}IAM5[Resource::*]`,
       reason:
         'X-Ray trace submission (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) has no resource-level permissions: AWS requires Resource "*". This policy holds only those actions.',
     },
     {
-      construct: stack.logDeliveryPolicy,
+      construct: t.logDeliveryPolicy,
       id: `${RULE}IAM5[Resource::*]`,
       reason:
         'Step Functions log delivery to CloudWatch Logs (logs:*LogDelivery*, PutResourcePolicy, DescribeResourcePolicies, DescribeLogGroups) supports Resource "*" only. This policy holds only those actions.',
     },
-    {
-      construct: stack.credentialsSecret,
+  ];
+  if (t.credentialsSecret) {
+    out.push({
+      construct: t.credentialsSecret,
       id: `${RULE}SMG4`,
-      reason:
-        'Holds Qualys-issued OIDC client credentials that only the customer can rotate, in Qualys (docs/credentials.md); Secrets Manager has no rotation function for them.',
-    },
-    {
-      construct: stack.pciCredentialsSecret,
+      reason: `Holds Qualys-issued OIDC client credentials${of} that only the customer can rotate, in Qualys (docs/credentials.md); Secrets Manager has no rotation function for them.`,
+    });
+  }
+  if (t.pciCredentialsSecret) {
+    out.push({
+      construct: t.pciCredentialsSecret,
       id: `${RULE}SMG4`,
-      reason:
-        'Holds the PCI Merchant account password, changed by the customer in Qualys PCI (docs/credentials.md); Secrets Manager cannot rotate it.',
-    },
-    {
-      construct: stack.tokenSecret,
+      reason: `Holds the PCI Merchant account password${of}, changed by the customer in Qualys PCI (docs/credentials.md); Secrets Manager cannot rotate it.`,
+    });
+  }
+  if (t.tokenSecret) {
+    out.push({
+      construct: t.tokenSecret,
       id: `${RULE}SMG4`,
       reason:
         'Holds a short-lived Qualys JWT that the token-refresh function replaces before it expires (every 30 minutes by default): it is rotated by design, not by a rotation schedule.',
-    },
-    {
-      construct: stack.scheduleDlq,
-      id: `${RULE}SQS3`,
-      reason:
-        'This queue is itself the dead-letter queue of the EventBridge Scheduler schedules; a dead-letter queue of its own would have nothing to catch.',
-    },
-  ];
+    });
+  }
   for (const f of functions) {
     out.push(
       {
         construct: f,
         id: `${RULE}IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]`,
-        reason: `Used by ${f.node.id} for writing its CloudWatch Logs only; all data access is granted by explicit, scoped statements.`,
+        reason: `Used by ${f.node.id}${of} for writing its CloudWatch Logs only; all data access is granted by explicit, scoped statements.`,
       },
       {
         construct: f,
@@ -77,33 +100,31 @@ export function acknowledgedFindings(stack: QualysExportStack, prefix: string): 
       },
     );
   }
-  for (const m of MODULES) {
-    const f = stack.exporters[m];
+  for (const m of t.tenant.modules) {
+    const f = t.exporters[m]!;
     out.push(
       {
         construct: f,
-        id: `${RULE}IAM5[Resource::${bucketArn}/${prefix}/${m}/*]`,
-        reason: `The ${m} exporter writes (and removes stale parts of) new object keys per run under its own prefix only (${prefix}/${m}/).`,
+        id: `${RULE}IAM5[Resource::${bucketArn}/${dataPrefix}/${m}/*]`,
+        reason: `The ${m} exporter${of} writes (and removes stale parts of) new object keys per run under its own prefix only (${dataPrefix}/${m}/).`,
       },
       {
         construct: f,
-        id: `${RULE}IAM5[Resource::${bucketArn}/${prefix}/manifests/module=${m}/*]`,
-        reason: `The ${m} exporter writes one catalogue manifest per run under its own module's catalogue prefix only.`,
+        id: `${RULE}IAM5[Resource::${bucketArn}/${dataPrefix}/manifests/module=${m}/*]`,
+        reason: `The ${m} exporter${of} writes one catalogue manifest per run under its own module's catalogue prefix only.`,
       },
       {
-        construct: stack.stateMachines[m],
+        construct: t.stateMachines[m]!,
         id: `${RULE}IAM5[Resource::<${lid(f)}.Arn>:*]`,
-        reason: `Added by the Step Functions LambdaInvoke task: the ${m} loop may invoke versions/aliases of its own exporter only.`,
+        reason: `Added by the Step Functions LambdaInvoke task: the ${m} loop${of} may invoke versions/aliases of its own exporter only.`,
       },
     );
   }
-  const schedulerRole = stack.node.tryFindChild('SchedulerRole');
-  if (schedulerRole && stack.node.tryFindChild('ScheduleTokenRefresh')) {
+  if (t.tokenRefresh && t.scope.node.tryFindChild('ScheduleTokenRefresh')) {
     out.push({
-      construct: schedulerRole,
-      id: `${RULE}IAM5[Resource::<${lid(stack.tokenRefresh)}.Arn>:*]`,
-      reason:
-        'Added by the EventBridge Scheduler Lambda target: the scheduler may invoke versions/aliases of the token-refresh function only.',
+      construct: t.schedulerRole,
+      id: `${RULE}IAM5[Resource::<${lid(t.tokenRefresh)}.Arn>:*]`,
+      reason: `Added by the EventBridge Scheduler Lambda target: the scheduler may invoke versions/aliases of the token-refresh function${of} only.`,
     });
   }
   return out;

@@ -9,16 +9,17 @@ import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { MODULES, type ModuleName } from '../shared/config';
+import type { ModuleName } from '../shared/config';
 import {
   DIM_FUNCTION,
   DIM_MODULE,
+  DIM_TENANT,
   EXPORT_METRICS,
   METRIC_NAMESPACE,
   TOKEN_METRICS,
   TOKEN_REFRESH_DIMENSION_VALUE,
 } from '../shared/metrics-names';
-import { scheduleSeconds, type StackSettings } from './context';
+import { scheduleSeconds, type StackSettings, type TenantSettings } from './context';
 
 /** The alarm kinds; each has a section of the same name in docs/runbook.md (anchor = name in lower case). */
 export const ALARM_KINDS = [
@@ -79,19 +80,29 @@ export function alarmWindow(totalSeconds: number): { period: Duration; evaluatio
 
 export interface ObservabilityProps {
   settings: StackSettings;
-  topic: sns.ITopic;
-  stateMachines: Record<ModuleName, sfn.StateMachine>;
-  tokenRefresh: lambda.IFunction;
-  scheduleDlq: sqs.IQueue;
+  /** The tenant these alarms watch: its schedules, and its id as the `Tenant` dimension (when it has one). */
+  tenant: TenantSettings;
+  /** Alarm and dashboard names start with this (the stack name, or `<stack name>-<tenant>`). */
+  baseName: string;
+  /** Every alarm notifies each of these topics. */
+  topics: sns.ITopic[];
+  stateMachines: Partial<Record<ModuleName, sfn.StateMachine>>;
+  /** Absent when the tenant exports no gateway module (no token to watch). */
+  tokenRefresh?: lambda.IFunction;
+  /** The schedules' dead-letter queue, when its alarm belongs with these (the single-tenant stack). */
+  scheduleDlq?: sqs.IQueue;
 }
 
-/** Every alarm (each linked to its runbook section) and the dashboard. */
-export function observability(scope: Construct, props: ObservabilityProps): cloudwatch.Alarm[] {
-  const { settings: s, topic, stateMachines } = props;
-  const stackName = Stack.of(scope).stackName;
-  const action = new cwActions.SnsAction(topic);
-  const alarms: cloudwatch.Alarm[] = [];
-  const alarm = (
+/** A function creating alarms named `<baseName>-<id>` that notify `topics` and link their runbook section. */
+function alarmFactory(
+  scope: Construct,
+  settings: StackSettings,
+  baseName: string,
+  topics: sns.ITopic[],
+  alarms: cloudwatch.Alarm[],
+) {
+  const actions = topics.map((t) => new cwActions.SnsAction(t));
+  return (
     id: string,
     kind: AlarmKind,
     summary: string,
@@ -99,27 +110,70 @@ export function observability(scope: Construct, props: ObservabilityProps): clou
   ) => {
     const a = new cloudwatch.Alarm(scope, id, {
       ...props,
-      alarmName: `${stackName}-${id}`,
-      alarmDescription: `${summary} Runbook: ${s.runbookUrl}#${kind.toLowerCase()}`,
+      alarmName: `${baseName}-${id}`,
+      alarmDescription: `${summary} Runbook: ${settings.runbookUrl}#${kind.toLowerCase()}`,
     });
-    a.addAlarmAction(action);
+    a.addAlarmAction(...actions);
     alarms.push(a);
     return a;
   };
+}
+
+/** The alarm on the schedules' dead-letter queue (one per stack: every tenant's schedules share the queue). */
+export function scheduleDeliveryAlarm(
+  scope: Construct,
+  props: {
+    settings: StackSettings;
+    topics: sns.ITopic[];
+    scheduleDlq: sqs.IQueue;
+    alarms?: cloudwatch.Alarm[];
+  },
+): cloudwatch.Alarm {
+  const alarm = alarmFactory(
+    scope,
+    props.settings,
+    Stack.of(scope).stackName,
+    props.topics,
+    props.alarms ?? [],
+  );
+  return alarm(
+    'ScheduleDeliveryFailed',
+    'ScheduleDeliveryFailed',
+    'EventBridge Scheduler could not start an export or the token refresh; the event is in the dead-letter queue.',
+    {
+      metric: props.scheduleDlq.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    },
+  );
+}
+
+/** Every alarm of one tenant (each linked to its runbook section) and its dashboard. */
+export function observability(scope: Construct, props: ObservabilityProps): cloudwatch.Alarm[] {
+  const { settings: s, tenant: t, stateMachines, baseName } = props;
+  const alarms: cloudwatch.Alarm[] = [];
+  const alarm = alarmFactory(scope, s, baseName, props.topics, alarms);
+  // A listed tenant's functions add their tenant to every metric (QEXPORT_TENANT); the implicit one's do not.
+  const tenantDims: Record<string, string> = t.id ? { [DIM_TENANT]: t.id } : {};
   const moduleMetric = (module: ModuleName, name: string, statistic: string, period: Duration) =>
     new cloudwatch.Metric({
       namespace: METRIC_NAMESPACE,
       metricName: name,
-      dimensionsMap: { [DIM_MODULE]: module },
+      dimensionsMap: { ...tenantDims, [DIM_MODULE]: module },
       statistic,
       period,
     });
 
   const dashboardRows: cloudwatch.IWidget[][] = [];
-  for (const module of MODULES) {
+  for (const module of t.modules) {
     const id = pascalCase(module);
-    const sm = stateMachines[module];
-    const expr = s.schedules[module];
+    const sm = stateMachines[module]!;
+    const expr = t.schedules[module];
     const every = scheduleSeconds(expr);
     const fiveMin = Duration.minutes(5);
 
@@ -251,84 +305,83 @@ export function observability(scope: Construct, props: ObservabilityProps): clou
   }
 
   // ------------------------------------------------------------------ token
-  const refreshEvery = s.tokenRefreshSchedule === 'disabled' ? 1800 : scheduleSeconds(s.tokenRefreshSchedule);
+  const refreshEvery = t.tokenRefreshSchedule === 'disabled' ? 1800 : scheduleSeconds(t.tokenRefreshSchedule);
   const refreshPeriod = Duration.seconds(Math.max(300, Math.min(3600, refreshEvery)));
   const tokenMetric = (name: string, statistic: string) =>
     new cloudwatch.Metric({
       namespace: METRIC_NAMESPACE,
       metricName: name,
-      dimensionsMap: { [DIM_FUNCTION]: TOKEN_REFRESH_DIMENSION_VALUE },
+      dimensionsMap: { ...tenantDims, [DIM_FUNCTION]: TOKEN_REFRESH_DIMENSION_VALUE },
       statistic,
       period: refreshPeriod,
     });
-  alarm(
-    'TokenAge',
-    'TokenAge',
-    `The stored Qualys token is older than ${s.alarmTokenAgeMinutes} minutes, or the refresh reported no age at all.`,
-    {
-      metric: tokenMetric(TOKEN_METRICS.tokenAgeSeconds, 'Maximum'),
-      threshold: s.alarmTokenAgeMinutes * 60,
-      evaluationPeriods: 2,
-      datapointsToAlarm: 2,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      // With the refresh scheduled, a period with no age reported means the refresh did not run or failed.
-      treatMissingData:
-        s.tokenRefreshSchedule === 'disabled'
-          ? cloudwatch.TreatMissingData.NOT_BREACHING
-          : cloudwatch.TreatMissingData.BREACHING,
-    },
-  );
-  alarm(
-    'TokenRefreshFailing',
-    'TokenRefreshFailing',
-    'The token refresh failed in two periods in a row: exports will start failing with 401.',
-    {
-      metric: new cloudwatch.MathExpression({
-        // The handler counts its own failures; Lambda's Errors also catches crashes and timeouts.
-        expression: 'MAX([FILL(failures, 0), FILL(errors, 0)])',
-        usingMetrics: {
-          failures: tokenMetric(TOKEN_METRICS.refreshFailures, 'Sum'),
-          errors: props.tokenRefresh.metricErrors({ period: refreshPeriod, statistic: 'Sum' }),
-        },
-        label: 'token refresh failures',
-        period: refreshPeriod,
-      }),
-      threshold: 1,
-      evaluationPeriods: 2,
-      datapointsToAlarm: 2,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    },
-  );
-  alarm(
-    'ScheduleDeliveryFailed',
-    'ScheduleDeliveryFailed',
-    'EventBridge Scheduler could not start an export or the token refresh; the event is in the dead-letter queue.',
-    {
-      metric: props.scheduleDlq.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(5),
-        statistic: 'Maximum',
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    },
-  );
+  if (props.tokenRefresh) {
+    alarm(
+      'TokenAge',
+      'TokenAge',
+      `The stored Qualys token is older than ${s.alarmTokenAgeMinutes} minutes, or the refresh reported no age at all.`,
+      {
+        metric: tokenMetric(TOKEN_METRICS.tokenAgeSeconds, 'Maximum'),
+        threshold: s.alarmTokenAgeMinutes * 60,
+        evaluationPeriods: 2,
+        datapointsToAlarm: 2,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        // With the refresh scheduled, a period with no age reported means the refresh did not run or failed.
+        treatMissingData:
+          t.tokenRefreshSchedule === 'disabled'
+            ? cloudwatch.TreatMissingData.NOT_BREACHING
+            : cloudwatch.TreatMissingData.BREACHING,
+      },
+    );
+    alarm(
+      'TokenRefreshFailing',
+      'TokenRefreshFailing',
+      'The token refresh failed in two periods in a row: exports will start failing with 401.',
+      {
+        metric: new cloudwatch.MathExpression({
+          // The handler counts its own failures; Lambda's Errors also catches crashes and timeouts.
+          expression: 'MAX([FILL(failures, 0), FILL(errors, 0)])',
+          usingMetrics: {
+            failures: tokenMetric(TOKEN_METRICS.refreshFailures, 'Sum'),
+            errors: props.tokenRefresh.metricErrors({ period: refreshPeriod, statistic: 'Sum' }),
+          },
+          label: 'token refresh failures',
+          period: refreshPeriod,
+        }),
+        threshold: 1,
+        evaluationPeriods: 2,
+        datapointsToAlarm: 2,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      },
+    );
+  }
+  if (props.scheduleDlq) {
+    scheduleDeliveryAlarm(scope, {
+      settings: s,
+      topics: props.topics,
+      scheduleDlq: props.scheduleDlq,
+      alarms,
+    });
+  }
 
   new cloudwatch.Dashboard(scope, 'Dashboard', {
-    dashboardName: `${stackName}-qualys-export`,
+    dashboardName: `${baseName}-qualys-export`,
     widgets: [
       [
-        new cloudwatch.GraphWidget({
-          title: 'token: age (s), refreshes, failures',
-          left: [tokenMetric(TOKEN_METRICS.tokenAgeSeconds, 'Maximum')],
-          right: [
-            tokenMetric(TOKEN_METRICS.refreshes, 'Sum'),
-            tokenMetric(TOKEN_METRICS.refreshFailures, 'Sum'),
-          ],
-          width: 16,
-        }),
+        ...(props.tokenRefresh
+          ? [
+              new cloudwatch.GraphWidget({
+                title: 'token: age (s), refreshes, failures',
+                left: [tokenMetric(TOKEN_METRICS.tokenAgeSeconds, 'Maximum')],
+                right: [
+                  tokenMetric(TOKEN_METRICS.refreshes, 'Sum'),
+                  tokenMetric(TOKEN_METRICS.refreshFailures, 'Sum'),
+                ],
+                width: 16,
+              }),
+            ]
+          : []),
         new cloudwatch.AlarmStatusWidget({ title: 'alarms', alarms, width: 8 }),
       ],
       ...dashboardRows,

@@ -218,6 +218,8 @@ export const ENV = {
   tokenRefreshFunction: 'QEXPORT_TOKEN_REFRESH_FUNCTION',
   refreshMarginMinutes: 'QEXPORT_REFRESH_MARGIN_MINUTES',
   logLevel: 'QEXPORT_LOG_LEVEL',
+  /** Set by the stack on a listed tenant's functions: added to their metrics as the `Tenant` dimension. */
+  tenant: 'QEXPORT_TENANT',
   // Outbound proxy for Qualys and IdP calls (the conventional names; the lowercase spelling wins when both are set)
   httpsProxy: 'HTTPS_PROXY',
   httpProxy: 'HTTP_PROXY',
@@ -605,8 +607,11 @@ export function loadCredentials(env: Env): Credentials {
   return checkCredentials(c, (f) => CRED_ENV[f]);
 }
 
-/** Credentials from the credentials secret's JSON; `source` names the secret in errors (never its values). */
-export function parseCredentials(value: unknown, source: string): Credentials {
+/**
+ * A credentials secret's JSON object (a string or already parsed), as a reader of its string fields. `source`
+ * names the secret in errors, which never quote its values.
+ */
+function secretFields(value: unknown, source: string): (k: string) => string | undefined {
   let obj = value;
   if (typeof value === 'string') {
     try {
@@ -619,12 +624,17 @@ export function parseCredentials(value: unknown, source: string): Credentials {
     throw new ConfigError(`${source} must be a JSON object (see docs/credentials.md)`);
   }
   const o = obj as Record<string, unknown>;
-  const field = (k: keyof Credentials): string | undefined => {
+  return (k) => {
     const v = o[k];
     if (v === undefined || v === null || v === '') return undefined;
     if (typeof v !== 'string') throw new ConfigError(`${source}: field '${k}' must be a string`);
     return v.trim() || undefined;
   };
+}
+
+/** Credentials from the credentials secret's JSON; `source` names the secret in errors (never its values). */
+export function parseCredentials(value: unknown, source: string): Credentials {
+  const field = secretFields(value, source);
   const c: Credentials = {
     method: method(field('method'), `${source}: field 'method'`),
     clientId: field('clientId'),
@@ -719,24 +729,7 @@ export function loadPciCredentials(env: Env): PciCredentials {
  * fields. `source` names the secret in errors (never its values).
  */
 export function parsePciCredentials(value: unknown, source: string): PciCredentials {
-  let obj = value;
-  if (typeof value === 'string') {
-    try {
-      obj = JSON.parse(value);
-    } catch {
-      throw new ConfigError(`${source} is not valid JSON (see docs/credentials.md for its format)`);
-    }
-  }
-  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) {
-    throw new ConfigError(`${source} must be a JSON object (see docs/credentials.md)`);
-  }
-  const o = obj as Record<string, unknown>;
-  const field = (k: keyof PciCredentials): string | undefined => {
-    const v = o[k];
-    if (v === undefined || v === null || v === '') return undefined;
-    if (typeof v !== 'string') throw new ConfigError(`${source}: field '${k}' must be a string`);
-    return v.trim() || undefined;
-  };
+  const field = secretFields(value, source);
   const c: PciCredentials = {
     method: pciMethod(field('method'), `${source}: field 'method'`),
     username: field('username'),

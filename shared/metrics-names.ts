@@ -29,3 +29,5 @@ export const TOKEN_METRICS = {
 export const DIM_MODULE = 'Module';
 export const DIM_FUNCTION = 'Function';
 export const TOKEN_REFRESH_DIMENSION_VALUE = 'token-refresh';
+/** Added to every metric of a function that belongs to a listed tenant (env QEXPORT_TENANT). */
+export const DIM_TENANT = 'Tenant';

@@ -1,7 +1,9 @@
-import type { ModuleName } from '../config';
+import { ENV, type Env, type ModuleName } from '../config';
+import { ConfigError } from '../errors';
 import {
   DIM_FUNCTION,
   DIM_MODULE,
+  DIM_TENANT,
   EXPORT_METRICS,
   METRIC_NAMESPACE,
   TOKEN_METRICS,
@@ -129,4 +131,31 @@ export function emitTokenMetrics(
     metrics.push({ name: TOKEN_METRICS.tokenAgeSeconds, value: r.tokenAgeSeconds, unit: 'Seconds' });
   }
   write(emfLine({ [DIM_FUNCTION]: TOKEN_REFRESH_DIMENSION_VALUE }, metrics));
+}
+
+/**
+ * Where a function's metric lines go: stdout, each line with the `Tenant` dimension added when the function
+ * belongs to a listed tenant (QEXPORT_TENANT, set by the stack). Every dimension set of the line gets it, so a
+ * tenant's metrics never add up with another's and the stack's alarms select them by tenant and module.
+ */
+export function metricsWriter(env: Env, write: (line: string) => void = stdout): (line: string) => void {
+  const tenant = env[ENV.tenant]?.trim();
+  if (!tenant) return write;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(tenant)) {
+    throw new ConfigError(`${ENV.tenant} must be 1-64 letters, digits, '.', '_' or '-', got '${tenant}'`);
+  }
+  return (line) => write(withDimension(line, DIM_TENANT, tenant));
+}
+
+/** An EMF line with one more dimension (first in every dimension set). */
+export function withDimension(line: string, name: string, value: string): string {
+  const emf = JSON.parse(line) as {
+    _aws: { CloudWatchMetrics: { Dimensions: string[][] }[] };
+    [k: string]: unknown;
+  };
+  for (const directive of emf._aws.CloudWatchMetrics) {
+    directive.Dimensions = directive.Dimensions.map((set) => [name, ...set.filter((d) => d !== name)]);
+  }
+  const { _aws, [name]: _replaced, ...values } = emf;
+  return JSON.stringify({ _aws, [name]: value, ...values });
 }

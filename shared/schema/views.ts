@@ -249,7 +249,17 @@ export function mergeSpec(schema: RecordSchema): MergeSpec | undefined {
   return found[0];
 }
 
-function viewFor(module: ModuleName, schema: RecordSchema, select: 'latest' | 'complete'): ViewDef {
+/**
+ * With `tenants`, the tables and the manifests table have a `tenant` partition column (several subscriptions
+ * in one stack): records join their manifest within their tenant, `_latest` is the latest complete snapshot (or,
+ * for a mixed module, the current state) of each tenant, and the views carry `tenant`.
+ */
+function viewFor(
+  module: ModuleName,
+  schema: RecordSchema,
+  select: 'latest' | 'complete',
+  tenants = false,
+): ViewDef {
   const incremental = schema.runKind === 'incremental';
   const mixed = schema.runKind === 'mixed';
   /** A mixed module's latest view is the current state of each record id, not one run's records. */
@@ -264,6 +274,9 @@ function viewFor(module: ModuleName, schema: RecordSchema, select: 'latest' | 'c
     expr: () => `r.${q(columnName(f.name))}`,
   }));
   const dt: SelectItem = { name: 'dt', type: VARCHAR, source: 'partition dt', expr: () => 'r."dt"' };
+  const tenant: SelectItem[] = tenants
+    ? [{ name: 'tenant', type: VARCHAR, source: 'partition tenant', expr: () => 'r."tenant"' }]
+    : [];
   const typed = typedItems(dataFields(schema), () => 'r', '');
   const started = manifestField('startedAt');
   const ended = manifestField('endedAt');
@@ -284,7 +297,7 @@ function viewFor(module: ModuleName, schema: RecordSchema, select: 'latest' | 'c
         expr: () => `m.${q(`window_${k}`)}`,
       }))
     : [];
-  const items = [...raw, dt, ...typed, ...run, ...kind, ...window];
+  const items = [...raw, dt, ...tenant, ...typed, ...run, ...kind, ...window];
   const names = new Set<string>();
   for (const c of items) {
     const key = c.name.toLowerCase();
@@ -298,6 +311,7 @@ function viewFor(module: ModuleName, schema: RecordSchema, select: 'latest' | 'c
     return [
       `${q('runId')} AS run_id`,
       `${q('dt')} AS run_dt`,
+      ...(tenants ? [`${q('tenant')} AS run_tenant`] : []),
       `${parse(started, q(started.name))} AS ${q(started.typed!)}`,
       `${parse(ended, q(ended.name))} AS ${q(ended.typed!)}`,
       ...(mixed ? [`${q('kind')} AS run_kind`] : []),
@@ -313,38 +327,53 @@ function viewFor(module: ModuleName, schema: RecordSchema, select: 'latest' | 'c
 
   const sql = (dialect: Dialect) => {
     const d = DIALECTS[dialect];
-    if (current) return currentStateSql(d, module, schema, manifestColumns(d), (from) => select1(d, from));
+    if (current) {
+      return currentStateSql(d, module, schema, tenants, manifestColumns(d), (from) => select1(d, from));
+    }
     const where = [`${q('module')} = ${sqlString(module)}`];
     if (select === 'latest') where.push(`${q('kind')} = 'snapshot'`);
-    const manifests = [
-      `SELECT ${manifestColumns(d).join(', ')}`,
-      `FROM ${q(MANIFESTS_TABLE)}`,
-      `WHERE ${where.join(' AND ')}`,
-      ...(select === 'latest' ? [`ORDER BY ${q('endedAt')} DESC, ${q('runId')} DESC`, 'LIMIT 1'] : []),
-    ].join('\n    ');
+    const latestOrder = `ORDER BY ${q('endedAt')} DESC, ${q('runId')} DESC`;
+    const manifestCols = manifestColumns(d);
+    const manifests =
+      select === 'latest' && tenants
+        ? // The latest complete snapshot of each tenant.
+          [
+            'SELECT * FROM (',
+            `  SELECT ${manifestCols.join(', ')}, row_number() OVER (PARTITION BY ${q('tenant')} ${latestOrder}) AS latest_rank`,
+            `  FROM ${q(MANIFESTS_TABLE)}`,
+            `  WHERE ${where.join(' AND ')}`,
+            ') AS ranked WHERE latest_rank = 1',
+          ].join('\n    ')
+        : [
+            `SELECT ${manifestCols.join(', ')}`,
+            `FROM ${q(MANIFESTS_TABLE)}`,
+            `WHERE ${where.join(' AND ')}`,
+            ...(select === 'latest' ? [latestOrder, 'LIMIT 1'] : []),
+          ].join('\n    ');
     return select1(
       d,
       [
         `FROM ${q(schema.table)} AS r`,
         'JOIN (',
         `    ${manifests}`,
-        ') AS m ON r."qexport_run" = m.run_id AND r."dt" = m.run_dt',
+        ') AS m ON r."qexport_run" = m.run_id AND r."dt" = m.run_dt' +
+          (tenants ? ' AND r."tenant" = m.run_tenant' : ''),
       ].join('\n'),
     );
   };
 
   const merge = current ? mergeSpec(schema) : undefined;
   const description = current
-    ? `The current state of each ${module} record (by ${schema.idField}): its newest record among the complete ` +
-      'runs since (and including) the latest complete snapshot run (by endedAt)' +
+    ? `The current state of each ${module} record (by ${schema.idField}${tenants ? ' within each tenant' : ''}): ` +
+      'its newest record among the complete runs since (and including) the latest complete snapshot run (by endedAt)' +
       (merge
         ? `, with ${merge.parent.name}.${merge.array.name} merged per ${merge.key}, each from the newest record ` +
           'holding it (an incremental run lists only what changed)'
         : '') +
       '; typed columns and the kind of run each row comes from'
     : select === 'latest'
-      ? `The ${module} records of the latest complete snapshot run (by endedAt), with typed columns`
-      : `The ${module} records of every complete run${incremental ? ' (every complete window)' : mixed ? ' (snapshots and increments; run_kind says which)' : ''}, with typed columns`;
+      ? `The ${module} records of the latest complete snapshot run (by endedAt)${tenants ? ' of each tenant' : ''}, with typed columns`
+      : `The ${module} records of every complete run${incremental ? ' (every complete window)' : mixed ? ' (snapshots and increments; run_kind says which)' : ''}${tenants ? ' of every tenant' : ''}, with typed columns`;
   return {
     name,
     module,
@@ -371,24 +400,36 @@ function currentStateSql(
   d: DialectOps,
   module: ModuleName,
   schema: RecordSchema,
+  tenants: boolean,
   manifestColumns: string[],
   finalSelect: (from: string) => string,
 ): string {
   const id = q(columnName(schema.idField!));
   const merge = mergeSpec(schema);
   const runCols = ['run_id', 'run_dt', q('run_started_at'), q('run_ended_at'), 'run_kind'];
+  // With tenants, everything happens within a tenant: its own latest snapshot, its own versions of an id.
+  const byTenant = (alias: string) => (tenants ? `${alias}."tenant", ` : '');
+  const latest = 'ORDER BY run_end_text DESC, run_id DESC';
+  const base = tenants
+    ? 'qx_base AS (\n    SELECT run_tenant, run_end_text, run_id FROM (\n' +
+      `      SELECT run_tenant, run_end_text, run_id, row_number() OVER (PARTITION BY run_tenant ${latest}) AS qx_rank\n` +
+      "      FROM qx_manifests WHERE run_kind = 'snapshot'\n    ) AS b\n    WHERE qx_rank = 1\n)"
+    : `qx_base AS (\n    SELECT run_end_text, run_id FROM qx_manifests WHERE run_kind = 'snapshot'\n` +
+      `    ${latest}\n    LIMIT 1\n)`;
   const ctes = [
     `qx_manifests AS (\n    SELECT ${[...manifestColumns, `${q('endedAt')} AS run_end_text`].join(', ')}\n` +
       `    FROM ${q(MANIFESTS_TABLE)}\n    WHERE ${q('module')} = ${sqlString(module)}\n)`,
-    `qx_base AS (\n    SELECT run_end_text, run_id FROM qx_manifests WHERE run_kind = 'snapshot'\n` +
-      '    ORDER BY run_end_text DESC, run_id DESC\n    LIMIT 1\n)',
+    base,
     'qx_runs AS (\n    SELECT qx_manifests.* FROM qx_manifests CROSS JOIN qx_base\n' +
-      '    WHERE qx_manifests.run_end_text > qx_base.run_end_text\n' +
-      '       OR (qx_manifests.run_end_text = qx_base.run_end_text AND qx_manifests.run_id >= qx_base.run_id)\n)',
+      `    WHERE ${tenants ? 'qx_manifests.run_tenant = qx_base.run_tenant AND (' : ''}` +
+      'qx_manifests.run_end_text > qx_base.run_end_text\n' +
+      '       OR (qx_manifests.run_end_text = qx_base.run_end_text AND qx_manifests.run_id >= qx_base.run_id)' +
+      `${tenants ? ')' : ''}\n)`,
     `qx_versions AS (\n    SELECT r.*, ${runCols.map((c) => `s.${c}`).join(', ')},\n` +
-      `      row_number() OVER (PARTITION BY r.${id} ORDER BY s.run_end_text DESC, s.run_id DESC) AS qx_version\n` +
+      `      row_number() OVER (PARTITION BY ${byTenant('r')}r.${id} ORDER BY s.run_end_text DESC, s.run_id DESC) AS qx_version\n` +
       `    FROM ${q(schema.table)} AS r\n` +
-      '    JOIN qx_runs AS s ON r."qexport_run" = s.run_id AND r."dt" = s.run_dt\n)',
+      '    JOIN qx_runs AS s ON r."qexport_run" = s.run_id AND r."dt" = s.run_dt' +
+      `${tenants ? ' AND r."tenant" = s.run_tenant' : ''}\n)`,
   ];
   const data = dataFields(schema);
   let columns = data.map((f) => `v.${q(columnName(f.name))}`);
@@ -408,14 +449,15 @@ function currentStateSql(
         type: fieldSqlType(f.type, `${schema.table}.${merge.parent.name}.${merge.array.name}.${f.name}`),
       })),
     );
+    const tenantCol = tenants ? 'qx_tenant, ' : '';
     ctes.push(
       'qx_elements AS (\n' +
-        `    SELECT v.${id} AS qx_id, v.qx_version, qx_position, ${element} AS qx_element,\n` +
-        `      row_number() OVER (PARTITION BY v.${id}, ${u.field(merge.key)} ORDER BY v.qx_version) AS qx_newest\n` +
+        `    SELECT ${tenants ? 'v."tenant" AS qx_tenant, ' : ''}v.${id} AS qx_id, v.qx_version, qx_position, ${element} AS qx_element,\n` +
+        `      row_number() OVER (PARTITION BY ${byTenant('v')}v.${id}, ${u.field(merge.key)} ORDER BY v.qx_version) AS qx_newest\n` +
         `    FROM qx_versions AS v ${u.from}\n)`,
       'qx_merged AS (\n' +
-        '    SELECT qx_id, array_agg(qx_element ORDER BY qx_version, qx_position) AS qx_elements\n' +
-        '    FROM qx_elements WHERE qx_newest = 1 GROUP BY qx_id\n)',
+        `    SELECT ${tenantCol}qx_id, array_agg(qx_element ORDER BY qx_version, qx_position) AS qx_elements\n` +
+        `    FROM qx_elements WHERE qx_newest = 1 GROUP BY ${tenantCol}qx_id\n)`,
     );
     const arrayType = fieldSqlType(
       merge.array.type,
@@ -427,10 +469,11 @@ function currentStateSql(
         ? `CASE WHEN g.qx_elements IS NULL THEN NULL ELSE ${rebuilt} END AS ${parentCol}`
         : `v.${q(columnName(f.name))}`,
     );
-    join = ' LEFT JOIN qx_merged AS g ON g.qx_id = v.' + id;
+    join = ` LEFT JOIN qx_merged AS g ON g.qx_id = v.${id}${tenants ? ' AND g.qx_tenant = v."tenant"' : ''}`;
   }
+  const keep = [...columns, 'v."dt"', ...(tenants ? ['v."tenant"'] : []), ...runCols.map((c) => `v.${c}`)];
   ctes.push(
-    `qx_current AS (\n    SELECT ${[...columns, 'v."dt"', ...runCols.map((c) => `v.${c}`)].join(', ')}\n` +
+    `qx_current AS (\n    SELECT ${keep.join(', ')}\n` +
       `    FROM qx_versions AS v${join}\n    WHERE v.qx_version = 1\n)`,
   );
   return `WITH ${ctes.join(',\n')}\n${finalSelect('FROM qx_current AS r')}`;
@@ -440,15 +483,20 @@ function currentStateSql(
  * Every view the stack creates: `<table>_latest` for snapshot modules (the latest snapshot run) and mixed ones (the
  * current state of each record), `<table>_complete` for all.
  */
-export function moduleViews(module: ModuleName): ViewDef[] {
+export function moduleViews(module: ModuleName, opts: { tenants?: boolean } = {}): ViewDef[] {
   const schema = MODULE_SCHEMAS[module];
   return [
-    ...(schema.runKind !== 'incremental' ? [viewFor(module, schema, 'latest')] : []),
-    viewFor(module, schema, 'complete'),
+    ...(schema.runKind !== 'incremental' ? [viewFor(module, schema, 'latest', opts.tenants)] : []),
+    viewFor(module, schema, 'complete', opts.tenants),
   ];
 }
 
-export const ALL_VIEWS: ViewDef[] = (Object.keys(MODULE_SCHEMAS) as ModuleName[]).flatMap(moduleViews);
+/** The views of a stack, with `tenants` when its tables have the `tenant` partition column. */
+export function allViews(opts: { tenants?: boolean } = {}): ViewDef[] {
+  return (Object.keys(MODULE_SCHEMAS) as ModuleName[]).flatMap((m) => moduleViews(m, opts));
+}
+
+export const ALL_VIEWS: ViewDef[] = allViews();
 
 /** The Presto view payload Athena keeps in a Glue VIRTUAL_VIEW table's ViewOriginalText. */
 export interface PrestoViewDefinition {

@@ -8,6 +8,7 @@ import { buildStack } from '../../infra/build';
 import { ContextError, LOG_RETENTION_DAYS, readSettings, scheduleSeconds } from '../../infra/context';
 import { acknowledgedFindings } from '../../infra/nag';
 import { ALARM_KINDS, alarmWindow } from '../../infra/observability';
+import { usesProxy } from '../../infra/tenant';
 import { pascal, type QualysExportStack } from '../../infra/stack';
 import { MODULES } from '../../shared/config';
 import { definitionOf } from './asl';
@@ -360,16 +361,31 @@ describe('least privilege', () => {
       },
     ]);
     const text = JSON.stringify(statements);
-    expect(text).toContain(lid(stack.tokenSecret));
     expect(text).not.toContain(lid(stack.credentialsSecret));
     const invoke = statements.filter((s) => asArray(s.Action).includes('lambda:InvokeFunction'));
-    expect(invoke).toEqual([
-      {
-        Effect: 'Allow',
-        Action: 'lambda:InvokeFunction',
-        Resource: { 'Fn::GetAtt': [lid(stack.tokenRefresh), 'Arn'] },
-      },
-    ]);
+    if (module === 'pci-scans') {
+      // PCI Merchant authenticates with its own account: no gateway token, no token refresh.
+      expect(text).toContain(lid(stack.pciCredentialsSecret));
+      expect(text).not.toContain(lid(stack.tokenSecret));
+      expect(invoke).toEqual([]);
+      const env = (
+        template.findResources('AWS::Lambda::Function')[lid(fn)]!.Properties as {
+          Environment: { Variables: Record<string, unknown> };
+        }
+      ).Environment.Variables;
+      expect(Object.keys(env)).not.toContain('QEXPORT_TOKEN_SECRET_ID');
+      expect(Object.keys(env)).not.toContain('QEXPORT_TOKEN_REFRESH_FUNCTION');
+    } else {
+      expect(text).toContain(lid(stack.tokenSecret));
+      expect(text).not.toContain(lid(stack.pciCredentialsSecret));
+      expect(invoke).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 'lambda:InvokeFunction',
+          Resource: { 'Fn::GetAtt': [lid(stack.tokenRefresh), 'Arn'] },
+        },
+      ]);
+    }
     // No wildcard resource on any statement of the role's own policy.
     for (const s of statements) expect(asArray(s.Resource)).not.toContain('*');
   });
@@ -533,6 +549,11 @@ describe('context', () => {
     [{ kms: 'yes' }, /kms/],
     [{ retentionDays: -1 }, /retentionDays/],
     [{ exporterEnv: { AWS_SECRET: 'x' } }, /QUALYS_/],
+    [
+      { exporterEnv: { HTTPS_PROXY: 'http://user:pw@proxy.corp:3128' } },
+      /HTTPS_PROXY.*user or password.*readable/,
+    ],
+    [{ exporterEnv: { HTTPS_PROXY: 'not a url' } }, /HTTPS_PROXY/],
     [{ logRetentionDays: 45 }, /'logRetentionDays'.*1, 3, 5, 7, 14, 30, 60, 90.*3653.*got '45'/],
     [{ logRetentionDays: 0 }, /logRetentionDays/],
     [{ alarmNoRunPeriods: 0 }, /alarmNoRunPeriods/],
@@ -545,6 +566,25 @@ describe('context', () => {
   it.each(LOG_RETENTION_DAYS)('logRetentionDays %d is accepted and applied', (days) => {
     const all: Record<string, unknown> = { ...cdkJson.context, logRetentionDays: String(days) };
     expect(readSettings((k) => all[k]).logRetentionDays).toBe(days);
+  });
+
+  it('a corporate proxy reaches every function, which then ship undici beside the bundle', () => {
+    const proxy = { HTTPS_PROXY: 'http://proxy.corp.example:3128', NO_PROXY: '169.254.169.254' };
+    const { template } = synth({ exporterEnv: proxy });
+    const fns = template.findResources('AWS::Lambda::Function');
+    const ours = Object.values(fns).filter((f) =>
+      String((f as { Properties: { Handler?: string } }).Properties.Handler).startsWith('index.'),
+    );
+    expect(ours.length).toBeGreaterThanOrEqual(5);
+    for (const f of ours) {
+      expect(
+        (f as { Properties: { Environment: { Variables: Record<string, string> } } }).Properties.Environment
+          .Variables,
+      ).toMatchObject(proxy);
+    }
+    expect(usesProxy(proxy)).toBe(true);
+    expect(usesProxy({ NO_PROXY: 'x' })).toBe(false);
+    expect(usesProxy({})).toBe(false);
   });
 
   it('every log group gets the configured retention', () => {

@@ -6,7 +6,8 @@
  * mixes snapshots and increments: its latest view is the current state of each asset, checked against a plain-JS
  * reading of the runs and against a full listing of the simulator.
  */
-import { readdir } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODULES, type ModuleName } from '../../shared/config';
@@ -457,6 +458,51 @@ describe('mobile_assets_latest: the current state over snapshots and increments'
       for (const d of (r.DETECTION_LIST as Detections)!.DETECTION!) {
         expect(d.LAST_UPDATE_DATETIME).toBe('2026-03-01 05:00:00');
       }
+    }
+  });
+});
+
+describe('mobile_assets_latest with tenants: each tenant its own current state', () => {
+  it('the same asset IDs in two tenants with different histories: each tenant rebuilt from its own runs', async () => {
+    // Tenant a: the whole history. Tenant b: the same files, but its increments after the latest snapshot were
+    // never published (no catalogue manifest), so its current state is that snapshot alone.
+    const root = await mkdtemp(join(tmpdir(), 'qexport-contract-tenants-'));
+    const runs = completeRuns('mobile-assets').sort(byEnd);
+    const [, , snapshot, increment1, increment2] = runs;
+    let tenants: Duck | undefined;
+    try {
+      await cp(scenario.root, join(root, 'a'), { recursive: true });
+      await cp(scenario.root, join(root, 'b'), { recursive: true });
+      for (const r of [increment1!, increment2!]) {
+        await rm(join(root, 'b', 'manifests', 'module=mobile-assets', `dt=${r.dt}`, `${r.runId}.json`));
+      }
+      tenants = await openDuck(root, { tenants: true });
+      const per = await tenants.rows<{ tenant: string; n: number; ids: number }>(
+        'SELECT tenant, count(*)::INTEGER AS n, count(DISTINCT "ID")::INTEGER AS ids FROM mobile_assets_latest ' +
+          'GROUP BY 1 ORDER BY 1',
+      );
+      expect(per).toEqual([
+        { tenant: 'a', n: SIM_COUNTS.mobile, ids: SIM_COUNTS.mobile },
+        { tenant: 'b', n: SIM_COUNTS.mobile, ids: SIM_COUNTS.mobile },
+      ]);
+      const cols = MODULE_SCHEMAS['mobile-assets'].fields
+        .map((f) => `${q(f.name)} := ${q(columnName(f.name))}`)
+        .join(', ');
+      const json = async (d: Duck, where: string) =>
+        (
+          await d.rows<{ j: string }>(
+            `SELECT to_json(struct_pack(${cols}))::VARCHAR AS j FROM mobile_assets_latest ${where} ORDER BY "ID"::BIGINT`,
+          )
+        ).map((r) => JSON.stringify(normalize(JSON.parse(r.j))));
+      // Tenant a sees exactly what the single-tenant view shows; tenant b exactly its latest snapshot.
+      expect(await json(tenants, `WHERE tenant = 'a'`)).toEqual(await json(duck, ''));
+      const ofSnapshot = [...snapshot!.records]
+        .sort((x, y) => Number(x.ID) - Number(y.ID))
+        .map((r) => JSON.stringify(normalize(r)));
+      expect(await json(tenants, `WHERE tenant = 'b'`)).toEqual(ofSnapshot);
+    } finally {
+      tenants?.close();
+      await rm(root, { recursive: true, force: true });
     }
   });
 });

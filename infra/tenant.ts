@@ -1,0 +1,480 @@
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CfnOutput, CfnParameter, Duration, NestedStack, RemovalPolicy } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
+import { ENV, GATEWAY_MODULES, type ModuleName } from '../shared/config';
+import {
+  ContextError,
+  PROXY_VARIABLES,
+  tenantPrefix,
+  type StackSettings,
+  type TenantSettings,
+} from './context';
+import { exportLoop } from './loop';
+import { observability } from './observability';
+
+/** Does a function's environment route its Qualys calls through a proxy? */
+export function usesProxy(env: Record<string, string>): boolean {
+  return PROXY_VARIABLES.some((k) => k !== 'NO_PROXY' && Boolean(env[k]?.trim()));
+}
+
+/** Environment variable of the PCI exporter naming the PCI Merchant credentials secret. */
+export const PCI_CREDENTIALS_SECRET_ENV = 'QEXPORT_PCI_CREDENTIALS_SECRET_ID';
+/** Environment variable naming the tenant: the functions add it to their metrics as the `Tenant` dimension. */
+export const TENANT_ENV = ENV.tenant;
+
+const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** What every tenant shares: the bucket (and its key), the alarm topic, the schedules' dead-letter queue. */
+export interface SharedResources {
+  bucket: s3.IBucket;
+  dataKey?: kms.IKey;
+  alarmTopic: sns.Topic;
+  scheduleDlq: sqs.IQueue;
+}
+
+/** Everything one tenant owns. Optional members exist only when a module the tenant exports needs them. */
+export interface TenantResources {
+  tenant: TenantSettings;
+  /** The stack (implicit tenant) or nested stack (listed tenant) holding these resources. */
+  scope: Construct;
+  /** `<prefix>` (implicit tenant) or `<prefix>/<id>`: its state files, data and catalogue manifests. */
+  dataPrefix: string;
+  /** Start of its resource names: the stack name, or `<stack name>-<id>`. */
+  baseName: string;
+  /** Gateway credentials and the token (only when the tenant exports a gateway module). */
+  credentialsSecret?: secretsmanager.Secret;
+  tokenSecret?: secretsmanager.Secret;
+  tokenRefresh?: NodejsFunction;
+  /** PCI Merchant credentials (only when the tenant exports pci-scans). */
+  pciCredentialsSecret?: secretsmanager.Secret;
+  exporters: Partial<Record<ModuleName, NodejsFunction>>;
+  stateMachines: Partial<Record<ModuleName, sfn.StateMachine>>;
+  schedulerRole: iam.Role;
+  xrayPolicy: iam.Policy;
+  logDeliveryPolicy: iam.Policy;
+  alarms: cloudwatch.Alarm[];
+  /** The tenant's own alarm topic (when it has an `alarmEmail`); every alarm also goes to the shared topic. */
+  tenantTopic?: sns.Topic;
+}
+
+export interface TenantProps {
+  settings: StackSettings;
+  tenant: TenantSettings;
+  shared: SharedResources;
+  /** The (root) stack's name: resource names start with it. */
+  stackName: string;
+}
+
+/** Longest names AWS accepts for the named resources. */
+const MAX_FUNCTION_NAME = 64;
+const MAX_STATE_MACHINE_NAME = 80;
+
+/**
+ * Builds one tenant into `scope`. The implicit tenant (no id) is built into the stack itself with the
+ * construct ids of the single-tenant releases, so its logical ids, names and template are unchanged. A listed
+ * tenant is built into its own nested stack; its functions, state machines and secrets get names that start
+ * with `<stack name>-<id>` (`<stack name>/<id>/` for secrets), so an operator can address them without
+ * looking up outputs.
+ */
+export function buildTenant(scope: Construct, props: TenantProps): TenantResources {
+  const { settings: s, tenant: t, shared } = props;
+  const id = t.id;
+  const baseName = id ? `${props.stackName}-${id}` : props.stackName;
+  const dataPrefix = tenantPrefix(s.prefix, t);
+  const enabled = (m: ModuleName) => t.modules.includes(m);
+  const gateway = GATEWAY_MODULES.some(enabled);
+  const named = <T>(value: T, max: number, what: string): T | undefined => {
+    if (!id) return undefined;
+    const v = String(value);
+    if (v.length > max) {
+      throw new ContextError(
+        `the ${what} name '${v}' is longer than AWS allows (${max}): shorten context 'stackName' or '${t.key}.id'`,
+      );
+    }
+    return value;
+  };
+
+  // ------------------------------------------------------------------ secrets
+  const secretName = (kind: string) => (id ? `${props.stackName}/${id}/${kind}` : undefined);
+  const forTenant = id ? ` (tenant ${id})` : '';
+  const credentialsSecret = gateway
+    ? new secretsmanager.Secret(scope, 'CredentialsSecret', {
+        secretName: secretName('credentials'),
+        description: `qualys-export: Qualys credentials${forTenant} (JSON, see docs/credentials.md). Read only by token-refresh.`,
+        generateSecretString: {
+          secretStringTemplate: JSON.stringify({ method: 'qualys-oidc', clientId: 'REPLACE_ME' }),
+          generateStringKey: 'clientSecret',
+        },
+      })
+    : undefined;
+  const pciCredentialsSecret = enabled('pci-scans')
+    ? new secretsmanager.Secret(scope, 'PciCredentialsSecret', {
+        secretName: secretName('pci-credentials'),
+        description: `qualys-export: PCI Merchant account credentials${forTenant} (JSON, see docs/credentials.md). Read only by the pci-scans exporter.`,
+        generateSecretString: {
+          secretStringTemplate: JSON.stringify({ method: 'basic', username: 'REPLACE_ME' }),
+          generateStringKey: 'password',
+        },
+      })
+    : undefined;
+  const tokenSecret = gateway
+    ? new secretsmanager.Secret(scope, 'TokenSecret', {
+        secretName: secretName('token'),
+        description: `qualys-export: the current Qualys JWT${forTenant}, written by the token-refresh function.`,
+      })
+    : undefined;
+  // Exactly the call the code makes (grantRead would add DescribeSecret, which nothing calls).
+  const readSecret = (secret: secretsmanager.ISecret, fn: lambda.IFunction) =>
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [secret.secretArn],
+      }),
+    );
+
+  // ------------------------------------------------------------------ functions
+  const qualysEnv: Record<string, string> = {};
+  if (t.platform) qualysEnv[ENV.platform] = t.platform;
+  if (t.gatewayUrl) qualysEnv[ENV.gatewayUrl] = t.gatewayUrl;
+  if (t.pciUrl) qualysEnv[ENV.pciUrl] = t.pciUrl;
+  if (id) qualysEnv[TENANT_ENV] = id;
+
+  // X-Ray offers its write actions on Resource '*' only. They live in this one policy (attached to every
+  // function and loop role), not in the roles' default policies, so the cdk-nag acknowledgement for '*'
+  // names this policy alone and a '*' grant added to any role is still reported.
+  const xrayPolicy = new iam.Policy(scope, 'XRayWritePolicy', {
+    statements: [
+      new iam.PolicyStatement({
+        actions: [
+          'xray:PutTraceSegments',
+          'xray:PutTelemetryRecords',
+          'xray:GetSamplingRules',
+          'xray:GetSamplingTargets',
+        ],
+        resources: ['*'],
+      }),
+    ],
+  });
+  // Step Functions log delivery to CloudWatch Logs: also '*'-only actions (vended logs).
+  const logDeliveryPolicy = new iam.Policy(scope, 'LogDeliveryPolicy', {
+    statements: [
+      new iam.PolicyStatement({
+        actions: [
+          'logs:CreateLogDelivery',
+          'logs:GetLogDelivery',
+          'logs:UpdateLogDelivery',
+          'logs:DeleteLogDelivery',
+          'logs:ListLogDeliveries',
+          'logs:PutResourcePolicy',
+          'logs:DescribeResourcePolicies',
+          'logs:DescribeLogGroups',
+        ],
+        resources: ['*'],
+      }),
+    ],
+  });
+
+  const fn = (
+    name: string,
+    entry: string,
+    memoryMb: number,
+    timeout: Duration,
+    env: Record<string, string>,
+    functionName: string | undefined,
+  ) => {
+    const logGroup = new logs.LogGroup(scope, `${name}Logs`, {
+      retention: s.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const f = new NodejsFunction(scope, name, {
+      functionName,
+      entry: path.join(ROOT, 'functions', entry),
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: memoryMb,
+      timeout,
+      logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      environment: { NODE_OPTIONS: '--enable-source-maps', ...env },
+      projectRoot: ROOT,
+      depsLockFilePath: path.join(ROOT, 'package-lock.json'),
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        platform: 'node',
+        minify: true,
+        sourceMap: true,
+        mainFields: ['module', 'main'],
+        // The AWS SDK is bundled, not taken from the runtime, so its version is the one we test.
+        externalModules: [],
+        // Behind a proxy the functions load undici (EnvHttpProxyAgent); it is installed beside the bundle then,
+        // and only then (it would take a bundle over its 1 MB budget for every deployment).
+        ...(usesProxy(env) ? { nodeModules: ['undici'] } : {}),
+        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+      },
+    });
+    // Active tracing set on the resource; its permissions come from the X-Ray policy above.
+    (f.node.defaultChild as lambda.CfnFunction).tracingConfig = { mode: 'Active' };
+    xrayPolicy.attachToRole(f.role!);
+    return f;
+  };
+
+  let tokenRefresh: NodejsFunction | undefined;
+  if (credentialsSecret && tokenSecret) {
+    tokenRefresh = fn(
+      'TokenRefreshFunction',
+      'token-refresh.ts',
+      256,
+      Duration.minutes(1),
+      {
+        ...qualysEnv,
+        ...t.exporterEnv,
+        [ENV.credentialsSecretId]: credentialsSecret.secretArn,
+        [ENV.tokenSecretId]: tokenSecret.secretArn,
+      },
+      named(`${baseName}-token-refresh`, MAX_FUNCTION_NAME, 'function'),
+    );
+    readSecret(credentialsSecret, tokenRefresh);
+    readSecret(tokenSecret, tokenRefresh);
+    tokenRefresh.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:PutSecretValue'],
+        resources: [tokenSecret.secretArn],
+      }),
+    );
+  }
+
+  const bucket = shared.bucket;
+  const exporters: Partial<Record<ModuleName, NodejsFunction>> = {};
+  for (const module of t.modules) {
+    const usesGatewayToken = module !== 'pci-scans';
+    const f = fn(
+      `Export${pascal(module)}Function`,
+      `export-${module}.ts`,
+      1024,
+      Duration.minutes(15),
+      {
+        ...qualysEnv,
+        ...t.exporterEnv,
+        [ENV.bucket]: bucket.bucketName,
+        [ENV.prefix]: dataPrefix,
+        // Only gateway modules use the gateway token: PCI Merchant authenticates with its own account.
+        ...(tokenSecret && tokenRefresh && usesGatewayToken
+          ? {
+              [ENV.tokenSecretId]: tokenSecret.secretArn,
+              [ENV.tokenRefreshFunction]: tokenRefresh.functionName,
+            }
+          : {}),
+        ...(module === 'pci-scans' && pciCredentialsSecret
+          ? { [PCI_CREDENTIALS_SECRET_ENV]: pciCredentialsSecret.secretArn }
+          : {}),
+      },
+      named(`${baseName}-${module}`, MAX_FUNCTION_NAME, 'function'),
+    );
+    if (tokenSecret && usesGatewayToken) readSecret(tokenSecret, f);
+    if (module === 'pci-scans' && pciCredentialsSecret) readSecret(pciCredentialsSecret, f);
+    if (tokenRefresh && usesGatewayToken) {
+      // The exporter invokes token-refresh by its unqualified name: exactly that ARN, no versions or aliases.
+      f.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['lambda:InvokeFunction'],
+          resources: [tokenRefresh.functionArn],
+        }),
+      );
+    }
+    for (const st of exporterS3Statements(
+      bucket.bucketArn,
+      (k) => bucket.arnForObjects(k),
+      dataPrefix,
+      module,
+    )) {
+      f.addToRolePolicy(st);
+    }
+    // SSE-KMS for multipart uploads and reading the state object: exactly these two actions.
+    if (shared.dataKey) shared.dataKey.grant(f, 'kms:Decrypt', 'kms:GenerateDataKey');
+    exporters[module] = f;
+  }
+
+  // ------------------------------------------------------------------ loops + schedules
+  const schedulerRole = new iam.Role(scope, 'SchedulerRole', {
+    assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com'),
+    description: id
+      ? `Lets EventBridge Scheduler start the qualys-export loops and the token refresh of tenant ${id}`
+      : 'Lets EventBridge Scheduler start the qualys-export loops and the token refresh',
+  });
+  const targetOptions = {
+    role: schedulerRole,
+    input: scheduler.ScheduleTargetInput.fromObject({}),
+    deadLetterQueue: shared.scheduleDlq,
+    retryAttempts: 5,
+    maxEventAge: Duration.hours(1),
+  };
+  const stateMachines: Partial<Record<ModuleName, sfn.StateMachine>> = {};
+  for (const module of t.modules) {
+    const sm = exportLoop(scope, pascal(module), {
+      module,
+      exporter: exporters[module]!,
+      logRetentionDays: s.logRetentionDays,
+      xrayPolicy,
+      logDeliveryPolicy,
+      stateMachineName: id
+        ? named(`${baseName}-${module}`, MAX_STATE_MACHINE_NAME, 'state machine')
+        : `${baseName}-${module}`.slice(0, MAX_STATE_MACHINE_NAME),
+    });
+    stateMachines[module] = sm;
+    const expr = t.schedules[module];
+    if (expr !== 'disabled') {
+      new scheduler.Schedule(scope, `Schedule${pascal(module)}`, {
+        description: id ? `Starts the ${module} export of tenant ${id}` : `Starts the ${module} export`,
+        schedule: scheduler.ScheduleExpression.expression(expr),
+        target: new targets.StepFunctionsStartExecution(sm, targetOptions),
+      });
+    }
+  }
+  if (tokenRefresh && t.tokenRefreshSchedule !== 'disabled') {
+    new scheduler.Schedule(scope, 'ScheduleTokenRefresh', {
+      description: id
+        ? `Keeps a valid Qualys token in the token secret of tenant ${id}`
+        : 'Keeps a valid Qualys token in the token secret',
+      schedule: scheduler.ScheduleExpression.expression(t.tokenRefreshSchedule),
+      target: new targets.LambdaInvoke(tokenRefresh, targetOptions),
+    });
+  }
+
+  // ------------------------------------------------------------------ alarms
+  let tenantTopic: sns.Topic | undefined;
+  if (id && t.alarmEmail) {
+    tenantTopic = new sns.Topic(scope, 'TenantAlarmTopic', {
+      displayName: `qualys-export alarms of tenant ${id}`,
+      enforceSSL: true,
+      // The shared alarm key: its policy already lets CloudWatch encrypt what it publishes.
+      masterKey: shared.alarmTopic.masterKey,
+    });
+    tenantTopic.addSubscription(new subs.EmailSubscription(t.alarmEmail));
+  }
+  const alarms = observability(scope, {
+    settings: s,
+    tenant: t,
+    baseName,
+    topics: tenantTopic ? [shared.alarmTopic, tenantTopic] : [shared.alarmTopic],
+    stateMachines,
+    tokenRefresh,
+    // The implicit tenant keeps the dead-letter alarm among its own (and on its dashboard), as it always had.
+    scheduleDlq: id ? undefined : shared.scheduleDlq,
+  });
+
+  return {
+    tenant: t,
+    scope,
+    dataPrefix,
+    baseName,
+    credentialsSecret,
+    tokenSecret,
+    tokenRefresh,
+    pciCredentialsSecret,
+    exporters,
+    stateMachines,
+    schedulerRole,
+    xrayPolicy,
+    logDeliveryPolicy,
+    alarms,
+    tenantTopic,
+  };
+}
+
+/**
+ * A listed tenant: its own nested stack, so each tenant's ~80 resources count against the nested stack's
+ * CloudFormation limit (500) and the parent grows by one resource per tenant. The shared bucket, keys, topic
+ * and queue reach it as parameters.
+ */
+export class TenantStack extends NestedStack {
+  readonly resources: TenantResources;
+
+  constructor(scope: Construct, props: TenantProps) {
+    const shared = props.shared.bucket;
+    super(scope, `Tenant${pascal(props.tenant.id!)}`, {
+      description: `qualys-export tenant ${props.tenant.id}: secrets, functions, loops, schedules, alarms`,
+      parameters: { BucketArn: shared.bucketArn, BucketName: shared.bucketName },
+    });
+    // The bucket arrives through parameters with fixed names, so the IAM resources of this tenant read
+    // `<BucketArn>/<prefix>/<tenant>/…` wherever they are printed (cdk-nag acknowledgements name them).
+    const bucket = s3.Bucket.fromBucketAttributes(this, 'SharedBucket', {
+      bucketArn: new CfnParameter(this, 'BucketArn', { type: 'String' }).valueAsString,
+      bucketName: new CfnParameter(this, 'BucketName', { type: 'String' }).valueAsString,
+    });
+    this.resources = buildTenant(this, { ...props, shared: { ...props.shared, bucket } });
+    const r = this.resources;
+    // In the tenant's own stack: the same output names as a single-tenant stack.
+    if (r.credentialsSecret)
+      new CfnOutput(this, 'CredentialsSecretArn', { value: r.credentialsSecret.secretArn });
+    if (r.pciCredentialsSecret)
+      new CfnOutput(this, 'PciCredentialsSecretArn', { value: r.pciCredentialsSecret.secretArn });
+    if (r.tokenSecret) new CfnOutput(this, 'TokenSecretArn', { value: r.tokenSecret.secretArn });
+    if (r.tokenRefresh)
+      new CfnOutput(this, 'TokenRefreshFunctionName', { value: r.tokenRefresh.functionName });
+    for (const m of props.tenant.modules) {
+      new CfnOutput(this, `ExportFunction${pascal(m)}`, { value: r.exporters[m]!.functionName });
+      new CfnOutput(this, `StateMachine${pascal(m)}`, { value: r.stateMachines[m]!.stateMachineArn });
+    }
+    if (r.tenantTopic) new CfnOutput(this, 'TenantAlarmTopicArn', { value: r.tenantTopic.topicArn });
+  }
+}
+
+/**
+ * What an exporter may do in S3, exactly: its state file (read, conditional write), its own data prefix (parts,
+ * manifests, stale-part removal, aborted multipart uploads), its own catalogue manifests, and listing only
+ * under those keys. `prefix` is the tenant's: `<prefix>` or `<prefix>/<tenant>`.
+ */
+export function exporterS3Statements(
+  bucketArn: string,
+  objectArn: (key: string) => string,
+  prefix: string,
+  module: ModuleName,
+): iam.PolicyStatement[] {
+  const stateKey = `${prefix}/_state/${module}.json`;
+  return [
+    new iam.PolicyStatement({
+      sid: 'OwnState',
+      actions: ['s3:GetObject', 's3:PutObject'],
+      resources: [objectArn(stateKey)],
+    }),
+    new iam.PolicyStatement({
+      sid: 'OwnData',
+      actions: ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+      resources: [objectArn(`${prefix}/${module}/*`)],
+    }),
+    new iam.PolicyStatement({
+      sid: 'OwnCatalogueManifests',
+      actions: ['s3:PutObject'],
+      resources: [objectArn(`${prefix}/manifests/module=${module}/*`)],
+    }),
+    // Listing its run directories (stale parts), and its state key: without ListBucket S3 answers a missing
+    // state object with 403 instead of 404.
+    new iam.PolicyStatement({
+      sid: 'ListOwnKeys',
+      actions: ['s3:ListBucket'],
+      resources: [bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${prefix}/${module}/*`, stateKey] } },
+    }),
+  ];
+}
+
+export function pascal(s: string): string {
+  return s.replace(/(^|-)([a-z0-9])/g, (_m, _d, c: string) => c.toUpperCase());
+}
