@@ -119,10 +119,24 @@ export interface EdrOptions {
   /** First run (no committed window end): how far back to start. */
   initialLookbackHours: number;
 }
+/** `snapshot`: every run lists every asset. `incremental`: after a first snapshot, each run lists only the assets
+ * with detections updated since the previous complete run started (minus the overlap). */
+export const MOBILE_MODES = ['snapshot', 'incremental'] as const;
+export type MobileMode = (typeof MOBILE_MODES)[number];
+
 export interface MobileOptions {
+  mode: MobileMode;
   truncationLimit: number;
+  /**
+   * A fixed floor, `YYYY-MM-DDTHH:MM:SSZ`: snapshot runs list only detections updated since it; in incremental mode
+   * it is where the first (snapshot) run starts, and no increment reaches before it.
+   */
   detectionUpdatedSince?: string;
   includeFields?: string;
+  /** Incremental mode: each increment starts this long before the previous complete run started. */
+  overlapMinutes: number;
+  /** Incremental mode: a run is a full snapshot again when the last one started this long ago (0 = never). */
+  snapshotEveryHours: number;
 }
 export interface ModuleOptions {
   pci: PciOptions;
@@ -195,6 +209,9 @@ export const ENV = {
   mobileTruncationLimit: 'QUALYS_MOBILE_TRUNCATION_LIMIT',
   mobileDetectionUpdatedSince: 'QUALYS_MOBILE_DETECTION_UPDATED_SINCE',
   mobileIncludeFields: 'QUALYS_MOBILE_INCLUDE_FIELDS',
+  mobileMode: 'QUALYS_MOBILE_MODE',
+  mobileOverlapMinutes: 'QUALYS_MOBILE_OVERLAP_MINUTES',
+  mobileSnapshotEveryHours: 'QUALYS_MOBILE_SNAPSHOT_EVERY_HOURS',
   prefix: 'QEXPORT_PREFIX',
   partMaxBytes: 'QEXPORT_PART_MAX_BYTES',
   partMaxRecords: 'QEXPORT_PART_MAX_RECORDS',
@@ -431,6 +448,14 @@ function edrTimeField(env: Env): EdrTimeField {
   throw new ConfigError(`${ENV.edrTimeField} must be event.datetime or event.eventProcessedTime, got '${v}'`);
 }
 
+function mobileMode(env: Env): MobileMode {
+  const v = str(env, ENV.mobileMode);
+  if (v === undefined) return 'snapshot';
+  const m = v.toLowerCase();
+  if ((MOBILE_MODES as readonly string[]).includes(m)) return m as MobileMode;
+  throw new ConfigError(`${ENV.mobileMode} must be ${MOBILE_MODES.join(' or ')}, got '${v}'`);
+}
+
 /** Everything but the credentials: what the exporters need. Every bad variable is reported, not only the first. */
 export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
   const p = new ConfigProblems();
@@ -516,9 +541,12 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
         initialLookbackHours: num(ENV.edrInitialLookbackHours, 24, 1, 24 * 90),
       },
       mobile: {
+        mode: p.take(() => mobileMode(env), 'snapshot'),
         truncationLimit: num(ENV.mobileTruncationLimit, 1000, 1, 1_000_000),
         detectionUpdatedSince: p.take(() => isoDate(env, ENV.mobileDetectionUpdatedSince)),
         includeFields: str(env, ENV.mobileIncludeFields),
+        overlapMinutes: num(ENV.mobileOverlapMinutes, 60, 0, 7 * 24 * 60),
+        snapshotEveryHours: num(ENV.mobileSnapshotEveryHours, 168, 0, 366 * 24),
       },
     },
     output: {
@@ -631,7 +659,7 @@ export function describeConfig(cfg: AppConfig): string {
   return (
     `gateway=${cfg.endpoints.gatewayUrl ?? '(none)'} pci=${cfg.endpoints.pciUrl} prefix=${cfg.output.prefix || '(none)'} ` +
     `concurrency=${cfg.http.concurrency} retries=${cfg.http.maxRetries} certview=${cfg.modules.certview.apiVersion} ` +
-    `edrTimeField=${cfg.modules.edr.timeField} gzip=${cfg.output.gzipLevel}`
+    `edrTimeField=${cfg.modules.edr.timeField} mobileMode=${cfg.modules.mobile.mode} gzip=${cfg.output.gzipLevel}`
   );
 }
 

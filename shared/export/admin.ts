@@ -59,7 +59,12 @@ export async function showState(
   if (c?.runId) {
     lines.push(
       `last complete run ${c.runId} at ${c.completedAt ?? '?'}; complete data through ${c.completeThrough ?? '?'}` +
-        (typeof c.windowEnd === 'string' ? `; the next scheduled window starts near ${c.windowEnd}` : ''),
+        (typeof c.windowEnd === 'string' ? `; the next scheduled window starts near ${c.windowEnd}` : '') +
+        (typeof c.nextSince === 'string'
+          ? `; it was ${c.kind === 'incremental' ? 'an increment' : 'a snapshot'}: an incremental next run lists ` +
+            `detections updated since ${c.nextSince} minus the overlap` +
+            (typeof c.lastSnapshotAt === 'string' ? ` (last snapshot started ${c.lastSnapshotAt})` : '')
+          : ''),
     );
   }
   for (const b of c?.backfills ?? []) lines.push(`backfilled ${b.from} .. ${b.to} (run ${b.runId})`);

@@ -1,13 +1,46 @@
+import type { MobileOptions } from '../config';
 import { ConfigError, IncompleteError, OriginError, ParseError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import type { QualysClient, QualysResponse } from '../qualys/types';
 import { parseXml, simpleReturnError } from './xml';
-import type { Cursor, ExportRecord, ModuleDef } from './types';
+import type {
+  CommittedState,
+  CompletenessCheck,
+  Cursor,
+  ExportRecord,
+  ModuleDef,
+  RunKind,
+  StartContext,
+} from './types';
 
-/** Mobile paging: null url = the first request; otherwise the WARNING/URL truncation link to follow. */
+/**
+ * Mobile paging: null url = the first request; otherwise the WARNING/URL truncation link to follow.
+ *
+ * A run is a `snapshot` (every asset, or every asset with a detection updated since the configured floor) or an
+ * `incremental` run: only the assets with a detection updated in [since, before), where `since` is where the
+ * previous complete run started minus the overlap and `before` is this run's start. Both are fixed when the run
+ * starts, so a resumed or re-read run asks for exactly the same listing.
+ */
 export interface MobileCursor extends Cursor {
   url: string | null;
   truncationLimit: number;
+  /** What the run is (absent in checkpoints of older versions: a snapshot). */
+  kind?: RunKind;
+  /** When the run started (ISO): where the next increment starts, before the overlap. */
+  startedAt?: string;
+  /** `detection_updated_since` / `detection_updated_before` of every request of the run (YYYY-MM-DDTHH:MM:SSZ). */
+  since?: string;
+  before?: string;
+  /** Why an incremental deployment ran a snapshot (first run, due, settings changed). */
+  snapshotReason?: string;
+  /** Settings a later increment must share with this run (else it starts over with a snapshot). */
+  floor?: string;
+  includeFields?: string;
+  overlapMinutes?: number;
+  /** Truncation URLs that did not carry the run's filters: they were added back before the call. */
+  filtersAdded?: number;
+  /** Runs with a filter: what the detections returned say about how the tenant applied it. */
+  observed?: { assets: number; outside: number; older: number };
   /** Highest asset ID written so far (decimal text): IDs must strictly increase within and across batches. */
   lastId?: string;
   batches?: number;
@@ -98,6 +131,95 @@ export function resolveTruncationUrl(
   return { url: onOrigin, rehomedFrom: u.origin };
 }
 
+/** The run's detection filters, as sent on every request of the run (first request and truncation URLs). */
+export const MOBILE_FILTERS = ['detection_updated_since', 'detection_updated_before'] as const;
+
+function filtersOf(
+  c: MobileCursor,
+  m: MobileOptions,
+): Record<(typeof MOBILE_FILTERS)[number], string | undefined> {
+  // A checkpoint of an older version has no kind: its only filter was the configured floor.
+  const since = c.kind === undefined ? m.detectionUpdatedSince : c.since;
+  return { detection_updated_since: since, detection_updated_before: c.before };
+}
+
+/**
+ * Makes a truncation URL carry exactly the run's filters. Qualys's own add-on sends its filters with every batch
+ * request; the documented truncation URL sample shows only id_min, action and truncation_limit. A filter the URL
+ * lacks is added back (counted); a URL that changes or adds a filter would change what the listing means, so it
+ * is refused. Returns how many filters were added.
+ */
+export function applyRunFilters(
+  url: URL,
+  want: Partial<Record<(typeof MOBILE_FILTERS)[number], string>>,
+): number {
+  let added = 0;
+  for (const key of MOBILE_FILTERS) {
+    const have = url.searchParams.get(key);
+    const w = want[key];
+    if (w === undefined) {
+      if (have !== null) {
+        throw new IncompleteError(
+          `a VMDR Mobile truncation URL adds ${key}=${have}, which this run did not ask for: following it could ` +
+            'leave assets out, so the listing cannot be proven complete',
+        );
+      }
+      continue;
+    }
+    if (have === null) {
+      url.searchParams.set(key, w);
+      added++;
+    } else if (apiTimeMs(have) !== apiTimeMs(w)) {
+      throw new IncompleteError(
+        `a VMDR Mobile truncation URL changes ${key} from ${w} to ${have}: the batches would not belong to one listing`,
+      );
+    }
+  }
+  return added;
+}
+
+/** `YYYY-MM-DDTHH:MM:SSZ` (what the API takes) for an instant, rounded down to the second. */
+export function apiTime(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function apiTimeMs(text: string): number {
+  const ms = Date.parse(
+    text
+      .trim()
+      .replace(' ', 'T')
+      .replace(/(\d\d:\d\d:\d\d)$/, '$1Z'),
+  );
+  return Number.isNaN(ms) ? NaN : Math.floor(ms / 1000) * 1000;
+}
+
+/** A detection's LAST_UPDATE_DATETIME (`yyyy-MM-dd HH:mm:ss`, UTC) → epoch ms, NaN when unreadable. */
+export function mobileTimeMs(text: unknown): number {
+  if (typeof text !== 'string' || !/^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d/.test(text.trim())) return NaN;
+  return apiTimeMs(text);
+}
+
+/**
+ * What one asset's detections say about the filter: whether any was updated in [since, before] (both ends
+ * inclusive: the API's own bounds are not documented) and how many were updated before `since`.
+ */
+function observeAsset(
+  asset: ExportRecord,
+  sinceMs: number,
+  beforeMs: number,
+): { inside: boolean; older: number } {
+  const list = (asset.DETECTION_LIST as { DETECTION?: unknown } | undefined)?.DETECTION;
+  let inside = false;
+  let older = 0;
+  for (const d of Array.isArray(list) ? list : []) {
+    const t = mobileTimeMs((d as Record<string, unknown> | null)?.LAST_UPDATE_DATETIME);
+    if (Number.isNaN(t)) continue;
+    if (t < sinceMs) older++;
+    else if (t <= beforeMs) inside = true;
+  }
+  return { inside, older };
+}
+
 const idBig = (id: string) => {
   if (!/^\d{1,30}$/.test(id)) throw new ParseError(`VMDR Mobile asset ID '${id}' is not a decimal number`);
   return BigInt(id);
@@ -115,14 +237,20 @@ async function* mobilePages(
   if (!gatewayUrl) {
     throw new ConfigError('VMDR Mobile lives on the gateway: set QUALYS_PLATFORM or QUALYS_GATEWAY_URL');
   }
+  const filters = filtersOf(cursor, m);
+  const want = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined));
+  const sinceMs = filters.detection_updated_since ? apiTimeMs(filters.detection_updated_since) : NaN;
+  const beforeMs = filters.detection_updated_before ? apiTimeMs(filters.detection_updated_before) : Infinity;
   for (;;) {
     let rehomedFrom: string | undefined;
+    let added = 0;
     // The truncation URL is resolved here, before anything is sent: the parse keeps its {assets, next} contract
-    // and only ever sees a resolver that answers with a URL on the configured origin.
+    // and only ever sees a resolver that answers with a URL on the configured origin carrying the run's filters.
     const resolver = {
       assertSameOrigin: (u: string) => {
         const r = resolveTruncationUrl(client, u, gatewayUrl);
         rehomedFrom = r.rehomedFrom;
+        added = applyRunFilters(r.url, want);
         return r.url;
       },
     };
@@ -135,7 +263,7 @@ async function* mobilePages(
             query: {
               action: 'list',
               truncation_limit: cursor.truncationLimit,
-              detection_updated_since: m.detectionUpdatedSince,
+              ...want,
               includeFields: m.includeFields,
             },
             label: 'mobile-assets first batch',
@@ -186,15 +314,32 @@ async function* mobilePages(
         },
       );
     }
+    if (added) {
+      log.warn("VMDR Mobile truncation URL lacked the run's detection filters; added them back", {
+        filters: Object.keys(want),
+      });
+    }
+    let observed = cursor.observed;
+    if (!Number.isNaN(sinceMs)) {
+      observed = { ...(observed ?? { assets: 0, outside: 0, older: 0 }) };
+      for (const asset of records) {
+        const o = observeAsset(asset, sinceMs, beforeMs);
+        observed.assets++;
+        if (!o.inside) observed.outside++;
+        observed.older += o.older;
+      }
+    }
     const hosts = new Set(cursor.rehomedFrom ?? []);
     if (rehomedFrom) hosts.add(rehomedFrom);
     cursor = {
+      ...cursor,
       url: page.next,
-      truncationLimit: cursor.truncationLimit,
       lastId: last === undefined ? undefined : String(last),
       batches: (cursor.batches ?? 0) + 1,
       rehomed: (cursor.rehomed ?? 0) + (rehomedFrom ? 1 : 0),
       rehomedFrom: [...hosts].slice(0, 10),
+      ...(added || cursor.filtersAdded ? { filtersAdded: (cursor.filtersAdded ?? 0) + added } : {}),
+      ...(observed ? { observed } : {}),
     };
     const done = page.next === null;
     yield { records, cursor, done };
@@ -202,20 +347,66 @@ async function* mobilePages(
   }
 }
 
+/**
+ * Where a run starts. Snapshot mode: every run is a snapshot (of the detections updated since the configured floor,
+ * when one is set). Incremental mode: the first run, a run after the settings that shape the listing changed
+ * (floor, includeFields) and a run `snapshotEveryHours` after the last snapshot are snapshots; any other run is an
+ * increment from where the previous complete run started, minus the overlap (never before the floor).
+ */
+export function mobileStart({ config, now, committed }: StartContext): MobileCursor {
+  const m = config.modules.mobile;
+  const startedAt = now.toISOString();
+  const base: MobileCursor = {
+    url: null,
+    truncationLimit: m.truncationLimit,
+    batches: 0,
+    startedAt,
+    ...(m.detectionUpdatedSince ? { floor: m.detectionUpdatedSince } : {}),
+    ...(m.includeFields ? { includeFields: m.includeFields } : {}),
+  };
+  const snapshot = (reason?: string): MobileCursor => ({
+    ...base,
+    kind: 'snapshot',
+    ...(m.detectionUpdatedSince ? { since: m.detectionUpdatedSince } : {}),
+    ...(reason ? { snapshotReason: reason } : {}),
+  });
+  if (m.mode === 'snapshot') return snapshot();
+  const nextSince = typeof committed?.nextSince === 'string' ? Date.parse(committed.nextSince) : NaN;
+  if (Number.isNaN(nextSince)) return snapshot('first run: no complete run to continue from');
+  if ((committed?.floor ?? undefined) !== m.detectionUpdatedSince) {
+    return snapshot('QUALYS_MOBILE_DETECTION_UPDATED_SINCE changed since the last complete run');
+  }
+  if ((committed?.includeFields ?? undefined) !== m.includeFields) {
+    return snapshot('QUALYS_MOBILE_INCLUDE_FIELDS changed since the last complete run');
+  }
+  const lastSnapshot =
+    typeof committed?.lastSnapshotAt === 'string' ? Date.parse(committed.lastSnapshotAt) : NaN;
+  if (
+    m.snapshotEveryHours > 0 &&
+    (Number.isNaN(lastSnapshot) || now.getTime() - lastSnapshot >= m.snapshotEveryHours * 3600_000)
+  ) {
+    return snapshot(`the last snapshot started ${m.snapshotEveryHours} or more hours ago`);
+  }
+  const floorMs = m.detectionUpdatedSince ? Date.parse(m.detectionUpdatedSince) : -Infinity;
+  const sinceMs = Math.max(floorMs, Math.min(nextSince, now.getTime()) - m.overlapMinutes * 60_000);
+  return {
+    ...base,
+    kind: 'incremental',
+    since: apiTime(sinceMs),
+    before: apiTime(now.getTime()),
+    overlapMinutes: m.overlapMinutes,
+  };
+}
+
 export const mobileAssets: ModuleDef = {
   name: 'mobile-assets',
-  start: ({ config }) =>
-    ({
-      url: null,
-      truncationLimit: config.modules.mobile.truncationLimit,
-      batches: 0,
-    }) satisfies MobileCursor,
+  start: mobileStart,
   pages: (client, cursor, config, log) =>
     mobilePages(client, cursor as MobileCursor, config, log ?? silentLogger),
-  kind: () => 'snapshot',
+  kind: (c) => (c as MobileCursor).kind ?? 'snapshot',
   prove: async (final) => {
     const c = final as MobileCursor;
-    return [
+    const checks: CompletenessCheck[] = [
       {
         name: 'mobile.last-batch',
         outcome: c.url === null ? 'passed' : 'failed',
@@ -236,8 +427,69 @@ export const mobileAssets: ModuleDef = {
           : 'every truncation URL was on the configured origin',
       },
     ];
+    if (c.since) checks.push(windowCheck(c));
+    return checks;
   },
-  commit: () => ({}),
-  describe: (c) => ({ truncationLimit: (c as MobileCursor).truncationLimit }),
+  commit: (final, previous): CommittedState => {
+    const c = final as MobileCursor;
+    // A checkpoint of an older version does not know when its run started: nothing to continue from, so the next
+    // incremental run is a snapshot.
+    if (!c.startedAt) return {};
+    const kind = c.kind ?? 'snapshot';
+    const lastSnapshotAt = kind === 'snapshot' ? c.startedAt : previous?.lastSnapshotAt;
+    return {
+      kind,
+      nextSince: c.startedAt,
+      ...(typeof lastSnapshotAt === 'string' ? { lastSnapshotAt } : {}),
+      ...(c.floor ? { floor: c.floor } : {}),
+      ...(c.includeFields ? { includeFields: c.includeFields } : {}),
+      completeThrough: c.startedAt,
+    };
+  },
+  describe: (cursor) => {
+    const c = cursor as MobileCursor;
+    return {
+      kind: c.kind ?? 'snapshot',
+      truncationLimit: c.truncationLimit,
+      detectionUpdatedSince: c.since ?? null,
+      detectionUpdatedBefore: c.before ?? null,
+      ...(c.kind === 'incremental' ? { overlapMinutes: c.overlapMinutes ?? null } : {}),
+      ...(c.snapshotReason ? { snapshotReason: c.snapshotReason } : {}),
+    };
+  },
   recordId: (r) => String(r.ID),
 };
+
+/**
+ * What the returned detections say about how the tenant applied the run's filter (recorded, never a failure:
+ * no reading of the filter loses an asset the exporter asked for).
+ */
+function windowCheck(c: MobileCursor): CompletenessCheck {
+  const o = c.observed ?? { assets: 0, outside: 0, older: 0 };
+  const window = `[${c.since}, ${c.before ?? 'now'})`;
+  const added = c.filtersAdded
+    ? `; ${c.filtersAdded} truncation URLs lacked the filters and got them back`
+    : '; every truncation URL kept the filters';
+  if (o.outside > 0) {
+    return {
+      name: 'mobile.updated-window',
+      outcome: 'skipped',
+      expected: 0,
+      actual: o.outside,
+      detail:
+        `${o.outside} of ${o.assets} assets had no detection updated in ${window}: the tenant did not filter them ` +
+        `by detection_updated_since/before; they are written whole (nothing is lost)${added}`,
+    };
+  }
+  return {
+    name: 'mobile.updated-window',
+    outcome: 'passed',
+    actual: o.assets,
+    detail:
+      `each of the ${o.assets} assets has a detection updated in ${window}; ` +
+      (o.older
+        ? `${o.older} detections updated earlier came with them (the tenant returns whole assets)`
+        : 'only detections updated in the window came (the tenant returns the changed detections)') +
+      added,
+  };
+}

@@ -8,7 +8,7 @@ import { columnName, glueTable } from './glue';
 import { MANIFEST_SCHEMA, MODULE_SCHEMAS } from './index';
 import { dataFields, VALUE_FORMATS, type Field, type FieldType, type RecordSchema } from './model';
 import { snowflakeType, sparkType } from './sql-types';
-import { moduleViews, q } from './views';
+import { mergeSpec, moduleViews, q } from './views';
 
 const MODULE_LIST = Object.keys(MODULE_SCHEMAS) as ModuleName[];
 
@@ -93,7 +93,8 @@ export function dataDictionary(): string {
     out.push(...schemaSection(schema, `## ${module}: ${schema.title}`));
     out.push(
       `Glue table \`${schema.table}\` (every run, complete or not; partition \`dt\`), ${glue.columns.length} columns. ` +
-        `Run kind: ${schema.runKind}. Record id: \`${schema.idField}\`.`,
+        `Run kind: ${schema.runKind === 'mixed' ? "snapshot or incremental, per run (the manifest's `kind`)" : schema.runKind}. ` +
+        `Record id: \`${schema.idField}\`.`,
       '',
     );
     for (const v of views) {
@@ -171,6 +172,10 @@ export function snowflakeSql(): string {
       `FROM ${t}_ext;`,
     );
     for (const v of moduleViews(module)) {
+      if (v.current) {
+        lines.push(...snowflakeCurrentView(v.name, module, schema));
+        continue;
+      }
       const latest = v.select === 'latest';
       lines.push(
         `CREATE OR REPLACE VIEW ${q(v.name)} AS SELECT r.* FROM ${q(t)} r JOIN (`,
@@ -183,13 +188,50 @@ export function snowflakeSql(): string {
   return lines.join('\n');
 }
 
+/** Snowflake: the current state of each record id since the latest snapshot, merged arrays included. */
+function snowflakeCurrentView(name: string, module: string, schema: RecordSchema): string[] {
+  const id = q(columnName(schema.idField!));
+  const merge = mergeSpec(schema);
+  const lines = [
+    `CREATE OR REPLACE VIEW ${q(name)} AS`,
+    'WITH qx_base AS (',
+    `  SELECT "endedAt", "runId" FROM "manifests" WHERE "module" = '${module}' AND "kind" = 'snapshot'`,
+    '  ORDER BY "endedAt" DESC, "runId" DESC LIMIT 1',
+    '), qx_runs AS (',
+    '  SELECT m."runId", m."dt", m."endedAt", m."kind" FROM "manifests" m, qx_base b',
+    `  WHERE m."module" = '${module}'`,
+    '    AND (m."endedAt" > b."endedAt" OR (m."endedAt" = b."endedAt" AND m."runId" >= b."runId"))',
+    '), qx_versions AS (',
+    '  SELECT r.*, s."kind" AS "run_kind",',
+    `    ROW_NUMBER() OVER (PARTITION BY r.${id} ORDER BY s."endedAt" DESC, s."runId" DESC) AS qx_version`,
+    `  FROM ${q(schema.table)} r JOIN qx_runs s ON r."qexport_run" = s."runId" AND r."dt" = s."dt"`,
+  ];
+  if (!merge) {
+    return [...lines, ')', 'SELECT * EXCLUDE (qx_version) FROM qx_versions WHERE qx_version = 1;'];
+  }
+  const parent = q(columnName(merge.parent.name));
+  return [
+    ...lines,
+    '), qx_merged AS (',
+    '  SELECT qx_id, ARRAY_AGG(qx_element) WITHIN GROUP (ORDER BY qx_version, qx_position) AS qx_elements',
+    `  FROM (SELECT v.${id} AS qx_id, v.qx_version, d.index AS qx_position, d.value AS qx_element,`,
+    `      ROW_NUMBER() OVER (PARTITION BY v.${id}, d.value:${q(merge.key)} ORDER BY v.qx_version) AS qx_newest`,
+    `    FROM qx_versions v, LATERAL FLATTEN(input => v.${parent}:${q(merge.array.name)}) d)`,
+    '  WHERE qx_newest = 1 GROUP BY qx_id',
+    ')',
+    `SELECT v.* EXCLUDE (qx_version, ${parent}),`,
+    `  IFF(g.qx_elements IS NULL, NULL, OBJECT_CONSTRUCT('${merge.array.name}', g.qx_elements)) AS ${parent}`,
+    `FROM qx_versions v LEFT JOIN qx_merged g ON g.qx_id = v.${id} WHERE v.qx_version = 1;`,
+  ];
+}
+
 /** The Mobile detections example: UNNEST of array(row) needs one alias per row field, in order. */
 export function mobileDetectionsQuery(): string {
   const view = moduleViews('mobile-assets').find((v) => v.select === 'latest')!;
   const detections = view.columns.find((c) => c.name === 'detections')!;
   const fields = [...detections.type.trino.matchAll(/"([a-z_]+)" /g)].map((m) => m[1]);
   return [
-    '-- Mobile detections of severity 4 and 5 on the latest snapshot (UNNEST names every field of the row)',
+    '-- Mobile detections of severity 4 and 5, current state of each asset (UNNEST names every field of the row)',
     `SELECT a."ID", a."ASSET_FRIENDLY_NAME", d.qid, d.severity, d.last_found_at`,
     `FROM ${view.name} a`,
     `CROSS JOIN UNNEST(a.detections) AS d(${fields.join(', ')})`,

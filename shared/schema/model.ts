@@ -43,6 +43,12 @@ export interface Field {
   examples?: unknown[];
   /** A Hive partition column (manifests: module, dt): not a data column. */
   partition: boolean;
+  /**
+   * On an array of structs: the item field that identifies an element within one record (Mobile: a detection's
+   * QID). A current-state view merges the array across a record's versions, each element from the newest version
+   * holding its key: an incremental run may list only the elements that changed.
+   */
+  mergeKey?: string;
 }
 
 export interface RecordSchema {
@@ -52,10 +58,17 @@ export interface RecordSchema {
   version: number;
   table: string;
   module?: string;
-  runKind?: 'snapshot' | 'incremental';
+  /**
+   * snapshot: every run lists everything; incremental: every run is one slice (EDR windows); mixed: each run's
+   * manifest says (Mobile: snapshots, and increments between them when configured).
+   */
+  runKind?: RunKindOfSchema;
   idField?: string;
   fields: Field[];
 }
+
+export const SCHEMA_RUN_KINDS = ['snapshot', 'incremental', 'mixed'] as const;
+export type RunKindOfSchema = (typeof SCHEMA_RUN_KINDS)[number];
 
 export class SchemaError extends Error {
   constructor(message: string) {
@@ -88,6 +101,7 @@ const KNOWN_KEYWORDS = new Set([
   'x-evidence',
   'x-opaque',
   'x-partition',
+  'x-merge-key',
 ]);
 
 function readType(node: Json, path: string): FieldType {
@@ -166,6 +180,17 @@ function readFields(properties: Json, path: string): Field[] {
     if (raw.description !== undefined && typeof raw.description !== 'string') {
       throw new SchemaError(`${p}: description must be a string`);
     }
+    const mergeKey = raw['x-merge-key'];
+    if (mergeKey !== undefined) {
+      const items = type.kind === 'array' ? type.items : undefined;
+      if (
+        typeof mergeKey !== 'string' ||
+        items?.kind !== 'struct' ||
+        !items.fields.some((f) => f.name === mergeKey)
+      ) {
+        throw new SchemaError(`${p}: x-merge-key names a field of the items of an array of objects`);
+      }
+    }
     const evidence = raw['x-evidence'] ?? 'doc';
     if (evidence !== 'doc' && evidence !== 'sim') throw new SchemaError(`${p}: x-evidence is 'doc' or 'sim'`);
     fields.push({
@@ -178,6 +203,7 @@ function readFields(properties: Json, path: string): Field[] {
       evidence,
       examples: Array.isArray(raw.examples) ? raw.examples : undefined,
       partition: raw['x-partition'] === true,
+      ...(typeof mergeKey === 'string' ? { mergeKey } : {}),
     });
   }
   return fields;
@@ -201,9 +227,9 @@ export function readSchema(doc: unknown, source: string): RecordSchema {
   if (doc.type !== 'object' || !isObject(doc.properties)) {
     throw new SchemaError(`${source}: a record schema is an object with properties`);
   }
-  const runKind = doc['x-run-kind'];
-  if (runKind !== undefined && runKind !== 'snapshot' && runKind !== 'incremental') {
-    throw new SchemaError(`${source}: x-run-kind is 'snapshot' or 'incremental'`);
+  const runKind = doc['x-run-kind'] as RunKindOfSchema | undefined;
+  if (runKind !== undefined && !SCHEMA_RUN_KINDS.includes(runKind)) {
+    throw new SchemaError(`${source}: x-run-kind is one of ${SCHEMA_RUN_KINDS.join(', ')}`);
   }
   const table = need('x-table');
   if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new SchemaError(`${source}: x-table must be lower_snake_case`);

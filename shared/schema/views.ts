@@ -4,9 +4,11 @@
  *
  * A record is visible only when its run has a manifest: records join the manifests table on
  * `qexport_run = runId` (and `dt`, which prunes partitions). Snapshot modules get `<table>_latest` (the
- * records of the latest complete snapshot run); every module gets `<table>_complete` (the records of every
- * complete run: for EDR, every complete window). Views add typed columns (`*_at` timestamps, integers)
- * next to the raw fields, and the run's start and end.
+ * records of the latest complete snapshot run); mixed modules (Mobile: snapshots, and increments between them
+ * when configured) get `<table>_latest` as the current state of each record id (its newest record since the
+ * latest complete snapshot, x-merge-key arrays merged across versions); every module gets `<table>_complete`
+ * (the records of every complete run: for EDR, every complete window). Views add typed columns (`*_at`
+ * timestamps, integers) next to the raw fields, the run's start and end, and for mixed modules its kind.
  */
 import type { ModuleName } from '../config';
 import { MANIFEST_SCHEMA, MODULE_SCHEMAS } from './index';
@@ -47,6 +49,17 @@ interface DialectOps {
   jsonString(expr: string, path: string): string;
   transform(array: string, variable: string, body: string): string;
   row(fields: { name: string; expr: string; type: SqlType }[]): string;
+  /**
+   * `CROSS JOIN UNNEST(<array of rows>) WITH ORDINALITY` as `alias`: the FROM-clause text, how to read one field of
+   * the element, and the 1-based position column. Trino expands a row's fields into columns; DuckDB keeps the
+   * element a struct.
+   */
+  unnestRows(
+    array: string,
+    alias: string,
+    fields: string[],
+    position: string,
+  ): { from: string; field: (name: string) => string };
 }
 
 const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
@@ -74,6 +87,10 @@ export const DIALECTS: Record<Dialect, DialectOps> = {
     transform: (a, v, body) => `transform(${a}, ${v} -> ${body})`,
     row: (fields) =>
       `CAST(ROW(${fields.map((f) => f.expr).join(', ')}) AS ROW(${fields.map((f) => `${q(f.name)} ${f.type.trino}`).join(', ')}))`,
+    unnestRows: (array, alias, fields, position) => ({
+      from: `CROSS JOIN UNNEST(${array}) WITH ORDINALITY AS ${alias}(${[...fields.map(q), position].join(', ')})`,
+      field: (name) => `${alias}.${q(name)}`,
+    }),
   },
   duckdb: {
     parse(format, e) {
@@ -96,6 +113,10 @@ export const DIALECTS: Record<Dialect, DialectOps> = {
     transform: (a, v, body) => `list_transform(${a}, lambda ${v}: ${body})`,
     row: (fields) =>
       `struct_pack(${fields.map((f) => `${q(f.name)} := CAST(${f.expr} AS ${f.type.duckdb})`).join(', ')})`,
+    unnestRows: (array, alias, _fields, position) => ({
+      from: `CROSS JOIN UNNEST(${array}) WITH ORDINALITY AS ${alias}(qx_element, ${position})`,
+      field: (name) => `${alias}.qx_element.${q(name)}`,
+    }),
   },
 };
 
@@ -185,6 +206,8 @@ export interface ViewDef {
   module: ModuleName;
   table: string;
   select: 'latest' | 'complete';
+  /** A latest view that is the current state of each record id (mixed modules), not one run's records. */
+  current: boolean;
   description: string;
   columns: ViewColumn[];
   /** The view's SELECT in a dialect; table names are unqualified (resolved in the view's database). */
@@ -199,10 +222,37 @@ function manifestField(name: string): Field {
   return f;
 }
 
+/** The array a current-state view merges across an id's records: a top-level struct holding one array field. */
+export interface MergeSpec {
+  /** The top-level struct column (Mobile: DETECTION_LIST) and its one array field (DETECTION). */
+  parent: Field;
+  array: Field;
+  items: Field[];
+  key: string;
+}
+
+export function mergeSpec(schema: RecordSchema): MergeSpec | undefined {
+  const found: MergeSpec[] = [];
+  for (const parent of dataFields(schema)) {
+    if (parent.type.kind !== 'struct') continue;
+    for (const array of parent.type.fields) {
+      if (!array.mergeKey || array.type.kind !== 'array' || array.type.items.kind !== 'struct') continue;
+      if (parent.type.fields.length !== 1) {
+        throw new SchemaError(
+          `${schema.table}.${parent.name}: x-merge-key needs its array to be the struct's only field`,
+        );
+      }
+      found.push({ parent, array, items: array.type.items.fields, key: array.mergeKey });
+    }
+  }
+  if (found.length > 1) throw new SchemaError(`${schema.table}: at most one x-merge-key array`);
+  return found[0];
+}
+
 /**
  * With `tenants`, the tables and the manifests table have a `tenant` partition column (several subscriptions
- * in one stack): records join their manifest within their tenant, `_latest` is the latest complete snapshot of
- * each tenant, and the views carry `tenant`.
+ * in one stack): records join their manifest within their tenant, `_latest` is the latest complete snapshot (or,
+ * for a mixed module, the current state) of each tenant, and the views carry `tenant`.
  */
 function viewFor(
   module: ModuleName,
@@ -210,6 +260,13 @@ function viewFor(
   select: 'latest' | 'complete',
   tenants = false,
 ): ViewDef {
+  const incremental = schema.runKind === 'incremental';
+  const mixed = schema.runKind === 'mixed';
+  /** A mixed module's latest view is the current state of each record id, not one run's records. */
+  const current = mixed && select === 'latest';
+  if (current && !schema.idField) throw new SchemaError(`${schema.table}: a mixed run kind needs x-id`);
+  // Run columns come from the manifests subquery (m), or, in a current-state view, from the record's row (r).
+  const runAlias = current ? 'r' : 'm';
   const raw: SelectItem[] = dataFields(schema).map((f) => ({
     name: columnName(f.name),
     type: fieldSqlType(f.type, `${schema.table}.${f.name}`),
@@ -227,9 +284,11 @@ function viewFor(
     name: f.typed!,
     type: TIMESTAMP,
     source: `manifest ${f.name}`,
-    expr: () => `m.${q(f.typed!)}`,
+    expr: () => `${runAlias}.${q(f.typed!)}`,
   }));
-  const incremental = schema.runKind === 'incremental';
+  const kind: SelectItem[] = mixed
+    ? [{ name: 'run_kind', type: VARCHAR, source: 'manifest kind', expr: () => `${runAlias}.run_kind` }]
+    : [];
   const window: SelectItem[] = incremental
     ? (['from', 'to'] as const).map((k) => ({
         name: `window_${k}`,
@@ -238,7 +297,7 @@ function viewFor(
         expr: () => `m.${q(`window_${k}`)}`,
       }))
     : [];
-  const items = [...raw, dt, ...tenant, ...typed, ...run, ...window];
+  const items = [...raw, dt, ...tenant, ...typed, ...run, ...kind, ...window];
   const names = new Set<string>();
   for (const c of items) {
     const key = c.name.toLowerCase();
@@ -247,24 +306,34 @@ function viewFor(
   }
 
   const name = `${schema.table}_${select}`;
-  const sql = (dialect: Dialect) => {
-    const d = DIALECTS[dialect];
+  const manifestColumns = (d: DialectOps) => {
     const parse = (f: Field, e: string) => d.parse(f.format!, e);
-    const manifestCols = [
+    return [
       `${q('runId')} AS run_id`,
       `${q('dt')} AS run_dt`,
       ...(tenants ? [`${q('tenant')} AS run_tenant`] : []),
       `${parse(started, q(started.name))} AS ${q(started.typed!)}`,
       `${parse(ended, q(ended.name))} AS ${q(ended.typed!)}`,
+      ...(mixed ? [`${q('kind')} AS run_kind`] : []),
       ...(incremental
         ? (['from', 'to'] as const).map(
             (k) => `${d.parse('iso-datetime', d.jsonString(q('range'), `$.${k}`))} AS ${q(`window_${k}`)}`,
           )
         : []),
     ];
+  };
+  const select1 = (d: DialectOps, from: string) =>
+    ['SELECT', items.map((c) => `  ${c.expr(d)} AS ${q(c.name)}`).join(',\n'), from].join('\n');
+
+  const sql = (dialect: Dialect) => {
+    const d = DIALECTS[dialect];
+    if (current) {
+      return currentStateSql(d, module, schema, tenants, manifestColumns(d), (from) => select1(d, from));
+    }
     const where = [`${q('module')} = ${sqlString(module)}`];
     if (select === 'latest') where.push(`${q('kind')} = 'snapshot'`);
     const latestOrder = `ORDER BY ${q('endedAt')} DESC, ${q('runId')} DESC`;
+    const manifestCols = manifestColumns(d);
     const manifests =
       select === 'latest' && tenants
         ? // The latest complete snapshot of each tenant.
@@ -281,37 +350,143 @@ function viewFor(
             `WHERE ${where.join(' AND ')}`,
             ...(select === 'latest' ? [latestOrder, 'LIMIT 1'] : []),
           ].join('\n    ');
-    return [
-      'SELECT',
-      items.map((c) => `  ${c.expr(d)} AS ${q(c.name)}`).join(',\n'),
-      `FROM ${q(schema.table)} AS r`,
-      'JOIN (',
-      `    ${manifests}`,
-      ') AS m ON r."qexport_run" = m.run_id AND r."dt" = m.run_dt' +
-        (tenants ? ' AND r."tenant" = m.run_tenant' : ''),
-    ].join('\n');
+    return select1(
+      d,
+      [
+        `FROM ${q(schema.table)} AS r`,
+        'JOIN (',
+        `    ${manifests}`,
+        ') AS m ON r."qexport_run" = m.run_id AND r."dt" = m.run_dt' +
+          (tenants ? ' AND r."tenant" = m.run_tenant' : ''),
+      ].join('\n'),
+    );
   };
 
-  const description =
-    select === 'latest'
+  const merge = current ? mergeSpec(schema) : undefined;
+  const description = current
+    ? `The current state of each ${module} record (by ${schema.idField}${tenants ? ' within each tenant' : ''}): ` +
+      'its newest record among the complete runs since (and including) the latest complete snapshot run (by endedAt)' +
+      (merge
+        ? `, with ${merge.parent.name}.${merge.array.name} merged per ${merge.key}, each from the newest record ` +
+          'holding it (an incremental run lists only what changed)'
+        : '') +
+      '; typed columns and the kind of run each row comes from'
+    : select === 'latest'
       ? `The ${module} records of the latest complete snapshot run (by endedAt)${tenants ? ' of each tenant' : ''}, with typed columns`
-      : `The ${module} records of every complete run${incremental ? ' (every complete window)' : ''}${tenants ? ' of every tenant' : ''}, with typed columns`;
+      : `The ${module} records of every complete run${incremental ? ' (every complete window)' : mixed ? ' (snapshots and increments; run_kind says which)' : ''}${tenants ? ' of every tenant' : ''}, with typed columns`;
   return {
     name,
     module,
     table: schema.table,
     select,
+    current,
     description,
     columns: items.map(({ name: n, type, source }) => ({ name: n, type, source })),
     sql,
   };
 }
 
-/** Every view the stack creates: `<table>_latest` for snapshot modules, `<table>_complete` for all. */
+/**
+ * The current-state view of a mixed (snapshot + incremental) module, as one statement over the module table and
+ * the manifests:
+ * - `qx_runs`: the complete runs since (and including) the latest complete snapshot run, ordered by endedAt, runId
+ *   (runs of one module never overlap: they hold its lease one at a time);
+ * - `qx_versions`: every record of those runs, numbered per record id from the newest run (`qx_version` 1);
+ * - `qx_merged` (when the schema names an x-merge-key array): the array's elements of every version, the newest
+ *   per key, in the order newest version first, then position: a pure snapshot keeps its order exactly;
+ * - `qx_current`: the newest version of each id, with the merged array in place of its own.
+ */
+function currentStateSql(
+  d: DialectOps,
+  module: ModuleName,
+  schema: RecordSchema,
+  tenants: boolean,
+  manifestColumns: string[],
+  finalSelect: (from: string) => string,
+): string {
+  const id = q(columnName(schema.idField!));
+  const merge = mergeSpec(schema);
+  const runCols = ['run_id', 'run_dt', q('run_started_at'), q('run_ended_at'), 'run_kind'];
+  // With tenants, everything happens within a tenant: its own latest snapshot, its own versions of an id.
+  const byTenant = (alias: string) => (tenants ? `${alias}."tenant", ` : '');
+  const latest = 'ORDER BY run_end_text DESC, run_id DESC';
+  const base = tenants
+    ? 'qx_base AS (\n    SELECT run_tenant, run_end_text, run_id FROM (\n' +
+      `      SELECT run_tenant, run_end_text, run_id, row_number() OVER (PARTITION BY run_tenant ${latest}) AS qx_rank\n` +
+      "      FROM qx_manifests WHERE run_kind = 'snapshot'\n    ) AS b\n    WHERE qx_rank = 1\n)"
+    : `qx_base AS (\n    SELECT run_end_text, run_id FROM qx_manifests WHERE run_kind = 'snapshot'\n` +
+      `    ${latest}\n    LIMIT 1\n)`;
+  const ctes = [
+    `qx_manifests AS (\n    SELECT ${[...manifestColumns, `${q('endedAt')} AS run_end_text`].join(', ')}\n` +
+      `    FROM ${q(MANIFESTS_TABLE)}\n    WHERE ${q('module')} = ${sqlString(module)}\n)`,
+    base,
+    'qx_runs AS (\n    SELECT qx_manifests.* FROM qx_manifests CROSS JOIN qx_base\n' +
+      `    WHERE ${tenants ? 'qx_manifests.run_tenant = qx_base.run_tenant AND (' : ''}` +
+      'qx_manifests.run_end_text > qx_base.run_end_text\n' +
+      '       OR (qx_manifests.run_end_text = qx_base.run_end_text AND qx_manifests.run_id >= qx_base.run_id)' +
+      `${tenants ? ')' : ''}\n)`,
+    `qx_versions AS (\n    SELECT r.*, ${runCols.map((c) => `s.${c}`).join(', ')},\n` +
+      `      row_number() OVER (PARTITION BY ${byTenant('r')}r.${id} ORDER BY s.run_end_text DESC, s.run_id DESC) AS qx_version\n` +
+      `    FROM ${q(schema.table)} AS r\n` +
+      '    JOIN qx_runs AS s ON r."qexport_run" = s.run_id AND r."dt" = s.run_dt' +
+      `${tenants ? ' AND r."tenant" = s.run_tenant' : ''}\n)`,
+  ];
+  const data = dataFields(schema);
+  let columns = data.map((f) => `v.${q(columnName(f.name))}`);
+  let join = '';
+  if (merge) {
+    const parentCol = q(columnName(merge.parent.name));
+    const u = d.unnestRows(
+      `v.${parentCol}.${q(merge.array.name)}`,
+      'u',
+      merge.items.map((f) => f.name),
+      'qx_position',
+    );
+    const element = d.row(
+      merge.items.map((f) => ({
+        name: f.name,
+        expr: u.field(f.name),
+        type: fieldSqlType(f.type, `${schema.table}.${merge.parent.name}.${merge.array.name}.${f.name}`),
+      })),
+    );
+    const tenantCol = tenants ? 'qx_tenant, ' : '';
+    ctes.push(
+      'qx_elements AS (\n' +
+        `    SELECT ${tenants ? 'v."tenant" AS qx_tenant, ' : ''}v.${id} AS qx_id, v.qx_version, qx_position, ${element} AS qx_element,\n` +
+        `      row_number() OVER (PARTITION BY ${byTenant('v')}v.${id}, ${u.field(merge.key)} ORDER BY v.qx_version) AS qx_newest\n` +
+        `    FROM qx_versions AS v ${u.from}\n)`,
+      'qx_merged AS (\n' +
+        `    SELECT ${tenantCol}qx_id, array_agg(qx_element ORDER BY qx_version, qx_position) AS qx_elements\n` +
+        `    FROM qx_elements WHERE qx_newest = 1 GROUP BY ${tenantCol}qx_id\n)`,
+    );
+    const arrayType = fieldSqlType(
+      merge.array.type,
+      `${schema.table}.${merge.parent.name}.${merge.array.name}`,
+    );
+    const rebuilt = d.row([{ name: merge.array.name, expr: 'g.qx_elements', type: arrayType }]);
+    columns = data.map((f) =>
+      f === merge.parent
+        ? `CASE WHEN g.qx_elements IS NULL THEN NULL ELSE ${rebuilt} END AS ${parentCol}`
+        : `v.${q(columnName(f.name))}`,
+    );
+    join = ` LEFT JOIN qx_merged AS g ON g.qx_id = v.${id}${tenants ? ' AND g.qx_tenant = v."tenant"' : ''}`;
+  }
+  const keep = [...columns, 'v."dt"', ...(tenants ? ['v."tenant"'] : []), ...runCols.map((c) => `v.${c}`)];
+  ctes.push(
+    `qx_current AS (\n    SELECT ${keep.join(', ')}\n` +
+      `    FROM qx_versions AS v${join}\n    WHERE v.qx_version = 1\n)`,
+  );
+  return `WITH ${ctes.join(',\n')}\n${finalSelect('FROM qx_current AS r')}`;
+}
+
+/**
+ * Every view the stack creates: `<table>_latest` for snapshot modules (the latest snapshot run) and mixed ones (the
+ * current state of each record), `<table>_complete` for all.
+ */
 export function moduleViews(module: ModuleName, opts: { tenants?: boolean } = {}): ViewDef[] {
   const schema = MODULE_SCHEMAS[module];
   return [
-    ...(schema.runKind === 'snapshot' ? [viewFor(module, schema, 'latest', opts.tenants)] : []),
+    ...(schema.runKind !== 'incremental' ? [viewFor(module, schema, 'latest', opts.tenants)] : []),
     viewFor(module, schema, 'complete', opts.tenants),
   ];
 }

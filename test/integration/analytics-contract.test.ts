@@ -2,18 +2,24 @@
  * The analytics contract, proven with a real SQL engine: DuckDB reads the exported gzip NDJSON and the
  * catalogue manifests through the columns the Glue tables declare and runs the view SQL the stack deploys
  * (both generated from the schemas). The export history holds complete runs, an interrupted run beside a
- * complete one, and re-runs of a run id; the views must return exactly the manifests' records.
+ * complete one, and re-runs of a run id; the views must return exactly the manifests' records. Mobile's history
+ * mixes snapshots and increments: its latest view is the current state of each asset, checked against a plain-JS
+ * reading of the runs and against a full listing of the simulator.
  */
-import { readdir } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODULES, type ModuleName } from '../../shared/config';
+import type { Manifest } from '../../shared/export/types';
 import { MODULE_SCHEMAS, type Field, type ValueFormat } from '../../shared/schema';
 import { columnName } from '../../shared/schema/glue';
 import { ALL_VIEWS, moduleViews, q, type ViewDef } from '../../shared/schema/views';
 import {
   engineScenario,
   finalRuns,
+  MOBILE_CHANGES,
+  SIM_COUNTS,
   type ExportRecord,
   type Scenario,
   type WrittenRun,
@@ -52,6 +58,60 @@ function latestRun(module: ModuleName): WrittenRun {
 function expectedRuns(view: ViewDef): WrittenRun[] {
   return view.select === 'latest' ? [latestRun(view.module)] : completeRuns(view.module);
 }
+
+interface Row {
+  run: WrittenRun;
+  record: ExportRecord;
+}
+
+const byEnd = (a: WrittenRun, b: WrittenRun) =>
+  a.manifest!.endedAt.localeCompare(b.manifest!.endedAt) || a.runId.localeCompare(b.runId);
+
+/** The complete runs since (and including) the latest complete snapshot, oldest first. */
+function runsSinceSnapshot(module: ModuleName): WrittenRun[] {
+  const runs = completeRuns(module).sort(byEnd);
+  const base = runs.map((r) => r.manifest!.kind).lastIndexOf('snapshot');
+  return runs.slice(base);
+}
+
+type Detections = { DETECTION?: ExportRecord[] } | undefined;
+
+/**
+ * The current state of each record, in plain JS: its newest version since the latest snapshot, with the
+ * x-merge-key array (Mobile detections) merged per key, newest version first, then position.
+ */
+function currentState(module: ModuleName): Row[] {
+  const schema = MODULE_SCHEMAS[module];
+  const versions = new Map<string, Row[]>();
+  for (const run of runsSinceSnapshot(module).reverse()) {
+    for (const record of run.records) {
+      const id = String(record[schema.idField!]);
+      versions.set(id, [...(versions.get(id) ?? []), { run, record }]);
+    }
+  }
+  return [...versions.values()].map((vs) => {
+    const seen = new Set<unknown>();
+    const merged: ExportRecord[] = [];
+    for (const v of vs) {
+      for (const d of (v.record.DETECTION_LIST as Detections)?.DETECTION ?? []) {
+        if (!seen.has(d.QID)) merged.push(d);
+        seen.add(d.QID);
+      }
+    }
+    const record: ExportRecord = { ...vs[0]!.record };
+    if (merged.length) record.DETECTION_LIST = { DETECTION: merged };
+    else delete record.DETECTION_LIST;
+    return { run: vs[0]!.run, record };
+  });
+}
+
+/** What a view must return: one row per record of its runs, or per record id for a current-state view. */
+function expectedRows(view: ViewDef): Row[] {
+  if (view.current) return currentState(view.module);
+  return expectedRuns(view).flatMap((run) => run.records.map((record) => ({ run, record })));
+}
+
+const rowRuns = (rows: Row[]) => [...new Map(rows.map((r) => [r.run.runId, r.run])).values()];
 
 /** JSON with null members dropped (a missing key and a null read back the same through a typed column). */
 function normalize(v: unknown): unknown {
@@ -102,13 +162,15 @@ describe('complete runs only, by construction', () => {
       const got = await duck.rows<{ run: string; n: number }>(
         `SELECT qexport_run AS run, count(*)::INTEGER AS n FROM ${q(name)} GROUP BY 1 ORDER BY 1`,
       );
-      const want = expectedRuns(view)
-        .map((r) => ({ run: r.runId, n: r.manifest!.totals.records }))
+      const rows = expectedRows(view);
+      const want = rowRuns(rows)
+        .map((r) => ({ run: r.runId, n: rows.filter((x) => x.run === r).length }))
         .sort((a, b) => a.run.localeCompare(b.run));
       expect(got).toEqual(want);
-      // The parts hold exactly what the manifests say.
+      // The parts hold exactly what the manifests say, and (but for a current-state view) the view all of it.
       for (const r of expectedRuns(view)) {
         expect(r.manifest!.parts.reduce((n, p) => n + p.records, 0)).toBe(r.manifest!.totals.records);
+        if (!view.current) expect(r.records).toHaveLength(r.manifest!.totals.records);
       }
       const incomplete = runsOf(view.module)
         .filter((r) => !r.complete)
@@ -171,7 +233,7 @@ describe('every schema field is readable with its declared type', () => {
     const got = await duck.rows<{ j: string }>(
       `SELECT to_json(struct_pack(${cols}))::VARCHAR AS j FROM ${q(name)}`,
     );
-    const stored = expectedRuns(view).flatMap((r) => r.records);
+    const stored = expectedRows(view).map((r) => r.record);
     const key = (v: unknown) => JSON.stringify(normalize(v));
     expect(got.map((g) => key(JSON.parse(g.j))).sort()).toEqual(stored.map(key).sort());
   });
@@ -252,13 +314,11 @@ describe('typed columns in the views', () => {
     const got = await duck.rows<{ j: string }>(
       `SELECT to_json(struct_pack(${[id, 'qexport_run', ...names].map((n) => `${q(n)} := ${q(n)}`).join(', ')}))::VARCHAR AS j FROM ${q(name)}`,
     );
-    const want = expectedRuns(view).flatMap((r) =>
-      r.records.map((rec) => ({
-        [id]: rec[schema.idField!],
-        qexport_run: r.runId,
-        ...expectedTyped(schema.fields, rec),
-      })),
-    );
+    const want = expectedRows(view).map(({ run, record: rec }) => ({
+      [id]: rec[schema.idField!],
+      qexport_run: run.runId,
+      ...expectedTyped(schema.fields, rec),
+    }));
     const key = (v: unknown) => JSON.stringify(normalize(v));
     expect(got.map((g) => key(JSON.parse(g.j))).sort()).toEqual(want.map(key).sort());
     // Not vacuous: every typed column has values.
@@ -274,7 +334,7 @@ describe('typed columns in the views', () => {
         `strftime(run_ended_at, '%Y-%m-%dT%H:%M:%S.%g') AS ended FROM ${q(name)} ORDER BY 1`,
     );
     expect(got).toEqual(
-      expectedRuns(view)
+      rowRuns(expectedRows(view))
         .map((r) => ({
           run: r.runId,
           started: r.manifest!.startedAt.slice(0, 23),
@@ -298,5 +358,151 @@ describe('typed columns in the views', () => {
         })
         .sort((a, b) => a.run.localeCompare(b.run)),
     );
+  });
+});
+
+describe('mobile_assets_latest: the current state over snapshots and increments', () => {
+  const VIEW = 'mobile_assets_latest';
+  const mobileId = (i: number) => String(231 + 3 * i);
+  const changed = (...k: number[]) => new Set(k.flatMap((i) => MOBILE_CHANGES[i]!.indexes.map(mobileId)));
+
+  it('the history holds what the view must handle', () => {
+    const runs = completeRuns('mobile-assets').sort(byEnd);
+    expect(runs.map((r) => r.manifest!.kind)).toEqual([
+      'snapshot',
+      'incremental',
+      'snapshot',
+      'incremental',
+      'incremental',
+    ]);
+    // An increment interrupted and resumed to completion, and one interrupted for good (parts, no manifest).
+    expect(runs[3]!.manifest!.invocations).toBe(2);
+    const unfinished = runsOf('mobile-assets').filter((r) => !r.complete);
+    expect(unfinished).toHaveLength(1);
+    expect(unfinished[0]!.records.length).toBeGreaterThan(0);
+    // Each increment holds exactly the assets changed in its window (the overlap reaches no earlier change).
+    expect(new Set(runs[1]!.records.map((r) => r.ID))).toEqual(changed(0));
+    expect(new Set(runs[3]!.records.map((r) => r.ID))).toEqual(changed(1));
+    expect(new Set(runs[4]!.records.map((r) => r.ID))).toEqual(changed(2));
+  });
+
+  it('one row per asset, each from the newest complete run holding it since the latest snapshot: exact counts', async () => {
+    const [all] = await duck.rows<{ n: number; ids: number }>(
+      `SELECT count(*)::INTEGER AS n, count(DISTINCT "ID")::INTEGER AS ids FROM ${VIEW}`,
+    );
+    expect(all).toEqual({ n: SIM_COUNTS.mobile, ids: SIM_COUNTS.mobile });
+    const runs = completeRuns('mobile-assets').sort(byEnd);
+    const [, increment0, snapshot, increment1, increment2] = runs;
+    const fromI2 = changed(2);
+    const fromI1 = new Set([...changed(1)].filter((id) => !fromI2.has(id)));
+    const got = await duck.rows<{ run: string; kind: string; n: number }>(
+      `SELECT qexport_run AS run, run_kind AS kind, count(*)::INTEGER AS n FROM ${VIEW} GROUP BY 1, 2 ORDER BY 1`,
+    );
+    expect(got).toEqual(
+      [
+        { run: snapshot!.runId, kind: 'snapshot', n: SIM_COUNTS.mobile - fromI1.size - fromI2.size },
+        { run: increment1!.runId, kind: 'incremental', n: fromI1.size },
+        { run: increment2!.runId, kind: 'incremental', n: fromI2.size },
+      ].sort((a, b) => a.run.localeCompare(b.run)),
+    );
+    expect(fromI1.size).toBe(12);
+    expect(fromI2.size).toBe(5);
+    // Nothing from before the latest snapshot, nothing from the unfinished increment.
+    const excluded = [
+      increment0!.runId,
+      ...runsOf('mobile-assets')
+        .filter((r) => !r.complete)
+        .map((r) => r.runId),
+    ];
+    expect(got.map((g) => g.run).filter((r) => excluded.includes(r))).toEqual([]);
+    const ids = await duck.rows<{ id: string; run: string }>(
+      `SELECT "ID" AS id, qexport_run AS run FROM ${VIEW} WHERE "ID" IN (${[...fromI2].map((i) => `'${i}'`).join(', ')})`,
+    );
+    expect(ids.every((r) => r.run === increment2!.runId)).toBe(true);
+  });
+
+  it('equals a full listing of the simulator taken after the last complete increment (detections merged)', async () => {
+    const schema = MODULE_SCHEMAS['mobile-assets'];
+    const fields = schema.fields.filter((f) => f.name !== 'qexport_run');
+    const cols = fields.map((f) => `${q(f.name)} := ${q(columnName(f.name))}`).join(', ');
+    const got = await duck.rows<{ j: string }>(
+      `SELECT to_json(struct_pack(${cols}))::VARCHAR AS j FROM ${VIEW} ORDER BY "ID"::BIGINT`,
+    );
+    // Merged detections come newest first; the listing's own order among them is not knowable from increments.
+    const byQid = (r: ExportRecord) => {
+      const list = (r.DETECTION_LIST as Detections)?.DETECTION;
+      if (!list) return r;
+      const sorted = [...list].sort((a, b) => String(a.QID).localeCompare(String(b.QID)));
+      return { ...r, DETECTION_LIST: { DETECTION: sorted } };
+    };
+    const key = (r: ExportRecord) => JSON.stringify(normalize(byQid(r)));
+    const truth = scenario.mobileTruth.map(key);
+    expect(got.map((g) => key(JSON.parse(g.j) as ExportRecord))).toEqual(truth);
+    // Not vacuous: assets changed in both increments carry both changes, each from its own increment.
+    const both = [...changed(1)].filter((id) => changed(2).has(id));
+    expect(both.length).toBe(2);
+    for (const id of both) {
+      const [row] = await duck.rows<{ j: string }>(
+        `SELECT to_json(detections)::VARCHAR AS j FROM ${VIEW} WHERE "ID" = '${id}'`,
+      );
+      const updates = (JSON.parse(row!.j) as { last_update_at: string }[]).map((d) => d.last_update_at);
+      expect(updates).toEqual(expect.arrayContaining(['2026-03-01 05:00:00', '2026-03-01 11:00:00']));
+    }
+  });
+
+  it('the increments themselves hold only the changed detections (why the view merges)', () => {
+    const [, , , increment1] = completeRuns('mobile-assets').sort(byEnd);
+    const window = increment1!.manifest!.range as Manifest['range'];
+    expect(window.detectionUpdatedSince).toBe('2026-03-01T02:30:00Z');
+    for (const r of increment1!.records) {
+      for (const d of (r.DETECTION_LIST as Detections)!.DETECTION!) {
+        expect(d.LAST_UPDATE_DATETIME).toBe('2026-03-01 05:00:00');
+      }
+    }
+  });
+});
+
+describe('mobile_assets_latest with tenants: each tenant its own current state', () => {
+  it('the same asset IDs in two tenants with different histories: each tenant rebuilt from its own runs', async () => {
+    // Tenant a: the whole history. Tenant b: the same files, but its increments after the latest snapshot were
+    // never published (no catalogue manifest), so its current state is that snapshot alone.
+    const root = await mkdtemp(join(tmpdir(), 'qexport-contract-tenants-'));
+    const runs = completeRuns('mobile-assets').sort(byEnd);
+    const [, , snapshot, increment1, increment2] = runs;
+    let tenants: Duck | undefined;
+    try {
+      await cp(scenario.root, join(root, 'a'), { recursive: true });
+      await cp(scenario.root, join(root, 'b'), { recursive: true });
+      for (const r of [increment1!, increment2!]) {
+        await rm(join(root, 'b', 'manifests', 'module=mobile-assets', `dt=${r.dt}`, `${r.runId}.json`));
+      }
+      tenants = await openDuck(root, { tenants: true });
+      const per = await tenants.rows<{ tenant: string; n: number; ids: number }>(
+        'SELECT tenant, count(*)::INTEGER AS n, count(DISTINCT "ID")::INTEGER AS ids FROM mobile_assets_latest ' +
+          'GROUP BY 1 ORDER BY 1',
+      );
+      expect(per).toEqual([
+        { tenant: 'a', n: SIM_COUNTS.mobile, ids: SIM_COUNTS.mobile },
+        { tenant: 'b', n: SIM_COUNTS.mobile, ids: SIM_COUNTS.mobile },
+      ]);
+      const cols = MODULE_SCHEMAS['mobile-assets'].fields
+        .map((f) => `${q(f.name)} := ${q(columnName(f.name))}`)
+        .join(', ');
+      const json = async (d: Duck, where: string) =>
+        (
+          await d.rows<{ j: string }>(
+            `SELECT to_json(struct_pack(${cols}))::VARCHAR AS j FROM mobile_assets_latest ${where} ORDER BY "ID"::BIGINT`,
+          )
+        ).map((r) => JSON.stringify(normalize(JSON.parse(r.j))));
+      // Tenant a sees exactly what the single-tenant view shows; tenant b exactly its latest snapshot.
+      expect(await json(tenants, `WHERE tenant = 'a'`)).toEqual(await json(duck, ''));
+      const ofSnapshot = [...snapshot!.records]
+        .sort((x, y) => Number(x.ID) - Number(y.ID))
+        .map((r) => JSON.stringify(normalize(r)));
+      expect(await json(tenants, `WHERE tenant = 'b'`)).toEqual(ofSnapshot);
+    } finally {
+      tenants?.close();
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

@@ -322,8 +322,16 @@ export interface MobileDetection {
 
 const mobileTime = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 
-/** The asset as JSON: XML element names kept, every value a string, DETECTION always an array. */
-export function mobileAsset(seed: number, index: number) {
+const MOBILE_STATUS = ['Active', 'Fixed', 'New'] as const;
+
+/**
+ * The asset as JSON: XML element names kept, every value a string, DETECTION always an array. Each detection has a
+ * LAST_UPDATE_DATETIME of its own (a function of seed and index, within the week before the asset was last seen),
+ * and QIDs are unique within an asset. `updates` are the instants (epoch ms, in order) at which the asset changed
+ * after that: update k changes detection k mod n (status, times found, last found and last update = the instant),
+ * or, on an asset without detections, adds one found at that instant; LAST_SEEN follows the latest update.
+ */
+export function mobileAsset(seed: number, index: number, updates: readonly number[] = []) {
   const h = hash32(seed, 10, index);
   const ios = h % 2 === 0;
   const id = mobileAssetId(index);
@@ -332,18 +340,43 @@ export function mobileAsset(seed: number, index: number) {
   const n = h % 4; // 0..3 detections
   for (let d = 0; d < n; d++) {
     const dh = hash32(seed, 11, index * 4 + d);
+    const updated = seen - ((dh >>> 7) % 168) * 3_600_000;
     detections.push({
-      QID: String(610_100 + (dh % 400)),
+      QID: String(610_100 + (dh % 133) * 3 + d),
       TYPE: pick(['Information', 'Confirmed', 'Potential'], dh),
       SEVERITY: String(1 + (dh % 5)),
       RESULTS: `${ios ? 'iOS' : 'Android'} Device Details : ${ios ? 'iOS : 14.5' : 'Android : 12'}\nModel : M${dh % 50} <a&b>`,
-      STATUS: pick(['Active', 'Fixed', 'New'], dh >>> 3),
-      FIRST_FOUND_DATETIME: mobileTime(seen - 86_400_000),
+      STATUS: pick(MOBILE_STATUS, dh >>> 3),
+      FIRST_FOUND_DATETIME: mobileTime(updated - 86_400_000 - ((dh >>> 11) % 30) * 86_400_000),
       LAST_FOUND_DATETIME: mobileTime(seen),
       TIMES_FOUND: String(1 + (dh % 30)),
-      LAST_UPDATE_DATETIME: mobileTime(seen),
+      LAST_UPDATE_DATETIME: mobileTime(updated),
     });
   }
+  let lastSeen = seen;
+  updates.forEach((at, k) => {
+    const t = mobileTime(at);
+    if (detections.length === 0) {
+      detections.push({
+        QID: String(610_900 + (hash32(seed, 12, index) % 50)),
+        TYPE: 'Confirmed',
+        SEVERITY: String(1 + (hash32(seed, 13, index) % 5)),
+        RESULTS: `${ios ? 'iOS' : 'Android'} Device Details : found on update ${k + 1}`,
+        STATUS: 'New',
+        FIRST_FOUND_DATETIME: t,
+        LAST_FOUND_DATETIME: t,
+        TIMES_FOUND: '1',
+        LAST_UPDATE_DATETIME: t,
+      });
+    } else {
+      const d = detections[k % detections.length]!;
+      d.STATUS = d.STATUS === 'Fixed' ? 'Active' : 'Fixed';
+      d.TIMES_FOUND = String(Number(d.TIMES_FOUND) + 1);
+      d.LAST_FOUND_DATETIME = t;
+      d.LAST_UPDATE_DATETIME = t;
+    }
+    lastSeen = Math.max(lastSeen, at);
+  });
   const asset: Record<string, unknown> = {
     ID: String(id),
     IP: `192.168.${(h >>> 8) & 255}.${index & 255}`,
@@ -352,7 +385,7 @@ export function mobileAsset(seed: number, index: number) {
     OS: ios ? 'iOS' : 'Android',
     OS_VERSION: ios ? '14.5' : '12',
     ASSET_STATUS: pick(['Enrolled', 'Unenrolled', 'Pending'], h >>> 3),
-    LAST_SEEN: mobileTime(seen),
+    LAST_SEEN: mobileTime(lastSeen),
     OWNERSHIP: pick(['Corporate - Owned', 'Employee - Owned'], h >>> 5),
     MODEL_NAME: ios ? 'iPad (5th generation)' : 'Galaxy S21',
     MANUFACTURER: ios ? 'Apple, Inc.' : 'Samsung',
@@ -360,6 +393,11 @@ export function mobileAsset(seed: number, index: number) {
   };
   if (detections.length) asset.DETECTION_LIST = { DETECTION: detections };
   return asset;
+}
+
+/** `yyyy-MM-dd HH:mm:ss` (UTC) → epoch ms. */
+export function mobileTimeMs(text: string): number {
+  return Date.parse(`${text.replace(' ', 'T')}Z`);
 }
 
 const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

@@ -147,6 +147,18 @@ export interface DataDialect {
    * again at the top of the next batch), or 'backwards' (two assets before the last: ids go down).
    */
   mobileIdMin?: 'next' | 'last' | 'backwards';
+  /**
+   * How `detection_updated_since` / `detection_updated_before` select assets (since inclusive, before exclusive).
+   * 'changed-detections' (default, our reading of the sibling VM Host List Detection API): an asset is listed when at
+   * least one of its detections was updated in the window, with only those detections. 'whole-asset': the same
+   * assets, each with all its detections. 'ignored': the parameters change nothing (every asset, whole).
+   */
+  mobileUpdatedFilter?: 'changed-detections' | 'whole-asset' | 'ignored';
+  /**
+   * What the truncation URL carries: 'kept' (default: every parameter of the request, with id_min moved on) or
+   * 'dropped' (only id_min, action and truncation_limit, as in the documented sample).
+   */
+  mobileUrlFilters?: 'kept' | 'dropped';
   /** CertView API versions served (default `['v1', 'v2']`); any other version's path answers 404. */
   certviewVersions?: string[];
   /**
@@ -171,6 +183,8 @@ const CHOICES: Record<string, readonly string[]> = {
   edrCount: ['present', 'absent', 'not-allowed', 'disagree'],
   pciFetchRange: ['full', 'short', 'ragged'],
   mobileIdMin: ['next', 'last', 'backwards'],
+  mobileUpdatedFilter: ['changed-detections', 'whole-asset', 'ignored'],
+  mobileUrlFilters: ['kept', 'dropped'],
   certviewAssetType: ['ignored', 'managed-by-default'],
   certviewPaging: ['exact', 'filter-after-page'],
 };

@@ -20,6 +20,7 @@ import {
   mobileAsset,
   mobileAssetId,
   mobileAssetXml,
+  mobileTimeMs,
   MOBILE_BASE_ID,
   PCI_BASE_ID,
   pciScan,
@@ -98,6 +99,9 @@ export interface ExpectedOptions {
   filter?: string;
   /** EDR: the field `from`/`to` apply to (default dateTime). */
   timeField?: EdrTimeField;
+  /** Mobile: what `detection_updated_since` / `detection_updated_before` would list (under the current dialect). */
+  updatedSince?: string;
+  updatedBefore?: string;
 }
 
 /** The EDR event field a window (and a sort) applies to, as the record names it. */
@@ -133,6 +137,11 @@ export interface Simulator {
   setLatency(ms: number): void;
   setLimits(limits: SimLimits): void;
   stats(): SimStats;
+  /**
+   * Mobile assets `ids` change at `at`: each update changes one detection (round robin; an asset without
+   * detections gains one) with LAST_UPDATE_DATETIME = `at`, and LAST_SEEN. Updates of one asset apply in call order.
+   */
+  mobileUpdated(ids: Iterable<string | number>, at: string | Date): void;
   expectedIds(module: SimModule, opts?: ExpectedOptions): Iterable<string>;
   expectedRecords(module: SimModule, opts?: ExpectedOptions): Iterable<Record<string, unknown>>;
   close(): Promise<void>;
@@ -309,6 +318,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   let latencyMs = opts.latencyMs ?? 0;
   let limits: SimLimits = opts.limits ?? {};
   let pciInserted = 0;
+  /** Mobile asset index → instants of its updates (mobileUpdated), in order. */
+  const mobileUpdates = new Map<number, number[]>();
   const faults = new FaultController();
   const scrolls = new Map<string, Scroll>();
   const stats: SimStats = { requests: 0, byPath: {}, maxConcurrent: 0, rejected: 0, authHeadersSeen: 0 };
@@ -403,11 +414,15 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       }
       return;
     }
-    const n = module === 'pci-scans' ? pciTotal() : counts.mobile;
-    for (let i = 0; i < n; i++) yield i;
+    if (module === 'mobile-assets') {
+      const f = mobileWindow(o.updatedSince ?? null, o.updatedBefore ?? null);
+      for (let i = 0; i < counts.mobile; i++) if (mobileListed(i, f)) yield i;
+      return;
+    }
+    for (let i = 0; i < pciTotal(); i++) yield i;
   }
 
-  function recordAt(module: SimModule, i: number): Record<string, unknown> {
+  function recordAt(module: SimModule, i: number, o: ExpectedOptions = {}): Record<string, unknown> {
     switch (module) {
       case 'pci-scans':
         return pciScan(seed, pciIdAt(i));
@@ -416,8 +431,47 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       case 'edr-events':
         return edrEvent(seed, timeline, i);
       case 'mobile-assets':
-        return mobileAsset(seed, i);
+        return (
+          mobileListed(i, mobileWindow(o.updatedSince ?? null, o.updatedBefore ?? null)) ?? mobileRecord(i)
+        );
     }
+  }
+
+  // ------------------------------------------------------------ VMDR Mobile: updates and the updated-since filter
+  const mobileRecord = (i: number) => mobileAsset(seed, i, mobileUpdates.get(i));
+
+  interface MobileWindow {
+    sinceMs?: number;
+    beforeMs?: number;
+  }
+  const MOBILE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+  function mobileWindow(since: string | null, before: string | null): MobileWindow {
+    const parse = (v: string | null, name: string) => {
+      if (v === null || v === '') return undefined;
+      if (!MOBILE_TIME.test(v) || Number.isNaN(Date.parse(v))) {
+        throw new HttpError(400, `parameter '${name}' must be YYYY-MM-DDTHH:MM:SSZ, got '${v}'`);
+      }
+      return Date.parse(v);
+    };
+    return {
+      sinceMs: parse(since, 'detection_updated_since'),
+      beforeMs: parse(before, 'detection_updated_before'),
+    };
+  }
+
+  /** Asset i as listed under window `f` (the dialect says how), or undefined when the window leaves it out. */
+  function mobileListed(i: number, f: MobileWindow): Record<string, unknown> | undefined {
+    const asset = mobileRecord(i);
+    const mode = dialect.mobileUpdatedFilter ?? 'changed-detections';
+    if ((f.sinceMs === undefined && f.beforeMs === undefined) || mode === 'ignored') return asset;
+    const list =
+      (asset.DETECTION_LIST as { DETECTION: Record<string, string>[] } | undefined)?.DETECTION ?? [];
+    const changed = list.filter((d) => {
+      const t = mobileTimeMs(d.LAST_UPDATE_DATETIME!);
+      return (f.sinceMs === undefined || t >= f.sinceMs) && (f.beforeMs === undefined || t < f.beforeMs);
+    });
+    if (!changed.length) return undefined;
+    return mode === 'whole-asset' ? asset : { ...asset, DETECTION_LIST: { DETECTION: changed } };
   }
 
   function idAt(module: SimModule, i: number): string {
@@ -731,19 +785,39 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     } catch (err) {
       return xml(400, simpleReturnXml(1905, (err as Error).message));
     }
+    let window: MobileWindow;
+    try {
+      window = mobileWindow(q.get('detection_updated_since'), q.get('detection_updated_before'));
+    } catch (err) {
+      return xml(400, simpleReturnXml(1905, (err as Error).message));
+    }
     const firstIndex = Math.max(0, Math.ceil((idMin - MOBILE_BASE_ID) / 3));
-    const end = Math.min(counts.mobile, firstIndex + limit);
+    // The batch: the next `limit` assets the window lists, from id_min on; more = another one follows.
     let body = '';
-    for (let i = firstIndex; i < end; i++) body += mobileAssetXml(mobileAsset(seed, i));
+    let listed = 0;
+    let lastIndex = -1;
+    let more = false;
+    for (let i = firstIndex; i < counts.mobile; i++) {
+      const asset = mobileListed(i, window);
+      if (!asset) continue;
+      if (listed === limit) {
+        more = true;
+        break;
+      }
+      body += mobileAssetXml(asset);
+      listed++;
+      lastIndex = i;
+    }
     let warning = '';
-    if (end < counts.mobile) {
-      const next = new URLSearchParams(q);
+    if (more) {
+      const next =
+        (dialect.mobileUrlFilters ?? 'kept') === 'kept' ? new URLSearchParams(q) : new URLSearchParams();
       const nextIndex =
         dialect.mobileIdMin === 'last'
-          ? end - 1
+          ? lastIndex
           : dialect.mobileIdMin === 'backwards'
-            ? Math.max(0, end - 3)
-            : end;
+            ? Math.max(0, lastIndex - 2)
+            : lastIndex + 1;
       next.set('id_min', String(mobileAssetId(nextIndex)));
       next.set('action', 'list');
       next.set('truncation_limit', String(limit));
@@ -1027,7 +1101,19 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       for (const i of expectedIndexes(module, o)) yield idAt(module, i);
     },
     expectedRecords: function* (module, o) {
-      for (const i of expectedIndexes(module, o)) yield recordAt(module, i);
+      for (const i of expectedIndexes(module, o)) yield recordAt(module, i, o);
+    },
+    mobileUpdated: (ids, at) => {
+      const ms = typeof at === 'string' ? Date.parse(at) : at.getTime();
+      if (Number.isNaN(ms)) throw new Error(`mobileUpdated: '${String(at)}' is not a time`);
+      for (const id of ids) {
+        const n = Number(id);
+        const i = (n - MOBILE_BASE_ID) / 3;
+        if (!Number.isInteger(i) || i < 0 || i >= counts.mobile) {
+          throw new Error(`mobileUpdated: ${String(id)} is not a Mobile asset ID of this simulator`);
+        }
+        mobileUpdates.set(i, [...(mobileUpdates.get(i) ?? []), ms]);
+      }
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -2,12 +2,14 @@
  * The export history the analytics contract tests read, produced by the real engine against the simulator
  * into a directory store with the S3 key layout: several complete runs per module, interrupted runs (parts, no
  * manifest) later on the same day as a complete one, a run interrupted and then resumed to completion, and a
- * re-run of a run id that had more parts (its stale parts and old manifests must be gone).
+ * re-run of a run id that had more parts (its stale parts and old manifests must be gone). Mobile runs in
+ * incremental mode: snapshots with increments between them (one interrupted and resumed, one interrupted for good),
+ * assets changing between runs.
  */
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ModuleName } from '../../shared/config';
+import type { AppConfig, ModuleName } from '../../shared/config';
 import { runExport } from '../../shared/export/engine';
 import type { Manifest } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
@@ -34,10 +36,28 @@ export interface Scenario {
   root: string;
   /** Each run after each step, in order; a later entry for the same (module, dt, runId) replaces an earlier one. */
   writes: WrittenRun[];
+  /**
+   * Every Mobile asset as a full listing showed it after the last complete increment (before the changes only the
+   * interrupted run saw): what the current-state view must rebuild from the snapshot and the increments.
+   */
+  mobileTruth: ExportRecord[];
 }
 
 export const SIM_COUNTS = { pci: 60, certview: 80, edr: 900, mobile: 45 };
 export const EDR_START = '2026-03-01T00:00:00.000Z';
+/** Mobile asset ID of simulator index i. */
+const mobileId = (i: number) => String(231 + 3 * i);
+/** Mobile assets changed between runs (indexes), and when. */
+export const MOBILE_CHANGES: { at: string; indexes: number[] }[] = [
+  // Before the second snapshot: only in the increment before it (which the current state must not use).
+  { at: '2026-02-28T05:00:00.000Z', indexes: [0, 1, 2, 3] },
+  // Between the second snapshot and the interrupted-then-resumed increment.
+  { at: '2026-03-01T05:00:00.000Z', indexes: [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28] },
+  // Before the next increment: some assets again (another detection), some new.
+  { at: '2026-03-01T11:00:00.000Z', indexes: [4, 6, 30, 31, 44] },
+  // Only in the increment that never completes.
+  { at: '2026-03-02T01:00:00.000Z', indexes: [5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27] },
+];
 
 /** The final state of each run. */
 export function finalRuns(s: Scenario): WrittenRun[] {
@@ -82,14 +102,24 @@ export async function engineScenario(): Promise<Scenario> {
         if (runs.includes(`run=${runId}`)) writes.push(await readRun(root, module, dtDir.slice(3), runId));
       }
     };
+    // Mobile: incremental, 30-minute overlap, a snapshot again once the last one is 24 hours old.
+    const mobileConfig: AppConfig = {
+      ...config,
+      modules: {
+        ...config.modules,
+        mobile: { ...config.modules.mobile, mode: 'incremental', overlapMinutes: 30, snapshotEveryHours: 24 },
+      },
+    };
+    const configFor = (module: ModuleName) => (module === 'mobile-assets' ? mobileConfig : config);
+    const change = (i: number) =>
+      sim.mobileUpdated(MOBILE_CHANGES[i]!.indexes.map(mobileId), MOBILE_CHANGES[i]!.at);
     const complete = async (
       module: ModuleName,
       now: string,
       opts: { runId?: string; partMax?: number } = {},
     ) => {
-      const cfg = opts.partMax
-        ? { ...config, output: { ...config.output, partMaxRecords: opts.partMax } }
-        : config;
+      const base = configFor(module);
+      const cfg = opts.partMax ? { ...base, output: { ...base.output, partMaxRecords: opts.partMax } } : base;
       const { result } = await runUntilSettled(module, cfg, client, store, {
         now: at(now),
         runId: opts.runId,
@@ -101,7 +131,7 @@ export async function engineScenario(): Promise<Scenario> {
     const interrupted = async (module: ModuleName, now: string, pages: number) => {
       const result = await runExport({
         module: getModule(module),
-        config,
+        config: configFor(module),
         client,
         store,
         invocation: {},
@@ -138,18 +168,27 @@ export async function engineScenario(): Promise<Scenario> {
     await complete('edr-events', '2026-03-01T00:13:20.000Z');
     await interrupted('edr-events', '2026-03-02T00:00:00.000Z', 65);
 
-    // Mobile: a snapshot; a run interrupted and then resumed to completion; a later run interrupted.
+    // Mobile (incremental): a snapshot and an increment; a day later a snapshot again; an increment interrupted
+    // and resumed to completion; another increment; a later increment interrupted for good.
+    await complete('mobile-assets', '2026-02-28T03:00:00.000Z');
+    change(0);
+    await complete('mobile-assets', '2026-02-28T09:00:00.000Z');
     await complete('mobile-assets', '2026-03-01T03:00:00.000Z');
-    const resumed = await interrupted('mobile-assets', '2026-03-02T03:00:00.000Z', 2);
-    const { result } = await runUntilSettled('mobile-assets', config, client, store, {
-      now: at('2026-03-02T03:05:00.000Z'),
+    change(1);
+    const resumed = await interrupted('mobile-assets', '2026-03-01T09:00:00.000Z', 1);
+    const { result } = await runUntilSettled('mobile-assets', mobileConfig, client, store, {
+      now: at('2026-03-01T09:05:00.000Z'),
     });
     if (result.status !== 'done' || result.runId !== resumed)
       throw new Error(`resume: ${JSON.stringify(result)}`);
     await record('mobile-assets', resumed);
-    await interrupted('mobile-assets', '2026-03-02T05:00:00.000Z', 2);
+    change(2);
+    await complete('mobile-assets', '2026-03-01T15:00:00.000Z');
+    const mobileTruth = [...sim.expectedRecords('mobile-assets')];
+    change(3);
+    await interrupted('mobile-assets', '2026-03-02T01:30:00.000Z', 1);
 
-    return { root, writes };
+    return { root, writes, mobileTruth };
   } finally {
     await sim.close();
   }

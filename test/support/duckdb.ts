@@ -9,11 +9,11 @@ export interface Duck {
 }
 
 /** An in-memory DuckDB with the tables and views the stack deploys, over an export root. */
-export async function openDuck(root: string): Promise<Duck> {
+export async function openDuck(root: string, opts: { tenants?: boolean } = {}): Promise<Duck> {
   const instance = await DuckDBInstance.create(':memory:');
   const conn = await instance.connect();
   await conn.run(`SET TimeZone = 'UTC'`);
-  for (const sql of duckdbSetup(root)) await conn.run(sql);
+  for (const sql of duckdbSetup(root, undefined, opts)) await conn.run(sql);
   return {
     conn,
     async rows<T>(sql: string) {

@@ -206,12 +206,21 @@ export async function manifestKeys(dir: string): Promise<string[]> {
   return entries.filter((e) => e.endsWith('_manifest.json')).map((e) => e.split(sep).join('/'));
 }
 
-/** What the simulator holds for the run described by `range` (EDR: its window on its time field). */
+/**
+ * What the simulator holds for the run described by `range` (EDR: its window on its time field; Mobile: what its
+ * detection_updated_since / before list, under the simulator's current dialect).
+ */
 export function expectedFor(
   sim: Simulator,
   module: ModuleName,
   range: Record<string, unknown> | undefined,
 ): Iterable<string> {
+  if (module === 'mobile-assets' && range) {
+    return sim.expectedIds(module, {
+      updatedSince: (range.detectionUpdatedSince as string | null) ?? undefined,
+      updatedBefore: (range.detectionUpdatedBefore as string | null) ?? undefined,
+    });
+  }
   if (module !== 'edr-events' || !range) return sim.expectedIds(module);
   return sim.expectedIds(module, {
     from: range.from as string,

@@ -38,6 +38,54 @@ describe('loadConfig', () => {
     expect(c.modules.edr.timeField).toBe('event.datetime');
   });
 
+  it('Mobile: a snapshot every run by default; incremental on request, with its overlap and snapshot period', () => {
+    expect(loadConfig(base).modules.mobile).toEqual({
+      mode: 'snapshot',
+      truncationLimit: 1000,
+      detectionUpdatedSince: undefined,
+      includeFields: undefined,
+      overlapMinutes: 60,
+      snapshotEveryHours: 168,
+    });
+    const m = loadConfig({
+      ...base,
+      QUALYS_MOBILE_MODE: 'Incremental',
+      QUALYS_MOBILE_OVERLAP_MINUTES: '0',
+      QUALYS_MOBILE_SNAPSHOT_EVERY_HOURS: '0',
+      QUALYS_MOBILE_DETECTION_UPDATED_SINCE: '2026-01-01T00:00:00Z',
+    }).modules.mobile;
+    expect(m).toMatchObject({
+      mode: 'incremental',
+      overlapMinutes: 0,
+      snapshotEveryHours: 0,
+      detectionUpdatedSince: '2026-01-01T00:00:00Z',
+    });
+    expect(describeConfig(loadConfig({ ...base, QUALYS_MOBILE_MODE: 'incremental' }))).toContain(
+      'mobileMode=incremental',
+    );
+    // Every bad Mobile variable is reported at once, each by name.
+    let message = '';
+    try {
+      loadConfig({
+        ...base,
+        QUALYS_MOBILE_MODE: 'full',
+        QUALYS_MOBILE_OVERLAP_MINUTES: 'an hour',
+        QUALYS_MOBILE_SNAPSHOT_EVERY_HOURS: '-1',
+        QUALYS_MOBILE_DETECTION_UPDATED_SINCE: '2026-01-01',
+      });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    for (const name of [
+      'QUALYS_MOBILE_MODE',
+      'QUALYS_MOBILE_OVERLAP_MINUTES',
+      'QUALYS_MOBILE_SNAPSHOT_EVERY_HOURS',
+      'QUALYS_MOBILE_DETECTION_UPDATED_SINCE',
+    ]) {
+      expect(message).toContain(name);
+    }
+  });
+
   it('module options: CertView version by pattern, asset type, EDR time field', () => {
     for (const v of ['v1', 'v2', 'v2.1', 'V2.2', 'v3']) {
       expect(loadConfig({ ...base, QUALYS_CERTVIEW_API_VERSION: v }).modules.certview.apiVersion).toBe(
@@ -103,6 +151,22 @@ describe('loadConfig', () => {
     [
       { ...base, QUALYS_MOBILE_DETECTION_UPDATED_SINCE: 'yesterday' },
       /QUALYS_MOBILE_DETECTION_UPDATED_SINCE/,
+    ],
+    [
+      { ...base, QUALYS_MOBILE_MODE: 'delta' },
+      /QUALYS_MOBILE_MODE must be snapshot or incremental, got 'delta'/,
+    ],
+    [
+      { ...base, QUALYS_MOBILE_OVERLAP_MINUTES: '-5' },
+      /QUALYS_MOBILE_OVERLAP_MINUTES must be a whole number/,
+    ],
+    [
+      { ...base, QUALYS_MOBILE_OVERLAP_MINUTES: '20000' },
+      /QUALYS_MOBILE_OVERLAP_MINUTES must be between 0 and 10080/,
+    ],
+    [
+      { ...base, QUALYS_MOBILE_SNAPSHOT_EVERY_HOURS: '1.5' },
+      /QUALYS_MOBILE_SNAPSHOT_EVERY_HOURS must be a whole number/,
     ],
     [{ ...base, QEXPORT_PREFIX: 'a b' }, /QEXPORT_PREFIX/],
     [{ ...base, QEXPORT_GZIP_LEVEL: '0' }, /QEXPORT_GZIP_LEVEL must be between 1 and 9, got 0/],

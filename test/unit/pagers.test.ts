@@ -10,7 +10,7 @@ import {
   parseEdrPage,
   type EdrCursor,
 } from '../../shared/modules/edr-events';
-import { resolveTruncationUrl } from '../../shared/modules/mobile-assets';
+import { apiTime, applyRunFilters, resolveTruncationUrl } from '../../shared/modules/mobile-assets';
 import { parsePciPage, pciScans, type PciCursor } from '../../shared/modules/pci-scans';
 import type { ExportRecord } from '../../shared/modules/types';
 import type { QualysClient, QualysRequest, QualysResponse } from '../../shared/qualys/types';
@@ -220,6 +220,45 @@ describe('Mobile truncation URL', () => {
   ])('refuses %s', (url, message) => {
     expect(() => resolveTruncationUrl(client, url, gw)).toThrow(OriginError);
     expect(() => resolveTruncationUrl(client, url, gw)).toThrow(message);
+  });
+});
+
+describe('Mobile run filters on truncation URLs', () => {
+  const want = {
+    detection_updated_since: '2026-03-01T00:00:00Z',
+    detection_updated_before: '2026-03-01T06:00:00Z',
+  };
+  const url = (q: string) => new URL(`https://gw.example/sem/v1/assetList?action=list&id_min=643${q}`);
+
+  it('adds filters a URL lacks and counts them', () => {
+    const u = url('');
+    expect(applyRunFilters(u, want)).toBe(2);
+    expect(u.searchParams.get('detection_updated_since')).toBe(want.detection_updated_since);
+    expect(u.searchParams.get('detection_updated_before')).toBe(want.detection_updated_before);
+    expect(u.searchParams.get('id_min')).toBe('643');
+  });
+
+  it('keeps the same instants however they are spelled', () => {
+    const u = url(
+      '&detection_updated_since=2026-03-01T00:00:00.000Z&detection_updated_before=2026-03-01%2006:00:00',
+    );
+    expect(applyRunFilters(u, want)).toBe(0);
+  });
+
+  it('refuses a URL that changes a filter or adds one the run did not ask for', () => {
+    expect(() => applyRunFilters(url('&detection_updated_since=2026-02-01T00:00:00Z'), want)).toThrow(
+      /changes detection_updated_since from 2026-03-01T00:00:00Z to 2026-02-01T00:00:00Z/,
+    );
+    expect(() => applyRunFilters(url('&detection_updated_since=2026-02-01T00:00:00Z'), {})).toThrow(
+      IncompleteError,
+    );
+    expect(() => applyRunFilters(url('&detection_updated_before=2026-02-01T00:00:00Z'), {})).toThrow(
+      /adds detection_updated_before=2026-02-01T00:00:00Z, which this run did not ask for/,
+    );
+  });
+
+  it('API times are whole seconds, rounded down', () => {
+    expect(apiTime(Date.parse('2026-03-01T05:59:59.999Z'))).toBe('2026-03-01T05:59:59Z');
   });
 });
 
