@@ -8,7 +8,16 @@
 // size) of every project file the bundle was built from. bin/qexport.mjs checks those stamps at each start
 // and rebuilds when any differs, so an edited source is never run from an old build.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -72,7 +81,12 @@ export async function buildCli() {
       inputs[rel] = s && s[0] >= startedAt - 50 ? [-1, -1] : s;
     }
     inputs[DEPENDENCIES_STAMP] = stamp(DEPENDENCIES_STAMP);
-    const id = createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 16);
+    // Named by what was built, not by the stamps: two builds share a directory only when their output is the
+    // same (stamps can repeat: a file changed during a build is stamped [-1, -1] every time).
+    const id = createHash('sha256')
+      .update(readFileSync(join(tmp, 'main.mjs')))
+      .digest('hex')
+      .slice(0, 16);
     const dir = join(DIST, id);
     try {
       renameSync(tmp, dir);

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // The launcher (bin/qexport.mjs) and the build (bin/build-cli.mjs), copied into a scratch project whose CLI
@@ -79,5 +80,24 @@ describe('qexport launcher', () => {
     const runs = await Promise.all([launch(), launch(), launch(), launch()]);
     for (const r of runs) expect(r.stdout, r.stderr).toBe('five x\n');
     expect((await launch()).stdout).toBe('five x\n');
+  });
+
+  it('two builds of different sources never share an output, even when the sources carry the same stamps', async () => {
+    // Stamps (mtime, size) can repeat: a file changed during a build is stamped [-1, -1] each time, and a
+    // checkout can restore an mtime. The build must still be the one of the sources it read.
+    const { buildCli } = (await import(pathToFileURL(join(dir, 'bin', 'build-cli.mjs')).href)) as {
+      buildCli: () => Promise<string>;
+    };
+    const at = new Date('2026-01-01T00:00:00Z');
+    const file = join(dir, 'bin', 'cli', 'value.ts');
+    await setValue("export const value: string = 'ant';\n");
+    await utimes(file, at, at);
+    const first = await buildCli();
+    await setValue("export const value: string = 'bee';\n"); // same size
+    await utimes(file, at, at);
+    const second = await buildCli();
+    expect(second).not.toBe(first);
+    expect(await readFile(second, 'utf8')).toContain('"bee"');
+    expect(await readFile(first, 'utf8')).toContain('"ant"');
   });
 });
