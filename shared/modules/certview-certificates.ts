@@ -1,6 +1,7 @@
 import { parseJsonBody } from './json';
 import { ConfigError, IncompleteError, ParseError, QexportError, QualysHttpError } from '../errors';
 import type { QualysResponse } from '../qualys/types';
+import { firstOf, lazyField } from './lazy';
 import { prefetchOrdered } from './prefetch';
 import type { Cursor, ExportRecord, ModuleDef } from './types';
 
@@ -86,6 +87,8 @@ export const certviewCertificates: ModuleDef = {
       // A short page is not the end (the server may drop entries it will not show after paging): only an empty
       // page is.
       isLast: (page) => page.length === 0,
+      // ... but after a short page the next one is most likely empty: fetch that one (it proves the end), no more.
+      isShort: (page) => page.length < pageSize,
     });
     for await (const { k, result } of pages) {
       if (result.length > pageSize) {
@@ -107,19 +110,19 @@ export const certviewCertificates: ModuleDef = {
         seen.add(id);
       }
       const done = result.length === 0;
-      yield {
-        records: result,
-        cursor: {
-          version,
-          pageNumber: pageAt(k) + 1,
-          pageSize,
-          filter: cursor.filter,
-          assetType,
-          seen: [...seen],
-          ...(done ? { emptyPage: pageAt(k) } : {}),
-        } satisfies CertviewCursor,
-        done,
+      const next: CertviewCursor = {
+        version,
+        pageNumber: pageAt(k) + 1,
+        pageSize,
+        filter: cursor.filter,
+        assetType,
+        seen: undefined,
+        ...(done ? { emptyPage: pageAt(k) } : {}),
       };
+      // The ids up to this page, copied only if the cursor is read (checkpointed): O(page) per page, not O(run).
+      const seenNow = seen.size;
+      lazyField(next, 'seen', () => firstOf(seen, seenNow));
+      yield { records: result, cursor: next, done };
       if (!done && !withinCap(k + 1)) {
         throw new QexportError(
           'certview-cap',

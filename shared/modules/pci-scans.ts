@@ -1,6 +1,7 @@
 import { parseJsonBody } from './json';
 import { IncompleteError, ParseError } from '../errors';
 import type { QualysClient, QualysResponse } from '../qualys/types';
+import { firstOf, lazyField } from './lazy';
 import type { CompletenessCheck, Cursor, ExportRecord, ModuleDef, Page } from './types';
 
 /**
@@ -79,8 +80,9 @@ export function parsePciPage(res: QualysResponse): PciPage {
 
 async function* pciPages(client: QualysClient, start: PciCursor, width: number): AsyncGenerator<Page> {
   const c: PciCursor = { pass: 1, passSeen: [], passPages: 0, totals: [], ...start };
+  // Append-only (a new pass gets a new set): a page's cursor takes the first N of each, lazily (see lazy.ts).
   const seen = new Set(c.seen);
-  const passSeen = new Set(c.passSeen);
+  let passSeen = new Set(c.passSeen);
   const totals = c.totals!.slice();
   let passes = 0;
 
@@ -135,7 +137,7 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
           const done: PciCursor = {
             ...c,
             closing: false,
-            totals,
+            totals: totals.slice(),
             totalCount: c.passTotal,
             finalDistinct: passSeen.size,
             passSeen: [...passSeen],
@@ -182,7 +184,14 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
           c.offset = 1;
         }
       }
-      const cursor: PciCursor = { ...c, totals, seen: [...seen], passSeen: [...passSeen] };
+      // The sets keep growing after this page (the engine reads ahead): the cursor keeps their sizes now and
+      // copies them only if it is read (checkpointed), so each page costs O(page), not O(run).
+      const cursor: PciCursor = { ...c, totals: totals.slice() };
+      const seenNow = seen.size;
+      const passNow = passSeen;
+      const passSize = passSeen.size;
+      lazyField(cursor, 'seen', () => firstOf(seen, seenNow));
+      lazyField(cursor, 'passSeen', () => firstOf(passNow, passSize));
       // The API's own total, for progress (the engine shows records of total and an ETA).
       yield { records, cursor, done, total: page.totalCount };
       if (done) return;
@@ -216,7 +225,7 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
     c.passPages = 0;
     c.passMoved = false;
     c.passTotal = undefined;
-    passSeen.clear();
+    passSeen = new Set();
     // Pages requested during the old pass are not answers about the new one.
     inflight.clear();
   }

@@ -10,13 +10,23 @@ export async function* prefetchOrdered<T>(opts: {
   /** May page k be requested now? Called with increasing k. */
   mayFetch: (k: number) => boolean;
   isLast: (result: T, k: number) => boolean;
+  /**
+   * A page after which the listing probably ends (a short page): no page beyond the next one is requested
+   * speculatively, so a listing that ends as expected costs no call past the page that proves its end.
+   */
+  isShort?: (result: T, k: number) => boolean;
 }): AsyncGenerator<{ k: number; result: T }> {
   const inflight = new Map<number, Promise<T>>();
   let next = opts.start;
   let k = opts.start;
+  /** No speculative request beyond this page (set by a short page). */
+  let cap = Number.POSITIVE_INFINITY;
   /** Fills the window; page `due` (the one to be consumed next) is always requested. */
   const topUp = (due: number) => {
-    while (inflight.size < Math.max(1, opts.width) && (next === due || opts.mayFetch(next))) {
+    while (
+      inflight.size < Math.max(1, opts.width) &&
+      (next === due || (next <= cap && opts.mayFetch(next)))
+    ) {
       const p = opts.fetchAt(next);
       p.catch(() => undefined); // observed later, in order; avoid unhandled rejections for discarded pages
       inflight.set(next, p);
@@ -29,6 +39,8 @@ export async function* prefetchOrdered<T>(opts: {
     if (!pending) return;
     const result = await pending;
     inflight.delete(k);
+    // A full page after a short one: the listing goes on after all; fetch ahead again.
+    cap = opts.isShort?.(result, k) ? Math.min(cap, k + 1) : Number.POSITIVE_INFINITY;
     // Refill before handing the page over, so `width` requests stay in flight while the consumer works.
     if (!opts.isLast(result, k)) topUp(k + 1);
     yield { k, result };
