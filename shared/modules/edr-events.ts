@@ -140,6 +140,28 @@ export function parseEdrPage(
   return { data: data as ExportRecord[], scrollId };
 }
 
+const EMPTY_HEAD = /^\s*(?:\[\s*\]|\{\s*"data"\s*:\s*\[\s*\])/;
+const ID_AT_END = /"scrollId"\s*:\s*"([^"\\]+)"\s*\}\s*$/;
+const ID_AT_START = /^\s*\{\s*"scrollId"\s*:\s*"([^"\\]+)"\s*,/;
+
+/**
+ * The continuation id a page names, found without parsing the page: a top-level `"scrollId"` as the body's last
+ * or first member, or a continuation header. Undefined when the page looks empty (the end) or the id is not
+ * where this looks. Only ever a guess to send the next request early: the pager compares it with what
+ * `parseEdrPage` reads from the same response and discards the request on any difference.
+ */
+export function peekEdrNextId(res: QualysResponse): string | undefined {
+  const text = res.text;
+  if (EMPTY_HEAD.test(text.slice(0, 64))) return undefined;
+  const inBody = ID_AT_END.exec(text.slice(-512))?.[1] ?? ID_AT_START.exec(text.slice(0, 512))?.[1];
+  if (inBody) return inBody;
+  for (const name of EDR_CONTINUATION_HEADERS) {
+    const v = res.headers.get(name)?.trim();
+    if (v) return v;
+  }
+  return undefined;
+}
+
 /** `{"count": N}` (or a bare N) → N. */
 export function parseEdrCount(res: QualysResponse): number {
   const body = parseJsonBody(res.text, 'EDR events count');
@@ -180,6 +202,19 @@ async function countWindow(
  */
 const reopenAfter = (err: unknown) => err instanceof QualysHttpError || err instanceof ParseError;
 
+/**
+ * Pipelining: the next continuation request leaves as soon as its id is known — from the raw body (see
+ * `peekEdrNextId`) before the page is parsed and checked, or right after the checks for an opened scroll — so
+ * parsing, checking, serialising and compressing a page overlap the next page's round trip. The request fetched
+ * ahead is used only when its id is exactly the one the full parse of the page found; any difference, or a page
+ * that fails to parse, discards it and reopens the scroll from the last instant reached (the safe path a failed
+ * continuation always takes). Pages are still handled one at a time, in order.
+ */
+interface Ahead {
+  id: string;
+  response: Promise<QualysResponse>;
+}
+
 async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConfig): AsyncGenerator<Page> {
   let cursor = start;
   const field = fieldOf(cursor);
@@ -192,19 +227,36 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
   const recentFrom = toMs - cursor.overlapMs;
   let scrollId: string | undefined;
   let stalled = 0;
+  let ahead: Ahead | undefined;
+  const continuation = (id: string): Ahead => {
+    const response = client.call(
+      { url: '/ioc/events/scroll', query: { scrollId: id }, label: 'edr-events scroll', maxRetries: 0 },
+      (res) => res,
+    );
+    response.catch(() => undefined); // observed when used; one discarded must not be an unhandled rejection
+    return { id, response };
+  };
   for (;;) {
     let page: EdrPage;
     const opened = scrollId === undefined;
     if (scrollId !== undefined) {
+      const current = ahead?.id === scrollId ? ahead : continuation(scrollId);
+      ahead = undefined;
       try {
-        page = await client.call(
-          { url: '/ioc/events/scroll', query: { scrollId }, label: 'edr-events scroll', maxRetries: 0 },
-          (res) => parseEdrPage(res, key),
-        );
+        const res = await current.response;
+        const guess = peekEdrNextId(res);
+        if (guess !== undefined) ahead = continuation(guess);
+        page = parseEdrPage(res, key);
       } catch (err) {
+        ahead = undefined; // sent on the word of a page that cannot be read (or never sent)
         if (!reopenAfter(err)) throw err;
         scrollId = undefined; // reopen from the last instant reached
         continue;
+      }
+      if (ahead && (page.scrollId !== ahead.id || page.data.length === 0)) {
+        // The cheap read and the parse disagree: drop the request sent ahead and reopen from the boundary.
+        ahead = undefined;
+        page.scrollId = undefined;
       }
     } else {
       page = await client.call(
@@ -293,6 +345,8 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
     // invocation's deadline the run pauses before this page, and the next invocation reopens from the boundary.
     const windowCount = done ? await countWindow(client, { ...cursor, after, recent, read }) : undefined;
     cursor = { ...cursor, after, recent, read, ...(windowCount ? { windowCount } : {}) };
+    // The next page is requested before this one is handed over (an opened scroll, or an id not found cheaply).
+    if (!done && scrollId !== undefined && !ahead) ahead = continuation(scrollId);
     // A page without progress (only the end of the window) still yields: it carries done.
     yield { records, cursor, done };
     if (done) return;

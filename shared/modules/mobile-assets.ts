@@ -98,6 +98,20 @@ export function parseMobilePage(
 }
 
 /**
+ * The truncation URL a batch names, found without parsing the batch: the last `<WARNING>` in the body's tail and
+ * its `<URL>` (CDATA, or text without markup or entities). Undefined when it is not there or not that simple.
+ * Only ever a guess to send the next request early: the pager compares it with what `parseMobilePage` reads
+ * from the same response and discards the request on any difference.
+ */
+export function peekMobileNext(text: string): string | undefined {
+  const tail = text.slice(-4096);
+  const w = tail.lastIndexOf('<WARNING>');
+  if (w < 0) return undefined;
+  const m = /<URL>\s*(?:<!\[CDATA\[([^\]]*)\]\]>|([^<&]*))\s*<\/URL>/.exec(tail.slice(w));
+  return (m?.[1] ?? m?.[2])?.trim() || undefined;
+}
+
+/**
  * Where to send the next batch request for a truncation URL. A URL on the configured origin is used as is. A URL
  * naming another host (as Qualys's own add-on assumes can happen: it never follows the URL's host) has its path and
  * query re-issued on the configured origin, so the token never leaves it. A URL that cannot be re-issued safely
@@ -241,35 +255,92 @@ async function* mobilePages(
   const want = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined));
   const sinceMs = filters.detection_updated_since ? apiTimeMs(filters.detection_updated_since) : NaN;
   const beforeMs = filters.detection_updated_before ? apiTimeMs(filters.detection_updated_before) : Infinity;
-  for (;;) {
-    let rehomedFrom: string | undefined;
-    let added = 0;
-    // The truncation URL is resolved here, before anything is sent: the parse keeps its {assets, next} contract
-    // and only ever sees a resolver that answers with a URL on the configured origin carrying the run's filters.
-    const resolver = {
-      assertSameOrigin: (u: string) => {
-        const r = resolveTruncationUrl(client, u, gatewayUrl);
-        rehomedFrom = r.rehomedFrom;
-        added = applyRunFilters(r.url, want);
-        return r.url;
-      },
+  /**
+   * Pipelining: the next batch is requested as soon as the raw body of this one names its truncation URL (checked
+   * and re-homed exactly as the parse does, so the token never leaves the configured origin), before this batch
+   * is parsed and checked; the parse then runs while the next batch is on its way. The request sent ahead is
+   * kept only when its URL is exactly the one the full parse of the batch found; any difference, or a batch that
+   * fails to parse (the client retries it, as it always did), discards it. Only the batch the pager is waiting for
+   * may send the next request, so at most one batch is read ahead.
+   */
+  interface Batch extends MobilePage {
+    rehomedFrom?: string;
+    added: number;
+  }
+  interface Ticket {
+    url: string | null;
+    batch: Promise<Batch>;
+  }
+  let waitingFor: Ticket | undefined;
+  let ahead: Ticket | undefined;
+  const nextGuess = (res: QualysResponse, current: string | null): string | undefined => {
+    const raw = peekMobileNext(res.text);
+    if (raw === undefined) return undefined;
+    try {
+      const { url } = resolveTruncationUrl(client, raw, gatewayUrl);
+      applyRunFilters(url, want);
+      return url.href === current ? undefined : url.href;
+    } catch {
+      return undefined; // the full parse refuses it, with the reason
+    }
+  };
+  const request = (url: string | null, first: MobileCursor): Ticket => {
+    const ticket: Ticket = { url, batch: undefined as unknown as Promise<Batch> };
+    const parse = (res: QualysResponse): Batch => {
+      let sent: Ticket | undefined;
+      if (waitingFor === ticket) {
+        const guess = nextGuess(res, url);
+        if (guess !== undefined) sent = request(guess, first);
+      }
+      let rehomedFrom: string | undefined;
+      let added = 0;
+      // The truncation URL is resolved here, before anything is sent: the parse keeps its {assets, next} contract
+      // and only ever sees a resolver that answers with a URL on the configured origin carrying the run's filters.
+      const resolver = {
+        assertSameOrigin: (u: string) => {
+          const r = resolveTruncationUrl(client, u, gatewayUrl);
+          rehomedFrom = r.rehomedFrom;
+          added = applyRunFilters(r.url, want);
+          return r.url;
+        },
+      };
+      const page = parseMobilePage(resolver, res); // a ParseError here drops `sent`: the client retries this batch
+      if (sent && sent.url === page.next) ahead = sent; // else the cheap read was wrong: dropped
+      return { ...page, rehomedFrom, added };
     };
-    const page = await client.call(
-      cursor.url
-        ? { url: cursor.url, accept: 'xml', label: 'mobile-assets next batch' }
+    ticket.batch = client.call(
+      url
+        ? { url, accept: 'xml', label: 'mobile-assets next batch' }
         : {
             url: MOBILE_PATH,
             accept: 'xml',
             query: {
               action: 'list',
-              truncation_limit: cursor.truncationLimit,
+              truncation_limit: first.truncationLimit,
               ...want,
               includeFields: m.includeFields,
             },
             label: 'mobile-assets first batch',
           },
-      (res) => parseMobilePage(resolver, res),
+      parse,
     );
+    ticket.batch.catch(() => undefined); // observed when used; one dropped must not be an unhandled rejection
+    return ticket;
+  };
+  for (;;) {
+    const ticket = ahead?.url === cursor.url && cursor.url !== null ? ahead : request(cursor.url, cursor);
+    ahead = undefined;
+    waitingFor = ticket;
+    let page: Batch;
+    try {
+      page = await ticket.batch;
+    } finally {
+      waitingFor = undefined;
+    }
+    // A batch that arrived while the pager was busy did not send the next request: send it now, before the checks.
+    if (!ahead && page.next !== null && page.next !== cursor.url) ahead = request(page.next, cursor);
+    if (ahead && ahead.url !== page.next) ahead = undefined;
+    const { rehomedFrom, added } = page;
     if (page.next !== null && page.next === cursor.url) {
       throw new ParseError('VMDR Mobile truncation URL points back to the same batch; refusing to loop');
     }
