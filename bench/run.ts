@@ -615,7 +615,9 @@ if (only.has('efficiency')) {
       'x',
       { text: '<= 1.05', ok: (s) => s.median <= 1.05 },
       `${n} records, ${LATENCY_MS} ms per page, concurrency 2: exporter ${fmt(summary(exp!.map((e) => e.wallMs / 1000)))} s, ` +
-        `fetch-only ${fmt(summary(floor!.map((e) => e.wallMs / 1000)))} s (${floor![0]!.calls} requests)`,
+        `fetch-only ${fmt(summary(floor!.map((e) => e.wallMs / 1000)))} s (${floor![0]!.calls} requests); ` +
+        `exporter with no request in flight ${fmt(summary(exp!.map((e) => (e.idleMs ?? 0) / 1000)))} s of its fetching span ` +
+        `${fmt(summary(exp!.map((e) => (e.fetchSpanMs ?? 0) / 1000)))} s`,
     );
     callRows.push({
       module,

@@ -41,6 +41,58 @@ export interface WorkerResult {
   peakRssMb: number;
   /** Data requests this process sent (not counting the token request). */
   calls: number;
+  /**
+   * Time no request was in flight between the first request and the last body received (the exporter only):
+   * the part of the wall time the fetching path waited for this process rather than for the server.
+   */
+  idleMs?: number;
+  /** Time from the first request to the last body received. */
+  fetchSpanMs?: number;
+}
+
+/** Wraps fetch to measure when no request is in flight (from sending to the body read in full). */
+function idleMeter(inner: typeof fetch) {
+  let inflight = 0;
+  let idleSince: number | undefined;
+  let idleMs = 0;
+  let first: number | undefined;
+  let last = 0;
+  const start = () => {
+    const now = performance.now();
+    first ??= now;
+    if (inflight === 0 && idleSince !== undefined) idleMs += now - idleSince;
+    inflight++;
+  };
+  const end = () => {
+    inflight--;
+    last = performance.now();
+    if (inflight === 0) idleSince = last;
+  };
+  const wrapped: typeof fetch = async (input, init) => {
+    start();
+    let res: Response;
+    try {
+      res = await inner(input, init);
+    } catch (err) {
+      end();
+      throw err;
+    }
+    let ended = false;
+    const once = () => {
+      if (!ended) {
+        ended = true;
+        end();
+      }
+    };
+    for (const m of ['text', 'arrayBuffer', 'json'] as const) {
+      const orig = res[m].bind(res) as () => Promise<unknown>;
+      Object.defineProperty(res, m, {
+        value: () => orig().finally(once),
+      });
+    }
+    return res;
+  };
+  return { fetch: wrapped, idle: () => ({ idleMs, fetchSpanMs: first === undefined ? 0 : last - first }) };
 }
 
 const spec = JSON.parse(process.argv[2]!) as WorkerSpec;
@@ -252,7 +304,8 @@ if (spec.mode === 'export') {
         bucket: spec.s3.bucket,
       })
     : createDirStore(dir!);
-  const client = buildQualysClient(config, auth, fetch);
+  const meter = idleMeter(fetch);
+  const client = buildQualysClient(config, auth, meter.fetch);
   const r = await runModuleLocally({ module: spec.module, config, client, store });
   result = {
     mode: spec.mode,
@@ -260,6 +313,7 @@ if (spec.mode === 'export') {
     status: r.status,
     records: r.records,
     calls: client.stats().calls,
+    ...meter.idle(),
   };
 } else {
   const floor = spec.mode === 'floor' ? makeFloor() : undefined;

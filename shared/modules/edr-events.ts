@@ -1,4 +1,5 @@
 import { parseJsonBody } from './json';
+import { letRequestLeave } from './prefetch';
 import { ConfigError, IncompleteError, ParseError, QualysHttpError } from '../errors';
 import type { QualysClient, QualysResponse } from '../qualys/types';
 import type { AppConfig, EdrTimeField } from '../config';
@@ -245,7 +246,10 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
       try {
         const res = await current.response;
         const guess = peekEdrNextId(res);
-        if (guess !== undefined) ahead = continuation(guess);
+        if (guess !== undefined) {
+          ahead = continuation(guess);
+          await letRequestLeave();
+        }
         page = parseEdrPage(res, key);
       } catch (err) {
         ahead = undefined; // sent on the word of a page that cannot be read (or never sent)
@@ -346,7 +350,10 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
     const windowCount = done ? await countWindow(client, { ...cursor, after, recent, read }) : undefined;
     cursor = { ...cursor, after, recent, read, ...(windowCount ? { windowCount } : {}) };
     // The next page is requested before this one is handed over (an opened scroll, or an id not found cheaply).
-    if (!done && scrollId !== undefined && !ahead) ahead = continuation(scrollId);
+    if (!done && scrollId !== undefined && !ahead) {
+      ahead = continuation(scrollId);
+      await letRequestLeave();
+    }
     // A page without progress (only the end of the window) still yields: it carries done.
     yield { records, cursor, done };
     if (done) return;

@@ -1,8 +1,9 @@
 import type { MobileOptions } from '../config';
 import { ConfigError, IncompleteError, OriginError, ParseError } from '../errors';
 import { silentLogger, type Logger } from '../log';
-import type { QualysClient, QualysResponse } from '../qualys/types';
-import { parseXml, simpleReturnError } from './xml';
+import type { QualysClient, QualysRequest, QualysResponse } from '../qualys/types';
+import { letRequestLeave } from './prefetch';
+import { endsLikeXml, parseXml, simpleReturnError } from './xml';
 import type {
   CommittedState,
   CompletenessCheck,
@@ -258,21 +259,31 @@ async function* mobilePages(
   /**
    * Pipelining: the next batch is requested as soon as the raw body of this one names its truncation URL (checked
    * and re-homed exactly as the parse does, so the token never leaves the configured origin), before this batch
-   * is parsed and checked; the parse then runs while the next batch is on its way. The request sent ahead is
-   * kept only when its URL is exactly the one the full parse of the batch found; any difference, or a batch that
-   * fails to parse (the client retries it, as it always did), discards it. Only the batch the pager is waiting for
-   * may send the next request, so at most one batch is read ahead.
+   * is parsed and checked; the parse then runs while the next batch is on its way. The request sent ahead is used
+   * only when its URL is exactly the one the full parse of the batch found; any difference, or a batch that fails
+   * to parse, discards it. A body that does not even end like an XML document is retried by the client at once;
+   * a batch that fails the full parse is requested again through the client with the parse inside it, as every
+   * batch was before (its usual retries).
    */
   interface Batch extends MobilePage {
     rehomedFrom?: string;
     added: number;
   }
-  interface Ticket {
-    url: string | null;
-    batch: Promise<Batch>;
-  }
-  let waitingFor: Ticket | undefined;
-  let ahead: Ticket | undefined;
+  const parseBatch = (res: QualysResponse): Batch => {
+    let rehomedFrom: string | undefined;
+    let added = 0;
+    // The truncation URL is resolved here, before anything is sent: the parse keeps its {assets, next} contract
+    // and only ever sees a resolver that answers with a URL on the configured origin carrying the run's filters.
+    const resolver = {
+      assertSameOrigin: (u: string) => {
+        const r = resolveTruncationUrl(client, u, gatewayUrl);
+        rehomedFrom = r.rehomedFrom;
+        added = applyRunFilters(r.url, want);
+        return r.url;
+      },
+    };
+    return { ...parseMobilePage(resolver, res), rehomedFrom, added };
+  };
   const nextGuess = (res: QualysResponse, current: string | null): string | undefined => {
     const raw = peekMobileNext(res.text);
     if (raw === undefined) return undefined;
@@ -284,62 +295,47 @@ async function* mobilePages(
       return undefined; // the full parse refuses it, with the reason
     }
   };
-  const request = (url: string | null, first: MobileCursor): Ticket => {
-    const ticket: Ticket = { url, batch: undefined as unknown as Promise<Batch> };
-    const parse = (res: QualysResponse): Batch => {
-      let sent: Ticket | undefined;
-      if (waitingFor === ticket) {
-        const guess = nextGuess(res, url);
-        if (guess !== undefined) sent = request(guess, first);
-      }
-      let rehomedFrom: string | undefined;
-      let added = 0;
-      // The truncation URL is resolved here, before anything is sent: the parse keeps its {assets, next} contract
-      // and only ever sees a resolver that answers with a URL on the configured origin carrying the run's filters.
-      const resolver = {
-        assertSameOrigin: (u: string) => {
-          const r = resolveTruncationUrl(client, u, gatewayUrl);
-          rehomedFrom = r.rehomedFrom;
-          added = applyRunFilters(r.url, want);
-          return r.url;
-        },
-      };
-      const page = parseMobilePage(resolver, res); // a ParseError here drops `sent`: the client retries this batch
-      if (sent && sent.url === page.next) ahead = sent; // else the cheap read was wrong: dropped
-      return { ...page, rehomedFrom, added };
-    };
-    ticket.batch = client.call(
-      url
-        ? { url, accept: 'xml', label: 'mobile-assets next batch' }
-        : {
-            url: MOBILE_PATH,
-            accept: 'xml',
-            query: {
-              action: 'list',
-              truncation_limit: first.truncationLimit,
-              ...want,
-              includeFields: m.includeFields,
-            },
-            label: 'mobile-assets first batch',
+  const requestOf = (url: string | null, c: MobileCursor): QualysRequest =>
+    url
+      ? { url, accept: 'xml', label: 'mobile-assets next batch' }
+      : {
+          url: MOBILE_PATH,
+          accept: 'xml',
+          query: {
+            action: 'list',
+            truncation_limit: c.truncationLimit,
+            ...want,
+            includeFields: m.includeFields,
           },
-      parse,
-    );
-    ticket.batch.catch(() => undefined); // observed when used; one dropped must not be an unhandled rejection
-    return ticket;
+          label: 'mobile-assets first batch',
+        };
+  const fetchRaw = (url: string | null, c: MobileCursor) => {
+    const response = client.call(requestOf(url, c), (res) => {
+      if (!endsLikeXml(res.text)) throw new ParseError('VMDR Mobile response ends before its document does');
+      return res;
+    });
+    response.catch(() => undefined); // observed when used; one dropped must not be an unhandled rejection
+    return { url, response };
   };
+  let ahead: ReturnType<typeof fetchRaw> | undefined;
   for (;;) {
-    const ticket = ahead?.url === cursor.url && cursor.url !== null ? ahead : request(cursor.url, cursor);
+    const current = ahead?.url === cursor.url && cursor.url !== null ? ahead : fetchRaw(cursor.url, cursor);
     ahead = undefined;
-    waitingFor = ticket;
+    const res = await current.response;
+    const guess = nextGuess(res, cursor.url);
+    if (guess !== undefined) {
+      ahead = fetchRaw(guess, cursor);
+      await letRequestLeave();
+    }
     let page: Batch;
     try {
-      page = await ticket.batch;
-    } finally {
-      waitingFor = undefined;
+      page = parseBatch(res);
+    } catch (err) {
+      ahead = undefined;
+      if (!(err instanceof ParseError)) throw err;
+      page = await client.call(requestOf(cursor.url, cursor), parseBatch); // as before pipelining
     }
-    // A batch that arrived while the pager was busy did not send the next request: send it now, before the checks.
-    if (!ahead && page.next !== null && page.next !== cursor.url) ahead = request(page.next, cursor);
-    if (ahead && ahead.url !== page.next) ahead = undefined;
+    if (ahead && ahead.url !== page.next) ahead = undefined; // the cheap read was wrong: drop what it sent
     const { rehomedFrom, added } = page;
     if (page.next !== null && page.next === cursor.url) {
       throw new ParseError('VMDR Mobile truncation URL points back to the same batch; refusing to loop');

@@ -48,3 +48,10 @@ export async function* prefetchOrdered<T>(opts: {
     k++;
   }
 }
+
+/**
+ * Lets a request just handed to the client actually leave before the caller starts synchronous work (a parse,
+ * or handing a page to the engine, which serialises it at once): the client reaches `fetch` only after a few
+ * promise steps, which would otherwise wait for that work to finish.
+ */
+export const letRequestLeave = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -366,3 +366,24 @@ export function simpleReturnError(doc: Record<string, unknown>): QexportError | 
   const text = String(sr.RESPONSE?.TEXT ?? '');
   return new QexportError('api', `Qualys answered SIMPLE_RETURN code ${code}: ${text}`);
 }
+
+/**
+ * Whether a document ends as a complete one can: its last markup, after trailing whitespace, comments and
+ * processing instructions, closes an element (`</NAME>` or `/>`). A cheap look at the end only, to catch a body
+ * that stopped half-way before anything is done with it; `parseXml` is the strict check.
+ */
+export function endsLikeXml(text: string): boolean {
+  let end = text.length;
+  for (;;) {
+    while (end > 0 && isWs(text.charCodeAt(end - 1))) end--;
+    const trailer = text.endsWith('-->', end) ? '<!--' : text.endsWith('?>', end) ? '<?' : undefined;
+    if (!trailer) break;
+    const open = text.lastIndexOf(trailer, end - 3);
+    if (open < 0) return false;
+    end = open;
+  }
+  if (end < 2 || text[end - 1] !== '>') return false;
+  if (text[end - 2] === '/') return true;
+  const lt = text.lastIndexOf('<', end - 1);
+  return lt >= 0 && /^<\/[A-Za-z_][\w.:-]*\s*>$/.test(text.slice(lt, end));
+}
