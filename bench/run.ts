@@ -743,10 +743,18 @@ if (only.has('memory')) {
     sectionStart(`memory ${module}`);
     const n = scales[module]!;
     const sim = await startSim(module, n);
+    const breakdown: Record<'dir' | 's3', string[]> = { dir: [], s3: [] };
+    const atPeak = (sink: 'dir' | 's3', r: WorkerResult) =>
+      breakdown[sink].push(
+        Object.entries(r.atPeak ?? {})
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', '),
+      );
     const [dir, s3] = await alternate([
       async () => {
-        const r = await worker(workerSpec('export', module, sim, { sink: 'dir' }));
+        const r = await worker(workerSpec('export', module, sim, { sink: 'dir', sampleMemory: true }));
         if (r.records !== n) throw new Error(`${module}: exported ${r.records} of ${n}`);
+        atPeak('dir', r);
         return r.peakRssMb;
       },
       async () => {
@@ -756,9 +764,11 @@ if (only.has('memory')) {
             workerSpec('export', module, sim, {
               sink: 's3',
               s3: { endpoint: h.info.endpoint!, bucket: h.info.bucket! },
+              sampleMemory: true,
             }),
           );
           if (r.records !== n) throw new Error(`${module}: exported ${r.records} of ${n} to S3`);
+          atPeak('s3', r);
           return r.peakRssMb;
         } finally {
           await h.close();
@@ -773,7 +783,7 @@ if (only.has('memory')) {
       s3!,
       'MB',
       target,
-      `runs: ${s3!.map((x) => x.toFixed(0)).join(', ')} MB`,
+      `runs: ${s3!.map((x) => x.toFixed(0)).join(', ')} MB; at each run's sampled peak (MB): ${breakdown.s3.join(' | ')}`,
     );
     add(
       'Peak RSS, directory sink',
@@ -781,7 +791,7 @@ if (only.has('memory')) {
       dir!,
       'MB',
       target,
-      `runs: ${dir!.map((x) => x.toFixed(0)).join(', ')} MB`,
+      `runs: ${dir!.map((x) => x.toFixed(0)).join(', ')} MB; at each run's sampled peak (MB): ${breakdown.dir.join(' | ')}`,
     );
   }
 }

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import v8 from 'node:v8';
 import { createGzip } from 'node:zlib';
 import { S3Client } from '@aws-sdk/client-s3';
 import { buildQualysClient, localAuth, warmUp } from '../shared/app/build-client';
@@ -29,6 +30,8 @@ export interface WorkerSpec {
   env?: Record<string, string>;
   sink?: 'dir' | 's3';
   s3?: { endpoint: string; bucket: string };
+  /** Sample memory during the run and report its breakdown at the highest RSS seen. */
+  sampleMemory?: boolean;
 }
 
 export interface WorkerResult {
@@ -48,6 +51,34 @@ export interface WorkerResult {
   idleMs?: number;
   /** Time from the first request to the last body received. */
   fetchSpanMs?: number;
+  /** What the process held when its sampled RSS was highest (MB): V8 heap spaces, external and array buffers. */
+  atPeak?: Record<string, number>;
+}
+
+/** Samples memory every 50 ms and keeps the breakdown of the sample with the highest RSS. */
+function peakSampler() {
+  let best: Record<string, number> = { rss: 0 };
+  const mb = (x: number) => Math.round(x / 1024 / 1024);
+  const timer = setInterval(() => {
+    const m = process.memoryUsage();
+    if (m.rss <= best.rss! * 1024 * 1024) return;
+    const spaces = Object.fromEntries(
+      v8.getHeapSpaceStatistics().map((x) => [x.space_name.replace(/_space$/, ''), mb(x.space_size)]),
+    );
+    best = {
+      rss: mb(m.rss),
+      heapTotal: mb(m.heapTotal),
+      heapUsed: mb(m.heapUsed),
+      external: mb(m.external),
+      arrayBuffers: mb(m.arrayBuffers),
+      ...spaces,
+    };
+  }, 50);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    return best;
+  };
 }
 
 /** Wraps fetch to measure when no request is in flight (from sending to the body read in full). */
@@ -282,6 +313,7 @@ function makeFloor(): { consume: Consume; end: () => Promise<void> } {
   };
 }
 
+const sampled = spec.sampleMemory ? peakSampler() : undefined;
 const startedAt = Date.now();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
@@ -329,6 +361,6 @@ const u = process.cpuUsage(cpu0);
 const peak = peakRssMb();
 if (dir) await rm(dir, { recursive: true, force: true });
 process.stdout.write(
-  `${JSON.stringify({ ...result, wallMs, cpuMs: (u.user + u.system) / 1000, peakRssMb: peak } satisfies WorkerResult)}\n`,
+  `${JSON.stringify({ ...result, wallMs, cpuMs: (u.user + u.system) / 1000, peakRssMb: peak, ...(sampled ? { atPeak: sampled() } : {}) } satisfies WorkerResult)}\n`,
 );
 process.exit(0);
