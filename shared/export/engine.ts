@@ -15,7 +15,6 @@ import type { QualysClient } from '../qualys/types';
 import { openPart, type PartWriter } from '../sink/part-writer';
 import type { ObjectStore } from '../sink/types';
 import { catalogManifestKeyFor, manifestKeyFor, partKeyFor, runDirFor, stateKeyFor } from './layout';
-import { readAhead } from './read-ahead';
 import { LeaseLostError, StateRef } from './state';
 import {
   MAX_REASON,
@@ -360,10 +359,10 @@ export class ExportRun {
     const safetyMs = opts.safetyMs ?? DEFAULT_SAFETY_MS;
     let outcome: PumpOutcome | undefined;
     let failure: unknown;
-    // Fetch page k+1 while page k is serialised, compressed and uploaded.
-    const iterator = readAhead(
-      module.pages(client, this.run.cursor, config, this.d.logger)[Symbol.asyncIterator](),
-    );
+    // The pagers fetch ahead themselves (the next request leaves while this page is parsed, serialised,
+    // compressed and uploaded), so pages are taken as they come: reading one ahead here too would only keep one
+    // more page in memory (issue 14: peak memory).
+    const iterator = module.pages(client, this.run.cursor, config, this.d.logger)[Symbol.asyncIterator]();
     try {
       for (;;) {
         if (this.lost) throw this.lost;

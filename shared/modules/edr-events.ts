@@ -1,5 +1,5 @@
 import { parseJsonBody } from './json';
-import { letRequestLeave } from './prefetch';
+import { copyString, dropBody, letRequestLeave } from './prefetch';
 import { ConfigError, IncompleteError, ParseError, QualysHttpError } from '../errors';
 import type { QualysClient, QualysResponse } from '../qualys/types';
 import type { AppConfig, EdrTimeField } from '../config';
@@ -155,7 +155,8 @@ export function peekEdrNextId(res: QualysResponse): string | undefined {
   const text = res.text;
   if (EMPTY_HEAD.test(text.slice(0, 64))) return undefined;
   const inBody = ID_AT_END.exec(text.slice(-512))?.[1] ?? ID_AT_START.exec(text.slice(0, 512))?.[1];
-  if (inBody) return inBody;
+  // A copy: a substring of the body would keep the whole body alive for as long as the id is kept.
+  if (inBody) return copyString(inBody);
   for (const name of EDR_CONTINUATION_HEADERS) {
     const v = res.headers.get(name)?.trim();
     if (v) return v;
@@ -250,7 +251,11 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
           ahead = continuation(guess);
           await letRequestLeave();
         }
-        page = parseEdrPage(res, key);
+        try {
+          page = parseEdrPage(res, key);
+        } finally {
+          dropBody(res);
+        }
       } catch (err) {
         ahead = undefined; // sent on the word of a page that cannot be read (or never sent)
         if (!reopenAfter(err)) throw err;

@@ -2,7 +2,7 @@ import type { MobileOptions } from '../config';
 import { ConfigError, IncompleteError, OriginError, ParseError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import type { QualysClient, QualysRequest, QualysResponse } from '../qualys/types';
-import { letRequestLeave } from './prefetch';
+import { copyString, dropBody, letRequestLeave } from './prefetch';
 import { endsLikeXml, parseXml, simpleReturnError } from './xml';
 import type {
   CommittedState,
@@ -109,7 +109,9 @@ export function peekMobileNext(text: string): string | undefined {
   const w = tail.lastIndexOf('<WARNING>');
   if (w < 0) return undefined;
   const m = /<URL>\s*(?:<!\[CDATA\[([^\]]*)\]\]>|([^<&]*))\s*<\/URL>/.exec(tail.slice(w));
-  return (m?.[1] ?? m?.[2])?.trim() || undefined;
+  const url = (m?.[1] ?? m?.[2])?.trim();
+  // A copy: a substring of the body would keep the whole body alive for as long as the URL is kept.
+  return url ? copyString(url) : undefined;
 }
 
 /**
@@ -330,7 +332,9 @@ async function* mobilePages(
     let page: Batch;
     try {
       page = parseBatch(res);
+      dropBody(res);
     } catch (err) {
+      dropBody(res);
       ahead = undefined;
       if (!(err instanceof ParseError)) throw err;
       page = await client.call(requestOf(cursor.url, cursor), parseBatch); // as before pipelining

@@ -2,6 +2,7 @@ import { parseJsonBody } from './json';
 import { IncompleteError, ParseError } from '../errors';
 import type { QualysClient, QualysResponse } from '../qualys/types';
 import { firstOf, lazyField } from './lazy';
+import { letRequestLeave } from './prefetch';
 import type { CompletenessCheck, Cursor, ExportRecord, ModuleDef, Page } from './types';
 
 /**
@@ -187,14 +188,21 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
           c.offset = 1;
         }
       }
-      // The sets keep growing after this page (the engine reads ahead): the cursor keeps their sizes now and
-      // copies them only if it is read (checkpointed), so each page costs O(page), not O(run).
+      // The sets keep growing after this page (the pager goes on while its consumer holds the page): the cursor
+      // keeps their sizes now and copies them only if it is read (checkpointed): O(page) per page, not O(run).
       const cursor: PciCursor = { ...c, totals: totals.slice() };
       const seenNow = seen.size;
       const passNow = passSeen;
       const passSize = passSeen.size;
       lazyField(cursor, 'seen', () => firstOf(seen, seenNow));
       lazyField(cursor, 'passSeen', () => firstOf(passNow, passSize));
+      // Keep `width` requests in flight while the consumer writes this page (the loop's top would do it only when
+      // asked for the next page).
+      if (!done && !c.closing) {
+        fetchAt(c.offset);
+        speculate(c.offset);
+        await letRequestLeave();
+      }
       // The API's own total, for progress (the engine shows records of total and an ETA).
       yield { records, cursor, done, total: page.totalCount };
       if (done) return;

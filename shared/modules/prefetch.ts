@@ -1,3 +1,5 @@
+import type { QualysResponse } from '../qualys/types';
+
 /**
  * Ordered fetch-ahead for index-addressed pages (PCI offsets, CertView page numbers): keeps up to `width`
  * requests in flight but yields results strictly in index order, and stops at the first page that ends the
@@ -42,7 +44,11 @@ export async function* prefetchOrdered<T>(opts: {
     // A full page after a short one: the listing goes on after all; fetch ahead again.
     cap = opts.isShort?.(result, k) ? Math.min(cap, k + 1) : Number.POSITIVE_INFINITY;
     // Refill before handing the page over, so `width` requests stay in flight while the consumer works.
-    if (!opts.isLast(result, k)) topUp(k + 1);
+    if (!opts.isLast(result, k)) {
+      const before = next;
+      topUp(k + 1);
+      if (next > before) await letRequestLeave();
+    }
     yield { k, result };
     if (opts.isLast(result, k)) return;
     k++;
@@ -55,3 +61,15 @@ export async function* prefetchOrdered<T>(opts: {
  * promise steps, which would otherwise wait for that work to finish.
  */
 export const letRequestLeave = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Lets go of a page's body (1–2 MB of text) once it is parsed. It would otherwise stay reachable through the
+ * settled promise and the generator's saved registers until well after its page is written: long enough to be
+ * moved to V8's old large-object space, which only a full collection empties (issue 14: peak memory).
+ */
+export function dropBody(res: QualysResponse): void {
+  res.text = '';
+}
+
+/** A string that shares no memory with the one it was cut from (V8 keeps the parent of a substring alive). */
+export const copyString = (s: string): string => JSON.parse(JSON.stringify(s)) as string;

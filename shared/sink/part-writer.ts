@@ -36,6 +36,9 @@ export function toNdjsonLine(record: unknown, stamp = ''): string {
   return json.length === 2 ? `${stamp.slice(0, -1)}}\n` : `${stamp}${json.slice(1)}\n`;
 }
 
+/** Characters per write (see writePage): well under V8's large-object threshold (128 KiB). */
+const PIECE = 32 * 1024;
+
 /** Counts and hashes the bytes that pass through (the stored, compressed object). */
 class HashCounter extends Transform {
   readonly hash = createHash('sha256');
@@ -93,9 +96,13 @@ export function openPart(store: ObjectStore, key: string, opts: PartOptions = {}
   let records = 0;
   let rawBytes = 0;
 
-  async function write(chunk: string): Promise<void> {
+  /** Hands `pieces` to gzip, then waits until it has taken them (backpressure keeps memory bounded). */
+  async function write(pieces: string[]): Promise<void> {
     if (failed) throw failed;
-    if (!source.write(chunk)) {
+    let more = true;
+    for (const piece of pieces) more = source.write(piece);
+    pieces.length = 0; // the text is gzip's now (as buffers): nothing here keeps it alive while we wait
+    if (!more) {
       await new Promise<void>((resolve, reject) => {
         const done = (err?: Error) => {
           source.off('drain', onDrain);
@@ -120,14 +127,30 @@ export function openPart(store: ObjectStore, key: string, opts: PartOptions = {}
       return rawBytes;
     },
     async writePage(page) {
-      // Serialise the whole page first: a bad record fails the page before any of it is written. One write
-      // per page keeps stream overhead off the per-record path.
+      // Serialise the whole page first: a bad record fails the page before any of it is written. The text is
+      // kept in pieces of about PIECE characters, each one write: few enough writes to keep stream overhead off
+      // the per-record path, and each piece small enough for V8's young generation, where it dies as soon as
+      // gzip has it. One string per page (1–2 MB) would be allocated in the large-object space and wait there
+      // for a full collection (issue 14: peak memory).
+      const pieces: string[] = [];
       let chunk = '';
-      for (const r of page) chunk += toNdjsonLine(r, stamp);
-      if (!chunk) return;
-      await write(chunk);
+      let bytes = 0;
+      for (const r of page) {
+        chunk += toNdjsonLine(r, stamp);
+        if (chunk.length >= PIECE) {
+          bytes += Buffer.byteLength(chunk);
+          pieces.push(chunk);
+          chunk = '';
+        }
+      }
+      if (chunk) {
+        bytes += Buffer.byteLength(chunk);
+        pieces.push(chunk);
+      }
+      if (!pieces.length) return;
+      await write(pieces);
       records += page.length;
-      rawBytes += Buffer.byteLength(chunk);
+      rawBytes += bytes;
     },
     async close() {
       source.end();

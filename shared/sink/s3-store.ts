@@ -65,7 +65,9 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
           ContentType: contentType,
           ContentEncoding: contentEncoding,
         },
-        partSize: opts.partSizeBytes ?? 8 * 1024 * 1024,
+        // The smallest part S3 takes: lib-storage holds up to queueSize parts in flight plus the one it is
+        // filling (and a copy of it while it joins the pieces), so this bounds the sink's memory (~20 MiB).
+        partSize: opts.partSizeBytes ?? 5 * 1024 * 1024,
         queueSize: opts.queueSize ?? 2,
         leavePartsOnError: false,
       });

@@ -1,7 +1,6 @@
-// Page cursors stay exact while the pager reads ahead, and fetch-ahead stops where the listing ends (issue 14).
+// Page cursors stay exact when serialised after the pager has moved on, and fetch-ahead stops where the listing ends (issue 14).
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config';
-import { readAhead } from '../../shared/export/read-ahead';
 import { certviewCertificates } from '../../shared/modules/certview-certificates';
 import { pciScans, type PciCursor } from '../../shared/modules/pci-scans';
 import type { Cursor, ModuleDef, Page } from '../../shared/modules/types';
@@ -36,8 +35,8 @@ function fakeClient(answer: (req: QualysRequest) => unknown, asked: QualysReques
 }
 
 /**
- * Reads the pages as the engine does (one page read ahead) and serialises each page's cursor only after the
- * pager has moved past it, as a checkpoint does.
+ * Reads every page, serialising each page's cursor only once the pager has produced the next page (its sets
+ * have grown since), as a checkpoint written while the pager runs ahead would.
  */
 async function pagesAsEngine(
   module: ModuleDef,
@@ -46,15 +45,16 @@ async function pagesAsEngine(
   env: Record<string, string>,
 ) {
   const config = loadConfig({ QUALYS_GATEWAY_URL: 'https://gw.example.com', ...env });
-  const it = readAhead(module.pages(client, cursor, config)[Symbol.asyncIterator]());
+  const it = module.pages(client, cursor, config)[Symbol.asyncIterator]();
   const pages: Page[] = [];
-  for (;;) {
-    const r = await it.next();
-    if (r.done) break;
-    pages.push(r.value);
-    await new Promise((r) => setTimeout(r, 3)); // let the read-ahead page arrive
+  const json: Record<string, unknown>[] = [];
+  for (let r = await it.next(); !r.done;) {
+    const page = r.value;
+    pages.push(page);
+    r = await it.next(); // the pager moves on first
+    json.push(JSON.parse(JSON.stringify(page.cursor)) as Record<string, unknown>);
   }
-  return { pages, json: pages.map((p) => JSON.parse(JSON.stringify(p.cursor)) as Record<string, unknown>) };
+  return { pages, json };
 }
 
 describe('PCI page cursors', () => {

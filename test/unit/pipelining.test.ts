@@ -2,7 +2,6 @@
 // when the full parse of the same page agrees; otherwise it is dropped and the module's safe path is taken.
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config';
-import { readAhead } from '../../shared/export/read-ahead';
 import { edrEvents, peekEdrNextId } from '../../shared/modules/edr-events';
 import { mobileAssets, peekMobileNext } from '../../shared/modules/mobile-assets';
 import type { ExportRecord, ModuleDef } from '../../shared/modules/types';
@@ -45,7 +44,7 @@ function fakeClient(answer: (req: QualysRequest) => QualysResponse, asked: Qualy
 async function readAll(module: ModuleDef, client: QualysClient, env: Record<string, string>) {
   const config = loadConfig({ QUALYS_GATEWAY_URL: GW, ...env });
   const cursor = module.start({ config, now: new Date('2026-01-02T00:00:00.000Z'), committed: undefined });
-  const it = readAhead(module.pages(client, cursor, config)[Symbol.asyncIterator]());
+  const it = module.pages(client, cursor, config)[Symbol.asyncIterator]();
   const records: ExportRecord[] = [];
   let last;
   for (;;) {
