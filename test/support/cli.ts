@@ -22,6 +22,8 @@ export interface QexportOptions {
   asExecutable?: boolean;
   /** Called with the child once it started (to signal it). */
   onSpawn?: (child: ChildProcess) => void;
+  /** The launcher to run instead of this repository's bin/qexport.mjs (a copy in a scratch project). */
+  launcher?: string;
 }
 
 /**
@@ -31,9 +33,10 @@ export interface QexportOptions {
 export function qexport(args: string[], opts: QexportOptions = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...opts.env };
+    const launcher = opts.launcher ?? QEXPORT;
     const child = opts.asExecutable
-      ? spawn(QEXPORT, args, { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, [QEXPORT, ...args], {
+      ? spawn(launcher, args, { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, [launcher, ...args], {
           cwd: opts.cwd ?? ROOT,
           env,
           stdio: ['ignore', 'pipe', 'pipe'],
