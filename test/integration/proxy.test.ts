@@ -8,12 +8,13 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { CreateSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { proxyAwareFetch } from '../../shared/app/proxy-fetch';
 import type { Manifest } from '../../shared/export/types';
 import { startSimulator, type Simulator } from '../sim';
 import { lines, qexport, ROOT, walk } from '../support/cli';
+import { createSimSecrets, FUNCTION_BUILD, standInAwsEnv } from '../support/functions';
 import { startHttpProxy, type HttpProxy } from '../support/http-proxy';
 import { startS3Server, type S3Server } from '../support/s3-server';
 import { startSecretsManagerServer, type SecretsManagerServer } from '../support/secrets-manager-server';
@@ -209,25 +210,9 @@ describe('the Lambda entry points build the proxy-aware fetch from their environ
   beforeAll(async () => {
     sm = await startSecretsManagerServer();
     s3 = await startS3Server();
-    await sm.client.send(
-      new CreateSecretCommand({
-        Name: 'proxy-creds',
-        SecretString: JSON.stringify({
-          method: 'qualys-oidc',
-          clientId: sim.defaults.clientId,
-          clientSecret: sim.defaults.clientSecret,
-        }),
-      }),
-    );
-    await sm.client.send(new CreateSecretCommand({ Name: 'proxy-token' }));
+    await createSimSecrets(sm, sim, { credentials: 'proxy-creds', token: 'proxy-token' });
     Object.assign(process.env, {
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.endpoint,
-      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+      ...standInAwsEnv({ s3: s3.endpoint, secretsManager: sm.endpoint }),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...qualysEnv(),
       HTTP_PROXY: proxy.url,
@@ -248,16 +233,9 @@ describe('the Lambda entry points build the proxy-aware fetch from their environ
   async function bundle(entry: string, dir: string): Promise<string> {
     const outfile = join(dir, `${entry}.mjs`);
     await build({
+      ...FUNCTION_BUILD,
       entryPoints: [join(ROOT, 'functions', `${entry}.ts`)],
       outfile,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      mainFields: ['module', 'main'],
-      banner: {
-        js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-      },
       logLevel: 'error',
     });
     return outfile;

@@ -16,7 +16,6 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStack } from '../../infra/build';
 import { STATES } from '../../infra/loop';
@@ -32,6 +31,7 @@ import { allViews, q } from '../../shared/schema/views';
 import { startSimulator, type SimOptions, type Simulator } from '../sim';
 import { definitionOf, type AslDefinition } from '../infra/asl';
 import { alarmState, cfnString, emfDatapoints, type Datapoint } from '../support/alarms';
+import { bundleFunctions, standInAwsEnv } from '../support/functions';
 import { compareIds, idOf, readParts } from '../support/harness';
 import { startLambdaServer, type LambdaServer } from '../support/lambda-server';
 import { startS3Server, type S3Server } from '../support/s3-server';
@@ -202,22 +202,7 @@ beforeAll(async () => {
   stack = buildStack(app).stack;
 
   out = await mkdtemp(join(tmpdir(), 'qexport-tenants-'));
-  // The same bundle options as infra/tenant.ts (ESM, SDK bundled, createRequire banner).
-  await build({
-    entryPoints: ['token-refresh', ...MODULES.map((m) => `export-${m}`)].map((e) =>
-      join(ROOT, 'functions', `${e}.ts`),
-    ),
-    outdir: out,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    minify: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    mainFields: ['module', 'main'],
-    logLevel: 'silent',
-    banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
-  });
+  await bundleFunctions(['token-refresh', ...MODULES.map((m) => `export-${m}`)], out);
 
   // One Lambda endpoint for the account: each tenant's exporters reach their own token-refresh by the name
   // their environment gives.
@@ -228,15 +213,7 @@ beforeAll(async () => {
     }),
   );
   const aws = {
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.endpoint,
-    AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
-    // s3rver stores aws-chunked framing inside streamed objects otherwise (local-aws.md).
-    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    ...standInAwsEnv({ s3: s3.endpoint, secretsManager: sm.endpoint, lambda: lambda.endpoint }),
     QEXPORT_LOG_LEVEL: 'error',
   };
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { S3RVER_CHECKSUM_ENV } from './functions';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const QEXPORT = join(ROOT, 'bin', 'qexport.mjs');
@@ -84,9 +85,7 @@ export function awsEnv(
     ...(endpoint
       ? {
           AWS_ENDPOINT_URL_S3: endpoint,
-          // s3rver stores aws-chunked framing inside streamed objects otherwise (local-aws.md).
-          AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-          AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+          ...S3RVER_CHECKSUM_ENV,
           AWS_MAX_ATTEMPTS: '2',
         }
       : {}),
