@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getModule } from '../../shared/modules';
 import { startSimulator, type Simulator } from '../sim';
-import { awsEnv, lines, qexport, walk } from '../support/cli';
+import { awsEnv, lines, qexport, simCliEnv, walk } from '../support/cli';
 import { simConfig, testClient } from '../support/harness';
 import { startS3ErrorServer } from '../support/s3-error-server';
 import { startS3Server, type S3Server } from '../support/s3-server';
@@ -30,13 +30,7 @@ afterAll(async () => {
 });
 
 const qualysEnv = (): Record<string, string> => ({
-  QUALYS_GATEWAY_URL: sim.url,
-  QUALYS_PCI_URL: sim.url,
-  QUALYS_AUTH_METHOD: 'qualys-oidc',
-  QUALYS_CLIENT_ID: sim.defaults.clientId,
-  QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
-  QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
-  QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
+  ...simCliEnv(sim),
   QUALYS_MOBILE_TRUNCATION_LIMIT: '10',
   QUALYS_HTTP_MAX_RETRIES: '0',
 });

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { proxyAwareFetch } from '../../shared/app/proxy-fetch';
 import type { Manifest } from '../../shared/export/types';
 import { startSimulator, type Simulator } from '../sim';
-import { lines, qexport, ROOT, walk } from '../support/cli';
+import { lines, qexport, ROOT, simCliEnv, walk } from '../support/cli';
 import { createSimSecrets, FUNCTION_BUILD, standInAwsEnv } from '../support/functions';
 import { startHttpProxy, type HttpProxy } from '../support/http-proxy';
 import { startS3Server, type S3Server } from '../support/s3-server';
@@ -47,13 +47,7 @@ afterAll(async () => {
 const simHost = () => new URL(sim.url).host;
 
 const qualysEnv = (): Record<string, string> => ({
-  QUALYS_GATEWAY_URL: sim.url,
-  QUALYS_PCI_URL: sim.url,
-  QUALYS_AUTH_METHOD: 'qualys-oidc',
-  QUALYS_CLIENT_ID: sim.defaults.clientId,
-  QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
-  QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
-  QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
+  ...simCliEnv(sim),
   QUALYS_PCI_PAGE_SIZE: '10',
   QUALYS_CERTVIEW_PAGE_SIZE: '10',
   QUALYS_EDR_PAGE_SIZE: '25',

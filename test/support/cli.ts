@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Simulator } from '../sim';
 import { S3RVER_CHECKSUM_ENV } from './functions';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -90,5 +91,18 @@ export function awsEnv(
         }
       : {}),
     ...extra,
+  };
+}
+
+/** What a CLI run needs to reach a simulator: its URLs, the gateway client and PCI Merchant's own Basic account. */
+export function simCliEnv(sim: Simulator): Record<string, string> {
+  return {
+    QUALYS_GATEWAY_URL: sim.url,
+    QUALYS_PCI_URL: sim.url,
+    QUALYS_AUTH_METHOD: 'qualys-oidc',
+    QUALYS_CLIENT_ID: sim.defaults.clientId,
+    QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
+    QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
+    QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
   };
 }
