@@ -5,11 +5,10 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getModule } from '../../shared/modules';
 import { startSimulator, type Simulator } from '../sim';
-import { awsEnv, lines, qexport, simCliEnv, walk } from '../support/cli';
+import { awsEnv, closedPort, lines, qexport, simCliEnv, walk } from '../support/cli';
 import { simConfig, testClient } from '../support/harness';
 import { startS3ErrorServer } from '../support/s3-error-server';
 import { startS3Server, type S3Server } from '../support/s3-server';
@@ -43,15 +42,6 @@ function exportPciToS3(out: string, endpoint: string, aws: Record<string, string
   return qexport(['export', 'pci-scans', '--out', out], {
     env: { ...qualysEnv(), ...awsEnv(endpoint, aws) },
   });
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 function expectOneLine(stderr: string, pattern: RegExp): void {

@@ -5,7 +5,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
@@ -13,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { proxyAwareFetch } from '../../shared/app/proxy-fetch';
 import type { Manifest } from '../../shared/export/types';
 import { startSimulator, type Simulator } from '../sim';
-import { lines, qexport, ROOT, simCliEnv, walk } from '../support/cli';
+import { closedPort, lines, qexport, ROOT, simCliEnv, walk } from '../support/cli';
 import { createSimSecrets, FUNCTION_BUILD, standInAwsEnv } from '../support/functions';
 import { startHttpProxy, type HttpProxy } from '../support/http-proxy';
 import { startS3Server, type S3Server } from '../support/s3-server';
@@ -63,6 +62,21 @@ async function counted<T>(
   const proxiedBefore = p.requests.length;
   const value = await fn();
   return { value, sim: sim.stats().requests - simBefore, proxied: p.requests.length - proxiedBefore };
+}
+
+/**
+ * `qexport token` through the proxy at `proxyUrl`, no retries: exit 3, and each configured check (gateway, PCI)
+ * reports its error as one line matching `pattern`.
+ */
+async function tokenFailsThrough(proxyUrl: string, pattern: RegExp) {
+  const run = await qexport(['token'], {
+    env: { ...qualysEnv(), HTTP_PROXY: proxyUrl, QUALYS_HTTP_MAX_RETRIES: '0' },
+  });
+  expect(run.code).toBe(3);
+  const l = lines(run.stdout).filter((x) => /^ +error: /.test(x));
+  expect(l, run.stdout).toHaveLength(2);
+  for (const line of l) expect(line).toMatch(pattern);
+  return run;
 }
 
 describe('qexport through a proxy', () => {
@@ -138,42 +152,24 @@ describe('qexport through a proxy', () => {
 
   it('a proxy refusing our credentials: one line naming the proxy status, exit 3', async () => {
     const url = `http://${PROXY_USER}:not-the-password@127.0.0.1:${authProxy.port}`;
-    const run = await qexport(['token'], {
-      env: { ...qualysEnv(), HTTP_PROXY: url, QUALYS_HTTP_MAX_RETRIES: '0' },
-    });
-    expect(run.code).toBe(3);
-    // Each configured check (gateway, PCI) reports its error as one line.
-    const l = lines(run.stdout).filter((x) => /^ +error: /.test(x));
-    expect(l, run.stdout).toHaveLength(2);
-    for (const line of l) {
-      expect(line).toMatch(
-        new RegExp(
-          `the proxy \\(http://127\\.0\\.0\\.1:${authProxy.port}\\) refused the connection with HTTP 407: check the user and password`,
-        ),
-      );
-    }
+    const run = await tokenFailsThrough(
+      url,
+      new RegExp(
+        `the proxy \\(http://127\\.0\\.0\\.1:${authProxy.port}\\) refused the connection with HTTP 407: check the user and password`,
+      ),
+    );
     expect(run.stdout + run.stderr).not.toContain('not-the-password');
   });
 
   it('a proxy that is down: one line naming the cause, exit 3, no direct fallback', async () => {
-    const srv = createServer();
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    const { port } = srv.address() as { port: number };
-    await new Promise((r) => srv.close(r));
+    const port = await closedPort();
     const before = sim.stats().requests;
-    const run = await qexport(['token'], {
-      env: { ...qualysEnv(), HTTP_PROXY: `http://127.0.0.1:${port}`, QUALYS_HTTP_MAX_RETRIES: '0' },
-    });
-    expect(run.code).toBe(3);
-    const l = lines(run.stdout).filter((x) => /^ +error: /.test(x));
-    expect(l, run.stdout).toHaveLength(2);
-    for (const line of l) {
-      expect(line).toMatch(
-        new RegExp(
-          `cannot connect to the proxy http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\): check HTTPS_PROXY`,
-        ),
-      );
-    }
+    await tokenFailsThrough(
+      `http://127.0.0.1:${port}`,
+      new RegExp(
+        `cannot connect to the proxy http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\): check HTTPS_PROXY`,
+      ),
+    );
     expect(sim.stats().requests).toBe(before);
   });
 });

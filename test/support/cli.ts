@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Simulator } from '../sim';
 import { S3RVER_CHECKSUM_ENV } from './functions';
@@ -105,4 +106,13 @@ export function simCliEnv(sim: Simulator): Record<string, string> {
     QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
     QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
   };
+}
+
+/** A port nothing listens on. */
+export async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as { port: number };
+  await new Promise((r) => srv.close(r));
+  return port;
 }
