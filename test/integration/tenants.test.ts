@@ -378,6 +378,19 @@ async function manifestOf(prefix: string, module: ModuleName): Promise<Manifest>
   return JSON.parse((await s3.getObject(keys[0]!)).toString('utf8')) as Manifest;
 }
 
+/** The run of `module` published under `prefix`, what the tenant's simulator holds, and how they compare. */
+async function publishedRun(prefix: string, module: ModuleName, sim: Simulator) {
+  const manifest = await manifestOf(prefix, module);
+  const records = await readParts(manifest, (k) => s3.getObject(k));
+  const range = manifest.range as { from?: string; to?: string };
+  const want = [...sim.expectedIds(module, module === 'edr-events' ? range : undefined)];
+  const ids = compareIds(
+    want,
+    records.map((rec) => idOf(module, rec)),
+  );
+  return { manifest, want, ids };
+}
+
 describe('two tenants side by side, one failing', () => {
   it("tenant A's subscription fails every call; tenant B's exports complete, exactly, under its own prefix", async () => {
     const a = tenants.a;
@@ -416,19 +429,10 @@ describe('two tenants side by side, one failing', () => {
       expect(r.status, `${r.module}: ${r.error} ${r.cause}`).toBe('SUCCEEDED');
       expect(r.path.at(-1)).toBe(STATES.done);
       expect(r.invoked.length, r.module).toBeGreaterThanOrEqual(2);
-      const manifest = await manifestOf('qualys/b', r.module);
-      const records = await readParts(manifest, (k) => s3.getObject(k));
+      const { manifest, want, ids } = await publishedRun('qualys/b', r.module, b.sim);
       for (const p of manifest.parts) expect(p.key.startsWith(`qualys/b/${r.module}/`)).toBe(true);
-      const range = manifest.range as { from?: string; to?: string };
-      const want = [...b.sim.expectedIds(r.module, r.module === 'edr-events' ? range : undefined)];
       expect(want.length).toBeGreaterThan(0);
-      expect(
-        compareIds(
-          want,
-          records.map((rec) => idOf(r.module, rec)),
-        ),
-        r.module,
-      ).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+      expect(ids, r.module).toEqual({ lost: 0, duplicated: 0, extra: 0 });
       expect(r.output).toMatchObject({ status: 'done', module: r.module, records: manifest.totals.records });
     }
 
@@ -503,17 +507,8 @@ describe('two tenants side by side, one failing', () => {
     const runs = await Promise.all(MODULES.map((m) => execute(a, m)));
     for (const r of runs) {
       expect(r.status, `${r.module}: ${r.error} ${r.cause}`).toBe('SUCCEEDED');
-      const manifest = await manifestOf('qualys/a', r.module);
-      const records = await readParts(manifest, (k) => s3.getObject(k));
-      const range = manifest.range as { from?: string; to?: string };
-      const want = [...a.sim.expectedIds(r.module, r.module === 'edr-events' ? range : undefined)];
-      expect(
-        compareIds(
-          want,
-          records.map((rec) => idOf(r.module, rec)),
-        ),
-        r.module,
-      ).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+      const { ids } = await publishedRun('qualys/a', r.module, a.sim);
+      expect(ids, r.module).toEqual({ lost: 0, duplicated: 0, extra: 0 });
     }
 
     // The bucket, copied as it is, read by a real SQL engine through the tenant-partitioned tables and the
