@@ -578,40 +578,74 @@ const CRED_ENV: Record<keyof Credentials, string> = {
   scope: ENV.scope,
 };
 
-/** Every problem of a credentials set at once: missing fields, secrets too short to redact, a bad token URL. */
-function checkCredentials(c: Credentials, name: (field: keyof Credentials) => string): Credentials {
+/** The fields of a credentials set (gateway or PCI Merchant) that are checked the same way for both. */
+interface CheckedFields {
+  method: string;
+  clientSecret?: string;
+  password?: string;
+  tokenUrl?: string;
+}
+
+/**
+ * Every problem of a credentials set at once: missing fields (`required` for its method, a `what` such as
+ * "auth method"), secrets too short to redact, a bad token URL. `name` names a field in errors.
+ */
+function checkCredentialFields<C extends CheckedFields>(
+  c: C,
+  required: readonly (keyof C & string)[],
+  what: string,
+  name: (field: keyof C & string) => string,
+): C {
   const p = new ConfigProblems();
-  for (const field of REQUIRED[c.method]) {
-    if (!c[field]) p.add(`${name(field)} is required for auth method ${c.method}`);
+  for (const field of required) {
+    if (!c[field]) p.add(`${name(field)} is required for ${what} ${c.method}`);
   }
   for (const field of ['clientSecret', 'password'] as const) {
     p.add(secretLengthProblem(c[field], name(field)));
   }
-  if (c.tokenUrl) c.tokenUrl = p.take(() => parseUrl(c.tokenUrl!, name('tokenUrl')));
+  const fields: CheckedFields = c;
+  if (fields.tokenUrl) fields.tokenUrl = p.take(() => parseUrl(fields.tokenUrl!, name('tokenUrl')));
   p.throwIfAny();
   return c;
 }
 
-function method(value: string | undefined, name: string): AuthMethod {
-  const m = value ?? 'qualys-oidc';
-  if (!(AUTH_METHODS as readonly string[]).includes(m)) {
-    throw new ConfigError(`${name} must be one of ${AUTH_METHODS.join(', ')}, got '${m}'`);
+/** `value` (`fallback` when unset) if it is one of `allowed`; otherwise an error naming `name`. */
+function oneOf<M extends string>(
+  value: string | undefined,
+  name: string,
+  allowed: readonly M[],
+  fallback: M,
+): M {
+  const m = value ?? fallback;
+  if (!(allowed as readonly string[]).includes(m)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got '${m}'`);
   }
-  return m as AuthMethod;
+  return m as M;
+}
+
+/** Gateway credentials read through `field` (an environment or a secret); `name` names a field in errors. */
+function credentialsFrom(
+  field: (k: keyof Credentials) => string | undefined,
+  name: (k: keyof Credentials) => string,
+): Credentials {
+  const c: Credentials = {
+    method: oneOf(field('method'), name('method'), AUTH_METHODS, 'qualys-oidc'),
+    clientId: field('clientId'),
+    clientSecret: field('clientSecret'),
+    username: field('username'),
+    password: field('password'),
+    tokenUrl: field('tokenUrl'),
+    scope: field('scope'),
+  };
+  return checkCredentialFields(c, REQUIRED[c.method], 'auth method', name);
 }
 
 /** Credentials from environment variables (the CLI). */
 export function loadCredentials(env: Env): Credentials {
-  const c: Credentials = {
-    method: method(str(env, ENV.authMethod), ENV.authMethod),
-    clientId: str(env, ENV.clientId),
-    clientSecret: str(env, ENV.clientSecret),
-    username: str(env, ENV.username),
-    password: str(env, ENV.password),
-    tokenUrl: str(env, ENV.tokenUrl),
-    scope: str(env, ENV.scope),
-  };
-  return checkCredentials(c, (f) => CRED_ENV[f]);
+  return credentialsFrom(
+    (k) => str(env, CRED_ENV[k]),
+    (k) => CRED_ENV[k],
+  );
 }
 
 /**
@@ -641,17 +675,7 @@ function secretFields(value: unknown, source: string): (k: string) => string | u
 
 /** Credentials from the credentials secret's JSON; `source` names the secret in errors (never its values). */
 export function parseCredentials(value: unknown, source: string): Credentials {
-  const field = secretFields(value, source);
-  const c: Credentials = {
-    method: method(field('method'), `${source}: field 'method'`),
-    clientId: field('clientId'),
-    clientSecret: field('clientSecret'),
-    username: field('username'),
-    password: field('password'),
-    tokenUrl: field('tokenUrl'),
-    scope: field('scope'),
-  };
-  return checkCredentials(c, (f) => `${source}: field '${f}'`);
+  return credentialsFrom(secretFields(value, source), (f) => `${source}: field '${f}'`);
 }
 
 /** A one-line summary safe for logs (no credentials). */
@@ -681,28 +705,21 @@ const PCI_ENV: Record<keyof PciCredentials, string> = {
   scope: ENV.pciScope,
 };
 
-function pciMethod(value: string | undefined, name: string): PciAuthMethod {
-  const m = value ?? 'basic';
-  if (!(PCI_AUTH_METHODS as readonly string[]).includes(m)) {
-    throw new ConfigError(`${name} must be one of ${PCI_AUTH_METHODS.join(', ')}, got '${m}'`);
-  }
-  return m as PciAuthMethod;
-}
-
-function checkPciCredentials(
-  c: PciCredentials,
-  name: (field: keyof PciCredentials) => string,
+/** PCI Merchant credentials read through `field` (an environment or a secret); `name` names a field in errors. */
+function pciCredentialsFrom(
+  field: (k: keyof PciCredentials) => string | undefined,
+  name: (k: keyof PciCredentials) => string,
 ): PciCredentials {
-  const p = new ConfigProblems();
-  for (const field of PCI_REQUIRED[c.method]) {
-    if (!c[field]) p.add(`${name(field)} is required for PCI auth method ${c.method}`);
-  }
-  for (const field of ['clientSecret', 'password'] as const) {
-    p.add(secretLengthProblem(c[field], name(field)));
-  }
-  if (c.tokenUrl) c.tokenUrl = p.take(() => parseUrl(c.tokenUrl!, name('tokenUrl')));
-  p.throwIfAny();
-  return c;
+  const c: PciCredentials = {
+    method: oneOf(field('method'), name('method'), PCI_AUTH_METHODS, 'basic'),
+    username: field('username'),
+    password: field('password'),
+    tokenUrl: field('tokenUrl'),
+    clientId: field('clientId'),
+    clientSecret: field('clientSecret'),
+    scope: field('scope'),
+  };
+  return checkCredentialFields(c, PCI_REQUIRED[c.method], 'PCI auth method', name);
 }
 
 /** Are any gateway credentials set in the environment? (The CLI reports and requires only what is set.) */
@@ -719,16 +736,10 @@ export function hasPciCredentials(env: Env): boolean {
 
 /** PCI Merchant credentials from QUALYS_PCI_* variables (the CLI). */
 export function loadPciCredentials(env: Env): PciCredentials {
-  const c: PciCredentials = {
-    method: pciMethod(str(env, ENV.pciAuthMethod), ENV.pciAuthMethod),
-    username: str(env, ENV.pciUsername),
-    password: str(env, ENV.pciPassword),
-    tokenUrl: str(env, ENV.pciTokenUrl),
-    clientId: str(env, ENV.pciClientId),
-    clientSecret: str(env, ENV.pciClientSecret),
-    scope: str(env, ENV.pciScope),
-  };
-  return checkPciCredentials(c, (f) => PCI_ENV[f]);
+  return pciCredentialsFrom(
+    (k) => str(env, PCI_ENV[k]),
+    (k) => PCI_ENV[k],
+  );
 }
 
 /**
@@ -736,15 +747,5 @@ export function loadPciCredentials(env: Env): PciCredentials {
  * fields. `source` names the secret in errors (never its values).
  */
 export function parsePciCredentials(value: unknown, source: string): PciCredentials {
-  const field = secretFields(value, source);
-  const c: PciCredentials = {
-    method: pciMethod(field('method'), `${source}: field 'method'`),
-    username: field('username'),
-    password: field('password'),
-    tokenUrl: field('tokenUrl'),
-    clientId: field('clientId'),
-    clientSecret: field('clientSecret'),
-    scope: field('scope'),
-  };
-  return checkPciCredentials(c, (f) => `${source}: field '${f}'`);
+  return pciCredentialsFrom(secretFields(value, source), (f) => `${source}: field '${f}'`);
 }

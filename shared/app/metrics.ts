@@ -11,12 +11,10 @@ import {
 } from '../metrics-names';
 
 type Unit = 'Count' | 'Milliseconds' | 'Seconds';
+type Metric = { name: string; value: number; unit: Unit };
 
 /** One CloudWatch Embedded Metric Format line (CloudWatch Logs turns it into metrics, no API calls). */
-export function emfLine(
-  dimensions: Record<string, string>,
-  metrics: { name: string; value: number; unit: Unit }[],
-): string {
+export function emfLine(dimensions: Record<string, string>, metrics: Metric[]): string {
   return JSON.stringify({
     _aws: {
       Timestamp: Date.now(),
@@ -62,8 +60,8 @@ const INCOMPLETE = 'incomplete';
 
 const finiteNonNegative = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 
-/** The metrics of one export invocation (one EMF line). */
-export function runMetrics(r: {
+/** What one export invocation reports. */
+export interface RunMetricsInput {
   result: RunMetricsResult;
   pages: number;
   apiCalls: number;
@@ -71,10 +69,13 @@ export function runMetrics(r: {
   durationMs: number;
   /** Epoch ms the freshness is measured at (default: now). */
   now?: number;
-}): { name: string; value: number; unit: Unit }[] {
+}
+
+/** The metrics of one export invocation (one EMF line). */
+export function runMetrics(r: RunMetricsInput): Metric[] {
   const { result } = r;
   const count = (name: string, yes: boolean) => ({ name, value: yes ? 1 : 0, unit: 'Count' as const });
-  const metrics: { name: string; value: number; unit: Unit }[] = [
+  const metrics: Metric[] = [
     { name: EXPORT_METRICS.records, value: result.records, unit: 'Count' },
     { name: EXPORT_METRICS.pages, value: r.pages, unit: 'Count' },
     { name: EXPORT_METRICS.apiCalls, value: r.apiCalls, unit: 'Count' },
@@ -105,15 +106,7 @@ export function runMetrics(r: {
 }
 
 export function emitRunMetrics(
-  r: {
-    module: ModuleName;
-    result: RunMetricsResult;
-    pages: number;
-    apiCalls: number;
-    retries: number;
-    durationMs: number;
-    now?: number;
-  },
+  r: RunMetricsInput & { module: ModuleName },
   write: (line: string) => void = stdout,
 ): void {
   write(emfLine({ [DIM_MODULE]: r.module }, runMetrics(r)));
@@ -123,7 +116,7 @@ export function emitTokenMetrics(
   r: { refreshed: boolean; failed: boolean; tokenAgeSeconds?: number },
   write: (line: string) => void = stdout,
 ): void {
-  const metrics: { name: string; value: number; unit: Unit }[] = [
+  const metrics: Metric[] = [
     { name: TOKEN_METRICS.refreshes, value: r.refreshed ? 1 : 0, unit: 'Count' },
     { name: TOKEN_METRICS.refreshFailures, value: r.failed ? 1 : 0, unit: 'Count' },
   ];

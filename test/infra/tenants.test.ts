@@ -8,12 +8,12 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildStack } from '../../infra/build';
 import { ContextError, readSettings } from '../../infra/context';
-import { acknowledgedFindings } from '../../infra/nag';
 import type { QualysExportStack } from '../../infra/stack';
 import { pascal } from '../../infra/tenant';
 import { MODULES, type ModuleName } from '../../shared/config';
 import { decodePrestoView } from '../../shared/schema/views';
 import { definitionOf } from './asl';
+import { expectEveryAcknowledgementMatches, unacknowledged } from './nag-findings';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const cdkJson = JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as {
@@ -634,28 +634,12 @@ describe('three tenants', () => {
   });
 
   it('cdk-nag: clean, and every acknowledgement matches a finding on its own construct', () => {
-    const app = new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [], tenants: THREE } });
-    const { stack: s } = buildStack(app, { acknowledge: false });
-    let message = '';
-    try {
-      Template.fromStack(s);
-    } catch (err) {
-      message = (err as Error).message;
-    }
-    const findings = [...message.matchAll(/^\s+(\S+) \S+\n\s+Acknowledge with '([^']+)'/gm)].map((m) => ({
-      path: m[1]!,
-      id: m[2]!,
-    }));
+    const { stack: s, findings } = unacknowledged({ ...cdkJson.context, tenants: THREE });
     // Findings inside every tenant's nested stack are reported (cdk-nag walks the whole construct tree).
     for (const id of ['Acme', 'Beta', 'Gamma']) {
       expect(findings.some((f) => f.path.startsWith(`QualysExport/Tenant${id}/`))).toBe(true);
     }
-    const acks = acknowledgedFindings(s, 'qualys');
-    for (const a of acks) {
-      const at = a.construct.node.path;
-      const hit = findings.filter((f) => f.id === a.id && (f.path === at || f.path.startsWith(`${at}/`)));
-      expect(hit.length, `${a.id} on ${at}`).toBeGreaterThan(0);
-    }
+    expectEveryAcknowledgementMatches(s, findings);
     // With them, synthesis is clean (synth() throws on any unacknowledged finding).
     expect(() => synth({ tenants: THREE })).not.toThrow();
     expect(() => synth({ tenants: THREE, kms: true, bucketName: 'an-existing-bucket' })).not.toThrow();

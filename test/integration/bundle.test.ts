@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, describe, expect, it } from 'vitest';
+import { bundleFunctions } from '../support/functions';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 let out: string;
@@ -14,22 +14,7 @@ afterAll(async () => {
 describe('bundled functions', () => {
   it('the esbuild bundles load and run as Lambda would, configured only by environment', async () => {
     out = await mkdtemp(join(tmpdir(), 'qexport-bundles-'));
-    // The same options as infra/stack.ts (ESM, node22 target, SDK bundled, createRequire banner).
-    await build({
-      entryPoints: ['token-refresh', 'export-mobile-assets'].map((e) => join(ROOT, 'functions', `${e}.ts`)),
-      outdir: out,
-      outExtension: { '.js': '.mjs' },
-      bundle: true,
-      minify: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      mainFields: ['module', 'main'],
-      logLevel: 'silent',
-      banner: {
-        js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-      },
-    });
+    await bundleFunctions(['token-refresh', 'export-mobile-assets'], out);
     const stdout = await new Promise<string>((resolve, reject) => {
       const child = spawn(
         process.execPath,

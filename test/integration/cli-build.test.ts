@@ -1,30 +1,15 @@
-import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { qexport, ROOT } from '../support/cli';
 
 // The launcher (bin/qexport.mjs) and the build (bin/build-cli.mjs), copied into a scratch project whose CLI
 // prints a value from a second module: editing that module must change what the command prints.
-const ROOT = join(import.meta.dirname, '..', '..');
 let dir: string;
 
-function launch(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(dir, 'bin', 'qexport.mjs'), 'x'], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const launch = () => qexport(['x'], { launcher: join(dir, 'bin', 'qexport.mjs'), cwd: dir });
 
 const setValue = (v: string) => writeFile(join(dir, 'bin', 'cli', 'value.ts'), v);
 const buildId = async () =>

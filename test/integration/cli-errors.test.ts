@@ -5,11 +5,10 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getModule } from '../../shared/modules';
 import { startSimulator, type Simulator } from '../sim';
-import { awsEnv, lines, qexport, walk } from '../support/cli';
+import { awsEnv, closedPort, lines, qexport, simCliEnv, walk } from '../support/cli';
 import { simConfig, testClient } from '../support/harness';
 import { startS3ErrorServer } from '../support/s3-error-server';
 import { startS3Server, type S3Server } from '../support/s3-server';
@@ -30,24 +29,19 @@ afterAll(async () => {
 });
 
 const qualysEnv = (): Record<string, string> => ({
-  QUALYS_GATEWAY_URL: sim.url,
-  QUALYS_PCI_URL: sim.url,
-  QUALYS_AUTH_METHOD: 'qualys-oidc',
-  QUALYS_CLIENT_ID: sim.defaults.clientId,
-  QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
-  QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
-  QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
+  ...simCliEnv(sim),
   QUALYS_MOBILE_TRUNCATION_LIMIT: '10',
   QUALYS_HTTP_MAX_RETRIES: '0',
 });
 
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
+const S3RVER_KEYS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
+const EXAMPLE_KEYS = { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example-secret-key' };
+
+/** `qexport export pci-scans --out <out>` against the S3 at `endpoint`, with these AWS settings. */
+function exportPciToS3(out: string, endpoint: string, aws: Record<string, string>) {
+  return qexport(['export', 'pci-scans', '--out', out], {
+    env: { ...qualysEnv(), ...awsEnv(endpoint, aws) },
+  });
 }
 
 function expectOneLine(stderr: string, pattern: RegExp): void {
@@ -61,28 +55,14 @@ function expectOneLine(stderr: string, pattern: RegExp): void {
 
 describe('AWS setup problems exit 2 with one line naming the fix, and claim no checkpoint', () => {
   it('no region', async () => {
-    const run = await qexport(['export', 'pci-scans', '--out', 's3://qexport-test/prefix'], {
-      env: {
-        ...qualysEnv(),
-        ...awsEnv(s3.endpoint, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' }),
-      },
-    });
+    const run = await exportPciToS3('s3://qexport-test/prefix', s3.endpoint, S3RVER_KEYS);
     expect(run.code).toBe(2);
     expectOneLine(run.stderr, /AWS region is not set: set AWS_REGION/);
   });
 
   it('AWS_DEFAULT_REGION is honoured like the AWS CLI does', async () => {
     const out = 's3://qexport-test/default-region';
-    const run = await qexport(['export', 'pci-scans', '--out', out], {
-      env: {
-        ...qualysEnv(),
-        ...awsEnv(s3.endpoint, {
-          AWS_DEFAULT_REGION: 'us-east-1',
-          AWS_ACCESS_KEY_ID: 'S3RVER',
-          AWS_SECRET_ACCESS_KEY: 'S3RVER',
-        }),
-      },
-    });
+    const run = await exportPciToS3(out, s3.endpoint, { AWS_DEFAULT_REGION: 'us-east-1', ...S3RVER_KEYS });
     expect(run.code, run.stderr).toBe(0);
     expect(await s3.listKeys('default-region/pci-scans/')).toContainEqual(
       expect.stringMatching(/_manifest\.json$/),
@@ -90,23 +70,15 @@ describe('AWS setup problems exit 2 with one line naming the fix, and claim no c
   });
 
   it('no credentials', async () => {
-    const run = await qexport(['export', 'pci-scans', '--out', 's3://qexport-test/prefix'], {
-      env: { ...qualysEnv(), ...awsEnv(s3.endpoint, { AWS_REGION: 'us-east-1' }) },
-    });
+    const run = await exportPciToS3('s3://qexport-test/prefix', s3.endpoint, { AWS_REGION: 'us-east-1' });
     expect(run.code).toBe(2);
     expectOneLine(run.stderr, /no AWS credentials found: set AWS_PROFILE .* or AWS_ACCESS_KEY_ID/);
   });
 
   it('bucket not found (S3 stand-in without that bucket)', async () => {
-    const run = await qexport(['export', 'pci-scans', '--out', 's3://no-such-bucket/prefix'], {
-      env: {
-        ...qualysEnv(),
-        ...awsEnv(s3.endpoint, {
-          AWS_REGION: 'us-east-1',
-          AWS_ACCESS_KEY_ID: 'S3RVER',
-          AWS_SECRET_ACCESS_KEY: 'S3RVER',
-        }),
-      },
+    const run = await exportPciToS3('s3://no-such-bucket/prefix', s3.endpoint, {
+      AWS_REGION: 'us-east-1',
+      ...S3RVER_KEYS,
     });
     expect(run.code).toBe(2);
     expectOneLine(run.stderr, /bucket 'no-such-bucket' does not exist: check --out s3:\/\/no-such-bucket/);
@@ -123,15 +95,9 @@ describe('AWS setup problems exit 2 with one line naming the fix, and claim no c
   ])('S3 answering %i %s', async (status, code, pattern) => {
     const server = await startS3ErrorServer(status, code);
     try {
-      const run = await qexport(['export', 'pci-scans', '--out', 's3://bkt/prefix'], {
-        env: {
-          ...qualysEnv(),
-          ...awsEnv(server.endpoint, {
-            AWS_REGION: 'us-east-1',
-            AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-            AWS_SECRET_ACCESS_KEY: 'example-secret-key',
-          }),
-        },
+      const run = await exportPciToS3('s3://bkt/prefix', server.endpoint, {
+        AWS_REGION: 'us-east-1',
+        ...EXAMPLE_KEYS,
       });
       expect(run.code).toBe(2);
       expectOneLine(run.stderr, pattern);
@@ -145,15 +111,9 @@ describe('AWS setup problems exit 2 with one line naming the fix, and claim no c
   it('a missing state file answered 403 (no s3:ListBucket) is not mistaken for a setup problem', async () => {
     s3.denyMissingReads(true);
     try {
-      const run = await qexport(['export', 'pci-scans', '--out', 's3://qexport-test/no-list'], {
-        env: {
-          ...qualysEnv(),
-          ...awsEnv(s3.endpoint, {
-            AWS_REGION: 'us-east-1',
-            AWS_ACCESS_KEY_ID: 'S3RVER',
-            AWS_SECRET_ACCESS_KEY: 'S3RVER',
-          }),
-        },
+      const run = await exportPciToS3('s3://qexport-test/no-list', s3.endpoint, {
+        AWS_REGION: 'us-east-1',
+        ...S3RVER_KEYS,
       });
       expect(run.code, run.stderr).toBe(0);
     } finally {
@@ -164,15 +124,9 @@ describe('AWS setup problems exit 2 with one line naming the fix, and claim no c
 
   it('S3 endpoint unreachable', async () => {
     const endpoint = `http://127.0.0.1:${await closedPort()}`;
-    const run = await qexport(['export', 'pci-scans', '--out', 's3://bkt/prefix'], {
-      env: {
-        ...qualysEnv(),
-        ...awsEnv(endpoint, {
-          AWS_REGION: 'us-east-1',
-          AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-          AWS_SECRET_ACCESS_KEY: 'example-secret-key',
-        }),
-      },
+    const run = await exportPciToS3('s3://bkt/prefix', endpoint, {
+      AWS_REGION: 'us-east-1',
+      ...EXAMPLE_KEYS,
     });
     expect(run.code).toBe(2);
     expectOneLine(

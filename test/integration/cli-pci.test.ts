@@ -1,47 +1,15 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../sim';
+import { qexport, walk } from '../support/cli';
 
 /**
  * The real `qexport` command (child process) with nothing but PCI Merchant's own Basic account configured,
  * against a simulator speaking the documented PCI dialect: Basic or IdP JWTs only, `apiVersion: V1` required.
  */
-const ROOT = join(import.meta.dirname, '..', '..');
-const QEXPORT = join(ROOT, 'bin', 'qexport.mjs');
-
-function qexport(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [QEXPORT, ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function walk(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await walk(p)));
-    else out.push(p);
-  }
-  return out;
-}
-
 let sim: Simulator;
 let tmp: string;
 beforeAll(async () => {
@@ -68,7 +36,7 @@ const pciOnly = () => ({
 describe('qexport with only PCI Merchant Basic credentials', () => {
   it('token checks the PCI account with one cheap call, and says the gateway is not configured', async () => {
     const before = sim.stats().byPath['/pci/scan/list'] ?? 0;
-    const run = await qexport(['token'], pciOnly());
+    const run = await qexport(['token'], { env: pciOnly() });
     expect(run.code, run.stderr + run.stdout).toBe(0);
     expect(run.stdout).toMatch(/^gateway\n {2}not configured/m);
     expect(run.stdout).toMatch(/^pci\n {2}method: +basic\n {2}account: +accepted .*HTTP 200, totalCount 37/m);
@@ -78,7 +46,7 @@ describe('qexport with only PCI Merchant Basic credentials', () => {
 
   it('export pci-scans writes every scan, with no gateway platform, URL or credentials', async () => {
     const out = join(tmp, 'pci');
-    const run = await qexport(['export', 'pci-scans', '--out', out], pciOnly());
+    const run = await qexport(['export', 'pci-scans', '--out', out], { env: pciOnly() });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout + run.stderr).not.toContain('PCI-sentinel-pw-0c4e');
     const manifests = (await walk(out)).filter((f) => f.endsWith('_manifest.json'));
@@ -101,10 +69,10 @@ describe('qexport with only PCI Merchant Basic credentials', () => {
 
   it('a refused PCI password: token and export exit 3 saying so, never printing it', async () => {
     const env = { ...pciOnly(), QUALYS_PCI_PASSWORD: 'wrong-pw-77aa' };
-    const token = await qexport(['token'], env);
+    const token = await qexport(['token'], { env });
     expect(token.code).toBe(3);
     expect(token.stdout).toMatch(/error: .*PCI Merchant rejected the Basic credentials/);
-    const run = await qexport(['export', 'pci-scans', '--out', join(tmp, 'wrong')], env);
+    const run = await qexport(['export', 'pci-scans', '--out', join(tmp, 'wrong')], { env });
     expect(run.code).toBe(3);
     expect(run.stderr).toMatch(/PCI Merchant rejected the Basic credentials/);
     for (const text of [token.stdout, token.stderr, run.stdout, run.stderr])
@@ -112,10 +80,10 @@ describe('qexport with only PCI Merchant Basic credentials', () => {
   });
 
   it('a gateway module still asks for the gateway; nothing configured at all is named', async () => {
-    const gw = await qexport(['export', 'mobile-assets', '--out', join(tmp, 'gw')], pciOnly());
+    const gw = await qexport(['export', 'mobile-assets', '--out', join(tmp, 'gw')], { env: pciOnly() });
     expect(gw.code).toBe(2);
     expect(gw.stderr).toMatch(/QUALYS_PLATFORM/);
-    const none = await qexport(['token'], { QUALYS_PCI_URL: sim.url });
+    const none = await qexport(['token'], { env: { QUALYS_PCI_URL: sim.url } });
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/no credentials are configured/);
   });

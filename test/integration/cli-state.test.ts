@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateFile } from '../../shared/export/types';
 import { startSimulator, type Simulator } from '../sim';
-import { qexport } from '../support/cli';
+import { qexport, simCliEnv } from '../support/cli';
 
 /** `qexport state show|reset` and `qexport export --from/--to` as an operator runs them (child processes). */
 let sim: Simulator;
@@ -18,13 +18,7 @@ beforeAll(async () => {
     edr: { start: new Date(Date.now() - 3 * 3600_000).toISOString(), stepMs: 30_000 },
   });
   env = {
-    QUALYS_GATEWAY_URL: sim.url,
-    QUALYS_PCI_URL: sim.url,
-    QUALYS_AUTH_METHOD: 'qualys-oidc',
-    QUALYS_CLIENT_ID: sim.defaults.clientId,
-    QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
-    QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
-    QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
+    ...simCliEnv(sim),
     QUALYS_EDR_INITIAL_LOOKBACK_HOURS: '1',
   };
 });

@@ -1,46 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator } from '../sim';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const QEXPORT = join(ROOT, 'bin', 'qexport.mjs');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the real `qexport` command as a child process with exactly the given environment. */
-function qexport(args: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [QEXPORT, ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function walk(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await walk(p)));
-    else out.push(p);
-  }
-  return out;
-}
+import { QEXPORT, qexport, ROOT, walk } from '../support/cli';
 
 let tmp: string;
 beforeAll(async () => {
@@ -162,7 +127,7 @@ describe('qexport export against a separately started simulator', () => {
 
   it('exports mobile-assets with only the documented environment variables', async () => {
     const out = join(tmp, 'mobile');
-    const run = await qexport(['export', 'mobile-assets', '--out', out], envFor());
+    const run = await qexport(['export', 'mobile-assets', '--out', out], { env: envFor() });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout + run.stderr).not.toContain(sim.defaults.clientSecret);
     const manifests = (await walk(out)).filter((f) => f.endsWith('_manifest.json'));
@@ -178,7 +143,7 @@ describe('qexport export against a separately started simulator', () => {
   });
 
   it('prints its token check without the token', async () => {
-    const run = await qexport(['token'], envFor());
+    const run = await qexport(['token'], { env: envFor() });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/method: +qualys-oidc/);
     expect(run.stdout).toMatch(/expires: +\d{4}-\d\d-\d\dT/);
@@ -197,7 +162,7 @@ describe('qexport export against a separately started simulator', () => {
     ['unknown flag', ['export', 'mobile-assets', '--bogus'], {}, /bogus/],
   ])('%s exits 2 with a one-line message naming the problem', async (_name, args, overrides, pattern) => {
     const out = join(tmp, 'misconfig');
-    const run = await qexport([...args, '--out', out], { ...envFor(), ...overrides });
+    const run = await qexport([...args, '--out', out], { env: { ...envFor(), ...overrides } });
     expect(run.code).toBe(2);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     expect(run.stderr).toMatch(pattern);
@@ -208,7 +173,7 @@ describe('qexport export against a separately started simulator', () => {
     const blocker = join(tmp, 'blocker');
     await writeFile(blocker, 'not a directory');
     const target = join(blocker, 'sub');
-    const run = await qexport(['export', 'mobile-assets', '--out', target], envFor());
+    const run = await qexport(['export', 'mobile-assets', '--out', target], { env: envFor() });
     expect(run.code).toBe(2);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     expect(run.stderr).toContain(target);

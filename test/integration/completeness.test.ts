@@ -1,10 +1,9 @@
-import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ModuleName } from '../../shared/config';
 import { MAX_REREADS } from '../../shared/export/engine';
 import { createLogger } from '../../shared/log';
 import { mobileAssets, type MobileCursor } from '../../shared/modules/mobile-assets';
-import { startSimulator, type SimOptions, type Simulator } from '../sim';
+import type { SimOptions, Simulator } from '../sim';
 import {
   compareIds,
   expectedFor,
@@ -13,8 +12,7 @@ import {
   readRunFromDir,
   readStateFile,
   runUntilSettled,
-  simConfig,
-  tempStore,
+  simRuns,
   testClient,
 } from '../support/harness';
 
@@ -23,22 +21,12 @@ import {
  * once the cause is gone completes with nothing lost and nothing written twice.
  */
 const NOW = () => new Date('2026-01-02T00:00:00.000Z');
-let sims: Simulator[] = [];
-let dirs: string[] = [];
-afterEach(async () => {
-  await Promise.all(sims.map((s) => s.close()));
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-  sims = [];
-  dirs = [];
-});
+const runs = simRuns();
+afterEach(() => runs.cleanup());
 
 async function setup(opts: SimOptions, env: Record<string, string> = {}) {
-  const sim = await startSimulator({ seed: 4, ...opts });
-  sims.push(sim);
-  const config = simConfig(sim, env);
-  const { dir, store } = await tempStore();
-  dirs.push(dir);
-  return { sim, config, dir, store, client: testClient(sim, config) };
+  const run = await runs.start({ seed: 4, ...opts }, env);
+  return { ...run, client: testClient(run.sim, run.config) };
 }
 
 async function lostAndDuplicated(sim: Simulator, module: ModuleName, dir: string, manifestKey: string) {

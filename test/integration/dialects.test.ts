@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Env, ModuleName } from '../../shared/config';
 import { startSimulator, type SimDialect, type SimOptions, type Simulator } from '../sim';
@@ -11,8 +10,7 @@ import {
   readRunFromDir,
   readStateFile,
   runUntilSettled,
-  simConfig,
-  tempStore,
+  simRuns,
   testClient,
 } from '../support/harness';
 
@@ -168,9 +166,9 @@ const CELLS = [...edrCells, ...pciCells, ...mobileCells, ...certviewCells];
 const CASES = ['one run', 'interrupted at random points'] as const;
 const matrix = CELLS.flatMap((cell) => CASES.map((c) => ({ ...cell, case: c })));
 
-const dirs: string[] = [];
+const runs = simRuns();
 afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  await runs.cleanup();
   const by = (m: ModuleName) => CELLS.filter((c) => c.module === m).length;
   console.log(
     `dialect matrix: ${by('edr-events')} EDR + ${by('pci-scans')} PCI + ${by('mobile-assets')} Mobile + ` +
@@ -179,9 +177,7 @@ afterAll(async () => {
 });
 
 async function runCell(cell: (typeof matrix)[number], sim: Simulator) {
-  const config = simConfig(sim, cell.env);
-  const { dir, store } = await tempStore();
-  dirs.push(dir);
+  const { config, dir, store } = await runs.prepare(sim, cell.env);
   const client = testClient(sim, config);
   let seed = 7;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed / 2 ** 31);

@@ -1,12 +1,13 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ModuleName } from '../../shared/config';
+import type { AppConfig, ModuleName } from '../../shared/config';
 import { LEASE_GAP_MS, runExport } from '../../shared/export/engine';
 import { LeaseHeldError, resetState, showState } from '../../shared/export/admin';
 import { catalogManifestKeyFor, stateKeyFor } from '../../shared/export/layout';
-import type { Manifest, RunResult, StateFile } from '../../shared/export/types';
+import type { ExportInvocation, Manifest, RunResult, StateFile } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
 import type { Cursor, ModuleDef } from '../../shared/modules/types';
+import type { QualysClient } from '../../shared/qualys/types';
 import { createDirStore, createS3Store } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
 import { ResumeLaterError } from '../../shared/errors';
@@ -47,7 +48,38 @@ let prefixN = 0;
 /** Each test gets its own prefix, so state files and runs never meet. */
 function s3Setup(extra: Record<string, string> = {}) {
   const config = simConfig(sim, { QEXPORT_PREFIX: `t${++prefixN}`, ...extra });
-  return { config, store: createS3Store({ s3: s3.client, bucket: s3.bucket }) };
+  return {
+    config,
+    store: createS3Store({ s3: s3.client, bucket: s3.bucket }),
+    client: testClient(sim, config),
+  };
+}
+
+/** A directory store of the test's own (removed after the file), with the simulator's config and a client. */
+async function dirSetup(extra: Record<string, string> = {}) {
+  const { dir, store } = await tempStore();
+  dirs.push(dir);
+  const config = simConfig(sim, extra);
+  return { dir, config, store, client: testClient(sim, config) };
+}
+
+/** One invocation with time for `pages` pages: it pauses (`continue`), holding the lease it took, if any. */
+function pausedRun(
+  module: ModuleName,
+  { config, client, store }: { config: AppConfig; client: QualysClient; store: ObjectStore },
+  pages: number,
+  invocation: ExportInvocation = {},
+) {
+  return runExport({
+    module: getModule(module),
+    config,
+    client,
+    store,
+    invocation,
+    deadline: pageBudget(pages),
+    safetyMs: 0,
+    now: at(0),
+  });
 }
 
 async function s3Objects(prefix: string): Promise<Map<string, string>> {
@@ -74,8 +106,7 @@ describe('one run per module at a time (S3 conditional writes)', () => {
   it.each(['pci-scans', 'edr-events'] as ModuleName[])(
     '%s: two concurrent starts — one runs, one backs off, nothing written twice',
     async (module) => {
-      const { config, store } = s3Setup();
-      const client = testClient(sim, config);
+      const { config, store, client } = s3Setup();
       const start = (owner: string) =>
         runUntilSettled(module, config, client, store, { now: at(0), owner }).then((r) => r.result);
       const [a, b] = await Promise.all([start('exec-A'), start('exec-B')]);
@@ -96,19 +127,9 @@ describe('one run per module at a time (S3 conditional writes)', () => {
   );
 
   it('a busy invocation writes nothing at all', async () => {
-    const { config, store } = s3Setup();
-    const client = testClient(sim, config);
+    const { config, store, client } = s3Setup();
     // Execution A runs one invocation and pauses (time budget) holding the lease for its next one.
-    const first = await runExport({
-      module: getModule('pci-scans'),
-      config,
-      client,
-      store,
-      invocation: { owner: 'exec-A' },
-      deadline: pageBudget(2),
-      safetyMs: 0,
-      now: at(0),
-    });
+    const first = await pausedRun('pci-scans', { config, client, store }, 2, { owner: 'exec-A' });
     expect(first.status).toBe('continue');
     const before = await s3Objects(`${config.output.prefix}/`);
     const b = await runUntilSettled('pci-scans', config, client, store, { now: at(60_000), owner: 'exec-B' });
@@ -124,17 +145,9 @@ describe('one run per module at a time (S3 conditional writes)', () => {
   });
 
   it('a lease left by a dead execution expires and the next start resumes its run', async () => {
-    const { config, store } = s3Setup();
-    const client = testClient(sim, config);
-    const first = await runExport({
-      module: getModule('certview-certificates'),
-      config,
-      client,
-      store,
-      invocation: { owner: 'exec-dead' },
-      deadline: pageBudget(3),
-      safetyMs: 0,
-      now: at(0),
+    const { config, store, client } = s3Setup();
+    const first = await pausedRun('certview-certificates', { config, client, store }, 3, {
+      owner: 'exec-dead',
     });
     expect(first.status).toBe('continue');
     const soon = await runUntilSettled('certview-certificates', config, client, store, {
@@ -156,8 +169,7 @@ describe('one run per module at a time (S3 conditional writes)', () => {
   });
 
   it('an invocation whose lease was taken over stops at its next write and publishes nothing', async () => {
-    const { config, store } = s3Setup({ QEXPORT_PART_MAX_RECORDS: '20' });
-    const client = testClient(sim, config);
+    const { config, store, client } = s3Setup({ QEXPORT_PART_MAX_RECORDS: '20' });
     const key = stateKeyFor(config, 'pci-scans');
     // Wrap the store: once the first part is checkpointed, another writer rewrites the state (a takeover).
     let checkpoints = 0;
@@ -211,16 +223,7 @@ describe('one run per module at a time (S3 conditional writes)', () => {
     const { config, store } = s3Setup();
     const key = stateKeyFor(config, 'pci-scans');
     const client = testClient(sim, config);
-    const first = await runExport({
-      module: getModule('pci-scans'),
-      config,
-      client,
-      store,
-      invocation: {},
-      deadline: pageBudget(2),
-      safetyMs: 0,
-      now: at(0),
-    });
+    const first = await pausedRun('pci-scans', { config, client, store }, 2);
     expect(first.status).toBe('continue');
     const before = (await s3.getObject(key)).toString();
     // A store whose reads of the state are denied although it exists: the conditional create refuses.
@@ -241,8 +244,7 @@ describe('one run per module at a time (S3 conditional writes)', () => {
 
 describe('publishing', () => {
   it('re-running a run id that had more parts removes the stale parts before its manifest', async () => {
-    const { config, store } = s3Setup({ QEXPORT_PART_MAX_RECORDS: '10' });
-    const client = testClient(sim, config);
+    const { config, store, client } = s3Setup({ QEXPORT_PART_MAX_RECORDS: '10' });
     const first = await runUntilSettled('pci-scans', config, client, store, {
       now: at(0),
       runId: 'nightly-1',
@@ -311,11 +313,8 @@ describe('the result stays small whatever the run carries', () => {
   }
 
   it('continue, done, failed and busy results are each under 2 KB with a 200,000-id cursor', async () => {
-    const { dir, store } = await tempStore();
-    dirs.push(dir);
-    const config = simConfig(sim, { QEXPORT_PART_MAX_RECORDS: '1' });
+    const { dir, config, store, client } = await dirSetup({ QEXPORT_PART_MAX_RECORDS: '1' });
     const module = heavyModule(200_000, 3);
-    const client = testClient(sim, config);
     const results: RunResult[] = [];
     const invoke = (owner: string, deadline: () => number, now = at(0)) =>
       runExport({ module, config, client, store, invocation: { owner }, deadline, safetyMs: 0, now });
@@ -345,10 +344,7 @@ describe('the result stays small whatever the run carries', () => {
 
 describe('interruption', () => {
   it('an aborted run stores its open part, releases the lease, and resumes exactly', async () => {
-    const { dir, store } = await tempStore();
-    dirs.push(dir);
-    const config = simConfig(sim);
-    const client = testClient(sim, config);
+    const { dir, config, store, client } = await dirSetup();
     const ac = new AbortController();
     let pages = 0;
     const stopped = await runExport({
@@ -386,19 +382,10 @@ describe('interruption', () => {
 
 describe('operator control of the state', () => {
   it('show explains a run in progress and its lease; reset refuses while the lease is live', async () => {
-    const { dir, store } = await tempStore();
-    dirs.push(dir);
-    const config = simConfig(sim);
-    const client = testClient(sim, config);
-    const first = await runExport({
-      module: getModule('pci-scans'),
-      config,
-      client,
-      store,
-      invocation: { owner: 'exec-A', runId: 'run-1' },
-      deadline: pageBudget(3),
-      safetyMs: 0,
-      now: at(0),
+    const { config, store, client } = await dirSetup();
+    const first = await pausedRun('pci-scans', { config, client, store }, 3, {
+      owner: 'exec-A',
+      runId: 'run-1',
     });
     expect(first.status).toBe('continue');
     const report = await showState(store, config, 'pci-scans', at(1000)());
@@ -423,10 +410,7 @@ describe('operator control of the state', () => {
   });
 
   it('reset keeps what was committed unless asked to forget everything', async () => {
-    const { dir, store } = await tempStore();
-    dirs.push(dir);
-    const config = simConfig(sim);
-    const client = testClient(sim, config);
+    const { config, store, client } = await dirSetup();
     const { result } = await runUntilSettled('edr-events', config, client, store, { now: at(0) });
     expect(result.status).toBe('done');
     const key = stateKeyFor(config, 'edr-events');
@@ -439,10 +423,7 @@ describe('operator control of the state', () => {
   });
 
   it('a backfill run records its window and leaves the scheduled window alone; snapshots refuse it', async () => {
-    const { dir, store } = await tempStore();
-    dirs.push(dir);
-    const config = simConfig(sim);
-    const client = testClient(sim, config);
+    const { dir, config, store, client } = await dirSetup();
     const edr = getModule('edr-events');
     const windowed: ModuleDef = {
       ...edr,
@@ -480,9 +461,7 @@ describe('operator control of the state', () => {
 
 describe('schema drift', () => {
   it('records with fields the schema does not know are written whole and counted in the manifest', async () => {
-    const { dir, store } = await tempStore();
-    dirs.push(dir);
-    const config = simConfig(sim, { QEXPORT_PART_MAX_RECORDS: '30' });
+    const { dir, config, store, client } = await dirSetup({ QEXPORT_PART_MAX_RECORDS: '30' });
     const pci = getModule('pci-scans');
     // Every 7th scan carries a field Qualys might add tomorrow.
     const drifting: ModuleDef = {
@@ -501,7 +480,7 @@ describe('schema drift', () => {
     const result = await runExport({
       module: drifting,
       config,
-      client: testClient(sim, config),
+      client,
       store,
       invocation: {},
       deadline: () => Date.now() + 60_000,
@@ -524,10 +503,7 @@ describe('schema drift', () => {
 
 describe('a proof that must wait', () => {
   it('a rate-limit wait met while proving pauses the run; the next invocation proves and publishes', async () => {
-    const { dir, store } = await tempStore();
-    dirs.push(dir);
-    const config = simConfig(sim);
-    const client = testClient(sim, config);
+    const { config, store, client } = await dirSetup();
     const pci = getModule('pci-scans');
     let proofs = 0;
     const waiting: ModuleDef = {

@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ModuleName } from '../../shared/config';
 import type { ObjectStore } from '../../shared/sink/types';
@@ -10,8 +9,7 @@ import {
   idOf,
   readRunFromDir,
   runUntilSettled,
-  simConfig,
-  tempStore,
+  simRuns,
   testClient,
 } from '../support/harness';
 
@@ -57,9 +55,9 @@ const cells = ALL_MODULES.flatMap((module) =>
   FAULTS.filter((f) => (!f.only || f.only === module) && f.except !== module).map((f) => ({ module, ...f })),
 );
 
-const dirs: string[] = [];
+const runs = simRuns();
 afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  await runs.cleanup();
   console.log(`fault matrix: ${cells.length} fault cells + ${ALL_MODULES.length * 2} interruption cells`);
 });
 
@@ -88,9 +86,7 @@ describe('fault matrix', () => {
         ),
       ];
       sim.faults.add({ ...spec, path: PATHS[module] } as FaultSpec);
-      const config = simConfig(sim);
-      const { dir, store } = await tempStore();
-      dirs.push(dir);
+      const { config, dir, store } = await runs.prepare(sim);
       const client = testClient(sim, config, { timeoutMs: timeoutMs ?? 5000 });
       const { result } = await runUntilSettled(module, config, client, store, { now: NOW });
       expect(result.status, JSON.stringify(result.error)).toBe('done');
@@ -141,9 +137,7 @@ describe('PCI Merchant Basic auth', () => {
     const sim = await startSimulator({ seed: 5, counts: COUNTS });
     try {
       sim.faults.add({ kind: 'expire-token', after: 2, path: '/pci/' });
-      const config = simConfig(sim);
-      const { dir, store } = await tempStore();
-      dirs.push(dir);
+      const { config, dir, store } = await runs.prepare(sim);
       const client = testClient(sim, config);
       const failed = await runUntilSettled('pci-scans', config, client, store, { now: NOW });
       expect(failed.result.status).toBe('failed');
@@ -169,9 +163,7 @@ describe('interruptions', () => {
     async (module) => {
       const sim = await startSimulator({ seed: 6, counts: COUNTS });
       try {
-        const config = simConfig(sim);
-        const { dir, store } = await tempStore();
-        dirs.push(dir);
+        const { config, dir, store } = await runs.prepare(sim);
         const client = testClient(sim, config);
         // State writes: 1 = run start, 2 = first part checkpoint (crash there).
         await expect(
@@ -200,9 +192,7 @@ describe('interruptions', () => {
       const sim = await startSimulator({ seed: 8, counts: COUNTS });
       try {
         sim.faults.add({ kind: 'status', status: 500, after: 3, times: 100, path: PATHS[module] });
-        const config = simConfig(sim, { QUALYS_HTTP_MAX_RETRIES: '2' });
-        const { dir, store } = await tempStore();
-        dirs.push(dir);
+        const { config, dir, store } = await runs.prepare(sim, { QUALYS_HTTP_MAX_RETRIES: '2' });
         const client = testClient(sim, config);
         const failed = await runUntilSettled(module, config, client, store, { now: NOW });
         expect(failed.result.status).toBe('failed');
@@ -229,9 +219,7 @@ describe('same-origin guard', () => {
     const other = await startSimulator({ counts: { mobile: 30 } });
     try {
       sim.faults.add({ kind: 'offsite-url', url: other.url, path: '/sem/', times: Infinity });
-      const config = simConfig(sim);
-      const { dir, store } = await tempStore();
-      dirs.push(dir);
+      const { config, dir, store } = await runs.prepare(sim);
       const { result } = await runUntilSettled('mobile-assets', config, testClient(sim, config), store);
       expect(result.status, JSON.stringify(result.error)).toBe('done');
       expect(await verify('mobile-assets', sim, dir, result.manifestKey!)).toEqual({
@@ -257,9 +245,7 @@ describe('same-origin guard', () => {
     const other = await startSimulator({ counts: { mobile: 30 } });
     try {
       sim.setDialect({ mobileUrlHost: other.url, mobileUrlPath: '/api/2.0/fo/asset/host/' });
-      const config = simConfig(sim);
-      const { dir, store } = await tempStore();
-      dirs.push(dir);
+      const { config, store } = await runs.prepare(sim);
       const { result } = await runUntilSettled('mobile-assets', config, testClient(sim, config), store);
       expect(result.status).toBe('failed');
       expect(result.error?.code).toBe('origin');

@@ -50,6 +50,26 @@ function pciBasic(s: Simulator): RequestAuth {
   return { scheme: 'basic', username: s.defaults.pciUsername, password: s.defaults.pciPassword };
 }
 
+/** PCI Merchant through the simulator's IdP with client credentials (its own JWT); `opts` over the defaults. */
+function pciIdpAuth(
+  s: Simulator,
+  config: AppConfig,
+  opts: Partial<Parameters<typeof createPciAuth>[0]> = {},
+): RequestAuth {
+  return createPciAuth({
+    credentials: {
+      method: 'idp-client-credentials',
+      tokenUrl: s.tokenUrl,
+      clientId: s.defaults.clientId,
+      clientSecret: s.defaults.clientSecret,
+    },
+    pciUrl: config.endpoints.pciUrl,
+    fetch,
+    maxLifetimeSeconds: 86_400,
+    ...opts,
+  });
+}
+
 /** A client with PCI Basic auth, the gateway's OIDC token, fast backoff and optional injected sleep. */
 function client(s: Simulator, config: AppConfig, opts: Partial<ClientOptions> = {}): QualysClient {
   return createQualysClient({
@@ -286,19 +306,7 @@ describe('token endpoints', () => {
     const logs: string[] = [];
     const logger = createLogger({ level: 'debug', write: (l) => logs.push(l) });
     const config = simConfig(s);
-    const pci = createPciAuth({
-      credentials: {
-        method: 'idp-client-credentials',
-        tokenUrl: s.tokenUrl,
-        clientId: s.defaults.clientId,
-        clientSecret: s.defaults.clientSecret,
-      },
-      pciUrl: config.endpoints.pciUrl,
-      fetch: watching,
-      maxLifetimeSeconds: 86_400,
-      logger,
-      retry: { backoffBaseMs: 5 },
-    });
+    const pci = pciIdpAuth(s, config, { fetch: watching, logger, retry: { backoffBaseMs: 5 } });
     const { dir, store } = await tempStore();
     const c = client(s, config, {
       fetch: watching,
@@ -365,17 +373,7 @@ describe('PCI Merchant auth dialects', () => {
   it("the first build's dialect (bearer only) still works with a PCI IdP token", async () => {
     const s = await sim({ dialect: { pciAuth: 'bearer-only' } });
     const config = simConfig(s);
-    const idp = createPciAuth({
-      credentials: {
-        method: 'idp-client-credentials',
-        tokenUrl: s.tokenUrl,
-        clientId: s.defaults.clientId,
-        clientSecret: s.defaults.clientSecret,
-      },
-      pciUrl: config.endpoints.pciUrl,
-      fetch,
-      maxLifetimeSeconds: 86_400,
-    });
+    const idp = pciIdpAuth(s, config);
     const { store } = await tempStore();
     const { result } = await runUntilSettled(
       'pci-scans',

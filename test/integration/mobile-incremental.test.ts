@@ -6,7 +6,6 @@
  *
  * "What changed" is what each test itself told the simulator (mobileUpdated), not the simulator's own filter.
  */
-import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Env } from '../../shared/config';
 import { showState } from '../../shared/export/admin';
@@ -15,7 +14,7 @@ import type { Manifest } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
 import { mobileStart, mobileTimeMs } from '../../shared/modules/mobile-assets';
 import { MOBILE_BASE_ID } from '../sim/data';
-import { startSimulator, type SimDialect, type Simulator } from '../sim';
+import type { SimDialect, Simulator } from '../sim';
 import {
   compareIds,
   pageBudget,
@@ -23,7 +22,7 @@ import {
   readStateFile,
   runUntilSettled,
   simConfig,
-  tempStore,
+  simRuns,
   testClient,
 } from '../support/harness';
 
@@ -34,21 +33,14 @@ const idAt = (index: number) => String(MOBILE_BASE_ID + index * 3);
 const ids = (...indexes: number[]) => indexes.map(idAt);
 const INCREMENTAL: Env = { QUALYS_MOBILE_MODE: 'incremental', QUALYS_MOBILE_OVERLAP_MINUTES: '30' };
 
-let sims: Simulator[] = [];
-let dirs: string[] = [];
-afterEach(async () => {
-  await Promise.all(sims.map((s) => s.close()));
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-  sims = [];
-  dirs = [];
-});
+const runs = simRuns();
+afterEach(() => runs.cleanup());
 
 async function setup(env: Env = {}, dialect: SimDialect = {}) {
-  const sim = await startSimulator({ seed: 11, counts: { pci: 0, certview: 0, edr: 0, mobile: N }, dialect });
-  sims.push(sim);
-  const config = simConfig(sim, env);
-  const { dir, store } = await tempStore();
-  dirs.push(dir);
+  const { sim, config, dir, store } = await runs.start(
+    { seed: 11, counts: { pci: 0, certview: 0, edr: 0, mobile: N }, dialect },
+    env,
+  );
   /** Every assetList request the exporter sent. */
   const requests: URL[] = [];
   const fetchSpy: typeof fetch = (input, init) => {

@@ -1,7 +1,5 @@
-import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ModuleName } from '../../shared/config';
-import { startSimulator, type Simulator } from '../sim';
 import {
   ALL_MODULES,
   compareIds,
@@ -9,8 +7,7 @@ import {
   pageBudget,
   readRunFromDir,
   runUntilSettled,
-  simConfig,
-  tempStore,
+  simRuns,
   testClient,
 } from '../support/harness';
 
@@ -23,25 +20,11 @@ const countKey: Record<ModuleName, 'pci' | 'certview' | 'edr' | 'mobile'> = {
   'mobile-assets': 'mobile',
 };
 
-let sims: Simulator[] = [];
-let dirs: string[] = [];
-afterEach(async () => {
-  await Promise.all(sims.map((s) => s.close()));
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-  sims = [];
-  dirs = [];
-});
+const runs = simRuns();
+afterEach(() => runs.cleanup());
 
-async function setup(module: ModuleName, count: number, seed = 3) {
-  const sim = await startSimulator({
-    seed,
-    counts: { pci: 0, certview: 0, edr: 0, mobile: 0, [countKey[module]]: count },
-  });
-  sims.push(sim);
-  const config = simConfig(sim);
-  const { dir, store } = await tempStore();
-  dirs.push(dir);
-  return { sim, config, dir, store };
+function setup(module: ModuleName, count: number, seed = 3) {
+  return runs.start({ seed, counts: { pci: 0, certview: 0, edr: 0, mobile: 0, [countKey[module]]: count } });
 }
 
 function expectedOpts(module: ModuleName, range: Record<string, unknown>) {
@@ -92,14 +75,13 @@ describe.each(ALL_MODULES)('%s', (module) => {
 
 describe('edr-events windows', () => {
   it('consecutive runs cover the timeline with no gap and no duplicate across the overlap', async () => {
-    const sim = await startSimulator({
-      counts: { edr: 3000 },
-      edr: { start: '2026-01-01T00:00:00.000Z', stepMs: 1000 },
-    });
-    sims.push(sim);
-    const config = simConfig(sim, { QUALYS_EDR_OVERLAP_MINUTES: '5' });
-    const { dir, store } = await tempStore();
-    dirs.push(dir);
+    const { sim, config, dir, store } = await runs.start(
+      {
+        counts: { edr: 3000 },
+        edr: { start: '2026-01-01T00:00:00.000Z', stepMs: 1000 },
+      },
+      { QUALYS_EDR_OVERLAP_MINUTES: '5' },
+    );
     const client = testClient(sim, config);
     const all: string[] = [];
     // Three runs 20 minutes apart; the first looks back 24 h.
@@ -119,14 +101,10 @@ describe('edr-events windows', () => {
   });
 
   it('many events sharing one dateTime survive a resume at that instant', async () => {
-    const sim = await startSimulator({
+    const { sim, config, dir, store } = await runs.start({
       counts: { edr: 95 },
       edr: { start: '2026-01-01T00:00:00.000Z', stepMs: 1000, perTick: 15 },
     });
-    sims.push(sim);
-    const config = simConfig(sim);
-    const { dir, store } = await tempStore();
-    dirs.push(dir);
     const { result } = await runUntilSettled('edr-events', config, testClient(sim, config), store, {
       now: NOW,
       deadlineFor: () => pageBudget(1),
@@ -145,11 +123,10 @@ describe('edr-events windows', () => {
   });
 
   it('applies the configured QQL filter on top of the window', async () => {
-    const sim = await startSimulator({ counts: { edr: 200 } });
-    sims.push(sim);
-    const config = simConfig(sim, { QUALYS_EDR_FILTER: 'type:MUTEX' });
-    const { dir, store } = await tempStore();
-    dirs.push(dir);
+    const { sim, config, dir, store } = await runs.start(
+      { counts: { edr: 200 } },
+      { QUALYS_EDR_FILTER: 'type:MUTEX' },
+    );
     const { result } = await runUntilSettled('edr-events', config, testClient(sim, config), store, {
       now: NOW,
     });
@@ -164,14 +141,14 @@ describe('edr-events windows', () => {
 
 describe('certview-certificates versions', () => {
   it('v1 stops with a clear error past its 10,000-result cap instead of losing data', async () => {
-    const sim = await startSimulator({ counts: { certview: 10_050 } });
-    sims.push(sim);
-    const config = simConfig(sim, {
-      QUALYS_CERTVIEW_API_VERSION: 'v1',
-      QUALYS_CERTVIEW_PAGE_SIZE: '200',
-      QEXPORT_PART_MAX_RECORDS: '100000',
-    });
-    const { store } = await tempStore();
+    const { sim, config, store } = await runs.start(
+      { counts: { certview: 10_050 } },
+      {
+        QUALYS_CERTVIEW_API_VERSION: 'v1',
+        QUALYS_CERTVIEW_PAGE_SIZE: '200',
+        QEXPORT_PART_MAX_RECORDS: '100000',
+      },
+    );
     const { result } = await runUntilSettled('certview-certificates', config, testClient(sim, config), store);
     expect(result.status).toBe('failed');
     expect(result.error?.message).toMatch(/v1 returns at most 10000.*QUALYS_CERTVIEW_API_VERSION=v2/);

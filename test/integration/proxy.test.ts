@@ -5,15 +5,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { CreateSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { proxyAwareFetch } from '../../shared/app/proxy-fetch';
 import type { Manifest } from '../../shared/export/types';
 import { startSimulator, type Simulator } from '../sim';
-import { lines, qexport, ROOT, walk } from '../support/cli';
+import { closedPort, lines, qexport, ROOT, simCliEnv, walk } from '../support/cli';
+import { createSimSecrets, FUNCTION_BUILD, standInAwsEnv } from '../support/functions';
 import { startHttpProxy, type HttpProxy } from '../support/http-proxy';
 import { startS3Server, type S3Server } from '../support/s3-server';
 import { startSecretsManagerServer, type SecretsManagerServer } from '../support/secrets-manager-server';
@@ -46,13 +46,7 @@ afterAll(async () => {
 const simHost = () => new URL(sim.url).host;
 
 const qualysEnv = (): Record<string, string> => ({
-  QUALYS_GATEWAY_URL: sim.url,
-  QUALYS_PCI_URL: sim.url,
-  QUALYS_AUTH_METHOD: 'qualys-oidc',
-  QUALYS_CLIENT_ID: sim.defaults.clientId,
-  QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
-  QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
-  QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
+  ...simCliEnv(sim),
   QUALYS_PCI_PAGE_SIZE: '10',
   QUALYS_CERTVIEW_PAGE_SIZE: '10',
   QUALYS_EDR_PAGE_SIZE: '25',
@@ -68,6 +62,21 @@ async function counted<T>(
   const proxiedBefore = p.requests.length;
   const value = await fn();
   return { value, sim: sim.stats().requests - simBefore, proxied: p.requests.length - proxiedBefore };
+}
+
+/**
+ * `qexport token` through the proxy at `proxyUrl`, no retries: exit 3, and each configured check (gateway, PCI)
+ * reports its error as one line matching `pattern`.
+ */
+async function tokenFailsThrough(proxyUrl: string, pattern: RegExp) {
+  const run = await qexport(['token'], {
+    env: { ...qualysEnv(), HTTP_PROXY: proxyUrl, QUALYS_HTTP_MAX_RETRIES: '0' },
+  });
+  expect(run.code).toBe(3);
+  const l = lines(run.stdout).filter((x) => /^ +error: /.test(x));
+  expect(l, run.stdout).toHaveLength(2);
+  for (const line of l) expect(line).toMatch(pattern);
+  return run;
 }
 
 describe('qexport through a proxy', () => {
@@ -143,42 +152,24 @@ describe('qexport through a proxy', () => {
 
   it('a proxy refusing our credentials: one line naming the proxy status, exit 3', async () => {
     const url = `http://${PROXY_USER}:not-the-password@127.0.0.1:${authProxy.port}`;
-    const run = await qexport(['token'], {
-      env: { ...qualysEnv(), HTTP_PROXY: url, QUALYS_HTTP_MAX_RETRIES: '0' },
-    });
-    expect(run.code).toBe(3);
-    // Each configured check (gateway, PCI) reports its error as one line.
-    const l = lines(run.stdout).filter((x) => /^ +error: /.test(x));
-    expect(l, run.stdout).toHaveLength(2);
-    for (const line of l) {
-      expect(line).toMatch(
-        new RegExp(
-          `the proxy \\(http://127\\.0\\.0\\.1:${authProxy.port}\\) refused the connection with HTTP 407: check the user and password`,
-        ),
-      );
-    }
+    const run = await tokenFailsThrough(
+      url,
+      new RegExp(
+        `the proxy \\(http://127\\.0\\.0\\.1:${authProxy.port}\\) refused the connection with HTTP 407: check the user and password`,
+      ),
+    );
     expect(run.stdout + run.stderr).not.toContain('not-the-password');
   });
 
   it('a proxy that is down: one line naming the cause, exit 3, no direct fallback', async () => {
-    const srv = createServer();
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    const { port } = srv.address() as { port: number };
-    await new Promise((r) => srv.close(r));
+    const port = await closedPort();
     const before = sim.stats().requests;
-    const run = await qexport(['token'], {
-      env: { ...qualysEnv(), HTTP_PROXY: `http://127.0.0.1:${port}`, QUALYS_HTTP_MAX_RETRIES: '0' },
-    });
-    expect(run.code).toBe(3);
-    const l = lines(run.stdout).filter((x) => /^ +error: /.test(x));
-    expect(l, run.stdout).toHaveLength(2);
-    for (const line of l) {
-      expect(line).toMatch(
-        new RegExp(
-          `cannot connect to the proxy http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\): check HTTPS_PROXY`,
-        ),
-      );
-    }
+    await tokenFailsThrough(
+      `http://127.0.0.1:${port}`,
+      new RegExp(
+        `cannot connect to the proxy http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\): check HTTPS_PROXY`,
+      ),
+    );
     expect(sim.stats().requests).toBe(before);
   });
 });
@@ -209,25 +200,9 @@ describe('the Lambda entry points build the proxy-aware fetch from their environ
   beforeAll(async () => {
     sm = await startSecretsManagerServer();
     s3 = await startS3Server();
-    await sm.client.send(
-      new CreateSecretCommand({
-        Name: 'proxy-creds',
-        SecretString: JSON.stringify({
-          method: 'qualys-oidc',
-          clientId: sim.defaults.clientId,
-          clientSecret: sim.defaults.clientSecret,
-        }),
-      }),
-    );
-    await sm.client.send(new CreateSecretCommand({ Name: 'proxy-token' }));
+    await createSimSecrets(sm, sim, { credentials: 'proxy-creds', token: 'proxy-token' });
     Object.assign(process.env, {
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.endpoint,
-      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+      ...standInAwsEnv({ s3: s3.endpoint, secretsManager: sm.endpoint }),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...qualysEnv(),
       HTTP_PROXY: proxy.url,
@@ -248,16 +223,9 @@ describe('the Lambda entry points build the proxy-aware fetch from their environ
   async function bundle(entry: string, dir: string): Promise<string> {
     const outfile = join(dir, `${entry}.mjs`);
     await build({
+      ...FUNCTION_BUILD,
       entryPoints: [join(ROOT, 'functions', `${entry}.ts`)],
       outfile,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      mainFields: ['module', 'main'],
-      banner: {
-        js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-      },
       logLevel: 'error',
     });
     return outfile;

@@ -9,12 +9,10 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import aslValidator from 'asl-validator';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildStack } from '../../infra/build';
 import { ALREADY_RUNNING_ERROR, BAD_RESULT_ERROR, STATES } from '../../infra/loop';
@@ -23,6 +21,7 @@ import { DEFAULT_SAFETY_MS } from '../../shared/export/engine';
 import type { Manifest } from '../../shared/export/types';
 import { startSimulator, type Simulator } from '../sim';
 import { definitionOf, type AslDefinition } from '../infra/asl';
+import { bundleFunctions, createSimSecrets, simUrlEnv, standInAwsEnv } from '../support/functions';
 import { compareIds, idOf, readParts } from '../support/harness';
 import { startLambdaServer, type LambdaServer } from '../support/lambda-server';
 import { startS3Server, type S3Server } from '../support/s3-server';
@@ -83,24 +82,7 @@ beforeAll(async () => {
   ) as Record<ModuleName, AslDefinition>;
 
   out = await mkdtemp(join(tmpdir(), 'qexport-sfn-'));
-  // The same bundle options as infra/stack.ts (ESM, SDK bundled, createRequire banner).
-  await build({
-    entryPoints: ['token-refresh', ...MODULES.map((m) => `export-${m}`)].map((e) =>
-      join(ROOT, 'functions', `${e}.ts`),
-    ),
-    outdir: out,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    minify: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    mainFields: ['module', 'main'],
-    logLevel: 'silent',
-    banner: {
-      js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-    },
-  });
+  await bundleFunctions(['token-refresh', ...MODULES.map((m) => `export-${m}`)], out);
 
   sim = await startSimulator({
     seed: 11,
@@ -112,40 +94,11 @@ beforeAll(async () => {
   });
   s3 = await startS3Server();
   sm = await startSecretsManagerServer();
-  await sm.client.send(
-    new CreateSecretCommand({
-      Name: 'creds',
-      SecretString: JSON.stringify({
-        method: 'qualys-oidc',
-        clientId: sim.defaults.clientId,
-        clientSecret: sim.defaults.clientSecret,
-      }),
-    }),
-  );
-  await sm.client.send(new CreateSecretCommand({ Name: 'token' }));
   // PCI Merchant has its own account (HTTP Basic), in its own secret read only by the PCI exporter.
-  await sm.client.send(
-    new CreateSecretCommand({
-      Name: 'pci-creds',
-      SecretString: JSON.stringify({
-        method: 'basic',
-        username: sim.defaults.pciUsername,
-        password: sim.defaults.pciPassword,
-      }),
-    }),
-  );
+  await createSimSecrets(sm, sim, { credentials: 'creds', token: 'token', pciCredentials: 'pci-creds' });
   Object.assign(process.env, {
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.endpoint,
-    // s3rver stores aws-chunked framing inside streamed objects otherwise (local-aws.md).
-    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-    QUALYS_GATEWAY_URL: sim.url,
-    QUALYS_PCI_URL: sim.url,
-    QUALYS_JWKS_URL: sim.jwksUrl,
+    ...standInAwsEnv({ s3: s3.endpoint, secretsManager: sm.endpoint }),
+    ...simUrlEnv(sim),
     QUALYS_PCI_PAGE_SIZE: '10',
     QUALYS_CERTVIEW_PAGE_SIZE: '10',
     QUALYS_EDR_PAGE_SIZE: '10',

@@ -16,7 +16,6 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStack } from '../../infra/build';
 import { STATES } from '../../infra/loop';
@@ -32,6 +31,7 @@ import { allViews, q } from '../../shared/schema/views';
 import { startSimulator, type SimOptions, type Simulator } from '../sim';
 import { definitionOf, type AslDefinition } from '../infra/asl';
 import { alarmState, cfnString, emfDatapoints, type Datapoint } from '../support/alarms';
+import { bundleFunctions, standInAwsEnv } from '../support/functions';
 import { compareIds, idOf, readParts } from '../support/harness';
 import { startLambdaServer, type LambdaServer } from '../support/lambda-server';
 import { startS3Server, type S3Server } from '../support/s3-server';
@@ -202,22 +202,7 @@ beforeAll(async () => {
   stack = buildStack(app).stack;
 
   out = await mkdtemp(join(tmpdir(), 'qexport-tenants-'));
-  // The same bundle options as infra/tenant.ts (ESM, SDK bundled, createRequire banner).
-  await build({
-    entryPoints: ['token-refresh', ...MODULES.map((m) => `export-${m}`)].map((e) =>
-      join(ROOT, 'functions', `${e}.ts`),
-    ),
-    outdir: out,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    minify: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    mainFields: ['module', 'main'],
-    logLevel: 'silent',
-    banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
-  });
+  await bundleFunctions(['token-refresh', ...MODULES.map((m) => `export-${m}`)], out);
 
   // One Lambda endpoint for the account: each tenant's exporters reach their own token-refresh by the name
   // their environment gives.
@@ -228,15 +213,7 @@ beforeAll(async () => {
     }),
   );
   const aws = {
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.endpoint,
-    AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
-    // s3rver stores aws-chunked framing inside streamed objects otherwise (local-aws.md).
-    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    ...standInAwsEnv({ s3: s3.endpoint, secretsManager: sm.endpoint, lambda: lambda.endpoint }),
     QEXPORT_LOG_LEVEL: 'error',
   };
 
@@ -401,6 +378,19 @@ async function manifestOf(prefix: string, module: ModuleName): Promise<Manifest>
   return JSON.parse((await s3.getObject(keys[0]!)).toString('utf8')) as Manifest;
 }
 
+/** The run of `module` published under `prefix`, what the tenant's simulator holds, and how they compare. */
+async function publishedRun(prefix: string, module: ModuleName, sim: Simulator) {
+  const manifest = await manifestOf(prefix, module);
+  const records = await readParts(manifest, (k) => s3.getObject(k));
+  const range = manifest.range as { from?: string; to?: string };
+  const want = [...sim.expectedIds(module, module === 'edr-events' ? range : undefined)];
+  const ids = compareIds(
+    want,
+    records.map((rec) => idOf(module, rec)),
+  );
+  return { manifest, want, ids };
+}
+
 describe('two tenants side by side, one failing', () => {
   it("tenant A's subscription fails every call; tenant B's exports complete, exactly, under its own prefix", async () => {
     const a = tenants.a;
@@ -439,19 +429,10 @@ describe('two tenants side by side, one failing', () => {
       expect(r.status, `${r.module}: ${r.error} ${r.cause}`).toBe('SUCCEEDED');
       expect(r.path.at(-1)).toBe(STATES.done);
       expect(r.invoked.length, r.module).toBeGreaterThanOrEqual(2);
-      const manifest = await manifestOf('qualys/b', r.module);
-      const records = await readParts(manifest, (k) => s3.getObject(k));
+      const { manifest, want, ids } = await publishedRun('qualys/b', r.module, b.sim);
       for (const p of manifest.parts) expect(p.key.startsWith(`qualys/b/${r.module}/`)).toBe(true);
-      const range = manifest.range as { from?: string; to?: string };
-      const want = [...b.sim.expectedIds(r.module, r.module === 'edr-events' ? range : undefined)];
       expect(want.length).toBeGreaterThan(0);
-      expect(
-        compareIds(
-          want,
-          records.map((rec) => idOf(r.module, rec)),
-        ),
-        r.module,
-      ).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+      expect(ids, r.module).toEqual({ lost: 0, duplicated: 0, extra: 0 });
       expect(r.output).toMatchObject({ status: 'done', module: r.module, records: manifest.totals.records });
     }
 
@@ -526,17 +507,8 @@ describe('two tenants side by side, one failing', () => {
     const runs = await Promise.all(MODULES.map((m) => execute(a, m)));
     for (const r of runs) {
       expect(r.status, `${r.module}: ${r.error} ${r.cause}`).toBe('SUCCEEDED');
-      const manifest = await manifestOf('qualys/a', r.module);
-      const records = await readParts(manifest, (k) => s3.getObject(k));
-      const range = manifest.range as { from?: string; to?: string };
-      const want = [...a.sim.expectedIds(r.module, r.module === 'edr-events' ? range : undefined)];
-      expect(
-        compareIds(
-          want,
-          records.map((rec) => idOf(r.module, rec)),
-        ),
-        r.module,
-      ).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+      const { ids } = await publishedRun('qualys/a', r.module, a.sim);
+      expect(ids, r.module).toEqual({ lost: 0, duplicated: 0, extra: 0 });
     }
 
     // The bucket, copied as it is, read by a real SQL engine through the tenant-partitioned tables and the

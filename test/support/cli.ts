@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
+import type { Simulator } from '../sim';
+import { S3RVER_CHECKSUM_ENV } from './functions';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const QEXPORT = join(ROOT, 'bin', 'qexport.mjs');
@@ -22,6 +25,8 @@ export interface QexportOptions {
   asExecutable?: boolean;
   /** Called with the child once it started (to signal it). */
   onSpawn?: (child: ChildProcess) => void;
+  /** The launcher to run instead of this repository's bin/qexport.mjs (a copy in a scratch project). */
+  launcher?: string;
 }
 
 /**
@@ -31,9 +36,10 @@ export interface QexportOptions {
 export function qexport(args: string[], opts: QexportOptions = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...opts.env };
+    const launcher = opts.launcher ?? QEXPORT;
     const child = opts.asExecutable
-      ? spawn(QEXPORT, args, { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, [QEXPORT, ...args], {
+      ? spawn(launcher, args, { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, [launcher, ...args], {
           cwd: opts.cwd ?? ROOT,
           env,
           stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,12 +87,32 @@ export function awsEnv(
     ...(endpoint
       ? {
           AWS_ENDPOINT_URL_S3: endpoint,
-          // s3rver stores aws-chunked framing inside streamed objects otherwise (local-aws.md).
-          AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-          AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+          ...S3RVER_CHECKSUM_ENV,
           AWS_MAX_ATTEMPTS: '2',
         }
       : {}),
     ...extra,
   };
+}
+
+/** What a CLI run needs to reach a simulator: its URLs, the gateway client and PCI Merchant's own Basic account. */
+export function simCliEnv(sim: Simulator): Record<string, string> {
+  return {
+    QUALYS_GATEWAY_URL: sim.url,
+    QUALYS_PCI_URL: sim.url,
+    QUALYS_AUTH_METHOD: 'qualys-oidc',
+    QUALYS_CLIENT_ID: sim.defaults.clientId,
+    QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
+    QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
+    QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
+  };
+}
+
+/** A port nothing listens on. */
+export async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as { port: number };
+  await new Promise((r) => srv.close(r));
+  return port;
 }

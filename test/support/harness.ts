@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -12,7 +12,7 @@ import { createQualysClient } from '../../shared/qualys/client';
 import type { QualysClient, TokenProvider } from '../../shared/qualys/types';
 import { createDirStore, RUN_FIELD } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
-import type { Simulator } from '../sim';
+import { startSimulator, type SimOptions, type Simulator } from '../sim';
 
 export const ALL_MODULES: ModuleName[] = [
   'pci-scans',
@@ -78,6 +78,45 @@ export function testClient(
 export async function tempStore(): Promise<{ dir: string; store: ObjectStore }> {
   const dir = await mkdtemp(join(tmpdir(), 'qexport-test-'));
   return { dir, store: createDirStore(dir) };
+}
+
+/** What one test runs the engine with: a simulator, its config and a temporary directory store. */
+export interface SimRun {
+  sim: Simulator;
+  config: AppConfig;
+  dir: string;
+  store: ObjectStore;
+}
+
+/**
+ * Simulators and temporary stores for a file's tests, all closed and removed by `cleanup()` (call it from
+ * afterEach or afterAll).
+ */
+export function simRuns() {
+  let sims: Simulator[] = [];
+  let dirs: string[] = [];
+  /** simConfig(sim, env) and a temporary store, for a simulator the test started (and closes) itself. */
+  async function prepare(sim: Simulator, env: Env = {}): Promise<Omit<SimRun, 'sim'>> {
+    const config = simConfig(sim, env);
+    const { dir, store } = await tempStore();
+    dirs.push(dir);
+    return { config, dir, store };
+  }
+  return {
+    prepare,
+    /** Starts a simulator with `opts` (closed by cleanup), then prepares its config and store. */
+    async start(opts: SimOptions, env: Env = {}): Promise<SimRun> {
+      const sim = await startSimulator(opts);
+      sims.push(sim);
+      return { sim, ...(await prepare(sim, env)) };
+    },
+    async cleanup(): Promise<void> {
+      await Promise.all(sims.map((s) => s.close()));
+      await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+      sims = [];
+      dirs = [];
+    },
+  };
 }
 
 /** Runs invocations until the run is done or failed (at most `max`). */

@@ -95,10 +95,28 @@ describe('PCI fetchRange', () => {
   });
 });
 
+/** A client whose calls `call` answers; pagers use nothing else of it. */
+function fakeClient({ call }: Pick<QualysClient, 'call'>): QualysClient {
+  return {
+    call,
+    request: () => Promise.reject(new Error('unused')),
+    assertSameOrigin: (u) => new URL(u),
+    stats: () => ({
+      calls: 0,
+      retries: 0,
+      waitMs: 0,
+      rateLimited: 0,
+      tokenRefreshes: 0,
+      paced: 0,
+      pacedMs: 0,
+    }),
+  };
+}
+
 /** A PCI list the test changes between answers, served through a fake client (newest first, 1-based offsets). */
 function scriptedPci(list: number[], onAnswer: (offset: number, answered: number) => void): QualysClient {
   let answered = 0;
-  return {
+  return fakeClient({
     async call<T>(req: QualysRequest, parse: (r: QualysResponse) => T): Promise<T> {
       await Promise.resolve();
       const offset = Number(req.query?.offset);
@@ -115,18 +133,7 @@ function scriptedPci(list: number[], onAnswer: (offset: number, answered: number
       onAnswer(offset, ++answered);
       return out;
     },
-    request: () => Promise.reject(new Error('unused')),
-    assertSameOrigin: (u) => new URL(u),
-    stats: () => ({
-      calls: 0,
-      retries: 0,
-      waitMs: 0,
-      rateLimited: 0,
-      tokenRefreshes: 0,
-      paced: 0,
-      pacedMs: 0,
-    }),
-  };
+  });
 }
 
 async function readPci(client: QualysClient, pageSize: number, concurrency = 1) {
@@ -270,21 +277,10 @@ describe('EDR window', () => {
       now: new Date('2026-01-02T00:00:00.000Z'),
       committed: undefined,
     });
-    const client: QualysClient = {
+    const client = fakeClient({
       call: async <T>(_req: QualysRequest, parse: (r: QualysResponse) => T) =>
         parse(res(JSON.stringify({ data: [ev('old', '2025-06-01T00:00:00.000+0000')], scrollId: 's' }))),
-      request: () => Promise.reject(new Error('unused')),
-      assertSameOrigin: (u) => new URL(u),
-      stats: () => ({
-        calls: 0,
-        retries: 0,
-        waitMs: 0,
-        rateLimited: 0,
-        tokenRefreshes: 0,
-        paced: 0,
-        pacedMs: 0,
-      }),
-    };
+    });
     const read = async () => {
       for await (const _page of edrEvents.pages(client, cursor, config)) {
         // consume
