@@ -58,6 +58,11 @@ class AttemptTimeout extends Error {
 const PCI_AUTH_HINT =
   'PCI Merchant takes its own account over Basic auth or an IdP token (QUALYS_PCI_AUTH_METHOD), not a gateway token';
 
+/** Counters of a client that has sent nothing yet. */
+export function zeroStats(): ClientStats {
+  return { calls: 0, retries: 0, waitMs: 0, rateLimited: 0, tokenRefreshes: 0, paced: 0, pacedMs: 0 };
+}
+
 /**
  * The Qualys HTTP client: per-origin auth (gateway bearer, PCI Basic or IdP bearer), reactions read from the
  * response table (./responses.ts), pacing before the rate limit and within the server's concurrency limit
@@ -80,15 +85,7 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
   const configuredConcurrency = Math.max(1, opts.concurrency);
   const gate = new AdjustableSemaphore(configuredConcurrency);
   const pacer = new Pacer({ reserve, now });
-  const stats: ClientStats = {
-    calls: 0,
-    retries: 0,
-    waitMs: 0,
-    rateLimited: 0,
-    tokenRefreshes: 0,
-    paced: 0,
-    pacedMs: 0,
-  };
+  const stats = zeroStats();
 
   const gatewayAuth: RequestAuth =
     opts.auth?.gateway ??

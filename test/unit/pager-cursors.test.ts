@@ -1,37 +1,21 @@
 // Page cursors stay exact when serialised after the pager has moved on, and fetch-ahead stops where the listing ends (issue 14).
 import { describe, expect, it } from 'vitest';
+import { fakeClient, okResponse } from '../support/fake-client';
 import { loadConfig } from '../../shared/config';
 import { certviewCertificates } from '../../shared/modules/certview-certificates';
 import { pciScans, type PciCursor } from '../../shared/modules/pci-scans';
 import type { Cursor, ModuleDef, Page } from '../../shared/modules/types';
 import type { QualysClient, QualysRequest, QualysResponse } from '../../shared/qualys/types';
 
-const res = (text: string): QualysResponse => ({
-  status: 200,
-  headers: new Headers(),
-  url: 'https://gw.example.com/x',
-  text,
-});
-
-function fakeClient(answer: (req: QualysRequest) => unknown, asked: QualysRequest[] = []): QualysClient {
-  return {
+function scriptedClient(answer: (req: QualysRequest) => unknown, asked: QualysRequest[] = []): QualysClient {
+  return fakeClient({
     async call<T>(req: QualysRequest, parse: (r: QualysResponse) => T): Promise<T> {
       asked.push(req);
       await new Promise((r) => setTimeout(r, 1));
-      return parse(res(JSON.stringify(answer(req))));
+      return parse(okResponse(JSON.stringify(answer(req))));
     },
-    request: () => Promise.reject(new Error('unused')),
-    assertSameOrigin: (u) => new URL(u),
-    stats: () => ({
-      calls: asked.length,
-      retries: 0,
-      waitMs: 0,
-      rateLimited: 0,
-      tokenRefreshes: 0,
-      paced: 0,
-      pacedMs: 0,
-    }),
-  };
+    calls: () => asked.length,
+  });
 }
 
 /**
@@ -61,7 +45,7 @@ describe('PCI page cursors', () => {
   it('each checkpointed cursor holds exactly the scans seen up to its page, across passes', async () => {
     const list = Array.from({ length: 10 }, (_, i) => 100 - i);
     let inserted = false;
-    const client = fakeClient((req) => {
+    const client = scriptedClient((req) => {
       const offset = Number(req.query?.offset);
       const limit = Number(req.query?.limit);
       // A scan appears once, after the first page: the first pass moves and a second one follows.
@@ -112,7 +96,7 @@ describe('PCI page cursors', () => {
 
 describe('CertView fetch-ahead', () => {
   const listing = (n: number, asked: QualysRequest[]) =>
-    fakeClient((req) => {
+    scriptedClient((req) => {
       const { pageNumber, pageSize } = req.body as { pageNumber: number; pageSize: number };
       const from = pageNumber * pageSize;
       return Array.from({ length: Math.max(0, Math.min(pageSize, n - from)) }, (_, i) => ({ id: from + i }));

@@ -1,3 +1,4 @@
+import { fakeClient } from '../support/fake-client';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config';
 import { IncompleteError, OriginError, ParseError } from '../../shared/errors';
@@ -94,24 +95,6 @@ describe('PCI fetchRange', () => {
     expect(parsePciPage(res(page('', 3))).range).toBeUndefined();
   });
 });
-
-/** A client whose calls `call` answers; pagers use nothing else of it. */
-function fakeClient({ call }: Pick<QualysClient, 'call'>): QualysClient {
-  return {
-    call,
-    request: () => Promise.reject(new Error('unused')),
-    assertSameOrigin: (u) => new URL(u),
-    stats: () => ({
-      calls: 0,
-      retries: 0,
-      waitMs: 0,
-      rateLimited: 0,
-      tokenRefreshes: 0,
-      paced: 0,
-      pacedMs: 0,
-    }),
-  };
-}
 
 /** A PCI list the test changes between answers, served through a fake client (newest first, 1-based offsets). */
 function scriptedPci(list: number[], onAnswer: (offset: number, answered: number) => void): QualysClient {

@@ -1,6 +1,7 @@
 // Pipelined pages (issue 14 item 4): the next request leaves on a cheap read of the raw body, and is used only
 // when the full parse of the same page agrees; otherwise it is dropped and the module's safe path is taken.
 import { describe, expect, it } from 'vitest';
+import { fakeClient, okResponse } from '../support/fake-client';
 import { loadConfig } from '../../shared/config';
 import { edrEvents, peekEdrNextId } from '../../shared/modules/edr-events';
 import { mobileAssets, peekMobileNext } from '../../shared/modules/mobile-assets';
@@ -8,37 +9,26 @@ import type { ExportRecord, ModuleDef } from '../../shared/modules/types';
 import type { QualysClient, QualysRequest, QualysResponse } from '../../shared/qualys/types';
 
 const GW = 'https://gw.example.com';
-const res = (text: string, headers: Record<string, string> = {}): QualysResponse => ({
-  status: 200,
-  headers: new Headers(headers),
-  url: `${GW}/x`,
-  text,
-});
+const res = (text: string, headers: Record<string, string> = {}) => okResponse(text, headers, `${GW}/x`);
 
 /** Serves `answer(req)` after a tick and records what was asked, in order. */
-function fakeClient(answer: (req: QualysRequest) => QualysResponse, asked: QualysRequest[]): QualysClient {
-  return {
+function scriptedClient(
+  answer: (req: QualysRequest) => QualysResponse,
+  asked: QualysRequest[],
+): QualysClient {
+  return fakeClient({
     async call<T>(req: QualysRequest, parse: (r: QualysResponse) => T): Promise<T> {
       asked.push(req);
       await new Promise((r) => setTimeout(r, 1));
       return parse(answer(req));
     },
-    request: () => Promise.reject(new Error('unused')),
     assertSameOrigin: (u) => {
       const url = new URL(u);
       if (url.origin !== GW) throw new Error(`off origin: ${url.origin}`);
       return url;
     },
-    stats: () => ({
-      calls: asked.length,
-      retries: 0,
-      waitMs: 0,
-      rateLimited: 0,
-      tokenRefreshes: 0,
-      paced: 0,
-      pacedMs: 0,
-    }),
-  };
+    calls: () => asked.length,
+  });
 }
 
 async function readAll(module: ModuleDef, client: QualysClient, env: Record<string, string>) {
@@ -92,7 +82,7 @@ describe('EDR: a request sent on a wrong cheap read is dropped; the scroll reope
   /** Pages of 2. The page after the first names its id twice: the cheap read sees "decoy", JSON.parse "s2". */
   function serve(asked: QualysRequest[]) {
     const scrolls = new Map<string, number>();
-    return fakeClient((req) => {
+    return scriptedClient((req) => {
       if (req.url === '/ioc/events/count') return res(`{"count":${events.length}}`);
       const id = req.query?.scrollId as string | undefined;
       let at: number;
@@ -150,7 +140,7 @@ describe('Mobile: a request sent on a wrong cheap read is dropped', () => {
 
   it('a WARNING inside the last asset looks like a truncation URL; the parse says the listing ended', async () => {
     const asked: QualysRequest[] = [];
-    const client = fakeClient((req) => {
+    const client = scriptedClient((req) => {
       const idMin = Number(new URL(req.url, GW).searchParams.get('id_min') ?? 0);
       if (idMin === 0) return res(doc(asset(1) + asset(2), warning(url(3))));
       if (idMin === 3) return res(doc(asset(3) + asset(4, `<NOTE>${warning(url(99))}</NOTE>`)));
@@ -166,7 +156,7 @@ describe('Mobile: a request sent on a wrong cheap read is dropped', () => {
   it('the next batch is asked for before the current one is handed over (one batch ahead, no more)', async () => {
     const asked: QualysRequest[] = [];
     const n = 5;
-    const client = fakeClient((req) => {
+    const client = scriptedClient((req) => {
       const k = Number(new URL(req.url, GW).searchParams.get('id_min') ?? 0);
       return res(doc(asset(2 * k + 1) + asset(2 * k + 2), k + 1 < n ? warning(url(k + 1)) : ''));
     }, asked);

@@ -1,0 +1,28 @@
+import { zeroStats } from '../../shared/qualys/client';
+import type { QualysClient, QualysResponse } from '../../shared/qualys/types';
+
+/**
+ * A QualysClient whose `call` the test scripts (pagers use nothing else of it): no HTTP, for unit tests of the
+ * pagers' own logic. `calls` reports how many requests were asked, where the test counts them.
+ */
+export function fakeClient(opts: {
+  call: QualysClient['call'];
+  assertSameOrigin?: QualysClient['assertSameOrigin'];
+  calls?: () => number;
+}): QualysClient {
+  return {
+    call: opts.call,
+    request: () => Promise.reject(new Error('unused')),
+    assertSameOrigin: opts.assertSameOrigin ?? ((u) => new URL(u)),
+    stats: () => ({ ...zeroStats(), calls: opts.calls?.() ?? 0 }),
+  };
+}
+
+/** A 200 response with this body (and headers). */
+export function okResponse(
+  text: string,
+  headers: Record<string, string> = {},
+  url = 'https://gw.example.com/x',
+): QualysResponse {
+  return { status: 200, headers: new Headers(headers), url, text };
+}
