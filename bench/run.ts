@@ -11,6 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { build } from 'esbuild';
+import {
+  EXPORTER_MEMORY_MB,
+  EXPORTER_SEMI_SPACE_MB,
+  HEAP_WRAPPER,
+  lambdaNodeOptions,
+} from '../infra/lambda-runtime';
 import type { ModuleName } from '../shared/config';
 import type { WorkerResult, WorkerSpec } from './worker';
 
@@ -753,66 +759,95 @@ if (only.has('cpu')) {
   }
 }
 
-// ------------------------------------------------------------------ peak RSS, directory and S3 sinks
+// ------------------------------------------------------------------ peak RSS, as Lambda runs it and on this machine
+/**
+ * How a memory worker's node is started. `lambda`: as the Lambda runtime starts an exporter of
+ * EXPORTER_MEMORY_MB (its own node options), through our wrapper (functions/lambda-heap.sh) with the semi-space
+ * the stack sets; `runtime`: the runtime's options without the wrapper; `machine`: plain node, whose heap V8 sizes
+ * for this machine's memory (the CLI's case).
+ */
+type HeapSetup = 'lambda' | 'runtime' | 'machine';
+async function memoryWorker(spec: WorkerSpec, heap: HeapSetup): Promise<WorkerResult> {
+  const node = [
+    ...(heap === 'machine' ? [] : lambdaNodeOptions(EXPORTER_MEMORY_MB)),
+    await bundled('worker.ts'),
+  ];
+  const r =
+    heap === 'lambda'
+      ? await runProcess(
+          join(ROOT, 'functions', HEAP_WRAPPER),
+          [process.execPath, ...node, JSON.stringify(spec)],
+          {
+            env: { ...process.env, QEXPORT_SEMI_SPACE_MB: String(EXPORTER_SEMI_SPACE_MB) } as Record<
+              string,
+              string
+            >,
+          },
+        )
+      : await runProcess(process.execPath, [...node, JSON.stringify(spec)]);
+  if (r.code !== 0)
+    throw new Error(`memory worker ${spec.module} (${heap}) exited ${r.code}: ${r.stderr.slice(-2000)}`);
+  return lastJson<WorkerResult>(r.stdout);
+}
+
 if (only.has('memory')) {
   const scales = scale({ 'edr-events': 1_000_000, 'mobile-assets': 100_000 } as Record<string, number>, {
     'edr-events': 5000,
     'mobile-assets': 1000,
   });
+  const setups = [
+    { name: 'Peak RSS, S3 sink, as deployed', sink: 's3', heap: 'lambda', target: true },
+    { name: "Peak RSS, S3 sink, the runtime's own heap", sink: 's3', heap: 'runtime', target: false },
+    { name: "Peak RSS, S3 sink, this machine's heap", sink: 's3', heap: 'machine', target: false },
+    {
+      name: "Peak RSS, directory sink (CLI), this machine's heap",
+      sink: 'dir',
+      heap: 'machine',
+      target: false,
+    },
+  ] as const;
   for (const module of (['edr-events', 'mobile-assets'] as const).filter((m) => MODULES.includes(m))) {
     sectionStart(`memory ${module}`);
     const n = scales[module]!;
     const sim = await startSim(module, n);
-    const breakdown: Record<'dir' | 's3', string[]> = { dir: [], s3: [] };
-    const atPeak = (sink: 'dir' | 's3', r: WorkerResult) =>
-      breakdown[sink].push(
-        Object.entries(r.atPeak ?? {})
-          .map(([k, v]) => `${k} ${v}`)
-          .join(', '),
-      );
-    const [dir, s3] = await alternate([
-      async () => {
-        const r = await worker(workerSpec('export', module, sim, { sink: 'dir', sampleMemory: true }));
-        if (r.records !== n) throw new Error(`${module}: exported ${r.records} of ${n}`);
-        atPeak('dir', r);
-        return r.peakRssMb;
-      },
-      async () => {
-        const h = await startHelper('s3-server.ts');
+    const results = await alternate(
+      setups.map((setup) => async () => {
+        const h = setup.sink === 's3' ? await startHelper('s3-server.ts') : undefined;
         try {
-          const r = await worker(
+          const r = await memoryWorker(
             workerSpec('export', module, sim, {
-              sink: 's3',
-              s3: { endpoint: h.info.endpoint!, bucket: h.info.bucket! },
+              sink: setup.sink,
+              ...(h ? { s3: { endpoint: h.info.endpoint!, bucket: h.info.bucket! } } : {}),
               sampleMemory: true,
             }),
+            setup.heap,
           );
-          if (r.records !== n) throw new Error(`${module}: exported ${r.records} of ${n} to S3`);
-          atPeak('s3', r);
-          return r.peakRssMb;
+          if (r.status !== 'done' || r.records !== n)
+            throw new Error(`${module} (${setup.name}): ${r.status}, exported ${r.records} of ${n}`);
+          return r;
         } finally {
-          await h.close();
+          await h?.close();
         }
-      },
-    ]);
+      }),
+    );
     await sim.close();
     const target = { text: '<= 192 each run', ok: (s: { max: number }) => s.max <= 192 };
-    add(
-      'Peak RSS, S3 sink',
-      `${module} x${n}`,
-      s3!,
-      'MB',
-      target,
-      `runs: ${s3!.map((x) => x.toFixed(0)).join(', ')} MB; at each run's sampled peak (MB): ${breakdown.s3.join(' | ')}`,
-    );
-    add(
-      'Peak RSS, directory sink',
-      `${module} x${n}`,
-      dir!,
-      'MB',
-      target,
-      `runs: ${dir!.map((x) => x.toFixed(0)).join(', ')} MB; at each run's sampled peak (MB): ${breakdown.dir.join(' | ')}`,
-    );
+    setups.forEach((setup, i) => {
+      const rs = results[i]!;
+      const peaks = (x: WorkerResult) =>
+        Object.entries(x.atPeak ?? {})
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ');
+      add(
+        setup.name,
+        `${module} x${n}`,
+        rs.map((x) => x.peakRssMb),
+        'MB',
+        setup.target ? target : undefined,
+        `runs: ${rs.map((x) => x.peakRssMb.toFixed(0)).join(', ')} MB; CPU ${fmt(summary(rs.map((x) => x.cpuMs / 1000)))} s; ` +
+          `at each run's sampled peak (MB): ${rs.map(peaks).join(' | ')}`,
+      );
+    });
   }
 }
 

@@ -24,6 +24,7 @@ import {
   type StackSettings,
   type TenantSettings,
 } from './context';
+import { EXPORTER_MEMORY_MB, EXPORTER_SEMI_SPACE_MB, HEAP_WRAPPER } from './lambda-runtime';
 import { exportLoop } from './loop';
 import { observability } from './observability';
 
@@ -196,6 +197,7 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
     timeout: Duration,
     env: Record<string, string>,
     functionName: string | undefined,
+    opts: { semiSpaceMb?: number } = {},
   ) => {
     const logGroup = new logs.LogGroup(scope, `${name}Logs`, {
       retention: s.logRetentionDays as logs.RetentionDays,
@@ -211,7 +213,17 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
       timeout,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
-      environment: { NODE_OPTIONS: '--enable-source-maps', ...env },
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        // Lambda starts node through this script, which sets V8's young generation (infra/lambda-runtime.ts).
+        ...(opts.semiSpaceMb
+          ? {
+              AWS_LAMBDA_EXEC_WRAPPER: `/var/task/${HEAP_WRAPPER}`,
+              QEXPORT_SEMI_SPACE_MB: String(opts.semiSpaceMb),
+            }
+          : {}),
+        ...env,
+      },
       projectRoot: ROOT,
       depsLockFilePath: path.join(ROOT, 'package-lock.json'),
       bundling: {
@@ -227,6 +239,19 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
         // and only then (it would take a bundle over its 1 MB budget for every deployment).
         ...(usesProxy(env) ? { nodeModules: ['undici'] } : {}),
         banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+        ...(opts.semiSpaceMb
+          ? {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                // Lambda runs the wrapper only if it is executable; the asset zip keeps the file's mode.
+                afterBundling: (_input: string, output: string) => [
+                  `cp "${path.join(ROOT, 'functions', HEAP_WRAPPER)}" "${output}/${HEAP_WRAPPER}"`,
+                  `chmod 755 "${output}/${HEAP_WRAPPER}"`,
+                ],
+              },
+            }
+          : {}),
       },
     });
     // Active tracing set on the resource; its permissions come from the X-Ray policy above.
@@ -267,7 +292,7 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
     const f = fn(
       `Export${pascal(module)}Function`,
       `export-${module}.ts`,
-      1024,
+      EXPORTER_MEMORY_MB,
       Duration.minutes(15),
       {
         ...qualysEnv,
@@ -286,6 +311,7 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
           : {}),
       },
       named(`${baseName}-${module}`, MAX_FUNCTION_NAME, 'function'),
+      { semiSpaceMb: EXPORTER_SEMI_SPACE_MB },
     );
     if (tokenSecret && usesGatewayToken) readSecret(tokenSecret, f);
     if (module === 'pci-scans' && pciCredentialsSecret) readSecret(pciCredentialsSecret, f);

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -6,6 +7,7 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildStack } from '../../infra/build';
 import { ContextError, LOG_RETENTION_DAYS, readSettings, scheduleSeconds } from '../../infra/context';
+import { EXPORTER_SEMI_SPACE_MB, HEAP_WRAPPER } from '../../infra/lambda-runtime';
 import { acknowledgedFindings } from '../../infra/nag';
 import { ALARM_KINDS, alarmWindow } from '../../infra/observability';
 import { usesProxy } from '../../infra/tenant';
@@ -576,4 +578,47 @@ describe('context', () => {
       RetentionInDays: 14,
     });
   });
+});
+
+describe('how Lambda starts the exporters', () => {
+  type Fn = { Properties: { Handler?: string; Environment?: { Variables: Record<string, string> } } };
+  const variables = (t: Template) =>
+    Object.entries(t.findResources('AWS::Lambda::Function') as Record<string, Fn>)
+      .filter(([, f]) => String(f.Properties.Handler).startsWith('index.'))
+      .map(([id, f]) => [id, f.Properties.Environment?.Variables ?? {}] as const);
+
+  it('exporters start node through the heap wrapper; the token refresh keeps the runtime as it is', () => {
+    const fns = variables(template);
+    const exporters = fns.filter(([id]) => id.startsWith('Export'));
+    expect(exporters).toHaveLength(MODULES.length);
+    for (const [, env] of exporters) {
+      expect(env).toMatchObject({
+        AWS_LAMBDA_EXEC_WRAPPER: `/var/task/${HEAP_WRAPPER}`,
+        QEXPORT_SEMI_SPACE_MB: String(EXPORTER_SEMI_SPACE_MB),
+      });
+    }
+    for (const [, env] of fns.filter(([id]) => !id.startsWith('Export'))) {
+      expect(env).not.toHaveProperty('AWS_LAMBDA_EXEC_WRAPPER');
+    }
+  });
+
+  it('the bundled exporter asset holds the wrapper, executable, beside index.mjs', () => {
+    // Bundles for real (esbuild), one module, to look inside the code asset Lambda receives.
+    const outdir = mkdtempSync(join(tmpdir(), 'qexport-synth-'));
+    try {
+      const app = new App({ outdir, context: { ...cdkJson.context, modules: ['mobile-assets'] } });
+      buildStack(app);
+      app.synth();
+      const assets = readdirSync(outdir).filter((d) => d.startsWith('asset.'));
+      const code = assets.filter((d) => existsSync(join(outdir, d, 'index.mjs')));
+      const withWrapper = code.filter((d) => existsSync(join(outdir, d, HEAP_WRAPPER)));
+      // Two functions (token refresh, mobile exporter): only the exporter carries the wrapper.
+      expect([code.length, withWrapper.length]).toEqual([2, 1]);
+      const wrapper = join(outdir, withWrapper[0]!, HEAP_WRAPPER);
+      expect(statSync(wrapper).mode & 0o777).toBe(0o755);
+      expect(readFileSync(wrapper, 'utf8')).toBe(readFileSync(join(ROOT, 'functions', HEAP_WRAPPER), 'utf8'));
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
