@@ -27,11 +27,21 @@ interface Seen {
   extra: string[];
 }
 
-/** Runs the wrapper as Lambda does: the interpreter path and the runtime's own arguments. */
+/**
+ * Runs the wrapper as Lambda does: the interpreter path and the runtime's own arguments. Through its shebang
+ * (/bin/sh: dash on Debian) and through bash (/bin/sh on Amazon Linux), so it holds under either.
+ */
 function viaWrapper(args: string[], semi?: string) {
   const env = { ...process.env, QEXPORT_SEMI_SPACE_MB: semi };
   if (semi === undefined) delete env.QEXPORT_SEMI_SPACE_MB;
-  const r = spawnSync(WRAPPER, [process.execPath, ...args], { env, encoding: 'utf8' });
+  const viaShebang = run(WRAPPER, [process.execPath, ...args], env);
+  const viaBash = run('bash', [WRAPPER, process.execPath, ...args], env);
+  expect(viaBash).toEqual(viaShebang);
+  return viaShebang;
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv) {
+  const r = spawnSync(cmd, args, { env, encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
   return { seen: JSON.parse(r.stdout) as Seen, stderr: r.stderr };
 }
@@ -73,9 +83,9 @@ describe('functions/lambda-heap.sh (AWS_LAMBDA_EXEC_WRAPPER)', () => {
   it('adds the size before the entry point when the runtime gives none, and keeps arguments after it', () => {
     const { seen } = viaWrapper(['--expose-gc', ENTRY], '8');
     expect(seen.execArgv).toEqual(['--expose-gc', '--max-semi-space-size=8']);
-    expect(viaWrapper(['--max-semi-space-size', '51', ENTRY, 'x'], '8').seen).toMatchObject({
+    expect(viaWrapper(['--max-semi-space-size', '51', ENTRY, 'x y', '*', ''], '8').seen).toMatchObject({
       execArgv: ['--max-semi-space-size=8'],
-      extra: ['x'],
+      extra: ['x y', '*', ''],
     });
   });
 
