@@ -4,7 +4,11 @@
  * (`schemaDrift`) and as the SchemaDriftRecords metric, so a Qualys API change is noticed the day it ships.
  *
  * Cost matters: the checker walks each record once against a precompiled tree of known keys, allocates
- * nothing for a record without drift, and stops collecting paths after a few. Only field names are checked
+ * nothing for a record without drift, and stops collecting paths after a few. Records of one API share their
+ * key order (JSON.parse keeps the server's), so each struct node remembers the keys of the last object it found
+ * clean: an object with exactly those keys, in that order, is checked by comparing each key with the remembered
+ * one (interned strings: a pointer comparison) instead of looking it up, and only its nested fields are walked
+ * (issue 14: the lookups were 3 µs of a CertView certificate's 30). Only field names are checked
  * (a changed value type shows up as NULL typed columns, not here); a map's keys are data, never drift; values
  * whose shape is not published (x-opaque) are not looked into.
  */
@@ -26,10 +30,19 @@ export const MAX_DRIFT_FIELDS = 20;
 
 /** A compiled node: what to check inside a value. */
 type Node =
-  | { k: 's'; fields: Record<string, Node> } // struct: known keys
+  | StructNode // struct: known keys
   | { k: 'a'; items: Node } // array: check each element
   | { k: 'm'; values: Node } // map: keys are data; check each value
   | { k: 'x' }; // scalar or opaque: nothing to check inside
+
+interface StructNode {
+  k: 's';
+  fields: Record<string, Node>;
+  /** The keys, in order, of the last object found to declare every one of them; set by the first such object. */
+  shape?: string[];
+  /** The keys of `shape` whose values have something to check inside (not scalar or opaque). */
+  nested?: string[];
+}
 
 const LEAF: Node = { k: 'x' };
 
@@ -65,17 +78,47 @@ function walk(node: Node, value: unknown, stack: string[], out: string[] | undef
   switch (node.k) {
     case 's': {
       if (Array.isArray(value)) return out;
+      const obj = value as Record<string, unknown>;
       const known = node.fields;
-      for (const key in value) {
+      const shape = node.shape;
+      if (shape !== undefined) {
+        // Fast path: the same keys in the same order as the last clean object at this node.
+        let i = 0;
+        let same = true;
+        for (const key in obj) {
+          if (key !== shape[i++]) {
+            same = false;
+            break;
+          }
+        }
+        if (same && i === shape.length) {
+          for (const key of node.nested!) {
+            stack.push(key);
+            out = walk(known[key]!, obj[key], stack, out);
+            stack.pop();
+          }
+          return out;
+        }
+      }
+      let clean = true;
+      for (const key in obj) {
         const child = known[key];
         if (child === undefined) {
+          clean = false;
           out ??= [];
           if (out.length < MAX_PATHS_PER_RECORD) out.push(stack.length ? `${stack.join('.')}.${key}` : key);
         } else if (child.k !== 'x') {
           stack.push(key);
-          out = walk(child, (value as Record<string, unknown>)[key], stack, out);
+          out = walk(child, obj[key], stack, out);
           stack.pop();
         }
+      }
+      // Remember this object's keys for the next one (a new shape replaces the old: listings change shape
+      // rarely, and a wrong guess costs one comparison before the lookups).
+      if (clean) {
+        const keys = Object.keys(obj);
+        node.shape = keys;
+        node.nested = keys.filter((key) => known[key]!.k !== 'x');
       }
       return out;
     }

@@ -151,6 +151,55 @@ describe('drift checker', () => {
     );
   });
 
+  it.each(MODULES)(
+    '%s (property): over any sequence of records, clean or drifting, the remembered shapes change no answer',
+    (module) => {
+      // The checker remembers each struct's last clean key order; this reference looks every key up, every time.
+      const fields = MODULE_SCHEMAS[module].fields;
+      const reference = (r: Record<string, unknown>) => {
+        const out: string[] = [];
+        const visit = (t: FieldType, v: unknown, path: string[]) => {
+          if (v === null || typeof v !== 'object') return;
+          if (t.kind === 'struct') visitFields(t.fields, v, path);
+          else if (t.kind === 'array' && Array.isArray(v)) for (const x of v) visit(t.items, x, path);
+          else if (t.kind === 'map' && !Array.isArray(v))
+            for (const x of Object.values(v)) visit(t.values, x, path);
+        };
+        const visitFields = (fs: Field[], v: object, path: string[]) => {
+          if (Array.isArray(v)) return;
+          for (const [k, x] of Object.entries(v)) {
+            const f = fs.find((y) => y.name === k);
+            if (!f) out.push([...path, k].join('.'));
+            else visit(f.type, x, [...path, k]);
+          }
+        };
+        visitFields(fields, r, []);
+        return out.length ? out.slice(0, MAX_PATHS_PER_RECORD) : undefined;
+      };
+      const drifting = fc
+        .tuple(
+          structOf(fields),
+          fc.constantFrom(...structPaths(fields)),
+          fc.stringMatching(/^[a-z][a-zA-Z0-9]{0,8}$/),
+        )
+        .map(([r, path, key]) => {
+          const copy = structuredClone(r);
+          inject(copy, fields, path, `zz_${key}`);
+          return copy;
+        });
+      const check = driftChecker(module);
+      fc.assert(
+        fc.property(
+          fc.array(fc.oneof(structOf(fields), drifting, fc.constant(sample[module](7))), { maxLength: 12 }),
+          (records) => {
+            for (const r of records) expect(check(r)).toEqual(reference(r));
+          },
+        ),
+        { numRuns: 150 },
+      );
+    },
+  );
+
   it('a run summary counts drifting records and keeps a bounded sample of distinct paths', () => {
     const s = emptyDrift();
     addDrift(s, undefined);
