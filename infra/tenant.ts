@@ -244,9 +244,10 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
               commandHooks: {
                 beforeBundling: () => [],
                 beforeInstall: () => [],
-                // Lambda runs the wrapper only if it is executable; the asset zip keeps the file's mode.
-                afterBundling: (_input: string, output: string) => [
-                  `cp "${path.join(ROOT, 'functions', HEAP_WRAPPER)}" "${output}/${HEAP_WRAPPER}"`,
+                // Lambda runs the wrapper only if it is executable; the asset zip keeps the file's mode. `input`
+                // is the project root (mounted as /asset-input when CDK bundles in Docker).
+                afterBundling: (input: string, output: string) => [
+                  `cp "${input}/functions/${HEAP_WRAPPER}" "${output}/${HEAP_WRAPPER}"`,
                   `chmod 755 "${output}/${HEAP_WRAPPER}"`,
                 ],
               },
