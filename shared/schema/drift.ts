@@ -5,10 +5,12 @@
  *
  * Cost matters: the checker walks each record once against a precompiled tree of known keys, allocates
  * nothing for a record without drift, and stops collecting paths after a few. Records of one API share their
- * key order (JSON.parse keeps the server's), so each struct node remembers the keys of the last object it found
- * clean: an object with exactly those keys, in that order, is checked by comparing each key with the remembered
- * one (interned strings: a pointer comparison) instead of looking it up, and only its nested fields are walked
- * (issue 14: the lookups were 3 µs of a CertView certificate's 30). Only field names are checked
+ * key order (JSON.parse keeps the server's), so each struct node remembers the key lists of the last few objects
+ * it found clean: an object with exactly one of those lists, in that order, is checked by comparing each key with
+ * the remembered one (interned strings: a pointer comparison) instead of looking it up, and only its nested
+ * fields are walked (issue 14: the lookups were 3 µs of a CertView certificate's 30). A few lists, not one, so
+ * records whose optional fields come and go do not replace the remembered list on every record. Only field names
+ * are checked
  * (a changed value type shows up as NULL typed columns, not here); a map's keys are data, never drift; values
  * whose shape is not published (x-opaque) are not looked into.
  */
@@ -38,10 +40,25 @@ type Node =
 interface StructNode {
   k: 's';
   fields: Record<string, Node>;
-  /** The keys, in order, of the last object found to declare every one of them; set by the first such object. */
-  shape?: string[];
-  /** The keys of `shape` whose values have something to check inside (not scalar or opaque). */
-  nested?: string[];
+  /** Key lists of the last objects found to declare every key they have, newest first (at most MAX_SHAPES). */
+  shapes: Shape[];
+}
+
+interface Shape {
+  /** The object's keys, in order. */
+  keys: string[];
+  /** Those whose values have something to check inside (not scalar or opaque). */
+  nested: string[];
+}
+
+/** Key lists remembered per struct node. */
+const MAX_SHAPES = 4;
+
+/** Whether `obj` has exactly `keys`, in that order (for...in: own enumerable keys, as JSON.parse makes them). */
+function hasKeys(obj: Record<string, unknown>, keys: string[]): boolean {
+  let i = 0;
+  for (const key in obj) if (key !== keys[i++]) return false;
+  return i === keys.length;
 }
 
 const LEAF: Node = { k: 'x' };
@@ -66,7 +83,7 @@ function compileType(t: FieldType): Node {
 function compileFields(fields: Field[]): Node {
   const known: Record<string, Node> = Object.create(null) as Record<string, Node>;
   for (const f of fields) known[f.name] = compileType(f.type);
-  return { k: 's', fields: known };
+  return { k: 's', fields: known, shapes: [] };
 }
 
 /**
@@ -80,25 +97,15 @@ function walk(node: Node, value: unknown, stack: string[], out: string[] | undef
       if (Array.isArray(value)) return out;
       const obj = value as Record<string, unknown>;
       const known = node.fields;
-      const shape = node.shape;
-      if (shape !== undefined) {
-        // Fast path: the same keys in the same order as the last clean object at this node.
-        let i = 0;
-        let same = true;
-        for (const key in obj) {
-          if (key !== shape[i++]) {
-            same = false;
-            break;
-          }
+      // Fast path: the same keys in the same order as a recent clean object at this node.
+      for (const shape of node.shapes) {
+        if (!hasKeys(obj, shape.keys)) continue;
+        for (const key of shape.nested) {
+          stack.push(key);
+          out = walk(known[key]!, obj[key], stack, out);
+          stack.pop();
         }
-        if (same && i === shape.length) {
-          for (const key of node.nested!) {
-            stack.push(key);
-            out = walk(known[key]!, obj[key], stack, out);
-            stack.pop();
-          }
-          return out;
-        }
+        return out;
       }
       let clean = true;
       for (const key in obj) {
@@ -113,12 +120,11 @@ function walk(node: Node, value: unknown, stack: string[], out: string[] | undef
           stack.pop();
         }
       }
-      // Remember this object's keys for the next one (a new shape replaces the old: listings change shape
-      // rarely, and a wrong guess costs one comparison before the lookups).
+      // Remember this object's keys for the next ones (the oldest list goes when MAX_SHAPES are kept).
       if (clean) {
         const keys = Object.keys(obj);
-        node.shape = keys;
-        node.nested = keys.filter((key) => known[key]!.k !== 'x');
+        if (node.shapes.length >= MAX_SHAPES) node.shapes.pop();
+        node.shapes.unshift({ keys, nested: keys.filter((key) => known[key]!.k !== 'x') });
       }
       return out;
     }
