@@ -1,7 +1,8 @@
 import { dirname } from 'node:path';
 import { localAuth } from '../../shared/app/build-client';
 import { loadConfig, MODULES, type Env } from '../../shared/config';
-import { newRunId, stateKeyFor } from '../../shared/export/engine';
+import { newRunId } from '../../shared/export/engine';
+import { stateKeyFor } from '../../shared/export/layout';
 import type { Manifest } from '../../shared/export/types';
 import { ConfigError } from '../../shared/errors';
 import { createLogger } from '../../shared/log';

@@ -12,7 +12,7 @@ import {
   type Env,
   type ModuleName,
 } from '../../shared/config';
-import { stateKeyFor } from '../../shared/export/engine';
+import { stateKeyFor } from '../../shared/export/layout';
 import type { StateFile } from '../../shared/export/types';
 import { ConfigError } from '../../shared/errors';
 import { createLogger, parseLogLevel, silentLogger } from '../../shared/log';

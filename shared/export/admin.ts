@@ -1,8 +1,8 @@
 import type { AppConfig, ModuleName } from '../config';
-import { PreconditionFailedError, QexportError } from '../errors';
+import { QexportError } from '../errors';
 import type { ObjectStore } from '../sink/types';
 import { manifestKeyFor, runDirFor, stateKeyFor } from './layout';
-import { StateRef } from './state';
+import { leaseLive, StateRef } from './state';
 import type { StateFile } from './types';
 
 /** Refused because a run holds the module's lease (exit code 3 in the CLI: try again later). */
@@ -21,9 +21,6 @@ export interface StateReport {
   /** Plain sentences for an operator, one per line. */
   lines: string[];
 }
-
-const leaseLive = (state: StateFile, now: Date) =>
-  state.lease !== undefined && Date.parse(state.lease.expiresAt) > now.getTime();
 
 /** Explains a module's state file: the run in progress and its checkpoint, the lease, what was committed. */
 export async function showState(
@@ -117,17 +114,12 @@ export async function resetState(
   delete s.inProgress;
   delete s.lease;
   if (opts.scope === 'all') delete s.committed;
-  try {
-    await ref.save(
-      () =>
-        new LeaseHeldError(
-          `${module}'s state changed while it was being reset (a run started?); nothing was reset, try again`,
-        ),
-    );
-  } catch (err) {
-    if (err instanceof PreconditionFailedError) throw new LeaseHeldError(err.message);
-    throw err;
-  }
+  await ref.save(
+    () =>
+      new LeaseHeldError(
+        `${module}'s state changed while it was being reset (a run started?); nothing was reset, try again`,
+      ),
+  );
   if (run) {
     done.push(
       `abandoned run ${run.runId} (${run.records} records in ${run.parts.length} parts, never published)`,

@@ -15,7 +15,7 @@ import type { QualysClient } from '../qualys/types';
 import { openPart, type PartWriter } from '../sink/part-writer';
 import type { ObjectStore } from '../sink/types';
 import { catalogManifestKeyFor, manifestKeyFor, partKeyFor, runDirFor, stateKeyFor } from './layout';
-import { LeaseLostError, StateRef } from './state';
+import { LeaseLostError, leaseLive, StateRef } from './state';
 import {
   MAX_REASON,
   type ExportInvocation,
@@ -24,8 +24,6 @@ import {
   type RunInProgress,
   type RunResult,
 } from './types';
-
-export { stateKeyFor } from './layout';
 
 export interface ProgressEvent {
   module: ModuleDef['name'];
@@ -173,9 +171,7 @@ export class ExportRun {
         completeThrough,
       };
     };
-    if (state.lease && state.lease.owner !== owner && Date.parse(state.lease.expiresAt) > now.getTime()) {
-      return busy(state.lease);
-    }
+    if (leaseLive(state, now) && state.lease!.owner !== owner) return busy(state.lease!);
 
     const { continuation } = invocation;
     let run = state.inProgress;
@@ -536,7 +532,8 @@ export class ExportRun {
     run.parts = [];
     run.records = 0;
     delete run.schemaDrift;
-    run.lastError = { ...errorInfo(err), at: this.d.now().toISOString() };
+    const error = errorInfo(err);
+    run.lastError = { ...error, at: this.d.now().toISOString() };
     this.releaseOrExtend(0);
     await this.checkpoint();
     this.d.logger.warn('run not proven complete; reading it again', {
@@ -545,7 +542,7 @@ export class ExportRun {
       reason: err.message,
     });
     return this.result('continue', {
-      reason: short(`re-reading the run (${run.rereads} of ${MAX_REREADS}): ${errorInfo(err).message}`),
+      reason: short(`re-reading the run (${run.rereads} of ${MAX_REREADS}): ${error.message}`),
       waitSeconds: 0,
     });
   }

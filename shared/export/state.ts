@@ -19,6 +19,10 @@ export class LeaseLostError extends QexportError {
  * writers can never both believe they own the run. Writes are serialised: a heartbeat and a checkpoint never
  * race each other.
  */
+/** Whether the state's lease is held by someone until after `now` (an expired lease is free to take). */
+export const leaseLive = (state: StateFile, now: Date): boolean =>
+  state.lease !== undefined && Date.parse(state.lease.expiresAt) > now.getTime();
+
 export class StateRef {
   private queue: Promise<unknown> = Promise.resolve();
 
