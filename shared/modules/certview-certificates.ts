@@ -1,7 +1,7 @@
 import { parseJsonBody } from './json';
 import { ConfigError, IncompleteError, ParseError, QexportError, QualysHttpError } from '../errors';
 import type { QualysResponse } from '../qualys/types';
-import { firstOf, lazyField } from './lazy';
+import { lazySetPrefix } from './lazy';
 import { prefetchOrdered } from './prefetch';
 import type { Cursor, ExportRecord, ModuleDef } from './types';
 
@@ -120,8 +120,7 @@ export const certviewCertificates: ModuleDef = {
         ...(done ? { emptyPage: pageAt(k) } : {}),
       };
       // The ids up to this page, copied only if the cursor is read (checkpointed): O(page) per page, not O(run).
-      const seenNow = seen.size;
-      lazyField(next, 'seen', () => firstOf(seen, seenNow));
+      lazySetPrefix(next, 'seen', seen);
       yield { records: result, cursor: next, done };
       if (!done && !withinCap(k + 1)) {
         throw new QexportError(

@@ -29,8 +29,17 @@ export function lazyField<T extends object>(target: T, key: string, make: () => 
   return target;
 }
 
+/**
+ * Defines `key` on `target` as the items `set` holds now, in insertion order, copied only when first read: the
+ * size is captured here, so the value describes this page even if the set has grown by then.
+ */
+export function lazySetPrefix<T extends object>(target: T, key: string, set: ReadonlySet<unknown>): T {
+  const size = set.size;
+  return lazyField(target, key, () => firstOf(set, size));
+}
+
 /** The first `n` items of a set, in insertion order (the set may have grown since). */
-export function firstOf<T>(set: ReadonlySet<T>, n: number): T[] {
+function firstOf<T>(set: ReadonlySet<T>, n: number): T[] {
   const out: T[] = new Array<T>(n);
   let i = 0;
   for (const v of set) {

@@ -1,7 +1,7 @@
 import { parseJsonBody } from './json';
 import { IncompleteError, ParseError } from '../errors';
 import type { QualysClient, QualysResponse } from '../qualys/types';
-import { firstOf, lazyField } from './lazy';
+import { lazySetPrefix } from './lazy';
 import { letRequestLeave } from './prefetch';
 import type { CompletenessCheck, Cursor, ExportRecord, ModuleDef, Page } from './types';
 
@@ -191,11 +191,8 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
       // The sets keep growing after this page (the pager goes on while its consumer holds the page): the cursor
       // keeps their sizes now and copies them only if it is read (checkpointed): O(page) per page, not O(run).
       const cursor: PciCursor = { ...c, totals: totals.slice() };
-      const seenNow = seen.size;
-      const passNow = passSeen;
-      const passSize = passSeen.size;
-      lazyField(cursor, 'seen', () => firstOf(seen, seenNow));
-      lazyField(cursor, 'passSeen', () => firstOf(passNow, passSize));
+      lazySetPrefix(cursor, 'seen', seen);
+      lazySetPrefix(cursor, 'passSeen', passSeen);
       // Keep `width` requests in flight while the consumer writes this page (the loop's top would do it only when
       // asked for the next page).
       if (!done && !c.closing) {
