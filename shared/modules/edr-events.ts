@@ -126,14 +126,7 @@ export function parseEdrPage(
   if (bodyId !== undefined && bodyId !== null && typeof bodyId !== 'string') {
     throw new ParseError('EDR events response has a non-string scrollId');
   }
-  let headerId: string | undefined;
-  for (const name of EDR_CONTINUATION_HEADERS) {
-    const v = res.headers.get(name)?.trim();
-    if (v) {
-      headerId = v;
-      break;
-    }
-  }
+  const headerId = headerScrollId(res);
   if (typeof bodyId === 'string' && bodyId && headerId && headerId !== bodyId) {
     throw new ParseError('EDR events response names two different continuation ids (body and header)');
   }
@@ -157,6 +150,11 @@ export function peekEdrNextId(res: QualysResponse): string | undefined {
   const inBody = ID_AT_END.exec(text.slice(-512))?.[1] ?? ID_AT_START.exec(text.slice(0, 512))?.[1];
   // A copy: a substring of the body would keep the whole body alive for as long as the id is kept.
   if (inBody) return copyString(inBody);
+  return headerScrollId(res);
+}
+
+/** The continuation id of the first continuation header the response carries, if any. */
+function headerScrollId(res: QualysResponse): string | undefined {
   for (const name of EDR_CONTINUATION_HEADERS) {
     const v = res.headers.get(name)?.trim();
     if (v) return v;
