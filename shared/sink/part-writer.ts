@@ -62,10 +62,6 @@ export interface PartWriter {
   abort(reason: Error): void;
 }
 
-/**
- * Opens a streamed part: records → NDJSON → gzip → hash/count → store.putStream. Nothing is buffered beyond
- * the stream high-water marks and the store's upload buffers.
- */
 export interface PartOptions {
   /** zlib level, 1 (fast) … 9 (small): config.output.gzipLevel (QEXPORT_GZIP_LEVEL). */
   gzipLevel?: number;
@@ -73,6 +69,10 @@ export interface PartOptions {
   runId?: string;
 }
 
+/**
+ * Opens a streamed part: records → NDJSON → gzip → hash/count → store.putStream. Nothing is buffered beyond
+ * the stream high-water marks and the store's upload buffers.
+ */
 export function openPart(store: ObjectStore, key: string, opts: PartOptions = {}): PartWriter {
   const gzipLevel = opts.gzipLevel ?? DEFAULT_GZIP_LEVEL;
   if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) {
@@ -82,7 +82,6 @@ export function openPart(store: ObjectStore, key: string, opts: PartOptions = {}
   // Pages are written straight into gzip (one stream less per page); it hands out 64 KiB pieces, so the hash,
   // the store and the file or HTTP writes behind it see a quarter of the pieces its 16 KiB default would make.
   const gzip = createGzip({ level: gzipLevel, chunkSize: 64 * 1024 });
-  const source = gzip;
   const counter = new HashCounter();
   gzip.pipe(counter);
   const upload = store.putStream(key, counter, 'application/x-ndjson', 'gzip');
@@ -90,27 +89,27 @@ export function openPart(store: ObjectStore, key: string, opts: PartOptions = {}
   let failed: Error | undefined;
   upload.catch((err: Error) => {
     failed = err;
-    source.destroy(err);
+    gzip.destroy(err);
   });
   gzip.on('error', (err) => counter.destroy(err));
   let records = 0;
   let rawBytes = 0;
 
-  /** Hands `pieces` to gzip, then waits until it has taken them (backpressure keeps memory bounded). */
+  /** Hands `buf` to gzip, then waits until it has taken it (backpressure keeps memory bounded). */
   async function write(buf: Buffer): Promise<void> {
     if (failed) throw failed;
-    if (!source.write(buf)) {
+    if (!gzip.write(buf)) {
       await new Promise<void>((resolve, reject) => {
         const done = (err?: Error) => {
-          source.off('drain', onDrain);
-          source.off('close', onClose);
+          gzip.off('drain', onDrain);
+          gzip.off('close', onClose);
           if (err) reject(err);
           else resolve();
         };
         const onDrain = () => done();
         const onClose = () => done(failed ?? new Error(`upload of ${key} was aborted`));
-        source.once('drain', onDrain);
-        source.once('close', onClose);
+        gzip.once('drain', onDrain);
+        gzip.once('close', onClose);
       });
     }
   }
@@ -155,7 +154,7 @@ export function openPart(store: ObjectStore, key: string, opts: PartOptions = {}
       rawBytes += bytes;
     },
     async close() {
-      source.end();
+      gzip.end();
       await upload;
       return {
         key,
@@ -167,7 +166,7 @@ export function openPart(store: ObjectStore, key: string, opts: PartOptions = {}
     },
     abort(reason) {
       failed ??= reason;
-      source.destroy(reason);
+      gzip.destroy(reason);
       counter.destroy(reason);
     },
   };
