@@ -75,7 +75,7 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     out.push(`  method:   ${gatewayMethod}`);
     try {
       const token = await auth.gateway.tokens.getToken();
-      const info = await checkToken(token, config.tokenCheck);
+      const info = await checkToken(token, config.tokenCheck, new Date(), fetch);
       const minutes = Math.round((info.expiresAt.getTime() - Date.now()) / 60_000);
       out.push(
         `  subject:  ${info.subject ?? '(none)'}`,
@@ -99,7 +99,12 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     try {
       if (auth.pci.scheme === 'bearer') {
         const token = await auth.pci.tokens.getToken();
-        const info = await checkToken(token, { maxLifetimeSeconds: config.tokenCheck.maxLifetimeSeconds });
+        const info = await checkToken(
+          token,
+          { maxLifetimeSeconds: config.tokenCheck.maxLifetimeSeconds },
+          new Date(),
+          fetch,
+        );
         const minutes = Math.round((info.expiresAt.getTime() - Date.now()) / 60_000);
         out.push(
           `  subject:  ${info.subject ?? '(none)'}`,

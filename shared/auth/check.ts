@@ -16,22 +16,23 @@ export interface TokenInfo {
   issuer?: string;
 }
 
-const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+const jwksCache = new WeakMap<typeof fetch, Map<string, ReturnType<typeof createRemoteJWKSet>>>();
 
 /**
- * jose's remote JWKS: cached per URL (and fetch), refetched on an unknown kid, so key rotation is picked up. The
+ * jose's remote JWKS: cached per fetch and URL, refetched on an unknown kid, so key rotation is picked up. The
  * JWKS is fetched with the injected fetch, so it goes through the same proxy as every other call.
  */
-function remoteJwks(url: string, fetchImpl?: typeof fetch) {
-  const key = fetchImpl ? url : `${url} (global fetch)`;
-  let set = jwksCache.get(key);
+function remoteJwks(url: string, fetchImpl: typeof fetch) {
+  let byUrl = jwksCache.get(fetchImpl);
+  if (!byUrl) jwksCache.set(fetchImpl, (byUrl = new Map()));
+  let set = byUrl.get(url);
   if (!set) {
     set = createRemoteJWKSet(new URL(url), {
       timeoutDuration: 10_000,
       cooldownDuration: 30_000,
-      ...(fetchImpl ? { [customFetch]: fetchImpl } : {}),
+      [customFetch]: fetchImpl,
     });
-    jwksCache.set(key, set);
+    byUrl.set(url, set);
   }
   return set;
 }
@@ -61,8 +62,8 @@ export async function checkToken(
   token: string,
   check: TokenCheckConfig,
   now: Date = new Date(),
-  /** The fetch that reaches the JWKS (the process's proxy-aware fetch); default the global one. */
-  fetchImpl?: typeof fetch,
+  /** The fetch that reaches the JWKS: the process's proxy-aware fetch (required, so no caller goes around it). */
+  fetchImpl: typeof fetch,
 ): Promise<TokenInfo> {
   let claims: JWTPayload;
   try {

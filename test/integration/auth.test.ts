@@ -124,14 +124,19 @@ describe('token checks', () => {
   ];
   it.each(cases)('%s tokens are refused with a clear error', async (_name, opts, pattern) => {
     const token = await sim.issueToken(opts);
-    const err = await checkToken(token, fullCheck()).catch((e: unknown) => e);
+    const err = await checkToken(token, fullCheck(), new Date(), fetch).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AuthError);
     expect((err as Error).message).toMatch(pattern);
     expect((err as Error).message).not.toContain(token);
   });
 
   it('accepts a good token and reports subject and expiry', async () => {
-    const info = await checkToken(await sim.issueToken({ sub: 'alice', ttlSec: 600 }), fullCheck());
+    const info = await checkToken(
+      await sim.issueToken({ sub: 'alice', ttlSec: 600 }),
+      fullCheck(),
+      new Date(),
+      fetch,
+    );
     expect(info.subject).toBe('alice');
     expect(info.expiresAt.getTime() - Date.now()).toBeGreaterThan(500_000);
   });
@@ -156,8 +161,10 @@ describe('token checks', () => {
 
   it('without a JWKS, still refuses an expired token and a non-JWT', async () => {
     const basic: TokenCheckConfig = { maxLifetimeSeconds: 86_400 };
-    await expect(checkToken(await sim.issueToken({ ttlSec: -5 }), basic)).rejects.toThrow(/expired/);
-    await expect(checkToken('not-a-jwt', basic)).rejects.toThrow(/not a JWT/);
+    await expect(checkToken(await sim.issueToken({ ttlSec: -5 }), basic, new Date(), fetch)).rejects.toThrow(
+      /expired/,
+    );
+    await expect(checkToken('not-a-jwt', basic, new Date(), fetch)).rejects.toThrow(/not a JWT/);
   });
 
   it('HTML error pages and empty bodies are named as such', async () => {
@@ -212,7 +219,9 @@ describe('the token secret', () => {
     const versions = await sm.client.send(new ListSecretVersionIdsCommand({ SecretId: id }));
     expect(versions.Versions).toHaveLength(1);
     const current = await store.read();
-    await expect(checkToken(current!.token.accessToken, fullCheck())).resolves.toBeDefined();
+    await expect(
+      checkToken(current!.token.accessToken, fullCheck(), new Date(), fetch),
+    ).resolves.toBeDefined();
     expect(current!.token.expiresAt).toBe(a.refreshed ? a.expiresAt : b.expiresAt);
   });
 

@@ -118,6 +118,22 @@ describe('qexport through a proxy', () => {
     expect(run.stdout).toMatch(new RegExp(`network: +http\\(s\\) via ${proxy.url}`));
   });
 
+  it('qexport token verifies the signature with a JWKS fetched through the proxy, never direct', async () => {
+    const {
+      value: run,
+      sim: seen,
+      proxied,
+    } = await counted(proxy, () =>
+      qexport(['token'], { env: { ...qualysEnv(), QUALYS_JWKS_URL: sim.jwksUrl, HTTP_PROXY: proxy.url } }),
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/verified: signature \(JWKS\)/);
+    // Each check fetches the key set in its own process (a fresh CLI), through the proxy.
+    const before = proxy.requests.length - proxied;
+    expect(proxy.requests.slice(before)).toContain('GET /.well-known/jwks.json');
+    expect(proxied).toBe(seen);
+  });
+
   it('NO_PROXY sends the listed host direct', async () => {
     const {
       value: run,

@@ -574,7 +574,9 @@ describe('token requests', () => {
   it('a JWT without exp is refused (whether Qualys JWTs always carry exp is not published)', async () => {
     const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const noExp = `${b64({ alg: 'none' })}.${b64({ sub: 'x', iat: 1 })}.`;
-    await expect(checkToken(noExp, { maxLifetimeSeconds: 86_400 })).rejects.toThrow(/it has no exp claim/);
+    await expect(checkToken(noExp, { maxLifetimeSeconds: 86_400 }, new Date(), fetch)).rejects.toThrow(
+      /it has no exp claim/,
+    );
   });
 
   it('qualys-oauth posts the client headers to /auth/oauth', async () => {
