@@ -12,7 +12,7 @@ import {
   type Env,
   type ModuleName,
 } from '../../shared/config';
-import { stateKeyFor } from '../../shared/export/layout';
+import { stateKeyFor, withPrefix } from '../../shared/export/layout';
 import type { StateFile } from '../../shared/export/types';
 import { ConfigError } from '../../shared/errors';
 import { createLogger, parseLogLevel, silentLogger } from '../../shared/log';
@@ -125,11 +125,10 @@ export async function exportCommand(argv: string[]): Promise<number> {
   await warmUp(auth);
 
   let reporter: ProgressReporter | undefined;
-  const prefix = config.output.prefix ? `${config.output.prefix}/` : '';
   const interrupts = watchInterrupts({
     target,
     stateKeys,
-    tempKeys: [...modules.map((m) => `${prefix}${m}/`), ...stateKeys.map((s) => s.key)],
+    tempKeys: [...modules.map((m) => withPrefix(config, `${m}/`)), ...stateKeys.map((s) => s.key)],
     resumeHint: true,
     before: () => reporter?.finish(),
   });

@@ -16,9 +16,9 @@ export interface OutputTarget {
   where: string;
   /**
    * Reads each key once, so a setup problem (region, credentials, bucket, permissions, endpoint) is reported
-   * as a ConfigError naming the fix before anything is written. Returns the parsed objects (undefined: none).
+   * as a ConfigError naming the fix before anything is written.
    */
-  preflight(keys: string[]): Promise<(unknown | undefined)[]>;
+  preflight(keys: string[]): Promise<void>;
   /** When an S3 call fails: the setup problem behind it, as one line naming the fix (S3 only). */
   setupProblem(err: unknown, key?: string): string | undefined;
   /**
@@ -68,19 +68,17 @@ export async function openOutput(out: string, env: Env = process.env): Promise<O
       where: out,
       setupProblem,
       async preflight(keys) {
-        const found: unknown[] = [];
         for (const key of keys) {
           try {
             // 403 for a missing key is what S3 answers when the identity may not list the prefix; the engine
             // treats it as absent too, and its conditional create settles the truth (or names the problem).
-            found.push((await store.readJson(key, { absentOn403: true }))?.value);
+            await store.readJson(key, { absentOn403: true });
           } catch (err) {
             const problem = setupProblem(err, key);
             if (problem) throw new ConfigError(problem);
             throw err;
           }
         }
-        return found;
       },
       sweepTempFiles: () => [],
     };
@@ -97,7 +95,9 @@ export async function openOutput(out: string, env: Env = process.env): Promise<O
   return {
     store,
     where: dir,
-    preflight: (keys) => Promise.all(keys.map((k) => store.getJson(k))),
+    async preflight(keys) {
+      await Promise.all(keys.map((k) => store.getJson(k)));
+    },
     setupProblem: () => undefined,
     sweepTempFiles(keys) {
       const removed: string[] = [];

@@ -120,10 +120,6 @@ export function describeProxy(env: Env): string {
     return 'invalid proxy settings';
   }
   if (!settings) return 'direct (no HTTPS_PROXY/HTTP_PROXY)';
-  const bare = (u: string) => {
-    const x = new URL(u);
-    return `${x.protocol}//${x.host}`;
-  };
   const parts: string[] = [];
   if (settings.httpsProxy) parts.push(`https via ${bare(settings.httpsProxy)}`);
   if (settings.httpProxy)
