@@ -623,6 +623,22 @@ function oneOf<M extends string>(
   return m as M;
 }
 
+/** The fields every grant may use, gateway and PCI alike, read through `field`. */
+function credentialValues(
+  field: (
+    k: 'clientId' | 'clientSecret' | 'username' | 'password' | 'tokenUrl' | 'scope',
+  ) => string | undefined,
+) {
+  return {
+    clientId: field('clientId'),
+    clientSecret: field('clientSecret'),
+    username: field('username'),
+    password: field('password'),
+    tokenUrl: field('tokenUrl'),
+    scope: field('scope'),
+  };
+}
+
 /** Gateway credentials read through `field` (an environment or a secret); `name` names a field in errors. */
 function credentialsFrom(
   field: (k: keyof Credentials) => string | undefined,
@@ -630,12 +646,7 @@ function credentialsFrom(
 ): Credentials {
   const c: Credentials = {
     method: oneOf(field('method'), name('method'), AUTH_METHODS, 'qualys-oidc'),
-    clientId: field('clientId'),
-    clientSecret: field('clientSecret'),
-    username: field('username'),
-    password: field('password'),
-    tokenUrl: field('tokenUrl'),
-    scope: field('scope'),
+    ...credentialValues(field),
   };
   return checkCredentialFields(c, REQUIRED[c.method], 'auth method', name);
 }
@@ -712,12 +723,7 @@ function pciCredentialsFrom(
 ): PciCredentials {
   const c: PciCredentials = {
     method: oneOf(field('method'), name('method'), PCI_AUTH_METHODS, 'basic'),
-    username: field('username'),
-    password: field('password'),
-    tokenUrl: field('tokenUrl'),
-    clientId: field('clientId'),
-    clientSecret: field('clientSecret'),
-    scope: field('scope'),
+    ...credentialValues(field),
   };
   return checkCredentialFields(c, PCI_REQUIRED[c.method], 'PCI auth method', name);
 }
