@@ -169,19 +169,20 @@ export const emptyDrift = (): DriftSummary => ({ records: 0, fields: [] });
 export function addDrift(summary: DriftSummary, paths: string[] | undefined): DriftSummary {
   if (!paths) return summary;
   summary.records++;
-  for (const p of paths) {
-    if (summary.fields.length >= MAX_DRIFT_FIELDS) break;
-    if (!summary.fields.includes(p)) summary.fields.push(p);
-  }
+  addFields(summary.fields, paths);
   return summary;
 }
 
 /** Combines the summaries of two stretches of one run (e.g. the checkpointed one and this invocation's). */
 export function mergeDrift(a: DriftSummary, b: DriftSummary): DriftSummary {
-  const out: DriftSummary = { records: a.records + b.records, fields: [...a.fields] };
-  for (const p of b.fields) {
-    if (out.fields.length >= MAX_DRIFT_FIELDS) break;
-    if (!out.fields.includes(p)) out.fields.push(p);
+  return { records: a.records + b.records, fields: addFields([...a.fields], b.fields) };
+}
+
+/** Appends the `paths` not yet in `fields`, up to MAX_DRIFT_FIELDS in all (in place; returns `fields`). */
+function addFields(fields: string[], paths: readonly string[]): string[] {
+  for (const p of paths) {
+    if (fields.length >= MAX_DRIFT_FIELDS) break;
+    if (!fields.includes(p)) fields.push(p);
   }
-  return out;
+  return fields;
 }
