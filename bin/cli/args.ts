@@ -42,7 +42,8 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
     const msg = err instanceof Error ? err.message : String(err);
     const ambiguous = /Option '(-\w, )?(--[\w-]+)[^']*' argument is ambiguous/.exec(msg);
     if (ambiguous) {
-      // `--seed -1`: parseArgs reads -1 as an option. Say how to pass a value that starts with '-'.
+      // A value starting with '-' that is not a negative number (e.g. `--out -x`): parseArgs reads it as an
+      // option. Say how to pass it.
       const flag = ambiguous[2]!;
       throw new ConfigError(
         `${flag} needs a value; to pass one starting with '-', write ${flag}=VALUE (see 'qexport ${command} --help')`,

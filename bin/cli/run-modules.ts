@@ -89,11 +89,12 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
               : undefined,
         };
       } catch (err) {
+        const error = oneLine(err);
         return {
-          error: oneLine(err),
+          error,
           // A configuration problem found when the run starts (e.g. a backfill overlapping covered time) is
           // one line naming the fix, exit 2, like any other; nothing was exported.
-          setup: err instanceof ConfigError ? oneLine(err) : opts.setupProblem?.(err),
+          setup: err instanceof ConfigError ? error : opts.setupProblem?.(err),
           row: {
             module,
             status: 'failed',
