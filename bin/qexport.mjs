@@ -6,29 +6,21 @@
 // The shebang passes `--` to Node: Node scans its whole command line, script arguments included, for
 // `--env-file` and exits before this file runs when the named file is missing (nodejs/node#54232); it stops
 // scanning at `--`, so `qexport ... --env-file X` reaches our parser, which names the new flag (--dotenv).
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = join(ROOT, 'dist', 'cli');
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { buildCli, CURRENT, DIST, stamp } from './build-cli.mjs';
 
 /** The up-to-date build's main.mjs, or undefined when there is none or a source changed since. */
 function currentBuild() {
   let current;
   try {
-    current = JSON.parse(readFileSync(join(DIST, 'current.json'), 'utf8'));
+    current = JSON.parse(readFileSync(CURRENT, 'utf8'));
   } catch {
     return undefined;
   }
   for (const [rel, s] of Object.entries(current.inputs)) {
-    let now = null;
-    try {
-      const st = statSync(join(ROOT, rel));
-      now = [st.mtimeMs, st.size];
-    } catch {
-      // deleted since the build
-    }
+    const now = stamp(rel); // null: deleted since the build
     if (now?.[0] !== s?.[0] || now?.[1] !== s?.[1]) return undefined;
   }
   return join(DIST, current.id, 'main.mjs');
@@ -37,7 +29,6 @@ function currentBuild() {
 async function loadCli() {
   let main = currentBuild();
   if (!main) {
-    const { buildCli } = await import('./build-cli.mjs');
     try {
       main = await buildCli();
     } catch (err) {
