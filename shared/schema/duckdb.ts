@@ -8,20 +8,31 @@ import { columnName } from './glue';
 import { MANIFEST_SCHEMA, MODULE_SCHEMAS } from './index';
 import { dataFields, type RecordSchema } from './model';
 import { duckdbType } from './sql-types';
-import { allViews, MANIFESTS_TABLE, q } from './views';
+import { allViews, MANIFESTS_TABLE, q, sqlString } from './views';
 
-const str = (s: string) => `'${s.replace(/'/g, "''")}'`;
-
-function readJson(schema: RecordSchema, glob: string, partitions: string[], filename = false): string {
+/**
+ * `read_json(...)` over `glob` with the schema's columns and the hive partitions named; `gzip` for data parts,
+ * `filename` to expose each row's file (for the tenant column).
+ */
+function readJson(
+  schema: RecordSchema,
+  glob: string,
+  partitions: string[],
+  opts: { gzip: boolean; filename?: boolean },
+): string {
   const columns = dataFields(schema)
-    .map((f) => `${str(f.name)}: ${str(duckdbType(f.type, `${schema.table}.${f.name}`))}`)
+    .map((f) => `${sqlString(f.name)}: ${sqlString(duckdbType(f.type, `${schema.table}.${f.name}`))}`)
     .join(', ');
-  const hiveTypes = partitions.map((p) => `${str(p)}: 'VARCHAR'`).join(', ');
+  const hiveTypes = partitions.map((p) => `${sqlString(p)}: 'VARCHAR'`).join(', ');
   return (
-    `read_json(${str(glob)}, format = 'newline_delimited', compression = 'gzip', ` +
-    `hive_partitioning = true, hive_types = {${hiveTypes}}, columns = {${columns}}${filename ? ', filename = true' : ''})`
+    `read_json(${sqlString(glob)}, format = 'newline_delimited', ${opts.gzip ? "compression = 'gzip', " : ''}` +
+    `hive_partitioning = true, hive_types = {${hiveTypes}}, columns = {${columns}}${opts.filename ? ', filename = true' : ''})`
   );
 }
+
+/** The tenant of a row: the folder above `below` in its file's path, as the tenants' Glue tables project it. */
+const tenantColumn = (below: string) =>
+  `regexp_extract(filename, ${sqlString(`([^/]+)/${below}/[^/]*$`)}, 1) AS ${q('tenant')}`;
 
 /**
  * `CREATE VIEW <table>` over `<root>/<module>/dt=*\/run=*\/part-*.ndjson.gz`; with `tenants`, over every
@@ -30,34 +41,24 @@ function readJson(schema: RecordSchema, glob: string, partitions: string[], file
 export function duckdbTableSql(module: ModuleName, root: string, opts: { tenants?: boolean } = {}): string {
   const schema = MODULE_SCHEMAS[module];
   const cols = dataFields(schema).map((f) => `${q(f.name)} AS ${q(columnName(f.name))}`);
-  if (opts.tenants) {
-    const glob = `${root}/*/${module}/dt=*/run=*/part-*.ndjson.gz`;
-    const tenant = `regexp_extract(filename, ${str(`([^/]+)/${module}/dt=[^/]*/run=[^/]*/[^/]*$`)}, 1) AS ${q('tenant')}`;
-    return `CREATE OR REPLACE VIEW ${q(schema.table)} AS SELECT ${[...cols, q('dt'), tenant].join(', ')} FROM ${readJson(schema, glob, ['dt', 'run'], true)}`;
-  }
-  const glob = `${root}/${module}/dt=*/run=*/part-*.ndjson.gz`;
-  return `CREATE OR REPLACE VIEW ${q(schema.table)} AS SELECT ${[...cols, q('dt')].join(', ')} FROM ${readJson(schema, glob, ['dt', 'run'])}`;
+  const tenants = opts.tenants ?? false;
+  const glob = `${root}/${tenants ? '*/' : ''}${module}/dt=*/run=*/part-*.ndjson.gz`;
+  const tenant = tenants ? [tenantColumn(`${module}/dt=[^/]*/run=[^/]*`)] : [];
+  return (
+    `CREATE OR REPLACE VIEW ${q(schema.table)} AS SELECT ${[...cols, q('dt'), ...tenant].join(', ')} ` +
+    `FROM ${readJson(schema, glob, ['dt', 'run'], { gzip: true, filename: tenants })}`
+  );
 }
 
 /** `CREATE VIEW manifests` over `<root>/manifests/module=*\/dt=*\/*.json` (single-line JSON, not gzip). */
 export function duckdbManifestsSql(root: string, opts: { tenants?: boolean } = {}): string {
-  const schema = MANIFEST_SCHEMA;
-  const cols = dataFields(schema).map((f) => q(f.name));
-  const columns = dataFields(schema)
-    .map((f) => `${str(f.name)}: ${str(duckdbType(f.type, `manifest.${f.name}`))}`)
-    .join(', ');
-  const glob = opts.tenants
-    ? `${root}/*/manifests/module=*/dt=*/*.json`
-    : `${root}/manifests/module=*/dt=*/*.json`;
-  const tenant = opts.tenants
-    ? [
-        `regexp_extract(filename, ${str('([^/]+)/manifests/module=[^/]*/dt=[^/]*/[^/]*$')}, 1) AS ${q('tenant')}`,
-      ]
-    : [];
+  const cols = dataFields(MANIFEST_SCHEMA).map((f) => q(f.name));
+  const tenants = opts.tenants ?? false;
+  const glob = `${root}/${tenants ? '*/' : ''}manifests/module=*/dt=*/*.json`;
+  const tenant = tenants ? [tenantColumn('manifests/module=[^/]*/dt=[^/]*')] : [];
   return (
     `CREATE OR REPLACE VIEW ${q(MANIFESTS_TABLE)} AS SELECT ${[...cols, q('module'), q('dt'), ...tenant].join(', ')} ` +
-    `FROM read_json(${str(glob)}, format = 'newline_delimited', hive_partitioning = true, ` +
-    `hive_types = {'module': 'VARCHAR', 'dt': 'VARCHAR'}, columns = {${columns}}${opts.tenants ? ', filename = true' : ''})`
+    `FROM ${readJson(MANIFEST_SCHEMA, glob, ['module', 'dt'], { gzip: false, filename: tenants })}`
   );
 }
 

@@ -62,7 +62,8 @@ interface DialectOps {
   ): { from: string; field: (name: string) => string };
 }
 
-const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
+/** A SQL string literal (single quotes doubled), the same in Athena/Presto, Spark, Snowflake and DuckDB. */
+export const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
 export const q = (id: string) => `"${id.replace(/"/g, '""')}"`;
 
 export const DIALECTS: Record<Dialect, DialectOps> = {
