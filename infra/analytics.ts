@@ -3,6 +3,7 @@ import * as glue from 'aws-cdk-lib/aws-glue';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { MODULES, type ModuleName } from '../shared/config';
 import { allViews, encodePrestoView, prestoView, type ViewDef } from '../shared/schema/views';
+import { pascal } from './context';
 import { GLUE_TABLES, MANIFESTS_TABLE, type GlueTableSpec } from './glue-tables';
 
 export interface AnalyticsProps {
@@ -26,8 +27,6 @@ export interface Analytics {
 const OPENX_SERDE = 'org.openx.data.jsonserde.JsonSerDe';
 const TEXT_INPUT = 'org.apache.hadoop.mapred.TextInputFormat';
 const TEXT_OUTPUT = 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat';
-
-const pascal = (s: string) => s.replace(/(^|[-_])([a-z])/g, (_m, _d, c: string) => c.toUpperCase());
 
 const dtProjection = {
   'projection.dt.type': 'date',

@@ -21,6 +21,6 @@ export function buildStack(
   );
   const nag = new AwsSolutionsChecks(app, { verbose: true });
   Validations.of(app).addPlugins(nag);
-  if (opts.acknowledge !== false) applySuppressions(stack, settings.prefix);
+  if (opts.acknowledge !== false) applySuppressions(stack);
   return { stack, nag };
 }

@@ -22,14 +22,6 @@ export interface StackSettings {
   retentionDays: number;
   /** One of LOG_RETENTION_DAYS (the values CloudWatch Logs accepts). */
   logRetentionDays: number;
-  platform?: string;
-  gatewayUrl?: string;
-  pciUrl?: string;
-  /** EventBridge Scheduler expressions, or 'disabled'. */
-  tokenRefreshSchedule: string;
-  schedules: Record<ModuleName, string>;
-  /** Extra environment for the exporters (QUALYS_* module options, HTTPS_PROXY / HTTP_PROXY / NO_PROXY). */
-  exporterEnv: Record<string, string>;
   alarmEmail?: string;
   /** "No run completed" alarms fire after this many schedule periods without a completed run. */
   alarmNoRunPeriods: number;
@@ -39,8 +31,6 @@ export interface StackSettings {
   alarmTokenAgeMinutes: number;
   /** Where docs/runbook.md is published (alarm descriptions link to its sections); default: the repo path. */
   runbookUrl: string;
-  /** Modules deployed by default (context `modules`; default: all). */
-  modules: ModuleName[];
   /**
    * The Qualys subscriptions this stack exports. Without a `tenants` context key: one implicit tenant (no id)
    * built from the top-level keys, exactly the single-tenant stack of earlier releases.
@@ -61,6 +51,7 @@ export interface TenantSettings {
   pciUrl?: string;
   /** The modules this tenant exports (others get no function, loop, schedule or alarm). */
   modules: ModuleName[];
+  /** EventBridge Scheduler expressions, or 'disabled'. */
   tokenRefreshSchedule: string;
   schedules: Record<ModuleName, string>;
   /** QUALYS_* variables for this tenant's functions: the stack-wide `exporterEnv` with the tenant's on top. */
@@ -146,6 +137,11 @@ function logRetention(ctx: Ctx): number {
 }
 
 /** What a tenant id looks like: DNS- and S3-safe, short enough for every name built from it. */
+/** `edr-events` → `EdrEvents`, `pci_scans_latest` → `PciScansLatest`: construct ids from names. */
+export function pascal(s: string): string {
+  return s.replace(/(^|[-_])([a-z0-9])/g, (_m, _d, c: string) => c.toUpperCase());
+}
+
 export const TENANT_ID = /^[a-z](?:[a-z0-9]|-(?!-)){0,18}[a-z0-9]$|^[a-z]$/;
 /** Ids a tenant may not take: its prefix would mix with a single-tenant layout under the same `prefix`. */
 const RESERVED_TENANT_IDS: readonly string[] = [...MODULES, 'manifests'];
@@ -422,18 +418,11 @@ export function readSettings(ctx: Ctx): StackSettings {
     versioned: bool(ctx, 'versioned', false),
     retentionDays: int(ctx, 'retentionDays', 0, 0, 36_500),
     logRetentionDays: logRetention(ctx),
-    platform,
-    gatewayUrl,
-    pciUrl,
-    tokenRefreshSchedule,
-    schedules,
-    exporterEnv,
     alarmEmail: emailOf(str(ctx, 'alarmEmail'), 'alarmEmail'),
     alarmNoRunPeriods: int(ctx, 'alarmNoRunPeriods', 2, 1, 10),
     alarmFreshnessPeriods: int(ctx, 'alarmFreshnessPeriods', 3, 2, 30),
     alarmTokenAgeMinutes: int(ctx, 'alarmTokenAgeMinutes', 240, 30, 10_080),
     runbookUrl: str(ctx, 'runbookUrl') ?? 'docs/runbook.md',
-    modules,
     tenants,
     multiTenant,
   };

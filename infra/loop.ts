@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -45,8 +45,8 @@ export interface ExportLoopProps {
    */
   xrayPolicy: iam.Policy;
   logDeliveryPolicy: iam.Policy;
-  /** Default: `<stack name>-<module>` (at most 80 characters). */
-  stateMachineName?: string;
+  /** The state machine's name (at most 80 characters: the caller names and bounds it). */
+  stateMachineName: string;
 }
 
 /**
@@ -62,8 +62,7 @@ export interface ExportLoopProps {
  * choice checks presence first and Pass states then build the small state.
  */
 export function exportLoop(scope: Construct, id: string, props: ExportLoopProps): sfn.StateMachine {
-  const { module, exporter } = props;
-  const stateMachineName = props.stateMachineName ?? `${Stack.of(scope).stackName}-${module}`.slice(0, 80);
+  const { module, exporter, stateMachineName } = props;
   const s = (name: string) => `${id}${name}`;
 
   const startRun = new sfn.Pass(scope, s('StartRun'), {

@@ -1,6 +1,5 @@
 import { Stack, Validations, type CfnElement } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { tenantPrefix } from './context';
 import type { QualysExportStack } from './stack';
 import type { TenantResources } from './tenant';
 
@@ -19,9 +18,9 @@ const RULE = 'AwsSolutions::AwsSolutions-';
  * policy has an acknowledged `Resource::*`: only the two policies holding the '*'-only X-Ray and log-delivery
  * actions do.
  */
-export function acknowledgedFindings(stack: QualysExportStack, prefix: string): Acknowledgement[] {
+export function acknowledgedFindings(stack: QualysExportStack): Acknowledgement[] {
   const out: Acknowledgement[] = [];
-  for (const tenant of stack.tenants) out.push(...tenantFindings(stack, tenant, prefix));
+  for (const tenant of stack.tenants) out.push(...tenantFindings(stack, tenant));
   out.push({
     construct: stack.scheduleDlq,
     id: `${RULE}SQS3`,
@@ -32,9 +31,8 @@ export function acknowledgedFindings(stack: QualysExportStack, prefix: string): 
 }
 
 /** The findings accepted on one tenant's resources (in the stack itself, or in the tenant's nested stack). */
-function tenantFindings(stack: QualysExportStack, t: TenantResources, prefix: string): Acknowledgement[] {
+function tenantFindings(stack: QualysExportStack, t: TenantResources): Acknowledgement[] {
   const lid = (c: IConstruct) => Stack.of(c).getLogicalId(c.node.defaultChild as CfnElement);
-  const dataPrefix = tenantPrefix(prefix, t.tenant);
   const tenantStack = Stack.of(t.scope);
   // How cdk-nag prints the bucket ARN in this tenant's template: the BucketArn parameter of a tenant's nested
   // stack (TenantStack), else the bucket's own GetAtt, or the literal ARN of an existing bucket.
@@ -105,12 +103,12 @@ function tenantFindings(stack: QualysExportStack, t: TenantResources, prefix: st
     out.push(
       {
         construct: f,
-        id: `${RULE}IAM5[Resource::${bucketArn}/${dataPrefix}/${m}/*]`,
-        reason: `The ${m} exporter${of} writes (and removes stale parts of) new object keys per run under its own prefix only (${dataPrefix}/${m}/).`,
+        id: `${RULE}IAM5[Resource::${bucketArn}/${t.dataPrefix}/${m}/*]`,
+        reason: `The ${m} exporter${of} writes (and removes stale parts of) new object keys per run under its own prefix only (${t.dataPrefix}/${m}/).`,
       },
       {
         construct: f,
-        id: `${RULE}IAM5[Resource::${bucketArn}/${dataPrefix}/manifests/module=${m}/*]`,
+        id: `${RULE}IAM5[Resource::${bucketArn}/${t.dataPrefix}/manifests/module=${m}/*]`,
         reason: `The ${m} exporter${of} writes one catalogue manifest per run under its own module's catalogue prefix only.`,
       },
       {
@@ -120,7 +118,7 @@ function tenantFindings(stack: QualysExportStack, t: TenantResources, prefix: st
       },
     );
   }
-  if (t.tokenRefresh && t.scope.node.tryFindChild('ScheduleTokenRefresh')) {
+  if (t.tokenRefresh && t.tenant.tokenRefreshSchedule !== 'disabled') {
     out.push({
       construct: t.schedulerRole,
       id: `${RULE}IAM5[Resource::<${lid(t.tokenRefresh)}.Arn>:*]`,
@@ -130,8 +128,8 @@ function tenantFindings(stack: QualysExportStack, t: TenantResources, prefix: st
   return out;
 }
 
-export function applySuppressions(stack: QualysExportStack, prefix: string): void {
-  for (const a of acknowledgedFindings(stack, prefix)) {
+export function applySuppressions(stack: QualysExportStack): void {
+  for (const a of acknowledgedFindings(stack)) {
     Validations.of(a.construct).acknowledge({ id: a.id, reason: a.reason });
   }
 }

@@ -19,7 +19,7 @@ import {
   TOKEN_METRICS,
   TOKEN_REFRESH_DIMENSION_VALUE,
 } from '../shared/metrics-names';
-import { scheduleSeconds, type StackSettings, type TenantSettings } from './context';
+import { pascal, scheduleSeconds, type StackSettings, type TenantSettings } from './context';
 
 /** The alarm kinds; each has a section of the same name in docs/runbook.md (anchor = name in lower case). */
 export const ALARM_KINDS = [
@@ -171,7 +171,7 @@ export function observability(scope: Construct, props: ObservabilityProps): clou
 
   const dashboardRows: cloudwatch.IWidget[][] = [];
   for (const module of t.modules) {
-    const id = pascalCase(module);
+    const id = pascal(module);
     const sm = stateMachines[module]!;
     const expr = t.schedules[module];
     const every = scheduleSeconds(expr);
@@ -388,8 +388,4 @@ export function observability(scope: Construct, props: ObservabilityProps): clou
     ],
   });
   return alarms;
-}
-
-function pascalCase(s: string): string {
-  return s.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase());
 }

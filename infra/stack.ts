@@ -13,9 +13,9 @@ import type { ModuleName } from '../shared/config';
 import { addAnalytics } from './analytics';
 import type { StackSettings } from './context';
 import { alarmTopic, scheduleDeliveryAlarm } from './observability';
-import { buildTenant, pascal, TenantStack, type TenantResources } from './tenant';
+import { buildTenant, tenantOutputs, TenantStack, type TenantResources } from './tenant';
 
-export { exporterS3Statements, pascal, PCI_CREDENTIALS_SECRET_ENV } from './tenant';
+export { exporterS3Statements, PCI_CREDENTIALS_SECRET_ENV } from './tenant';
 
 export interface QualysExportStackProps extends StackProps {
   settings: StackSettings;
@@ -120,31 +120,11 @@ export class QualysExportStack extends Stack {
     const database = analytics.database;
 
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName });
-    if (!s.multiTenant) {
-      // The implicit tenant's resources (a listed tenant's are outputs of its nested stack, and named).
-      const t = this.single();
-      if (t.credentialsSecret)
-        new CfnOutput(this, 'CredentialsSecretArn', { value: t.credentialsSecret.secretArn });
-      if (t.pciCredentialsSecret)
-        new CfnOutput(this, 'PciCredentialsSecretArn', { value: t.pciCredentialsSecret.secretArn });
-      if (t.tokenSecret) new CfnOutput(this, 'TokenSecretArn', { value: t.tokenSecret.secretArn });
-      if (t.tokenRefresh)
-        new CfnOutput(this, 'TokenRefreshFunctionName', { value: t.tokenRefresh.functionName });
-    }
+    // The implicit tenant's resources (a listed tenant's are outputs of its nested stack, and named).
+    if (!s.multiTenant) tenantOutputs(this, this.single());
     new CfnOutput(this, 'GlueDatabaseName', { value: database.ref });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
     new CfnOutput(this, 'ScheduleDeadLetterQueueUrl', { value: this.scheduleDlq.queueUrl });
-    if (!s.multiTenant) {
-      const t = this.single();
-      for (const module of t.tenant.modules) {
-        new CfnOutput(this, `ExportFunction${pascal(module)}`, {
-          value: t.exporters[module]!.functionName,
-        });
-        new CfnOutput(this, `StateMachine${pascal(module)}`, {
-          value: t.stateMachines[module]!.stateMachineArn,
-        });
-      }
-    }
   }
 
   // The single tenant's resources, as the single-tenant releases exposed them (tests and tools use these).

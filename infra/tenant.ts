@@ -19,6 +19,7 @@ import type { Construct } from 'constructs';
 import { ENV, GATEWAY_MODULES, type ModuleName } from '../shared/config';
 import {
   ContextError,
+  pascal,
   PROXY_VARIABLES,
   tenantPrefix,
   type StackSettings,
@@ -55,8 +56,6 @@ export interface TenantResources {
   scope: Construct;
   /** `<prefix>` (implicit tenant) or `<prefix>/<id>`: its state files, data and catalogue manifests. */
   dataPrefix: string;
-  /** Start of its resource names: the stack name, or `<stack name>-<id>`. */
-  baseName: string;
   /** Gateway credentials and the token (only when the tenant exports a gateway module). */
   credentialsSecret?: secretsmanager.Secret;
   tokenSecret?: secretsmanager.Secret;
@@ -361,7 +360,7 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
       xrayPolicy,
       logDeliveryPolicy,
       stateMachineName: id
-        ? named(`${baseName}-${module}`, MAX_STATE_MACHINE_NAME, 'state machine')
+        ? named(`${baseName}-${module}`, MAX_STATE_MACHINE_NAME, 'state machine')!
         : `${baseName}-${module}`.slice(0, MAX_STATE_MACHINE_NAME),
     });
     stateMachines[module] = sm;
@@ -410,7 +409,6 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
     tenant: t,
     scope,
     dataPrefix,
-    baseName,
     credentialsSecret,
     tokenSecret,
     tokenRefresh,
@@ -446,21 +444,28 @@ export class TenantStack extends NestedStack {
       bucketName: new CfnParameter(this, 'BucketName', { type: 'String' }).valueAsString,
     });
     this.resources = buildTenant(this, { ...props, shared: { ...props.shared, bucket } });
-    const r = this.resources;
     // In the tenant's own stack: the same output names as a single-tenant stack.
-    if (r.credentialsSecret)
-      new CfnOutput(this, 'CredentialsSecretArn', { value: r.credentialsSecret.secretArn });
-    if (r.pciCredentialsSecret)
-      new CfnOutput(this, 'PciCredentialsSecretArn', { value: r.pciCredentialsSecret.secretArn });
-    if (r.tokenSecret) new CfnOutput(this, 'TokenSecretArn', { value: r.tokenSecret.secretArn });
-    if (r.tokenRefresh)
-      new CfnOutput(this, 'TokenRefreshFunctionName', { value: r.tokenRefresh.functionName });
-    for (const m of props.tenant.modules) {
-      new CfnOutput(this, `ExportFunction${pascal(m)}`, { value: r.exporters[m]!.functionName });
-      new CfnOutput(this, `StateMachine${pascal(m)}`, { value: r.stateMachines[m]!.stateMachineArn });
-    }
-    if (r.tenantTopic) new CfnOutput(this, 'TenantAlarmTopicArn', { value: r.tenantTopic.topicArn });
+    tenantOutputs(this, this.resources);
   }
+}
+
+/**
+ * A tenant's outputs, in `scope` (the stack for the implicit tenant, the nested stack for a listed one): its
+ * secrets, token refresh, and each module's exporter and state machine, under the same names either way.
+ */
+export function tenantOutputs(scope: Construct, r: TenantResources): void {
+  if (r.credentialsSecret)
+    new CfnOutput(scope, 'CredentialsSecretArn', { value: r.credentialsSecret.secretArn });
+  if (r.pciCredentialsSecret)
+    new CfnOutput(scope, 'PciCredentialsSecretArn', { value: r.pciCredentialsSecret.secretArn });
+  if (r.tokenSecret) new CfnOutput(scope, 'TokenSecretArn', { value: r.tokenSecret.secretArn });
+  if (r.tokenRefresh)
+    new CfnOutput(scope, 'TokenRefreshFunctionName', { value: r.tokenRefresh.functionName });
+  for (const m of r.tenant.modules) {
+    new CfnOutput(scope, `ExportFunction${pascal(m)}`, { value: r.exporters[m]!.functionName });
+    new CfnOutput(scope, `StateMachine${pascal(m)}`, { value: r.stateMachines[m]!.stateMachineArn });
+  }
+  if (r.tenantTopic) new CfnOutput(scope, 'TenantAlarmTopicArn', { value: r.tenantTopic.topicArn });
 }
 
 /**
@@ -500,8 +505,4 @@ export function exporterS3Statements(
       conditions: { StringLike: { 's3:prefix': [`${prefix}/${module}/*`, stateKey] } },
     }),
   ];
-}
-
-export function pascal(s: string): string {
-  return s.replace(/(^|-)([a-z0-9])/g, (_m, _d, c: string) => c.toUpperCase());
 }

@@ -36,7 +36,7 @@ export function unacknowledged(context: Record<string, unknown>): {
 
 /** Every acknowledgement the stack writes matches a finding on the construct it was written for (or inside it). */
 export function expectEveryAcknowledgementMatches(stack: QualysExportStack, findings: NagFinding[]): void {
-  for (const a of acknowledgedFindings(stack, 'qualys')) {
+  for (const a of acknowledgedFindings(stack)) {
     const at = a.construct.node.path;
     const hit = findings.filter((f) => f.id === a.id && (f.path === at || f.path.startsWith(`${at}/`)));
     expect(hit.length, `${a.id} on ${at}`).toBeGreaterThan(0);

@@ -6,12 +6,12 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildStack } from '../../infra/build';
-import { ContextError, LOG_RETENTION_DAYS, readSettings, scheduleSeconds } from '../../infra/context';
+import { ContextError, LOG_RETENTION_DAYS, pascal, readSettings, scheduleSeconds } from '../../infra/context';
 import { EXPORTER_SEMI_SPACE_MB, HEAP_WRAPPER } from '../../infra/lambda-runtime';
 import { acknowledgedFindings } from '../../infra/nag';
 import { ALARM_KINDS, alarmWindow } from '../../infra/observability';
 import { usesProxy } from '../../infra/tenant';
-import { pascal, type QualysExportStack } from '../../infra/stack';
+import type { QualysExportStack } from '../../infra/stack';
 import { MODULES } from '../../shared/config';
 import { definitionOf } from './asl';
 import { expectEveryAcknowledgementMatches, unacknowledged } from './nag-findings';
@@ -501,7 +501,7 @@ describe('cdk-nag', () => {
     expect(findings.length).toBeGreaterThan(10);
     expectEveryAcknowledgementMatches(s, findings);
     // ... and nothing is acknowledged on the stack as a whole.
-    expect(acknowledgedFindings(s, 'qualys').every((a) => a.construct !== s)).toBe(true);
+    expect(acknowledgedFindings(s).every((a) => a.construct !== s)).toBe(true);
   });
 
   it.each([

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildStack } from '../../infra/build';
 import { ContextError, readSettings } from '../../infra/context';
 import type { QualysExportStack } from '../../infra/stack';
-import { pascal } from '../../infra/tenant';
+import { pascal } from '../../infra/context';
 import { MODULES, type ModuleName } from '../../shared/config';
 import { decodePrestoView } from '../../shared/schema/views';
 import { definitionOf } from './asl';
