@@ -13,6 +13,7 @@ import { runModuleLocally } from '../shared/app/run-local';
 import { loadConfig, type ModuleName } from '../shared/config';
 import type { Manifest } from '../shared/export/types';
 import { createDirStore, createS3Store } from '../shared/sink';
+import { onlyCounts } from '../test/sim/counts';
 import { startS3Server } from '../test/support/s3-server';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -25,13 +26,6 @@ const COUNTS: Record<ModuleName, number> = {
   'edr-events': Math.round(100_000 * scale),
   'mobile-assets': Math.round(20_000 * scale),
 };
-const SIM_KEY: Record<ModuleName, string> = {
-  'pci-scans': 'pci',
-  'certview-certificates': 'certview',
-  'edr-events': 'edr',
-  'mobile-assets': 'mobile',
-};
-
 async function withSim<T>(
   opts: Record<string, unknown>,
   fn: (sim: { url: string; clientId: string; clientSecret: string }) => Promise<T>,
@@ -77,7 +71,7 @@ for (const module of Object.keys(COUNTS) as ModuleName[]) {
   const now = Date.now();
   const simOpts = {
     seed: 1,
-    counts: { pci: 0, certview: 0, edr: 0, mobile: 0, [SIM_KEY[module]]: n },
+    counts: onlyCounts(module, n),
     edr: { start: new Date(now - 20 * 3600_000).toISOString(), stepMs: Math.floor((20 * 3600_000) / n) },
   };
   const row = await withSim(simOpts, async (sim) => {

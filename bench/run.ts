@@ -17,7 +17,8 @@ import {
   HEAP_WRAPPER,
   lambdaNodeOptions,
 } from '../infra/lambda-runtime';
-import type { ModuleName } from '../shared/config';
+import { MODULES as ALL_MODULES, type ModuleName } from '../shared/config';
+import { onlyCounts } from '../test/sim/counts';
 import type { WorkerResult, WorkerSpec } from './worker';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -28,18 +29,11 @@ const SECTIONS = ['xml', 'gzip', 'startup', 'coldstart', 'efficiency', 'cpu', 'c
 const only = new Set(onlyArg ? onlyArg.slice(7).split(',') : SECTIONS);
 for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section '${s}'`);
 const RUNS = Number(argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? (smoke ? 1 : 3));
-const ALL_MODULES: ModuleName[] = ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets'];
 /** --modules=a,b limits the per-module sections (efficiency, cpu, memory) to those modules. */
 const modulesArg = argv.find((a) => a.startsWith('--modules='));
 const MODULES = modulesArg
   ? ALL_MODULES.filter((m) => modulesArg.slice(10).split(',').includes(m))
   : ALL_MODULES;
-const SIM_KEY: Record<ModuleName, 'pci' | 'certview' | 'edr' | 'mobile'> = {
-  'pci-scans': 'pci',
-  'certview-certificates': 'certview',
-  'edr-events': 'edr',
-  'mobile-assets': 'mobile',
-};
 /** Page sizes: the exporter's defaults, which are also the largest the APIs allow (EDR: see calls). */
 const PAGE: Record<ModuleName, number> = {
   'pci-scans': 1000,
@@ -49,6 +43,11 @@ const PAGE: Record<ModuleName, number> = {
 };
 /** The EDR window the exporter and the fetch-only/floor/peer clients read (the simulator's events span 48 h). */
 const EDR_LOOKBACK_HOURS = 72;
+/** What every exporter run of the bench is given: two requests in flight, and EDR's first window. */
+const BENCH_ENV = {
+  QUALYS_CONCURRENCY: '2',
+  QUALYS_EDR_INITIAL_LOOKBACK_HOURS: String(EDR_LOOKBACK_HOURS),
+};
 const LATENCY_MS = 50;
 
 // ------------------------------------------------------------------------------------------ results
@@ -197,7 +196,7 @@ function edrTimeline(n: number) {
 
 async function startSim(module: ModuleName, n: number, latencyMs = 0): Promise<Sim> {
   const h = await startHelper('sim-server.ts', {
-    counts: { pci: 0, certview: 0, edr: 0, mobile: 0, [SIM_KEY[module]]: n },
+    counts: onlyCounts(module, n),
     edr: edrTimeline(n),
     latencyMs,
     limits: { concurrency: 2 },
@@ -224,8 +223,7 @@ function exporterEnv(sim: Sim, extra: Record<string, string> = {}): Record<strin
     QUALYS_PCI_AUTH_METHOD: 'basic',
     QUALYS_PCI_USERNAME: sim.pciUsername,
     QUALYS_PCI_PASSWORD: sim.pciPassword,
-    QUALYS_CONCURRENCY: '2',
-    QUALYS_EDR_INITIAL_LOOKBACK_HOURS: String(EDR_LOOKBACK_HOURS),
+    ...BENCH_ENV,
     ...extra,
   };
 }
@@ -281,9 +279,25 @@ const workerSpec = (
   clientSecret: sim.clientSecret,
   pciUsername: sim.pciUsername,
   pciPassword: sim.pciPassword,
-  env: { QUALYS_CONCURRENCY: '2', QUALYS_EDR_INITIAL_LOOKBACK_HOURS: String(EDR_LOOKBACK_HOURS) },
   ...extra,
+  env: { ...BENCH_ENV, ...extra.env },
 });
+
+/**
+ * A worker run with the requests the simulator saw meanwhile, and whether EDR's /count was among them (the
+ * module asks it only where the tenant serves it; the minimum counts it then).
+ */
+async function countedExport(sim: Sim, spec: WorkerSpec) {
+  const before = await sim.stats();
+  const r = await worker(spec);
+  const after = await sim.stats();
+  const countPath = '/ioc/events/count';
+  return {
+    r,
+    calls: after.requests - before.requests,
+    counted: (after.byPath[countPath] ?? 0) > (before.byPath[countPath] ?? 0),
+  };
+}
 
 interface WholeProcess {
   cpuMs: number;
@@ -334,23 +348,23 @@ async function cli(
   return { cpuMs: u.cpuMs, maxRssMb: u.maxRssKb / 1024, wallMs: r.wallMs, records };
 }
 
-let peerState: 'unknown' | 'ok' | 'missing' = 'unknown';
+/** Set once python3, requests or xmltodict turned out to be missing (the notice is given once). */
+let peerMissing = false;
 
 /** The Python script a user would write, measured as a whole process; undefined when Python is missing. */
 async function peer(module: ModuleName, sim: Sim): Promise<WholeProcess | undefined> {
-  if (peerState === 'unknown') {
-    const check = await runProcess('python3', ['-c', 'import requests, xmltodict']).catch(() => undefined);
-    peerState = check?.code === 0 ? 'ok' : 'missing';
-    if (peerState === 'missing') {
-      notices.push(
-        'Python peer SKIPPED: python3 with the requests and xmltodict packages is not available ' +
-          `(${check ? check.stderr.trim().split('\n').pop() : 'python3 not found'}); install them to compare.`,
-      );
-    }
-  }
-  if (peerState === 'missing') return undefined;
+  if (peerMissing) return undefined;
+  const skip = (why: string) => {
+    peerMissing = true;
+    notices.push(
+      `Python peer SKIPPED: python3 with the requests and xmltodict packages is not available (${why}); ` +
+        'install them to compare.',
+    );
+    return undefined;
+  };
   const out = join(scratch, `peer-${process.hrtime.bigint()}.ndjson.gz`);
   const now = Date.now();
+  // measure.py exits 3 when requests or xmltodict cannot be imported.
   const r = await runProcess(
     'python3',
     [
@@ -368,8 +382,10 @@ async function peer(module: ModuleName, sim: Sim): Promise<WholeProcess | undefi
         PEER_EDR_TO: new Date(now).toISOString(),
       },
     },
-  );
+  ).catch(() => undefined);
   await rm(out, { force: true });
+  if (!r) return skip('python3 not found');
+  if (r.code === 3) return skip(r.stderr.trim().split('\n').pop() ?? 'an import failed');
   if (r.code !== 0) throw new Error(`python peer ${module} exited ${r.code}: ${r.stderr.slice(-2000)}`);
   const lines = r.stdout.trim().split('\n');
   const usage = JSON.parse(lines.pop()!) as { cpuMs: number; maxRssKb: number };
@@ -602,11 +618,10 @@ if (only.has('efficiency')) {
     let counted = false;
     const [exp, floor] = await alternate([
       async () => {
-        const before = await sim.stats();
-        const r = await worker(workerSpec('export', module, sim));
-        const after = await sim.stats();
-        calls.push(after.requests - before.requests);
-        counted ||= (after.byPath['/ioc/events/count'] ?? 0) > (before.byPath['/ioc/events/count'] ?? 0);
+        const c = await countedExport(sim, workerSpec('export', module, sim));
+        const r = c.r;
+        calls.push(c.calls);
+        counted ||= c.counted;
         if (r.records !== n) throw new Error(`${module}: exported ${r.records} of ${n}`);
         return r;
       },
@@ -641,24 +656,16 @@ if (only.has('calls')) {
   sectionStart('calls');
   const n = scale(100_000, 5000);
   const sim = await startSim('edr-events', n);
-  const before = await sim.stats();
-  await worker(
-    workerSpec('export', 'edr-events', sim, {
-      env: {
-        QUALYS_CONCURRENCY: '2',
-        QUALYS_EDR_INITIAL_LOOKBACK_HOURS: String(EDR_LOOKBACK_HOURS),
-        QUALYS_EDR_PAGE_SIZE: '5000',
-      },
-    }),
+  const { calls, counted } = await countedExport(
+    sim,
+    workerSpec('export', 'edr-events', sim, { env: { QUALYS_EDR_PAGE_SIZE: '5000' } }),
   );
-  const after = await sim.stats();
   await sim.close();
-  const counted = (after.byPath['/ioc/events/count'] ?? 0) > (before.byPath['/ioc/events/count'] ?? 0);
   callRows.push({
     module: 'edr-events',
     page: 5000,
     n,
-    calls: [after.requests - before.requests],
+    calls: [calls],
     minimum: minimumCalls('edr-events', n, 5000, counted),
     note: 'QUALYS_EDR_PAGE_SIZE=5000',
   });
@@ -669,16 +676,14 @@ if (only.has('calls') && MODULES.includes('certview-certificates')) {
   sectionStart('calls certview');
   const n = scale(40_100, 1_100);
   const sim = await startSim('certview-certificates', n);
-  const before = await sim.stats();
-  const r = await worker(workerSpec('export', 'certview-certificates', sim));
-  const after = await sim.stats();
+  const { r, calls } = await countedExport(sim, workerSpec('export', 'certview-certificates', sim));
   await sim.close();
   if (r.records !== n) throw new Error(`certview-certificates: exported ${r.records} of ${n}`);
   callRows.push({
     module: 'certview-certificates',
     page: PAGE['certview-certificates'],
     n,
-    calls: [after.requests - before.requests],
+    calls: [calls],
     minimum: minimumCalls('certview-certificates', n, PAGE['certview-certificates'], false),
     note: 'last page short',
   });
