@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Env, ModuleName } from '../../shared/config';
-import { startSimulator, type SimDialect, type SimOptions, type Simulator } from '../sim';
+import { onlyCounts, startSimulator, type SimDialect, type SimOptions, type Simulator } from '../sim';
 import {
   compareIds,
   expectedFor,
@@ -191,18 +191,12 @@ async function runCell(cell: (typeof matrix)[number], sim: Simulator) {
 describe('dialect matrix', () => {
   const titled = matrix.map((c) => [`${c.module} × ${c.name} × ${c.case}`, c] as const);
   it.each(titled)('%s', async (_title, cell) => {
-    const counts = { pci: 0, certview: 0, edr: 0, mobile: 0 };
-    counts[
-      (
-        {
-          'pci-scans': 'pci',
-          'certview-certificates': 'certview',
-          'edr-events': 'edr',
-          'mobile-assets': 'mobile',
-        } as const
-      )[cell.module]
-    ] = N;
-    const sim = await startSimulator({ seed: 9, counts, ...cell.sim, dialect: cell.dialect });
+    const sim = await startSimulator({
+      seed: 9,
+      counts: onlyCounts(cell.module, N),
+      ...cell.sim,
+      dialect: cell.dialect,
+    });
     try {
       const { result, invocations, config, dir, store } = await runCell(cell, sim);
       if (cell.case !== 'one run' && result.status === 'done') expect(invocations).toBeGreaterThan(1);

@@ -10,21 +10,15 @@ import {
   simRuns,
   testClient,
 } from '../support/harness';
+import { onlyCounts } from '../sim';
 
 const NOW = () => new Date('2026-01-02T00:00:00.000Z');
 const PAGE = 10;
-const countKey: Record<ModuleName, 'pci' | 'certview' | 'edr' | 'mobile'> = {
-  'pci-scans': 'pci',
-  'certview-certificates': 'certview',
-  'edr-events': 'edr',
-  'mobile-assets': 'mobile',
-};
-
 const runs = simRuns();
 afterEach(() => runs.cleanup());
 
 function setup(module: ModuleName, count: number, seed = 3) {
-  return runs.start({ seed, counts: { pci: 0, certview: 0, edr: 0, mobile: 0, [countKey[module]]: count } });
+  return runs.start({ seed, counts: onlyCounts(module, count) });
 }
 
 function expectedOpts(module: ModuleName, range: Record<string, unknown>) {

@@ -39,13 +39,15 @@ import {
 import { FaultController, type FaultSpec } from './faults';
 import { TokenAuthority, type IssueOptions } from './tokens';
 
-export type SimModule = 'pci-scans' | 'certview-certificates' | 'edr-events' | 'mobile-assets';
+export type { SimModule } from './counts';
+export { onlyCounts } from './counts';
+import type { SimCounts, SimModule } from './counts';
 
 export interface SimOptions {
   port?: number;
   host?: string;
   seed?: number;
-  counts?: Partial<{ pci: number; certview: number; edr: number; mobile: number }>;
+  counts?: Partial<SimCounts>;
   edr?: {
     start?: string;
     stepMs?: number;

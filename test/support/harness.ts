@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { createLocalTokenProvider } from '../../shared/auth';
-import { loadConfig, type AppConfig, type Env, type ModuleName } from '../../shared/config';
+import { loadConfig, MODULES, type AppConfig, type Env, type ModuleName } from '../../shared/config';
 import { runExport } from '../../shared/export/engine';
 import { stateKeyFor } from '../../shared/export/layout';
 import type { Manifest, RunResult, StateFile } from '../../shared/export/types';
@@ -15,12 +15,7 @@ import { createDirStore, RUN_FIELD } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
 import { startSimulator, type SimOptions, type Simulator } from '../sim';
 
-export const ALL_MODULES: ModuleName[] = [
-  'pci-scans',
-  'certview-certificates',
-  'edr-events',
-  'mobile-assets',
-];
+export const ALL_MODULES: ModuleName[] = [...MODULES];
 
 /** Config for a simulator, small pages so tests cross page boundaries. */
 export function simConfig(sim: Simulator, env: Env = {}): AppConfig {
