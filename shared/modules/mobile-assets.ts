@@ -207,7 +207,7 @@ function apiTimeMs(text: string): number {
       .replace(' ', 'T')
       .replace(/(\d\d:\d\d:\d\d)$/, '$1Z'),
   );
-  return Number.isNaN(ms) ? NaN : Math.floor(ms / 1000) * 1000;
+  return Math.floor(ms / 1000) * 1000; // NaN stays NaN
 }
 
 /** A detection's LAST_UPDATE_DATETIME (`yyyy-MM-dd HH:mm:ss`, UTC) → epoch ms, NaN when unreadable. */

@@ -9,7 +9,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 import { PreconditionFailedError, QexportError } from '../errors';
 import { redact } from '../log';
-import type { ObjectStore } from './types';
+import type { ObjectStore, ReadOptions } from './types';
 
 export interface S3StoreOptions {
   s3: S3Client;
@@ -31,7 +31,7 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
   const { s3, bucket } = opts;
   const where = (key: string) => `s3://${bucket}/${key}`;
 
-  async function readJson(key: string, o: { absentOn403?: boolean } = {}) {
+  async function readJson(key: string, o: ReadOptions = {}) {
     let text: string;
     let etag: string;
     try {
