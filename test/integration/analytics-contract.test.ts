@@ -25,6 +25,7 @@ import {
   type WrittenRun,
 } from '../support/contract-scenario';
 import { openDuck, type Duck } from '../support/duckdb';
+import { mobileAssetId } from '../sim/data';
 
 let scenario: Scenario;
 let duck: Duck;
@@ -363,7 +364,7 @@ describe('typed columns in the views', () => {
 
 describe('mobile_assets_latest: the current state over snapshots and increments', () => {
   const VIEW = 'mobile_assets_latest';
-  const mobileId = (i: number) => String(231 + 3 * i);
+  const mobileId = (i: number) => String(mobileAssetId(i));
   const changed = (...k: number[]) => new Set(k.flatMap((i) => MOBILE_CHANGES[i]!.indexes.map(mobileId)));
 
   it('the history holds what the view must handle', () => {

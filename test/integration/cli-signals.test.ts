@@ -8,8 +8,8 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateFile } from '../../shared/export/types';
 import { startSimulator, type Simulator } from '../sim';
-import { lines, qexport, walk } from '../support/cli';
-import { compareIds, idOf, readRunFromDir } from '../support/harness';
+import { lines, qexport, simCliEnv, walk } from '../support/cli';
+import { compareIds, idOf, manifestKeys, readRunFromDir } from '../support/harness';
 
 const TEMP = /^\..+\.tmp-[0-9a-f]{8}$/;
 
@@ -31,11 +31,7 @@ afterAll(async () => {
 });
 
 const env = (): Record<string, string> => ({
-  QUALYS_GATEWAY_URL: sim.url,
-  QUALYS_PCI_URL: sim.url,
-  QUALYS_AUTH_METHOD: 'qualys-oidc',
-  QUALYS_CLIENT_ID: sim.defaults.clientId,
-  QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
+  ...simCliEnv(sim),
   QUALYS_MOBILE_TRUNCATION_LIMIT: '10',
   QEXPORT_PART_MAX_RECORDS: '30',
 });
@@ -78,9 +74,9 @@ async function interrupted(out: string, signals: NodeJS.Signals[]) {
 async function expectResumed(out: string, runId: string) {
   const again = await qexport(['export', 'mobile-assets', '--out', out], { env: env() });
   expect(again.code, again.stderr).toBe(0);
-  const manifests = (await walk(out)).filter((f) => f.endsWith('_manifest.json'));
+  const manifests = await manifestKeys(out);
   expect(manifests).toHaveLength(1);
-  const key = manifests[0]!.slice(out.length + 1);
+  const key = manifests[0]!;
   expect(key).toContain(`run=${runId}/`); // the interrupted run, continued
   const { records, manifest } = await readRunFromDir(out, key);
   expect(manifest.totals.records).toBe(400);

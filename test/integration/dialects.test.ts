@@ -6,7 +6,7 @@ import {
   expectedFor,
   idOf,
   manifestKeys,
-  pageBudget,
+  randomPageBudgets,
   readRunFromDir,
   readStateFile,
   runUntilSettled,
@@ -179,11 +179,9 @@ afterAll(async () => {
 async function runCell(cell: (typeof matrix)[number], sim: Simulator) {
   const { config, dir, store } = await runs.prepare(sim, cell.env);
   const client = testClient(sim, config);
-  let seed = 7;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed / 2 ** 31);
   const { result, invocations } = await runUntilSettled(cell.module, config, client, store, {
     now: NOW,
-    deadlineFor: cell.case === 'one run' ? undefined : () => pageBudget(1 + Math.floor(rnd() * 3)),
+    deadlineFor: cell.case === 'one run' ? undefined : randomPageBudgets(7, 3),
   });
   return { result, invocations, config, dir, store };
 }

@@ -13,11 +13,12 @@ import { runExport } from '../../shared/export/engine';
 import type { Manifest } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
 import { mobileStart, mobileTimeMs } from '../../shared/modules/mobile-assets';
-import { MOBILE_BASE_ID } from '../sim/data';
+import { MOBILE_BASE_ID, mobileAssetId } from '../sim/data';
 import type { SimDialect, Simulator } from '../sim';
 import {
   compareIds,
   pageBudget,
+  randomPageBudgets,
   readRunFromDir,
   readStateFile,
   runUntilSettled,
@@ -29,7 +30,7 @@ import {
 const N = 60;
 const T1 = '2026-03-01T00:00:00.000Z';
 const at = (iso: string, minutes = 0) => new Date(Date.parse(iso) + minutes * 60_000);
-const idAt = (index: number) => String(MOBILE_BASE_ID + index * 3);
+const idAt = (index: number) => String(mobileAssetId(index));
 const ids = (...indexes: number[]) => indexes.map(idAt);
 const INCREMENTAL: Env = { QUALYS_MOBILE_MODE: 'incremental', QUALYS_MOBILE_OVERLAP_MINUTES: '30' };
 
@@ -49,13 +50,12 @@ async function setup(env: Env = {}, dialect: SimDialect = {}) {
     return fetch(input, init);
   };
   const client = testClient(sim, config, { fetch: fetchSpy });
-  let seed = 5;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed / 2 ** 31);
+  const budgets = randomPageBudgets(5, 3);
   /** Runs to `done` at `now`, optionally stopping after a random 1-3 pages per invocation. */
   const run = async (now: Date, interrupted = false) => {
     const { result, invocations } = await runUntilSettled('mobile-assets', config, client, store, {
       now: () => now,
-      deadlineFor: interrupted ? () => pageBudget(1 + Math.floor(rnd() * 3)) : undefined,
+      deadlineFor: interrupted ? budgets : undefined,
     });
     expect(result.status, JSON.stringify(result)).toBe('done');
     const read = await readRunFromDir(dir, result.manifestKey!);

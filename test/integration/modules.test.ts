@@ -5,6 +5,7 @@ import {
   compareIds,
   idOf,
   pageBudget,
+  randomPageBudgets,
   readRunFromDir,
   runUntilSettled,
   simRuns,
@@ -48,11 +49,9 @@ describe.each(ALL_MODULES)('%s', (module) => {
   it('resumes exactly after interruptions at random points (time budget)', async () => {
     const { sim, config, dir, store } = await setup(module, 7 * PAGE + 4, 11);
     const client = testClient(sim, config);
-    let seed = 42;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed / 2 ** 31);
     const { result, invocations } = await runUntilSettled(module, config, client, store, {
       now: NOW,
-      deadlineFor: () => pageBudget(1 + Math.floor(rnd() * 4)),
+      deadlineFor: randomPageBudgets(42, 4),
     });
     expect(result.status).toBe('done');
     expect(invocations).toBeGreaterThan(2);

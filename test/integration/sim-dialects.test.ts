@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../sim';
-import { parseDialectArg } from '../sim/cli';
+import { parseDialectArg, startSimulator, type Simulator } from '../sim';
 import { parseFaultArg } from '../sim/faults';
 
 /** The simulator's auth and limit dialects, checked on the wire with plain fetch (no client code involved). */

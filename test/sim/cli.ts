@@ -133,6 +133,3 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
   await sim.close();
   return 0;
 }
-
-/** `--dialect pciAuth=documented,edrOrder=ascending` → a SimDialect; unknown keys or values are refused. */
-export { parseDialectArg };

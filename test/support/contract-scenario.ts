@@ -15,6 +15,7 @@ import type { Manifest } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
 import { createDirStore } from '../../shared/sink';
 import { startSimulator } from '../sim';
+import { mobileAssetId } from '../sim/data';
 import { storedRecords } from './export-files';
 import { pageBudget, runUntilSettled, simConfig, testClient } from './harness';
 
@@ -46,7 +47,7 @@ export interface Scenario {
 export const SIM_COUNTS = { pci: 60, certview: 80, edr: 900, mobile: 45 };
 export const EDR_START = '2026-03-01T00:00:00.000Z';
 /** Mobile asset ID of simulator index i. */
-const mobileId = (i: number) => String(231 + 3 * i);
+const mobileId = (i: number) => String(mobileAssetId(i));
 /** Mobile assets changed between runs (indexes), and when. */
 export const MOBILE_CHANGES: { at: string; indexes: number[] }[] = [
   // Before the second snapshot: only in the increment before it (which the current state must not use).

@@ -159,6 +159,16 @@ export function pageBudget(pages: number): () => number {
   return () => (n++ < pages ? Number.POSITIVE_INFINITY : 0);
 }
 
+/**
+ * `deadlineFor` for runUntilSettled: each invocation stops after 1 to `maxPages` pages, drawn from a seeded
+ * generator, so "interrupted at random points" is the same sequence on every run of the test.
+ */
+export function randomPageBudgets(seed: number, maxPages: number): () => () => number {
+  let s = seed;
+  const rnd = () => ((s = (s * 1103515245 + 12345) % 2 ** 31), s / 2 ** 31);
+  return () => pageBudget(1 + Math.floor(rnd() * maxPages));
+}
+
 export interface ReadRun {
   manifest: Manifest;
   records: Record<string, unknown>[];
