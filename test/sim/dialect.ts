@@ -231,10 +231,15 @@ export function parseDialectArg(arg: string | undefined): SimDialect {
       );
     }
   }
-  if (out.edrBody === 'array' && (out.edrContinuation ?? 'body') === 'body') {
+  checkDialect(out as SimDialect, '--dialect');
+  return out as SimDialect;
+}
+
+/** Refuses combinations the simulator cannot speak; `where` names the source in the message. */
+export function checkDialect(d: SimDialect, where: string): void {
+  if (d.edrBody === 'array' && (d.edrContinuation ?? 'body') === 'body') {
     throw new Error(
-      '--dialect: edrBody=array has no room for a scrollId in the body; add edrContinuation=header',
+      `${where}: edrBody=array has no room for a scrollId in the body; set edrContinuation=header`,
     );
   }
-  return out as SimDialect;
 }

@@ -30,6 +30,7 @@ import {
 } from './data';
 import {
   ACCOUNT_CODE_TEXT,
+  checkDialect,
   DEFAULT_DIALECT,
   rateLimitBody,
   simpleReturnWithItems,
@@ -306,11 +307,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     lateMs: opts.edr?.lateMs ?? 0,
   };
   const edrClock = opts.edr?.clock;
-  if (dialect.edrBody === 'array' && (dialect.edrContinuation ?? 'body') === 'body') {
-    throw new Error(
-      "dialect: a top-level-array EDR body has no room for a scrollId; set edrContinuation 'header'",
-    );
-  }
+  checkDialect(dialect, 'dialect');
   let pciInsertsLeft = dialect.pciInsertAfterFirstPage?.times ?? 1;
   let certInserted = 0;
   let certInsertsLeft = dialect.certviewInsertAfterFirstPage?.times ?? 1;
@@ -1093,7 +1090,9 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       windowCalls = 0;
     },
     setDialect: (d) => {
-      dialect = { ...dialect, ...d };
+      const next = { ...dialect, ...d };
+      checkDialect(next, 'setDialect');
+      dialect = next;
       if (d.pciInsertAfterFirstPage) pciInsertsLeft = d.pciInsertAfterFirstPage.times ?? 1;
       if (d.certviewInsertAfterFirstPage) certInsertsLeft = d.certviewInsertAfterFirstPage.times ?? 1;
     },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDialectArg } from '../sim';
+import { parseDialectArg, startSimulator } from '../sim';
 
 describe('qexport sim --dialect', () => {
   it('parses every kind of key', () => {
@@ -31,5 +31,20 @@ describe('qexport sim --dialect', () => {
     ['edrOrder', /expected key=value/],
   ])('%s → a clear error', (arg, message) => {
     expect(() => parseDialectArg(arg)).toThrow(message);
+  });
+});
+
+describe('dialects the simulator cannot speak', () => {
+  it('are refused at start and when switched at run time, not served with the scroll id dropped', async () => {
+    await expect(startSimulator({ dialect: { edrBody: 'array' } })).rejects.toThrow(/no room for a scrollId/);
+    const sim = await startSimulator({});
+    try {
+      expect(() => sim.setDialect({ edrBody: 'array' })).toThrow(/setDialect: .*no room for a scrollId/);
+      expect(sim.dialect().edrBody).not.toBe('array');
+      sim.setDialect({ edrBody: 'array', edrContinuation: 'header' });
+      expect(sim.dialect().edrBody).toBe('array');
+    } finally {
+      await sim.close();
+    }
   });
 });
