@@ -17,6 +17,8 @@ import {
   idOf,
   pageBudget,
   readParts,
+  readRunFromDir,
+  readStateFile,
   runUntilSettled,
   simConfig,
   tempStore,
@@ -202,7 +204,7 @@ describe('one run per module at a time (S3 conditional writes)', () => {
     const keys = await s3.listKeys(`${config.output.prefix}/`);
     expect(keys.some((k) => k.endsWith('_manifest.json') || k.includes('/manifests/'))).toBe(false);
     // The state is the usurper's, untouched by the loser.
-    expect(((await store.getJson(key)) as StateFile).lease?.owner).toBe('usurper');
+    expect((await readStateFile(store, config, 'pci-scans'))?.lease?.owner).toBe('usurper');
   });
 
   it('a missing state file answered 403 (no s3:ListBucket) still starts the first run', async () => {
@@ -364,9 +366,7 @@ describe('interruption', () => {
     expect(stopped.reason).toBe('interrupted');
     const { result } = await runUntilSettled('pci-scans', config, client, store, { now: at(1000) });
     expect(result.status).toBe('done');
-    const { records } = await import('../support/harness').then((h) =>
-      h.readRunFromDir(dir, result.manifestKey!),
-    );
+    const { records } = await readRunFromDir(dir, result.manifestKey!);
     expect(
       compareIds(
         sim.expectedIds('pci-scans'),
@@ -413,12 +413,11 @@ describe('operator control of the state', () => {
     const { config, store, client } = await dirSetup();
     const { result } = await runUntilSettled('edr-events', config, client, store, { now: at(0) });
     expect(result.status).toBe('done');
-    const key = stateKeyFor(config, 'edr-events');
     await resetState(store, config, 'edr-events', { scope: 'run', now: at(0)() });
-    expect(((await store.getJson(key)) as StateFile).committed?.runId).toBe(result.runId);
+    expect((await readStateFile(store, config, 'edr-events'))?.committed?.runId).toBe(result.runId);
     const lines = await resetState(store, config, 'edr-events', { scope: 'all', now: at(0)() });
     expect(lines.join('\n')).toMatch(/starts from the beginning/);
-    expect(((await store.getJson(key)) as StateFile).committed).toBeUndefined();
+    expect((await readStateFile(store, config, 'edr-events'))?.committed).toBeUndefined();
     expect((await showState(store, config, 'edr-events')).lines.join('\n')).toMatch(/no run in progress/);
   });
 
@@ -441,18 +440,15 @@ describe('operator control of the state', () => {
       });
     const scheduled = await invoke(windowed);
     expect(scheduled.status).toBe('done');
-    const key = stateKeyFor(config, 'edr-events');
-    const before = (await store.getJson(key)) as StateFile;
+    const before = (await readStateFile(store, config, 'edr-events'))!;
     const window = { from: '2025-12-31T00:00:00.000Z', to: '2026-01-01T00:10:00.000Z' };
     const back = await invoke(windowed, window);
     expect(back.status).toBe('done');
-    const after = (await store.getJson(key)) as StateFile;
+    const after = (await readStateFile(store, config, 'edr-events'))!;
     expect(after.committed?.windowEnd).toBe(before.committed?.windowEnd);
     expect(after.committed?.completeThrough).toBe(before.committed?.completeThrough);
     expect(after.committed?.backfills).toEqual([{ ...window, runId: back.runId }]);
-    const manifest = JSON.parse(
-      await (await import('node:fs/promises')).readFile(`${dir}/${back.manifestKey}`, 'utf8'),
-    ) as Manifest;
+    const { manifest } = await readRunFromDir(dir, back.manifestKey!);
     expect(manifest.backfill).toEqual(window);
     expect(manifest.range).toMatchObject(window);
     await expect(invoke(getModule('pci-scans'), window)).rejects.toThrow(/full snapshot/);
@@ -487,9 +483,7 @@ describe('schema drift', () => {
       now: at(0),
     });
     expect(result.status).toBe('done');
-    const { manifest, records } = await import('../support/harness').then((h) =>
-      h.readRunFromDir(dir, result.manifestKey!),
-    );
+    const { manifest, records } = await readRunFromDir(dir, result.manifestKey!);
     const expected = records.filter((r) => (r.scanId as number) % 7 === 0).length;
     expect(expected).toBeGreaterThan(0);
     expect(manifest.schemaDrift).toEqual({ records: expected, fields: ['riskScore', 'nested'] });
