@@ -6,8 +6,7 @@ import { mobileAssets, type MobileCursor } from '../../shared/modules/mobile-ass
 import type { SimOptions, Simulator } from '../sim';
 import {
   compareIds,
-  expectedFor,
-  idOf,
+  idCheck,
   manifestKeys,
   readRunFromDir,
   readStateFile,
@@ -30,11 +29,7 @@ async function setup(opts: SimOptions, env: Record<string, string> = {}) {
 }
 
 async function lostAndDuplicated(sim: Simulator, module: ModuleName, dir: string, manifestKey: string) {
-  const run = await readRunFromDir(dir, manifestKey);
-  return compareIds(
-    expectedFor(sim, module, run.manifest.range),
-    run.records.map((r) => idOf(module, r)),
-  );
+  return idCheck(sim, module, await readRunFromDir(dir, manifestKey));
 }
 
 describe('a fault that makes completeness unprovable', () => {

@@ -14,10 +14,11 @@ import { ResumeLaterError } from '../../shared/errors';
 import { startSimulator, type Simulator } from '../sim';
 import {
   compareIds,
+  idCheck,
   idOf,
   pageBudget,
-  readParts,
   readRunFromDir,
+  readRunFromS3,
   readStateFile,
   runUntilSettled,
   simConfig,
@@ -91,17 +92,8 @@ async function s3Objects(prefix: string): Promise<Map<string, string>> {
 }
 
 async function verifyS3(module: ModuleName, manifestKey: string) {
-  const manifest = JSON.parse((await s3.getObject(manifestKey)).toString()) as Manifest;
-  const records = await readParts(manifest, (k) => s3.getObject(k));
-  const range = manifest.range as { from?: string; to?: string };
-  const expected = sim.expectedIds(module, module === 'edr-events' ? range : undefined);
-  return {
-    manifest,
-    ids: compareIds(
-      expected,
-      records.map((r) => idOf(module, r)),
-    ),
-  };
+  const run = await readRunFromS3(s3, manifestKey);
+  return { manifest: run.manifest, ids: idCheck(sim, module, run) };
 }
 
 describe('one run per module at a time (S3 conditional writes)', () => {

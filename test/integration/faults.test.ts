@@ -6,6 +6,7 @@ import { startSimulator, type FaultSpec, type Simulator } from '../sim';
 import {
   ALL_MODULES,
   compareIds,
+  idCheck,
   idOf,
   readRunFromDir,
   runUntilSettled,
@@ -62,16 +63,7 @@ afterAll(async () => {
 });
 
 async function verify(module: ModuleName, sim: Simulator, dir: string, manifestKey: string) {
-  const run = await readRunFromDir(dir, manifestKey);
-  const range = run.manifest.range;
-  const expected = sim.expectedIds(
-    module,
-    module === 'edr-events' ? { from: range.from as string, to: range.to as string } : undefined,
-  );
-  return compareIds(
-    expected,
-    run.records.map((r) => idOf(module, r)),
-  );
+  return idCheck(sim, module, await readRunFromDir(dir, manifestKey));
 }
 
 describe('fault matrix', () => {

@@ -22,7 +22,7 @@ import type { Manifest } from '../../shared/export/types';
 import { startSimulator, type Simulator } from '../sim';
 import { definitionOf, type AslDefinition } from '../infra/asl';
 import { bundleFunctions, createSimSecrets, simUrlEnv, standInAwsEnv } from '../support/functions';
-import { compareIds, idOf, readParts } from '../support/harness';
+import { expectedFor, idCheck, onlyManifestKey, readRunFromS3 } from '../support/harness';
 import { startLambdaServer, type LambdaServer } from '../support/lambda-server';
 import { startS3Server, type S3Server } from '../support/s3-server';
 import { startSecretsManagerServer, type SecretsManagerServer } from '../support/secrets-manager-server';
@@ -269,29 +269,11 @@ async function execute(
   };
 }
 
-async function manifestOf(prefix: string, module: ModuleName): Promise<Manifest> {
-  const keys = (await s3.listKeys(`${prefix}/${module}/`)).filter((k) => k.endsWith('/_manifest.json'));
-  expect(keys).toHaveLength(1);
-  return JSON.parse((await s3.getObject(keys[0]!)).toString('utf8')) as Manifest;
-}
-
 async function expectExactlyTheApi(prefix: string, module: ModuleName): Promise<Manifest> {
-  const manifest = await manifestOf(prefix, module);
-  const records = await readParts(manifest, (k) => s3.getObject(k));
-  const range = manifest.range as { from?: string; to?: string };
-  const want = sim.expectedIds(
-    module,
-    module === 'edr-events' ? { from: range.from, to: range.to } : undefined,
-  );
-  const ids = [...want];
-  expect(ids.length).toBeGreaterThan(0);
-  expect(
-    compareIds(
-      ids,
-      records.map((r) => idOf(module, r)),
-    ),
-  ).toEqual({ lost: 0, duplicated: 0, extra: 0 });
-  return manifest;
+  const run = await readRunFromS3(s3, await onlyManifestKey(s3, prefix, module));
+  expect([...expectedFor(sim, module, run.manifest.range)].length).toBeGreaterThan(0);
+  expect(idCheck(sim, module, run)).toEqual({ lost: 0, duplicated: 0, extra: 0 });
+  return run.manifest;
 }
 
 describe('the synthesized definitions', () => {

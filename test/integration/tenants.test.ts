@@ -33,7 +33,7 @@ import { startSimulator, type SimOptions, type Simulator } from '../sim';
 import { definitionOf, type AslDefinition } from '../infra/asl';
 import { alarmState, cfnString, emfDatapoints, type Datapoint } from '../support/alarms';
 import { bundleFunctions, standInAwsEnv } from '../support/functions';
-import { compareIds, idOf, readParts } from '../support/harness';
+import { compareIds, expectedFor, idCheck, onlyManifestKey, readRunFromS3 } from '../support/harness';
 import { startLambdaServer, type LambdaServer } from '../support/lambda-server';
 import { startS3Server, type S3Server } from '../support/s3-server';
 import { startSecretsManagerServer, type SecretsManagerServer } from '../support/secrets-manager-server';
@@ -374,22 +374,15 @@ async function execute(t: Tenant, module: ModuleName): Promise<Execution> {
 }
 
 async function manifestOf(prefix: string, module: ModuleName): Promise<Manifest> {
-  const keys = (await s3.listKeys(`${prefix}/${module}/`)).filter((k) => k.endsWith('/_manifest.json'));
-  expect(keys, `${prefix}/${module}`).toHaveLength(1);
-  return JSON.parse((await s3.getObject(keys[0]!)).toString('utf8')) as Manifest;
+  const key = await onlyManifestKey(s3, prefix, module);
+  return JSON.parse((await s3.getObject(key)).toString('utf8')) as Manifest;
 }
 
 /** The run of `module` published under `prefix`, what the tenant's simulator holds, and how they compare. */
 async function publishedRun(prefix: string, module: ModuleName, sim: Simulator) {
-  const manifest = await manifestOf(prefix, module);
-  const records = await readParts(manifest, (k) => s3.getObject(k));
-  const range = manifest.range as { from?: string; to?: string };
-  const want = [...sim.expectedIds(module, module === 'edr-events' ? range : undefined)];
-  const ids = compareIds(
-    want,
-    records.map((rec) => idOf(module, rec)),
-  );
-  return { manifest, want, ids };
+  const run = await readRunFromS3(s3, await onlyManifestKey(s3, prefix, module));
+  const want = [...expectedFor(sim, module, run.manifest.range)];
+  return { manifest: run.manifest, want, ids: idCheck(sim, module, run) };
 }
 
 describe('two tenants side by side, one failing', () => {

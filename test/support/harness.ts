@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { expect } from 'vitest';
 import { createLocalTokenProvider } from '../../shared/auth';
 import { loadConfig, MODULES, type AppConfig, type Env, type ModuleName } from '../../shared/config';
 import { runExport } from '../../shared/export/engine';
@@ -14,6 +15,7 @@ import type { QualysClient, TokenProvider } from '../../shared/qualys/types';
 import { createDirStore, RUN_FIELD } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
 import { startSimulator, type SimOptions, type Simulator } from '../sim';
+import type { S3Server } from './s3-server';
 
 export const ALL_MODULES: ModuleName[] = [...MODULES];
 
@@ -178,6 +180,31 @@ export interface ReadRun {
 export async function readRunFromDir(dir: string, manifestKey: string): Promise<ReadRun> {
   const manifest = JSON.parse(await readFile(join(dir, manifestKey), 'utf8')) as Manifest;
   return { manifest, records: await readParts(manifest, (key) => readFile(join(dir, key))) };
+}
+
+/** readRunFromDir's twin for the S3 stand-in. */
+export async function readRunFromS3(s3: Pick<S3Server, 'getObject'>, manifestKey: string): Promise<ReadRun> {
+  const manifest = JSON.parse((await s3.getObject(manifestKey)).toString('utf8')) as Manifest;
+  return { manifest, records: await readParts(manifest, (key) => s3.getObject(key)) };
+}
+
+/** The one `_manifest.json` under `<prefix>/<module>/` in the S3 stand-in; fails the test on none or several. */
+export async function onlyManifestKey(
+  s3: Pick<S3Server, 'listKeys'>,
+  prefix: string,
+  module: ModuleName,
+): Promise<string> {
+  const keys = (await s3.listKeys(`${prefix}/${module}/`)).filter((k) => k.endsWith('/_manifest.json'));
+  expect(keys, `${prefix}/${module}`).toHaveLength(1);
+  return keys[0]!;
+}
+
+/** How a run read back compares with what the simulator holds for the run's range: lost, duplicated, extra. */
+export function idCheck(sim: Simulator, module: ModuleName, run: ReadRun) {
+  return compareIds(
+    expectedFor(sim, module, run.manifest.range),
+    run.records.map((r) => idOf(module, r)),
+  );
 }
 
 export async function readParts(
