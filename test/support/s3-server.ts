@@ -1,7 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import {
   CreateBucketCommand,
@@ -13,9 +13,7 @@ import {
 import S3rver from 's3rver';
 import FilesystemStore from 's3rver/lib/stores/filesystem.js';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm as rmFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
-import { dirname } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -57,7 +55,7 @@ function makeS3rverWritesAtomic(): void {
       await pipeline(source, count, createWriteStream(tmp));
       await rename(tmp, target);
     } catch (err) {
-      await rmFile(tmp, { force: true });
+      await rm(tmp, { force: true });
       throw err;
     }
     const digest = md5.digest('hex');
