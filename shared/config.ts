@@ -102,18 +102,52 @@ export interface CertviewOptions {
   filter?: unknown;
   includes?: string[];
 }
-/** The QQL time field an EDR window (and its sort) applies to. */
-export const EDR_TIME_FIELDS = ['event.datetime', 'event.eventProcessedTime'] as const;
+/**
+ * The QQL time field an EDR window (and its sort) applies to, spelled as Qualys documents it: `event.datetime`
+ * (the agent's event time) or `event.eventprocesstime` (when Qualys processed the event; the EDR "fetch events
+ * using searchAfter" page). The response field of the latter is `eventProcessedTime`, and earlier versions sent
+ * `event.eventProcessedTime`, a spelling no public source documents: users may still write it (and the record
+ * names), it is sent as documented.
+ */
+export const EDR_TIME_FIELDS = ['event.datetime', 'event.eventprocesstime'] as const;
 export type EdrTimeField = (typeof EDR_TIME_FIELDS)[number];
+
+/** Every spelling users (and older checkpoints) write for each time field, lower case, `event.` optional. */
+const EDR_TIME_FIELD_SPELLINGS: Record<string, EdrTimeField> = {
+  datetime: 'event.datetime',
+  eventprocesstime: 'event.eventprocesstime',
+  eventprocessedtime: 'event.eventprocesstime',
+};
+
+/** A time field in any accepted spelling → the documented one; undefined when it names neither. */
+export function edrTimeFieldOf(v: string): EdrTimeField | undefined {
+  return EDR_TIME_FIELD_SPELLINGS[
+    v
+      .trim()
+      .toLowerCase()
+      .replace(/^event\./, '')
+  ];
+}
+
+/** The `state` parameter sent identically with every EDR listing and count: `false` (default), `true`, or none. */
+export const EDR_STATES = ['false', 'true', 'omit'] as const;
+export type EdrState = (typeof EDR_STATES)[number];
 
 export interface EdrOptions {
   /** QQL filter ANDed with the time window, e.g. `type:MUTEX`. */
   filter?: string;
   /**
    * Window on the agent's event time (event.datetime, default) or on when Qualys processed the event
-   * (event.eventProcessedTime): agents that upload late land in a processed-time window that has not closed yet.
+   * (event.eventprocesstime): agents that upload late land in a processed-time window that has not closed yet.
    */
   timeField: EdrTimeField;
+  /**
+   * `state` sent with every listing and count request (Qualys's add-on sends `false` to both, another public
+   * client `true` for active events only); `omit` sends none. The count proves a listing only with the same filter.
+   */
+  state: EdrState;
+  /** A window ends this long before the earlier of our clock and Qualys's (indexing lag), in seconds. */
+  indexingLagSeconds: number;
   pageSize: number;
   overlapMinutes: number;
   /** First run (no committed window end): how far back to start. */
@@ -137,6 +171,8 @@ export interface MobileOptions {
   overlapMinutes: number;
   /** Incremental mode: a run is a full snapshot again when the last one started this long ago (0 = never). */
   snapshotEveryHours: number;
+  /** Incremental mode: `detection_updated_before` is this long before the earlier of both clocks, in seconds. */
+  indexingLagSeconds: number;
 }
 export interface ModuleOptions {
   pci: PciOptions;
@@ -163,6 +199,16 @@ export interface AppConfig {
   modules: ModuleOptions;
   output: OutputConfig;
 }
+
+/**
+ * How long before the earlier of both clocks a window that ends at "now" ends (QUALYS_EDR_INDEXING_LAG_SECONDS,
+ * QUALYS_MOBILE_INDEXING_LAG_SECONDS). Qualys's own Splunk add-on ends its EDR/FIM windows 30 s before now "to
+ * match the lag of elastic search indexing" [code]; we take twice that: the add-on's 30 s was found against its
+ * host's clock alone, our skew measurement adds up to a second and a round trip of uncertainty, a count taken
+ * while the window's last events are still being indexed disagrees and costs a re-read of the whole window, and
+ * 30 s more of latency is nothing next to a 15-minute schedule.
+ */
+export const DEFAULT_INDEXING_LAG_SECONDS = 60;
 
 /** gzip level of data parts unless QEXPORT_GZIP_LEVEL says otherwise: chosen in docs/benchmarks.md. */
 export const DEFAULT_GZIP_LEVEL = 6;
@@ -206,6 +252,9 @@ export const ENV = {
   edrPageSize: 'QUALYS_EDR_PAGE_SIZE',
   edrOverlapMinutes: 'QUALYS_EDR_OVERLAP_MINUTES',
   edrInitialLookbackHours: 'QUALYS_EDR_INITIAL_LOOKBACK_HOURS',
+  edrState: 'QUALYS_EDR_STATE',
+  edrIndexingLagSeconds: 'QUALYS_EDR_INDEXING_LAG_SECONDS',
+  mobileIndexingLagSeconds: 'QUALYS_MOBILE_INDEXING_LAG_SECONDS',
   mobileTruncationLimit: 'QUALYS_MOBILE_TRUNCATION_LIMIT',
   mobileDetectionUpdatedSince: 'QUALYS_MOBILE_DETECTION_UPDATED_SINCE',
   mobileIncludeFields: 'QUALYS_MOBILE_INCLUDE_FIELDS',
@@ -438,14 +487,28 @@ function certviewFilter(env: Env): unknown {
   return v;
 }
 
-/** event.datetime | event.eventProcessedTime (the record's names dateTime / eventProcessedTime are accepted too). */
+/**
+ * event.datetime | event.eventprocesstime; also event.eventProcessedTime and the record's names dateTime /
+ * eventProcessedTime, in any case. Sent as documented whatever the spelling.
+ */
 function edrTimeField(env: Env): EdrTimeField {
   const v = str(env, ENV.edrTimeField);
   if (v === undefined) return 'event.datetime';
-  const k = v.toLowerCase().replace(/^event\./, '');
-  if (k === 'datetime') return 'event.datetime';
-  if (k === 'eventprocessedtime') return 'event.eventProcessedTime';
-  throw new ConfigError(`${ENV.edrTimeField} must be event.datetime or event.eventProcessedTime, got '${v}'`);
+  const field = edrTimeFieldOf(v);
+  if (field) return field;
+  throw new ConfigError(
+    `${ENV.edrTimeField} must be event.datetime or event.eventprocesstime (event.eventProcessedTime is read as the latter), got '${v}'`,
+  );
+}
+
+function edrState(env: Env): EdrState {
+  const v = str(env, ENV.edrState);
+  if (v === undefined) return 'false';
+  const s = v.toLowerCase();
+  if ((EDR_STATES as readonly string[]).includes(s)) return s as EdrState;
+  throw new ConfigError(
+    `${ENV.edrState} must be false (all events, as Qualys's add-on asks), true (active events only) or omit (no state parameter), got '${v}'`,
+  );
 }
 
 function mobileMode(env: Env): MobileMode {
@@ -490,9 +553,10 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
   const includes = str(env, ENV.certviewIncludes);
   const edrFilter = p.take(() => {
     const v = str(env, ENV.edrFilter);
-    if (v && /event\.(datetime|eventProcessedTime)/i.test(v)) {
+    if (v && /event\.(datetime|eventprocesstime|eventprocessedtime)\b/i.test(v)) {
       throw new ConfigError(
-        `${ENV.edrFilter} must not contain event.datetime or event.eventProcessedTime: the exporter sets the time window itself`,
+        `${ENV.edrFilter} must not contain event.datetime or event.eventprocesstime (nor event.eventProcessedTime): ` +
+          `the exporter sets the time window itself (${ENV.edrTimeField} picks the field)`,
       );
     }
     return v;
@@ -539,6 +603,8 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
         pageSize: num(ENV.edrPageSize, 1000, 1, 5000),
         overlapMinutes: num(ENV.edrOverlapMinutes, 10, 0, 24 * 60),
         initialLookbackHours: num(ENV.edrInitialLookbackHours, 24, 1, 24 * 90),
+        state: p.take(() => edrState(env), 'false'),
+        indexingLagSeconds: num(ENV.edrIndexingLagSeconds, DEFAULT_INDEXING_LAG_SECONDS, 0, 3600),
       },
       mobile: {
         mode: p.take(() => mobileMode(env), 'snapshot'),
@@ -547,6 +613,7 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
         includeFields: str(env, ENV.mobileIncludeFields),
         overlapMinutes: num(ENV.mobileOverlapMinutes, 60, 0, 7 * 24 * 60),
         snapshotEveryHours: num(ENV.mobileSnapshotEveryHours, 168, 0, 366 * 24),
+        indexingLagSeconds: num(ENV.mobileIndexingLagSeconds, DEFAULT_INDEXING_LAG_SECONDS, 0, 3600),
       },
     },
     output: {

@@ -1,7 +1,8 @@
 import type { AppConfig, ModuleName } from '../config';
 import { QexportError } from '../errors';
 import type { ObjectStore } from '../sink/types';
-import { manifestKeyFor, runDirFor, stateKeyFor } from './layout';
+import { manifestKeyFor, runDirFor, scratchPrefixFor, stateKeyFor } from './layout';
+import { dropScratchExcept } from './scratch';
 import { leaseLive, StateRef } from './state';
 import type { StateFile } from './types';
 
@@ -132,6 +133,10 @@ export async function resetState(
       done.push(`deleted its ${keys.length} object(s) under ${store.describe(dir)}/`);
     }
   }
+  // Objects kept beside the state file by runs no longer referred to (the abandoned run's; with --all, all).
+  const dropped = await dropScratchExcept(store, config, module, [s.committed?.runId]);
+  if (dropped)
+    done.push(`deleted ${dropped} object(s) under ${store.describe(scratchPrefixFor(config, module))}`);
   done.push(
     opts.scope === 'all'
       ? `forgot what earlier runs committed: the next run of ${module} starts from the beginning`

@@ -15,7 +15,9 @@ import type { QualysClient } from '../qualys/types';
 import { openPart, type PartWriter } from '../sink/part-writer';
 import type { ObjectStore } from '../sink/types';
 import { catalogManifestKeyFor, manifestKeyFor, partKeyFor, runDirFor, stateKeyFor } from './layout';
+import { dropScratchExcept, runScratch } from './scratch';
 import { LeaseLostError, leaseLive, StateRef } from './state';
+import { referenceTimeFor } from './window';
 import {
   MAX_REASON,
   type ExportInvocation,
@@ -23,6 +25,7 @@ import {
   type Manifest,
   type RunInProgress,
   type RunResult,
+  type StateFile,
 } from './types';
 
 export interface ProgressEvent {
@@ -206,7 +209,13 @@ export class ExportRun {
           `continuation names run ${continuation.runId}, but no such run of ${module.name} is in progress`,
         );
       }
-      const ctx = { config, now, committed: state.committed };
+      if (invocation.runId) await refuseCompletedRunId(d, state, invocation.runId, now);
+      // A window that ends at "now" ends by Qualys's clock as well as ours (shared/export/window.ts).
+      const reference =
+        module.window && !invocation.backfill
+          ? await referenceTimeFor(module.window, config, d.client, now)
+          : undefined;
+      const ctx = { config, now, committed: state.committed, ...(reference ? { reference } : {}) };
       let startCursor: Cursor;
       if (invocation.backfill) {
         if (!module.startBackfill) {
@@ -241,7 +250,6 @@ export class ExportRun {
       return busy(latest.state.lease ?? { owner: 'another invocation', expiresAt: now.toISOString() });
     }
     const self = new ExportRun(d, ref, run, owner, invocation.owner !== undefined);
-    if (run.invocations === 1 && invocation.runId) await self.unpublishPrevious();
     if (run.invocations === 1)
       d.logger.info('started run', { runId: run.runId, range: module.describe(run.cursor) });
     self.startHeartbeat();
@@ -262,19 +270,6 @@ export class ExportRun {
       completeThrough: this.state.committed?.completeThrough,
       ...extra,
     };
-  }
-
-  /** A run id named again by the caller: its old manifests go first, so no reader trusts half-rewritten parts. */
-  private async unpublishPrevious(): Promise<void> {
-    const { store, config, module } = this.d;
-    const old = [
-      manifestKeyFor(this.runDir),
-      catalogManifestKeyFor(config, module.name, this.run.dt, this.run.runId),
-    ];
-    if ((await store.list(`${this.runDir}/`)).length) {
-      this.d.logger.info('re-running a run id: withdrawing its previous manifest', { runId: this.run.runId });
-      await store.delete(old);
-    }
   }
 
   private startHeartbeat(): void {
@@ -358,7 +353,11 @@ export class ExportRun {
     // The pagers fetch ahead themselves (the next request leaves while this page is parsed, serialised,
     // compressed and uploaded), so pages are taken as they come: reading one ahead here too would only keep one
     // more page in memory (issue 14: peak memory).
-    const iterator = module.pages(client, this.run.cursor, config, this.d.logger)[Symbol.asyncIterator]();
+    const pages = module.pages(client, this.run.cursor, config, this.d.logger, {
+      runId: this.run.runId,
+      scratch: runScratch(store, config, module.name),
+    });
+    const iterator = pages[Symbol.asyncIterator]();
     try {
       for (;;) {
         if (this.lost) throw this.lost;
@@ -503,6 +502,8 @@ export class ExportRun {
     delete this.state.inProgress;
     delete this.state.lease;
     await this.ref.save();
+    // What the committed run keeps beside the state file is all the next run reads; earlier runs' can go.
+    await dropScratchExcept(store, config, module.name, [this.state.committed?.runId], logger);
     logger.info('run complete', { runId: run.runId, records: run.records, parts: run.parts.length });
     return this.result('done', { manifestKey, schemaDriftRecords: manifest.schemaDrift.records });
   }
@@ -608,6 +609,33 @@ export class ExportRun {
       if (err instanceof IncompleteError && err.reread && this.canReread()) return await this.reread(err);
       return await this.fail(err);
     }
+  }
+}
+
+/**
+ * A run id names one run, and a complete run's published data is never overwritten: naming a run that already
+ * completed (the module's last complete run, a backfill, or any run with a manifest under the date a new run
+ * would write to) is refused before anything is read or written (README "Output contract", docs/operations.md).
+ */
+async function refuseCompletedRunId(d: Deps, state: StateFile, runId: string, now: Date): Promise<void> {
+  const { store, config, module } = d;
+  const c = state.committed;
+  const dir = runDirFor(config, module.name, now.toISOString().slice(0, 10), runId);
+  let what: string | undefined;
+  if (c?.runId === runId) {
+    what = `it is the last complete run (completed ${c.completedAt ?? '?'}, complete through ${c.completeThrough ?? '?'})`;
+  } else if (c?.backfills?.some((b) => b.runId === runId)) {
+    const b = c.backfills.find((x) => x.runId === runId)!;
+    what = `it is the backfill of ${b.from} .. ${b.to}`;
+  } else if ((await store.list(`${dir}/`)).includes(manifestKeyFor(dir))) {
+    what = `its manifest is ${store.describe(manifestKeyFor(dir))}`;
+  }
+  if (what) {
+    throw new ConfigError(
+      `run ${runId} of ${module.name} already completed: ${what}. A run id names one run and its published data is ` +
+        'never overwritten by another run: omit the run id (--run-id, event.runId) to start a new run, or choose ' +
+        'one not used before',
+    );
   }
 }
 

@@ -36,3 +36,11 @@ export function catalogManifestKeyFor(
 ): string {
   return withPrefix(config, `manifests/module=${module}/dt=${dt}/${runId}.json`);
 }
+
+/**
+ * `<prefix>/_state/<module>/`: objects a module keeps beside its state file, one folder per run
+ * (`<runId>/<name>`): what would otherwise make a checkpoint grow with the run (EDR's overlap fingerprints).
+ */
+export function scratchPrefixFor(config: AppConfig, module: ModuleName): string {
+  return withPrefix(config, `_state/${module}/`);
+}

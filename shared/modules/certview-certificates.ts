@@ -163,5 +163,11 @@ export const certviewCertificates: ModuleDef = {
       filter: cv.filter ?? null,
     };
   },
-  recordId: (r) => certId(r),
+  identity: {
+    fields: ['id', 'certhash'],
+    unique: true,
+    evidence:
+      '[doc] the v2 sample names each certificate by id (certhash where id is absent); repeats re-read the run',
+    key: certId,
+  },
 };

@@ -1,8 +1,24 @@
 import { parseJsonBody } from './json';
 import { copyString, dropBody, letRequestLeave } from './prefetch';
-import { ConfigError, IncompleteError, ParseError, QualysHttpError } from '../errors';
-import type { QualysClient, QualysResponse } from '../qualys/types';
-import type { AppConfig, EdrTimeField } from '../config';
+import {
+  contentHash,
+  decodeFingerprints,
+  emptySpill,
+  encodeFingerprints,
+  FingerprintSet,
+  isSpill,
+  keyHash,
+  keyOnly,
+  loadSpilledFingerprints,
+  spillFingerprints,
+  type Fingerprint,
+  type SpilledFingerprints,
+} from './fingerprints';
+import { ConfigError, IncompleteError, ParseError, QexportError, QualysHttpError } from '../errors';
+import type { QualysClient, QualysRequest, QualysResponse } from '../qualys/types';
+import { NO_CLOCK_READING } from '../qualys/clock';
+import { edrTimeFieldOf, type AppConfig, type EdrState, type EdrTimeField } from '../config';
+import { referenceTime, type ReferenceTime } from '../export/window';
 import type {
   CommittedState,
   CompletenessCheck,
@@ -10,18 +26,32 @@ import type {
   ExportRecord,
   ModuleDef,
   Page,
+  RunContext,
   StartContext,
   TimeWindow,
 } from './types';
 
 /**
+ * Fingerprints of events (16 bytes each, see ./fingerprints.ts): a few kept in the checkpoint itself, the rest
+ * in objects beside the state file (`spilled`). Older checkpoints hold plain id lists instead (read as id-only
+ * entries: any event with such an id matches, as those versions decided by id alone).
+ */
+export interface FingerprintList {
+  /** base64 of 16-byte fingerprints not yet spilled. */
+  inline: string;
+  spilled?: SpilledFingerprints;
+}
+
+/**
  * EDR paging position. The scroll id is short-lived, so the cursor keeps the window and the last instant reached
- * (with the ids already read at that instant); a resumed run reopens the scroll from there.
+ * (with fingerprints of the events read at that instant); a resumed run reopens the scroll from there.
  *
  * The pager asks for events in ascending order of the window's time field (`sort`) and checks that order event by
  * event, as Singer taps check a stream they declare sorted: the first event older than the one before it stops
- * the run. Nothing is ever dropped because of where it falls in the order; the only events not written are ids
- * already read at the boundary instant and ids the previous run wrote in the overlap.
+ * the run. Nothing is ever dropped because of where it falls in the order. What identifies an event is its `id`
+ * and its content together (see `identity` below): an event is not written when the same id with the same content
+ * was read already in this window (a repeat: in a verified ascending listing every repeat falls in the same
+ * instant as the first, since the time is part of the content) or written by the previous run in the overlap.
  */
 export interface EdrCursor extends Cursor {
   /** Window on the time field, ISO UTC: from inclusive, to exclusive. */
@@ -29,32 +59,43 @@ export interface EdrCursor extends Cursor {
   to: string;
   filter?: string;
   /** QQL field the window and the sort apply to (absent in older checkpoints: event.datetime). */
-  timeField?: EdrTimeField;
-  /** Last instant reached (the event's own text for the time field) and the ids read at exactly that instant. */
-  after: { dateTime: string; ids: string[] } | null;
-  /** Ids the previous run wrote in the overlap: dropped if seen again. */
-  skip: string[];
-  /** Ids seen in the last `overlapMs` of this window (committed for the next run). */
-  recent: string[];
+  timeField?: string;
+  /** The `state` parameter sent with the listing and the count (absent in older checkpoints: none was sent). */
+  state?: EdrState;
+  /** Last instant reached (the event's own text for the time field) and the events read at exactly that instant. */
+  after: { dateTime: string; seen?: FingerprintList; ids?: string[] } | null;
+  /** Events the previous run read in its overlap: not written again (older checkpoints: an id list). */
+  skip: FingerprintList | string[];
+  /** Events read in the last `overlapMs` of this window (committed for the next run; older: an id list). */
+  recent: FingerprintList | string[];
   overlapMs: number;
-  /** Distinct events read in the window so far (written, or dropped as written by the previous run). */
+  /** Distinct events read in the window so far (written, or not written as written by the previous run). */
   read?: number;
+  /** Events not written or written despite sharing an id, by reason (see prove). */
+  identity?: { repeats: number; sharedIds: number; previousRun: number };
   /**
    * What `GET /ioc/events/count` answered for the window, asked right after the scroll ended: the count, or the
    * HTTP status that says the tenant does not offer it (404/405). Absent until the window is read.
    */
   windowCount?: { count: number } | { unavailable: number };
+  /** Where the window's end came from: our clock, Qualys's (Date headers) and the indexing lag. */
+  clock?: ReferenceTime;
+  /** Serial of the next spill of a large boundary set (each spill gets a new name). */
+  spills?: number;
 }
 
-/** Bound on the ids kept for cross-run dedup (documented; beyond it a re-seen event may be written again). */
-export const MAX_RECENT_IDS = 200_000;
+/**
+ * Fingerprints kept in the checkpoint before they go to an object beside the state file: 512 × 16 bytes is
+ * 11 KB of base64, so the recent list and a boundary set together stay far below a 64 KB checkpoint.
+ */
+export const INLINE_FINGERPRINTS = 512;
 /** Pages in a row that bring nothing new before the scroll is declared stuck. */
 const MAX_STALLED_PAGES = 3;
 
 /** The record field that carries each QQL time field. */
 export const EDR_RECORD_FIELD: Record<EdrTimeField, 'dateTime' | 'eventProcessedTime'> = {
   'event.datetime': 'dateTime',
-  'event.eventProcessedTime': 'eventProcessedTime',
+  'event.eventprocesstime': 'eventProcessedTime',
 };
 
 /** '2020-08-17T04:15:06.000+0000' → epoch ms. */
@@ -67,7 +108,13 @@ export function edrTimeMs(dateTime: string): number {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const DATE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)$/;
-const fieldOf = (c: EdrCursor): EdrTimeField => c.timeField ?? 'event.datetime';
+
+/** The cursor's time field, spelled as documented (older checkpoints: absent, or event.eventProcessedTime). */
+function fieldOf(c: Pick<EdrCursor, 'timeField'>): EdrTimeField {
+  const f = c.timeField === undefined ? 'event.datetime' : edrTimeFieldOf(c.timeField);
+  if (!f) throw new QexportError('state', `EDR checkpoint names an unknown time field '${c.timeField}'`);
+  return f;
+}
 
 /** The QQL of the scroll: the window from the last instant reached, ANDed with the configured filter. */
 export function edrQuery(cursor: EdrCursor): string {
@@ -84,6 +131,11 @@ export function edrWindowQuery(cursor: EdrCursor): string {
 /** The explicit sort every scroll is opened with: ascending on the window's time field. */
 export function edrSort(field: EdrTimeField): string {
   return JSON.stringify([{ [field]: 'asc' }]);
+}
+
+/** The `state` query parameter of every listing and count request of a window (the same on both). */
+export function edrStateParam(c: Pick<EdrCursor, 'state'>): { state?: string } {
+  return c.state === undefined || c.state === 'omit' ? {} : { state: c.state };
 }
 
 interface EdrPage {
@@ -172,9 +224,21 @@ export function parseEdrCount(res: QualysResponse): number {
   return n;
 }
 
+/** What Qualys's answer to a filter it refuses means, for the message of the failed run. */
+function refusedFilter(err: unknown, cursor: EdrCursor): unknown {
+  if (!(err instanceof QualysHttpError) || err.status !== 400) return err;
+  return new QualysHttpError(
+    `${err.message}. Qualys refused the EDR query ${edrWindowQuery(cursor)}: the time field is spelled as Qualys ` +
+      `documents it (${fieldOf(cursor)}, QUALYS_EDR_TIME_FIELD) and the rest is QUALYS_EDR_FILTER; nothing was ` +
+      'read as complete. A tenant that does not know that field cannot be windowed on it: try ' +
+      'QUALYS_EDR_TIME_FIELD=event.datetime, or correct QUALYS_EDR_FILTER',
+    { status: err.status, url: err.url, cause: err },
+  );
+}
+
 /**
- * Asks `/ioc/events/count` about the whole window. 404/405: the tenant does not offer it. Any other failure
- * propagates (a deadline pauses the run like any page; a persistent error fails it).
+ * Asks `/ioc/events/count` about the whole window, with the listing's filter and `state`. 404/405: the tenant does
+ * not offer it. Any other failure propagates (a deadline pauses the run like any page; a persistent error fails it).
  */
 async function countWindow(
   client: QualysClient,
@@ -182,7 +246,11 @@ async function countWindow(
 ): Promise<{ count: number } | { unavailable: number }> {
   try {
     const count = await client.call(
-      { url: '/ioc/events/count', query: { filter: edrWindowQuery(cursor) }, label: 'edr-events count' },
+      {
+        url: '/ioc/events/count',
+        query: { filter: edrWindowQuery(cursor), ...edrStateParam(cursor) },
+        label: 'edr-events count',
+      },
       parseEdrCount,
     );
     return { count };
@@ -190,7 +258,7 @@ async function countWindow(
     if (err instanceof QualysHttpError && (err.status === 404 || err.status === 405)) {
       return { unavailable: err.status };
     }
-    throw err;
+    throw refusedFilter(err, cursor);
   }
 }
 
@@ -201,6 +269,120 @@ async function countWindow(
  * request, retried normally).
  */
 const reopenAfter = (err: unknown) => err instanceof QualysHttpError || err instanceof ParseError;
+
+/** A fingerprint list from a checkpoint or a committed state: validated, never guessed around. */
+function readList(v: unknown, what: string): FingerprintList {
+  if (Array.isArray(v)) {
+    if (!v.every((x) => typeof x === 'string'))
+      throw new QexportError('state', `${what} is not a list of ids`);
+    return { inline: encodeFingerprints(v.map((id: string) => keyOnly(id))) };
+  }
+  const l = v as FingerprintList | null | undefined;
+  if (l === undefined || l === null) return { inline: '' };
+  if (
+    typeof l !== 'object' ||
+    typeof l.inline !== 'string' ||
+    (l.spilled !== undefined && !isSpill(l.spilled))
+  ) {
+    throw new QexportError('state', `${what} is not a fingerprint list ({inline, spilled?})`);
+  }
+  return l;
+}
+
+/** Fingerprints a list holds. */
+const listSize = (l: FingerprintList) => Buffer.byteLength(l.inline, 'base64') / 16 + (l.spilled?.count ?? 0);
+
+/** Every fingerprint of a list, into `into` (spilled ones read from the run's scratch). */
+async function loadList(
+  list: FingerprintList,
+  into: { add(fp: Fingerprint): void },
+  run: RunContext | undefined,
+  what: string,
+): Promise<void> {
+  for (const fp of decodeFingerprints(list.inline, what)) into.add(fp);
+  if (list.spilled && list.spilled.segments > 0) {
+    if (!run)
+      throw new QexportError('state', `${what} is spilled, but this pager has no run scratch to read it`);
+    await loadSpilledFingerprints(run.scratch, list.spilled, into);
+  }
+}
+
+/** One event read at the current instant: its id hash, and its content hash once it was needed. */
+interface InstantEntry {
+  content?: [number, number];
+  /** The event, until its content hash is computed. */
+  event?: ExportRecord;
+  /** Read before the scroll was (re)opened: seeing it again is the reopen, not a repeat. */
+  carried: boolean;
+}
+
+/**
+ * The events read at the last instant reached, by id: what a reopened scroll (which starts at that instant)
+ * serves again, and where every repeat of an event falls in an ascending listing. Content hashes are computed only
+ * when an id comes twice, or when the set goes into a checkpoint. Memory: the largest instant.
+ */
+class Instant {
+  private byKey = new Map<string, InstantEntry[]>();
+
+  clear(): void {
+    this.byKey.clear();
+  }
+
+  /** Everything read so far counts as read before the scroll that follows. */
+  carryOver(): void {
+    for (const list of this.byKey.values()) for (const e of list) e.carried = true;
+  }
+
+  load(fps: readonly Fingerprint[]): void {
+    for (const fp of fps) {
+      const k = `${fp[0]}.${fp[1]}`;
+      const e: InstantEntry = { content: [fp[2], fp[3]], carried: true };
+      const list = this.byKey.get(k);
+      if (list) list.push(e);
+      else this.byKey.set(k, [e]);
+    }
+  }
+
+  /**
+   * 'reread': read before the reopen; 'repeat': this scroll served it already (same id, same content); 'shared':
+   * new content for an id read at this instant; 'new'.
+   */
+  see(key: [number, number], ev: ExportRecord): 'reread' | 'repeat' | 'shared' | 'new' {
+    const k = `${key[0]}.${key[1]}`;
+    const list = this.byKey.get(k);
+    if (!list) {
+      this.byKey.set(k, [{ event: ev, carried: false }]);
+      return 'new';
+    }
+    const c = contentHash(ev);
+    for (const e of list) {
+      const ec = contentOf(e);
+      // An id-only entry of an older checkpoint matches any content.
+      if ((ec[0] === c[0] && ec[1] === c[1]) || (ec[0] === 0xffffffff && ec[1] === 0xffffffff)) {
+        return e.carried ? 'reread' : 'repeat';
+      }
+    }
+    list.push({ content: c, carried: false });
+    return 'shared';
+  }
+
+  fingerprints(): Fingerprint[] {
+    const out: Fingerprint[] = [];
+    for (const [k, list] of this.byKey) {
+      const [a, b] = k.split('.').map(Number) as [number, number];
+      for (const e of list) out.push([a, b, ...contentOf(e)]);
+    }
+    return out;
+  }
+}
+
+function contentOf(e: InstantEntry): [number, number] {
+  if (!e.content) {
+    e.content = contentHash(e.event);
+    e.event = undefined;
+  }
+  return e.content;
+}
 
 /**
  * Pipelining: the next continuation request leaves as soon as its id is known — from the raw body (see
@@ -215,19 +397,46 @@ interface Ahead {
   response: Promise<QualysResponse>;
 }
 
-async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConfig): AsyncGenerator<Page> {
+async function* edrPages(
+  client: QualysClient,
+  start: EdrCursor,
+  config: AppConfig,
+  run: RunContext | undefined,
+): AsyncGenerator<Page> {
   let cursor = start;
   const field = fieldOf(cursor);
   const key = EDR_RECORD_FIELD[field];
   const sort = edrSort(field);
   const pageSize = config.modules.edr.pageSize;
-  const skip = new Set(cursor.skip);
   const fromMs = Date.parse(cursor.from);
   const toMs = Date.parse(cursor.to);
-  const recentFrom = toMs - cursor.overlapMs;
+  // Events in the window's last overlapMs: the next window reads them again, and must know them.
+  const inTail = (ms: number) => cursor.overlapMs > 0 && ms >= toMs - cursor.overlapMs;
+
+  // The previous run's overlap events, and the events at the instant this cursor reached.
+  const skipList = readList(cursor.skip, 'EDR checkpoint skip');
+  const skip = new FingerprintSet(listSize(skipList));
+  await loadList(skipList, skip, run, 'EDR checkpoint skip');
+  const instant = new Instant();
+  if (cursor.after) {
+    const seen: Fingerprint[] = [];
+    const list = readList(cursor.after.seen ?? cursor.after.ids, 'EDR checkpoint boundary');
+    await loadList(list, { add: (fp) => seen.push(fp) }, run, 'EDR checkpoint boundary');
+    instant.load(seen);
+  }
+  // This run's overlap events not yet spilled (older checkpoints: an id list, carried over as id-only entries).
+  const recentList = readList(cursor.recent, 'EDR checkpoint recent');
+  let recentSpill = recentList.spilled;
+  let recentBuffer: Fingerprint[] = decodeFingerprints(recentList.inline, 'EDR checkpoint recent');
+
   let scrollId: string | undefined;
   let stalled = 0;
   let ahead: Ahead | undefined;
+  let afterTime = cursor.after?.dateTime;
+  let afterMs = afterTime === undefined ? -Infinity : edrTimeMs(afterTime);
+  let read = cursor.read ?? 0;
+  const counts = { repeats: 0, sharedIds: 0, previousRun: 0, ...cursor.identity };
+  let spills = cursor.spills ?? 0;
   const continuation = (id: string): Ahead => {
     const response = client.call(
       { url: '/ioc/events/scroll', query: { scrollId: id }, label: 'edr-events scroll', maxRetries: 0 },
@@ -236,6 +445,33 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
     response.catch(() => undefined); // observed when used; one discarded must not be an unhandled rejection
     return { id, response };
   };
+
+  /** Spills what must not stay in the checkpoint; the fingerprint lists the next cursor names. */
+  async function lists(done: boolean): Promise<Pick<EdrCursor, 'after' | 'recent' | 'spills'>> {
+    if (run && recentBuffer.length && (done || recentBuffer.length > INLINE_FINGERPRINTS)) {
+      recentSpill = await spillFingerprints(
+        run.scratch,
+        recentSpill ?? emptySpill(run.runId, 'recent'),
+        recentBuffer,
+      );
+      recentBuffer = [];
+    }
+    const recent: FingerprintList = {
+      inline: encodeFingerprints(recentBuffer),
+      ...(recentSpill ? { spilled: recentSpill } : {}),
+    };
+    if (afterTime === undefined) return { after: null, recent, spills };
+    const seen = instant.fingerprints();
+    if (run && seen.length > INLINE_FINGERPRINTS) {
+      // More events share this instant than the checkpoint keeps inline: a new object each time, so the one the
+      // stored checkpoint names is never overwritten.
+      const spilled = await spillFingerprints(run.scratch, emptySpill(run.runId, `after-${spills}`), seen);
+      spills++;
+      return { after: { dateTime: afterTime, seen: { inline: '', spilled } }, recent, spills };
+    }
+    return { after: { dateTime: afterTime, seen: { inline: encodeFingerprints(seen) } }, recent, spills };
+  }
+
   for (;;) {
     let page: EdrPage;
     const opened = scrollId === undefined;
@@ -266,23 +502,24 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
         page.scrollId = undefined;
       }
     } else {
-      page = await client.call(
-        {
-          url: '/ioc/events/scroll',
-          query: { filter: edrQuery(cursor), sort, pageSize },
-          label: 'edr-events scroll open',
-        },
-        (res) => parseEdrPage(res, key),
-      );
+      // A (re)opened scroll starts at the last instant reached: what was read there is read again, not repeated.
+      instant.carryOver();
+      try {
+        page = await client.call(
+          {
+            url: '/ioc/events/scroll',
+            query: { filter: edrQuery(cursor), sort, pageSize, ...edrStateParam(cursor) },
+            label: 'edr-events scroll open',
+          },
+          (res) => parseEdrPage(res, key),
+        );
+      } catch (err) {
+        throw refusedFilter(err, cursor);
+      }
     }
     scrollId = page.scrollId;
 
-    // Boundary: the last instant reached and the ids already read at exactly that instant.
-    let afterTime = cursor.after?.dateTime;
-    let afterMs = afterTime === undefined ? -Infinity : edrTimeMs(afterTime);
-    const atBoundary = new Set(cursor.after?.ids ?? []);
-    let recent = cursor.recent;
-    let read = cursor.read ?? 0;
+    const readBefore = read;
     const records: ExportRecord[] = [];
     for (const ev of page.data) {
       const id = ev.id as string;
@@ -307,21 +544,34 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
           { checks: [{ name: 'edr.window', outcome: 'failed', detail: `event ${id} at ${t}` }] },
         );
       }
-      if (ms === afterMs && atBoundary.has(id)) continue; // read already (a reopened scroll starts at this instant)
       if (ms > afterMs) {
         afterMs = ms;
         afterTime = t;
-        atBoundary.clear();
+        instant.clear();
       }
-      atBoundary.add(id);
+      const k = keyHash(id);
+      const seen = instant.see(k, ev);
+      if (seen === 'reread') continue;
+      if (seen === 'repeat') {
+        counts.repeats++;
+        continue;
+      }
+      if (seen === 'shared') counts.sharedIds++;
       read++;
-      if (ms >= recentFrom && recent.length < MAX_RECENT_IDS) {
-        if (recent === cursor.recent) recent = recent.slice();
-        recent.push(id);
+      let content: [number, number] | undefined;
+      if (skip.size && skip.hasKey([...k, 0, 0])) {
+        content = contentHash(ev);
+        if (skip.match([...k, ...content]) === 'same') {
+          counts.previousRun++;
+          if (inTail(ms)) recentBuffer.push([...k, ...content]);
+          continue;
+        }
+        if (seen !== 'shared') counts.sharedIds++;
       }
-      if (!skip.has(id)) records.push(ev);
+      if (inTail(ms)) recentBuffer.push([...k, ...(content ?? contentHash(ev))]);
+      records.push(ev);
     }
-    const progressed = read !== (cursor.read ?? 0);
+    const progressed = read !== readBefore;
     let done = page.data.length === 0;
     if (!done && !progressed) {
       // Only events read already: a reopened scroll starts at the boundary instant.
@@ -347,11 +597,11 @@ async function* edrPages(client: QualysClient, start: EdrCursor, config: AppConf
       }
     }
     stalled = 0;
-    const after = afterTime === undefined ? null : { dateTime: afterTime, ids: [...atBoundary] };
+    const state = { ...(await lists(done)), read, identity: { ...counts } };
     // The window's count is asked as soon as the scroll ends, here rather than in prove(): if it meets the
     // invocation's deadline the run pauses before this page, and the next invocation reopens from the boundary.
-    const windowCount = done ? await countWindow(client, { ...cursor, after, recent, read }) : undefined;
-    cursor = { ...cursor, after, recent, read, ...(windowCount ? { windowCount } : {}) };
+    const windowCount = done ? await countWindow(client, { ...cursor, ...state }) : undefined;
+    cursor = { ...cursor, ...state, ...(windowCount ? { windowCount } : {}) };
     // The next page is requested before this one is handed over (an opened scroll, or an id not found cheaply).
     if (!done && scrollId !== undefined && !ahead) {
       ahead = continuation(scrollId);
@@ -378,7 +628,7 @@ function startBackfill({ config, now, committed }: StartContext, window: TimeWin
     );
   }
   if (toMs > now.getTime()) throw new ConfigError(`backfill window ends in the future (${window.to})`);
-  const field = (committed?.timeField as string | undefined) ?? 'event.datetime';
+  const field = committedField(committed);
   const windowEnd = typeof committed?.windowEnd === 'string' ? Date.parse(committed.windowEnd) : NaN;
   if (!Number.isNaN(windowEnd) && field !== edr.timeField) {
     throw new ConfigError(
@@ -411,45 +661,78 @@ function startBackfill({ config, now, committed }: StartContext, window: TimeWin
     to: new Date(toMs).toISOString(),
     filter: edr.filter,
     timeField: edr.timeField,
+    state: edr.state,
     after: null,
-    skip: [],
-    recent: [],
+    skip: { inline: '' },
+    recent: { inline: '' },
     overlapMs: 0,
     read: 0,
   };
 }
 
+/** The time field the committed state's windows were on, spelled as documented. */
+function committedField(committed: CommittedState | undefined): EdrTimeField {
+  const f = committed?.timeField;
+  return (typeof f === 'string' && edrTimeFieldOf(f)) || 'event.datetime';
+}
+
+/** Where a new scheduled window starts and ends. */
+export function edrStart({ config, now, committed, reference }: StartContext): EdrCursor {
+  const edr = config.modules.edr;
+  const overlapMs = edr.overlapMinutes * 60_000;
+  // The window ends at the earlier of our clock and Qualys's, minus the indexing lag (shared/export/window.ts).
+  const clock = reference ?? referenceTime(now, NO_CLOCK_READING, edr.indexingLagSeconds * 1000);
+  const toMs = Date.parse(clock.end);
+  const sameField = committedField(committed) === edr.timeField;
+  const prevEnd =
+    typeof committed?.windowEnd === 'string' && sameField ? Date.parse(committed.windowEnd) : NaN;
+  const fromMs = Number.isNaN(prevEnd)
+    ? toMs - edr.initialLookbackHours * 3600_000
+    : Math.min(prevEnd, toMs) - overlapMs;
+  // The previous run's overlap: its fingerprints (spilled beside the state file), or an older state's id list.
+  const skip =
+    committed?.overlap !== undefined
+      ? readList(committed.overlap, 'committed EDR overlap')
+      : readList(committed?.recentIds, 'committed EDR recentIds');
+  return {
+    from: iso(fromMs),
+    to: iso(toMs),
+    filter: edr.filter,
+    timeField: edr.timeField,
+    state: edr.state,
+    after: null,
+    skip,
+    recent: { inline: '' },
+    overlapMs,
+    read: 0,
+    clock,
+  };
+}
+
 export const edrEvents: ModuleDef = {
   name: 'edr-events',
-  start: ({ config, now, committed }) => {
-    const edr = config.modules.edr;
-    const overlapMs = edr.overlapMinutes * 60_000;
-    const toMs = now.getTime();
-    const sameField = (committed?.timeField ?? 'event.datetime') === edr.timeField;
-    const prevEnd =
-      typeof committed?.windowEnd === 'string' && sameField ? Date.parse(committed.windowEnd) : NaN;
-    const fromMs = Number.isNaN(prevEnd)
-      ? toMs - edr.initialLookbackHours * 3600_000
-      : Math.min(prevEnd, toMs) - overlapMs;
-    const skip = Array.isArray(committed?.recentIds) ? (committed.recentIds as string[]) : [];
-    return {
-      from: iso(fromMs),
-      to: iso(toMs),
-      filter: edr.filter,
-      timeField: edr.timeField,
-      after: null,
-      skip,
-      recent: [],
-      overlapMs,
-      read: 0,
-    } satisfies EdrCursor;
-  },
+  start: edrStart,
   startBackfill,
-  pages: (client, cursor, config) => edrPages(client, cursor as EdrCursor, config),
+  pages: (client, cursor, config, _log, run) => edrPages(client, cursor as EdrCursor, config, run),
   kind: () => 'incremental',
+  window: {
+    lagMs: (config) => config.modules.edr.indexingLagSeconds * 1000,
+    overlapMs: (config) => config.modules.edr.overlapMinutes * 60_000,
+    // A count of the last second on our clock: cheap, and its answer (whatever the status) carries the Date.
+    probe: (config, now): QualysRequest => {
+      const edr = config.modules.edr;
+      const range = `${edr.timeField}:['${iso(now.getTime() - 1000)}'..'${now.toISOString()}']`;
+      return {
+        url: '/ioc/events/count',
+        query: { filter: range, ...edrStateParam(edr) },
+        label: 'edr-events server time probe',
+      };
+    },
+  },
   prove: async (final, ctx) => {
     const c = final as EdrCursor;
     const read = c.read ?? 0;
+    const id = { repeats: 0, sharedIds: 0, previousRun: 0, ...c.identity };
     const checks: CompletenessCheck[] = [
       {
         name: 'edr.order',
@@ -466,8 +749,9 @@ export const edrEvents: ModuleDef = {
         expected: wc.count,
         actual: read,
         detail:
-          `/ioc/events/count for ${fieldOf(c)} ${c.from}..${c.to} vs distinct events read ` +
-          `(${ctx.records} written by this run, the rest written by the previous run in the overlap)`,
+          `/ioc/events/count for ${fieldOf(c)} ${c.from}..${c.to}${c.state && c.state !== 'omit' ? ` (state=${c.state})` : ''} ` +
+          `vs distinct events read (${ctx.records} written by this run, ${id.previousRun} written by the previous ` +
+          'run in the overlap)',
       });
     } else if (wc) {
       checks.push({
@@ -486,6 +770,31 @@ export const edrEvents: ModuleDef = {
         detail: 'the window was not counted when its scroll ended (a checkpoint from an older version?)',
       });
     }
+    checks.push(
+      {
+        name: 'edr.repeats',
+        outcome: 'passed',
+        actual: id.repeats,
+        detail:
+          'events served again in this window with the same id and the same content: not written again (a repeat ' +
+          'falls in the same instant as the first in the verified order)',
+      },
+      {
+        name: 'edr.shared-ids',
+        outcome: 'passed',
+        actual: id.sharedIds,
+        detail:
+          "events whose id another event of different content has (at the same instant, or in the previous run's " +
+          'overlap): each written, none dropped for its id alone',
+      },
+      {
+        name: 'edr.previous-run',
+        outcome: 'passed',
+        actual: id.previousRun,
+        detail:
+          'events of the overlap that the previous run wrote (same id, same content): not written again',
+      },
+    );
     return checks;
   },
   commit: (final, previous): CommittedState => {
@@ -502,7 +811,7 @@ export const edrEvents: ModuleDef = {
     return {
       windowEnd: c.to,
       timeField: fieldOf(c),
-      recentIds: c.recent,
+      overlap: readList(c.recent, 'EDR final cursor recent'),
       completeThrough: c.to,
       ...(coveredFrom ? { coveredFrom } : {}),
     };
@@ -514,8 +823,17 @@ export const edrEvents: ModuleDef = {
       to: e.to,
       timeField: fieldOf(e),
       filter: e.filter ?? null,
+      state: e.state ?? null,
       overlapMinutes: e.overlapMs / 60_000,
+      ...(e.clock ? { clock: e.clock } : {}),
     };
   },
-  recordId: (r) => String(r.id),
+  identity: {
+    fields: ['id'],
+    unique: false,
+    evidence:
+      '[recorded] bodies show two id forms, a per-day F_<uuid>_D-M-YYYY and F_<agentId>_<n> beside a timeSeriesId; ' +
+      'that id alone names one event is documented nowhere, so an event is the same only with the same id and content',
+    key: (r) => String(r.id),
+  },
 };

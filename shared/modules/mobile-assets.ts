@@ -1,4 +1,6 @@
-import type { MobileOptions } from '../config';
+import type { AppConfig, MobileOptions } from '../config';
+import { referenceTime, type ReferenceTime } from '../export/window';
+import { NO_CLOCK_READING } from '../qualys/clock';
 import { ConfigError, IncompleteError, OriginError, ParseError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import type { QualysClient, QualysRequest, QualysResponse } from '../qualys/types';
@@ -27,8 +29,14 @@ export interface MobileCursor extends Cursor {
   truncationLimit: number;
   /** What the run is (absent in checkpoints of older versions: a snapshot). */
   kind?: RunKind;
-  /** When the run started (ISO): where the next increment starts, before the overlap. */
+  /** When the run started (ISO). */
   startedAt?: string;
+  /**
+   * The instant the run's listing stands for: the earlier of our clock and Qualys's at the start, minus the
+   * indexing lag (shared/export/window.ts). An increment's `detection_updated_before`, and where the next
+   * increment starts (before the overlap). Absent in older checkpoints: `startedAt` served.
+   */
+  clock?: ReferenceTime;
   /** `detection_updated_since` / `detection_updated_before` of every request of the run (YYYY-MM-DDTHH:MM:SSZ). */
   since?: string;
   before?: string;
@@ -424,14 +432,17 @@ async function* mobilePages(
  * (floor, includeFields) and a run `snapshotEveryHours` after the last snapshot are snapshots; any other run is an
  * increment from where the previous complete run started, minus the overlap (never before the floor).
  */
-export function mobileStart({ config, now, committed }: StartContext): MobileCursor {
+export function mobileStart({ config, now, committed, reference }: StartContext): MobileCursor {
   const m = config.modules.mobile;
   const startedAt = now.toISOString();
+  const clock = reference ?? referenceTime(now, NO_CLOCK_READING, m.indexingLagSeconds * 1000);
+  const endMs = Date.parse(clock.end);
   const base: MobileCursor = {
     url: null,
     truncationLimit: m.truncationLimit,
     batches: 0,
     startedAt,
+    clock,
     ...(m.detectionUpdatedSince ? { floor: m.detectionUpdatedSince } : {}),
     ...(m.includeFields ? { includeFields: m.includeFields } : {}),
   };
@@ -454,18 +465,37 @@ export function mobileStart({ config, now, committed }: StartContext): MobileCur
     typeof committed?.lastSnapshotAt === 'string' ? Date.parse(committed.lastSnapshotAt) : NaN;
   if (
     m.snapshotEveryHours > 0 &&
-    (Number.isNaN(lastSnapshot) || now.getTime() - lastSnapshot >= m.snapshotEveryHours * 3600_000)
+    (Number.isNaN(lastSnapshot) || endMs - lastSnapshot >= m.snapshotEveryHours * 3600_000)
   ) {
     return snapshot(`the last snapshot started ${m.snapshotEveryHours} or more hours ago`);
   }
   const floorMs = m.detectionUpdatedSince ? Date.parse(m.detectionUpdatedSince) : -Infinity;
-  const sinceMs = Math.max(floorMs, Math.min(nextSince, now.getTime()) - m.overlapMinutes * 60_000);
+  const sinceMs = Math.max(floorMs, Math.min(nextSince, endMs) - m.overlapMinutes * 60_000);
   return {
     ...base,
     kind: 'incremental',
     since: apiTime(sinceMs),
-    before: apiTime(now.getTime()),
+    before: apiTime(endMs),
     overlapMinutes: m.overlapMinutes,
+  };
+}
+
+/**
+ * Incremental mode: a batch of one asset updated in the last second (usually none), whose answer's Date header
+ * tells Qualys's clock before `detection_updated_before` is fixed. Snapshot mode needs no reference: no request.
+ */
+function mobileProbe(config: AppConfig, now: Date): QualysRequest | undefined {
+  if (config.modules.mobile.mode !== 'incremental') return undefined;
+  return {
+    url: MOBILE_PATH,
+    accept: 'xml',
+    query: {
+      action: 'list',
+      truncation_limit: 1,
+      detection_updated_since: apiTime(now.getTime() - 1000),
+      detection_updated_before: apiTime(now.getTime()),
+    },
+    label: 'mobile-assets server time probe',
   };
 }
 
@@ -507,10 +537,12 @@ export const mobileAssets: ModuleDef = {
     // incremental run is a snapshot.
     if (!c.startedAt) return {};
     const kind = c.kind ?? 'snapshot';
-    const lastSnapshotAt = kind === 'snapshot' ? c.startedAt : previous?.lastSnapshotAt;
+    // The instant the listing stands for (older checkpoints: the run's start).
+    const asOf = c.clock?.end ?? c.startedAt;
+    const lastSnapshotAt = kind === 'snapshot' ? asOf : previous?.lastSnapshotAt;
     return {
       kind,
-      nextSince: c.startedAt,
+      nextSince: asOf,
       ...(typeof lastSnapshotAt === 'string' ? { lastSnapshotAt } : {}),
       ...(c.floor ? { floor: c.floor } : {}),
       ...(c.includeFields ? { includeFields: c.includeFields } : {}),
@@ -526,9 +558,20 @@ export const mobileAssets: ModuleDef = {
       detectionUpdatedBefore: c.before ?? null,
       ...(c.kind === 'incremental' ? { overlapMinutes: c.overlapMinutes ?? null } : {}),
       ...(c.snapshotReason ? { snapshotReason: c.snapshotReason } : {}),
+      ...(c.clock ? { clock: c.clock } : {}),
     };
   },
-  recordId: (r) => String(r.ID),
+  window: {
+    lagMs: (config) => config.modules.mobile.indexingLagSeconds * 1000,
+    overlapMs: (config) => config.modules.mobile.overlapMinutes * 60_000,
+    probe: mobileProbe,
+  },
+  identity: {
+    fields: ['ID'],
+    unique: true,
+    evidence: '[doc] each ASSET has a decimal ID and batches are by id_min: IDs must strictly increase',
+    key: (r) => String(r.ID),
+  },
 };
 
 /**

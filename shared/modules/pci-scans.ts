@@ -283,5 +283,10 @@ export const pciScans: ModuleDef = {
   },
   commit: () => ({}),
   describe: (c) => ({ pageSize: (c as PciCursor).limit }),
-  recordId: (r) => String(r.scanId),
+  identity: {
+    fields: ['scanId'],
+    unique: true,
+    evidence: '[doc] every sample scan has a numeric scanId, one per scan; the pager dedups re-reads by it',
+    key: (r) => String(r.scanId),
+  },
 };

@@ -1,6 +1,7 @@
 import type { AppConfig, ModuleName } from '../config';
 import type { Logger } from '../log';
 import type { QualysClient } from '../qualys/types';
+import type { ReferenceTime, WindowDeclaration } from '../export/window';
 
 /** A JSON record as it will be written to NDJSON (API field names kept). */
 export type ExportRecord = Record<string, unknown>;
@@ -24,6 +25,49 @@ export interface StartContext {
   config: AppConfig;
   now: Date;
   committed: CommittedState | undefined;
+  /**
+   * Modules with a `window`, on a new scheduled run: where a window that ends at "now" ends (the earlier of our
+   * clock and the server's, minus the indexing lag) and what that rests on. Absent for backfills and modules
+   * without windows.
+   */
+  reference?: ReferenceTime;
+}
+
+/**
+ * What identifies one record of a module, from the evidence about its API (docs/api-assumptions.md). Dedup,
+ * repeat detection and the tests' lost/duplicated counts all go through `key`.
+ */
+export interface Identity {
+  /** The record fields the key is made of, e.g. ['scanId']. */
+  fields: readonly string[];
+  /**
+   * true: the key alone names one record (two records with one key are the same record). false: evidence shows
+   * the key can be shared by distinct records, so two records are the same only with the same key and the same
+   * content; records sharing a key with different content are all kept (and counted).
+   */
+  unique: boolean;
+  /** The evidence, as one sentence ([doc], [code], [recorded] or [ours]). */
+  evidence: string;
+  key(record: ExportRecord): string;
+}
+
+/**
+ * Objects a module keeps beside its state file (`<prefix>/_state/<module>/<runId>/<name>`), for what would make
+ * a checkpoint grow with the run (EDR's overlap fingerprints). Written before the checkpoint that names them;
+ * the engine deletes a run's objects once no committed state or run in progress refers to them.
+ */
+export interface RunScratch {
+  putJson(runId: string, name: string, value: unknown): Promise<void>;
+  /** undefined when absent. */
+  getJson(runId: string, name: string): Promise<unknown>;
+  /** Where an object is, for messages. */
+  describe(runId: string, name: string): string;
+}
+
+/** What the engine hands a pager about the run it pages for. */
+export interface RunContext {
+  runId: string;
+  scratch: RunScratch;
 }
 
 /** A bounded time window, ISO UTC: from inclusive, to exclusive. */
@@ -75,7 +119,13 @@ export interface ModuleDef {
    * exactly after that page: no record lost, none repeated. `log` (optional) receives what a reader of the run
    * should know but that does not stop it (e.g. a Mobile truncation URL re-issued on the configured origin).
    */
-  pages(client: QualysClient, cursor: Cursor, config: AppConfig, log?: Logger): AsyncIterable<Page>;
+  pages(
+    client: QualysClient,
+    cursor: Cursor,
+    config: AppConfig,
+    log?: Logger,
+    run?: RunContext,
+  ): AsyncIterable<Page>;
   /**
    * Proves the finished run complete, from the final cursor (which a pager fills with what it observed: totals,
    * counts, id ranges) and, where the API offers one, an independent count. Called once after the last page;
@@ -87,6 +137,11 @@ export interface ModuleDef {
   commit(finalCursor: Cursor, previous: CommittedState | undefined): CommittedState;
   /** Run window / range for the manifest (e.g. {from,to} for EDR). */
   describe(cursor: Cursor): Record<string, unknown>;
-  /** Stable id of a record, for dedup and for tests. */
-  recordId(record: ExportRecord): string;
+  /** What identifies a record (dedup, repeat detection, tests). */
+  identity: Identity;
+  /**
+   * Modules whose runs end a window at "now" (EDR's time window, Mobile's increment): what the shared rule
+   * (shared/export/window.ts) needs to end it at the earlier of our clock and the server's, minus the lag.
+   */
+  window?: WindowDeclaration;
 }

@@ -8,6 +8,7 @@ import {
 } from '../errors';
 import { addSecret, redact } from '../log';
 import { backoffDelay } from './backoff';
+import { ServerClock } from './clock';
 import { simpleReturnCode, simpleReturnText } from './limits';
 import { assertAllowedOrigin } from './origin';
 import { AdjustableSemaphore, Pacer } from './pacer';
@@ -86,6 +87,8 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
   const gate = new AdjustableSemaphore(configuredConcurrency);
   const pacer = new Pacer({ reserve, now });
   const stats = zeroStats();
+  // The server's clock, from the Date header of every response (whatever its status): see ./clock.ts.
+  const serverClock = new ServerClock();
 
   const gatewayAuth: RequestAuth =
     opts.auth?.gateway ??
@@ -207,7 +210,9 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
       headers['content-type'] ??= typeof req.body === 'string' ? 'text/plain' : 'application/json';
     }
     try {
+      const sentAt = now();
       const res = await opts.fetch(url, { method: req.method ?? 'GET', headers, body, signal: ac.signal });
+      serverClock.observe(res.headers.get('date'), sentAt, now());
       // The body is read under the same timeout: a response that stalls mid-way is aborted too.
       const text = await res.text();
       return { status: res.status, headers: res.headers, url: url.href, text };
@@ -396,5 +401,6 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     request: (req) => call(req, (res) => res),
     assertSameOrigin,
     stats: () => ({ ...stats }),
+    clock: () => serverClock.reading(now()),
   };
 }

@@ -1,4 +1,5 @@
 /** Contract of the Qualys HTTP client (implemented in ./client.ts). */
+import type { ClockReading } from './clock';
 
 /** Supplies bearer tokens. `refresh` is called at most once per request, after a 401. */
 export interface TokenProvider {
@@ -72,6 +73,8 @@ export interface QualysClient {
   /** Throws OriginError unless `url` is on a configured origin (https, or http on loopback). */
   assertSameOrigin(url: string): URL;
   stats(): ClientStats;
+  /** What the `Date` headers of the responses so far say about the server's clock (see ./clock.ts). */
+  clock(): ClockReading;
 }
 
 export interface ClientOptions {

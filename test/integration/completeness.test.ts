@@ -41,8 +41,9 @@ describe('a fault that makes completeness unprovable', () => {
     });
     const failed = await runUntilSettled('edr-events', config, client, store, { now: NOW });
     expect(failed.result.status).toBe('failed');
-    // Read again from its start MAX_REREADS times (the window may have been moving), then failed.
-    expect(sim.stats().byPath['/ioc/events/count']).toBe(MAX_REREADS + 1);
+    // Read again from its start MAX_REREADS times (the window may have been moving), then failed; the first
+    // /count call is the server time probe sent before the window was fixed.
+    expect(sim.stats().byPath['/ioc/events/count']).toBe(1 + MAX_REREADS + 1);
     const numbers = /edr\.count-endpoint failed \(expected 48, actual 47\)/;
     expect(failed.result.error?.message).toMatch(numbers);
     const state = await readStateFile(store, config, 'edr-events');
@@ -162,6 +163,7 @@ describe('EDR windows and late agents', () => {
       { QUALYS_EDR_OVERLAP_MINUTES: '5', QUALYS_EDR_TIME_FIELD: timeField, QUALYS_EDR_PAGE_SIZE: '500' },
     );
     const all: string[] = [];
+    let lastTo = '';
     for (const at of ['2026-01-01T00:20:00.000Z', '2026-01-01T00:40:00.000Z', '2026-01-01T01:00:00.000Z']) {
       clock = Date.parse(at);
       const { result } = await runUntilSettled('edr-events', config, client, store, {
@@ -170,12 +172,15 @@ describe('EDR windows and late agents', () => {
       expect(result.status, JSON.stringify(result.error)).toBe('done');
       const run = await readRunFromDir(dir, result.manifestKey!);
       all.push(...run.records.map((r) => String(r.id)));
+      lastTo = run.manifest.range.to as string;
     }
-    // Everything Qualys had processed by the last run: what an export should hold by then.
+    // Everything Qualys had processed by the end of the last window (the indexing lag before the last run):
+    // what an export should hold by then.
+    expect(Date.parse(lastTo)).toBe(Date.parse('2026-01-01T01:00:00.000Z') - 60_000);
     const processed = sim.expectedIds('edr-events', {
       timeField: 'eventProcessedTime',
       from: '2025-12-31T00:20:00.000Z',
-      to: '2026-01-01T01:00:00.000Z',
+      to: lastTo,
     });
     return compareIds(processed, all);
   }
@@ -235,9 +240,13 @@ describe('EDR backfill', () => {
     const scheduled = await runUntilSettled('edr-events', config, client, store, { now: at });
     expect(scheduled.result.status).toBe('done');
     const before = await readStateFile(store, config, 'edr-events');
-    expect(before?.committed).toMatchObject({ coveredFrom: '2026-01-03T00:00:00.000Z', windowEnd: T });
+    // The window ends the indexing lag (60 s) before now; the first one looks back 24 h from there.
+    expect(before?.committed).toMatchObject({
+      coveredFrom: '2026-01-02T23:59:00.000Z',
+      windowEnd: '2026-01-03T23:59:00.000Z',
+    });
 
-    const window = { from: '2026-01-02T00:00:00.000Z', to: '2026-01-03T00:00:00.000Z' };
+    const window = { from: '2026-01-01T23:59:00.000Z', to: '2026-01-02T23:59:00.000Z' };
     const back = await runUntilSettled('edr-events', config, client, store, { now: at, backfill: window });
     expect(back.result.status, JSON.stringify(back.result.error)).toBe('done');
     const run = await readRunFromDir(dir, back.result.manifestKey!);
@@ -250,7 +259,7 @@ describe('EDR backfill', () => {
     expect(run.records).toHaveLength(24 * 60);
     const after = await readStateFile(store, config, 'edr-events');
     expect(after?.committed).toMatchObject({
-      windowEnd: T,
+      windowEnd: '2026-01-03T23:59:00.000Z',
       backfills: [{ ...window, runId: back.result.runId }],
     });
 

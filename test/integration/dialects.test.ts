@@ -4,10 +4,10 @@ import { onlyCounts, startSimulator, type SimDialect, type SimOptions, type Simu
 import {
   compareIds,
   expectedFor,
-  idOf,
   manifestKeys,
   randomPageBudgets,
   readRunFromDir,
+  recordKey,
   readStateFile,
   runUntilSettled,
   simRuns,
@@ -89,7 +89,70 @@ const edrCells: Cell[] = [
     sim: { edr: { ...EDR_SIM.edr, lateEvery: 5, lateMs: 7 * 60_000 } },
     // 'ascending' ignores sort: it serves dateTime order, which late agents break on eventProcessedTime.
     outcome:
-      order === 'ascending' ? /not in the ascending event\.eventProcessedTime order/ : ('complete' as const),
+      order === 'ascending' ? /not in the ascending event\.eventprocesstime order/ : ('complete' as const),
+  })),
+  // The processing-time field: sent as Qualys documents it, whichever spelling the user wrote. A tenant that knows
+  // only the other spelling refuses the query (400): failed, naming the query and the setting.
+  ...(['event.eventprocesstime', 'event.eventProcessedTime'] as const).flatMap((setting) =>
+    (['documented', 'both', 'camel'] as const).map((spelling) => ({
+      module: 'edr-events' as const,
+      name: `QUALYS_EDR_TIME_FIELD=${setting}, tenant knows ${spelling}`,
+      dialect: { edrProcessedTimeField: spelling },
+      env: { QUALYS_EDR_TIME_FIELD: setting },
+      sim: EDR_SIM,
+      outcome:
+        spelling === 'camel'
+          ? /Qualys refused the EDR query event\.eventprocesstime:.*QUALYS_EDR_TIME_FIELD/
+          : ('complete' as const),
+    })),
+  ),
+  {
+    // A tenant that drops a range on a field it does not know lists everything: events past the window end the
+    // run, never an unfiltered listing read as complete.
+    module: 'edr-events',
+    name: 'tenant ignores the field it does not know (unfiltered listing)',
+    dialect: { edrProcessedTimeField: 'camel', edrUnknownField: 'ignore', edrOrder: 'ascending' },
+    env: { QUALYS_EDR_TIME_FIELD: 'event.eventprocesstime' },
+    sim: { edr: { start: '2026-01-01T23:50:00.000Z', stepMs: 60_000, perTick: 3 } },
+    // (Resumed, the reopened scroll starts over below the boundary: the order check stops it first.)
+    outcome: /outside the requested window|not in the ascending event\.eventprocesstime order/,
+  },
+  // state: one value, sent with the listing and the count alike (the tenant counts what it lists).
+  ...(['false', 'true', 'omit'] as const).map((state) => ({
+    module: 'edr-events' as const,
+    name: `QUALYS_EDR_STATE=${state}, tenant filters on state`,
+    dialect: { edrState: 'filters' as const },
+    env: { QUALYS_EDR_STATE: state },
+    sim: EDR_SIM,
+    outcome: 'complete' as const,
+  })),
+  // The recorded bodies' forms: both id forms (per-day ids shared by many events), and events served twice.
+  ...(['rtm', 'per-day', 'agent-number'] as const).flatMap((form) =>
+    (['none', 'served-twice'] as const)
+      .filter((repeat) => form !== 'rtm' || repeat !== 'none')
+      .flatMap((repeat) =>
+        (['present', 'absent'] as const).map((count) => ({
+          module: 'edr-events' as const,
+          name: `ids ${form}, repeats ${repeat}, /count ${count}, top-level array`,
+          dialect: {
+            edrIdForm: form,
+            edrRepeat: repeat,
+            edrCount: count,
+            edrBody: 'array' as const,
+            edrContinuation: 'header' as const,
+          },
+          sim: EDR_SIM,
+          outcome: 'complete' as const,
+        })),
+      ),
+  ),
+  // Qualys's clock 15 minutes behind or ahead of ours.
+  ...[-900, 900].map((skew) => ({
+    module: 'edr-events' as const,
+    name: `Qualys's clock ${skew < 0 ? 'behind' : 'ahead'} by ${Math.abs(skew) / 60} min`,
+    dialect: { clockSkewSeconds: skew },
+    sim: EDR_SIM,
+    outcome: 'complete' as const,
   })),
 ];
 
@@ -201,7 +264,7 @@ describe('dialect matrix', () => {
       if (cell.outcome === 'complete') {
         expect(result.status, JSON.stringify(result.error)).toBe('done');
         const run = await readRunFromDir(dir, result.manifestKey!);
-        const got = run.records.map((r) => idOf(cell.module, r));
+        const got = run.records.map((r) => recordKey(cell.module, r));
         const expected = [...expectedFor(sim, cell.module, run.manifest.range)];
         expect(expected.length).toBeGreaterThan(0);
         expect(compareIds(expected, got)).toEqual({ lost: 0, duplicated: 0, extra: 0 });

@@ -216,12 +216,26 @@ export function edrType(seed: number, i: number): (typeof EDR_TYPES)[number] {
   return pick(EDR_TYPES, hash32(seed, 3, i));
 }
 
+/**
+ * How an event's `id` looks. 'rtm' (the first build's): unique per event. The two forms of the recorded bodies
+ * (qualys-api.md, "Third look"): 'per-day' `F_<uuid>_D-M-YYYY`, a per-day time-series id that every event of one
+ * series on one day shares (here: 7 series, i mod 7); 'agent-number' `F_<agentId>_<number>`, unique, with the
+ * per-day id beside it as `timeSeriesId`.
+ */
+export type EdrIdForm = 'rtm' | 'per-day' | 'agent-number';
+
 /** Ids sort like the index within one dateTime, as the API sorts by (dateTime, id). */
 export function edrId(seed: number, i: number): string {
   return `RTM_${i.toString(16).padStart(10, '0')}-${hex(hash32(seed, 4, i))}`;
 }
 
-export function edrEvent(seed: number, t: EdrTimeline, i: number) {
+/** 'F_<uuid>_10-2-2020': event i's series (i mod 7) on the UTC day of `ms` (day and month without padding). */
+export function edrSeriesId(seed: number, i: number, ms: number): string {
+  const d = new Date(ms);
+  return `F_${uuid(seed, 40, i % 7)}_${d.getUTCDate()}-${d.getUTCMonth() + 1}-${d.getUTCFullYear()}`;
+}
+
+export function edrEvent(seed: number, t: EdrTimeline, i: number, idForm: EdrIdForm = 'rtm') {
   const h = hash32(seed, 5, i);
   const type = edrType(seed, i);
   const dateTime = edrDateTime(edrTimeMs(t, i));
@@ -264,7 +278,13 @@ export function edrEvent(seed: number, t: EdrTimeline, i: number) {
     score: String(h % 10),
     scoreSource: 'REVERSING_LAB',
     action: pick(['RUNNING', 'CREATED', 'DELETED', 'CONNECTED'], h >>> 9),
-    id: edrId(seed, i),
+    id:
+      idForm === 'rtm'
+        ? edrId(seed, i)
+        : idForm === 'per-day'
+          ? edrSeriesId(seed, i, edrTimeMs(t, i))
+          : `F_${uuid(seed, 70, h % 500)}_${1_000_000 + i}`,
+    ...(idForm === 'agent-number' ? { timeSeriesId: edrSeriesId(seed, i, edrTimeMs(t, i)) } : {}),
     asset: {
       fullOSName: 'Microsoft Windows 10 Enterprise 10.0.19044 Build 19044',
       hostName: `host-${h % 500}`,

@@ -3,7 +3,7 @@
  * client can be tested against every one (docs/simulator.md lists them). Auth and limit dialects first, then the
  * data endpoints' (DataDialect).
  */
-import { xmlEscape } from './data';
+import { xmlEscape, type EdrIdForm } from './data';
 
 export interface AuthLimitDialect {
   /**
@@ -132,6 +132,34 @@ export interface DataDialect {
   /** `GET /ioc/events/count`: 'present' (default), 'absent' (404), 'not-allowed' (405), 'disagree' (one too many). */
   edrCount?: 'present' | 'absent' | 'not-allowed' | 'disagree';
   /**
+   * The QQL name of the processing-time field the tenant knows (in a range and in `sort`): 'documented' (default)
+   * `event.eventprocesstime`, as Qualys's EDR documentation spells it; 'camel' `event.eventProcessedTime` (the first
+   * build's guess, after the response field); 'both'.
+   */
+  edrProcessedTimeField?: 'documented' | 'camel' | 'both';
+  /**
+   * A QQL field the tenant does not know, in a range or in `sort`: 'reject' (default: 400 naming it) or 'ignore'
+   * (the term is dropped: the listing and the count are not filtered on time, and the sort is the default order).
+   */
+  edrUnknownField?: 'reject' | 'ignore';
+  /**
+   * `state`: 'ignored' (default) or 'filters': `state=true` lists (and counts) only active events (three in four),
+   * `false` or none lists all. Any other value is 400.
+   */
+  edrState?: 'ignored' | 'filters';
+  /** The form of event ids (test/sim/data.ts EdrIdForm): 'rtm' (default), 'per-day', 'agent-number'. */
+  edrIdForm?: EdrIdForm;
+  /**
+   * 'none' (default) or 'served-twice': every 5th event is served twice in a row by a scroll (the same id and
+   * content: a repeat, which `/count` counts once), so repeats fall inside pages and across page boundaries.
+   */
+  edrRepeat?: 'none' | 'served-twice';
+  /**
+   * The simulator's clock minus the real one, in seconds (default 0): its `Date` header says real time + skew, and
+   * its "now" (EDR events become visible only once processed by it) is `edr.clock` (or real time) + skew.
+   */
+  clockSkewSeconds?: number;
+  /**
    * PCI page length: 'full' (default: `limit` records), 'short' (at most half of `limit`, like the release 1.6.5
    * sample that answered `limit=10` with `fetchRange "1-5"`), 'ragged' (1..limit, varying with the offset).
    */
@@ -181,6 +209,11 @@ const CHOICES: Record<string, readonly string[]> = {
   edrBody: ['object', 'array'],
   edrContinuation: ['body', 'header', 'x-header', 'none'],
   edrCount: ['present', 'absent', 'not-allowed', 'disagree'],
+  edrProcessedTimeField: ['documented', 'camel', 'both'],
+  edrUnknownField: ['reject', 'ignore'],
+  edrState: ['ignored', 'filters'],
+  edrIdForm: ['rtm', 'per-day', 'agent-number'],
+  edrRepeat: ['none', 'served-twice'],
   pciFetchRange: ['full', 'short', 'ragged'],
   mobileIdMin: ['next', 'last', 'backwards'],
   mobileUpdatedFilter: ['changed-detections', 'whole-asset', 'ignored'],
@@ -190,7 +223,9 @@ const CHOICES: Record<string, readonly string[]> = {
 };
 const INSERTS = ['pciInsertAfterFirstPage', 'certviewInsertAfterFirstPage'];
 const FREE = ['mobileUrlHost', 'mobileUrlPath'];
-const DATA_KEYS = [...Object.keys(CHOICES), ...INSERTS, 'certviewVersions', ...FREE];
+/** Whole numbers, negative allowed. */
+const NUMBERS = ['clockSkewSeconds'];
+const DATA_KEYS = [...Object.keys(CHOICES), ...INSERTS, 'certviewVersions', ...FREE, ...NUMBERS];
 
 /**
  * The CLI form `key=value,key=value`, auth/limit and data keys alike: e.g. `pciAuth=documented`,
@@ -225,6 +260,9 @@ export function parseDialectArg(arg: string | undefined): SimDialect {
       out[k] = v.split('+');
     } else if (FREE.includes(k)) {
       out[k] = v;
+    } else if (NUMBERS.includes(k)) {
+      if (!/^[+-]?\d{1,9}$/.test(v)) throw new Error(`--dialect: ${k} must be a whole number, got '${v}'`);
+      out[k] = Number(v);
     } else {
       throw new Error(
         `--dialect: unknown key '${k}' (one of ${[...Object.keys(DEFAULT_DIALECT), ...DATA_KEYS].join(', ')})`,

@@ -17,6 +17,7 @@ import {
   edrTimeMs,
   edrType,
   hash32,
+  type EdrIdForm,
   mobileAsset,
   mobileAssetId,
   mobileAssetXml,
@@ -102,6 +103,8 @@ export interface ExpectedOptions {
   filter?: string;
   /** EDR: the field `from`/`to` apply to (default dateTime). */
   timeField?: EdrTimeField;
+  /** EDR: the `state` parameter the listing was asked with (matters under dialect edrState=filters). */
+  state?: string;
   /** Mobile: what `detection_updated_since` / `detection_updated_before` would list (under the current dialect). */
   updatedSince?: string;
   updatedBefore?: string;
@@ -109,10 +112,27 @@ export interface ExpectedOptions {
 
 /** The EDR event field a window (and a sort) applies to, as the record names it. */
 export type EdrTimeField = 'dateTime' | 'eventProcessedTime';
-const QQL_TIME_FIELD: Record<string, EdrTimeField> = {
-  'event.datetime': 'dateTime',
-  'event.eventprocessedtime': 'eventProcessedTime',
-};
+
+/**
+ * What a QQL field name means to a tenant speaking `spelling` (dialect edrProcessedTimeField): a time field, or
+ * 'unknown'. Names are matched without regard to case.
+ */
+export function qqlTimeField(
+  name: string,
+  spelling: SimDialect['edrProcessedTimeField'] = 'documented',
+): EdrTimeField | 'unknown' {
+  const n = name.toLowerCase();
+  if (n === 'event.datetime') return 'dateTime';
+  if (n === 'event.eventprocesstime' && spelling !== 'camel') return 'eventProcessedTime';
+  if (n === 'event.eventprocessedtime' && spelling !== 'documented') return 'eventProcessedTime';
+  return 'unknown';
+}
+
+/** How the EDR endpoints read a query under the current dialect. */
+export interface EdrQqlDialect {
+  spelling?: SimDialect['edrProcessedTimeField'];
+  unknown?: SimDialect['edrUnknownField'];
+}
 
 export interface Simulator {
   url: string;
@@ -208,28 +228,33 @@ export interface EdrFilter {
   /** The field the time range applies to (default dateTime). */
   field: EdrTimeField;
   type?: string;
+  /** state=true under dialect edrState=filters: active events only. */
+  activeOnly?: boolean;
 }
 
 /**
- * Parses the QQL the EDR pager sends: `event.datetime:['A'..'B']` (or `event.eventProcessedTime:[…]`) and `type:X`,
- * joined by AND. The range is read as [A, B): from inclusive, to exclusive.
+ * Parses the QQL the EDR pager sends: `event.datetime:['A'..'B']` (or the processing-time field, spelled as the
+ * dialect knows it) and `type:X`, joined by AND. The range is read as [A, B): from inclusive, to exclusive. A range on
+ * a field the tenant does not know is 400, or dropped (dialect edrUnknownField=ignore).
  */
-export function parseEdrFilter(filter: string | null): EdrFilter {
+export function parseEdrFilter(filter: string | null, d: EdrQqlDialect = {}): EdrFilter {
   const out: EdrFilter = { field: 'dateTime' };
   if (!filter || !filter.trim()) return out;
   for (const raw of filter.split(/\s+AND\s+/i)) {
     const term = raw.trim().replace(/^\((.*)\)$/, '$1');
-    const range =
-      /^(event\.datetime|event\.eventProcessedTime)\s*:\s*\[\s*'([^']+)'\s*\.\.\s*'([^']+)'\s*\]$/i.exec(
-        term,
-      );
+    const range = /^(event\.[A-Za-z]+)\s*:\s*\[\s*'([^']+)'\s*\.\.\s*'([^']+)'\s*\]$/.exec(term);
     if (range) {
+      const field = qqlTimeField(range[1]!, d.spelling);
+      if (field === 'unknown') {
+        if (d.unknown === 'ignore') continue;
+        throw new HttpError(400, `unknown QQL field '${range[1]}' in filter term '${term}'`);
+      }
       const a = Date.parse(range[2]!);
       const b = Date.parse(range[3]!);
       if (Number.isNaN(a) || Number.isNaN(b))
         throw new HttpError(400, `invalid date in filter term '${term}'`);
       if (out.fromMs !== undefined) throw new HttpError(400, 'more than one time range in the filter');
-      out.field = QQL_TIME_FIELD[range[1]!.toLowerCase()]!;
+      out.field = field;
       out.fromMs = a;
       out.toMs = b;
       continue;
@@ -244,8 +269,14 @@ export function parseEdrFilter(filter: string | null): EdrFilter {
   return out;
 }
 
-/** `sort=[{"event.datetime":"asc"}]` → the field and direction; undefined when absent or on another field. */
-export function parseEdrSort(sort: string | null): { field: EdrTimeField; dir: 'asc' | 'desc' } | undefined {
+/**
+ * `sort=[{"event.datetime":"asc"}]` → the field and direction; undefined when absent, or on a field the tenant does
+ * not know and ignores (dialect edrUnknownField=ignore; otherwise 400).
+ */
+export function parseEdrSort(
+  sort: string | null,
+  d: EdrQqlDialect = {},
+): { field: EdrTimeField; dir: 'asc' | 'desc' } | undefined {
   if (sort === null || sort === '') return undefined;
   let parsed: unknown;
   try {
@@ -261,8 +292,10 @@ export function parseEdrSort(sort: string | null): { field: EdrTimeField; dir: '
   const [key, dir] = entries[0]!;
   if (dir !== 'asc' && dir !== 'desc')
     throw new HttpError(400, `sort direction must be asc or desc, got '${String(dir)}'`);
-  const field = QQL_TIME_FIELD[key.toLowerCase()];
-  return field ? { field, dir } : undefined;
+  const field = qqlTimeField(key, d.spelling);
+  if (field !== 'unknown') return { field, dir };
+  if (d.unknown === 'ignore' || !/^event\./i.test(key)) return undefined;
+  throw new HttpError(400, `unknown QQL field '${key}' in sort`);
 }
 
 interface Scroll {
@@ -350,13 +383,33 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     return { first: Math.min(first, counts.edr), end };
   }
 
-  const edrVisible = (i: number) => edrClock === undefined || edrProcessedMs(timeline, i) <= edrClock();
+  const skewMs = () => (dialect.clockSkewSeconds ?? 0) * 1000;
+  /** The API's "now" for EDR: events processed after it are not visible yet (no clock and no skew: all are). */
+  const edrVisible = (i: number) =>
+    (edrClock === undefined && !skewMs()) ||
+    edrProcessedMs(timeline, i) <= (edrClock ?? Date.now)() + skewMs();
+  const edrIdForm = (): EdrIdForm => dialect.edrIdForm ?? 'rtm';
+  /** Three events in four are active (state=true under dialect edrState=filters). */
+  const edrActive = (i: number) => hash32(seed, 14, i) % 4 !== 0;
+  const qqlDialect = (): EdrQqlDialect => ({
+    spelling: dialect.edrProcessedTimeField,
+    unknown: dialect.edrUnknownField,
+  });
+  /** `state` of an EDR request: under 'filters', true lists active events only; anything but true/false is 400. */
+  function edrStateOf(q: URLSearchParams, f: EdrFilter): EdrFilter {
+    const v = q.get('state');
+    if (v !== null && v !== 'true' && v !== 'false') {
+      throw new HttpError(400, `parameter 'state' must be true or false, got '${v}'`);
+    }
+    return dialect.edrState === 'filters' && v === 'true' ? { ...f, activeOnly: true } : f;
+  }
   const edrTime = (field: EdrTimeField, i: number) =>
     field === 'dateTime' ? edrTimeMs(timeline, i) : edrProcessedMs(timeline, i);
 
   /** Indexes of the events a query selects, oldest first on `key` (ties: by id, i.e. by index), or reversed. */
   function* edrIndexes(f: EdrFilter, key: EdrTimeField, dir: 'asc' | 'desc'): Generator<number> {
-    const match = (i: number) => (!f.type || edrType(seed, i) === f.type) && edrVisible(i);
+    const match = (i: number) =>
+      (!f.type || edrType(seed, i) === f.type) && (!f.activeOnly || edrActive(i)) && edrVisible(i);
     if (f.field === 'dateTime' && key === 'dateTime') {
       // The common case needs no materialised list: indexes are in dateTime order already.
       const { first, end } = edrRange(f);
@@ -399,10 +452,11 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
 
   function* expectedIndexes(module: SimModule, o: ExpectedOptions = {}): Generator<number> {
     if (module === 'edr-events') {
-      const f = parseEdrFilter(o.filter ?? null);
+      const f = parseEdrFilter(o.filter ?? null, { spelling: 'both' });
       if (o.timeField) f.field = o.timeField;
       if (o.from) f.fromMs = Date.parse(o.from);
       if (o.to) f.toMs = Date.parse(o.to);
+      if (dialect.edrState === 'filters' && o.state === 'true') f.activeOnly = true;
       yield* edrIndexes(f, f.field, 'asc');
       return;
     }
@@ -428,7 +482,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       case 'certview-certificates':
         return certificate(seed, i) as unknown as Record<string, unknown>;
       case 'edr-events':
-        return edrEvent(seed, timeline, i);
+        return edrEvent(seed, timeline, i, edrIdForm());
       case 'mobile-assets':
         return (
           mobileListed(i, mobileWindow(o.updatedSince ?? null, o.updatedBefore ?? null)) ?? mobileRecord(i)
@@ -480,7 +534,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       case 'certview-certificates':
         return String(certificate(seed, i).id);
       case 'edr-events':
-        return edrId(seed, i);
+        return edrIdForm() === 'rtm' ? edrId(seed, i) : String(edrEvent(seed, timeline, i, edrIdForm()).id);
       case 'mobile-assets':
         return String(mobileAssetId(i));
     }
@@ -685,8 +739,19 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     return json(200, list);
   }
 
-  /** The order a new scroll serves its events in, per the dialect and the request's `sort`. */
+  /** The order a new scroll serves its events in, per the dialect and the request's `sort` (and its repeats). */
   function edrSequence(f: EdrFilter, sort: ReturnType<typeof parseEdrSort>): Iterable<number> {
+    const order = edrOrder(f, sort);
+    if ((dialect.edrRepeat ?? 'none') === 'none') return order;
+    return (function* () {
+      for (const i of order) {
+        yield i;
+        if (i % 5 === 2) yield i; // served twice in a row: the same id and content
+      }
+    })();
+  }
+
+  function edrOrder(f: EdrFilter, sort: ReturnType<typeof parseEdrSort>): Iterable<number> {
     switch (dialect.edrOrder ?? 'newest-first-unless-sorted') {
       case 'ascending':
         return edrIndexes(f, 'dateTime', 'asc');
@@ -726,8 +791,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
         throw new HttpError(400, `scrollId '${scrollId}' has expired or is invalid; start a new scroll`);
       }
     } else {
-      const f = parseEdrFilter(q.get('filter'));
-      const sort = parseEdrSort(q.get('sort'));
+      const f = edrStateOf(q, parseEdrFilter(q.get('filter'), qqlDialect()));
+      const sort = parseEdrSort(q.get('sort'), qqlDialect());
       scroll = {
         rest: edrSequence(f, sort)[Symbol.iterator](),
         pageSize: intParam(q.get('pageSize'), 'pageSize', 1, 5000, 1000),
@@ -738,7 +803,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     while (data.length < scroll.pageSize) {
       const next = scroll.rest.next();
       if (next.done) break;
-      data.push(edrEvent(seed, timeline, next.value));
+      data.push(edrEvent(seed, timeline, next.value, edrIdForm()));
     }
     scroll.lastUsed = now;
     if (data.length === 0) {
@@ -754,9 +819,9 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     const mode = dialect.edrCount ?? 'present';
     if (mode === 'absent') throw new HttpError(404, 'no such endpoint: GET /ioc/events/count');
     if (mode === 'not-allowed') throw new HttpError(405, 'method not allowed');
-    const f = parseEdrFilter(q.get('filter'));
+    const f = edrStateOf(q, parseEdrFilter(q.get('filter'), qqlDialect()));
     let n = 0;
-    if (f.field === 'dateTime' && !f.type && edrClock === undefined) {
+    if (f.field === 'dateTime' && !f.type && !f.activeOnly && edrClock === undefined && !skewMs()) {
       const { first, end } = edrRange(f);
       n = Math.max(0, end - first);
     } else {
@@ -1025,7 +1090,11 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     }
     if (fault?.kind === 'truncated') {
       // A clean end of a chunked body that stops half-way, as proxies in the field have produced.
-      res.writeHead(reply.status, { 'content-type': reply.contentType, ...limitHeaders() });
+      res.writeHead(reply.status, {
+        'content-type': reply.contentType,
+        date: new Date(Date.now() + skewMs()).toUTCString(),
+        ...limitHeaders(),
+      });
       res.end(reply.body.slice(0, Math.floor(reply.body.length / 2)));
       return 'handled';
     }
@@ -1065,6 +1134,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       res.writeHead(reply.status, {
         'content-type': reply.contentType,
         'content-length': Buffer.byteLength(reply.body),
+        // The simulator's clock: real time + the dialect's skew (node would send real time).
+        date: new Date(Date.now() + skewMs()).toUTCString(),
         ...reply.headers,
       });
       res.end(reply.body);

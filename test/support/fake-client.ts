@@ -1,4 +1,5 @@
 import { zeroStats } from '../../shared/qualys/client';
+import { NO_CLOCK_READING } from '../../shared/qualys/clock';
 import type { QualysClient, QualysResponse } from '../../shared/qualys/types';
 
 /**
@@ -15,6 +16,7 @@ export function fakeClient(opts: {
     request: () => Promise.reject(new Error('unused')),
     assertSameOrigin: opts.assertSameOrigin ?? ((u) => new URL(u)),
     stats: () => ({ ...zeroStats(), calls: opts.calls?.() ?? 0 }),
+    clock: () => NO_CLOCK_READING,
   };
 }
 

@@ -203,7 +203,7 @@ export async function onlyManifestKey(
 export function idCheck(sim: Simulator, module: ModuleName, run: ReadRun) {
   return compareIds(
     expectedFor(sim, module, run.manifest.range),
-    run.records.map((r) => idOf(module, r)),
+    run.records.map((r) => recordKey(module, r)),
   );
 }
 
@@ -241,7 +241,17 @@ export async function readParts(
 }
 
 export function idOf(module: ModuleName, r: Record<string, unknown>): string {
-  return getModule(module).recordId(r);
+  return getModule(module).identity.key(r);
+}
+
+/**
+ * What tells two of the simulator's records apart: the module's identity key where it is unique, and where it is
+ * not (EDR: ids may be shared, see its identity) the key with the event's time, which the simulator never repeats
+ * for one id.
+ */
+export function recordKey(module: ModuleName, r: Record<string, unknown>): string {
+  const id = idOf(module, r);
+  return getModule(module).identity.unique ? id : `${id}@${String(r.dateTime)}`;
 }
 
 /** Lost and duplicated ids of `records` against what the simulator holds. */
@@ -279,8 +289,8 @@ export async function manifestKeys(dir: string): Promise<string[]> {
 }
 
 /**
- * What the simulator holds for the run described by `range` (EDR: its window on its time field; Mobile: what its
- * detection_updated_since / before list, under the simulator's current dialect).
+ * What the simulator holds for the run described by `range`, as `recordKey`s (EDR: its window on its time field,
+ * with its `state`; Mobile: what its detection_updated_since / before list, under the simulator's current dialect).
  */
 export function expectedFor(
   sim: Simulator,
@@ -294,9 +304,13 @@ export function expectedFor(
     });
   }
   if (module !== 'edr-events' || !range) return sim.expectedIds(module);
-  return sim.expectedIds(module, {
+  const records = sim.expectedRecords(module, {
     from: range.from as string,
     to: range.to as string,
-    timeField: range.timeField === 'event.eventProcessedTime' ? 'eventProcessedTime' : 'dateTime',
+    timeField: range.timeField === 'event.datetime' ? 'dateTime' : 'eventProcessedTime',
+    ...(typeof range.state === 'string' ? { state: range.state } : {}),
   });
+  return (function* () {
+    for (const r of records) yield recordKey(module, r);
+  })();
 }

@@ -46,6 +46,7 @@ describe('loadConfig', () => {
       includeFields: undefined,
       overlapMinutes: 60,
       snapshotEveryHours: 168,
+      indexingLagSeconds: 60,
     });
     const m = loadConfig({
       ...base,
@@ -95,14 +96,23 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...base, QUALYS_CERTVIEW_ASSET_TYPE: 'managed' }).modules.certview.assetType).toBe(
       'MANAGED',
     );
+    // Both spellings of the processing-time field (and the record's name) are read; the documented one is sent.
     for (const [v, want] of [
-      ['event.eventProcessedTime', 'event.eventProcessedTime'],
-      ['eventProcessedTime', 'event.eventProcessedTime'],
+      ['event.eventprocesstime', 'event.eventprocesstime'],
+      ['event.eventProcessedTime', 'event.eventprocesstime'],
+      ['eventProcessedTime', 'event.eventprocesstime'],
+      ['EVENT.EVENTPROCESSTIME', 'event.eventprocesstime'],
       ['dateTime', 'event.datetime'],
       ['EVENT.DATETIME', 'event.datetime'],
     ]) {
       expect(loadConfig({ ...base, QUALYS_EDR_TIME_FIELD: v }).modules.edr.timeField).toBe(want);
     }
+    // state: false by default (Qualys's add-on), true, or omit; the indexing lag: 60 s unless set.
+    expect(loadConfig(base).modules.edr).toMatchObject({ state: 'false', indexingLagSeconds: 60 });
+    expect(
+      loadConfig({ ...base, QUALYS_EDR_STATE: 'TRUE', QUALYS_EDR_INDEXING_LAG_SECONDS: '30' }).modules.edr,
+    ).toMatchObject({ state: 'true', indexingLagSeconds: 30 });
+    expect(loadConfig({ ...base, QUALYS_EDR_STATE: 'omit' }).modules.edr.state).toBe('omit');
   });
 
   it.each(Object.keys(PLATFORMS))('knows platform %s', (p) => {
@@ -141,8 +151,15 @@ describe('loadConfig', () => {
     [{ ...base, QUALYS_EDR_TIME_FIELD: 'event.updated' }, /QUALYS_EDR_TIME_FIELD must be event.datetime or/],
     [
       { ...base, QUALYS_EDR_FILTER: "event.eventProcessedTime:['a'..'b']" },
-      /QUALYS_EDR_FILTER must not contain event.datetime or event.eventProcessedTime/,
+      /QUALYS_EDR_FILTER must not contain event.datetime or event.eventprocesstime/,
     ],
+    [
+      { ...base, QUALYS_EDR_FILTER: "type:FILE and event.EVENTPROCESSTIME:['a'..'b']" },
+      /QUALYS_EDR_FILTER must not contain .*QUALYS_EDR_TIME_FIELD picks the field/,
+    ],
+    [{ ...base, QUALYS_EDR_STATE: 'active' }, /QUALYS_EDR_STATE must be false .*, true .* or omit/],
+    [{ ...base, QUALYS_EDR_INDEXING_LAG_SECONDS: '-5' }, /QUALYS_EDR_INDEXING_LAG_SECONDS/],
+    [{ ...base, QUALYS_MOBILE_INDEXING_LAG_SECONDS: '7200' }, /QUALYS_MOBILE_INDEXING_LAG_SECONDS/],
     [{ ...base, QUALYS_CERTVIEW_FILTER: '{broken' }, /QUALYS_CERTVIEW_FILTER .* not a JSON object/],
     [
       { ...base, QUALYS_EDR_FILTER: "event.datetime:['a'..'b']" },
@@ -193,6 +210,8 @@ describe('loadConfig', () => {
       'QUALYS_CERTVIEW_API_VERSION',
       'QUALYS_CERTVIEW_ASSET_TYPE',
       'QUALYS_EDR_TIME_FIELD',
+      'QUALYS_EDR_STATE',
+      'QUALYS_EDR_INDEXING_LAG_SECONDS',
       'QUALYS_EDR_OVERLAP_MINUTES',
       'QEXPORT_PREFIX',
       'QEXPORT_PART_MAX_BYTES',

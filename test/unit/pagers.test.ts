@@ -62,6 +62,7 @@ describe('EDR page dialects', () => {
       from: '2026-01-01T00:00:00.000Z',
       to: '2026-01-02T00:00:00.000Z',
       filter: 'type:MUTEX',
+      // A checkpoint of an earlier version: the undocumented spelling, ids rather than fingerprints.
       timeField: 'event.eventProcessedTime',
       after: { dateTime: '2026-01-01T10:00:00.000+0000', ids: ['x'] },
       skip: [],
@@ -69,11 +70,13 @@ describe('EDR page dialects', () => {
       overlapMs: 0,
     };
     expect(edrSort('event.datetime')).toBe('[{"event.datetime":"asc"}]');
+    expect(edrSort('event.eventprocesstime')).toBe('[{"event.eventprocesstime":"asc"}]');
+    // Sent as Qualys documents the field, whatever the checkpoint spelled.
     expect(edrQuery(c)).toBe(
-      "event.eventProcessedTime:['2026-01-01T10:00:00.000Z'..'2026-01-02T00:00:00.000Z'] AND (type:MUTEX)",
+      "event.eventprocesstime:['2026-01-01T10:00:00.000Z'..'2026-01-02T00:00:00.000Z'] AND (type:MUTEX)",
     );
     expect(edrWindowQuery(c)).toBe(
-      "event.eventProcessedTime:['2026-01-01T00:00:00.000Z'..'2026-01-02T00:00:00.000Z'] AND (type:MUTEX)",
+      "event.eventprocesstime:['2026-01-01T00:00:00.000Z'..'2026-01-02T00:00:00.000Z'] AND (type:MUTEX)",
     );
   });
 });
