@@ -17,6 +17,10 @@ export const EXPORT_METRICS = {
   freshnessSeconds: 'FreshnessSeconds',
   /** Records with fields the declared schema does not know (counted by the run, listed in its manifest). */
   schemaDriftRecords: 'SchemaDriftRecords',
+  /** Qualys's clock minus the exporter's, from the Date headers (modules whose windows end at "now"). */
+  clockSkewSeconds: 'ClockSkewSeconds',
+  /** 1 when that skew exceeds the module's overlap of consecutive windows, else 0 (alarm ClockSkew). */
+  clockSkewBeyondOverlap: 'ClockSkewBeyondOverlap',
 } as const;
 
 export const TOKEN_METRICS = {

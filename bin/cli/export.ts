@@ -148,6 +148,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
   // Interrupted: says where each checkpoint is and exits 130/143 (never returns then).
   await interrupts.settle();
 
+  for (const o of outcomes)
+    if (o.warning) process.stderr.write(`qexport: ${o.row.module}: warning: ${o.warning}\n`);
   let setup = false;
   for (const f of outcomes.filter((o) => o.error)) {
     if (f.setup) {

@@ -2,6 +2,8 @@ import type { AppConfig, ModuleName } from '../../shared/config';
 import { buildQualysClient, type ClientAuth } from '../../shared/app/build-client';
 import { runModuleLocally } from '../../shared/app/run-local';
 import type { Manifest, RunResult } from '../../shared/export/types';
+import { skewWarning } from '../../shared/export/window';
+import { getModule } from '../../shared/modules';
 import { ConfigError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import type { TimeWindow } from '../../shared/modules/types';
@@ -39,6 +41,8 @@ export interface ModuleOutcome {
   error?: string;
   /** Set when the error is a setup problem (exit 2): one line naming the fix. */
   setup?: string;
+  /** Something the operator should know that did not stop the run (a clock skew beyond the overlap). */
+  warning?: string;
 }
 
 /**
@@ -73,8 +77,10 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
           const manifest = (await opts.store.getJson(result.manifestKey)) as Manifest | undefined;
           if (manifest) bytes = manifest.totals.bytes;
         }
+        const window = getModule(module).window;
         return {
           result,
+          warning: window ? skewWarning(window, opts.config, client.clock()) : undefined,
           row: {
             module,
             status: result.status === 'continue' && opts.signal?.aborted ? 'interrupted' : result.status,

@@ -167,6 +167,8 @@ export async function handleExport(
     },
   });
   const stats = client.stats();
+  const window = getModule(moduleName).window;
+  const measured = client.clock();
   emitRunMetrics(
     {
       module: moduleName,
@@ -175,6 +177,9 @@ export async function handleExport(
       apiCalls: stats.calls,
       retries: stats.retries,
       durationMs: clock() - startedAt,
+      ...(window && measured.samples > 0
+        ? { clock: { skewMs: measured.skewMs, overlapMs: window.overlapMs(config) } }
+        : {}),
     },
     deps.writeMetrics,
   );

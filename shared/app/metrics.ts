@@ -1,5 +1,6 @@
 import { ENV, type Env, type ModuleName } from '../config';
 import { ConfigError } from '../errors';
+import { skewBeyondOverlap } from '../export/window';
 import {
   DIM_FUNCTION,
   DIM_MODULE,
@@ -69,6 +70,8 @@ export interface RunMetricsInput {
   durationMs: number;
   /** Epoch ms the freshness is measured at (default: now). */
   now?: number;
+  /** Modules whose windows end at "now", when the client measured Qualys's clock: the skew and the overlap. */
+  clock?: { skewMs: number; overlapMs: number };
 }
 
 /** The metrics of one export invocation (one EMF line). */
@@ -94,6 +97,12 @@ export function runMetrics(r: RunMetricsInput): Metric[] {
   const fresh = freshnessSeconds(result.completeThrough, r.now ?? Date.now());
   if (fresh !== undefined) {
     metrics.push({ name: EXPORT_METRICS.freshnessSeconds, value: fresh, unit: 'Seconds' });
+  }
+  if (r.clock && Number.isFinite(r.clock.skewMs)) {
+    metrics.push(
+      { name: EXPORT_METRICS.clockSkewSeconds, value: Math.round(r.clock.skewMs / 1000), unit: 'Seconds' },
+      count(EXPORT_METRICS.clockSkewBeyondOverlap, skewBeyondOverlap(r.clock.skewMs, r.clock.overlapMs)),
+    );
   }
   if (finiteNonNegative(result.schemaDriftRecords)) {
     metrics.push({

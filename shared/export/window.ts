@@ -105,7 +105,27 @@ export async function referenceTimeFor(
   return referenceTime(now, client.clock(), window.lagMs(config));
 }
 
-/** Whether the measured skew exceeds the module's overlap (a metric, an alarm and a CLI warning). */
-export function skewBeyondOverlap(clock: ClockReading, overlapMs: number): boolean {
-  return clock.samples > 0 && Math.abs(clock.skewMs) > overlapMs;
+/** Whether a skew exceeds the module's overlap, either way (a metric, an alarm and a CLI warning). */
+export function skewBeyondOverlap(skewMs: number, overlapMs: number): boolean {
+  return Math.abs(skewMs) > overlapMs;
+}
+
+/**
+ * One line for an operator when the measured skew exceeds the module's overlap (the CLI prints it; Lambda
+ * reports the ClockSkewBeyondOverlap metric instead); undefined otherwise.
+ */
+export function skewWarning(
+  window: WindowDeclaration,
+  config: AppConfig,
+  clock: ClockReading,
+): string | undefined {
+  const overlapMs = window.overlapMs(config);
+  if (clock.samples === 0 || !skewBeyondOverlap(clock.skewMs, overlapMs)) return undefined;
+  const minutes = (ms: number) => `${Math.round(Math.abs(ms) / 6000) / 10} min`;
+  return (
+    `Qualys's clock is ${minutes(clock.skewMs)} ${clock.skewMs < 0 ? 'behind' : 'ahead of'} this machine's ` +
+    `(Date headers of ${clock.samples} responses), more than the ${minutes(overlapMs)} overlap of consecutive ` +
+    'windows. Windows end by the earlier clock, so nothing is lost, but times that only this machine knows (its ' +
+    'logs, leases, freshness) are off by as much: check its clock (NTP)'
+  );
 }

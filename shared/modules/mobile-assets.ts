@@ -465,7 +465,7 @@ export function mobileStart({ config, now, committed, reference }: StartContext)
     typeof committed?.lastSnapshotAt === 'string' ? Date.parse(committed.lastSnapshotAt) : NaN;
   if (
     m.snapshotEveryHours > 0 &&
-    (Number.isNaN(lastSnapshot) || endMs - lastSnapshot >= m.snapshotEveryHours * 3600_000)
+    (Number.isNaN(lastSnapshot) || now.getTime() - lastSnapshot >= m.snapshotEveryHours * 3600_000)
   ) {
     return snapshot(`the last snapshot started ${m.snapshotEveryHours} or more hours ago`);
   }

@@ -237,24 +237,43 @@ describe('one run per module at a time (S3 conditional writes)', () => {
 });
 
 describe('publishing', () => {
-  it('re-running a run id that had more parts removes the stale parts before its manifest', async () => {
-    const { config, store, client } = s3Setup({ QEXPORT_PART_MAX_RECORDS: '10' });
-    const first = await runUntilSettled('pci-scans', config, client, store, {
-      now: at(0),
-      runId: 'nightly-1',
+  it('a run read again in fewer parts removes the stale parts before its manifest', async () => {
+    // A window far enough back to hold the simulator's events (from 2026-01-01).
+    const { config, store, client } = s3Setup({
+      QEXPORT_PART_MAX_RECORDS: '10',
+      QUALYS_EDR_INITIAL_LOOKBACK_HOURS: '2160',
     });
-    expect(first.result.status).toBe('done');
+    sim.setDialect({ edrCount: 'disagree' });
+    let first: RunResult;
+    try {
+      // The window cannot be proven complete: the run is to be read again from its start, parts left in place.
+      first = await runExport({
+        module: getModule('edr-events'),
+        config,
+        client,
+        store,
+        invocation: { runId: 'nightly-1' },
+        deadline: () => Date.now() + 3600_000,
+        now: at(0),
+      });
+    } finally {
+      sim.setDialect({ edrCount: 'present' });
+    }
+    expect(first.status).toBe('continue');
+    const gz = async () =>
+      (await s3.listKeys(`${config.output.prefix}/edr-events/`)).filter((k) => k.endsWith('.gz')).sort();
+    const before = await gz();
+    // The second pass writes bigger parts (the setting changed meanwhile): fewer of them.
     const wide = { ...config, output: { ...config.output, partMaxRecords: 100 } };
-    const second = await runUntilSettled('pci-scans', wide, client, store, {
+    const second = await runUntilSettled('edr-events', wide, client, store, {
       now: at(0),
       runId: 'nightly-1',
     });
-    expect(second.result.status).toBe('done');
-    const { manifest, ids } = await verifyS3('pci-scans', second.result.manifestKey!);
+    expect(second.result.status, JSON.stringify(second.result.error)).toBe('done');
+    const { manifest, ids } = await verifyS3('edr-events', second.result.manifestKey!);
     expect(ids).toEqual({ lost: 0, duplicated: 0, extra: 0 });
-    expect(first.result.parts).toBeGreaterThan(manifest.parts.length);
-    const onDisk = (await s3.listKeys(`${config.output.prefix}/pci-scans/`)).filter((k) => k.endsWith('.gz'));
-    expect(onDisk.sort()).toEqual(manifest.parts.map((p) => p.key).sort());
+    expect(before.length).toBeGreaterThan(manifest.parts.length);
+    expect(await gz()).toEqual(manifest.parts.map((p) => p.key).sort());
   });
 
   it('the manifest is one line of JSON, and its catalogue copy is identical', async () => {

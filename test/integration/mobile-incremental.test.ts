@@ -95,6 +95,8 @@ describe('default configuration (QUALYS_MOBILE_MODE unset): every run is a full 
         truncationLimit: 10,
         detectionUpdatedSince: null,
         detectionUpdatedBefore: null,
+        // What the snapshot stands for: the earlier of both clocks minus the indexing lag (60 s).
+        clock: expect.objectContaining({ lagMs: 60_000 }),
       });
       expect(r.manifest.completeness.map((c) => c.name)).not.toContain('mobile.updated-window');
     }
@@ -107,7 +109,7 @@ describe('default configuration (QUALYS_MOBILE_MODE unset): every run is a full 
       expect(u.searchParams.has('detection_updated_before')).toBe(false);
     }
     const state = await readStateFile(store, config, 'mobile-assets');
-    expect(state?.committed).toMatchObject({ kind: 'snapshot', nextSince: at(T1, 360).toISOString() });
+    expect(state?.committed).toMatchObject({ kind: 'snapshot', nextSince: at(T1, 359).toISOString() });
   });
 
   it('QUALYS_MOBILE_DETECTION_UPDATED_SINCE keeps its meaning: each snapshot lists detections updated since it', async () => {
@@ -148,12 +150,15 @@ describe('QUALYS_MOBILE_MODE=incremental', () => {
     const sent = requests.length;
     const second = await run(T2);
     expect(second.manifest.kind).toBe('incremental');
+    // From where the snapshot stood (its start minus the 60 s indexing lag) minus the overlap, to this run's start
+    // minus the lag.
     expect(second.manifest.range).toEqual({
       kind: 'incremental',
       truncationLimit: 10,
-      detectionUpdatedSince: '2026-02-28T23:30:00Z',
-      detectionUpdatedBefore: '2026-03-01T06:00:00Z',
+      detectionUpdatedSince: '2026-02-28T23:29:00Z',
+      detectionUpdatedBefore: '2026-03-01T05:59:00Z',
       overlapMinutes: 30,
+      clock: expect.objectContaining({ end: '2026-03-01T05:59:00.000Z', lagMs: 60_000 }),
     });
     const changed = [...ids(1, 7, 20, 41, 59, noneIndex)].sort((a, b) => Number(a) - Number(b));
     expect(compareIds(changed, second.ids)).toEqual({ lost: 0, duplicated: 0, extra: 0 });
@@ -162,8 +167,8 @@ describe('QUALYS_MOBILE_MODE=incremental', () => {
     // Each record is the asset as the API lists it for the window: only the detections that changed.
     expect(second.records).toEqual([
       ...sim.expectedRecords('mobile-assets', {
-        updatedSince: '2026-02-28T23:30:00Z',
-        updatedBefore: '2026-03-01T06:00:00Z',
+        updatedSince: '2026-02-28T23:29:00Z',
+        updatedBefore: '2026-03-01T05:59:00Z',
       }),
     ]);
     expect(detectionsIn(second.records, second.manifest.range)).toBe(true);
@@ -173,8 +178,8 @@ describe('QUALYS_MOBILE_MODE=incremental', () => {
     });
     expect(requests.length).toBeGreaterThan(sent);
     for (const u of requests.slice(sent)) {
-      expect(u.searchParams.get('detection_updated_since')).toBe('2026-02-28T23:30:00Z');
-      expect(u.searchParams.get('detection_updated_before')).toBe('2026-03-01T06:00:00Z');
+      expect(u.searchParams.get('detection_updated_since')).toBe('2026-02-28T23:29:00Z');
+      expect(u.searchParams.get('detection_updated_before')).toBe('2026-03-01T05:59:00Z');
     }
 
     // The next increment starts where the second run started, minus the overlap: nothing of the second twice
@@ -184,20 +189,22 @@ describe('QUALYS_MOBILE_MODE=incremental', () => {
     const T3 = at(T2.toISOString(), 6 * 60);
     const third = await run(T3);
     expect(third.manifest.kind).toBe('incremental');
-    expect(third.manifest.range.detectionUpdatedSince).toBe('2026-03-01T05:30:00Z');
+    expect(third.manifest.range.detectionUpdatedSince).toBe('2026-03-01T05:29:00Z');
     expect(third.ids).toEqual(ids(2, 33, 34));
     const state = await readStateFile(store, config, 'mobile-assets');
+    const asOf = at(T3.toISOString(), -1).toISOString();
+    const snapshotAsOf = at(T1, -1).toISOString();
     expect(state?.committed).toMatchObject({
       kind: 'incremental',
-      nextSince: T3.toISOString(),
-      lastSnapshotAt: T1,
+      nextSince: asOf,
+      lastSnapshotAt: snapshotAsOf,
       completeThrough: T3.toISOString(),
     });
     // `qexport state show` explains where the next increment starts.
     const shown = await showState(store, config, 'mobile-assets', at(T3.toISOString(), 1));
     expect(shown.lines.join('\n')).toContain(
-      `it was an increment: an incremental next run lists detections updated since ${T3.toISOString()} minus ` +
-        `the overlap (last snapshot started ${T1})`,
+      `it was an increment: an incremental next run lists detections updated since ${asOf} minus ` +
+        `the overlap (last snapshot started ${snapshotAsOf})`,
     );
 
     // Nothing changed: an increment with no asset is still a complete run.
@@ -252,11 +259,11 @@ describe('QUALYS_MOBILE_MODE=incremental', () => {
     expect(resumed.result.runId).toBe(stopped.runId);
     const inc = await readRunFromDir(dir, resumed.result.manifestKey!);
     expect(inc.manifest.invocations).toBe(2);
-    expect(inc.manifest.range.detectionUpdatedBefore).toBe('2026-03-01T06:00:00Z');
+    expect(inc.manifest.range.detectionUpdatedBefore).toBe('2026-03-01T05:59:00Z');
     const incIds = inc.records.map((r) => String(r.ID));
     expect(compareIds([...changed, idAt(41)], incIds)).toEqual({ lost: 0, duplicated: 0, extra: 0 });
     const next = await run(at(T2.toISOString(), 6 * 60));
-    expect(next.manifest.range.detectionUpdatedSince).toBe('2026-03-01T05:30:00Z');
+    expect(next.manifest.range.detectionUpdatedSince).toBe('2026-03-01T05:29:00Z');
     expect(next.ids).toEqual(ids(3, 51));
   });
 
@@ -382,7 +389,7 @@ describe('when an incremental deployment starts over with a snapshot (pure: the 
     expect(c.before).toBeUndefined();
   });
 
-  it('otherwise an increment from the previous start minus the overlap, up to this start (seconds)', () => {
+  it('otherwise an increment from the previous start minus the overlap, up to this start minus the lag (seconds)', () => {
     const c = mobileStart({
       config: config({}),
       now: new Date('2026-03-01T12:00:00.750Z'),
@@ -391,7 +398,7 @@ describe('when an incremental deployment starts over with a snapshot (pure: the 
     expect(c).toMatchObject({
       kind: 'incremental',
       since: '2026-03-01T05:30:00Z',
-      before: '2026-03-01T12:00:00Z',
+      before: '2026-03-01T11:59:00Z',
       startedAt: '2026-03-01T12:00:00.750Z',
       overlapMinutes: 30,
     });
@@ -401,6 +408,6 @@ describe('when an incremental deployment starts over with a snapshot (pure: the 
       now,
       committed: { ...committed, nextSince: '2026-03-02T00:00:00.000Z' },
     });
-    expect(ahead.since).toBe('2026-03-01T12:00:00Z');
+    expect(ahead.since).toBe('2026-03-01T11:59:00Z');
   });
 });
