@@ -1,8 +1,9 @@
 /**
  * The export history the analytics contract tests read, produced by the real engine against the simulator
  * into a directory store with the S3 key layout: several complete runs per module, interrupted runs (parts, no
- * manifest) later on the same day as a complete one, a run interrupted and then resumed to completion, and a
- * re-run of a run id that had more parts (its stale parts and old manifests must be gone). Mobile runs in
+ * manifest) later on the same day as a complete one, a run interrupted and then resumed to completion, and a run
+ * read again from its start in fewer parts than its first pass wrote (its stale parts must be gone; re-running a
+ * completed run id is refused, so this is how one run id comes to be written twice). Mobile runs in
  * incremental mode: snapshots with increments between them (one interrupted and resumed, one interrupted for good),
  * assets changing between runs.
  */
@@ -29,6 +30,8 @@ export interface WrittenRun {
   complete: boolean;
   /** The records as stored (qexport_run first). */
   records: ExportRecord[];
+  /** Part objects on disk. */
+  parts: number;
   manifest?: Manifest;
 }
 
@@ -82,6 +85,7 @@ async function readRun(root: string, module: ModuleName, dt: string, runId: stri
     dt,
     complete: Boolean(manifest),
     records: await storedRecords(root, dir),
+    parts: (await readdir(join(root, dir))).filter((f) => f.startsWith('part-')).length,
     manifest,
   };
 }
@@ -154,17 +158,33 @@ export async function engineScenario(): Promise<Scenario> {
     await complete('pci-scans', '2026-03-02T01:00:00.000Z');
     await interrupted('pci-scans', '2026-03-02T07:00:00.000Z', 3);
 
-    // CertView: a snapshot, then a named run id written with 8 parts and re-run with 4.
+    // CertView: a snapshot, then a named run; naming it again is refused (its data stays as it is).
     await complete('certview-certificates', '2026-03-01T02:00:00.000Z');
-    await complete('certview-certificates', '2026-03-02T02:00:00.000Z', {
-      runId: 'nightly-certview',
-      partMax: 10,
-    });
     await complete('certview-certificates', '2026-03-02T02:00:00.000Z', { runId: 'nightly-certview' });
+    const refused = await complete('certview-certificates', '2026-03-02T03:00:00.000Z', {
+      runId: 'nightly-certview',
+    }).catch((err: Error) => err);
+    if (!(refused instanceof Error) || !/already completed/.test(refused.message))
+      throw new Error(`re-running a completed run id was not refused: ${String(refused)}`);
 
     // EDR: three consecutive windows (10-minute overlap, deduplicated), then a fourth interrupted (its first 60
-    // pages are the overlap, all already written, so it stops a few pages into new events).
-    await complete('edr-events', '2026-03-01T00:05:00.000Z');
+    // pages are the overlap, all already written, so it stops a few pages into new events). The first window,
+    // named, could not be proven complete on its first pass (its /count disagreed): read again from its start,
+    // in bigger parts.
+    sim.setDialect({ edrCount: 'disagree' });
+    const first = await runExport({
+      module: getModule('edr-events'),
+      config: { ...config, output: { ...config.output, partMaxRecords: 10 } },
+      client,
+      store,
+      invocation: { runId: 'nightly-edr' },
+      deadline: () => Date.now() + 3600_000,
+      now: at('2026-03-01T00:05:00.000Z'),
+    });
+    sim.setDialect({ edrCount: 'present' });
+    if (first.status !== 'continue') throw new Error(`EDR first pass: ${JSON.stringify(first)}`);
+    await record('edr-events', 'nightly-edr');
+    await complete('edr-events', '2026-03-01T00:05:00.000Z', { runId: 'nightly-edr' });
     await complete('edr-events', '2026-03-01T00:10:00.000Z');
     await complete('edr-events', '2026-03-01T00:13:20.000Z');
     await interrupted('edr-events', '2026-03-02T00:00:00.000Z', 65);

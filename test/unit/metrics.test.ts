@@ -77,3 +77,36 @@ describe('export metrics (EMF)', () => {
     expect(bad.SchemaDriftRecords).toBeUndefined();
   });
 });
+
+describe('clock skew metrics', () => {
+  const withClock = (skewMs: number, overlapMs = 600_000) => {
+    const lines: string[] = [];
+    emitRunMetrics(
+      {
+        module: 'edr-events',
+        result: { status: 'done', records: 1 },
+        pages: 1,
+        apiCalls: 2,
+        retries: 0,
+        durationMs: 1,
+        now: NOW,
+        clock: { skewMs, overlapMs },
+      },
+      (l) => lines.push(l),
+    );
+    return JSON.parse(lines[0]!) as Record<string, unknown>;
+  };
+
+  it('the skew in seconds (Qualys minus us) and whether it exceeds the overlap, either way', () => {
+    expect(withClock(-900_400)).toMatchObject({ ClockSkewSeconds: -900, ClockSkewBeyondOverlap: 1 });
+    expect(withClock(900_000)).toMatchObject({ ClockSkewSeconds: 900, ClockSkewBeyondOverlap: 1 });
+    expect(withClock(-599_000)).toMatchObject({ ClockSkewSeconds: -599, ClockSkewBeyondOverlap: 0 });
+    expect(declared(withClock(0)).Metrics).toContainEqual({ Name: 'ClockSkewBeyondOverlap', Unit: 'Count' });
+  });
+
+  it('nothing measured (no clock given): no clock metric', () => {
+    const none = emitted({ status: 'done', records: 1 });
+    expect(none[EXPORT_METRICS.clockSkewSeconds]).toBeUndefined();
+    expect(none[EXPORT_METRICS.clockSkewBeyondOverlap]).toBeUndefined();
+  });
+});
