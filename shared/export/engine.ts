@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AppConfig } from '../config';
 import { ConfigError, IncompleteError, isQexportError, ResumeLaterError } from '../errors';
 import { redact, silentLogger, type Logger } from '../log';
-import type { CompletenessCheck, Cursor, ModuleDef } from '../modules/types';
+import type { CompletenessCheck, Cursor, ModuleDef, Page } from '../modules/types';
 import {
   addDrift,
   driftChecker,
@@ -210,12 +210,7 @@ export class ExportRun {
         );
       }
       if (invocation.runId) await refuseCompletedRunId(d, state, invocation.runId, now);
-      // A window that ends at "now" ends by Qualys's clock as well as ours (shared/export/window.ts).
-      const reference =
-        module.window && !invocation.backfill
-          ? await referenceTimeFor(module.window, config, d.client, now)
-          : undefined;
-      const ctx = { config, now, committed: state.committed, ...(reference ? { reference } : {}) };
+      const ctx = { config, now, committed: state.committed };
       let startCursor: Cursor;
       if (invocation.backfill) {
         if (!module.startBackfill) {
@@ -237,6 +232,8 @@ export class ExportRun {
         retries: 0,
         invocations: 1,
         ...(invocation.backfill ? { backfill: invocation.backfill } : {}),
+        // A window that ends at "now" is fixed by Qualys's clock too, before the first page (fixReference).
+        ...(module.window && !invocation.backfill ? { awaitingReference: true as const } : {}),
       };
       state.inProgress = run;
     }
@@ -250,8 +247,7 @@ export class ExportRun {
       return busy(latest.state.lease ?? { owner: 'another invocation', expiresAt: now.toISOString() });
     }
     const self = new ExportRun(d, ref, run, owner, invocation.owner !== undefined);
-    if (run.invocations === 1)
-      d.logger.info('started run', { runId: run.runId, range: module.describe(run.cursor) });
+    if (run.invocations === 1) d.logger.info('started run', { runId: run.runId });
     self.startHeartbeat();
     return self;
   }
@@ -344,6 +340,23 @@ export class ExportRun {
     this.run.cursor = this.lastCursor;
   }
 
+  /**
+   * Fixes the window of a run that ends at "now" (shared/export/window.ts): asks Qualys's time when the client has
+   * not measured it, and starts the module's cursor again from that reference. Nothing has been read yet; a
+   * deadline or rate-limit wait on the way pauses the run like any page, and the next invocation asks again.
+   */
+  private async fixReference(): Promise<void> {
+    const { module, config, client, now, logger } = this.d;
+    const at = now();
+    const reference = await referenceTimeFor(module.window!, config, client, at);
+    const start = module.start({ config, now: at, committed: this.state.committed, reference });
+    this.run.startCursor = start;
+    this.run.cursor = start;
+    this.lastCursor = start;
+    delete this.run.awaitingReference;
+    logger.info('window fixed', { runId: this.run.runId, range: module.describe(start) });
+  }
+
   /** Pages → parts until the listing ends, the time budget runs out, the API asks for a long wait, or Ctrl-C. */
   async pump(): Promise<PumpOutcome> {
     const { module, config, client, store, opts, now } = this.d;
@@ -353,12 +366,14 @@ export class ExportRun {
     // The pagers fetch ahead themselves (the next request leaves while this page is parsed, serialised,
     // compressed and uploaded), so pages are taken as they come: reading one ahead here too would only keep one
     // more page in memory (issue 14: peak memory).
-    const pages = module.pages(client, this.run.cursor, config, this.d.logger, {
-      runId: this.run.runId,
-      scratch: runScratch(store, config, module.name),
-    });
-    const iterator = pages[Symbol.asyncIterator]();
+    let iterator: AsyncIterator<Page> | undefined;
     try {
+      if (this.run.awaitingReference) await this.fixReference();
+      const pages = module.pages(client, this.run.cursor, config, this.d.logger, {
+        runId: this.run.runId,
+        scratch: runScratch(store, config, module.name),
+      });
+      iterator = pages[Symbol.asyncIterator]();
       for (;;) {
         if (this.lost) throw this.lost;
         if (opts.signal?.aborted) {
@@ -407,7 +422,7 @@ export class ExportRun {
       } else failure = err;
     } finally {
       // Stop any fetch-ahead the pager has in flight.
-      await iterator.return?.().catch(() => undefined);
+      await iterator?.return?.().catch(() => undefined);
     }
 
     // The pages in the open part are complete: store them so no fetched work is lost.

@@ -75,6 +75,11 @@ export interface RunInProgress {
   schemaDrift?: DriftSummary;
   /** Set on a backfill run: its window; publishing it leaves the scheduled window where it was. */
   backfill?: TimeWindow;
+  /**
+   * Set while the run's window, which ends at "now", has not been fixed by Qualys's clock yet: the cursors are the
+   * module's start from our clock alone, replaced before the first page is requested (shared/export/window.ts).
+   */
+  awaitingReference?: true;
   lastError?: { code: string; message: string; at: string };
 }
 
