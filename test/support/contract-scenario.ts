@@ -91,7 +91,13 @@ async function readRun(root: string, module: ModuleName, dt: string, runId: stri
 }
 
 export async function engineScenario(): Promise<Scenario> {
-  const sim = await startSimulator({ seed: 7, counts: SIM_COUNTS, edr: { start: EDR_START, stepMs: 1000 } });
+  // EDR events in the recorded body form with a separate time-series id (F_<agentId>_<n> beside timeSeriesId).
+  const sim = await startSimulator({
+    seed: 7,
+    counts: SIM_COUNTS,
+    edr: { start: EDR_START, stepMs: 1000 },
+    dialect: { edrIdForm: 'agent-number' },
+  });
   try {
     const out = await mkdtemp(join(tmpdir(), 'qexport-contract-'));
     const store = createDirStore(out);
