@@ -108,6 +108,11 @@ function tenantFindings(stack: QualysExportStack, t: TenantResources): Acknowled
       },
       {
         construct: f,
+        id: `${RULE}IAM5[Resource::${bucketArn}/${t.dataPrefix}/_state/${m}/*]`,
+        reason: `The ${m} exporter${of} keeps objects named per run beside its state file, under its own ${t.dataPrefix}/_state/${m}/ only (EDR's overlap fingerprints), and removes them once unneeded.`,
+      },
+      {
+        construct: f,
         id: `${RULE}IAM5[Resource::${bucketArn}/${t.dataPrefix}/manifests/module=${m}/*]`,
         reason: `The ${m} exporter${of} writes one catalogue manifest per run under its own module's catalogue prefix only.`,
       },

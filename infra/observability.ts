@@ -11,6 +11,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { ModuleName } from '../shared/config';
 import {
+  CLOCK_SKEW_MODULES,
   DIM_FUNCTION,
   DIM_MODULE,
   DIM_TENANT,
@@ -29,6 +30,7 @@ export const ALARM_KINDS = [
   'RunsBusy',
   'CompletenessFailures',
   'SchemaDrift',
+  'ClockSkew',
   'TokenAge',
   'TokenRefreshFailing',
   'ScheduleDeliveryFailed',
@@ -267,6 +269,20 @@ export function observability(scope: Construct, props: ObservabilityProps): clou
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       },
     );
+    if ((CLOCK_SKEW_MODULES as readonly string[]).includes(module)) {
+      alarm(
+        `${id}ClockSkew`,
+        'ClockSkew',
+        `Qualys's clock and the ${module} exporter's differ by more than the overlap of consecutive windows.`,
+        {
+          metric: moduleMetric(module, EXPORT_METRICS.clockSkewBeyondOverlap, 'Maximum', Duration.hours(1)),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        },
+      );
+    }
 
     const hour = Duration.hours(1);
     dashboardRows.push([

@@ -469,7 +469,8 @@ export function tenantOutputs(scope: Construct, r: TenantResources): void {
 }
 
 /**
- * What an exporter may do in S3, exactly: its state file (read, conditional write), its own data prefix (parts,
+ * What an exporter may do in S3, exactly: its state file (read, conditional write), the objects it keeps beside
+ * it (`_state/<module>/`: EDR's overlap fingerprints, written, read back and removed), its own data prefix (parts,
  * manifests, stale-part removal, aborted multipart uploads), its own catalogue manifests, and listing only
  * under those keys. `prefix` is the tenant's: `<prefix>` or `<prefix>/<tenant>`.
  */
@@ -480,11 +481,17 @@ export function exporterS3Statements(
   module: ModuleName,
 ): iam.PolicyStatement[] {
   const stateKey = `${prefix}/_state/${module}.json`;
+  const scratch = `${prefix}/_state/${module}/*`;
   return [
     new iam.PolicyStatement({
       sid: 'OwnState',
       actions: ['s3:GetObject', 's3:PutObject'],
       resources: [objectArn(stateKey)],
+    }),
+    new iam.PolicyStatement({
+      sid: 'OwnStateObjects',
+      actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+      resources: [objectArn(scratch)],
     }),
     new iam.PolicyStatement({
       sid: 'OwnData',
@@ -502,7 +509,7 @@ export function exporterS3Statements(
       sid: 'ListOwnKeys',
       actions: ['s3:ListBucket'],
       resources: [bucketArn],
-      conditions: { StringLike: { 's3:prefix': [`${prefix}/${module}/*`, stateKey] } },
+      conditions: { StringLike: { 's3:prefix': [`${prefix}/${module}/*`, stateKey, scratch] } },
     }),
   ];
 }

@@ -23,6 +23,12 @@ export const EXPORT_METRICS = {
   clockSkewBeyondOverlap: 'ClockSkewBeyondOverlap',
 } as const;
 
+/**
+ * The modules whose windows end at "now" (ModuleDef.window): they report the clock skew metrics, and the stack
+ * alarms on ClockSkewBeyondOverlap for them (test/unit/metrics.test.ts keeps this list equal to the modules').
+ */
+export const CLOCK_SKEW_MODULES = ['edr-events', 'mobile-assets'] as const;
+
 export const TOKEN_METRICS = {
   tokenAgeSeconds: 'TokenAgeSeconds',
   refreshes: 'TokenRefreshes',

@@ -13,6 +13,7 @@ import { ALARM_KINDS, alarmWindow } from '../../infra/observability';
 import { usesProxy } from '../../infra/tenant';
 import type { QualysExportStack } from '../../infra/stack';
 import { MODULES } from '../../shared/config';
+import { CLOCK_SKEW_MODULES } from '../../shared/metrics-names';
 import { definitionOf } from './asl';
 import { expectEveryAcknowledgementMatches, unacknowledged } from './nag-findings';
 
@@ -254,6 +255,16 @@ describe('alarms that deliver', () => {
         Threshold: 0,
         ComparisonOperator: 'GreaterThanThreshold',
       });
+      // Modules whose windows end at now: Qualys's clock and ours further apart than the overlap.
+      if ((CLOCK_SKEW_MODULES as readonly string[]).includes(module)) {
+        expect(byName('ClockSkew')).toMatchObject({
+          MetricName: 'ClockSkewBeyondOverlap',
+          Statistic: 'Maximum',
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          Dimensions: dims,
+        });
+      }
       const failed = JSON.stringify(byName('ExecutionsFailed').Metrics);
       for (const m of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted', 'RunsBusy'])
         expect(failed).toContain(`"MetricName":"${m}"`);

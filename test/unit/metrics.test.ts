@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { emitRunMetrics, type RunMetricsResult } from '../../shared/app/metrics';
-import { EXPORT_METRICS } from '../../shared/metrics-names';
+import { MODULES } from '../../shared/config';
+import { CLOCK_SKEW_MODULES, EXPORT_METRICS } from '../../shared/metrics-names';
+import { getModule } from '../../shared/modules';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
 
@@ -108,5 +110,11 @@ describe('clock skew metrics', () => {
     const none = emitted({ status: 'done', records: 1 });
     expect(none[EXPORT_METRICS.clockSkewSeconds]).toBeUndefined();
     expect(none[EXPORT_METRICS.clockSkewBeyondOverlap]).toBeUndefined();
+  });
+});
+
+describe('which modules report clock skew', () => {
+  it('exactly the modules whose windows end at now (the stack alarms on these)', () => {
+    expect(MODULES.filter((m) => getModule(m).window)).toEqual([...CLOCK_SKEW_MODULES]);
   });
 });
