@@ -37,7 +37,8 @@ Options:
                                    (AWS_REGION or AWS_DEFAULT_REGION, AWS_PROFILE or keys, AWS_ENDPOINT_URL_S3)
   --dotenv FILE                    read variables from FILE (default ./.env when present); real env wins
                                    (formerly --env-file, which Node.js itself intercepts)
-  --run-id ID                      name the run (default: timestamp + random suffix)
+  --run-id ID                      name the run (default: timestamp + random suffix); the same id resumes that
+                                   run while it is in progress, and naming a completed run is refused (exit 2)
   --from TIME --to TIME            backfill: export exactly this window (edr-events only; ISO times, e.g.
                                    2026-11-01T00:00:00Z). The scheduled window is left where it is; a window
                                    that overlaps what earlier runs covered is refused (it would write twice)
