@@ -1,6 +1,6 @@
 // `npm run bench` — performance figures for qualys-export (README "Benchmarks", docs/benchmarks.md).
 //   --smoke        tiny scale and one run per figure: proves the benchmarks work (CI), not the targets
-//   --only=a,b     a subset of: xml, gzip, startup, coldstart, efficiency, cpu, calls, memory
+//   --only=a,b     a subset of: xml, gzip, startup, coldstart, efficiency, cpu, calls, memory, checkpoint
 //   --runs=N       alternated runs per figure (default 3; every figure is the median with min-max)
 //   --modules=a,b  only these modules in the per-module sections
 // Writes bench/results/latest.json (smoke.json, partial.json) and prints a table: each figure, its target and
@@ -25,7 +25,17 @@ const ROOT = join(import.meta.dirname, '..');
 const argv = process.argv.slice(2);
 const smoke = argv.includes('--smoke');
 const onlyArg = argv.find((a) => a.startsWith('--only='));
-const SECTIONS = ['xml', 'gzip', 'startup', 'coldstart', 'efficiency', 'cpu', 'calls', 'memory'];
+const SECTIONS = [
+  'xml',
+  'gzip',
+  'startup',
+  'coldstart',
+  'efficiency',
+  'cpu',
+  'calls',
+  'memory',
+  'checkpoint',
+];
 const only = new Set(onlyArg ? onlyArg.slice(7).split(',') : SECTIONS);
 for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section '${s}'`);
 const RUNS = Number(argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? (smoke ? 1 : 3));
@@ -186,18 +196,17 @@ async function startHelper(script: string, arg?: unknown) {
   };
 }
 
-function edrTimeline(n: number) {
-  const span = 48 * 3600_000;
+function edrTimeline(n: number, span = 48 * 3600_000) {
   return {
     start: new Date(Date.now() - span - 60_000).toISOString(),
     stepMs: Math.max(1, Math.floor(span / Math.max(1, n))),
   };
 }
 
-async function startSim(module: ModuleName, n: number, latencyMs = 0): Promise<Sim> {
+async function startSim(module: ModuleName, n: number, latencyMs = 0, edrSpanMs?: number): Promise<Sim> {
   const h = await startHelper('sim-server.ts', {
     counts: onlyCounts(module, n),
-    edr: edrTimeline(n),
+    edr: edrTimeline(n, edrSpanMs),
     latencyMs,
     limits: { concurrency: 2 },
   });
@@ -417,9 +426,10 @@ function proofCalls(module: ModuleName, pages: number, countCall: boolean): { ca
     case 'certview-certificates':
       return { calls: 1, text: ' + 1 empty page' };
     case 'edr-events':
+      // The time probe (a /count of the last second) fixes the window by Qualys's clock before the first page.
       return countCall
-        ? { calls: 2, text: ' + 1 empty page + 1 /ioc/events/count' }
-        : { calls: 1, text: ' + 1 empty page' };
+        ? { calls: 3, text: ' + 1 time probe + 1 empty page + 1 /ioc/events/count' }
+        : { calls: 2, text: ' + 1 time probe + 1 empty page' };
     default:
       return { calls: 0, text: '' }; // the last batch has no WARNING
   }
@@ -811,10 +821,21 @@ if (only.has('memory')) {
       target: false,
     },
   ] as const;
-  for (const module of (['edr-events', 'mobile-assets'] as const).filter((m) => MODULES.includes(m))) {
-    sectionStart(`memory ${module}`);
+  // EDR at its default page and at the largest the simulator accepts (the docs suggest 5,000 to tenants near the
+  // rate limit); Mobile at its default truncation limit.
+  const cases = [
+    { module: 'edr-events' as const, page: 1000 },
+    { module: 'edr-events' as const, page: 5000 },
+    { module: 'mobile-assets' as const, page: 1000 },
+  ].filter((c) => MODULES.includes(c.module));
+  for (const { module, page } of cases) {
+    sectionStart(`memory ${module} page ${page}`);
     const n = scales[module]!;
     const sim = await startSim(module, n);
+    const env: Record<string, string> =
+      module === 'edr-events'
+        ? { QUALYS_EDR_PAGE_SIZE: String(page) }
+        : { QUALYS_MOBILE_TRUNCATION_LIMIT: String(page) };
     const results = await alternate(
       setups.map((setup) => async () => {
         const h = setup.sink === 's3' ? await startHelper('s3-server.ts') : undefined;
@@ -824,6 +845,7 @@ if (only.has('memory')) {
               sink: setup.sink,
               ...(h ? { s3: { endpoint: h.info.endpoint!, bucket: h.info.bucket! } } : {}),
               sampleMemory: true,
+              env,
             }),
             setup.heap,
           );
@@ -845,7 +867,7 @@ if (only.has('memory')) {
           .join(', ');
       add(
         setup.name,
-        `${module} x${n}`,
+        `${module} x${n}, page ${page}`,
         rs.map((x) => x.peakRssMb),
         'MB',
         setup.target ? target : undefined,
@@ -853,6 +875,57 @@ if (only.has('memory')) {
           `at each run's sampled peak (MB): ${rs.map(peaks).join(' | ')}`,
       );
     });
+  }
+}
+
+// ------------------------------------------------------------------ EDR checkpoints: size and state bytes per run
+/**
+ * The worst case for EDR's checkpoint: every event of the window in its overlap (the last 10 minutes), so every
+ * event's fingerprint must be kept for the next run. Invocations of 20 pages each (as Lambda invocations end at
+ * their deadline) write a checkpoint each. Reported: the largest state file [<= 64 KB], the state bytes written per
+ * event (constant when they grow linearly with the run), and the objects kept beside the state file.
+ */
+if (only.has('checkpoint') && MODULES.includes('edr-events')) {
+  for (const page of [1000, 5000]) {
+    const rows: { n: number; r: WorkerResult }[] = [];
+    for (const n of scale([100_000, 1_000_000], [5_000, 20_000])) {
+      sectionStart(`checkpoint edr-events ${n} page ${page}`);
+      const sim = await startSim('edr-events', n, 0, 9 * 60_000);
+      const r = await worker(
+        workerSpec('export', 'edr-events', sim, {
+          env: { QUALYS_EDR_PAGE_SIZE: String(page) },
+          pagesPerInvocation: 20,
+        }),
+      );
+      await sim.close();
+      if (r.status !== 'done' || r.records !== n || !r.state)
+        throw new Error(`edr-events checkpoint ${n}: ${r.status}, exported ${r.records} of ${n}`);
+      rows.push({ n, r });
+      const s = r.state;
+      add(
+        'EDR checkpoint, all events in the overlap',
+        `edr-events x${n}, page ${page}: largest state file`,
+        [s.maxBytes / 1024],
+        'KB',
+        { text: '<= 64 KB', ok: (x) => x.max <= 64 },
+        `${s.writes} state writes, ${(s.bytes / 1024).toFixed(0)} KB in all (${(s.bytes / n).toFixed(2)} B/event); ` +
+          `beside it: ${s.scratchWrites} objects, ${(s.scratchBytes / 1024 / 1024).toFixed(1)} MB ` +
+          `(${(s.scratchBytes / n).toFixed(1)} B/event)`,
+      );
+    }
+    if (rows.length === 2) {
+      const [a, b] = rows as [{ n: number; r: WorkerResult }, { n: number; r: WorkerResult }];
+      const perEvent = (x: { n: number; r: WorkerResult }) =>
+        (x.r.state!.bytes + x.r.state!.scratchBytes) / x.n;
+      add(
+        'EDR checkpoint, all events in the overlap',
+        `edr-events page ${page}: state bytes per event, ${b.n} vs ${a.n} events`,
+        [perEvent(b) / perEvent(a)],
+        'x',
+        { text: '~1 (linear)', ok: (x) => x.max <= 1.25 },
+        `${perEvent(a).toFixed(1)} and ${perEvent(b).toFixed(1)} bytes per event written to the state file and beside it`,
+      );
+    }
   }
 }
 

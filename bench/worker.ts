@@ -15,6 +15,11 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { buildQualysClient, localAuth, warmUp } from '../shared/app/build-client';
 import { runModuleLocally } from '../shared/app/run-local';
 import { loadConfig, type ModuleName } from '../shared/config';
+import { runExport } from '../shared/export/engine';
+import { stateKeyFor } from '../shared/export/layout';
+import type { RunResult } from '../shared/export/types';
+import { getModule } from '../shared/modules';
+import type { ObjectStore } from '../shared/sink/types';
 import { parseXml } from '../shared/modules/xml';
 import { createDirStore, createS3Store } from '../shared/sink';
 
@@ -32,6 +37,8 @@ export interface WorkerSpec {
   s3?: { endpoint: string; bucket: string };
   /** Sample memory during the run and report its breakdown at the highest RSS seen. */
   sampleMemory?: boolean;
+  /** Invocations end after this many pages (as Lambda invocations end at their deadline): more checkpoints. */
+  pagesPerInvocation?: number;
 }
 
 export interface WorkerResult {
@@ -53,6 +60,11 @@ export interface WorkerResult {
   fetchSpanMs?: number;
   /** What the process held when its sampled RSS was highest (MB): V8 heap spaces, external and array buffers. */
   atPeak?: Record<string, number>;
+  /**
+   * The exporter's writes beside its data: the largest state file (the checkpoint), the bytes of every state file
+   * written, and the bytes of the objects kept beside it (`_state/<module>/…`), with their counts.
+   */
+  state?: { maxBytes: number; bytes: number; writes: number; scratchBytes: number; scratchWrites: number };
 }
 
 /** Samples memory every 50 ms and keeps the breakdown of the sample with the highest RSS. */
@@ -212,6 +224,9 @@ async function page(consume: Consume, check: (res: Response) => Promise<unknown>
   }
 
   if (spec.module === 'edr-events') {
+    // The exporter's first request: the time probe before the window is fixed (a count of the last second).
+    const probe = `${m.edr.timeField}:['${new Date(startedAt - 1000).toISOString()}'..'${new Date(startedAt).toISOString()}']`;
+    await check(await get(`${base}/ioc/events/count?${new URLSearchParams({ filter: probe })}`));
     const to = new Date(startedAt).toISOString();
     const from = new Date(startedAt - m.edr.initialLookbackHours * 3600_000).toISOString();
     const field = m.edr.timeField;
@@ -313,6 +328,53 @@ function makeFloor(): { consume: Consume; end: () => Promise<void> } {
   };
 }
 
+/** Counts what the exporter writes to its state file and beside it. */
+function stateMeter(inner: ObjectStore, stateKey: string) {
+  const state = { maxBytes: 0, bytes: 0, writes: 0, scratchBytes: 0, scratchWrites: 0 };
+  const scratch = stateKey.replace(/\.json$/, '/');
+  const store: ObjectStore = {
+    ...inner,
+    putJson: (key, value, condition) => {
+      const bytes = Buffer.byteLength(JSON.stringify(value));
+      if (key === stateKey) {
+        state.maxBytes = Math.max(state.maxBytes, bytes);
+        state.bytes += bytes;
+        state.writes++;
+      } else if (key.startsWith(scratch)) {
+        state.scratchBytes += bytes;
+        state.scratchWrites++;
+      }
+      return inner.putJson(key, value, condition);
+    },
+  };
+  return { store, state };
+}
+
+/** Invocations of `pages` pages each, one owner holding the lease, as a Step Functions execution runs them. */
+async function invocations(
+  pages: number,
+  store: ObjectStore,
+  client: ReturnType<typeof buildQualysClient>,
+): Promise<RunResult> {
+  let result: RunResult | undefined;
+  for (let i = 0; i < 100_000; i++) {
+    let n = 0;
+    result = await runExport({
+      module: getModule(spec.module),
+      config,
+      client,
+      store,
+      invocation: result?.runId
+        ? { owner: 'bench', continuation: { runId: result.runId } }
+        : { owner: 'bench' },
+      deadline: () => (n++ < pages ? Number.POSITIVE_INFINITY : 0),
+      safetyMs: 0,
+    });
+    if (result.status !== 'continue') return result;
+  }
+  throw new Error('the run did not end');
+}
+
 const sampled = spec.sampleMemory ? peakSampler() : undefined;
 const startedAt = Date.now();
 const cpu0 = process.cpuUsage();
@@ -322,7 +384,7 @@ let dir: string | undefined;
 
 if (spec.mode === 'export') {
   if (spec.sink !== 's3') dir = await mkdtemp(join(tmpdir(), 'qexport-bench-'));
-  const store = spec.s3
+  const sink = spec.s3
     ? createS3Store({
         s3: new S3Client({
           endpoint: spec.s3.endpoint,
@@ -336,9 +398,12 @@ if (spec.mode === 'export') {
         bucket: spec.s3.bucket,
       })
     : createDirStore(dir!);
+  const { store, state } = stateMeter(sink, stateKeyFor(config, spec.module));
   const meter = idleMeter(fetch);
   const client = buildQualysClient(config, auth, meter.fetch);
-  const r = await runModuleLocally({ module: spec.module, config, client, store });
+  const r = spec.pagesPerInvocation
+    ? await invocations(spec.pagesPerInvocation, store, client)
+    : await runModuleLocally({ module: spec.module, config, client, store });
   result = {
     mode: spec.mode,
     module: spec.module,
@@ -346,6 +411,7 @@ if (spec.mode === 'export') {
     records: r.records,
     calls: client.stats().calls,
     ...meter.idle(),
+    state,
   };
 } else {
   const floor = spec.mode === 'floor' ? makeFloor() : undefined;

@@ -89,8 +89,8 @@ describe('resources', () => {
     template.resourceCountIs('AWS::SQS::Queue', 1);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     // Per module: no run completed, freshness, executions failed, busy, completeness, schema drift (6 × 4);
-    // token age, token refresh failing, schedule delivery failed.
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 27);
+    // clock skew for EDR and Mobile (2); token age, token refresh failing, schedule delivery failed.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 29);
     template.resourceCountIs('AWS::Logs::LogGroup', 9);
   });
 
@@ -355,6 +355,13 @@ describe('least privilege', () => {
         Resource: obj(`qualys/_state/${module}.json`),
       },
       {
+        // Objects kept beside the state file (EDR's overlap fingerprints), removed once unneeded.
+        Sid: 'OwnStateObjects',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        Resource: obj(`qualys/_state/${module}/*`),
+      },
+      {
         Sid: 'OwnData',
         Effect: 'Allow',
         Action: ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
@@ -371,7 +378,11 @@ describe('least privilege', () => {
         Effect: 'Allow',
         Action: 's3:ListBucket',
         Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
-        Condition: { StringLike: { 's3:prefix': [`qualys/${module}/*`, `qualys/_state/${module}.json`] } },
+        Condition: {
+          StringLike: {
+            's3:prefix': [`qualys/${module}/*`, `qualys/_state/${module}.json`, `qualys/_state/${module}/*`],
+          },
+        },
       },
     ]);
     const text = JSON.stringify(statements);
