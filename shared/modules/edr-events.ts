@@ -416,7 +416,18 @@ async function* edrPages(
   // The previous run's overlap events, and the events at the instant this cursor reached.
   const skipList = readList(cursor.skip, 'EDR checkpoint skip');
   const skip = new FingerprintSet(listSize(skipList));
-  await loadList(skipList, skip, run, 'EDR checkpoint skip');
+  try {
+    await loadList(skipList, skip, run, 'EDR checkpoint skip');
+  } catch (err) {
+    if (!(err instanceof QexportError) || err.code !== 'state') throw err;
+    throw new QexportError(
+      'state',
+      `${err.message}. These are the events the previous run wrote in its overlap, which this window reads again; ` +
+        'without them they would be written twice. Restore the object, or start over with `qexport state reset ' +
+        'edr-events --yes --all` (the next window then starts from the initial look-back)',
+      { cause: err },
+    );
+  }
   const instant = new Instant();
   if (cursor.after) {
     const seen: Fingerprint[] = [];

@@ -1,7 +1,8 @@
 // Issue 19 items 1–3 and EDR's share of 7, over real HTTP against the simulator: Qualys's clock as the reference
 // for windows that end at "now", what identifies an EDR event, checkpoints that do not grow with the run, and run
 // ids that never destroy published data.
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MODULES, type ModuleName } from '../../shared/config';
@@ -22,7 +23,7 @@ import {
   simRuns,
   testClient,
 } from '../support/harness';
-import { walk } from '../support/cli';
+import { qexport, simCliEnv, walk } from '../support/cli';
 
 const runs = simRuns();
 afterEach(() => runs.cleanup());
@@ -300,6 +301,9 @@ describe('EDR checkpoints do not grow with the run', () => {
     const second = await run(20, false);
     expect(second.result.status).toBe('failed');
     expect(second.result.error?.message).toMatch(/recent-00000\.json says \d+ fingerprints, holds 3/);
+    expect(second.result.error?.message).toMatch(
+      /Restore the object, or start over with .*state reset edr-events/,
+    );
     expect(second.result.error?.code).toBe('state');
   });
 });
@@ -343,5 +347,43 @@ describe('a run id names one run: re-running a completed one is refused, its dat
       runUntilSettled(module, config, client, store, { now: later, runId: 'nightly-1' }),
     ).rejects.toThrow(/already completed: its manifest is .*run=nightly-1\/_manifest\.json/);
     expect((await manifestKeys(dir)).filter((k) => k.includes('run=nightly-1'))).toHaveLength(1);
+  });
+});
+
+describe('the command line', () => {
+  it('a run under 15 minutes of skew warns on stderr; its run id named again exits 2, its events untouched', async () => {
+    // The issue's scenario: `qexport export edr-events --run-id X` twice. Events of the last two hours (the CLI runs
+    // on the real clock), Qualys's clock 15 minutes behind.
+    const { sim } = await runs.start({
+      seed: 13,
+      counts: { pci: 0, certview: 0, edr: 2996, mobile: 0 },
+      edr: { start: new Date(Date.now() - 2 * 3600_000).toISOString(), stepMs: 2000 },
+      dialect: { clockSkewSeconds: -900 },
+    });
+    const out = await mkdtemp(join(tmpdir(), 'qexport-integrity-'));
+    try {
+      const env = { ...simCliEnv(sim), QUALYS_EDR_PAGE_SIZE: '1000' };
+      const first = await qexport(['export', 'edr-events', '--out', out, '--run-id', 'X'], { env });
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stderr).toMatch(
+        /qexport: edr-events: warning: Qualys's clock is 15 min behind this machine's \(Date headers of \d+ responses\), more than the 10 min overlap/,
+      );
+      const files = async () =>
+        Promise.all(
+          (await walk(join(out, 'qualys', 'edr-events'))).sort().map(async (p) => [p, await readFile(p)]),
+        );
+      const before = await files();
+      const [manifestFile] = before.map(([p]) => p as string).filter((p) => p.endsWith('_manifest.json'));
+      const manifest = JSON.parse(await readFile(manifestFile!, 'utf8')) as { totals: { records: number } };
+      // Everything Qualys had processed up to the window's end (its now, 15 minutes behind, minus the lag).
+      expect(manifest.totals.records).toBeGreaterThan(2996 - 15 * 30 - 60);
+
+      const again = await qexport(['export', 'edr-events', '--out', out, '--run-id', 'X'], { env });
+      expect(again.code, again.stderr).toBe(2);
+      expect(again.stderr).toMatch(/run X of edr-events already completed: .*omit the run id \(--run-id/);
+      expect(await files()).toEqual(before);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
   });
 });
