@@ -2,6 +2,7 @@ import { ConfigError } from '../../shared/errors';
 import { demoCommand } from './demo';
 import { errorLines } from './errors';
 import { exportCommand } from './export';
+import { queryCommand } from './query';
 import { stateCommand } from './state';
 import { tokenCommand } from './token';
 
@@ -15,6 +16,9 @@ Usage:
   qexport token  [--dotenv FILE]                        obtain and check a token; prints method, subject, expiry
   qexport state  show <module|all> | reset <module> --yes [--all] [--out DIR|s3://…]
                                                      explain or clear a module's checkpoint
+  qexport query  <dir> ["<SQL>"] [--format table|csv|json|ndjson]
+                                                     SQL (DuckDB) over an output folder: the Athena tables
+                                                     and views; without SQL, statements from stdin
   qexport sim    [--port N] [--scale N] [--seed N] [--latency MS] [--fault ...]
                                                      run the Qualys API simulator
   qexport <command> --help                              details for one command
@@ -42,6 +46,8 @@ export async function main(argv: string[]): Promise<number> {
         return await tokenCommand(rest);
       case 'state':
         return await stateCommand(rest);
+      case 'query':
+        return await queryCommand(rest);
       case 'sim': {
         const { runSimulatorCli } = await import('../../test/sim/cli');
         return await runSimulatorCli(rest);
@@ -54,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
         return cmd === undefined ? 2 : 0;
       default:
         throw new ConfigError(
-          `unknown command '${cmd}' (expected demo, export, token, state or sim; see 'qexport --help')`,
+          `unknown command '${cmd}' (expected demo, export, token, state, query or sim; see 'qexport --help')`,
         );
     }
   } catch (err) {
