@@ -2,6 +2,7 @@ import { ConfigError } from '../../shared/errors';
 import { demoCommand } from './demo';
 import { errorLines } from './errors';
 import { exportCommand } from './export';
+import { watchLauncher } from './launcher';
 import { queryCommand } from './query';
 import { stateCommand } from './state';
 import { tokenCommand } from './token';
@@ -30,12 +31,15 @@ Exit codes:
   0    done
   2    usage, configuration or AWS setup problem: one line per problem, naming the fix; nothing was exported
   3    the export (or the token request before it) failed; the message says whether a checkpoint was kept
-  130  interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM): the message says where the checkpoint is,
-       unfinished temporary files are removed; run the same command again to resume
+  130  interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM); 129 hung up (SIGHUP, or npx killed): the
+       message says where the checkpoint is, unfinished temporary files are removed; run the same command
+       again to resume
 `;
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // Started by npx / npm run: stop when npm is killed (npm does not pass signals on; see launcher.ts).
+  watchLauncher();
   try {
     switch (cmd) {
       case 'demo':
