@@ -1,6 +1,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../../shared/errors';
 
+/** Stands in for a text argument while parseArgs runs (a character no command line holds). */
+const TEXT = String.fromCharCode(0);
+
 /** Flags renamed because Node.js intercepts them: old spelling → new one. */
 const RENAMED: Record<string, string> = { 'env-file': 'dotenv' };
 
@@ -40,10 +43,11 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
       args.push(`${a}=${next}`);
       i++;
     } else if (/^-/.test(a) && /\s/.test(a) && !/^--?[\w-]+=/.test(a)) {
-      args.push(`\u0000${texts.push(a) - 1}`);
+      args.push(`${TEXT}${texts.push(a) - 1}`);
     } else args.push(a);
   }
-  const restore = (v: string) => (/^\u0000\d+$/.test(v) ? texts[Number(v.slice(1))]! : v);
+  const restore = (v: string) =>
+    v.startsWith(TEXT) && /^\d+$/.test(v.slice(TEXT.length)) ? texts[Number(v.slice(TEXT.length))]! : v;
   try {
     const parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
     return { ...parsed, positionals: parsed.positionals.map(restore) };
