@@ -31,7 +31,7 @@ import { openOutput } from './stores';
 const HELP = `qexport export <module|all> [options]
 
 Exports one module (or all four) from a real Qualys tenant. Configuration comes from environment variables
-(or a dotenv file); see the README's configuration reference. An interrupted run resumes from its checkpoint
+(or a dotenv file); see docs/configuration.md. An interrupted run resumes from its checkpoint
 when the same command is run again.
 
 Options:
