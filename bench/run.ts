@@ -3,6 +3,7 @@
 //   --only=a,b     a subset of: xml, gzip, startup, coldstart, efficiency, cpu, calls, memory, checkpoint
 //   --runs=N       alternated runs per figure (default 3; every figure is the median with min-max)
 //   --modules=a,b  only these modules in the per-module sections
+//   --setups=a,b   memory: only these set-ups (deployed, runtime, machine, cli); --pages=N,M: only these pages
 // Writes bench/results/latest.json (smoke.json, partial.json) and prints a table: each figure, its target and
 // whether it is met. The simulator, the S3 stand-in and the Python peer run in their own processes.
 import { spawn } from 'node:child_process';
@@ -44,6 +45,13 @@ const modulesArg = argv.find((a) => a.startsWith('--modules='));
 const MODULES = modulesArg
   ? ALL_MODULES.filter((m) => modulesArg.slice(10).split(',').includes(m))
   : ALL_MODULES;
+const listArg = (name: string) =>
+  argv
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.slice(name.length + 3)
+    .split(',');
+const SETUPS = listArg('setups');
+const PAGES = listArg('pages')?.map(Number);
 /** Page sizes: the exporter's defaults, which are also the largest the APIs allow (EDR: see calls). */
 const PAGE: Record<ModuleName, number> = {
   'pci-scans': 1000,
@@ -810,24 +818,39 @@ if (only.has('memory')) {
     'edr-events': 5000,
     'mobile-assets': 1000,
   });
-  const setups = [
-    { name: 'Peak RSS, S3 sink, as deployed', sink: 's3', heap: 'lambda', target: true },
-    { name: "Peak RSS, S3 sink, the runtime's own heap", sink: 's3', heap: 'runtime', target: false },
-    { name: "Peak RSS, S3 sink, this machine's heap", sink: 's3', heap: 'machine', target: false },
-    {
-      name: "Peak RSS, directory sink (CLI), this machine's heap",
-      sink: 'dir',
-      heap: 'machine',
-      target: false,
-    },
-  ] as const;
+  const setups = (
+    [
+      { id: 'deployed', name: 'Peak RSS, S3 sink, as deployed', sink: 's3', heap: 'lambda', target: true },
+      {
+        id: 'runtime',
+        name: "Peak RSS, S3 sink, the runtime's own heap",
+        sink: 's3',
+        heap: 'runtime',
+        target: false,
+      },
+      {
+        id: 'machine',
+        name: "Peak RSS, S3 sink, this machine's heap",
+        sink: 's3',
+        heap: 'machine',
+        target: false,
+      },
+      {
+        id: 'cli',
+        name: "Peak RSS, directory sink (CLI), this machine's heap",
+        sink: 'dir',
+        heap: 'machine',
+        target: false,
+      },
+    ] as const
+  ).filter((s) => !SETUPS || SETUPS.includes(s.id));
   // EDR at its default page and at the largest the simulator accepts (the docs suggest 5,000 to tenants near the
   // rate limit); Mobile at its default truncation limit.
   const cases = [
     { module: 'edr-events' as const, page: 1000 },
     { module: 'edr-events' as const, page: 5000 },
     { module: 'mobile-assets' as const, page: 1000 },
-  ].filter((c) => MODULES.includes(c.module));
+  ].filter((c) => MODULES.includes(c.module) && (!PAGES || PAGES.includes(c.page)));
   for (const { module, page } of cases) {
     sectionStart(`memory ${module} page ${page}`);
     const n = scales[module]!;
