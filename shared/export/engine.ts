@@ -500,9 +500,18 @@ export class ExportRun {
           typeof committed.completeThrough === 'string' ? committed.completeThrough : run.startedAt,
       };
     }
+    const lease = this.state.lease;
     delete this.state.inProgress;
     delete this.state.lease;
-    await this.ref.save();
+    try {
+      await this.ref.save();
+    } catch (err) {
+      // Not committed: the run stays in progress (every page stored), so a rerun publishes it again.
+      this.state.committed = previous;
+      this.state.inProgress = run;
+      this.state.lease = lease;
+      throw err;
+    }
     logger.info('run complete', { runId: run.runId, records: run.records, parts: run.parts.length });
     return this.result('done', { manifestKey, schemaDriftRecords: manifest.schemaDrift.records });
   }
@@ -532,6 +541,7 @@ export class ExportRun {
     run.parts = [];
     run.records = 0;
     delete run.schemaDrift;
+    delete run.listed;
     const error = errorInfo(err);
     run.lastError = { ...error, at: this.d.now().toISOString() };
     this.releaseOrExtend(0);
@@ -598,13 +608,21 @@ export class ExportRun {
 
   private async steps(): Promise<RunResult> {
     try {
-      const pumped = await this.pump();
-      if (!pumped.finished) return await this.pause(pumped.reason, pumped.waitMs);
+      // A run whose every page is stored (an earlier invocation failed or paused while proving or publishing) is
+      // not read again: its final cursor is where the listing ended, not where a listing starts.
+      if (!this.run.listed) {
+        const pumped = await this.pump();
+        if (!pumped.finished) return await this.pause(pumped.reason, pumped.waitMs);
+        this.run.listed = true;
+      }
       return await this.publish(await this.prove());
     } catch (err) {
       if (err instanceof LeaseLostError) throw err;
       // A proof that calls the API can meet a long rate-limit wait: continue later, exactly here.
       if (err instanceof ResumeLaterError) return await this.pause(err.message, err.waitMs ?? 0);
+      // A proof that failed is not retried from the same answers: a rerun reads on from the final cursor (the end
+      // of the listing again, e.g. EDR's window count).
+      if (err instanceof IncompleteError) delete this.run.listed;
       if (err instanceof IncompleteError && err.reread && this.canReread()) return await this.reread(err);
       return await this.fail(err);
     }

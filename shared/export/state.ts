@@ -25,6 +25,11 @@ export const leaseLive = (state: StateFile, now: Date): boolean =>
 
 export class StateRef {
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * The text of a write whose outcome is unknown (it failed with an error that does not say whether it landed,
+   * and reading it back failed too). If a later write meets another version, that version may be this one.
+   */
+  private uncertain: string | undefined;
 
   private constructor(
     private readonly store: ObjectStore,
@@ -58,18 +63,30 @@ export class StateRef {
    */
   save(onConflict?: (err: PreconditionFailedError) => Error): Promise<void> {
     const write = this.queue.then(async () => {
-      const condition = this.etag === undefined ? { ifNoneMatch: '*' as const } : { ifMatch: this.etag };
       const text = JSON.stringify(this.state);
+      const put = () => {
+        const condition = this.etag === undefined ? { ifNoneMatch: '*' as const } : { ifMatch: this.etag };
+        return this.store.putJson(this.key, JSON.parse(text), condition);
+      };
       try {
-        const { etag } = await this.store.putJson(this.key, JSON.parse(text), condition);
-        this.etag = etag;
+        this.etag = (await put()).etag;
+        this.uncertain = undefined;
       } catch (err) {
         if (err instanceof PreconditionFailedError) {
-          // An SDK retry of a write whose first attempt landed (its answer lost) fails its own condition:
-          // if the stored state is exactly what we wrote, the write succeeded.
+          // An SDK retry of a write whose first attempt landed (its answer lost) fails its own condition: if the
+          // stored state is exactly what we wrote, the write succeeded. If it is what an earlier write of ours
+          // whose outcome was unknown wrote, that write landed: this one is retried on top of it.
           const stored = await this.store.readJson(this.key, { absentOn403: true });
-          if (stored && JSON.stringify(stored.value) === text) {
+          const storedText = stored && JSON.stringify(stored.value);
+          if (stored && storedText === text) {
             this.etag = stored.etag;
+            this.uncertain = undefined;
+            return;
+          }
+          if (stored && this.uncertain !== undefined && storedText === this.uncertain) {
+            this.etag = stored.etag;
+            this.uncertain = undefined;
+            this.etag = (await put()).etag;
             return;
           }
           throw onConflict
@@ -77,6 +94,17 @@ export class StateRef {
             : new LeaseLostError(
                 `${this.store.describe(this.key)} was changed by another writer; this invocation stopped without publishing`,
               );
+        }
+        if (!(err instanceof QexportError) && (err as { name?: string }).name !== 'AccessDenied') {
+          // An error that does not say whether the write landed (a connection lost after the request was sent):
+          // read it back. Landed: the write succeeded. Unreadable: remember it for the next write's condition.
+          const stored = await this.store.readJson(this.key, { absentOn403: true }).catch(() => null);
+          if (stored && JSON.stringify(stored.value) === text) {
+            this.etag = stored.etag;
+            this.uncertain = undefined;
+            return;
+          }
+          if (stored === null) this.uncertain = text;
         }
         if ((err as { name?: string }).name === 'AccessDenied') {
           throw new QexportError(

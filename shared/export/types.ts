@@ -69,6 +69,11 @@ export interface RunInProgress {
   apiCalls: number;
   retries: number;
   invocations: number;
+  /**
+   * Every page of the listing is stored (the cursor is where it ended): what is left is the proof and publishing.
+   * A resumed run does not read the listing again.
+   */
+  listed?: true;
   /** Times the run was read again from its start because it could not be proven complete. */
   rereads?: number;
   /** Records of the stored parts with fields the module's schema does not declare. */

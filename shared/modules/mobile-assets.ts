@@ -319,6 +319,11 @@ async function* mobilePages(
     response.catch(() => undefined); // observed when used; one dropped must not be an unhandled rejection
     return { url, response };
   };
+  if (cursor.url === null && (cursor.batches ?? 0) > 0) {
+    // The cursor of a listing read to its end (no truncation URL after the last batch): nothing is left to ask.
+    yield { records: [], cursor, done: true };
+    return;
+  }
   let ahead: ReturnType<typeof fetchRaw> | undefined;
   for (;;) {
     const current = ahead?.url === cursor.url && cursor.url !== null ? ahead : fetchRaw(cursor.url, cursor);
