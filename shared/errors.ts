@@ -114,6 +114,21 @@ export class PreconditionFailedError extends QexportError {
   }
 }
 
+/**
+ * An object that should hold JSON does not parse (a truncated or overwritten file). `etag` is the stored version,
+ * so a deliberate replacement (state reset --all) can still be a compare-and-swap over exactly that object.
+ */
+export class InvalidJsonError extends QexportError {
+  constructor(
+    message: string,
+    readonly etag: string,
+    /** Characters stored. */
+    readonly length: number,
+  ) {
+    super('store', message);
+  }
+}
+
 export function isQexportError(err: unknown): err is QexportError {
   return err instanceof QexportError;
 }

@@ -1,5 +1,7 @@
 import type { AppConfig, ModuleName } from '../config';
-import { QexportError } from '../errors';
+import { ConfigError, QexportError } from '../errors';
+import { getModule } from '../modules';
+import { removeJournals, storedParts } from './journal';
 import type { ObjectStore } from '../sink/types';
 import { manifestKeyFor, runDirFor, stateKeyFor } from './layout';
 import { leaseLive, StateRef } from './state';
@@ -17,7 +19,10 @@ export interface StateReport {
   /** Where the state file is (s3://… or a path). */
   where: string;
   exists: boolean;
-  state: StateFile;
+  /** Absent when the file is damaged (see `damaged`). */
+  state?: StateFile;
+  /** Why the file cannot be used, naming the field and the remedy. */
+  damaged?: string;
   /** Plain sentences for an operator, one per line. */
   lines: string[];
 }
@@ -29,16 +34,27 @@ export async function showState(
   module: ModuleName,
   now = new Date(),
 ): Promise<StateReport> {
-  const ref = await StateRef.read(store, stateKeyFor(config, module), module);
+  const key = stateKeyFor(config, module);
+  const inspected = await StateRef.inspect(store, key, getModule(module));
+  const where = store.describe(key);
+  if (inspected.damage) {
+    return {
+      module,
+      where,
+      exists: true,
+      damaged: inspected.damage.message,
+      lines: [`DAMAGED: ${inspected.damage.message}`],
+    };
+  }
+  const ref = inspected.ref;
   const s = ref.state;
-  const where = store.describe(ref.key);
   const lines: string[] = [];
   if (!ref.exists) lines.push(`${module}: no state yet (${where}); the next run starts from the beginning.`);
   const run = s.inProgress;
   if (run) {
     lines.push(
       `run ${run.runId} in progress since ${run.startedAt}${run.backfill ? ` (backfill ${run.backfill.from} .. ${run.backfill.to})` : ''}: ` +
-        `${run.records} records in ${run.parts.length} stored parts, ${run.invocations} invocation(s), ${run.apiCalls} API calls` +
+        `${run.records} records in ${storedParts(run)} stored parts, ${run.invocations} invocation(s), ${run.apiCalls} API calls` +
         (run.rereads ? `, read again ${run.rereads} time(s)` : ''),
     );
     lines.push(`  resumes from: ${JSON.stringify(summariseCursor(run.cursor))}`);
@@ -100,7 +116,30 @@ export async function resetState(
   opts: ResetOptions,
 ): Promise<string[]> {
   const now = opts.now ?? new Date();
-  const ref = await StateRef.read(store, stateKeyFor(config, module), module);
+  const key = stateKeyFor(config, module);
+  const inspected = await StateRef.inspect(store, key, getModule(module));
+  if (inspected.damage) {
+    // A damaged file cannot say which run it held; only replacing it as a whole is safe (compare-and-swap over the
+    // damaged version, so a writer that repaired it meanwhile wins).
+    if (opts.scope !== 'all') {
+      throw new ConfigError(
+        `${inspected.damage.message.replace(/; move .*$/s, '')}; \`state reset ${module} --all --yes\` replaces it ` +
+          '(what earlier runs committed is forgotten too), or move it aside',
+      );
+    }
+    await StateRef.over(store, key, inspected.etag, { module }).save(
+      () =>
+        new LeaseHeldError(
+          `${module}'s state changed while it was being reset (a run started?); nothing was reset, try again`,
+        ),
+    );
+    const removed = await removeJournals(store, config, module, undefined);
+    return [
+      `replaced the damaged state file ${store.describe(key)}: the next run of ${module} starts from the beginning` +
+        (removed ? `; removed ${removed} journal object(s)` : ''),
+    ];
+  }
+  const ref = inspected.ref;
   const s = ref.state;
   if (!ref.exists) return [`${module}: nothing to reset (no state at ${store.describe(ref.key)}).`];
   if (leaseLive(s, now)) {
@@ -122,7 +161,7 @@ export async function resetState(
   );
   if (run) {
     done.push(
-      `abandoned run ${run.runId} (${run.records} records in ${run.parts.length} parts, never published)`,
+      `abandoned run ${run.runId} (${run.records} records in ${storedParts(run)} parts, never published)`,
     );
     const dir = runDirFor(config, module, run.dt, run.runId);
     const keys = await store.list(`${dir}/`);
@@ -132,6 +171,8 @@ export async function resetState(
       done.push(`deleted its ${keys.length} object(s) under ${store.describe(dir)}/`);
     }
   }
+  // The abandoned run's journal (and any a crash left behind): no run is in progress now.
+  await removeJournals(store, config, module, undefined);
   done.push(
     opts.scope === 'all'
       ? `forgot what earlier runs committed: the next run of ${module} starts from the beginning`

@@ -14,6 +14,7 @@ import {
 import type { QualysClient } from '../qualys/types';
 import { openPart, type PartWriter } from '../sink/part-writer';
 import type { ObjectStore } from '../sink/types';
+import { removeJournals, removeRunJournal, RunJournal, upgradeLegacyRun } from './journal';
 import { catalogManifestKeyFor, manifestKeyFor, partKeyFor, runDirFor, stateKeyFor } from './layout';
 import { LeaseLostError, leaseLive, StateRef } from './state';
 import {
@@ -133,6 +134,8 @@ export class ExportRun {
     private readonly owner: string,
     /** The caller keeps the lease across invocations (Step Functions execution, CLI loop). */
     private readonly keepsLease: boolean,
+    /** The run's stored parts and the module's memory of the pages (see journal.ts). */
+    private readonly journal: RunJournal,
   ) {
     this.lastCursor = run.cursor;
     this.statsBefore = { calls: d.client.stats().calls, retries: d.client.stats().retries };
@@ -152,7 +155,7 @@ export class ExportRun {
       logger: (opts.logger ?? silentLogger).child({ module: module.name }),
       opts,
     };
-    const ref = await StateRef.read(store, stateKeyFor(config, module.name), module.name);
+    const ref = await StateRef.read(store, stateKeyFor(config, module.name), module);
     const state = ref.state;
     const now = d.now();
     const owner = invocation.owner ?? `invocation-${randomBytes(6).toString('hex')}`;
@@ -189,7 +192,11 @@ export class ExportRun {
         );
       }
       run.invocations++;
-      d.logger.info('resuming run', { runId: run.runId, parts: run.parts.length, records: run.records });
+      if (upgradeLegacyRun(run))
+        d.logger.warn('checkpoint written by an older version: reading the run again from its start', {
+          runId: run.runId,
+        });
+      d.logger.info('resuming run', { runId: run.runId, parts: run.stored.parts, records: run.records });
     } else {
       if (continuation) {
         if (state.committed?.runId === continuation.runId) {
@@ -222,8 +229,9 @@ export class ExportRun {
         startedAt: now.toISOString(),
         startCursor,
         cursor: startCursor,
-        parts: [],
         records: 0,
+        stored: { parts: 0, bytes: 0, rawBytes: 0 },
+        journal: 0,
         apiCalls: 0,
         retries: 0,
         invocations: 1,
@@ -237,10 +245,23 @@ export class ExportRun {
     } catch (err) {
       if (!(err instanceof LeaseLostError)) throw err;
       // Another invocation wrote the state between our read and our write: it holds the module now.
-      const latest = await StateRef.read(store, ref.key, module.name);
+      const latest = await StateRef.read(store, ref.key, module);
       return busy(latest.state.lease ?? { owner: 'another invocation', expiresAt: now.toISOString() });
     }
-    const self = new ExportRun(d, ref, run, owner, invocation.owner !== undefined);
+    let journal: RunJournal;
+    try {
+      journal = run.journal
+        ? await RunJournal.read(store, config, module.name, run)
+        : RunJournal.empty(store, config, module.name);
+    } catch (err) {
+      // A run that cannot be resumed: give the lease back at once, so `state reset` is not refused.
+      delete state.lease;
+      await ref.save().catch(() => undefined);
+      throw err;
+    }
+    // What runs committed, reset or abandoned before left behind (only this run is in progress now).
+    await removeJournals(store, config, module.name, run.runId, d.logger);
+    const self = new ExportRun(d, ref, run, owner, invocation.owner !== undefined, journal);
     if (run.invocations === 1 && invocation.runId) await self.unpublishPrevious();
     if (run.invocations === 1)
       d.logger.info('started run', { runId: run.runId, range: module.describe(run.cursor) });
@@ -258,7 +279,7 @@ export class ExportRun {
       module: this.d.module.name,
       runId: this.run.runId,
       records: this.run.records,
-      parts: this.run.parts.length,
+      parts: this.journal.parts.length,
       completeThrough: this.state.committed?.completeThrough,
       ...extra,
     };
@@ -281,7 +302,8 @@ export class ExportRun {
     this.heartbeat = setInterval(() => {
       if (!this.state.lease) return;
       this.renewLease();
-      this.ref.save().catch((err: unknown) => {
+      // Only the lease is renewed: the checkpoint itself is written with its journal (see checkpoint()).
+      this.ref.renew(this.state.lease).catch((err: unknown) => {
         if (err instanceof LeaseLostError) this.lost = err;
         else
           this.d.logger.warn('lease renewal failed; retrying at the next checkpoint', {
@@ -306,7 +328,7 @@ export class ExportRun {
   }
 
   private storedBytes(): number {
-    return this.run.parts.reduce((n, p) => n + p.bytes, 0);
+    return this.journal.parts.reduce((n, p) => n + p.bytes, 0);
   }
 
   private progress(): void {
@@ -314,7 +336,7 @@ export class ExportRun {
       module: this.d.module.name,
       pages: this.pages,
       records: this.run.records + (this.part?.records ?? 0),
-      parts: this.run.parts.length,
+      parts: this.journal.parts.length,
       bytes: this.storedBytes(),
       total: this.total,
     });
@@ -328,10 +350,12 @@ export class ExportRun {
     this.statsBefore.retries = stats.retries;
   }
 
+  /** Writes the journal segment the checkpoint needs, then the checkpoint. */
   private async checkpoint(): Promise<void> {
     if (this.lost) throw this.lost;
     this.takeStats();
     this.renewLease();
+    await this.journal.flush(this.run);
     await this.ref.save();
   }
 
@@ -340,12 +364,12 @@ export class ExportRun {
     if (this.part) {
       const info = await this.part.close();
       this.part = undefined;
-      this.run.parts.push(info);
+      this.journal.stored(info);
       this.run.records += info.records;
       this.run.schemaDrift = mergeDrift(this.run.schemaDrift ?? emptyDrift(), this.partDrift);
       this.partDrift = emptyDrift();
       this.d.logger.info('part stored', { key: info.key, records: info.records, bytes: info.bytes });
-    }
+    } else this.journal.stored(undefined);
     this.run.cursor = this.lastCursor;
   }
 
@@ -358,7 +382,8 @@ export class ExportRun {
     // The pagers fetch ahead themselves (the next request leaves while this page is parsed, serialised,
     // compressed and uploaded), so pages are taken as they come: reading one ahead here too would only keep one
     // more page in memory (issue 14: peak memory).
-    const iterator = module.pages(client, this.run.cursor, config, this.d.logger)[Symbol.asyncIterator]();
+    const pages = module.pages(client, this.run.cursor, config, this.d.logger, this.journal.takeResume());
+    const iterator = pages[Symbol.asyncIterator]();
     try {
       for (;;) {
         if (this.lost) throw this.lost;
@@ -380,12 +405,13 @@ export class ExportRun {
         if (page.records.length) {
           // Schema drift: records are written whole; fields the schema does not know are counted.
           for (const r of page.records) addDrift(this.partDrift, this.drift(r));
-          this.part ??= openPart(store, partKeyFor(this.runDir, this.run.parts.length), {
+          this.part ??= openPart(store, partKeyFor(this.runDir, this.journal.parts.length), {
             runId: this.run.runId,
             gzipLevel: config.output.gzipLevel,
           });
           await this.part.writePage(page.records);
         }
+        this.journal.page(page.memo);
         this.lastCursor = page.cursor;
         this.pages++;
         if (page.done) {
@@ -418,6 +444,7 @@ export class ExportRun {
       this.part?.abort(err as Error);
       this.part = undefined;
       this.partDrift = emptyDrift(); // its records are read again on resume
+      this.journal.lost();
       failure ??= err;
     }
     this.progress();
@@ -444,7 +471,8 @@ export class ExportRun {
     const { module, config, store, now, logger } = this.d;
     const run = this.run;
     if (this.lost) throw this.lost;
-    const listed = new Set(run.parts.map((p) => p.key));
+    const parts = this.journal.parts;
+    const listed = new Set(parts.map((p) => p.key));
     const manifestKey = manifestKeyFor(this.runDir);
     const stale = (await store.list(`${this.runDir}/`)).filter((k) => !listed.has(k) && k !== manifestKey);
     if (stale.length) {
@@ -461,12 +489,12 @@ export class ExportRun {
       runId: run.runId,
       dt: run.dt,
       range: module.describe(run.startCursor),
-      parts: run.parts,
+      parts,
       totals: {
         records: run.records,
-        parts: run.parts.length,
+        parts: parts.length,
         bytes: this.storedBytes(),
-        rawBytes: run.parts.reduce((n, p) => n + p.rawBytes, 0),
+        rawBytes: parts.reduce((n, p) => n + p.rawBytes, 0),
       },
       kind: module.kind(run.startCursor),
       completeness,
@@ -512,7 +540,9 @@ export class ExportRun {
       this.state.lease = lease;
       throw err;
     }
-    logger.info('run complete', { runId: run.runId, records: run.records, parts: run.parts.length });
+    // The journal served its run; what is not removed now the next run removes.
+    await removeRunJournal(store, config, module.name, run.runId, logger);
+    logger.info('run complete', { runId: run.runId, records: run.records, parts: parts.length });
     return this.result('done', { manifestKey, schemaDriftRecords: manifest.schemaDrift.records });
   }
 
@@ -538,7 +568,7 @@ export class ExportRun {
     run.cursor = run.startCursor;
     this.lastCursor = run.startCursor;
     // Parts are rewritten from part-00000 on; publish removes any the new pass does not list.
-    run.parts = [];
+    this.journal.restart(run);
     run.records = 0;
     delete run.schemaDrift;
     delete run.listed;

@@ -56,6 +56,23 @@ export interface Lease {
   owner: string;
   /** ISO; after this, another invocation may take the module over. */
   expiresAt: string;
+  /**
+   * Set by a local process (the CLI): which one holds the lease, so another start on the same host can tell
+   * that it died (see export/lease.ts) and take the module over at once.
+   */
+  process?: LeaseProcess;
+}
+
+/** A local process, identified well enough to tell on its own host whether it still runs. */
+export interface LeaseProcess {
+  host: string;
+  /** When the host booted (ISO, to the second): a host name alone may be shared by two machines. */
+  boot?: string;
+  /** The PID namespace (Linux), so a container is not mistaken for its host. */
+  pidns?: string;
+  pid: number;
+  /** When the process started, as the OS says it (a reused pid has another). */
+  start?: string;
 }
 
 export interface RunInProgress {
@@ -64,8 +81,19 @@ export interface RunInProgress {
   startedAt: string;
   startCursor: Cursor;
   cursor: Cursor;
-  parts: PartInfo[];
+  /** Records of the stored parts. */
   records: number;
+  /** The stored parts: how many and their sizes. Each part itself (key, size, hash) is in the run's journal. */
+  stored: { parts: number; bytes: number; rawBytes: number };
+  /** Journal segments written for this run (see export/journal.ts). */
+  journal: number;
+  /** Checkpoints written before runs had a journal listed the parts here (read, never written). */
+  parts?: PartInfo[];
+  /**
+   * The settings that shape the run, as they were when it started (module.runSettings): a resumed run with other
+   * values applies them where it safely can and refuses otherwise, naming the setting.
+   */
+  settings?: Record<string, string | null>;
   apiCalls: number;
   retries: number;
   invocations: number;

@@ -1,8 +1,10 @@
 import { parseJsonBody } from './json';
 import { ConfigError, IncompleteError, ParseError, QexportError, QualysHttpError } from '../errors';
 import type { QualysResponse } from '../qualys/types';
-import { lazySetPrefix } from './lazy';
+import { journalMismatch } from '../export/state-shape';
+import { KeySet, stringKey, WordWriter, wordsOf, type Key64 } from './idset';
 import { prefetchOrdered } from './prefetch';
+import { S } from './shape';
 import type { Cursor, ExportRecord, ModuleDef } from './types';
 
 export interface CertviewCursor extends Cursor {
@@ -13,8 +15,12 @@ export interface CertviewCursor extends Cursor {
   /** The run's filter and asset type, kept for the manifest. */
   filter?: unknown;
   assetType?: string;
-  /** Ids of the certificates written in this run: one seen again means the listing moved under the pages. */
-  seen?: string[];
+  /**
+   * Distinct certificates written in this run. Their ids' 64-bit fingerprints (idset.ts) are in the pages' memos:
+   * one seen again means the listing moved under the pages (or, about once in 10⁸ runs of a million, two ids share a
+   * fingerprint: the run then stops the same loud way, never drops a certificate).
+   */
+  distinct?: number;
   /** Set by the page that came back empty: the listing was read to its end. */
   emptyPage?: number;
 }
@@ -43,14 +49,31 @@ export const certviewCertificates: ModuleDef = {
       pageSize: config.modules.certview.pageSize,
       filter: config.modules.certview.filter,
       assetType: config.modules.certview.assetType,
-      seen: [],
+      distinct: 0,
     }) satisfies CertviewCursor,
-  async *pages(client, raw, config) {
+  async *pages(client, raw, config, _log, journal = []) {
     const cursor = raw as CertviewCursor;
     const { version, pageSize } = cursor;
     const assetType = cursor.assetType ?? config.modules.certview.assetType;
     const { filter, includes } = config.modules.certview;
-    const seen = new Set(cursor.seen ?? []);
+    const key: Key64 = { hi: 0, lo: 0 };
+    // The fingerprints of the run's certificates, from the journal of the pages before `cursor` (8 bytes each).
+    const seen = new KeySet(cursor.distinct ?? 0);
+    for (const bytes of journal) {
+      const w = wordsOf(bytes);
+      for (let i = 0; i + 1 < w.length; i += 2) {
+        key.hi = w[i]!;
+        key.lo = w[i + 1]!;
+        seen.add(key);
+      }
+    }
+    if (seen.size !== (cursor.distinct ?? 0)) {
+      throw journalMismatch(
+        'certview-certificates',
+        `holds ${seen.size} distinct certificates; the checkpoint says ${cursor.distinct ?? 0}`,
+      );
+    }
+    let distinct = seen.size;
     const path = `/certview/${version}/certificates`;
     const pageAt = (k: number) => cursor.pageNumber + k;
     const withinCap = (k: number) => version !== 'v1' || (pageAt(k) + 1) * pageSize <= CERTVIEW_V1_CAP;
@@ -94,11 +117,13 @@ export const certviewCertificates: ModuleDef = {
       if (result.length > pageSize) {
         throw new ParseError(`CertView returned ${result.length} certificates for a page of ${pageSize}`);
       }
+      const memo = new WordWriter();
       for (const r of result) {
         const id = certId(r);
-        if (seen.has(id)) {
+        if (!seen.add(stringKey(id, key))) {
           throw new IncompleteError(
-            `CertView certificate ${id} came again on page ${pageAt(k)}: the listing moved while it was read`,
+            `CertView certificate ${id} came again on page ${pageAt(k)}: the listing moved while it was read ` +
+              '(or, far less likely, its id shares a 64-bit fingerprint with an earlier one)',
             {
               reread: true,
               checks: [
@@ -107,8 +132,9 @@ export const certviewCertificates: ModuleDef = {
             },
           );
         }
-        seen.add(id);
+        memo.pushKey(key);
       }
+      distinct += result.length;
       const done = result.length === 0;
       const next: CertviewCursor = {
         version,
@@ -116,12 +142,10 @@ export const certviewCertificates: ModuleDef = {
         pageSize,
         filter: cursor.filter,
         assetType,
-        seen: undefined,
+        distinct,
         ...(done ? { emptyPage: pageAt(k) } : {}),
       };
-      // The ids up to this page, copied only if the cursor is read (checkpointed): O(page) per page, not O(run).
-      lazySetPrefix(next, 'seen', seen);
-      yield { records: result, cursor: next, done };
+      yield { records: result, cursor: next, done, ...(memo.length ? { memo: memo.bytes() } : {}) };
       if (!done && !withinCap(k + 1)) {
         throw new QexportError(
           'certview-cap',
@@ -134,7 +158,7 @@ export const certviewCertificates: ModuleDef = {
   kind: () => 'snapshot',
   prove: async (final, ctx) => {
     const c = final as CertviewCursor;
-    const distinct = c.seen?.length ?? 0;
+    const distinct = c.distinct ?? 0;
     return [
       {
         name: 'certview.empty-page',
@@ -164,4 +188,16 @@ export const certviewCertificates: ModuleDef = {
     };
   },
   recordId: (r) => certId(r),
+  state: {
+    cursor: S.object({
+      version: S.string({ pattern: /^v\d+(\.\d+)*$/, what: 'a CertView API version (v1, v2, v2.1, …)' }),
+      pageNumber: S.count,
+      pageSize: S.int({ min: 1 }),
+      filter: S.optional(S.any),
+      assetType: S.optional(S.string()),
+      distinct: S.optional(S.count),
+      emptyPage: S.optional(S.count),
+    }),
+    committed: S.object({}),
+  },
 };

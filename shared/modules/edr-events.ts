@@ -1,3 +1,4 @@
+import { EDR_STATE } from './edr-state';
 import { parseJsonBody } from './json';
 import { copyString, dropBody, letRequestLeave } from './prefetch';
 import { ConfigError, IncompleteError, ParseError, QualysHttpError } from '../errors';
@@ -421,6 +422,7 @@ function startBackfill({ config, now, committed }: StartContext, window: TimeWin
 
 export const edrEvents: ModuleDef = {
   name: 'edr-events',
+  state: EDR_STATE,
   start: ({ config, now, committed }) => {
     const edr = config.modules.edr;
     const overlapMs = edr.overlapMinutes * 60_000;

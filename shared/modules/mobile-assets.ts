@@ -3,6 +3,7 @@ import { ConfigError, IncompleteError, OriginError, ParseError } from '../errors
 import { silentLogger, type Logger } from '../log';
 import type { QualysClient, QualysRequest, QualysResponse } from '../qualys/types';
 import { copyString, dropBody, letRequestLeave } from './prefetch';
+import { S } from './shape';
 import { endsLikeXml, parseXml, simpleReturnError } from './xml';
 import type {
   CommittedState,
@@ -52,6 +53,9 @@ export interface MobileCursor extends Cursor {
 
 /** The only path a truncation URL may continue on. */
 export const MOBILE_PATH = '/sem/v1/assetList';
+
+/** A time as the API takes it (`YYYY-MM-DDTHH:MM:SSZ`; older checkpoints may have milliseconds). */
+const API_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
 interface MobilePage {
   assets: ExportRecord[];
@@ -534,6 +538,37 @@ export const mobileAssets: ModuleDef = {
     };
   },
   recordId: (r) => String(r.ID),
+  state: {
+    cursor: S.object({
+      url: S.oneOf(
+        'a truncation URL or null',
+        S.string({ pattern: /^https?:\/\//, what: 'a URL' }),
+        S.literal(null),
+      ),
+      truncationLimit: S.int({ min: 1 }),
+      kind: S.optional(S.literal('snapshot', 'incremental')),
+      startedAt: S.optional(S.time),
+      since: S.optional(S.string({ pattern: API_TIME, what: 'a time (YYYY-MM-DDTHH:MM:SSZ)' })),
+      before: S.optional(S.string({ pattern: API_TIME, what: 'a time (YYYY-MM-DDTHH:MM:SSZ)' })),
+      snapshotReason: S.optional(S.string()),
+      floor: S.optional(S.string()),
+      includeFields: S.optional(S.string()),
+      overlapMinutes: S.optional(S.count),
+      filtersAdded: S.optional(S.count),
+      observed: S.optional(S.object({ assets: S.count, outside: S.count, older: S.count })),
+      lastId: S.optional(S.string({ pattern: /^\d{1,30}$/, what: 'a decimal asset ID' })),
+      batches: S.optional(S.count),
+      rehomed: S.optional(S.count),
+      rehomedFrom: S.optional(S.array(S.string(), 10)),
+    }),
+    committed: S.object({
+      kind: S.optional(S.literal('snapshot', 'incremental')),
+      nextSince: S.optional(S.time),
+      lastSnapshotAt: S.optional(S.time),
+      floor: S.optional(S.string()),
+      includeFields: S.optional(S.string()),
+    }),
+  },
 };
 
 /**

@@ -1,6 +1,7 @@
 import type { AppConfig, ModuleName } from '../config';
 import type { Logger } from '../log';
 import type { QualysClient } from '../qualys/types';
+import type { Shape } from './shape';
 
 /** A JSON record as it will be written to NDJSON (API field names kept). */
 export type ExportRecord = Record<string, unknown>;
@@ -15,6 +16,13 @@ export interface Page {
   done: boolean;
   /** Records the whole listing holds, where the API says (PCI totalCount): progress shows a total and ETA. */
   total?: number;
+  /**
+   * What the module needs to remember of this page to resume after it (e.g. the keys of the ids it read), in the
+   * module's own format. The engine keeps it in the run's journal once the page's records are stored, and hands
+   * every entry back, in order, to `pages` when the run resumes. Keeps the cursor (the checkpoint) small however
+   * long the run.
+   */
+  memo?: Uint8Array;
 }
 
 /** What the module committed at the end of its last complete run (e.g. EDR window end). */
@@ -75,7 +83,14 @@ export interface ModuleDef {
    * exactly after that page: no record lost, none repeated. `log` (optional) receives what a reader of the run
    * should know but that does not stop it (e.g. a Mobile truncation URL re-issued on the configured origin).
    */
-  pages(client: QualysClient, cursor: Cursor, config: AppConfig, log?: Logger): AsyncIterable<Page>;
+  pages(
+    client: QualysClient,
+    cursor: Cursor,
+    config: AppConfig,
+    log?: Logger,
+    /** The `memo` of every page of the run before `cursor`, in order (see Page.memo); absent for a new run. */
+    journal?: readonly Uint8Array[],
+  ): AsyncIterable<Page>;
   /**
    * Proves the finished run complete, from the final cursor (which a pager fills with what it observed: totals,
    * counts, id ranges) and, where the API offers one, an independent count. Called once after the last page;
@@ -89,4 +104,6 @@ export interface ModuleDef {
   describe(cursor: Cursor): Record<string, unknown>;
   /** Stable id of a record, for dedup and for tests. */
   recordId(record: ExportRecord): string;
+  /** The shapes of this module's cursor and committed state: the state file is checked against them when read. */
+  state: { cursor: Shape; committed: Shape };
 }

@@ -4,7 +4,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PreconditionFailedError, QexportError } from '../errors';
+import { InvalidJsonError, PreconditionFailedError, QexportError } from '../errors';
 import type { ObjectStore, StoredJson } from './types';
 
 /** A lock older than this was left by a crashed writer and is broken. */
@@ -73,7 +73,7 @@ export function createDirStore(rootDir: string): ObjectStore {
     try {
       return { value: JSON.parse(text) as unknown, etag: etagOf(text) };
     } catch {
-      throw new QexportError('store', `${pathOf(key)} is not valid JSON`);
+      throw new InvalidJsonError(`${pathOf(key)} is not valid JSON`, etagOf(text), text.length);
     }
   }
 

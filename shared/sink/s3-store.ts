@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
-import { PreconditionFailedError, QexportError } from '../errors';
+import { InvalidJsonError, PreconditionFailedError } from '../errors';
 import { redact } from '../log';
 import type { ObjectStore, ReadOptions } from './types';
 
@@ -47,9 +47,10 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
       return { value: JSON.parse(text) as unknown, etag };
     } catch {
       const start = JSON.stringify(redact(text.slice(0, 80)));
-      throw new QexportError(
-        'store',
+      throw new InvalidJsonError(
         `${where(key)} is not valid JSON (${text.length} characters, starting ${start})`,
+        etag,
+        text.length,
       );
     }
   }

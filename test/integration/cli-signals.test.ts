@@ -61,7 +61,7 @@ async function interrupted(out: string, signals: NodeJS.Signals[]) {
   await until(async () => {
     if (!existsSync(stateFile)) return false;
     const state = JSON.parse(await readFile(stateFile, 'utf8').catch(() => '{}')) as StateFile;
-    return (state.inProgress?.parts.length ?? 0) >= 1 && (await tempFiles(out)).length > 0;
+    return (state.inProgress?.stored?.parts ?? 0) >= 1 && (await tempFiles(out)).length > 0;
   });
   for (const [i, signal] of signals.entries()) {
     if (i) await new Promise((r) => setTimeout(r, 5));
