@@ -38,6 +38,9 @@ Options:
   --dotenv FILE                    read variables from FILE (default ./.env when present); real env wins
                                    (formerly --env-file, which Node.js itself intercepts)
   --run-id ID                      name the run (default: timestamp + random suffix)
+  --take-over                      start even while another run holds the module's lease (it then stops at
+                                   its next write). A lease of a process on this host that no longer runs is
+                                   taken over without it
   --from TIME --to TIME            backfill: export exactly this window (edr-events only; ISO times, e.g.
                                    2026-11-01T00:00:00Z). The scheduled window is left where it is; a window
                                    that overlaps what earlier runs covered is refused (it would write twice)
@@ -78,6 +81,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     'run-id': { type: 'string' },
     from: { type: 'string' },
     to: { type: 'string' },
+    'take-over': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -140,6 +144,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     fetch,
     runId: values['run-id'],
     backfill,
+    takeOver: values['take-over'],
     logger,
     signal: interrupts.signal,
     setupProblem: (err) => target.setupProblem(err),
@@ -161,6 +166,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
       continue;
     }
     process.stderr.write(`qexport: ${f.row.module} failed: ${f.error}\n`);
+    // A damaged state file: the message said what to do; nothing here can say more about a checkpoint.
+    if (f.damaged) continue;
     // Claim a checkpoint only when the state file really holds this run's progress.
     const key = stateKeyFor(config, f.row.module as ModuleName);
     const state = (await target.store.getJson(key).catch(() => undefined)) as StateFile | undefined;

@@ -3,6 +3,7 @@ import { buildQualysClient, type ClientAuth } from '../../shared/app/build-clien
 import { runModuleLocally } from '../../shared/app/run-local';
 import type { Manifest, RunResult } from '../../shared/export/types';
 import { ConfigError } from '../../shared/errors';
+import { StateDamagedError } from '../../shared/export/state-shape';
 import type { Logger } from '../../shared/log';
 import type { TimeWindow } from '../../shared/modules/types';
 import type { TokenProvider } from '../../shared/qualys/types';
@@ -20,6 +21,8 @@ export interface RunModulesOptions {
   runId?: string;
   /** A backfill run of exactly this window (edr-events): the scheduled window is left where it is. */
   backfill?: TimeWindow;
+  /** Take each module over even from a live lease (--take-over). */
+  takeOver?: boolean;
   logger?: Logger;
   /** Names the setup problem (AWS region, credentials, bucket, permissions) behind an error, if it is one. */
   setupProblem?: (err: unknown) => string | undefined;
@@ -39,6 +42,8 @@ export interface ModuleOutcome {
   error?: string;
   /** Set when the error is a setup problem (exit 2): one line naming the fix. */
   setup?: string;
+  /** The state file (or the run's journal) is damaged: the error names the field and the remedy. */
+  damaged?: boolean;
 }
 
 /**
@@ -62,6 +67,7 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
           store: opts.store,
           runId: opts.runId,
           backfill: opts.backfill,
+          takeOver: opts.takeOver,
           logger: opts.logger,
           signal: opts.signal,
           onProgress: (p) => {
@@ -92,6 +98,7 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
         const error = oneLine(err);
         return {
           error,
+          damaged: err instanceof StateDamagedError,
           // A configuration problem found when the run starts (e.g. a backfill overlapping covered time) is
           // one line naming the fix, exit 2, like any other; nothing was exported.
           setup: err instanceof ConfigError ? error : opts.setupProblem?.(err),

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { AppConfig, ModuleName } from '../config';
 import { runExport, type ProgressEvent } from '../export/engine';
+import { thisProcess } from '../export/lease';
 import type { ExportInvocation, RunResult } from '../export/types';
 import type { Logger } from '../log';
 import { getModule } from '../modules';
@@ -23,6 +24,8 @@ export interface LocalRunOptions {
   signal?: AbortSignal;
   /** Upper bound of engine invocations, a guard against a pager that never finishes. */
   maxInvocations?: number;
+  /** Take the module over from a live lease (--take-over). */
+  takeOver?: boolean;
 }
 
 /** What every lease this process takes starts with: `cli:<host>:<pid>:`. */
@@ -50,7 +53,7 @@ export async function runModuleLocally(opts: LocalRunOptions): Promise<RunResult
     const invocation: ExportInvocation =
       result?.runId !== undefined
         ? { owner, continuation: { runId: result.runId } }
-        : { owner, runId: opts.runId, backfill: opts.backfill };
+        : { owner, runId: opts.runId, backfill: opts.backfill, takeOver: opts.takeOver };
     result = await runExport({
       module,
       config: opts.config,
@@ -61,6 +64,8 @@ export async function runModuleLocally(opts: LocalRunOptions): Promise<RunResult
       logger: opts.logger,
       onProgress: opts.onProgress,
       signal: opts.signal,
+      // A lease this process holds names it: if it dies, the next local start on this host takes over at once.
+      local: thisProcess(),
     });
     if (result.status !== 'continue' || opts.signal?.aborted) break;
     if (result.waitSeconds) await new Promise((r) => setTimeout(r, result!.waitSeconds! * 1000));

@@ -4,8 +4,9 @@ import { getModule } from '../modules';
 import { removeJournals, storedParts } from './journal';
 import type { ObjectStore } from '../sink/types';
 import { manifestKeyFor, runDirFor, stateKeyFor } from './layout';
+import { describeHolder, describeWhen, holderState, leaseHeldMessage } from './lease';
 import { leaseLive, StateRef } from './state';
-import type { StateFile } from './types';
+import type { LeaseProcess, StateFile } from './types';
 
 /** Refused because a run holds the module's lease (exit code 3 in the CLI: try again later). */
 export class LeaseHeldError extends QexportError {
@@ -33,6 +34,8 @@ export async function showState(
   config: AppConfig,
   module: ModuleName,
   now = new Date(),
+  /** This process, to tell whether a lease's local holder still runs (the CLI). */
+  local?: LeaseProcess,
 ): Promise<StateReport> {
   const key = stateKeyFor(config, module);
   const inspected = await StateRef.inspect(store, key, getModule(module));
@@ -62,10 +65,18 @@ export async function showState(
       lines.push(`  last error (${run.lastError.at}): [${run.lastError.code}] ${run.lastError.message}`);
   } else if (ref.exists) lines.push('no run in progress.');
   if (s.lease) {
+    const holder = describeHolder(s.lease, local);
+    const when = describeWhen(s.lease.expiresAt, now);
+    const gone = local && s.lease.process && holderState(s.lease.process, local) === 'dead';
     lines.push(
-      leaseLive(s, now)
-        ? `lease held by ${s.lease.owner} until ${s.lease.expiresAt}: another start is refused until then.`
-        : `lease of ${s.lease.owner} expired at ${s.lease.expiresAt}: the next start takes the module over.`,
+      !leaseLive(s, now)
+        ? `lease of ${holder} expired at ${when}: the next start takes the module over.`
+        : gone
+          ? `lease held by ${holder} until ${when}: that process is gone, so the next start on this host ` +
+            'takes the module over at once.'
+          : `lease held by ${holder} until ${when}: another start is refused until then; ` +
+            `\`qexport export ${module} --take-over\` takes the module over deliberately (that run then stops at ` +
+            'its next write).',
     );
   }
   const c = s.committed;
@@ -102,6 +113,10 @@ export interface ResetOptions {
    * window starts from the initial look-back; backfill records are forgotten too). */
   scope: 'run' | 'all';
   now?: Date;
+  /** This process (the CLI): a lease held by a process of this host that no longer runs does not stop a reset. */
+  local?: LeaseProcess;
+  /** Reset even while a live lease is held (--take-over): that run stops at its next write. */
+  takeOver?: boolean;
 }
 
 /**
@@ -142,11 +157,11 @@ export async function resetState(
   const ref = inspected.ref;
   const s = ref.state;
   if (!ref.exists) return [`${module}: nothing to reset (no state at ${store.describe(ref.key)}).`];
-  if (leaseLive(s, now)) {
-    throw new LeaseHeldError(
-      `${module} is being exported by ${s.lease!.owner} (lease until ${s.lease!.expiresAt}); ` +
-        'reset refused: stop that run or wait for the lease to expire',
-    );
+  const lease = s.lease;
+  if (lease && leaseLive(s, now) && !opts.takeOver) {
+    const gone = opts.local && lease.process && holderState(lease.process, opts.local) === 'dead';
+    if (!gone)
+      throw new LeaseHeldError(leaseHeldMessage(module, lease, now, { local: opts.local, action: 'reset' }));
   }
   const done: string[] = [];
   const run = s.inProgress;

@@ -15,12 +15,15 @@ import type { QualysClient } from '../qualys/types';
 import { openPart, type PartWriter } from '../sink/part-writer';
 import type { ObjectStore } from '../sink/types';
 import { removeJournals, removeRunJournal, RunJournal, upgradeLegacyRun } from './journal';
+import { holderState, leaseHeldMessage } from './lease';
+import { checkRunSettings, runSettings } from './settings';
 import { catalogManifestKeyFor, manifestKeyFor, partKeyFor, runDirFor, stateKeyFor } from './layout';
 import { LeaseLostError, leaseLive, StateRef } from './state';
 import {
   MAX_REASON,
   type ExportInvocation,
   type Lease,
+  type LeaseProcess,
   type Manifest,
   type RunInProgress,
   type RunResult,
@@ -54,6 +57,11 @@ export interface RunExportOptions {
   safetyMs?: number;
   /** Stops the run at the next page boundary (Ctrl-C): the open part is stored and the checkpoint written. */
   signal?: AbortSignal;
+  /**
+   * This process, when it runs on a machine of its own (the CLI, not Lambda): its lease records it, and a lease
+   * held by a process of this host that no longer runs is taken over at once (see lease.ts).
+   */
+  local?: LeaseProcess;
 }
 
 /** How many times a run that could not be proven complete is read again before it fails. */
@@ -73,6 +81,13 @@ export const LEASE_RENEW_MS = 60_000;
  * long past any rate-limit wait, so another execution cannot slip in between.
  */
 export const LEASE_GAP_MS = 15 * 60_000;
+
+/** A lease for `owner` until `until`, naming the local process that holds it when there is one. */
+const leaseOf = (owner: string, until: Date, local: LeaseProcess | undefined): Lease => ({
+  owner,
+  expiresAt: until.toISOString(),
+  ...(local ? { process: local } : {}),
+});
 
 export function newRunId(at: Date): string {
   const stamp = at
@@ -168,13 +183,22 @@ export class ExportRun {
         ...base,
         status: 'busy',
         runId: state.inProgress?.runId,
-        reason: short(
-          `${module.name} is being exported by ${lease.owner} (lease until ${lease.expiresAt}); not started`,
-        ),
+        reason: short(leaseHeldMessage(module.name, lease, now, { local: opts.local, action: 'export' })),
         completeThrough,
       };
     };
-    if (leaseLive(state, now) && state.lease!.owner !== owner) return busy(state.lease!);
+    const held = state.lease;
+    if (held && leaseLive(state, now) && held.owner !== owner) {
+      // Taken over only from a holder that is certainly gone, or when asked to; the write below is a
+      // compare-and-swap either way, so a holder that writes meanwhile keeps the module.
+      if (opts.local && held.process && holderState(held.process, opts.local) === 'dead') {
+        d.logger.warn('the lease holder was a process on this host that no longer runs; taking over', {
+          held,
+        });
+      } else if (invocation.takeOver) {
+        d.logger.warn('taking the module over from a live lease, as asked', { held });
+      } else return busy(held);
+    }
 
     const { continuation } = invocation;
     let run = state.inProgress;
@@ -191,6 +215,7 @@ export class ExportRun {
             'continue that run first, or reset the module to abandon it',
         );
       }
+      checkRunSettings(module, config, run, d.logger);
       run.invocations++;
       if (upgradeLegacyRun(run))
         d.logger.warn('checkpoint written by an older version: reading the run again from its start', {
@@ -235,11 +260,16 @@ export class ExportRun {
         apiCalls: 0,
         retries: 0,
         invocations: 1,
+        settings: runSettings(module, config),
         ...(invocation.backfill ? { backfill: invocation.backfill } : {}),
       };
       state.inProgress = run;
     }
-    state.lease = { owner, expiresAt: new Date(now.getTime() + LEASE_TTL_MS).toISOString() };
+    // Read before the lease is taken: a journal that cannot be read refuses the run with nothing written.
+    const journal = run.journal
+      ? await RunJournal.read(store, config, module.name, run)
+      : RunJournal.empty(store, config, module.name);
+    state.lease = leaseOf(owner, new Date(now.getTime() + LEASE_TTL_MS), opts.local);
     try {
       await ref.save();
     } catch (err) {
@@ -247,17 +277,6 @@ export class ExportRun {
       // Another invocation wrote the state between our read and our write: it holds the module now.
       const latest = await StateRef.read(store, ref.key, module);
       return busy(latest.state.lease ?? { owner: 'another invocation', expiresAt: now.toISOString() });
-    }
-    let journal: RunJournal;
-    try {
-      journal = run.journal
-        ? await RunJournal.read(store, config, module.name, run)
-        : RunJournal.empty(store, config, module.name);
-    } catch (err) {
-      // A run that cannot be resumed: give the lease back at once, so `state reset` is not refused.
-      delete state.lease;
-      await ref.save().catch(() => undefined);
-      throw err;
     }
     // What runs committed, reset or abandoned before left behind (only this run is in progress now).
     await removeJournals(store, config, module.name, run.runId, d.logger);
@@ -612,10 +631,8 @@ export class ExportRun {
   /** Keep the lease for the caller's next invocation (after the wait), or give it up now. */
   private releaseOrExtend(waitMs: number): void {
     if (this.keepsLease) {
-      this.state.lease = {
-        owner: this.owner,
-        expiresAt: new Date(this.d.now().getTime() + waitMs + LEASE_GAP_MS).toISOString(),
-      };
+      const until = new Date(this.d.now().getTime() + waitMs + LEASE_GAP_MS);
+      this.state.lease = leaseOf(this.owner, until, this.d.opts.local);
     } else delete this.state.lease;
   }
 

@@ -1,4 +1,5 @@
 import type { ModuleName } from '../config';
+import type { LocalProcess } from '../local-process';
 import type { CompletenessCheck, Cursor, RunKind, TimeWindow } from '../modules/types';
 import type { DriftSummary } from '../schema/drift';
 import type { PartInfo } from '../sink/types';
@@ -15,6 +16,11 @@ export interface ExportInvocation {
   backfill?: TimeWindow;
   /** Present when the Step Functions loop passes back a 'continue' result. */
   continuation?: { runId: string };
+  /**
+   * Take the module over even from a live lease (the CLI's --take-over): the holder stops at its next write. Still a
+   * compare-and-swap: a holder that writes between our read and our write keeps the module.
+   */
+  takeOver?: boolean;
 }
 
 /**
@@ -64,16 +70,7 @@ export interface Lease {
 }
 
 /** A local process, identified well enough to tell on its own host whether it still runs. */
-export interface LeaseProcess {
-  host: string;
-  /** When the host booted (ISO, to the second): a host name alone may be shared by two machines. */
-  boot?: string;
-  /** The PID namespace (Linux), so a container is not mistaken for its host. */
-  pidns?: string;
-  pid: number;
-  /** When the process started, as the OS says it (a reused pid has another). */
-  start?: string;
-}
+export type LeaseProcess = LocalProcess;
 
 export interface RunInProgress {
   runId: string;

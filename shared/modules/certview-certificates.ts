@@ -149,8 +149,9 @@ export const certviewCertificates: ModuleDef = {
       if (!done && !withinCap(k + 1)) {
         throw new QexportError(
           'certview-cap',
-          `CertView v1 returns at most ${CERTVIEW_V1_CAP} certificates and this listing has more; ` +
-            'set QUALYS_CERTVIEW_API_VERSION=v2 (or later)',
+          `CertView v1 returns at most ${CERTVIEW_V1_CAP} certificates and this listing has more, so this run ` +
+            'cannot finish: set QUALYS_CERTVIEW_API_VERSION=v2 (or later) and start over with ' +
+            '`qexport state reset certview-certificates --yes`',
         );
       }
     }
@@ -188,6 +189,39 @@ export const certviewCertificates: ModuleDef = {
     };
   },
   recordId: (r) => certId(r),
+  runSettings: [
+    {
+      env: 'QUALYS_CERTVIEW_API_VERSION',
+      value: (c) => c.modules.certview.apiVersion,
+      onChange: 'refuse',
+      why: 'pages of another API version are pages of another listing (v1 also stops at 10,000)',
+    },
+    {
+      env: 'QUALYS_CERTVIEW_PAGE_SIZE',
+      value: (c) => String(c.modules.certview.pageSize),
+      onChange: 'refuse',
+      why: 'pages are numbered, so a page of another size starts elsewhere in the listing',
+    },
+    {
+      env: 'QUALYS_CERTVIEW_ASSET_TYPE',
+      value: (c) => c.modules.certview.assetType,
+      onChange: 'refuse',
+      why: 'it decides which certificates are listed',
+    },
+    {
+      env: 'QUALYS_CERTVIEW_FILTER',
+      value: (c) =>
+        c.modules.certview.filter === undefined ? undefined : JSON.stringify(c.modules.certview.filter),
+      onChange: 'refuse',
+      why: 'it decides which certificates are listed',
+    },
+    {
+      env: 'QUALYS_CERTVIEW_INCLUDES',
+      value: (c) => c.modules.certview.includes?.join(','),
+      onChange: 'refuse',
+      why: "it decides the fields of each certificate: one run's records would not all have the same",
+    },
+  ],
   state: {
     cursor: S.object({
       version: S.string({ pattern: /^v\d+(\.\d+)*$/, what: 'a CertView API version (v1, v2, v2.1, …)' }),

@@ -1,4 +1,4 @@
-import { EDR_STATE } from './edr-state';
+import { EDR_RUN_SETTINGS, EDR_STATE } from './edr-state';
 import { parseJsonBody } from './json';
 import { copyString, dropBody, letRequestLeave } from './prefetch';
 import { ConfigError, IncompleteError, ParseError, QualysHttpError } from '../errors';
@@ -423,6 +423,7 @@ function startBackfill({ config, now, committed }: StartContext, window: TimeWin
 export const edrEvents: ModuleDef = {
   name: 'edr-events',
   state: EDR_STATE,
+  runSettings: EDR_RUN_SETTINGS,
   start: ({ config, now, committed }) => {
     const edr = config.modules.edr;
     const overlapMs = edr.overlapMinutes * 60_000;

@@ -1,5 +1,6 @@
 import { EDR_TIME_FIELDS } from '../config';
 import { S } from './shape';
+import type { RunSetting } from './types';
 
 /**
  * The shapes of EDR's cursor and committed state (checked when the state file is read: a committed window end that
@@ -40,3 +41,25 @@ export const EDR_STATE = {
     coveredFrom: S.optional(S.time),
   }),
 };
+
+/** The settings that shape an EDR run (see export/settings.ts). */
+export const EDR_RUN_SETTINGS: RunSetting[] = [
+  {
+    env: 'QUALYS_EDR_PAGE_SIZE',
+    value: (c) => String(c.modules.edr.pageSize),
+    onChange: 'apply',
+    why: 'the scroll reopens from the last instant reached, whatever the page size',
+  },
+  {
+    env: 'QUALYS_EDR_FILTER',
+    value: (c) => c.modules.edr.filter,
+    onChange: 'refuse',
+    why: "it decides which events are listed (and what the window's count is asked about)",
+  },
+  {
+    env: 'QUALYS_EDR_TIME_FIELD',
+    value: (c) => c.modules.edr.timeField,
+    onChange: 'refuse',
+    why: 'the window and its order are on that field',
+  },
+];

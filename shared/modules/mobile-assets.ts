@@ -301,15 +301,23 @@ async function* mobilePages(
       return undefined; // the full parse refuses it, with the reason
     }
   };
-  const requestOf = (url: string | null, c: MobileCursor): QualysRequest =>
+  // The configured batch size, also for a resumed run (see runSettings): the truncation URL keeps its id_min and
+  // filters, and only its truncation_limit is the configured one.
+  const withLimit = (url: string) => {
+    const u = new URL(url);
+    if (!u.searchParams.has('truncation_limit')) return url;
+    u.searchParams.set('truncation_limit', String(m.truncationLimit));
+    return u.href;
+  };
+  const requestOf = (url: string | null, _c: MobileCursor): QualysRequest =>
     url
-      ? { url, accept: 'xml', label: 'mobile-assets next batch' }
+      ? { url: withLimit(url), accept: 'xml', label: 'mobile-assets next batch' }
       : {
           url: MOBILE_PATH,
           accept: 'xml',
           query: {
             action: 'list',
-            truncation_limit: c.truncationLimit,
+            truncation_limit: m.truncationLimit,
             ...want,
             includeFields: m.includeFields,
           },
@@ -538,6 +546,26 @@ export const mobileAssets: ModuleDef = {
     };
   },
   recordId: (r) => String(r.ID),
+  runSettings: [
+    {
+      env: 'QUALYS_MOBILE_TRUNCATION_LIMIT',
+      value: (c) => String(c.modules.mobile.truncationLimit),
+      onChange: 'apply',
+      why: 'batches continue from the last asset ID (id_min), whatever their size',
+    },
+    {
+      env: 'QUALYS_MOBILE_DETECTION_UPDATED_SINCE',
+      value: (c) => c.modules.mobile.detectionUpdatedSince,
+      onChange: 'refuse',
+      why: 'it decides which assets are listed',
+    },
+    {
+      env: 'QUALYS_MOBILE_INCLUDE_FIELDS',
+      value: (c) => c.modules.mobile.includeFields,
+      onChange: 'refuse',
+      why: "it decides the fields of each asset: one run's records would not all have the same",
+    },
+  ],
   state: {
     cursor: S.object({
       url: S.oneOf(

@@ -321,8 +321,22 @@ export const pciScans: ModuleDef = {
       passPages: 0,
       totals: [],
     }) satisfies PciCursor,
+  // The page size is the configured one, also for a resumed run (see runSettings).
   pages: (client, cursor, config, _log, journal) =>
-    pciPages(client, cursor as PciCursor, config.http.concurrency, journal),
+    pciPages(
+      client,
+      { ...(cursor as PciCursor), limit: config.modules.pci.pageSize },
+      config.http.concurrency,
+      journal,
+    ),
+  runSettings: [
+    {
+      env: 'QUALYS_PCI_PAGE_SIZE',
+      value: (c) => String(c.modules.pci.pageSize),
+      onChange: 'apply',
+      why: 'offsets follow the scans each page returned and the proof counts scans, not pages',
+    },
+  ],
   kind: () => 'snapshot',
   prove: async (final, ctx) => {
     const c = final as PciCursor;

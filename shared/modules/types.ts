@@ -106,4 +106,24 @@ export interface ModuleDef {
   recordId(record: ExportRecord): string;
   /** The shapes of this module's cursor and committed state: the state file is checked against them when read. */
   state: { cursor: Shape; committed: Shape };
+  /**
+   * The settings that shape a run: recorded when it starts, compared when it resumes (see export/settings.ts).
+   * Each says whether a changed value can be applied to the run in progress.
+   */
+  runSettings: readonly RunSetting[];
+}
+
+/** A setting that shapes a run, e.g. a page size or a filter. */
+export interface RunSetting {
+  /** The environment variable that sets it (what the user changes, and what a message names). */
+  env: string;
+  /** Its value as the run uses it, as text (undefined: not set). */
+  value(config: AppConfig): string | undefined;
+  /**
+   * `apply`: a resumed run takes the new value (it cannot change what the run lists, e.g. a page size of a listing
+   * keyed by offset or id); `refuse`: it could, so a resumed run refuses to go on with it.
+   */
+  onChange: 'apply' | 'refuse';
+  /** Why, as the end of a sentence: "pages are numbered, so page 7 of another size starts elsewhere". */
+  why: string;
 }

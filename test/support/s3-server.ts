@@ -8,6 +8,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
@@ -81,6 +82,8 @@ export interface S3Server {
   dir: string;
   listKeys(prefix?: string): Promise<string[]>;
   getObject(key: string): Promise<Buffer>;
+  /** Writes an object as it is (no JSON handling): e.g. a damaged state file. */
+  putText(key: string, text: string): Promise<void>;
   /** While on, GET/HEAD of a missing key answers 403 AccessDenied instead of 404 NoSuchKey. */
   denyMissingReads(on: boolean): void;
   /** Conditional PUTs answered 412 so far. */
@@ -220,6 +223,9 @@ export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> 
     async getObject(key) {
       const res = await direct.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return Buffer.from(await res.Body!.transformToByteArray());
+    },
+    async putText(key, text) {
+      await direct.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: text }));
     },
     denyMissingReads(on) {
       denyMissing = on;
