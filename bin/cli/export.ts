@@ -157,7 +157,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   for (const f of outcomes.filter((o) => o.error)) {
     if (f.setup) {
       setup = true;
-      process.stderr.write(`qexport: ${f.row.module}: ${f.setup}\n`);
+      for (const line of f.setup.split('\n')) process.stderr.write(`qexport: ${f.row.module}: ${line}\n`);
       continue;
     }
     if (f.result?.status === 'busy') {

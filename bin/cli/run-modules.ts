@@ -40,7 +40,7 @@ export interface ModuleOutcome {
   result?: RunResult;
   /** One line. */
   error?: string;
-  /** Set when the error is a setup problem (exit 2): one line naming the fix. */
+  /** Set when the error is a setup problem (exit 2): one line per problem, each naming the fix. */
   setup?: string;
   /** The state file (or the run's journal) is damaged: the error names the field and the remedy. */
   damaged?: boolean;
@@ -101,7 +101,11 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
           damaged: err instanceof StateDamagedError,
           // A configuration problem found when the run starts (e.g. a backfill overlapping covered time) is
           // one line naming the fix, exit 2, like any other; nothing was exported.
-          setup: err instanceof ConfigError ? error : opts.setupProblem?.(err),
+          // (One line per problem: a resumed run refusing changed settings names each.)
+          setup:
+            err instanceof ConfigError
+              ? err.problems.map((p) => oneLine(p)).join('\n')
+              : opts.setupProblem?.(err),
           row: {
             module,
             status: 'failed',

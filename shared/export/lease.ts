@@ -39,7 +39,7 @@ export function describeWhen(iso: string, now: Date): string {
   const ms = t.getTime() - now.getTime();
   const mins = Math.round(Math.abs(ms) / 60_000);
   const span =
-    mins === 0
+    Math.abs(ms) < 60_000
       ? `${Math.round(Math.abs(ms) / 1000)} seconds`
       : mins < 120
         ? `${mins} minute${mins === 1 ? '' : 's'}`

@@ -95,7 +95,7 @@ export class KeySet {
   }
 
   has(k: Key64): boolean {
-    return this.find(k.hi, k.lo) >= 0;
+    return this.find(k.hi, k.lo) !== -1;
   }
 
   /** Adds the key; false if it was there already. */

@@ -47,7 +47,16 @@ export const S = {
   optional: (shape: Shape): Field => ({ shape, optional: true }),
 };
 
-const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$/;
+const ISO = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d)(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)$/;
+
+/** An ISO 8601 instant whose fields exist (Date.parse rolls 2026-02-30 over to March). */
+function isTime(value: unknown): boolean {
+  const m = typeof value === 'string' ? ISO.exec(value) : null;
+  if (!m) return false;
+  const [y, mo, d, h, mi, s] = m.slice(1).map((x) => Number(x ?? 0));
+  const days = new Date(Date.UTC(y!, mo!, 0)).getUTCDate();
+  return mo! >= 1 && mo! <= 12 && d! >= 1 && d! <= days && h! < 24 && mi! < 60 && s! < 60;
+}
 
 const show = (v: unknown): string => {
   const text = JSON.stringify(v);
@@ -69,7 +78,7 @@ export function misfit(value: unknown, shape: Shape, path: string): [string, str
         return fail(`${show(value)} is not ${shape.what ?? `of the form ${shape.pattern.source}`}`);
       return undefined;
     case 'time':
-      if (typeof value !== 'string' || !ISO.test(value) || Number.isNaN(Date.parse(value)))
+      if (!isTime(value) || Number.isNaN(Date.parse(value as string)))
         return fail(`${show(value)} is not a time (ISO 8601, e.g. 2026-01-02T03:04:05.000Z)`);
       return undefined;
     case 'int':
