@@ -3,6 +3,8 @@
 //   --only=a,b     a subset of: xml, gzip, startup, coldstart, efficiency, cpu, calls, memory
 //   --runs=N       alternated runs per figure (default 3; every figure is the median with min-max)
 //   --modules=a,b  only these modules in the per-module sections
+//   --records=N,M  the run sizes of the state section (default 100000,1000000; smoke 2000): e.g.
+//                  `npm run bench -- --only=state --records=1000000` reproduces the 1M figures alone
 // Writes bench/results/latest.json (smoke.json, partial.json) and prints a table: each figure, its target and
 // whether it is met. The simulator, the S3 stand-in and the Python peer run in their own processes.
 import { spawn } from 'node:child_process';
@@ -17,7 +19,7 @@ import {
   HEAP_WRAPPER,
   lambdaNodeOptions,
 } from '../infra/lambda-runtime';
-import { MODULES as ALL_MODULES, type ModuleName } from '../shared/config';
+import { MOBILE_MAX_TRUNCATION_LIMIT, MODULES as ALL_MODULES, type ModuleName } from '../shared/config';
 import { onlyCounts } from '../test/sim/counts';
 import type { WorkerResult, WorkerSpec } from './worker';
 
@@ -25,7 +27,7 @@ const ROOT = join(import.meta.dirname, '..');
 const argv = process.argv.slice(2);
 const smoke = argv.includes('--smoke');
 const onlyArg = argv.find((a) => a.startsWith('--only='));
-const SECTIONS = ['xml', 'gzip', 'startup', 'coldstart', 'efficiency', 'cpu', 'calls', 'memory'];
+const SECTIONS = ['xml', 'gzip', 'startup', 'coldstart', 'efficiency', 'cpu', 'calls', 'memory', 'state'];
 const only = new Set(onlyArg ? onlyArg.slice(7).split(',') : SECTIONS);
 for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section '${s}'`);
 const RUNS = Number(argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? (smoke ? 1 : 3));
@@ -853,6 +855,105 @@ if (only.has('memory')) {
           `at each run's sampled peak (MB): ${rs.map(peaks).join(' | ')}`,
       );
     });
+  }
+}
+
+// ------------------------------------------------------------------ state: checkpoint size, state bytes, peak RSS
+/**
+ * Issue 19 item 7: per module, for runs of 100k and 1M records at the largest page size each API allows (peak
+ * memory grows with the page), exported as deployed (S3 sink, the Lambda's heap through our wrapper): peak RSS, the
+ * largest checkpoint written (the state file) and every byte the run wrote to its state (checkpoints and journal
+ * segments). EDR's memory is covered by the memory section (and its checkpoint by its own work); name it in
+ * --modules to include it here.
+ */
+const STATE_PAGE: Record<ModuleName, { env: string; max: number }> = {
+  'pci-scans': { env: 'QUALYS_PCI_PAGE_SIZE', max: 1000 },
+  'certview-certificates': { env: 'QUALYS_CERTVIEW_PAGE_SIZE', max: 200 },
+  'edr-events': { env: 'QUALYS_EDR_PAGE_SIZE', max: 5000 },
+  'mobile-assets': { env: 'QUALYS_MOBILE_TRUNCATION_LIMIT', max: MOBILE_MAX_TRUNCATION_LIMIT },
+};
+if (only.has('state')) {
+  const recordsArg = argv.find((a) => a.startsWith('--records='));
+  const sizes = recordsArg
+    ? recordsArg
+        .slice(10)
+        .split(',')
+        .map((x) => Number(x.replace(/_/g, '')))
+    : scale([100_000, 1_000_000], [2000]);
+  for (const n of sizes)
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--records: '${n}' is not a count`);
+  const modules = MODULES.filter((m) => m !== 'edr-events' || modulesArg);
+  const perRun = new Map<string, number>();
+  for (const module of modules) {
+    for (const n of sizes) {
+      sectionStart(`state ${module} x${n}`);
+      const page = STATE_PAGE[module];
+      const sim = await startSim(module, n);
+      const [results] = await alternate([
+        async () => {
+          const h = await startHelper('s3-server.ts');
+          try {
+            const r = await memoryWorker(
+              workerSpec('export', module, sim, {
+                sink: 's3',
+                s3: { endpoint: h.info.endpoint!, bucket: h.info.bucket! },
+                sampleMemory: true,
+                measureState: true,
+                env: { [page.env]: String(page.max) },
+              }),
+              'lambda',
+            );
+            if (r.status !== 'done' || r.records !== n)
+              throw new Error(`${module} x${n} (state): ${r.status}, exported ${r.records} of ${n}`);
+            return r;
+          } finally {
+            await h.close();
+          }
+        },
+      ]);
+      await sim.close();
+      const rs = results!;
+      const subject = `${module} x${n} (page ${page.max})`;
+      add(
+        'Peak RSS, S3 sink, as deployed',
+        subject,
+        rs.map((x) => x.peakRssMb),
+        'MB',
+        { text: '<= 192 each run', ok: (x) => x.max <= 192 },
+        `runs: ${rs.map((x) => x.peakRssMb.toFixed(0)).join(', ')} MB; CPU ${fmt(summary(rs.map((x) => x.cpuMs / 1000)))} s`,
+      );
+      add(
+        'Largest checkpoint',
+        subject,
+        rs.map((x) => x.state!.largestCheckpoint / 1024),
+        'KB',
+        { text: '<= 64', ok: (x) => x.max <= 64 },
+        `${summary(rs.map((x) => x.state!.checkpoints)).median} checkpoints written per run`,
+      );
+      const bytes = rs.map((x) => x.state!.stateBytes);
+      perRun.set(`${module}:${n}`, summary(bytes).median);
+      add(
+        'State bytes per run',
+        subject,
+        bytes.map((b) => b / 1024 / 1024),
+        'MB',
+        undefined,
+        `${(summary(bytes).median / n).toFixed(1)} bytes per record: ${summary(rs.map((x) => x.state!.checkpoints)).median} ` +
+          `checkpoints and ${summary(rs.map((x) => x.state!.journalSegments)).median} journal segments`,
+      );
+    }
+    // Linear growth: bytes per record the same at every size (within 25 %).
+    const per = sizes.map((n) => perRun.get(`${module}:${n}`)! / n);
+    if (sizes.length > 1) {
+      add(
+        'State bytes per record, largest ÷ smallest run',
+        `${module} (${sizes.join(' vs ')})`,
+        [Math.max(...per) / Math.min(...per)],
+        'x',
+        { text: '<= 1.25 (linear)', ok: (x) => x.max <= 1.25 },
+        per.map((b, i) => `${sizes[i]}: ${b.toFixed(1)} B/record`).join(', '),
+      );
+    }
   }
 }
 

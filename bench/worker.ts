@@ -16,7 +16,9 @@ import { buildQualysClient, localAuth, warmUp } from '../shared/app/build-client
 import { runModuleLocally } from '../shared/app/run-local';
 import { loadConfig, type ModuleName } from '../shared/config';
 import { parseXml } from '../shared/modules/xml';
+import { stateKeyFor, withPrefix } from '../shared/export/layout';
 import { createDirStore, createS3Store } from '../shared/sink';
+import type { ObjectStore } from '../shared/sink/types';
 
 export interface WorkerSpec {
   mode: 'export' | 'fetch-only' | 'floor';
@@ -32,6 +34,18 @@ export interface WorkerSpec {
   s3?: { endpoint: string; bucket: string };
   /** Sample memory during the run and report its breakdown at the highest RSS seen. */
   sampleMemory?: boolean;
+  /** Measure what the run writes to its state: checkpoints (the state file) and journal segments. */
+  measureState?: boolean;
+}
+
+/** What a run wrote under `<prefix>/_state/` (issue 19: checkpoint size, state bytes per run). */
+export interface StateWrites {
+  checkpoints: number;
+  /** Bytes of the largest checkpoint (state file) written. */
+  largestCheckpoint: number;
+  /** Every byte written to the state file and the journal, over the run. */
+  stateBytes: number;
+  journalSegments: number;
 }
 
 export interface WorkerResult {
@@ -53,6 +67,30 @@ export interface WorkerResult {
   fetchSpanMs?: number;
   /** What the process held when its sampled RSS was highest (MB): V8 heap spaces, external and array buffers. */
   atPeak?: Record<string, number>;
+  state?: StateWrites;
+}
+
+/** `store`, counting what goes to the state file and the rest of `_state/`. */
+function measuringState(inner: ObjectStore, stateKey: string, statePrefix: string) {
+  const w: StateWrites = { checkpoints: 0, largestCheckpoint: 0, stateBytes: 0, journalSegments: 0 };
+  const store: ObjectStore = {
+    ...inner,
+    async putJson(key, value, condition) {
+      const out = await inner.putJson(key, value, condition);
+      // The stores write one line of JSON: its size is what was written.
+      const bytes = Buffer.byteLength(JSON.stringify(value)) + 1;
+      if (key === stateKey) {
+        w.checkpoints++;
+        w.largestCheckpoint = Math.max(w.largestCheckpoint, bytes);
+        w.stateBytes += bytes;
+      } else if (key.startsWith(statePrefix)) {
+        w.journalSegments++;
+        w.stateBytes += bytes;
+      }
+      return out;
+    },
+  };
+  return { store, writes: w };
 }
 
 /** Samples memory every 50 ms and keeps the breakdown of the sample with the highest RSS. */
@@ -322,7 +360,7 @@ let dir: string | undefined;
 
 if (spec.mode === 'export') {
   if (spec.sink !== 's3') dir = await mkdtemp(join(tmpdir(), 'qexport-bench-'));
-  const store = spec.s3
+  const sink = spec.s3
     ? createS3Store({
         s3: new S3Client({
           endpoint: spec.s3.endpoint,
@@ -336,6 +374,10 @@ if (spec.mode === 'export') {
         bucket: spec.s3.bucket,
       })
     : createDirStore(dir!);
+  const measured = spec.measureState
+    ? measuringState(sink, stateKeyFor(config, spec.module), `${withPrefix(config, '_state')}/`)
+    : undefined;
+  const store = measured?.store ?? sink;
   const meter = idleMeter(fetch);
   const client = buildQualysClient(config, auth, meter.fetch);
   const r = await runModuleLocally({ module: spec.module, config, client, store });
@@ -346,6 +388,7 @@ if (spec.mode === 'export') {
     records: r.records,
     calls: client.stats().calls,
     ...meter.idle(),
+    ...(measured ? { state: measured.writes } : {}),
   };
 } else {
   const floor = spec.mode === 'floor' ? makeFloor() : undefined;

@@ -124,6 +124,12 @@ export interface EdrOptions {
 export const MOBILE_MODES = ['snapshot', 'incremental'] as const;
 export type MobileMode = (typeof MOBILE_MODES)[number];
 
+/**
+ * The largest VMDR Mobile batch (`truncation_limit`) allowed. Qualys publishes no maximum; a batch is one XML body
+ * held and parsed whole, so this bounds the exporter's memory (see docs/benchmarks.md, "State and memory").
+ */
+export const MOBILE_MAX_TRUNCATION_LIMIT = 1_000_000;
+
 export interface MobileOptions {
   mode: MobileMode;
   truncationLimit: number;
@@ -542,7 +548,7 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
       },
       mobile: {
         mode: p.take(() => mobileMode(env), 'snapshot'),
-        truncationLimit: num(ENV.mobileTruncationLimit, 1000, 1, 1_000_000),
+        truncationLimit: num(ENV.mobileTruncationLimit, 1000, 1, MOBILE_MAX_TRUNCATION_LIMIT),
         detectionUpdatedSince: p.take(() => isoDate(env, ENV.mobileDetectionUpdatedSince)),
         includeFields: str(env, ENV.mobileIncludeFields),
         overlapMinutes: num(ENV.mobileOverlapMinutes, 60, 0, 7 * 24 * 60),

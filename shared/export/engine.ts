@@ -278,8 +278,9 @@ export class ExportRun {
       const latest = await StateRef.read(store, ref.key, module);
       return busy(latest.state.lease ?? { owner: 'another invocation', expiresAt: now.toISOString() });
     }
-    // What runs committed, reset or abandoned before left behind (only this run is in progress now).
-    await removeJournals(store, config, module.name, run.runId, d.logger);
+    // What runs committed, reset or abandoned before left behind (only this run is in progress now): looked for
+    // when a run starts, not at every invocation.
+    if (run.invocations === 1) await removeJournals(store, config, module.name, run.runId, d.logger);
     const self = new ExportRun(d, ref, run, owner, invocation.owner !== undefined, journal);
     if (run.invocations === 1 && invocation.runId) await self.unpublishPrevious();
     if (run.invocations === 1)
@@ -376,6 +377,7 @@ export class ExportRun {
     this.renewLease();
     await this.journal.flush(this.run);
     await this.ref.save();
+    this.journal.confirmed(this.run);
   }
 
   /** Stores the open part, then records it and the cursor after its last page. */

@@ -27,6 +27,34 @@ export interface JournalSegment {
 /** How many parts a run in progress has stored (checkpoints of older versions list them inline). */
 export const storedParts = (run: RunInProgress): number => run.stored?.parts ?? run.parts?.length ?? 0;
 
+/** Journal segments read at once when a run resumes. */
+const READ_AHEAD = 8;
+
+/**
+ * The journals this process last read or wrote, by journal directory: a run resumed by the same warm process reads
+ * only the segments written since. Valid for one run of one pass (run id, start, re-reads); a checkpoint counting
+ * fewer segments than known (a write that did not land, another writer) reads them all again.
+ */
+interface KnownJournal {
+  run: string;
+  segments: number;
+  parts: PartInfo[];
+  memo: Uint8Array[];
+}
+const READ_CACHE = new Map<string, KnownJournal>();
+const runKey = (run: RunInProgress) => `${run.runId}|${run.startedAt}|${run.rereads ?? 0}`;
+/** Forgets what this process knows of journals: its next resume reads every segment (a new process's view). */
+export function forgetKnownJournals(): void {
+  READ_CACHE.clear();
+}
+
+function remember(dir: string, entry: KnownJournal): void {
+  READ_CACHE.delete(dir);
+  READ_CACHE.set(dir, entry);
+  // One run per module is in progress; a process exporting many keeps a few.
+  while (READ_CACHE.size > 8) READ_CACHE.delete(READ_CACHE.keys().next().value!);
+}
+
 export class RunJournal {
   /** The module's entries from earlier invocations, handed to its pager once. */
   private resume: Uint8Array[] | undefined;
@@ -36,6 +64,8 @@ export class RunJournal {
   private closed: Uint8Array[] = [];
   /** How many of `parts` are in segments. */
   private journaled: number;
+  /** The journal as the next checkpoint will count it (remembered once that checkpoint is written). */
+  private unconfirmed: KnownJournal | undefined;
 
   private constructor(
     private readonly store: ObjectStore,
@@ -61,14 +91,30 @@ export class RunJournal {
     module: ModuleName,
     run: RunInProgress,
   ): Promise<RunJournal> {
-    const parts: PartInfo[] = [];
-    const memo: Uint8Array[] = [];
-    for (let i = 0; i < run.journal; i++) {
+    // A warm process (Lambda reuses its container between the invocations of a run) has read or written the first
+    // segments already: only the ones after them are read.
+    const dir = store.describe(journalDirFor(config, module, run.runId));
+    const known = READ_CACHE.get(dir);
+    const reuse = known && known.run === runKey(run) && known.segments <= run.journal ? known : undefined;
+    const parts: PartInfo[] = reuse ? [...reuse.parts] : [];
+    const memo: Uint8Array[] = reuse ? [...reuse.memo] : [];
+    const first = reuse?.segments ?? 0;
+    // Segments are fetched a few at a time (a long run has many), and checked in order.
+    const fetch = (i: number) => {
+      const p = store.getJson(journalKeyFor(config, module, run.runId, i));
+      p.catch(() => undefined); // observed in order below
+      return p;
+    };
+    const ahead: Promise<unknown>[] = [];
+    for (let i = first; i < Math.min(first + READ_AHEAD, run.journal); i++) ahead.push(fetch(i));
+    for (let i = first; i < run.journal; i++) {
       const key = journalKeyFor(config, module, run.runId, i);
       const where = store.describe(key);
       const refuse = (problem: string, field?: string) =>
         stateError(where, problem, 'journal', { module, runId: run.runId, field });
-      const seg = await store.getJson(key).catch((err: unknown) => {
+      const pending = ahead.shift()!;
+      if (i + READ_AHEAD < run.journal) ahead.push(fetch(i + READ_AHEAD));
+      const seg = await pending.catch((err: unknown) => {
         throw refuse(`cannot be read (${(err as Error).message})`);
       });
       if (seg === undefined) throw refuse(`is missing (the checkpoint counts ${run.journal} segments)`);
@@ -87,13 +133,15 @@ export class RunJournal {
     }
     const records = parts.reduce((n, p) => n + p.records, 0);
     if (parts.length !== run.stored.parts || records !== run.records) {
+      READ_CACHE.delete(dir);
       throw stateError(
-        store.describe(journalDirFor(config, module, run.runId)),
+        dir,
         `holds ${parts.length} parts of ${records} records; the checkpoint counts ${run.stored.parts} parts of ${run.records}`,
         'journal',
         { module, runId: run.runId },
       );
     }
+    remember(dir, { run: runKey(run), segments: run.journal, parts: [...parts], memo: [...memo] });
     return new RunJournal(store, config, module, parts, memo);
   }
 
@@ -135,6 +183,23 @@ export class RunJournal {
         memo: Buffer.concat(this.closed).toString('base64'),
       };
       await this.store.putJson(journalKeyFor(this.config, this.module, run.runId, run.journal), segment);
+      // What this process will know of the journal once the checkpoint counting this segment is written (see
+      // confirmed and read): a segment whose checkpoint never lands may be written again differently by another.
+      const dir = this.store.describe(journalDirFor(this.config, this.module, run.runId));
+      const known = this.unconfirmed ?? (run.journal === 0 ? undefined : READ_CACHE.get(dir));
+      const base =
+        known && known.run === runKey(run) && known.segments === run.journal
+          ? known
+          : { run: runKey(run), segments: 0, parts: [], memo: [] };
+      this.unconfirmed =
+        base.segments === run.journal
+          ? {
+              run: base.run,
+              segments: run.journal + 1,
+              parts: [...base.parts, ...segment.parts],
+              memo: [...base.memo, ...this.closed],
+            }
+          : undefined;
       run.journal++;
       this.journaled = this.parts.length;
       this.closed = [];
@@ -146,6 +211,15 @@ export class RunJournal {
     };
   }
 
+  /** The checkpoint was written: what it counts of the journal is what this process knows for its next resume. */
+  confirmed(run: RunInProgress): void {
+    const u = this.unconfirmed;
+    if (u && u.run === runKey(run) && u.segments === run.journal) {
+      remember(this.store.describe(journalDirFor(this.config, this.module, run.runId)), u);
+      this.unconfirmed = undefined;
+    }
+  }
+
   /** The run is read again from its start: its parts and entries are forgotten (segments are overwritten). */
   restart(run: RunInProgress): void {
     this.parts.length = 0;
@@ -153,6 +227,7 @@ export class RunJournal {
     this.closed = [];
     this.journaled = 0;
     this.resume = undefined;
+    this.unconfirmed = undefined;
     run.journal = 0;
     run.stored = { parts: 0, bytes: 0, rawBytes: 0 };
   }

@@ -79,7 +79,8 @@ describe('qexport state', () => {
 
     const held = await qexport(['state', 'reset', 'pci-scans', '--out', out, '--yes'], { env });
     expect(held.code).toBe(3);
-    expect(held.stderr).toMatch(/being exported by arn:aws:states.*reset refused/);
+    expect(held.stderr).toMatch(/being exported by arn:aws:states.*Nothing was reset/);
+    expect(held.stderr).toContain('`qexport state reset pci-scans --yes --take-over`');
     expect(JSON.parse(await readFile(key, 'utf8'))).toMatchObject({ inProgress: { runId: 'stuck-1' } });
 
     await writeFile(key, JSON.stringify(state(new Date(Date.now() - 1000).toISOString())));

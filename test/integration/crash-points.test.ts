@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODULES, type AppConfig, type Env, type ModuleName } from '../../shared/config';
 import { LEASE_TTL_MS } from '../../shared/export/engine';
+import { forgetKnownJournals } from '../../shared/export/journal';
 import { catalogManifestKeyFor, stateKeyFor, withPrefix } from '../../shared/export/layout';
 import type { Manifest, RunResult, StateFile } from '../../shared/export/types';
 import { createDirStore, createS3Store } from '../../shared/sink';
@@ -97,6 +98,8 @@ async function runOnce(
   plan: CrashPlan | undefined,
   clock: () => Date,
 ) {
+  // A new process knows nothing of the journals the previous one wrote.
+  forgetKnownJournals();
   const world = crashWorld(store, globalThis.fetch, plan);
   const client = testClient(sim, config, { fetch: world.fetch, timeoutMs: 2000 });
   const run = runUntilSettled(module, config, client, world.store, { now: clock }).then(
@@ -194,7 +197,8 @@ async function crashCase(module: ModuleName, kind: StoreKind, plan: CrashPlan): 
 
 describe('crash-point matrix: every failure point of a run is resumable', () => {
   const cells = MODULES.flatMap((module) => (['dir', 's3'] as const).map((kind) => ({ module, kind })));
-  it.each(cells)('$module, $kind store', async ({ module, kind }) => {
+  // Dozens of runs per cell: allowed more than the default minute on a shared machine.
+  it.each(cells)('$module, $kind store', { timeout: 600_000 }, async ({ module, kind }) => {
     // The points of an undisturbed run.
     const place = await freshPlace(kind);
     const config = simConfig(sim, { ...ENV, ...SETUP[module].env, ...place.env });

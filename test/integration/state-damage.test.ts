@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig, ModuleName } from '../../shared/config';
 import { runExport } from '../../shared/export/engine';
+import { forgetKnownJournals } from '../../shared/export/journal';
 import { journalKeyFor, stateKeyFor, withPrefix } from '../../shared/export/layout';
 import { StateDamagedError } from '../../shared/export/state-shape';
 import type { StateFile } from '../../shared/export/types';
@@ -244,6 +245,7 @@ describe('a damaged state file is refused, naming the file, the field and the re
     const damaged = await c.damage(sound, { store: p.store, config: p.config, state });
     if (damaged !== sound) await p.writeText(key, damaged);
     const before = await snapshot(p.store, p.config, p.readText);
+    forgetKnownJournals(); // the run is resumed by a new process, which reads the journal
 
     const refused = await runExport({
       module: getModule(c.module),
