@@ -274,16 +274,25 @@ describe('the token secret', () => {
     expect(Object.keys(out).sort()).toEqual(['expiresAt', 'method', 'refreshed']);
     expect(out.refreshed).toBe(true);
     expect(JSON.parse(metrics[0]!)._aws.CloudWatchMetrics[0].Namespace).toBe('QualysExport');
+    const writeMetrics = (l: string) => metrics.push(l);
     await expect(
-      handleTokenRefresh({ force: 'yes' }, { env, secrets: sm.client, fetch, logger }),
+      handleTokenRefresh({ force: 'yes' }, { env, secrets: sm.client, fetch, logger, writeMetrics }),
     ).rejects.toThrow(/force/);
     const badCreds = await newSecret(JSON.stringify({ method: 'qualys-oidc', clientId: 'x' }));
     await expect(
       handleTokenRefresh(
         {},
-        { env: { ...env, QEXPORT_CREDENTIALS_SECRET_ID: badCreds }, secrets: sm.client, fetch, logger },
+        {
+          env: { ...env, QEXPORT_CREDENTIALS_SECRET_ID: badCreds },
+          secrets: sm.client,
+          fetch,
+          logger,
+          writeMetrics,
+        },
       ),
     ).rejects.toThrow(/credentials secret .* field 'clientSecret' is required/);
+    // The failed refresh is counted (what the TokenRefreshFailures alarm reads).
+    expect(JSON.parse(metrics.at(-1)!)).toMatchObject({ TokenRefreshes: 0, TokenRefreshFailures: 1 });
   });
 
   it('no log line, error or stored object other than the token secret contains a token or secret', async () => {
