@@ -1,7 +1,7 @@
 import { MODULES } from '../config';
 import { QexportError } from '../errors';
 import type { ModuleDef } from '../modules/types';
-import { misfit, S, type Shape } from '../modules/shape';
+import { any, bool, differences, int, list, obj, opt, str, type Shape } from '../qualys/shapes';
 import type { StateFile } from './types';
 
 /**
@@ -62,32 +62,58 @@ export function journalMismatch(module: string, problem: string): StateDamagedEr
   );
 }
 
-export const PART_INFO: Shape = S.object({
-  key: S.string({ max: 1024 }),
-  records: S.count,
-  bytes: S.count,
-  rawBytes: S.count,
-  sha256: S.string({ pattern: /^[0-9a-f]{64}$/, what: 'a SHA-256 in hex' }),
+/**
+ * The state file's own vocabulary beside shared/qualys/shapes.ts (one checker for responses and state): an ISO time as
+ * the exporter writes them, whose fields exist (Date.parse would roll 2026-02-30 over to March), a count, one of a
+ * few words.
+ */
+const ISO_TIME =
+  /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$/;
+export const TIME: Shape = str({
+  pattern: ISO_TIME,
+  about: 'an ISO 8601 time (e.g. 2026-01-02T03:04:05.000Z)',
+});
+export const COUNT: Shape = int({ min: 0 });
+/** One of `words`, exactly. */
+export const word = (...words: readonly string[]): Shape =>
+  str({
+    pattern: new RegExp(`^(${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`),
+    about: `one of ${words.join(', ')}`,
+  });
+
+export const PART_INFO: Shape = obj({
+  key: str({ nonEmpty: true }),
+  records: COUNT,
+  bytes: COUNT,
+  rawBytes: COUNT,
+  sha256: str({ pattern: /^[0-9a-f]{64}$/, about: 'a SHA-256 in hex' }),
 });
 
 /** What is wrong with a part description (`[field, problem]`), or undefined. */
-export const partMisfit = (p: unknown, path: string) => misfit(p, PART_INFO, path);
+export const partMisfit = (p: unknown, path: string): [string, string] | undefined => {
+  const d = differences(PART_INFO, p)[0];
+  return d === undefined ? undefined : splitDifference(d, path);
+};
 
-const WINDOW = S.object({ from: S.time, to: S.time });
-const COUNT = S.count;
-const opt = S.optional;
+/** `a.b: expected …, got …` → [`<prefix>.a.b`, `expected …, got …`]. */
+function splitDifference(d: string, prefix = ''): [string, string] {
+  const at = d.indexOf(': ');
+  const path = d.slice(0, at);
+  const field = path === '(body)' ? prefix : prefix ? `${prefix}.${path}` : path;
+  return [field, d.slice(at + 2)];
+}
 
 /** The lease: who may write the module's data now, and until when (and, for a local process, which one). */
-export const LEASE: Shape = S.object({
-  owner: S.string({ max: 512 }),
-  expiresAt: S.time,
+export const LEASE: Shape = obj({
+  owner: str({ nonEmpty: true }),
+  expiresAt: TIME,
   process: opt(
-    S.object({
-      host: S.string({ max: 255 }),
-      boot: opt(S.time),
-      pidns: opt(S.string({ max: 64 })),
-      pid: S.int({ min: 1 }),
-      start: opt(S.string({ max: 64 })),
+    obj({
+      host: str({ nonEmpty: true }),
+      boot: opt(TIME),
+      pidns: opt(str()),
+      pid: int({ min: 1 }),
+      start: opt(str()),
     }),
   ),
 });
@@ -96,50 +122,67 @@ export const LEASE: Shape = S.object({
 export function stateShape(module: ModuleDef): Shape {
   const { cursor, committed } = module.state;
   const committedFields = committed.t === 'object' ? committed.fields : {};
-  return S.object(
-    {
-      module: S.literal(...MODULES),
-      committed: opt(
-        S.object({
-          ...committedFields,
-          runId: opt(S.string({ max: 256 })),
-          completedAt: opt(S.time),
-          completeThrough: opt(S.time),
-          backfills: opt(S.array(S.object({ from: S.time, to: S.time, runId: S.string({ max: 256 }) }))),
-        }),
-      ),
-      inProgress: opt(
-        S.object({
-          runId: S.string({ max: 256, pattern: /^[^/\\]+$/, what: 'a run id' }),
-          dt: S.string({ pattern: /^\d{4}-\d\d-\d\d$/, what: 'a date (YYYY-MM-DD)' }),
-          startedAt: S.time,
-          startCursor: cursor,
-          cursor,
-          records: COUNT,
-          stored: opt(S.object({ parts: COUNT, bytes: COUNT, rawBytes: COUNT })),
-          journal: opt(COUNT),
-          /** Checkpoints written before runs had a journal list their parts here. */
-          parts: opt(S.array(PART_INFO)),
-          apiCalls: COUNT,
-          retries: COUNT,
-          invocations: S.int({ min: 1 }),
-          rereads: opt(COUNT),
-          listed: opt(S.literal(true)),
-          schemaDrift: opt(S.object({ records: COUNT, fields: S.array(S.string()) })),
-          backfill: opt(WINDOW),
-          settings: opt(S.record(S.oneOf('a setting value (text or null)', S.string(), S.literal(null)))),
-          lastError: opt(S.object({ code: S.string(), message: S.string(), at: S.time })),
-        }),
-      ),
-      lease: opt(LEASE),
-    },
-    { closed: true },
-  );
+  return obj({
+    module: word(...MODULES),
+    committed: opt(
+      obj({
+        ...committedFields,
+        runId: opt(str({ nonEmpty: true })),
+        completedAt: opt(TIME),
+        completeThrough: opt(TIME),
+        backfills: opt(list(obj({ from: TIME, to: TIME, runId: str({ nonEmpty: true }) }))),
+      }),
+    ),
+    inProgress: opt(
+      obj({
+        runId: str({ pattern: /^[^/\\]+$/, about: 'a run id' }),
+        dt: str({ pattern: /^\d{4}-\d\d-\d\d$/, about: 'a date (YYYY-MM-DD)' }),
+        startedAt: TIME,
+        startCursor: cursor,
+        cursor,
+        records: COUNT,
+        stored: opt(obj({ parts: COUNT, bytes: COUNT, rawBytes: COUNT })),
+        journal: opt(COUNT),
+        /** Checkpoints written before runs had a journal list their parts here. */
+        parts: opt(list(PART_INFO)),
+        apiCalls: COUNT,
+        retries: COUNT,
+        invocations: int({ min: 1 }),
+        rereads: opt(COUNT),
+        listed: opt(bool()),
+        schemaDrift: opt(obj({ records: COUNT, fields: list(str()) })),
+        backfill: opt(obj({ from: TIME, to: TIME })),
+        /** Variable → its text, or null when unset (checked below: the vocabulary has no maps). */
+        settings: opt(any()),
+        lastError: opt(obj({ code: str(), message: str(), at: TIME })),
+      }),
+    ),
+    lease: opt(LEASE),
+  });
 }
+
+const TOP = ['module', 'committed', 'inProgress', 'lease'];
+/** Fields whose absence the exporter reads as `undefined`: a null there is damage, not "absent". */
+const NOT_NULL: Record<string, readonly string[]> = {
+  '': TOP,
+  inProgress: [
+    'stored',
+    'journal',
+    'parts',
+    'rereads',
+    'listed',
+    'schemaDrift',
+    'backfill',
+    'settings',
+    'lastError',
+  ],
+  lease: ['process'],
+};
 
 /**
  * Checks a state file read from `where` against `module`'s shape: returns it typed, or throws StateDamagedError
- * naming the field. Beyond the shape: the file must be `module`'s, a run's journal fields come together, and a
+ * naming the field. Beyond the shape: the file has only the four fields a state file has, no null where the
+ * exporter reads "absent", a value per setting, the file is `module`'s, a run's journal fields come together, and a
  * checkpoint of a run that stored parts says where they are.
  */
 export function validateState(raw: unknown, module: ModuleDef, where: string): StateFile {
@@ -147,13 +190,28 @@ export function validateState(raw: unknown, module: ModuleDef, where: string): S
     stateError(where, problem, 'state', { module: module.name, field });
   if (!raw || typeof raw !== 'object' || Array.isArray(raw))
     throw refuse(undefined, 'it is not a JSON object');
-  const m = misfit(raw, stateShape(module), '');
-  if (m) throw refuse(m[0], m[1]);
+  const file = raw as Record<string, unknown>;
+  const extra = Object.keys(file).find((k) => !TOP.includes(k));
+  if (extra !== undefined) throw refuse(extra, 'is not a field a state file has');
+  for (const [at, keys] of Object.entries(NOT_NULL)) {
+    const o = (at ? file[at] : file) as Record<string, unknown> | undefined;
+    const k = o && typeof o === 'object' ? keys.find((key) => o[key] === null) : undefined;
+    if (k !== undefined) throw refuse(at ? `${at}.${k}` : k, 'is null');
+  }
+  const d = differences(stateShape(module), raw)[0];
+  if (d !== undefined) {
+    const [field, problem] = splitDifference(d);
+    const value = valueAt(raw, field);
+    throw refuse(field, value === undefined ? problem : `${problem} (${shown(value)})`);
+  }
   const state = raw as StateFile;
   if (state.module !== module.name)
     throw refuse('module', `it is the state of ${JSON.stringify(state.module)}, not of ${module.name}`);
   const run = state.inProgress;
   if (run) {
+    for (const [k, v] of Object.entries(run.settings ?? {}))
+      if (v !== null && typeof v !== 'string')
+        throw refuse(`inProgress.settings.${k}`, `expected text or null (${shown(v)})`);
     const journaled = run.stored !== undefined && run.journal !== undefined;
     if (!journaled && (run.stored !== undefined || run.journal !== undefined))
       throw refuse('inProgress.journal', 'stored and journal must come together');
@@ -164,3 +222,19 @@ export function validateState(raw: unknown, module: ModuleDef, where: string): S
   }
   return state;
 }
+
+/** The value at `a.b[2].c` in `v`. */
+function valueAt(v: unknown, path: string): unknown {
+  let at: unknown = v;
+  for (const step of path.split(/\.|(?=\[)/).filter(Boolean)) {
+    if (at === null || typeof at !== 'object') return undefined;
+    const i = /^\[(\d+)\]$/.exec(step);
+    at = i ? (at as unknown[])[Number(i[1])] : (at as Record<string, unknown>)[step];
+  }
+  return at;
+}
+
+const shown = (v: unknown): string => {
+  const text = JSON.stringify(v) ?? String(v);
+  return `the file has ${text.length > 60 ? `${text.slice(0, 57)}…` : text}`;
+};

@@ -1,10 +1,10 @@
 import { parseJsonBody } from './json';
 import { ConfigError, IncompleteError, ParseError, QexportError, QualysHttpError } from '../errors';
 import type { QualysResponse } from '../qualys/types';
-import { journalMismatch } from '../export/state-shape';
+import { COUNT, journalMismatch } from '../export/state-shape';
+import { any, int, obj, opt, str } from '../qualys/shapes';
 import { KeySet, stringKey, WordWriter, wordsOf, type Key64 } from './idset';
 import { prefetchOrdered } from './prefetch';
-import { S } from './shape';
 import type { Cursor, ExportRecord, ModuleDef } from './types';
 
 export interface CertviewCursor extends Cursor {
@@ -223,15 +223,15 @@ export const certviewCertificates: ModuleDef = {
     },
   ],
   state: {
-    cursor: S.object({
-      version: S.string({ pattern: /^v\d+(\.\d+)*$/, what: 'a CertView API version (v1, v2, v2.1, …)' }),
-      pageNumber: S.count,
-      pageSize: S.int({ min: 1 }),
-      filter: S.optional(S.any),
-      assetType: S.optional(S.string()),
-      distinct: S.optional(S.count),
-      emptyPage: S.optional(S.count),
+    cursor: obj({
+      version: str({ pattern: /^v\d+(\.\d+)*$/, about: 'a CertView API version (v1, v2, v2.1, …)' }),
+      pageNumber: COUNT,
+      pageSize: int({ min: 1 }),
+      filter: opt(any()),
+      assetType: opt(str()),
+      distinct: opt(COUNT),
+      emptyPage: opt(COUNT),
     }),
-    committed: S.object({}),
+    committed: obj({}),
   },
 };

@@ -1,44 +1,36 @@
 import { EDR_TIME_FIELDS } from '../config';
-import { S } from './shape';
+import { COUNT, TIME, word } from '../export/state-shape';
+import { int, list, obj, oneOf, opt, str } from '../qualys/shapes';
 import type { RunSetting } from './types';
 
 /**
  * The shapes of EDR's cursor and committed state (checked when the state file is read: a committed window end that
  * is not a time must stop the run, not start a day's look-back again).
  */
-const TIME_FIELD = S.literal(...EDR_TIME_FIELDS);
-const IDS = S.array(S.string());
+const TIME_FIELD = word(...EDR_TIME_FIELDS);
+const IDS = list(str());
 
 export const EDR_STATE = {
-  cursor: S.object({
-    from: S.time,
-    to: S.time,
-    filter: S.optional(S.string()),
-    timeField: S.optional(TIME_FIELD),
-    after: S.optional(
-      S.oneOf(
-        'null or the last instant reached {dateTime, ids}',
-        S.literal(null),
-        S.object({ dateTime: S.string(), ids: IDS }),
-      ),
-    ),
-    skip: S.optional(IDS),
-    recent: S.optional(IDS),
-    overlapMs: S.optional(S.count),
-    read: S.optional(S.count),
-    windowCount: S.optional(
-      S.oneOf(
-        '{count} or {unavailable}',
-        S.object({ count: S.count }),
-        S.object({ unavailable: S.int({ min: 100, max: 599 }) }),
-      ),
+  cursor: obj({
+    from: TIME,
+    to: TIME,
+    filter: opt(str()),
+    timeField: opt(TIME_FIELD),
+    // null before the first event (the vocabulary reads null as absent).
+    after: opt(obj({ dateTime: str(), ids: IDS })),
+    skip: opt(IDS),
+    recent: opt(IDS),
+    overlapMs: opt(COUNT),
+    read: opt(COUNT),
+    windowCount: opt(
+      oneOf('{count} or {unavailable}', obj({ count: COUNT }), obj({ unavailable: int({ min: 100 }) })),
     ),
   }),
-  committed: S.object({
-    windowEnd: S.optional(S.time),
-    timeField: S.optional(TIME_FIELD),
-    recentIds: S.optional(IDS),
-    coveredFrom: S.optional(S.time),
+  committed: obj({
+    windowEnd: opt(TIME),
+    timeField: opt(TIME_FIELD),
+    recentIds: opt(IDS),
+    coveredFrom: opt(TIME),
   }),
 };
 

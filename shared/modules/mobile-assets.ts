@@ -3,7 +3,8 @@ import { ConfigError, IncompleteError, OriginError, ParseError } from '../errors
 import { silentLogger, type Logger } from '../log';
 import type { QualysClient, QualysRequest, QualysResponse } from '../qualys/types';
 import { copyString, dropBody, letRequestLeave } from './prefetch';
-import { S } from './shape';
+import { COUNT, TIME, word } from '../export/state-shape';
+import { int, list, obj, opt, str } from '../qualys/shapes';
 import { endsLikeXml, parseXml, simpleReturnError } from './xml';
 import type {
   CommittedState,
@@ -567,34 +568,31 @@ export const mobileAssets: ModuleDef = {
     },
   ],
   state: {
-    cursor: S.object({
-      url: S.oneOf(
-        'a truncation URL or null',
-        S.string({ pattern: /^https?:\/\//, what: 'a URL' }),
-        S.literal(null),
-      ),
-      truncationLimit: S.int({ min: 1 }),
-      kind: S.optional(S.literal('snapshot', 'incremental')),
-      startedAt: S.optional(S.time),
-      since: S.optional(S.string({ pattern: API_TIME, what: 'a time (YYYY-MM-DDTHH:MM:SSZ)' })),
-      before: S.optional(S.string({ pattern: API_TIME, what: 'a time (YYYY-MM-DDTHH:MM:SSZ)' })),
-      snapshotReason: S.optional(S.string()),
-      floor: S.optional(S.string()),
-      includeFields: S.optional(S.string()),
-      overlapMinutes: S.optional(S.count),
-      filtersAdded: S.optional(S.count),
-      observed: S.optional(S.object({ assets: S.count, outside: S.count, older: S.count })),
-      lastId: S.optional(S.string({ pattern: /^\d{1,30}$/, what: 'a decimal asset ID' })),
-      batches: S.optional(S.count),
-      rehomed: S.optional(S.count),
-      rehomedFrom: S.optional(S.array(S.string(), 10)),
+    cursor: obj({
+      // A truncation URL, or null once the last batch was read (the vocabulary reads null as absent).
+      url: opt(str({ pattern: /^https?:\/\//, about: 'a URL' })),
+      truncationLimit: int({ min: 1 }),
+      kind: opt(word('snapshot', 'incremental')),
+      startedAt: opt(TIME),
+      since: opt(str({ pattern: API_TIME, about: 'a time (YYYY-MM-DDTHH:MM:SSZ)' })),
+      before: opt(str({ pattern: API_TIME, about: 'a time (YYYY-MM-DDTHH:MM:SSZ)' })),
+      snapshotReason: opt(str()),
+      floor: opt(str()),
+      includeFields: opt(str()),
+      overlapMinutes: opt(COUNT),
+      filtersAdded: opt(COUNT),
+      observed: opt(obj({ assets: COUNT, outside: COUNT, older: COUNT })),
+      lastId: opt(str({ pattern: /^\d{1,30}$/, about: 'a decimal asset ID' })),
+      batches: opt(COUNT),
+      rehomed: opt(COUNT),
+      rehomedFrom: opt(list(str())),
     }),
-    committed: S.object({
-      kind: S.optional(S.literal('snapshot', 'incremental')),
-      nextSince: S.optional(S.time),
-      lastSnapshotAt: S.optional(S.time),
-      floor: S.optional(S.string()),
-      includeFields: S.optional(S.string()),
+    committed: obj({
+      kind: opt(word('snapshot', 'incremental')),
+      nextSince: opt(TIME),
+      lastSnapshotAt: opt(TIME),
+      floor: opt(str()),
+      includeFields: opt(str()),
     }),
   },
 };

@@ -3,8 +3,8 @@ import { IncompleteError, ParseError } from '../errors';
 import type { QualysClient, QualysResponse } from '../qualys/types';
 import { KeySet, numberKey, WordWriter, wordsOf, type Key64 } from './idset';
 import { letRequestLeave } from './prefetch';
-import { S } from './shape';
-import { journalMismatch } from '../export/state-shape';
+import { bool, int, list, obj, opt } from '../qualys/shapes';
+import { COUNT, journalMismatch } from '../export/state-shape';
 import type { CompletenessCheck, Cursor, ExportRecord, ModuleDef, Page } from './types';
 
 /**
@@ -370,21 +370,21 @@ export const pciScans: ModuleDef = {
   describe: (c) => ({ pageSize: (c as PciCursor).limit }),
   recordId: (r) => String(r.scanId),
   state: {
-    cursor: S.object({
-      offset: S.int({ min: 1 }),
-      limit: S.int({ min: 1 }),
-      step: S.optional(S.int({ min: 1 })),
-      written: S.optional(S.count),
-      pass: S.optional(S.int({ min: 1 })),
-      passTotal: S.optional(S.count),
-      passRead: S.optional(S.count),
-      passPages: S.optional(S.count),
-      passMoved: S.optional(S.boolean),
-      closing: S.optional(S.boolean),
-      totals: S.optional(S.array(S.count, 100)),
-      totalCount: S.optional(S.count),
-      finalDistinct: S.optional(S.count),
+    cursor: obj({
+      offset: int({ min: 1 }),
+      limit: int({ min: 1 }),
+      step: opt(int({ min: 1 })),
+      written: opt(COUNT),
+      pass: opt(int({ min: 1 })),
+      passTotal: opt(COUNT),
+      passRead: opt(COUNT),
+      passPages: opt(COUNT),
+      passMoved: opt(bool()),
+      closing: opt(bool()),
+      totals: opt(list(COUNT)),
+      totalCount: opt(COUNT),
+      finalDistinct: opt(COUNT),
     }),
-    committed: S.object({}),
+    committed: obj({}),
   },
 };

@@ -1,7 +1,7 @@
 import type { AppConfig, ModuleName } from '../config';
 import type { Logger } from '../log';
 import type { QualysClient } from '../qualys/types';
-import type { Shape } from './shape';
+import type { Shape } from '../qualys/shapes';
 
 /** A JSON record as it will be written to NDJSON (API field names kept). */
 export type ExportRecord = Record<string, unknown>;

@@ -6,7 +6,7 @@ import { LeaseHeldError, resetState, showState } from '../../shared/export/admin
 import { catalogManifestKeyFor, stateKeyFor } from '../../shared/export/layout';
 import type { ExportInvocation, Manifest, RunResult, StateFile } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
-import { S } from '../../shared/modules/shape';
+import { int, obj } from '../../shared/qualys/shapes';
 import type { Cursor, ModuleDef } from '../../shared/modules/types';
 import type { QualysClient } from '../../shared/qualys/types';
 import { createDirStore, createS3Store } from '../../shared/sink';
@@ -304,7 +304,7 @@ describe('the result stays small whatever the run carries', () => {
         }
       },
       prove: async () => [{ name: 'test', outcome: 'passed' }],
-      state: { cursor: S.object({ page: S.count }), committed: S.object({}) },
+      state: { cursor: obj({ page: int({ min: 0 }) }), committed: obj({}) },
     };
   }
 

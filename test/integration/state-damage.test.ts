@@ -84,7 +84,7 @@ const CASES: DamageCase[] = [
     from: 'paused',
     damage: edit((s) => (s.inProgress.records = String(s.inProgress.records))),
     field: 'inProgress.records',
-    says: /is not a whole number/,
+    says: /expected an integer ≥ 0, got a string \(the file has "\d+"\)/,
   },
   {
     kind: 'a negative count',
@@ -92,7 +92,7 @@ const CASES: DamageCase[] = [
     from: 'paused',
     damage: edit((s) => (s.inProgress.stored.bytes = -512)),
     field: 'inProgress.stored.bytes',
-    says: /-512 is below 0/,
+    says: /expected an integer ≥ 0, got an integer \(the file has -512\)/,
   },
   {
     kind: 'garbage in a committed field (EDR window end)',
@@ -100,7 +100,7 @@ const CASES: DamageCase[] = [
     from: 'complete',
     damage: edit((s) => (s.committed.windowEnd = 'last tuesday')),
     field: 'committed.windowEnd',
-    says: /"last tuesday" is not a time/,
+    says: /expected an ISO 8601 time .*\(the file has "last tuesday"\)/,
   },
   {
     kind: 'a committed time field of the wrong type',
@@ -108,7 +108,7 @@ const CASES: DamageCase[] = [
     from: 'complete',
     damage: edit((s) => (s.committed.completeThrough = 1_780_000_000)),
     field: 'committed.completeThrough',
-    says: /is not a time/,
+    says: /expected an ISO 8601 time .*, got an integer/,
   },
   {
     kind: 'an unknown module',
@@ -116,7 +116,7 @@ const CASES: DamageCase[] = [
     from: 'paused',
     damage: edit((s) => (s.module = 'vmdr-nonsense')),
     field: 'module',
-    says: /"vmdr-nonsense" is not one of/,
+    says: /expected one of pci-scans, .* \(the file has "vmdr-nonsense"\)/,
   },
   {
     kind: "another module's state file",
@@ -132,7 +132,7 @@ const CASES: DamageCase[] = [
     from: 'paused',
     damage: edit((s) => (s.checkpoint = { offset: 3 })),
     field: 'checkpoint',
-    says: /is not a field this file has/,
+    says: /is not a field a state file has/,
   },
   {
     kind: "a cursor field of the wrong type (the module's declared shape)",
@@ -140,7 +140,7 @@ const CASES: DamageCase[] = [
     from: 'paused',
     damage: edit((s) => (s.inProgress.cursor.offset = 'eleven')),
     field: 'inProgress.cursor.offset',
-    says: /"eleven" is not a whole number/,
+    says: /expected an integer ≥ 1, got a string \(the file has "eleven"\)/,
   },
   {
     kind: 'a lease expiry that is not a time',
@@ -148,7 +148,7 @@ const CASES: DamageCase[] = [
     from: 'paused',
     damage: edit((s) => (s.lease = { owner: 'exec-1', expiresAt: 'soon' })),
     field: 'lease.expiresAt',
-    says: /"soon" is not a time/,
+    says: /expected an ISO 8601 time .*\(the file has "soon"\)/,
   },
   {
     kind: 'a journal segment missing',
@@ -293,7 +293,7 @@ describe('as an operator meets it (qexport, child processes)', () => {
     const refused = await qexport(['export', 'edr-events', '--out', out], { env });
     expect(refused.code).toBe(3);
     expect(refused.stderr).toContain(`state file ${key} is damaged: committed.windowEnd:`);
-    expect(refused.stderr).toMatch(/is not a time/);
+    expect(refused.stderr).toMatch(/expected an ISO 8601 time/);
     expect(refused.stderr).toContain('qexport state reset edr-events --all --yes');
     expect(refused.stderr).not.toMatch(/checkpoint kept|no checkpoint was written/);
     expect((await createDirStore(out).list('qualys/edr-events/')).length).toBe(runsBefore);
@@ -301,7 +301,7 @@ describe('as an operator meets it (qexport, child processes)', () => {
     const shown = await qexport(['state', 'show', 'edr-events', '--out', out], { env });
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toMatch(
-      /DAMAGED: state file .* committed\.windowEnd: "2026-13-45T99:00:00Z" is not a time/,
+      /DAMAGED: state file .* committed\.windowEnd: expected an ISO 8601 time .*"2026-13-45T99:00:00Z"/,
     );
     const json = await qexport(['state', 'show', 'all', '--out', out, '--json'], { env });
     expect(json.code).toBe(0);

@@ -2,50 +2,83 @@
 import { describe, expect, it } from 'vitest';
 import { MODULES } from '../../shared/config';
 import { describeWhen } from '../../shared/export/lease';
-import { stateShape, validateState, StateDamagedError } from '../../shared/export/state-shape';
+import { stateShape, StateDamagedError, TIME, validateState } from '../../shared/export/state-shape';
 import { holderState, sameHost, thisProcess } from '../../shared/local-process';
 import { getModule } from '../../shared/modules';
-import { misfit, S } from '../../shared/modules/shape';
+import { differences } from '../../shared/qualys/shapes';
 
-describe('shapes', () => {
-  it('name the path and the problem', () => {
-    const shape = S.object({ a: S.array(S.object({ t: S.time, n: S.count })), b: S.optional(S.boolean) });
-    expect(misfit({ a: [{ t: '2026-01-01T00:00:00Z', n: 1 }] }, shape, '')).toBeUndefined();
-    expect(misfit({ a: [{ t: '2026-01-01T00:00:00Z', n: -1 }] }, shape, '')).toEqual([
-      'a[0].n',
-      '-1 is below 0',
-    ]);
-    expect(misfit({ a: [{ t: 'then', n: 1 }] }, shape, '')?.[0]).toBe('a[0].t');
-    expect(misfit({ a: [], b: 'yes' }, shape, '')).toEqual(['b', '"yes" is not true or false']);
-    expect(misfit({}, shape, '')).toEqual(['a', 'is missing']);
-    expect(misfit({ a: [], c: 1 }, { ...shape, closed: true } as never, '')).toEqual([
-      'c',
-      'is not a field this file has',
-    ]);
+describe('state shapes', () => {
+  const pci = getModule('pci-scans');
+  const sound = {
+    module: 'pci-scans',
+    inProgress: {
+      runId: 'r1',
+      dt: '2026-01-01',
+      startedAt: '2026-01-01T00:00:00.000Z',
+      startCursor: { offset: 1, limit: 10 },
+      cursor: { offset: 11, limit: 10, written: 10 },
+      records: 10,
+      stored: { parts: 1, bytes: 100, rawBytes: 900 },
+      journal: 1,
+      apiCalls: 1,
+      retries: 0,
+      invocations: 1,
+      settings: { QUALYS_PCI_PAGE_SIZE: '10' },
+    },
+  };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const damaged = (f: (s: any) => void) => {
+    const s = structuredClone(sound);
+    f(s);
+    return () => validateState(s, pci, '/x/_state/pci-scans.json');
+  };
+
+  it('a sound file is returned as it is', () => {
+    expect(validateState(sound, pci, 'f')).toEqual(sound);
+    expect(validateState({ module: 'pci-scans' }, pci, 'f')).toEqual({ module: 'pci-scans' });
   });
 
-  it('times must be ISO instants that exist', () => {
-    for (const bad of ['2026-02-30T00:00:00Z', '2026-01-01', 'yesterday', 1_700_000_000_000, ''])
-      expect(misfit(bad, S.time, 'x')).toBeDefined();
+  it('names the field, what it should be and what the file has', () => {
+    expect(damaged((s) => (s.inProgress.records = -1))).toThrow(
+      /inProgress\.records: expected an integer ≥ 0, got an integer \(the file has -1\)/,
+    );
+    expect(damaged((s) => (s.inProgress.cursor.offset = 'x'))).toThrow(
+      /inProgress\.cursor\.offset: expected an integer/,
+    );
+    expect(damaged((s) => (s.lease = null))).toThrow(/lease: is null/);
+    expect(damaged((s) => (s.inProgress.stored = null))).toThrow(/inProgress\.stored: is null/);
+    expect(damaged((s) => (s.inProgress.settings.X = 3))).toThrow(
+      /inProgress\.settings\.X: expected text or null/,
+    );
+    expect(damaged((s) => (s.inProgress.journal = 0))).toThrow(/0 segments hold 1 stored parts/);
+    expect(damaged((s) => (s.extra = 1))).toThrow(/extra: is not a field a state file has/);
+    expect(damaged((s) => (s.module = 'edr-events'))).toThrow(/it is the state of "edr-events"/);
+    expect(() => validateState({}, pci, 'f')).toThrow(/module: missing/);
+    expect(() => validateState(null, pci, 'f')).toThrow(StateDamagedError);
+  });
+
+  it('times must be ISO instants whose fields exist', () => {
+    for (const bad of [
+      '2026-13-01T00:00:00Z',
+      '2026-01-32T00:00:00Z',
+      '2026-01-01',
+      'yesterday',
+      1_700_000_000_000,
+      '',
+    ])
+      expect(differences(TIME, bad)).not.toEqual([]);
     for (const good of ['2026-01-01T00:00:00Z', '2026-01-01T00:00:00.123Z', '2026-01-01T01:00:00+01:00'])
-      expect(misfit(good, S.time, 'x')).toBeUndefined();
+      expect(differences(TIME, good)).toEqual([]);
   });
 
-  it('every module declares a cursor shape its own start cursor fits', () => {
+  it('every module declares its cursor and committed shapes and the settings that shape a run', () => {
     for (const name of MODULES) {
       const m = getModule(name);
       expect(stateShape(m).t).toBe('object');
       expect(m.state.cursor.t).toBe('object');
+      expect(m.state.committed.t).toBe('object');
       expect(m.runSettings.length).toBeGreaterThan(0);
     }
-  });
-
-  it('a file of another module, or of none, is refused naming the field', () => {
-    const pci = getModule('pci-scans');
-    expect(validateState({ module: 'pci-scans' }, pci, 'f')).toEqual({ module: 'pci-scans' });
-    expect(() => validateState({ module: 'edr-events' }, pci, 'f')).toThrow(StateDamagedError);
-    expect(() => validateState({}, pci, 'f')).toThrow(/module: is missing/);
-    expect(() => validateState(null, pci, 'f')).toThrow(/not a JSON object/);
   });
 });
 
