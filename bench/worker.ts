@@ -16,7 +16,11 @@ import { buildQualysClient, localAuth, warmUp } from '../shared/app/build-client
 import { runModuleLocally } from '../shared/app/run-local';
 import { loadConfig, type ModuleName } from '../shared/config';
 import { parseXml } from '../shared/modules/xml';
+import { runExport } from '../shared/export/engine';
+import { forgetKnownJournals } from '../shared/export/journal';
 import { stateKeyFor, withPrefix } from '../shared/export/layout';
+import { getModule } from '../shared/modules';
+import type { QualysClient } from '../shared/qualys/types';
 import { createDirStore, createS3Store } from '../shared/sink';
 import type { ObjectStore } from '../shared/sink/types';
 
@@ -36,6 +40,11 @@ export interface WorkerSpec {
   sampleMemory?: boolean;
   /** Measure what the run writes to its state: checkpoints (the state file) and journal segments. */
   measureState?: boolean;
+  /**
+   * Run as the Lambda does: invocations of this many ms, each resuming from the checkpoint and reading the run's
+   * journal afresh (a cold container: the worst case for memory). Default: one invocation (the CLI).
+   */
+  sliceMs?: number;
 }
 
 /** What a run wrote under `<prefix>/_state/` (issue 19: checkpoint size, state bytes per run). */
@@ -68,6 +77,8 @@ export interface WorkerResult {
   /** What the process held when its sampled RSS was highest (MB): V8 heap spaces, external and array buffers. */
   atPeak?: Record<string, number>;
   state?: StateWrites;
+  /** Invocations the run took (WorkerSpec.sliceMs). */
+  invocations?: number;
 }
 
 /** `store`, counting what goes to the state file and the rest of `_state/`. */
@@ -162,6 +173,30 @@ function idleMeter(inner: typeof fetch) {
     return res;
   };
   return { fetch: wrapped, idle: () => ({ idleMs, fetchSpanMs: first === undefined ? 0 : last - first }) };
+}
+
+/** Invocations of `ms` each until the run settles, every one resuming from the state (see WorkerSpec.sliceMs). */
+async function sliced(
+  ms: number,
+  o: { module: ModuleName; config: ReturnType<typeof loadConfig>; client: QualysClient; store: ObjectStore },
+) {
+  let r: Awaited<ReturnType<typeof runExport>> | undefined;
+  let invocations = 0;
+  do {
+    forgetKnownJournals();
+    const end = Date.now() + ms;
+    r = await runExport({
+      module: getModule(o.module),
+      config: o.config,
+      client: o.client,
+      store: o.store,
+      invocation: r?.runId ? { owner: 'bench', continuation: { runId: r.runId } } : { owner: 'bench' },
+      deadline: () => end,
+      safetyMs: 0,
+    });
+    invocations++;
+  } while (r.status === 'continue' && invocations < 10_000);
+  return { ...r, invocations };
 }
 
 const spec = JSON.parse(process.argv[2]!) as WorkerSpec;
@@ -380,7 +415,9 @@ if (spec.mode === 'export') {
   const store = measured?.store ?? sink;
   const meter = idleMeter(fetch);
   const client = buildQualysClient(config, auth, meter.fetch);
-  const r = await runModuleLocally({ module: spec.module, config, client, store });
+  const r = spec.sliceMs
+    ? await sliced(spec.sliceMs, { module: spec.module, config, client, store })
+    : await runModuleLocally({ module: spec.module, config, client, store });
   result = {
     mode: spec.mode,
     module: spec.module,
@@ -389,6 +426,7 @@ if (spec.mode === 'export') {
     calls: client.stats().calls,
     ...meter.idle(),
     ...(measured ? { state: measured.writes } : {}),
+    ...('invocations' in r ? { invocations: r.invocations as number } : {}),
   };
 } else {
   const floor = spec.mode === 'floor' ? makeFloor() : undefined;

@@ -128,7 +128,7 @@ export type MobileMode = (typeof MOBILE_MODES)[number];
  * The largest VMDR Mobile batch (`truncation_limit`) allowed. Qualys publishes no maximum; a batch is one XML body
  * held and parsed whole, so this bounds the exporter's memory (see docs/benchmarks.md, "State and memory").
  */
-export const MOBILE_MAX_TRUNCATION_LIMIT = 1_000_000;
+export const MOBILE_MAX_TRUNCATION_LIMIT = 2000;
 
 export interface MobileOptions {
   mode: MobileMode;
@@ -307,7 +307,7 @@ export const ENV_REFERENCE: Readonly<Record<keyof typeof ENV, EnvRow>> = {
   edrPageSize: ['EDR', '`1000`', [1, 5000], 'events per page'],
   edrOverlapMinutes: ['EDR', '`10`', [0, 1440], 'each window starts this much before the last one ended (late events); overlap ids are deduplicated'],
   edrInitialLookbackHours: ['EDR', '`24`', [1, 2160], "the first run's window"],
-  mobileTruncationLimit: ['VMDR Mobile', '`1000`', [1, 1000000], 'assets per batch'],
+  mobileTruncationLimit: ['VMDR Mobile', '`1000`', [1, MOBILE_MAX_TRUNCATION_LIMIT], 'assets per batch. A batch is one XML body held and parsed whole: the largest allowed keeps the exporter within 192 MB ([benchmarks](benchmarks.md#state-and-memory))'],
   mobileDetectionUpdatedSince: ['VMDR Mobile', '—', 'YYYY-MM-DDTHH:MM:SSZ', 'a fixed floor: snapshots list only detections updated since it; in incremental mode the first snapshot starts there and no increment reaches before it. Changing it (or the include fields) makes the next incremental run a snapshot'],
   mobileIncludeFields: ['VMDR Mobile', '—', 'text', 'passed as `includeFields`'],
   mobileMode: ['VMDR Mobile', '`snapshot`', 'snapshot, incremental', '`snapshot`: every run lists every asset. `incremental`: the first run is a snapshot; each later run lists only the assets with a detection updated since the previous complete run started, minus the overlap. `mobile_assets_latest` is the current state of each asset either way ([querying](querying.md#vmdr-mobile-snapshots-and-increments))'],
