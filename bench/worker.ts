@@ -23,6 +23,7 @@ import { getModule } from '../shared/modules';
 import type { QualysClient } from '../shared/qualys/types';
 import { createDirStore, createS3Store } from '../shared/sink';
 import type { ObjectStore } from '../shared/sink/types';
+import { measuringState, type StateWrites } from '../test/support/state-writes';
 
 export interface WorkerSpec {
   mode: 'export' | 'fetch-only' | 'floor';
@@ -47,16 +48,6 @@ export interface WorkerSpec {
   sliceMs?: number;
 }
 
-/** What a run wrote under `<prefix>/_state/` (issue 19: checkpoint size, state bytes per run). */
-export interface StateWrites {
-  checkpoints: number;
-  /** Bytes of the largest checkpoint (state file) written. */
-  largestCheckpoint: number;
-  /** Every byte written to the state file and the journal, over the run. */
-  stateBytes: number;
-  journalSegments: number;
-}
-
 export interface WorkerResult {
   mode: string;
   module: string;
@@ -79,29 +70,6 @@ export interface WorkerResult {
   state?: StateWrites;
   /** Invocations the run took (WorkerSpec.sliceMs). */
   invocations?: number;
-}
-
-/** `store`, counting what goes to the state file and the rest of `_state/`. */
-function measuringState(inner: ObjectStore, stateKey: string, statePrefix: string) {
-  const w: StateWrites = { checkpoints: 0, largestCheckpoint: 0, stateBytes: 0, journalSegments: 0 };
-  const store: ObjectStore = {
-    ...inner,
-    async putJson(key, value, condition) {
-      const out = await inner.putJson(key, value, condition);
-      // The stores write one line of JSON: its size is what was written.
-      const bytes = Buffer.byteLength(JSON.stringify(value)) + 1;
-      if (key === stateKey) {
-        w.checkpoints++;
-        w.largestCheckpoint = Math.max(w.largestCheckpoint, bytes);
-        w.stateBytes += bytes;
-      } else if (key.startsWith(statePrefix)) {
-        w.journalSegments++;
-        w.stateBytes += bytes;
-      }
-      return out;
-    },
-  };
-  return { store, writes: w };
 }
 
 /** Samples memory every 50 ms and keeps the breakdown of the sample with the highest RSS. */

@@ -1,14 +1,13 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { AppConfig, ModuleName } from '../../shared/config';
+import type { ModuleName } from '../../shared/config';
 import { LEASE_GAP_MS, runExport } from '../../shared/export/engine';
 import { LeaseHeldError, resetState, showState } from '../../shared/export/admin';
 import { catalogManifestKeyFor, stateKeyFor } from '../../shared/export/layout';
-import type { ExportInvocation, Manifest, RunResult, StateFile } from '../../shared/export/types';
+import type { Manifest, RunResult, StateFile } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
 import { int, obj } from '../../shared/qualys/shapes';
 import type { Cursor, ModuleDef } from '../../shared/modules/types';
-import type { QualysClient } from '../../shared/qualys/types';
 import { createDirStore, createS3Store } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
 import { ResumeLaterError } from '../../shared/errors';
@@ -18,6 +17,7 @@ import {
   idCheck,
   idOf,
   pageBudget,
+  pausedRun,
   readRunFromDir,
   readRunFromS3,
   readStateFile,
@@ -67,25 +67,6 @@ async function dirSetup(extra: Record<string, string> = {}) {
   return { dir, config, store, client: testClient(sim, config) };
 }
 
-/** One invocation with time for `pages` pages: it pauses (`continue`), holding the lease it took, if any. */
-function pausedRun(
-  module: ModuleName,
-  { config, client, store }: { config: AppConfig; client: QualysClient; store: ObjectStore },
-  pages: number,
-  invocation: ExportInvocation = {},
-) {
-  return runExport({
-    module: getModule(module),
-    config,
-    client,
-    store,
-    invocation,
-    deadline: pageBudget(pages),
-    safetyMs: 0,
-    now: at(0),
-  });
-}
-
 async function s3Objects(prefix: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const k of await s3.listKeys(prefix)) out.set(k, (await s3.getObject(k)).toString('base64'));
@@ -124,7 +105,10 @@ describe('one run per module at a time (S3 conditional writes)', () => {
   it('a busy invocation writes nothing at all', async () => {
     const { config, store, client } = s3Setup();
     // Execution A runs one invocation and pauses (time budget) holding the lease for its next one.
-    const first = await pausedRun('pci-scans', { config, client, store }, 2, { owner: 'exec-A' });
+    const first = await pausedRun('pci-scans', { config, client, store }, 2, {
+      invocation: { owner: 'exec-A' },
+      now: at(0),
+    });
     expect(first.status).toBe('continue');
     const before = await s3Objects(`${config.output.prefix}/`);
     const b = await runUntilSettled('pci-scans', config, client, store, { now: at(60_000), owner: 'exec-B' });
@@ -142,7 +126,8 @@ describe('one run per module at a time (S3 conditional writes)', () => {
   it('a lease left by a dead execution expires and the next start resumes its run', async () => {
     const { config, store, client } = s3Setup();
     const first = await pausedRun('certview-certificates', { config, client, store }, 3, {
-      owner: 'exec-dead',
+      invocation: { owner: 'exec-dead' },
+      now: at(0),
     });
     expect(first.status).toBe('continue');
     const soon = await runUntilSettled('certview-certificates', config, client, store, {
@@ -218,7 +203,7 @@ describe('one run per module at a time (S3 conditional writes)', () => {
     const { config, store } = s3Setup();
     const key = stateKeyFor(config, 'pci-scans');
     const client = testClient(sim, config);
-    const first = await pausedRun('pci-scans', { config, client, store }, 2);
+    const first = await pausedRun('pci-scans', { config, client, store }, 2, { now: at(0) });
     expect(first.status).toBe('continue');
     const before = (await s3.getObject(key)).toString();
     // A store whose reads of the state are denied although it exists: the conditional create refuses.
@@ -378,8 +363,8 @@ describe('operator control of the state', () => {
   it('show explains a run in progress and its lease; reset refuses while the lease is live', async () => {
     const { config, store, client } = await dirSetup();
     const first = await pausedRun('pci-scans', { config, client, store }, 3, {
-      owner: 'exec-A',
-      runId: 'run-1',
+      invocation: { owner: 'exec-A', runId: 'run-1' },
+      now: at(0),
     });
     expect(first.status).toBe('continue');
     const report = await showState(store, config, 'pci-scans', at(1000)());

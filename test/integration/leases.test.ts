@@ -12,7 +12,7 @@ import { createDirStore } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
 import { startSimulator, type Simulator } from '../sim';
 import { qexport, simCliEnv } from '../support/cli';
-import { pageBudget, readRunFromDir, idCheck, simConfig, tempStore, testClient } from '../support/harness';
+import { pausedRun, readRunFromDir, idCheck, simConfig, tempStore, testClient } from '../support/harness';
 
 /**
  * Leases that do not trap people (issue 19 item 6). A lease held by a process of this host that no longer runs is
@@ -53,14 +53,8 @@ async function deadPid(): Promise<number> {
 async function heldRun(out: string, lease: { owner: string; minutes: number; process?: LeaseProcess }) {
   const config = simConfig(sim, { QUALYS_PCI_PAGE_SIZE: '10', QEXPORT_PART_MAX_RECORDS: '10' });
   const store = createDirStore(out);
-  const r = await runExport({
-    module: getModule('pci-scans'),
-    config,
-    client: testClient(sim, config),
-    store,
+  const r = await pausedRun('pci-scans', { config, client: testClient(sim, config), store }, 3, {
     invocation: { runId: 'held-run' },
-    deadline: pageBudget(3),
-    safetyMs: 0,
   });
   expect(r.status).toBe('continue');
   const key = join(out, stateKeyFor(config, 'pci-scans'));
@@ -206,15 +200,7 @@ describe('a lease held by a live process, or by one elsewhere', () => {
     dirs.push(dir);
     const config = simConfig(sim, { QUALYS_PCI_PAGE_SIZE: '10', QEXPORT_PART_MAX_RECORDS: '10' });
     const client = testClient(sim, config);
-    const a = await runExport({
-      module: getModule('pci-scans'),
-      config,
-      client,
-      store,
-      invocation: { owner: 'exec-A' },
-      deadline: pageBudget(2),
-      safetyMs: 0,
-    });
+    const a = await pausedRun('pci-scans', { config, client, store }, 2, { invocation: { owner: 'exec-A' } });
     expect(a.status).toBe('continue');
     const key = stateKeyFor(config, 'pci-scans');
     // Between the taker's read and its write, the holder renews its lease.

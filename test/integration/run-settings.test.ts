@@ -2,16 +2,14 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Env, ModuleName } from '../../shared/config';
-import { runExport } from '../../shared/export/engine';
 import { stateKeyFor } from '../../shared/export/layout';
 import { ConfigError } from '../../shared/errors';
 import type { StateFile } from '../../shared/export/types';
-import { getModule } from '../../shared/modules';
 import { startSimulator, type Simulator } from '../sim';
 import { qexport, simCliEnv } from '../support/cli';
 import {
   idCheck,
-  pageBudget,
+  pausedRun,
   readRunFromDir,
   runUntilSettled,
   simConfig,
@@ -52,14 +50,7 @@ async function paused(module: ModuleName) {
   const { dir, store } = await tempStore();
   dirs.push(dir);
   const config = simConfig(sim, SMALL);
-  const first = await runExport({
-    module: getModule(module),
-    config,
-    client: testClient(sim, config),
-    store,
-    invocation: {},
-    deadline: pageBudget(3),
-    safetyMs: 0,
+  const first = await pausedRun(module, { config, client: testClient(sim, config), store }, 3, {
     now: () => new Date(NOW),
   });
   expect(first.status).toBe('continue');

@@ -12,7 +12,7 @@ import { createDirStore, createS3Store } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
 import { startSimulator, type Simulator } from '../sim';
 import { qexport, simCliEnv } from '../support/cli';
-import { pageBudget, runUntilSettled, simConfig, tempStore, testClient } from '../support/harness';
+import { pausedRun, runUntilSettled, simConfig, tempStore, testClient } from '../support/harness';
 import { startS3Server, type S3Server } from '../support/s3-server';
 
 /**
@@ -214,16 +214,7 @@ async function place(kind: StoreKind, module: ModuleName) {
     const { result } = await runUntilSettled(module, config, client, store, { now: at });
     expect(result.status).toBe('done');
   } else {
-    const r = await runExport({
-      module: getModule(module),
-      config,
-      client,
-      store,
-      invocation: {},
-      deadline: pageBudget(3),
-      safetyMs: 0,
-      now: at,
-    });
+    const r = await pausedRun(module, { config, client, store }, 3, { now: at });
     expect(r.status).toBe('continue');
   }
   return { store, config, client, readText, writeText, at };

@@ -8,7 +8,7 @@ import { createLocalTokenProvider } from '../../shared/auth';
 import { loadConfig, MODULES, type AppConfig, type Env, type ModuleName } from '../../shared/config';
 import { runExport } from '../../shared/export/engine';
 import { stateKeyFor } from '../../shared/export/layout';
-import type { Manifest, RunResult, StateFile } from '../../shared/export/types';
+import type { ExportInvocation, Manifest, RunResult, StateFile } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
 import { createQualysClient } from '../../shared/qualys/client';
 import type { QualysClient, TokenProvider } from '../../shared/qualys/types';
@@ -153,6 +153,28 @@ export async function runUntilSettled(
     if (result.status !== 'continue') return { result, invocations: i + 1 };
   }
   throw new Error(`run did not settle: ${JSON.stringify(result)}`);
+}
+
+/**
+ * One invocation of `module` with time for `pages` pages: it pauses (`continue`) with its checkpoint written, holding
+ * the lease it took only when `invocation.owner` is given (as a Step Functions execution does).
+ */
+export function pausedRun(
+  module: ModuleName,
+  { config, client, store }: { config: AppConfig; client: QualysClient; store: ObjectStore },
+  pages: number,
+  opts: { invocation?: ExportInvocation; now?: () => Date } = {},
+): Promise<RunResult> {
+  return runExport({
+    module: getModule(module),
+    config,
+    client,
+    store,
+    invocation: opts.invocation ?? {},
+    deadline: pageBudget(pages),
+    safetyMs: 0,
+    now: opts.now,
+  });
 }
 
 /** A deadline that lets `pages` loop iterations through, then reports no time left. */
