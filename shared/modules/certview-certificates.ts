@@ -3,7 +3,7 @@ import { ConfigError, IncompleteError, ParseError, QexportError, QualysHttpError
 import type { QualysResponse } from '../qualys/types';
 import { COUNT, journalMismatch } from '../export/state-shape';
 import { any, int, obj, opt, str } from '../qualys/shapes';
-import { KeySet, stringKey, WordWriter, wordsOf, type Key64 } from './idset';
+import { idKey, KeySet, WordWriter, wordsOf, type Key64 } from './idset';
 import { prefetchOrdered } from './prefetch';
 import type { Cursor, ExportRecord, ModuleDef } from './types';
 
@@ -120,7 +120,7 @@ export const certviewCertificates: ModuleDef = {
       const memo = new WordWriter();
       for (const r of result) {
         const id = certId(r);
-        if (!seen.add(stringKey(id, key))) {
+        if (!seen.add(idKey(r.id ?? r.certhash, key))) {
           throw new IncompleteError(
             `CertView certificate ${id} came again on page ${pageAt(k)}: the listing moved while it was read ` +
               '(or, far less likely, its id shares a 64-bit fingerprint with an earlier one)',

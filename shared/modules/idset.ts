@@ -63,6 +63,18 @@ export function stringKey(s: string, out: Key64): Key64 {
   return out;
 }
 
+/**
+ * The key of a record id as an API may send it: an integer (a number, a bigint, or decimal text within 2^53) by its
+ * exact value, so 123 and "123" are one id; anything else (text, a larger integer) by its fingerprint.
+ */
+export function idKey(id: unknown, out: Key64): Key64 {
+  if (typeof id === 'number' && Number.isFinite(id)) return numberKey(id, out);
+  const text =
+    typeof id === 'string' ? id.trim() : typeof id === 'bigint' ? id.toString() : JSON.stringify(id);
+  if (/^-?\d{1,16}$/.test(text) && Number.isSafeInteger(Number(text))) return numberKey(Number(text), out);
+  return stringKey(`\u0000${text}`, out);
+}
+
 /** murmur3's 32-bit finaliser: where a key's probe sequence starts. */
 function mix(hi: number, lo: number): number {
   let h = (lo ^ Math.imul(hi, 0x9e3779b1)) >>> 0;
@@ -174,6 +186,11 @@ export class WordWriter {
   pushKey(k: Key64): void {
     this.push(k.hi);
     this.push(k.lo);
+  }
+
+  /** Appends the words another writer holds. */
+  append(other: WordWriter): void {
+    for (let i = 0; i < other.n; i++) this.push(other.words[i]!);
   }
 
   /** Overwrites word `at` (e.g. a count known only at the end of the entry). */

@@ -1,7 +1,7 @@
 import { parseJsonBody } from './json';
 import { IncompleteError, ParseError } from '../errors';
 import type { QualysClient, QualysResponse } from '../qualys/types';
-import { KeySet, numberKey, WordWriter, wordsOf, type Key64 } from './idset';
+import { idKey, KeySet, WordWriter, wordsOf, type Key64 } from './idset';
 import { letRequestLeave } from './prefetch';
 import { bool, int, list, obj, opt } from '../qualys/shapes';
 import { COUNT, journalMismatch } from '../export/state-shape';
@@ -15,8 +15,9 @@ import type { CompletenessCheck, Cursor, ExportRecord, ModuleDef, Page } from '.
  * scanId), so a re-read costs API calls, not correctness.
  *
  * The scanIds themselves are not in the cursor: each page's `memo` (see journalEntry) holds the ids it added, and a
- * resumed run rebuilds its sets from the run's journal. The sets hold each scanId exactly (its float64 bits, see
- * idset.ts), 16 bytes or less per scan.
+ * resumed run rebuilds its sets from the run's journal. The sets hold each numeric scanId exactly (its float64 bits,
+ * see idset.ts), 16 bytes or less per scan; a scanId that is not an integer is fingerprinted, and two sharing a
+ * fingerprint would read as one scan, so the pass would count one short of totalCount and fail loudly.
  */
 export interface PciCursor extends Cursor {
   /** Next 1-based offset of the current pass (1 while closing). */
@@ -89,14 +90,13 @@ export function parsePciPage(res: QualysResponse): PciPage {
  * A page's journal entry, uint32 words: the pass it belongs to, how many scans it wrote, how many it read that the
  * pass had not read (written in an earlier pass), then those scanIds' keys (two words each), written ones first.
  */
-function journalEntry(pass: number, written: readonly number[], readOnly: readonly number[]): Uint8Array {
+function journalEntry(pass: number, written: WordWriter, readOnly: WordWriter): Uint8Array {
   const w = new WordWriter();
-  const k: Key64 = { hi: 0, lo: 0 };
   w.push(pass);
-  w.push(written.length);
-  w.push(readOnly.length);
-  for (const id of written) w.pushKey(numberKey(id, k));
-  for (const id of readOnly) w.pushKey(numberKey(id, k));
+  w.push(written.length / 2);
+  w.push(readOnly.length / 2);
+  w.append(written);
+  w.append(readOnly);
   return w.bytes();
 }
 
@@ -203,7 +203,7 @@ async function* pciPages(
       if (!totals.includes(page.totalCount) && totals.length < 100) totals.push(page.totalCount);
 
       if (c.closing) {
-        const unseen = page.scans.some((s) => !passSeen.has(numberKey(s.scanId as number, key)));
+        const unseen = page.scans.some((s) => !passSeen.has(idKey(s.scanId, key)));
         if (page.totalCount === c.passTotal && !unseen) {
           const done: PciCursor = {
             ...c,
@@ -225,16 +225,15 @@ async function* pciPages(
       c.passPages = (c.passPages ?? 0) + 1;
       const pagePass = c.pass ?? 1;
       const records: ExportRecord[] = [];
-      const written: number[] = [];
-      const readOnly: number[] = [];
+      const written = new WordWriter();
+      const readOnly = new WordWriter();
       for (const s of page.scans) {
-        const id = s.scanId as number;
-        numberKey(id, key);
+        idKey(s.scanId, key);
         const newInPass = passSeen !== seen && passSeen.add(key);
         if (seen.add(key)) {
-          written.push(id);
+          written.pushKey(key);
           records.push(s);
-        } else if (newInPass) readOnly.push(id);
+        } else if (newInPass) readOnly.pushKey(key);
       }
       const memo = written.length || readOnly.length ? journalEntry(pagePass, written, readOnly) : undefined;
       // The next offset follows what was actually returned: the API may answer fewer than `limit`.

@@ -2,6 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  idKey,
   keyNumber,
   KeySet,
   numberKey,
@@ -73,6 +74,40 @@ describe('keys', () => {
     expect(stringKey('abd', k())).not.toEqual(a);
     expect(stringKey('abc\u0000', k())).not.toEqual(a);
     expect(stringKey('abc', k())).toEqual(a);
+  });
+});
+
+describe('record ids', () => {
+  it('an integer id is one key however it is sent; text is fingerprinted apart from numbers', () => {
+    const of = (v: unknown) => ({ ...idKey(v, k()) });
+    expect(of('123')).toEqual(of(123));
+    expect(of(123n)).toEqual(of(123));
+    expect(of(' 123 ')).toEqual(of(123));
+    expect(of('0123')).toEqual(of(123)); // decimal text
+    expect(of('F_abc_10-2-2020')).not.toEqual(of('F_abc_10-2-2021'));
+    expect(of(2n ** 60n)).not.toEqual(of(2 ** 60)); // beyond 2^53: never rounded onto another id
+    expect(of(12.5)).toEqual(of(12.5));
+  });
+
+  it('ids of every kind agree with a Set of their canonical text', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.nat(), fc.string({ maxLength: 8 }), fc.bigInt({ min: 0n, max: 2n ** 70n }))),
+        (ids) => {
+          const set = new KeySet();
+          const ref = new Set<string>();
+          const key = k();
+          const canon = (v: unknown) => {
+            const t = String(v).trim();
+            return /^-?\d{1,16}$/.test(t) && Number.isSafeInteger(Number(t)) ? String(Number(t)) : `t:${t}`;
+          };
+          for (const id of ids) {
+            expect(set.add(idKey(id, key))).toBe(!ref.has(canon(id)));
+            ref.add(canon(id));
+          }
+        },
+      ),
+    );
   });
 });
 
