@@ -148,7 +148,7 @@ export async function resetState(
           `${module}'s state changed while it was being reset (a run started?); nothing was reset, try again`,
         ),
     );
-    const removed = await removeJournals(store, config, module, undefined);
+    const removed = await removeJournals(store, config, module, 'all');
     return [
       `replaced the damaged state file ${store.describe(key)}: the next run of ${module} starts from the beginning` +
         (removed ? `; removed ${removed} journal object(s)` : ''),
@@ -187,7 +187,7 @@ export async function resetState(
     }
   }
   // The abandoned run's journal (and any a crash left behind): no run is in progress now.
-  await removeJournals(store, config, module, undefined);
+  await removeJournals(store, config, module, 'all');
   done.push(
     opts.scope === 'all'
       ? `forgot what earlier runs committed: the next run of ${module} starts from the beginning`

@@ -14,7 +14,7 @@ import {
 import type { QualysClient } from '../qualys/types';
 import { openPart, type PartWriter } from '../sink/part-writer';
 import type { ObjectStore } from '../sink/types';
-import { removeJournals, removeRunJournal, RunJournal, upgradeLegacyRun } from './journal';
+import { removeJournals, RunJournal, upgradeLegacyRun } from './journal';
 import { holderState, leaseHeldMessage } from './lease';
 import { checkRunSettings, runSettings } from './settings';
 import { catalogManifestKeyFor, manifestKeyFor, partKeyFor, runDirFor, stateKeyFor } from './layout';
@@ -284,7 +284,8 @@ export class ExportRun {
     }
     // What runs committed, reset or abandoned before left behind (only this run is in progress now): looked for
     // when a run starts, not at every invocation.
-    if (run.invocations === 1) await removeJournals(store, config, module.name, run.runId, d.logger);
+    if (run.invocations === 1)
+      await removeJournals(store, config, module.name, { except: run.runId }, d.logger);
     const self = new ExportRun(d, ref, run, owner, invocation.owner !== undefined, journal);
     if (run.invocations === 1 && invocation.runId) await self.unpublishPrevious();
     if (run.invocations === 1)
@@ -566,7 +567,7 @@ export class ExportRun {
       throw err;
     }
     // The journal served its run; what is not removed now the next run removes.
-    await removeRunJournal(store, config, module.name, run.runId, logger);
+    await removeJournals(store, config, module.name, { only: run.runId }, logger);
     logger.info('run complete', { runId: run.runId, records: run.records, parts: parts.length });
     return this.result('done', { manifestKey, schemaDriftRecords: manifest.schemaDrift.records });
   }

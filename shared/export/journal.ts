@@ -234,21 +234,23 @@ export class RunJournal {
 }
 
 /**
- * Deletes the journal objects of `module` except those of `keep` (the run in progress): what a run that was
- * committed, reset or abandoned left behind. Housekeeping: a failure is logged, never fatal.
+ * Deletes journal objects of `module`: every run's but `except`'s (what runs committed, reset or abandoned left
+ * behind), or only `only`'s (a run just committed), or all of them. Housekeeping: a failure is logged, never fatal
+ * (the next run tries again). Returns how many were deleted.
  */
 export async function removeJournals(
   store: ObjectStore,
   config: AppConfig,
   module: ModuleName,
-  keep: string | undefined,
+  which: { except: string } | { only: string } | 'all',
   logger?: Logger,
 ): Promise<number> {
   try {
-    const mine = keep === undefined ? undefined : `${journalDirFor(config, module, keep)}/`;
-    const keys = (await store.list(`${journalDirFor(config, module)}/`)).filter(
-      (k) => mine === undefined || !k.startsWith(mine),
-    );
+    const dir = (runId?: string) => `${journalDirFor(config, module, runId)}/`;
+    const keys =
+      which === 'all' || 'only' in which
+        ? await store.list(dir(which === 'all' ? undefined : which.only))
+        : (await store.list(dir())).filter((k) => !k.startsWith(dir(which.except)));
     if (keys.length) await store.delete(keys);
     return keys.length;
   } catch (err) {
@@ -256,24 +258,6 @@ export async function removeJournals(
       error: (err as Error).message,
     });
     return 0;
-  }
-}
-
-/** Deletes one run's journal (it was committed). Housekeeping: a failure is logged, never fatal. */
-export async function removeRunJournal(
-  store: ObjectStore,
-  config: AppConfig,
-  module: ModuleName,
-  runId: string,
-  logger?: Logger,
-): Promise<void> {
-  try {
-    const keys = await store.list(`${journalDirFor(config, module, runId)}/`);
-    if (keys.length) await store.delete(keys);
-  } catch (err) {
-    logger?.warn('could not remove the journal of a committed run; the next run tries again', {
-      error: (err as Error).message,
-    });
   }
 }
 
