@@ -1,5 +1,6 @@
-import { parseJsonBody } from './json';
 import { ConfigError, IncompleteError, ParseError, QexportError, QualysHttpError } from '../errors';
+import { CERTVIEW_CERTIFICATES } from '../qualys/envelopes';
+import { readJson } from '../qualys/shapes';
 import type { QualysResponse } from '../qualys/types';
 import { lazySetPrefix } from './lazy';
 import { prefetchOrdered } from './prefetch';
@@ -23,15 +24,10 @@ export interface CertviewCursor extends Cursor {
 export const CERTVIEW_V1_CAP = 10_000;
 
 export function parseCertviewPage(res: QualysResponse): ExportRecord[] {
-  const body = parseJsonBody(res.text, 'CertView response');
-  if (!Array.isArray(body)) throw new ParseError('CertView response is not a JSON array of certificates');
-  for (const c of body) {
-    if (!c || typeof c !== 'object' || Array.isArray(c))
-      throw new ParseError('CertView response has a non-object entry');
-  }
-  return body as ExportRecord[];
+  return readJson<ExportRecord[]>(res.text, CERTVIEW_CERTIFICATES);
 }
 
+/** A certificate's identity: its id (every digit, beyond 2^53 too), else its certhash. */
 const certId = (r: ExportRecord) => String(r.id ?? r.certhash);
 
 export const certviewCertificates: ModuleDef = {

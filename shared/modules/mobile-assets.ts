@@ -1,6 +1,8 @@
 import type { MobileOptions } from '../config';
 import { ConfigError, IncompleteError, OriginError, ParseError } from '../errors';
 import { silentLogger, type Logger } from '../log';
+import { MOBILE_ASSET_LIST } from '../qualys/envelopes';
+import { checkShape } from '../qualys/shapes';
 import type { QualysClient, QualysRequest, QualysResponse } from '../qualys/types';
 import { copyString, dropBody, letRequestLeave } from './prefetch';
 import { endsLikeXml, parseXml, simpleReturnError } from './xml';
@@ -65,6 +67,8 @@ export function parseMobilePage(
   const doc = parseXml(res.text);
   const apiError = simpleReturnError(doc);
   if (apiError) throw apiError;
+  // The declared envelope: RESPONSE and ASSET_LIST once (a repeated one is not "no assets"), every ASSET an ID.
+  checkShape(MOBILE_ASSET_LIST, doc);
   const out = doc.ASSET_LIST_VM_DETECTION_OUTPUT as { RESPONSE?: Record<string, unknown> } | undefined;
   const response = out?.RESPONSE;
   if (!response || typeof response !== 'object') {

@@ -12,11 +12,12 @@
  * a shape names only what the exporter relies on.
  */
 import { ParseError } from '../errors';
+import { parseJsonOrFail } from '../lossless-json';
 
 export type Shape =
   | { t: 'string'; pattern?: RegExp; nonEmpty?: boolean; about?: string }
-  /** A safe integer (number), or a bigint for integers beyond 2^53 read losslessly. */
-  | { t: 'integer'; min?: number }
+  /** A safe integer (number), or a bigint for integers beyond 2^53 read losslessly (unless `max` refuses it). */
+  | { t: 'integer'; min?: number; max?: number }
   | { t: 'number' }
   | { t: 'boolean' }
   /** A record identity: a non-empty string, or an integer (number or bigint). */
@@ -49,7 +50,9 @@ export const str = (o: { pattern?: RegExp; nonEmpty?: boolean; about?: string } 
   t: 'string',
   ...o,
 });
-export const int = (o: { min?: number } = {}): Shape => ({ t: 'integer', ...o });
+export const int = (o: { min?: number; max?: number } = {}): Shape => ({ t: 'integer', ...o });
+/** A count or position the exporter computes with: 0 … 2^53 - 1 (a bigint is refused, not carried). */
+export const count = (): Shape => int({ min: 0, max: Number.MAX_SAFE_INTEGER });
 export const num = (): Shape => ({ t: 'number' });
 export const bool = (): Shape => ({ t: 'boolean' });
 export const id = (): Shape => ({ t: 'id' });
@@ -88,7 +91,11 @@ function expected(s: Shape): string {
     case 'string':
       return s.about ?? (s.nonEmpty ? 'a non-empty string' : 'a string');
     case 'integer':
-      return s.min !== undefined ? `an integer ≥ ${s.min}` : 'an integer';
+      return s.max !== undefined
+        ? `an integer from ${s.min ?? '-∞'} to ${s.max}`
+        : s.min !== undefined
+          ? `an integer ≥ ${s.min}`
+          : 'an integer';
     case 'number':
       return 'a number';
     case 'boolean':
@@ -127,6 +134,7 @@ function walk(s: Shape, v: unknown, path: string, out: string[]): void {
     case 'integer':
       if (!isInteger(v)) return differ();
       if (s.min !== undefined && (typeof v === 'bigint' ? v < BigInt(s.min) : v < s.min)) return differ();
+      if (s.max !== undefined && (typeof v === 'bigint' ? v > BigInt(s.max) : v > s.max)) return differ();
       return;
     case 'number':
       if (typeof v !== 'number' || !Number.isFinite(v)) return differ();
@@ -214,6 +222,15 @@ export function differences(shape: Shape, value: unknown): string[] {
   const out: string[] = [];
   walk(shape, value, '', out);
   return out;
+}
+
+/**
+ * A JSON body read with every digit kept (shared/lossless-json.ts) and checked against its endpoint's declared
+ * shape: the one way every JSON parser of the exporter reads a response. Malformed JSON or a different shape is a
+ * ParseError naming the endpoint (the client retries it as unreadable, then fails loudly).
+ */
+export function readJson<T = unknown>(text: string, endpoint: EndpointShape): T {
+  return checkShape<T>(endpoint, parseJsonOrFail(text, endpoint.what));
 }
 
 /**
