@@ -216,13 +216,9 @@ export async function obtainToken(
     let why: string;
     let raw: Buffer | undefined;
     try {
-      res = await send(
-        fetchImpl,
-        target,
-        { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs) },
-        policy,
-      );
-      raw = await readBody(res, policy);
+      const signal = AbortSignal.timeout(timeoutMs);
+      res = await send(fetchImpl, target, { method: 'POST', headers, body, signal }, policy);
+      raw = await readBody(res, policy, signal);
       // Whatever came back may hold a token: register it before anything about it can be printed.
       addSecret(decodeLenient(raw).trim());
       text =

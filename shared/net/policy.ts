@@ -152,14 +152,14 @@ export class BodyMeter {
 }
 
 /** Reads the whole body under the bounds (the request's abort signal, e.g. its timeout, stops it too). */
-export async function readBody(res: Response, o: Outbound): Promise<Buffer> {
+export async function readBody(res: Response, o: Outbound, signal?: AbortSignal): Promise<Buffer> {
   const reader = res.body?.getReader();
   if (!reader) return Buffer.alloc(0);
   const meter = new BodyMeter(res, o);
   const chunks: Uint8Array[] = [];
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await readWithin(reader, signal);
       if (done) break;
       meter.add(value.byteLength);
       chunks.push(value);
@@ -171,6 +171,32 @@ export async function readBody(res: Response, o: Outbound): Promise<Buffer> {
   return chunks.length === 1
     ? Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength)
     : Buffer.concat(chunks, meter.bytes);
+}
+
+/**
+ * One read of a body that gives up when `signal` aborts (with its reason), whether or not the stream behind it
+ * listens to that signal: a timeout never waits on a body that stopped sending.
+ */
+export function readWithin<T>(
+  reader: ReadableStreamDefaultReader<T>,
+  signal: AbortSignal | undefined,
+): ReturnType<ReadableStreamDefaultReader<T>['read']> {
+  if (!signal) return reader.read();
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    reader.read().then(
+      (r) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(r);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
 }
 
 /** The media type and charset of a Content-Type header (lower case), or undefined when absent. */
@@ -301,7 +327,7 @@ export function policyFetch(
   return async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     const res = await send(fetchImpl, url, init ?? {}, o);
-    const buf = await readBody(res, o);
+    const buf = await readBody(res, o, init?.signal ?? undefined);
     const ok = res.status >= 200 && res.status < 300;
     const text = ok ? decodeStrict(buf, res.headers, o.kind, o.what) : decodeLenient(buf);
     if (ok) o.check?.(text);

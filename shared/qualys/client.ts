@@ -15,6 +15,7 @@ import {
   decodeStrict,
   DEFAULT_BODY_LIMITS,
   readBody,
+  readWithin,
   send,
   StrictTextStream,
   type BodyKind,
@@ -276,7 +277,7 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
           idle = setTimeout(() => ac.abort(stall()), opts.timeoutMs);
           let r: Awaited<ReturnType<typeof reader.read>>;
           try {
-            r = await reader.read();
+            r = await readWithin(reader, ac.signal);
           } catch (err) {
             if (ac.signal.aborted && ac.signal.reason instanceof AttemptTimeout) throw ac.signal.reason;
             throw err;
@@ -366,7 +367,7 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
           stream = bodyStream(res, req, url, label, ac, endAttempt);
         } else {
           // The body is read under the same timeout: a response that stalls mid-way is aborted too.
-          raw = await readBody(res, outbound(label));
+          raw = await readBody(res, outbound(label), ac.signal);
         }
       } catch (err) {
         if (ac.signal.aborted && ac.signal.reason instanceof AttemptTimeout) networkError = ac.signal.reason;
