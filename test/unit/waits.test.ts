@@ -138,12 +138,14 @@ describe('the CLI shows a wait', () => {
     const r = new ProgressReporter({ isTTY: true, write: (s: string) => out.push(s) }, 0, () => now, 1000);
     r.update({ module: 'edr-events', pages: 1, records: 5, parts: 0, bytes: 0 });
     r.waiting('pci-scans', { ...notice, ms: 5000, until: 5000 });
-    expect(out.at(-1)).toMatch(/^\r\x1b\[2Kedr-events: .* \| pci-scans: waiting 0:05, until /);
+    const CLEAR = '\r\x1b[2K';
+    expect(out.at(-1)!.startsWith(CLEAR)).toBe(true);
+    expect(out.at(-1)).toMatch(/edr-events: .* \| pci-scans: waiting 0:05, until /);
     now = 1000;
     vi.advanceTimersByTime(1000);
     expect(out.at(-1)).toMatch(/pci-scans: waiting 0:04/);
     r.waiting('edr-events', { ...notice, ms: 500, until: 1500 }); // under a second: not shown
-    expect(out.at(-1)).toMatch(/^\r\x1b\[2Kedr-events: 1 pages/);
+    expect(out.at(-1)!.startsWith(`${CLEAR}edr-events: 1 pages`)).toBe(true);
     r.finish();
   });
 });
