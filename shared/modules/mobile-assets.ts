@@ -1,6 +1,7 @@
 import type { MobileOptions } from '../config';
 import { ConfigError, IncompleteError, OriginError, ParseError } from '../errors';
 import { silentLogger, type Logger } from '../log';
+import { credentialInUrl } from '../net/policy';
 import { MOBILE_ASSET_LIST } from '../qualys/envelopes';
 import { checkShape } from '../qualys/shapes';
 import type { QualysClient, QualysRequest, QualysResponse } from '../qualys/types';
@@ -138,6 +139,14 @@ export function resolveTruncationUrl(
   if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.username || u.password) {
     throw new OriginError(
       `refusing a VMDR Mobile truncation URL over ${u.protocol}//${u.host}: it cannot be re-issued safely; the token was not sent`,
+    );
+  }
+  // A URL is kept in the checkpoint until its batch is read: one holding a credential is never followed or stored.
+  const credential = credentialInUrl(u);
+  if (credential) {
+    throw new OriginError(
+      `refusing a VMDR Mobile truncation URL that carries ${credential}: it would be stored in the checkpoint; ` +
+        'nothing was sent',
     );
   }
   if (u.pathname.replace(/\/+$/, '') !== MOBILE_PATH) {

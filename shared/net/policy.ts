@@ -21,6 +21,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { ParseError, PolicyError } from '../errors';
+import { redact } from '../log';
 import { assertAllowedOrigin } from '../qualys/origin';
 
 /** What a body may weigh. */
@@ -336,4 +337,22 @@ export function policyFetch(
     headers.delete('content-length');
     return new Response(text, { status: res.status, statusText: res.statusText, headers });
   };
+}
+
+/** Query parameter names that carry credentials (token=, access_token=, X-Amz-Signature=, apikey=, …). */
+const CREDENTIAL_PARAM =
+  /(^|[_.-])(token|access[_-]?token|id[_-]?token|secret|client[_-]?secret|password|passwd|pwd|auth|authorization|api[_-]?key|apikey|key|sig|signature|session|jwt|credentials?)$/i;
+
+/**
+ * Why a URL handed over by an API (a continuation) must not be followed or stored: it has user:password, a
+ * parameter named like a credential, or a value this process holds as a secret. Names the parameter, never its
+ * value; undefined when the URL carries none.
+ */
+export function credentialInUrl(url: URL): string | undefined {
+  if (url.username || url.password) return 'a user name or password before its host';
+  for (const [name, value] of url.searchParams) {
+    if (CREDENTIAL_PARAM.test(name)) return `a parameter named '${name.slice(0, 40)}'`;
+    if (value && redact(value) !== value) return `a credential in parameter '${name.slice(0, 40)}'`;
+  }
+  return undefined;
 }
