@@ -1,44 +1,33 @@
 /**
  * JSON with every digit kept. `JSON.parse` turns an integer beyond 2^53 into the nearest double (a different
  * number: ids collide, counts drift), and Node 20 offers neither the reviver's source text nor `JSON.rawJSON`.
- * So a cheap pre-scan looks for an integer literal of 16 or more digits where a number can stand (after `:`, `,`
- * or `[`); only a body that has one is read by the lossless reader below, which gives such integers as `bigint`
- * and everything else exactly as `JSON.parse` would. `stringifyJson` writes them back with every digit.
+ * So the response reader (readJson in shared/qualys/shapes.ts) scans a body once for an integer literal of 16 or
+ * more digits where a number can stand (after `:`, `,` or `[`; 2^53 has 16 digits); only a body that has one (or
+ * that repeats an envelope name) is read by the lossless reader below, which gives such integers as `bigint` and
+ * everything else exactly as `JSON.parse` would. `stringifyJson` writes them back with every digit.
  *
  * Records from either path are plain JSON values; a `bigint` appears only where the integer is not a safe one.
  */
-import { ParseError } from './errors';
-
-/**
- * An integer literal that may not be safe: 16+ digits in a number position. 2^53 = 9007199254740992 has 16 digits,
- * so every unsafe integer matches; a 16-digit run inside a string matches only after `:`, `,` or `[`, which is rare
- * (and merely costs the slower reader).
- */
-const MAYBE_UNSAFE = /[:,[]\s*-?\d{16}/;
 
 /** Deeper nesting than this is refused (the lossless reader recurses; JSON.parse itself stops near here too). */
 const MAX_DEPTH = 2000;
-
-/**
- * Parses JSON text: `JSON.parse` unless the text may hold an unsafe integer, then the lossless reader. Throws
- * SyntaxError on malformed text (as `JSON.parse` does).
- */
-export function parseJson(text: string): unknown {
-  return MAYBE_UNSAFE.test(text) ? parseLossless(text) : JSON.parse(text);
-}
-
-/** Whether `text` would be read by the lossless reader (for tests and benchmarks). */
-export function needsLossless(text: string): boolean {
-  return MAYBE_UNSAFE.test(text);
-}
 
 const NUMBER = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
 // A quote, a backslash, or a control character (which JSON strings may not hold unescaped).
 // eslint-disable-next-line no-control-regex
 const STRING_END = /["\\\u0000-\u001f]/g;
 
+export interface LosslessOptions {
+  /**
+   * Dotted paths of the objects where a repeated member name is refused ('' = the top-level object, 'data' = its
+   * `data` member): there "the last one wins" (JSON.parse) would let a second member silently replace the first.
+   */
+  unique?: ReadonlySet<string>;
+}
+
 /** A JSON reader that gives integers beyond 2^53 as bigint (and refuses what JSON.parse refuses). */
-export function parseLossless(text: string): unknown {
+export function parseLossless(text: string, opts: LosslessOptions = {}): unknown {
+  const unique = opts.unique;
   let i = 0;
   const fail = (what: string): never => {
     throw new SyntaxError(
@@ -77,7 +66,8 @@ export function parseLossless(text: string): unknown {
     // Escapes are decoded (and checked) by JSON.parse itself: exactly its semantics.
     return escaped ? (JSON.parse(text.slice(start, i)) as string) : text.slice(start + 1, i - 1);
   };
-  const value = (depth: number): unknown => {
+  /** `path`: the dotted path of the value while it is in the objects `unique` names (undefined below them). */
+  const value = (depth: number, path?: string): unknown => {
     if (depth > MAX_DEPTH) fail('Nesting too deep');
     ws();
     const c = text.charCodeAt(i);
@@ -92,11 +82,17 @@ export function parseLossless(text: string): unknown {
       for (;;) {
         ws();
         if (text.charCodeAt(i) !== 34) fail('Expected a property name');
+        const at = i;
         const key = str();
         ws();
         if (text.charCodeAt(i) !== 58) fail("Expected ':'");
         i++;
-        const v = value(depth + 1);
+        const checked = path !== undefined && unique!.has(path);
+        if (checked && Object.hasOwn(out, key)) {
+          i = at;
+          fail(`Repeated member "${key.slice(0, 40)}"${path ? ` in "${path}"` : ''}`);
+        }
+        const v = value(depth + 1, checked ? (path ? `${path}.${key}` : key) : undefined);
         // As JSON.parse: an own data property, even for "__proto__"; the last of a repeated name wins.
         if (key === '__proto__')
           Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
@@ -143,19 +139,10 @@ export function parseLossless(text: string): unknown {
     }
     return Number(m[0]);
   };
-  const out = value(0);
+  const out = value(0, unique ? '' : undefined);
   ws();
   if (i < text.length) fail('Unexpected non-whitespace character after JSON');
   return out;
-}
-
-/** JSON.parse's failure as a ParseError naming `what` (the client retries unreadable bodies). */
-export function parseJsonOrFail(text: string, what: string): unknown {
-  try {
-    return parseJson(text);
-  } catch (err) {
-    throw new ParseError(`${what} is not valid JSON: ${(err as Error).message}`);
-  }
 }
 
 const NONCE = Math.random().toString(36).slice(2);

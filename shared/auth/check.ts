@@ -8,10 +8,9 @@ import {
 } from 'jose';
 import type { TokenCheckConfig } from '../config';
 import { AuthError } from '../errors';
-import { parseJsonOrFail } from '../lossless-json';
 import { AUTH_BODY_LIMITS, policyFetch } from '../net/policy';
 import { JWKS } from '../qualys/envelopes';
-import { checkShape } from '../qualys/shapes';
+import { readJson } from '../qualys/shapes';
 
 export interface TokenInfo {
   expiresAt: Date;
@@ -38,7 +37,7 @@ function remoteJwks(url: string, fetchImpl: typeof fetch) {
       limits: AUTH_BODY_LIMITS,
       what: `JWKS request to ${new URL(url).origin}${new URL(url).pathname}`,
       kind: 'json',
-      check: (text) => void checkShape(JWKS, parseJsonOrFail(text, JWKS.what)),
+      check: (text) => void readJson(text, JWKS),
     });
     set = createRemoteJWKSet(new URL(url), {
       timeoutDuration: 10_000,

@@ -1,7 +1,6 @@
 import type { Credentials, QualysEndpoints } from '../config';
 import { AuthError, ConfigError, isQexportError, ParseError } from '../errors';
 import { addSecret, redact } from '../log';
-import { parseJsonOrFail } from '../lossless-json';
 import {
   AUTH_BODY_LIMITS,
   decodeLenient,
@@ -14,7 +13,7 @@ import {
 import { backoffDelay } from '../qualys/backoff';
 import { IDP_TOKEN } from '../qualys/envelopes';
 import { classify, networkErrorKind, requestedWait, type Observation } from '../qualys/responses';
-import { checkShape } from '../qualys/shapes';
+import { readJson } from '../qualys/shapes';
 import { sleep as sleepFor } from '../sleep';
 
 export interface ObtainedToken {
@@ -292,7 +291,7 @@ export async function obtainToken(
     addSecret(j.access_token.trim());
     // The declared envelope (RFC 6749 §5.1): a token once, an expires_in that is a count of seconds.
     try {
-      checkShape(IDP_TOKEN, parseJsonOrFail(text, IDP_TOKEN.what));
+      readJson(text, IDP_TOKEN);
     } catch (err) {
       throw new AuthError(`${where}: ${redact((err as Error).message)}`);
     }

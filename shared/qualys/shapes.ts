@@ -12,7 +12,7 @@
  * a shape names only what the exporter relies on.
  */
 import { ParseError } from '../errors';
-import { parseJsonOrFail } from '../lossless-json';
+import { parseLossless } from '../lossless-json';
 
 export type Shape =
   | { t: 'string'; pattern?: RegExp; nonEmpty?: boolean; about?: string }
@@ -225,12 +225,74 @@ export function differences(shape: Shape, value: unknown): string[] {
 }
 
 /**
- * A JSON body read with every digit kept (shared/lossless-json.ts) and checked against its endpoint's declared
- * shape: the one way every JSON parser of the exporter reads a response. Malformed JSON or a different shape is a
- * ParseError naming the endpoint (the client retries it as unreadable, then fails loudly).
+ * How a body of an endpoint is read: its envelope objects (the objects its shape declares outside lists: records
+ * sit in lists), where a member name may come only once, and one scan that looks for them and for integers that
+ * may be beyond 2^53.
+ */
+interface ReadPlan {
+  unique: ReadonlySet<string>;
+  scan: RegExp;
+}
+const plans = new WeakMap<EndpointShape, ReadPlan>();
+
+function planOf(endpoint: EndpointShape): ReadPlan {
+  let plan = plans.get(endpoint);
+  if (plan) return plan;
+  const unique = new Set<string>();
+  const names = new Set<string>();
+  const visit = (shape: Shape, path: string): void => {
+    if (shape.t === 'oneOf') for (const o of shape.options) visit(o, path);
+    if (shape.t !== 'object') return;
+    unique.add(path);
+    for (const [k, f] of Object.entries(shape.fields)) {
+      names.add(k);
+      visit(f.shape, path ? `${path}.${k}` : k);
+    }
+  };
+  visit(endpoint.body, '');
+  const keys = [...names].map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  // Group 1: an envelope name before ':' (counted); no group: a 16+ digit integer where a number can stand.
+  const scan = new RegExp(`[:,[]\\s*-?\\d{16}${keys.length ? `|"(${keys.join('|')})"\\s*:` : ''}`, 'g');
+  plan = { unique, scan };
+  plans.set(endpoint, plan);
+  return plan;
+}
+
+/**
+ * Parses a JSON body: JSON.parse, unless one scan of the text finds an integer that may be beyond 2^53 or an
+ * envelope name more than once; then the lossless reader, which keeps every digit (bigint) and refuses a member
+ * name repeated in an envelope object (where "the last one wins" would let a second `data` replace the first).
+ * Names written with escapes (`"d\u0061ta"`) are not counted by the scan.
+ */
+function parseBody(text: string, endpoint: EndpointShape): unknown {
+  const plan = planOf(endpoint);
+  const seen = new Set<string>();
+  let slow = false;
+  plan.scan.lastIndex = 0;
+  for (let m = plan.scan.exec(text); m; m = plan.scan.exec(text)) {
+    const name = m[1];
+    if (name === undefined || seen.has(name)) {
+      slow = true;
+      break;
+    }
+    seen.add(name);
+  }
+  return slow ? parseLossless(text, { unique: plan.unique }) : JSON.parse(text);
+}
+
+/**
+ * A JSON body read with every digit kept and its envelope's names once (see parseBody), checked against its
+ * endpoint's declared shape: the one way every JSON parser of the exporter reads a response. Malformed JSON or a
+ * different shape is a ParseError naming the endpoint (the client retries it as unreadable, then fails loudly).
  */
 export function readJson<T = unknown>(text: string, endpoint: EndpointShape): T {
-  return checkShape<T>(endpoint, parseJsonOrFail(text, endpoint.what));
+  let value: unknown;
+  try {
+    value = parseBody(text, endpoint);
+  } catch (err) {
+    throw new ParseError(`${endpoint.what} is not valid JSON: ${(err as Error).message}`);
+  }
+  return checkShape<T>(endpoint, value);
 }
 
 /**

@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { needsLossless, parseJson, parseLossless, stringifyJson } from '../../shared/lossless-json';
+import { parseLossless, stringifyJson } from '../../shared/lossless-json';
+import { any, list, obj, opt, readJson, str, type EndpointShape } from '../../shared/qualys/shapes';
 import { openPart, toNdjsonLine } from '../../shared/sink/part-writer';
+
+/** Any JSON body (the reader's own rules, no shape); and one with an envelope of `data` and `scrollId`. */
+const ANY: EndpointShape = { what: 'test body', body: any() };
+const PAGE: EndpointShape = { what: 'test page', body: obj({ data: list(any()), scrollId: opt(str()) }) };
+const parseJson = (text: string) => readJson(text, ANY);
 
 describe('lossless JSON', () => {
   it('reads every JSON text as JSON.parse does, except that integers beyond 2^53 stay exact', () => {
@@ -25,7 +31,6 @@ describe('lossless JSON', () => {
     fc.assert(
       fc.property(fc.array(big, { minLength: 1, maxLength: 5 }), fc.string(), (ints, s) => {
         const text = `{"ids":[${ints.join(',')}],"s":${JSON.stringify(s)},"n":{"deep":${ints[0]}}}`;
-        expect(needsLossless(text)).toBe(true);
         const v = parseJson(text) as { ids: bigint[]; n: { deep: bigint } };
         expect(v.ids).toEqual(ints);
         expect(v.n.deep).toBe(ints[0]);
@@ -60,11 +65,12 @@ describe('lossless JSON', () => {
     );
   });
 
-  it('16-digit runs inside strings do not take the slow path; a number position does', () => {
-    expect(needsLossless('{"certhash":"a1234567890123456789b","id":"1234567890123456789"}')).toBe(false);
-    expect(needsLossless('{"a": 9007199254740993}')).toBe(true);
-    expect(needsLossless('[ -9007199254740993]')).toBe(true);
-    // A safe 16-digit integer reads as a number.
+  it('digits in strings stay strings; a safe 16-digit integer is a number, an unsafe one a bigint', () => {
+    expect(parseJson('{"certhash":"a1234567890123456789b","id":"1234567890123456789"}')).toEqual({
+      certhash: 'a1234567890123456789b',
+      id: '1234567890123456789',
+    });
+    expect(parseJson('[ -9007199254740993]')).toEqual([-9007199254740993n]);
     expect(parseJson('{"a":1234567890123456}')).toEqual({ a: 1234567890123456 });
     expect(parseJson('{"a":9007199254740993}')).toEqual({ a: 9007199254740993n });
   });
@@ -82,6 +88,26 @@ describe('lossless JSON', () => {
   it('refuses nesting deeper than its bound, without a stack overflow', () => {
     const deep = `${'['.repeat(100_000)}1${']'.repeat(100_000)}`;
     expect(() => parseLossless(`[12345678901234567890,${deep}]`)).toThrow(/Nesting too deep/);
+  });
+});
+
+describe('envelope names once', () => {
+  it('refuses a member repeated in an envelope object, never "the last one wins"', () => {
+    expect(() => readJson('{"data":[1],"data":[]}', PAGE)).toThrow(
+      /test page is not valid JSON: Repeated member "data" at position 12/,
+    );
+    expect(() => readJson('{"scrollId":"a","data":[],"scrollId":"b"}', PAGE)).toThrow(
+      /Repeated member "scrollId"/,
+    );
+    // With a big integer too (the same reader), and in spite of whitespace.
+    expect(() => readJson('{"data":[12345678901234567890] , "data" : []}', PAGE)).toThrow(/Repeated member/);
+  });
+
+  it("leaves records alone: their names, even the envelope's, may repeat as JSON.parse allows", () => {
+    expect(readJson('{"data":[{"data":1,"data":2}],"scrollId":"s"}', PAGE)).toEqual({
+      data: [{ data: 2 }],
+      scrollId: 's',
+    });
   });
 });
 
