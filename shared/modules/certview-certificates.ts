@@ -27,8 +27,8 @@ export function parseCertviewPage(res: QualysResponse): ExportRecord[] {
   return readJson<ExportRecord[]>(res.text, CERTVIEW_CERTIFICATES);
 }
 
-/** A certificate's identity: its id (every digit, beyond 2^53 too), else its certhash. */
-const certId = (r: ExportRecord) => String(r.id ?? r.certhash);
+/** A certificate's identity: its id (every digit, beyond 2^53 too; the declared shape requires one). */
+const certId = (r: ExportRecord) => String(r.id);
 
 export const certviewCertificates: ModuleDef = {
   name: 'certview-certificates',

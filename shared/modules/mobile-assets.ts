@@ -297,7 +297,15 @@ async function* mobilePages(
         return r.url;
       },
     };
-    return { ...parseMobilePage(resolver, res), rehomedFrom, added };
+    const page = parseMobilePage(resolver, res);
+    // The API truncates a listing only when more assets remain: a batch reached through a truncation URL that
+    // holds none is not "the end" but a body that lost its list (unreadable: asked again).
+    if (cursor.url !== null && page.assets.length === 0) {
+      throw new ParseError(
+        'VMDR Mobile batch after a truncation holds no asset (its ASSET_LIST is missing or empty)',
+      );
+    }
+    return { ...page, rehomedFrom, added };
   };
   const nextGuess = (res: QualysResponse, current: string | null): string | undefined => {
     const raw = peekMobileNext(res.text);

@@ -37,16 +37,10 @@ export const PCI_SCAN_LIST: EndpointShape = {
   ],
 };
 
-/** A certificate is identified by `id` [doc sample] or, failing that, its `certhash`. */
+/** A certificate is identified by its `id` [doc sample]: one without is not read (it could not be deduplicated). */
 export const CERTVIEW_CERTIFICATES: EndpointShape = {
   what: 'CertView certificate list',
-  body: list(
-    oneOf(
-      'a certificate with an id (or a certhash)',
-      obj({ id: id() }),
-      obj({ certhash: str({ nonEmpty: true }) }),
-    ),
-  ),
+  body: list(obj({ id: id() })),
 };
 
 /**
