@@ -219,10 +219,11 @@ function otherKind(v: Json, rng: () => number): Json {
   return pick(['x', 0, []], rng);
 }
 
-/** What a repeated member says instead: an empty list, an empty object, nothing, zero. */
+/** What a repeated member says instead: the same structure, emptied (lists empty, counts zero, strings ''). */
 function emptied(v: Json): Json {
   if (Array.isArray(v)) return [];
-  if (v && typeof v === 'object') return {};
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, emptied(x)]));
   if (typeof v === 'number') return 0;
   return '';
 }
