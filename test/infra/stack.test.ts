@@ -57,7 +57,7 @@ function statementsOfRole(roleLogicalIdPrefix: string): Statement[] {
 }
 
 describe('resources', () => {
-  it('has the bucket (encrypted, no public access), three secrets, five functions, four loops', () => {
+  it('has the bucket (encrypted, no public access), three secrets, six functions, four loops', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: {
         ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
@@ -71,7 +71,8 @@ describe('resources', () => {
       LoggingConfiguration: Match.anyValue(),
     });
     template.resourceCountIs('AWS::SecretsManager::Secret', 3);
-    template.resourceCountIs('AWS::Lambda::Function', 5);
+    // Token refresh, four exporters, and the deploy-time function that finds where the dt projection starts.
+    template.resourceCountIs('AWS::Lambda::Function', 6);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
@@ -90,7 +91,7 @@ describe('resources', () => {
     // Per module: no run completed, freshness, executions failed, busy, completeness, schema drift (6 × 4);
     // token age, token refresh failing, schedule delivery failed.
     template.resourceCountIs('AWS::CloudWatch::Alarm', 27);
-    template.resourceCountIs('AWS::Logs::LogGroup', 9);
+    template.resourceCountIs('AWS::Logs::LogGroup', 10);
   });
 
   it('uses KMS when asked', () => {
@@ -255,9 +256,10 @@ describe('alarms that deliver', () => {
         ComparisonOperator: 'GreaterThanThreshold',
       });
       const failed = JSON.stringify(byName('ExecutionsFailed').Metrics);
-      for (const m of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted', 'RunsBusy'])
+      for (const m of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted'])
         expect(failed).toContain(`"MetricName":"${m}"`);
-      expect(failed).toContain('- FILL(busy, 0)');
+      // Busy executions succeed (AlreadyRunning): nothing to subtract, so no period boundary can split the two.
+      expect(failed).not.toContain('RunsBusy');
       expect(failed).toContain(lid(stack.stateMachines[module]));
     },
   );
@@ -473,7 +475,12 @@ describe('loops and schedules', () => {
         ]),
       );
       expect(JSON.stringify(d.States.Invoke!.Retry)).toContain('Lambda.TooManyRequestsException');
-      expect(d.States.AlreadyRunning).toMatchObject({ Type: 'Fail', Error: 'QexportAlreadyRunning' });
+      expect(d.States.BusyResult).toMatchObject({
+        Type: 'Pass',
+        Parameters: { status: 'busy', module: m },
+        Next: 'AlreadyRunning',
+      });
+      expect(d.States.AlreadyRunning).toEqual({ Type: 'Succeed' });
       expect(d.States.Failed).toMatchObject({
         Type: 'Fail',
         ErrorPath: '$.error.code',
@@ -612,8 +619,8 @@ describe('how Lambda starts the exporters', () => {
       const assets = readdirSync(outdir).filter((d) => d.startsWith('asset.'));
       const code = assets.filter((d) => existsSync(join(outdir, d, 'index.mjs')));
       const withWrapper = code.filter((d) => existsSync(join(outdir, d, HEAP_WRAPPER)));
-      // Two functions (token refresh, mobile exporter): only the exporter carries the wrapper.
-      expect([code.length, withWrapper.length]).toEqual([2, 1]);
+      // Three functions (token refresh, mobile exporter, partition start): only the exporter has the wrapper.
+      expect([code.length, withWrapper.length]).toEqual([3, 1]);
       const wrapper = join(outdir, withWrapper[0]!, HEAP_WRAPPER);
       expect(statSync(wrapper).mode & 0o777).toBe(0o755);
       expect(readFileSync(wrapper, 'utf8')).toBe(readFileSync(join(ROOT, 'functions', HEAP_WRAPPER), 'utf8'));
