@@ -189,7 +189,11 @@ export function addAnalytics(stack: Stack, props: AnalyticsProps): Analytics {
       prefix,
       dataKeyArn: props.dataKeyArn,
       databaseName,
-      tableNames: [...Object.values(GLUE_TABLES).map((t) => t.name), MANIFESTS_TABLE.name, ...Object.keys(views)],
+      tableNames: [
+        ...Object.values(GLUE_TABLES).map((t) => t.name),
+        MANIFESTS_TABLE.name,
+        ...Object.keys(views),
+      ],
       workGroupName,
     }),
   });

@@ -163,7 +163,9 @@ function idList(ctx: Ctx, key: string, kind: string, pattern: RegExp): string[] 
     } else v = text.split(',').map((x) => x.trim());
   }
   if (!Array.isArray(v) || v.length === 0) {
-    throw new ContextError(`context '${key}' must be a non-empty list of ${kind} ids, e.g. ["${kind}-0abc1234"]`);
+    throw new ContextError(
+      `context '${key}' must be a non-empty list of ${kind} ids, e.g. ["${kind}-0abc1234"]`,
+    );
   }
   const seen = new Set<string>();
   for (const id of v) {
@@ -263,7 +265,7 @@ function checkManagedBucket(ctx: Ctx, bucketName: string | undefined): void {
     if (v === undefined || v === null || v === 0 || v === '0' || v === false || v === 'false') continue;
     throw new ContextError(
       `context '${key}' configures a bucket this stack creates, but 'bucketName' (${bucketName}) is an existing bucket the stack does not manage: ` +
-        "leave it out and set the bucket's versioning and lifecycle rules yourself (docs/deploy.md, \"Retention\")",
+        'leave it out and set the bucket\'s versioning and lifecycle rules yourself (docs/deploy.md, "Retention")',
     );
   }
 }

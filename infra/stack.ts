@@ -138,9 +138,7 @@ export class QualysExportStack extends Stack {
     // Glue database, one table per module (columns from schemas/), the manifests table, complete-runs views,
     // the Athena workgroup and the readers' policy. Listed tenants share them: `tenant` is a projected partition
     // column (their data is under <prefix>/<tenant>/), so one query can span subscriptions or filter to one.
-    this.rootKit = s.multiTenant
-      ? functionKit(this, s.logRetentionDays, network)
-      : this.tenants[0]!.kit;
+    this.rootKit = s.multiTenant ? functionKit(this, s.logRetentionDays, network) : this.tenants[0]!.kit;
     this.partitionStart = partitionStart(this, s, this.bucket, this.rootKit);
     this.analytics = addAnalytics(this, {
       bucket: this.bucket,

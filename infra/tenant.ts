@@ -14,12 +14,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { ENV, GATEWAY_MODULES, type ModuleName } from '../shared/config';
 import { ContextError, pascal, tenantPrefix, type StackSettings, type TenantSettings } from './context';
-import {
-  functionKit,
-  productFunction,
-  type FunctionKit,
-  type FunctionNetwork,
-} from './functions';
+import { functionKit, productFunction, type FunctionKit, type FunctionNetwork } from './functions';
 import { EXPORTER_MEMORY_MB, EXPORTER_SEMI_SPACE_MB } from './lambda-runtime';
 import { exportLoop } from './loop';
 import { allowAlarmsToPublish, observability } from './observability';

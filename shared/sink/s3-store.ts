@@ -87,12 +87,14 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
         );
         return { etag: res.ETag ?? '' };
       } catch (err) {
-        // 412: the condition did not hold; 409: a concurrent conditional write to the same key won.
+        // 412: the condition did not hold; 409: a concurrent conditional write to the same key won; 404 to an
+        // If-Match write: the object it was to replace is gone (deleted by someone else).
         if (
           condition &&
           (named(err, 'PreconditionFailed', 'ConditionalRequestConflict') ||
             status(err) === 412 ||
-            status(err) === 409)
+            status(err) === 409 ||
+            (condition.ifMatch !== undefined && (named(err, 'NoSuchKey') || status(err) === 404)))
         ) {
           throw new PreconditionFailedError(`${where(key)} was changed by another writer`);
         }

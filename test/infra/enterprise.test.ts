@@ -21,7 +21,13 @@ const cdkJson = JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as {
 };
 
 type Json = Record<string, unknown>;
-type Statement = { Sid?: string; Effect: string; Action: string | string[]; Resource: unknown; Condition?: Json };
+type Statement = {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Json;
+};
 type Resource = { Type: string; Properties: Json; DependsOn?: string[] };
 const asArray = <T>(v: T | T[]) => (Array.isArray(v) ? v : [v]);
 const lidIn = (c: { node: { defaultChild?: unknown } }) =>
@@ -118,7 +124,9 @@ describe.each(VARIANTS)('%s: an existing bucket with a customer KMS key, in give
     for (const t of s.templates) {
       const iam = [...resources(t, 'AWS::IAM::Policy'), ...resources(t, 'AWS::IAM::ManagedPolicy')];
       const actions = iam.flatMap(([, p]) =>
-        (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement.flatMap((x) => asArray(x.Action)),
+        (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement.flatMap((x) =>
+          asArray(x.Action),
+        ),
       );
       for (const a of actions.filter((x) => x.startsWith('kms:')))
         expect(['kms:Decrypt', 'kms:GenerateDataKey']).toContain(a);
@@ -136,35 +144,38 @@ describe.each(VARIANTS)('%s: an existing bucket with a customer KMS key, in give
   it.each([
     ['a created security group', withVpc],
     ['given security groups', withSgs],
-  ])('every function runs in the subnets (%s), with the network-interface permissions Lambda needs', (_k, ctx) => {
-    const s = synth(ctx);
-    const fns = functionsOf(s);
-    // Token refresh and exporters of every tenant, and the deploy-time partition-start function.
-    expect(fns.length).toBe(s.stack.tenants.reduce((n, r) => n + r.tenant.modules.length + 1, 0) + 1);
-    for (const { t, id, f, role } of fns) {
-      const vpc = f.Properties.VpcConfig as { SubnetIds: string[]; SecurityGroupIds: unknown[] };
-      expect(vpc.SubnetIds, id).toEqual(SUBNETS);
-      if ('securityGroupIds' in ctx) expect(vpc.SecurityGroupIds).toEqual([SG]);
-      else {
-        expect(vpc.SecurityGroupIds).toHaveLength(1);
-        expect(JSON.stringify(vpc.SecurityGroupIds)).toMatch(/FunctionSecurityGroup/);
+  ])(
+    'every function runs in the subnets (%s), with the network-interface permissions Lambda needs',
+    (_k, ctx) => {
+      const s = synth(ctx);
+      const fns = functionsOf(s);
+      // Token refresh and exporters of every tenant, and the deploy-time partition-start function.
+      expect(fns.length).toBe(s.stack.tenants.reduce((n, r) => n + r.tenant.modules.length + 1, 0) + 1);
+      for (const { t, id, f, role } of fns) {
+        const vpc = f.Properties.VpcConfig as { SubnetIds: string[]; SecurityGroupIds: unknown[] };
+        expect(vpc.SubnetIds, id).toEqual(SUBNETS);
+        if ('securityGroupIds' in ctx) expect(vpc.SecurityGroupIds).toEqual([SG]);
+        else {
+          expect(vpc.SecurityGroupIds).toHaveLength(1);
+          expect(JSON.stringify(vpc.SecurityGroupIds)).toMatch(/FunctionSecurityGroup/);
+        }
+        const vpcPolicies = resources(t, 'AWS::IAM::Policy').filter(([, p]) =>
+          JSON.stringify(p.Properties).includes('ec2:CreateNetworkInterface'),
+        );
+        expect(vpcPolicies, id).toHaveLength(1);
+        const [policyId, policy] = vpcPolicies[0]!;
+        expect(asArray(policy.Properties.Roles as { Ref: string }[]).map((r) => r.Ref)).toContain(role);
+        expect((policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement).toEqual([
+          { Effect: 'Allow', Action: VPC_ACCESS_ACTIONS, Resource: '*' },
+        ]);
+        // Lambda checks these permissions when it creates the function: the policy exists first.
+        expect(f.DependsOn, id).toContain(policyId);
+        // Not the AWS managed policy (cdk-nag IAM4): only the basic execution role is.
+        const roleRes = t.toJSON().Resources[role] as Resource;
+        expect(JSON.stringify(roleRes.Properties.ManagedPolicyArns)).not.toContain('VPCAccess');
       }
-      const vpcPolicies = resources(t, 'AWS::IAM::Policy').filter(([, p]) =>
-        JSON.stringify(p.Properties).includes('ec2:CreateNetworkInterface'),
-      );
-      expect(vpcPolicies, id).toHaveLength(1);
-      const [policyId, policy] = vpcPolicies[0]!;
-      expect(asArray(policy.Properties.Roles as { Ref: string }[]).map((r) => r.Ref)).toContain(role);
-      expect((policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement).toEqual([
-        { Effect: 'Allow', Action: VPC_ACCESS_ACTIONS, Resource: '*' },
-      ]);
-      // Lambda checks these permissions when it creates the function: the policy exists first.
-      expect(f.DependsOn, id).toContain(policyId);
-      // Not the AWS managed policy (cdk-nag IAM4): only the basic execution role is.
-      const roleRes = t.toJSON().Resources[role] as Resource;
-      expect(JSON.stringify(roleRes.Properties.ManagedPolicyArns)).not.toContain('VPCAccess');
-    }
-  });
+    },
+  );
 
   it('the created security group admits nothing and lets out HTTPS and the proxy port only', () => {
     const s = synth({ ...withVpc, exporterEnv: { HTTPS_PROXY: 'http://proxy.corp.example:3128' } });
@@ -283,7 +294,10 @@ describe('context for enterprise settings: each bad value names its key', () => 
     return readSettings((k) => all[k], new Date('2026-11-24T12:00:00Z'));
   };
   it.each([
-    [{ kms: true, bucketName: 'corp-lake' }, /'kms' creates a new key .* 'bucketName' \(corp-lake\) .*'bucketKmsKeyArn'/],
+    [
+      { kms: true, bucketName: 'corp-lake' },
+      /'kms' creates a new key .* 'bucketName' \(corp-lake\) .*'bucketKmsKeyArn'/,
+    ],
     [{ bucketKmsKeyArn: KEY }, /'bucketKmsKeyArn' names the key of an existing bucket: set 'bucketName'/],
     [
       { bucketName: 'corp-lake', bucketKmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:alias/lake' },
@@ -291,9 +305,15 @@ describe('context for enterprise settings: each bad value names its key', () => 
     ],
     [{ bucketName: 'corp-lake', bucketKmsKeyArn: 'alias/lake' }, /not an alias/],
     [{ bucketName: 'corp-lake', bucketKmsKeyArn: 'key/1234' }, /'bucketKmsKeyArn' must be a KMS key ARN/],
-    [{ bucketName: 'corp-lake', retentionDays: 30 }, /'retentionDays' configures a bucket this stack creates/],
+    [
+      { bucketName: 'corp-lake', retentionDays: 30 },
+      /'retentionDays' configures a bucket this stack creates/,
+    ],
     [{ bucketName: 'corp-lake', versioned: true }, /'versioned' configures a bucket this stack creates/],
-    [{ subnetIds: SUBNETS }, /'subnetIds' needs the functions' security groups: set 'securityGroupIds', or 'vpcId'/],
+    [
+      { subnetIds: SUBNETS },
+      /'subnetIds' needs the functions' security groups: set 'securityGroupIds', or 'vpcId'/,
+    ],
     [{ subnetIds: ['subnet-xyz'], vpcId: VPC }, /'subnetIds' lists 'subnet-xyz', which is not a subnet id/],
     [{ subnetIds: [SUBNETS[0], SUBNETS[0]], vpcId: VPC }, /'subnetIds' lists '.*' twice/],
     [{ subnetIds: '[subnet-', vpcId: VPC }, /'subnetIds' is not valid JSON/],
@@ -319,7 +339,10 @@ describe('context for enterprise settings: each bad value names its key', () => 
 describe.each(VARIANTS)('%s: where the dt projection starts, and what readers get', (_n, shape) => {
   const external = (t: Template) =>
     resources(t, 'AWS::Glue::Table')
-      .map(([, r]) => (r.Properties as { TableInput: { Name: string; TableType: string; Parameters: Json } }).TableInput)
+      .map(
+        ([, r]) =>
+          (r.Properties as { TableInput: { Name: string; TableType: string; Parameters: Json } }).TableInput,
+      )
       .filter((i) => i.TableType === 'EXTERNAL_TABLE');
 
   it('by default every table projects dt from the earliest partition in the bucket (found at deploy)', () => {
@@ -393,7 +416,9 @@ describe.each(VARIANTS)('%s: where the dt projection starts, and what readers ge
     for (const n of names) expect(glue).toContain(`/${n}"`);
     expect(glue).not.toContain('/*');
     expect(asArray(bySid.ReadCatalogue!.Action).every((a) => /^glue:(Get|BatchGet)/.test(a))).toBe(true);
-    expect(JSON.stringify(bySid.QueryInWorkGroup!.Resource)).toContain(`:workgroup/QualysExport-qualys-export`);
+    expect(JSON.stringify(bySid.QueryInWorkGroup!.Resource)).toContain(
+      `:workgroup/QualysExport-qualys-export`,
+    );
     // No data key: no KMS statement; no write anywhere but the query results.
     expect(bySid.BucketKeyThroughS3).toBeUndefined();
     const writes = st.filter((x) => asArray(x.Action).some((a) => /s3:(Put|Delete)/.test(a)));
@@ -439,13 +464,20 @@ describe.each(VARIANTS)('%s: hardening', (_n, shape) => {
         ],
       ],
     };
-    const conditions = { ArnLike: { 'aws:SourceArn': alarmArn }, StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } };
+    const conditions = {
+      ArnLike: { 'aws:SourceArn': alarmArn },
+      StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+    };
     const key = resources(s.root, 'AWS::KMS::Key').find(([id]) => id.startsWith('AlarmTopicKey'))![1];
-    const cw = (key.Properties.KeyPolicy as { Statement: (Statement & { Principal?: unknown })[] }).Statement.filter(
-      (x) => JSON.stringify(x.Principal) === '{"Service":"cloudwatch.amazonaws.com"}',
-    );
+    const cw = (
+      key.Properties.KeyPolicy as { Statement: (Statement & { Principal?: unknown })[] }
+    ).Statement.filter((x) => JSON.stringify(x.Principal) === '{"Service":"cloudwatch.amazonaws.com"}');
     expect(cw).toEqual([
-      expect.objectContaining({ Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey*'], Condition: conditions }),
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        Condition: conditions,
+      }),
     ]);
     // Every topic alarms publish to (the shared one, a tenant's own) has the same guard in its topic policy.
     const topics = s.templates.flatMap((t) => resources(t, 'AWS::SNS::Topic').map(([id]) => ({ t, id })));
@@ -458,7 +490,11 @@ describe.each(VARIANTS)('%s: hardening', (_n, shape) => {
         (x) => x.Sid === 'AllowAlarmsOfThisStackToPublish',
       );
       expect(publish).toEqual([
-        expect.objectContaining({ Action: 'sns:Publish', Resource: { Ref: id }, Condition: expect.anything() }),
+        expect.objectContaining({
+          Action: 'sns:Publish',
+          Resource: { Ref: id },
+          Condition: expect.anything(),
+        }),
       ]);
       const c = JSON.stringify(publish[0]!.Condition);
       expect(c).toContain(':alarm:QualysExport-');
@@ -477,15 +513,19 @@ describe.each(VARIANTS)('%s: hardening', (_n, shape) => {
     for (const t of s.templates) {
       for (const [, a] of resources(t, 'AWS::CloudWatch::Alarm')) {
         if (!String(a.Properties.AlarmName).endsWith('ExecutionsFailed')) continue;
-        const metrics = a.Properties.Metrics as { Expression?: string; MetricStat?: { Metric: { MetricName: string } } }[];
+        const metrics = a.Properties.Metrics as {
+          Expression?: string;
+          MetricStat?: { Metric: { MetricName: string } };
+        }[];
         expect(metrics.find((x) => x.Expression)!.Expression).toBe(
           'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
         );
-        expect(metrics.filter((x) => x.MetricStat).map((x) => x.MetricStat!.Metric.MetricName).sort()).toEqual([
-          'ExecutionsAborted',
-          'ExecutionsFailed',
-          'ExecutionsTimedOut',
-        ]);
+        expect(
+          metrics
+            .filter((x) => x.MetricStat)
+            .map((x) => x.MetricStat!.Metric.MetricName)
+            .sort(),
+        ).toEqual(['ExecutionsAborted', 'ExecutionsFailed', 'ExecutionsTimedOut']);
       }
     }
   });
@@ -494,14 +534,16 @@ describe.each(VARIANTS)('%s: hardening', (_n, shape) => {
     const { stack, root } = synth({ ...shape });
     const logs = resources(root, 'AWS::S3::Bucket').find(([id]) => id.startsWith('AccessLogs'))!;
     expect(logs[1].Properties.AccessControl).toBeUndefined();
-    expect(logs[1].Properties.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+    expect(logs[1].Properties.OwnershipControls).toEqual({
+      Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }],
+    });
     expect(JSON.stringify(root.toJSON())).not.toContain('LogDeliveryWrite');
     const policy = resources(root, 'AWS::S3::BucketPolicy').find(
       ([, p]) => JSON.stringify(p.Properties.Bucket) === JSON.stringify({ Ref: logs[0] }),
     )![1];
-    const grant = (policy.Properties.PolicyDocument as { Statement: (Statement & { Principal?: unknown })[] }).Statement.filter(
-      (x) => x.Effect === 'Allow',
-    );
+    const grant = (
+      policy.Properties.PolicyDocument as { Statement: (Statement & { Principal?: unknown })[] }
+    ).Statement.filter((x) => x.Effect === 'Allow');
     expect(grant).toEqual([
       {
         Effect: 'Allow',

@@ -10,7 +10,7 @@ import type { Cursor, ModuleDef } from '../../shared/modules/types';
 import type { QualysClient } from '../../shared/qualys/types';
 import { createDirStore, createS3Store } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
-import { ResumeLaterError } from '../../shared/errors';
+import { PreconditionFailedError, ResumeLaterError } from '../../shared/errors';
 import { startSimulator, type Simulator } from '../sim';
 import {
   compareIds,
@@ -44,6 +44,7 @@ afterAll(async () => {
 });
 afterEach(() => {
   s3.denyMissingReads(false);
+  s3.denyReads(undefined);
   sim.faults.clear();
 });
 
@@ -213,26 +214,50 @@ describe('one run per module at a time (S3 conditional writes)', () => {
     });
   });
 
-  it('an unreadable state file that exists is never overwritten as if it were missing', async () => {
+  it('an unreadable state file that exists fails with a permission error naming it, never "busy" or overwritten', async () => {
     const { config, store } = s3Setup();
     const key = stateKeyFor(config, 'pci-scans');
     const client = testClient(sim, config);
     const first = await pausedRun('pci-scans', { config, client, store }, 2);
     expect(first.status).toBe('continue');
     const before = (await s3.getObject(key)).toString();
-    // A store whose reads of the state are denied although it exists: the conditional create refuses.
-    const denying: ObjectStore = { ...store, readJson: async () => undefined };
-    const r = await runExport({
+    // S3 refuses reads of the state file although it exists (a KMS key policy, bucket policy or SCP), and the
+    // caller may not list (so a missing key would be 403 too): the read looks like "no state" at first.
+    s3.denyReads(new RegExp(`^${key}$`));
+    s3.denyMissingReads(true);
+    const failures = s3.preconditionFailures();
+    const err = await runExport({
       module: getModule('pci-scans'),
       config,
       client,
-      store: denying,
+      store,
       invocation: {},
       deadline: () => Date.now() + 60_000,
       now: at(1000),
-    });
-    expect(r.status).toBe('busy');
+    }).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(Error);
+    const message = (err as Error).message;
+    expect(message).toMatch(
+      /^access denied reading the state file s3:\/\/.*\/_state\/pci-scans\.json, which exists/,
+    );
+    expect(message).toMatch(
+      /s3:GetObject .* kms:Decrypt .*bucketKmsKeyArn.*bucket policy, a service control policy/,
+    );
+    expect(message).not.toMatch(/another writer|being exported by/);
+    // The create-only write was refused by S3 (the file exists), and nothing was overwritten.
+    expect(s3.preconditionFailures()).toBe(failures + 1);
+    s3.denyReads(undefined);
     expect((await s3.getObject(key)).toString()).toBe(before);
+  });
+
+  it('a write whose If-Match finds the state file gone (deleted meanwhile) stops as "changed by another writer"', async () => {
+    const { config, store } = s3Setup();
+    const key = stateKeyFor(config, 'pci-scans');
+    const written = await store.putJson(key, { module: 'pci-scans' }, { ifNoneMatch: '*' });
+    await store.delete([key]);
+    await expect(
+      store.putJson(key, { module: 'pci-scans' }, { ifMatch: written.etag }),
+    ).rejects.toBeInstanceOf(PreconditionFailedError);
   });
 });
 

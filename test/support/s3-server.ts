@@ -71,8 +71,10 @@ function makeS3rverWritesAtomic(): void {
  *
  * s3rver 3.7.1 ignores `If-None-Match` / `If-Match` on PUT, so the endpoint tests talk to is a small proxy that
  * gives PutObject S3's conditional-write semantics: per key, one conditional PUT at a time; the condition is
- * checked against the stored object's ETag and a failed one is answered `412 PreconditionFailed` as S3 does.
- * It can also answer reads of missing keys with 403 AccessDenied, as S3 does for a caller without ListBucket.
+ * checked against the stored object's ETag and a failed one is answered `412 PreconditionFailed` as S3 does —
+ * except `If-Match` on a key that does not exist, which S3 (and moto_server) answer `404 NoSuchKey`.
+ * It can also answer reads of missing keys with 403 AccessDenied, as S3 does for a caller without ListBucket,
+ * and refuse reads of chosen keys that exist (a KMS key, bucket policy or SCP that denies them).
  */
 export interface S3Server {
   endpoint: string;
@@ -83,6 +85,8 @@ export interface S3Server {
   getObject(key: string): Promise<Buffer>;
   /** While on, GET/HEAD of a missing key answers 403 AccessDenied instead of 404 NoSuchKey. */
   denyMissingReads(on: boolean): void;
+  /** GET/HEAD of keys matching `pattern` answer 403 AccessDenied whether they exist or not (undefined: none). */
+  denyReads(pattern: RegExp | undefined): void;
   /** Conditional PUTs answered 412 so far. */
   preconditionFailures(): number;
   close(): Promise<void>;
@@ -152,6 +156,7 @@ export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> 
 
   const locks = new Map<string, Promise<void>>();
   let denyMissing = false;
+  let denied: RegExp | undefined;
   let failed412 = 0;
   const proxy = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://s3');
@@ -162,7 +167,11 @@ export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> 
     const conditionalPut =
       req.method === 'PUT' && isObject && !url.searchParams.has('uploadId') && (ifNoneMatch || ifMatch);
     void (async () => {
-      if ((req.method === 'GET' || req.method === 'HEAD') && isObject && denyMissing) {
+      const read = (req.method === 'GET' || req.method === 'HEAD') && isObject;
+      if (read && denied?.test(decodeURIComponent(path.split('/').slice(2).join('/')))) {
+        return reply(res, 403, 'AccessDenied', 'Access Denied');
+      }
+      if (read && denyMissing) {
         if ((await etagOf(path)) === undefined) return reply(res, 403, 'AccessDenied', 'Access Denied');
       }
       if (!conditionalPut) return forward(req, res, addr.port);
@@ -177,6 +186,10 @@ export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> 
       await before;
       try {
         const current = await etagOf(path);
+        if (ifMatch && current === undefined) {
+          req.resume();
+          return reply(res, 404, 'NoSuchKey', 'The specified key does not exist.');
+        }
         const holds =
           ifNoneMatch === '*' ? current === undefined : current !== undefined && current === ifMatch;
         if (!holds) {
@@ -223,6 +236,9 @@ export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> 
     },
     denyMissingReads(on) {
       denyMissing = on;
+    },
+    denyReads(pattern) {
+      denied = pattern;
     },
     preconditionFailures: () => failed412,
     async close() {
