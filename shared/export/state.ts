@@ -13,11 +13,11 @@ export class LeaseLostError extends QexportError {
   }
 }
 
-/** S3's answer when a request is refused (by IAM, the bucket policy, an SCP, a VPC endpoint policy or KMS). */
-const accessDenied = (err: unknown): boolean => {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'AccessDenied' || e.$metadata?.httpStatusCode === 403;
-};
+/**
+ * S3's answer when a request is refused by a policy (IAM, the bucket policy, an SCP, a VPC endpoint policy, the
+ * KMS key's). Other 403s (InvalidAccessKeyId, SignatureDoesNotMatch, ExpiredToken) are credential problems.
+ */
+const accessDenied = (err: unknown): boolean => (err as { name?: string }).name === 'AccessDenied';
 
 /** Where to look when the state file cannot be read or written: the permissions that decide it, in order. */
 const STATE_ACCESS_CAUSES =

@@ -39,7 +39,9 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
       text = (await res.Body?.transformToString('utf-8')) ?? '';
       etag = res.ETag ?? '';
     } catch (err) {
-      if (named(err, 'NoSuchKey', 'NotFound') || status(err) === 404) return undefined;
+      // A missing key only: a missing bucket (also 404) is a setup problem, never "no state yet".
+      if (!named(err, 'NoSuchBucket') && (named(err, 'NoSuchKey', 'NotFound') || status(err) === 404))
+        return undefined;
       if (o.absentOn403 && (named(err, 'AccessDenied') || status(err) === 403)) return undefined;
       throw err;
     }

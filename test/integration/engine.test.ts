@@ -1,8 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig, ModuleName } from '../../shared/config';
 import { LEASE_GAP_MS, runExport } from '../../shared/export/engine';
 import { LeaseHeldError, resetState, showState } from '../../shared/export/admin';
+import { LeaseLostError, StateRef } from '../../shared/export/state';
 import { catalogManifestKeyFor, stateKeyFor } from '../../shared/export/layout';
 import type { ExportInvocation, Manifest, RunResult, StateFile } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
@@ -25,6 +28,7 @@ import {
   tempStore,
   testClient,
 } from '../support/harness';
+import { motoAvailable, startMotoServer, type MotoServer } from '../support/moto-server';
 import { startS3Server, type S3Server } from '../support/s3-server';
 
 const NOW = new Date('2026-03-04T05:06:07.000Z');
@@ -258,6 +262,76 @@ describe('one run per module at a time (S3 conditional writes)', () => {
     await expect(
       store.putJson(key, { module: 'pci-scans' }, { ifMatch: written.etag }),
     ).rejects.toBeInstanceOf(PreconditionFailedError);
+  });
+});
+
+describe.skipIf(!motoAvailable())('the state file on moto_server, with IAM enforced', () => {
+  // moto evaluates IAM policies once its first requests (the setup below) are done: an exporter identity that
+  // may write but not read the state file (as a KMS key policy, bucket policy or SCP would deny it).
+  let moto: MotoServer;
+  let exporter: S3Client;
+  let auditor: S3Client;
+  const bucket = 'qexport-iam';
+  beforeAll(async () => {
+    moto = await startMotoServer({ INITIAL_NO_AUTH_ACTION_COUNT: '7' });
+    const setup = spawnSync(
+      'python3',
+      [
+        '-c',
+        `
+import boto3, json, sys
+kw = dict(endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')
+iam = boto3.client('iam', **kw)
+boto3.client('s3', **kw).create_bucket(Bucket='${bucket}')
+keys = {}
+for user, statements in [
+  ('exporter', [{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'},
+                {'Effect': 'Deny', 'Action': 's3:GetObject', 'Resource': 'arn:aws:s3:::${bucket}/*/_state/*'}]),
+  ('auditor', [{'Effect': 'Allow', 'Action': 's3:GetObject', 'Resource': '*'}]),
+]:
+  iam.create_user(UserName=user)
+  k = iam.create_access_key(UserName=user)['AccessKey']
+  iam.put_user_policy(UserName=user, PolicyName='p', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': statements}))
+  keys[user] = {'accessKeyId': k['AccessKeyId'], 'secretAccessKey': k['SecretAccessKey']}
+print(json.dumps(keys))
+`,
+        moto.endpoint,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(setup.status, setup.stderr).toBe(0);
+    const keys = JSON.parse(setup.stdout) as Record<string, { accessKeyId: string; secretAccessKey: string }>;
+    exporter = moto.s3(keys.exporter);
+    auditor = moto.s3(keys.auditor);
+  }, 60_000);
+  afterAll(async () => {
+    await moto?.close();
+  });
+
+  it('a state file it may not read fails naming the key and the permissions, and is not overwritten', async () => {
+    // The state file alone (a whole run also lists its run directory, whose signature moto 5.2 rejects while it
+    // enforces IAM): the first invocation creates it, as the engine does.
+    const store = createS3Store({ s3: exporter, bucket });
+    const key = 'iam/_state/pci-scans.json';
+    const first = await StateRef.read(store, key, 'pci-scans');
+    expect(first.exists).toBe(false);
+    first.state.lease = { owner: 'execution-1', expiresAt: new Date(Date.now() + 60_000).toISOString() };
+    await first.save();
+    const read = async () => {
+      const res = await auditor.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return res.Body!.transformToString();
+    };
+    const before = await read();
+    // The next invocation cannot read it: moto answers 403 AccessDenied, as S3 does; it looks absent at first.
+    const next = await StateRef.read(store, key, 'pci-scans');
+    expect(next.exists).toBe(false);
+    next.state.lease = { owner: 'execution-2', expiresAt: new Date(Date.now() + 60_000).toISOString() };
+    const err = await next.save().catch((e: unknown) => e as Error);
+    expect((err as Error).message).toMatch(
+      /^access denied reading the state file s3:\/\/qexport-iam\/iam\/_state\/pci-scans\.json, which exists: .*kms:Decrypt/,
+    );
+    expect(err).not.toBeInstanceOf(LeaseLostError);
+    expect(await read()).toBe(before);
   });
 });
 

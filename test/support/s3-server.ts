@@ -14,6 +14,7 @@ import S3rver from 's3rver';
 import FilesystemStore from 's3rver/lib/stores/filesystem.js';
 import { createWriteStream } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -62,6 +63,32 @@ function makeS3rverWritesAtomic(): void {
     await this.putMetadata(object.bucket, object.key, object.metadata, digest);
     return { size, md5: digest };
   };
+}
+
+/**
+ * s3rver 3.7.1 builds ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node 17+) refuses without
+ * its legacy provider: every listing longer than one page (1,000 keys) answers 500 — the stand-in could not show
+ * pagination at all (moto_server does). Its `crypto` calls for 'des' are served here by AES-128-CBC with the same
+ * 8-byte key and IV widened to 16 bytes: the token stays opaque and round-trips, which is all S3 promises.
+ */
+let paginationPatched = false;
+function makeS3rverPaginationWork(): void {
+  if (paginationPatched) return;
+  paginationPatched = true;
+  const crypto = createRequire(import.meta.url)('crypto') as typeof import('node:crypto');
+  const widen = (b: Buffer) => Buffer.concat([b, b]);
+  const cipheriv = crypto.createCipheriv.bind(crypto);
+  const decipheriv = crypto.createDecipheriv.bind(crypto);
+  Object.assign(crypto, {
+    createCipheriv: (alg: string, key: Buffer, iv: Buffer, ...rest: unknown[]) =>
+      alg === 'des'
+        ? cipheriv('aes-128-cbc', widen(key), widen(iv))
+        : (cipheriv as (...a: unknown[]) => unknown)(alg, key, iv, ...rest),
+    createDecipheriv: (alg: string, key: Buffer, iv: Buffer, ...rest: unknown[]) =>
+      alg === 'des'
+        ? decipheriv('aes-128-cbc', widen(key), widen(iv))
+        : (decipheriv as (...a: unknown[]) => unknown)(alg, key, iv, ...rest),
+  });
 }
 
 /**
@@ -133,6 +160,7 @@ function reply(res: ServerResponse, status: number, code: string, message: strin
 
 export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> {
   makeS3rverWritesAtomic();
+  makeS3rverPaginationWork();
   const dir = await mkdtemp(join(tmpdir(), 's3rver-'));
   const s3rver = new S3rver({ port: 0, address: '127.0.0.1', directory: dir, silent: true });
   const addr = (await s3rver.run()) as AddressInfo;
@@ -221,7 +249,6 @@ export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> 
       const keys: string[] = [];
       let token: string | undefined;
       do {
-        // No MaxKeys: s3rver answers 500 when MaxKeys is below the object count (see local-aws.md).
         const res = await client.send(
           new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
         );
