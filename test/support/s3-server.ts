@@ -92,6 +92,41 @@ function makeS3rverPaginationWork(): void {
 }
 
 /**
+ * s3rver 3.7.1 lists with a delimiter by walking its directories, and skips every directory below a common prefix
+ * before it reaches the files that would name that prefix: `prefix/dt=…/run=…/part` yields no CommonPrefixes at
+ * all (S3 and moto_server answer `prefix/dt=…/`). Its store is patched to list without the delimiter and group
+ * the keys itself, as S3 does (common prefixes first page; enough for a stand-in).
+ */
+let delimiterPatched = false;
+function makeS3rverDelimiterWork(): void {
+  if (delimiterPatched) return;
+  delimiterPatched = true;
+  type Listed = { objects: { key: string }[]; commonPrefixes: string[]; isTruncated: boolean };
+  type Options = { delimiter?: string; prefix?: string; maxKeys?: number; startAfter?: string };
+  const proto = FilesystemStore.prototype as unknown as {
+    listObjects(bucket: string, options: Options): Promise<Listed>;
+  };
+  const list = proto.listObjects;
+  proto.listObjects = async function (bucket, options) {
+    const { delimiter, prefix = '', maxKeys = Infinity } = options;
+    if (!delimiter) return list.call(this, bucket, options);
+    const all = await list.call(this, bucket, { ...options, delimiter: '', maxKeys: Infinity });
+    const commonPrefixes = new Set<string>();
+    const objects = all.objects.filter((o) => {
+      const idx = o.key.slice(prefix.length).indexOf(delimiter);
+      if (idx === -1) return true;
+      commonPrefixes.add(o.key.slice(0, prefix.length + idx + 1));
+      return false;
+    });
+    return {
+      objects: objects.slice(0, maxKeys),
+      commonPrefixes: [...commonPrefixes].sort(),
+      isTruncated: objects.length > maxKeys,
+    };
+  };
+}
+
+/**
  * An S3-compatible server (s3rver) on 127.0.0.1 with a fresh bucket, and an SDK client for it.
  * s3rver stores a streamed PutObject with the SDK's default aws-chunked checksum framing inside the object,
  * so the test client sends checksums only when required (tests only; real S3 needs no such setting).
@@ -161,6 +196,7 @@ function reply(res: ServerResponse, status: number, code: string, message: strin
 export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> {
   makeS3rverWritesAtomic();
   makeS3rverPaginationWork();
+  makeS3rverDelimiterWork();
   const dir = await mkdtemp(join(tmpdir(), 's3rver-'));
   const s3rver = new S3rver({ port: 0, address: '127.0.0.1', directory: dir, silent: true });
   const addr = (await s3rver.run()) as AddressInfo;
