@@ -14,6 +14,7 @@ import S3rver from 's3rver';
 import FilesystemStore from 's3rver/lib/stores/filesystem.js';
 import { createWriteStream } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
+import type * as nodeCrypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -75,7 +76,7 @@ let paginationPatched = false;
 function makeS3rverPaginationWork(): void {
   if (paginationPatched) return;
   paginationPatched = true;
-  const crypto = createRequire(import.meta.url)('crypto') as typeof import('node:crypto');
+  const crypto = createRequire(import.meta.url)('crypto') as typeof nodeCrypto;
   const widen = (b: Buffer) => Buffer.concat([b, b]);
   const cipheriv = crypto.createCipheriv.bind(crypto);
   const decipheriv = crypto.createDecipheriv.bind(crypto);
