@@ -427,7 +427,9 @@ export function exporterS3Statements(
       resources: [objectArn(`${prefix}/manifests/module=${module}/*`)],
     }),
     // Listing its run directories (stale parts), and its state key: without ListBucket S3 answers a missing
-    // state object with 403 instead of 404.
+    // state object with 403 instead of 404. (AWS does not document whether an s3:prefix-conditioned ListBucket
+    // counts for that answer; the engine is right either way: a 403 read is settled by the create-only write,
+    // and a 403 on a file that write proves exists is reported as a permission problem.)
     new iam.PolicyStatement({
       sid: 'ListOwnKeys',
       actions: ['s3:ListBucket'],
