@@ -169,40 +169,21 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
     ],
   });
 
-  const fn = (
-    name: string,
-    entry: string,
-    memoryMb: number,
-    timeout: Duration,
-    env: Record<string, string>,
-    functionName: string | undefined,
-    opts: { semiSpaceMb?: number } = {},
-  ) =>
-    productFunction(scope, kit, {
-      id: name,
-      entry,
-      memoryMb,
-      timeout,
-      env,
-      functionName,
-      semiSpaceMb: opts.semiSpaceMb,
-    });
-
   let tokenRefresh: NodejsFunction | undefined;
   if (credentialsSecret && tokenSecret) {
-    tokenRefresh = fn(
-      'TokenRefreshFunction',
-      'token-refresh.ts',
-      256,
-      Duration.minutes(1),
-      {
+    tokenRefresh = productFunction(scope, kit, {
+      id: 'TokenRefreshFunction',
+      entry: 'token-refresh.ts',
+      memoryMb: 256,
+      timeout: Duration.minutes(1),
+      env: {
         ...qualysEnv,
         ...t.exporterEnv,
         [ENV.credentialsSecretId]: credentialsSecret.secretArn,
         [ENV.tokenSecretId]: tokenSecret.secretArn,
       },
-      named(`${baseName}-token-refresh`, MAX_FUNCTION_NAME, 'function'),
-    );
+      functionName: named(`${baseName}-token-refresh`, MAX_FUNCTION_NAME, 'function'),
+    });
     readSecret(credentialsSecret, tokenRefresh);
     readSecret(tokenSecret, tokenRefresh);
     tokenRefresh.addToRolePolicy(
@@ -217,12 +198,12 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
   const exporters: Partial<Record<ModuleName, NodejsFunction>> = {};
   for (const module of t.modules) {
     const usesGatewayToken = module !== 'pci-scans';
-    const f = fn(
-      `Export${pascal(module)}Function`,
-      `export-${module}.ts`,
-      EXPORTER_MEMORY_MB,
-      Duration.minutes(15),
-      {
+    const f = productFunction(scope, kit, {
+      id: `Export${pascal(module)}Function`,
+      entry: `export-${module}.ts`,
+      memoryMb: EXPORTER_MEMORY_MB,
+      timeout: Duration.minutes(15),
+      env: {
         ...qualysEnv,
         ...t.exporterEnv,
         [ENV.bucket]: bucket.bucketName,
@@ -238,9 +219,9 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
           ? { [PCI_CREDENTIALS_SECRET_ENV]: pciCredentialsSecret.secretArn }
           : {}),
       },
-      named(`${baseName}-${module}`, MAX_FUNCTION_NAME, 'function'),
-      { semiSpaceMb: EXPORTER_SEMI_SPACE_MB },
-    );
+      functionName: named(`${baseName}-${module}`, MAX_FUNCTION_NAME, 'function'),
+      semiSpaceMb: EXPORTER_SEMI_SPACE_MB,
+    });
     if (tokenSecret && usesGatewayToken) readSecret(tokenSecret, f);
     if (module === 'pci-scans' && pciCredentialsSecret) readSecret(pciCredentialsSecret, f);
     if (tokenRefresh && usesGatewayToken) {
