@@ -268,6 +268,14 @@ describe('token checks', () => {
 for (const [backend, start] of SM_BACKENDS) {
   describe.skipIf(backend === 'moto_server' && !motoAvailable())(`the token secret (${backend})`, () => {
     let sm: SmBackend;
+    /** A refresh with the simulator's Qualys OIDC client, checked against its JWKS. */
+    const oidcDeps = <T extends object>(extra: T) => ({
+      credentials: credsFor('qualys-oidc'),
+      endpoints: endpoints(),
+      tokenCheck: fullCheck(),
+      fetch,
+      ...extra,
+    });
     const newSecret = (value?: string) => newSecretIn(sm.client, value);
     beforeAll(async () => {
       sm = await start();
@@ -315,13 +323,7 @@ for (const [backend, start] of SM_BACKENDS) {
 
     it('refreshes only within the margin unless forced', async () => {
       const store = createSecretsTokenStore(sm.client, await newSecret());
-      const deps = {
-        credentials: credsFor('qualys-oidc'),
-        endpoints: endpoints(),
-        tokenCheck: fullCheck(),
-        fetch,
-        store,
-      };
+      const deps = oidcDeps({ store });
       expect((await refreshToken(deps)).refreshed).toBe(true);
       expect((await refreshToken(deps)).refreshed).toBe(false); // 4 h left > 60 min margin
       expect((await refreshToken({ ...deps, marginMinutes: 300 })).refreshed).toBe(true);
@@ -331,13 +333,7 @@ for (const [backend, start] of SM_BACKENDS) {
     it('two refreshes started at once leave exactly one new, valid version', async () => {
       const id = await newSecret();
       const store = createSecretsTokenStore(sm.client, id);
-      const deps = {
-        credentials: credsFor('qualys-oidc'),
-        endpoints: endpoints(),
-        tokenCheck: fullCheck(),
-        fetch,
-        force: true,
-      };
+      const deps = oidcDeps({ force: true });
       // Two independent stores = two Lambda containers, each reading the same starting version.
       const [a, b] = await Promise.all([
         refreshToken({ ...deps, store: createSecretsTokenStore(sm.client, id) }),
@@ -356,13 +352,7 @@ for (const [backend, start] of SM_BACKENDS) {
     it('the exporter side caches the token and asks the refresher once on 401', async () => {
       const id = await newSecret();
       const store = createSecretsTokenStore(sm.client, id);
-      const deps = {
-        credentials: credsFor('qualys-oidc'),
-        endpoints: endpoints(),
-        tokenCheck: fullCheck(),
-        fetch,
-        store,
-      };
+      const deps = oidcDeps({ store });
       await refreshToken(deps);
       let refreshes = 0;
       const provider = createSecretsTokenProvider({
