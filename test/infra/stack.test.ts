@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildStack } from '../../infra/build';
 import { ContextError, LOG_RETENTION_DAYS, pascal, readSettings, scheduleSeconds } from '../../infra/context';
 import { EXPORTER_SEMI_SPACE_MB, HEAP_WRAPPER } from '../../infra/lambda-runtime';
@@ -15,6 +15,9 @@ import type { QualysExportStack } from '../../infra/stack';
 import { MODULES } from '../../shared/config';
 import { definitionOf } from './asl';
 import { expectEveryAcknowledgementMatches, unacknowledged } from './nag-findings';
+
+// Synthesizing (and cdk-nag checking) whole stacks takes tens of seconds on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 240_000, hookTimeout: 240_000 });
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const cdkJson = JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as {

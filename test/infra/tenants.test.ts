@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildStack } from '../../infra/build';
 import { ContextError, readSettings } from '../../infra/context';
 import type { QualysExportStack } from '../../infra/stack';
@@ -14,6 +14,9 @@ import { MODULES, type ModuleName } from '../../shared/config';
 import { decodePrestoView } from '../../shared/schema/views';
 import { definitionOf } from './asl';
 import { expectEveryAcknowledgementMatches, unacknowledged } from './nag-findings';
+
+// Synthesizing (and cdk-nag checking) whole stacks takes tens of seconds on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 240_000, hookTimeout: 240_000 });
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const cdkJson = JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as {
