@@ -15,7 +15,6 @@ import FilesystemStore from 's3rver/lib/stores/filesystem.js';
 import { createWriteStream } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import type * as nodeCrypto from 'node:crypto';
-import { createRequire } from 'node:module';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -76,7 +75,8 @@ let paginationPatched = false;
 function makeS3rverPaginationWork(): void {
   if (paginationPatched) return;
   paginationPatched = true;
-  const crypto = createRequire(import.meta.url)('crypto') as typeof nodeCrypto;
+  // The module object s3rver's require('crypto') returns (not an ESM namespace, which cannot be patched).
+  const crypto = process.getBuiltinModule('node:crypto') as typeof nodeCrypto;
   const widen = (b: Buffer) => Buffer.concat([b, b]);
   const cipheriv = crypto.createCipheriv.bind(crypto);
   const decipheriv = crypto.createDecipheriv.bind(crypto);
