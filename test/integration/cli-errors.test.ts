@@ -89,7 +89,7 @@ describe('AWS setup problems exit 2 with one line naming the fix, and claim no c
     [
       403,
       'AccessDenied',
-      /access denied writing s3:\/\/bkt\/prefix\/_state\/pci-scans\.json: the exporter needs s3:PutObject/,
+      /access denied writing the state file s3:\/\/bkt\/prefix\/_state\/pci-scans\.json: the exporter's role needs s3:GetObject and s3:PutObject/,
     ],
     [403, 'InvalidAccessKeyId', /AWS rejected the credentials \(InvalidAccessKeyId\): refresh them/],
     [301, 'PermanentRedirect', /bucket 'bkt' is in another region: set AWS_REGION/],
