@@ -250,6 +250,9 @@ export const ENV = {
   logLevel: 'QEXPORT_LOG_LEVEL',
   /** Set by the stack on a listed tenant's functions: added to their metrics as the `Tenant` dimension. */
   tenant: 'QEXPORT_TENANT',
+  /** Set by the stack on the exporters, read by functions/lambda-heap.sh (the exec wrapper). */
+  semiSpaceMb: 'QEXPORT_SEMI_SPACE_MB',
+  lambdaExecWrapper: 'AWS_LAMBDA_EXEC_WRAPPER',
   // Outbound proxy for Qualys and IdP calls (the conventional names; the lowercase spelling wins when both are set)
   httpsProxy: 'HTTPS_PROXY',
   httpProxy: 'HTTP_PROXY',
@@ -257,6 +260,98 @@ export const ENV = {
 } as const;
 
 export type Env = Record<string, string | undefined>;
+
+/**
+ * The configuration reference: one row per ENV entry, from which docs/configuration.md is generated
+ * (`npm run docs:gen`; test/unit/config-docs.test.ts fails when a name has no row or the page is stale).
+ * A row is `[section, default, allowed values, meaning]`; the allowed values of a whole number that loadConfig
+ * parses are `[min, max]`, which the test checks against the parser. Adding a variable: one line here.
+ */
+export type EnvSection =
+  | 'Qualys platform and credentials'
+  | 'Token checks'
+  | 'PCI Merchant'
+  | 'HTTP'
+  | 'CertView'
+  | 'EDR'
+  | 'VMDR Mobile'
+  | 'Output'
+  | 'Logging'
+  | 'Proxy'
+  | 'Lambda (set by the stack)';
+export type EnvRow = readonly [
+  section: EnvSection,
+  dflt: string,
+  allowed: string | readonly [number, number],
+  meaning: string,
+];
+
+// prettier-ignore
+export const ENV_REFERENCE: Readonly<Record<keyof typeof ENV, EnvRow>> = {
+  platform: ['Qualys platform and credentials', '—', 'US1…US4, EU1…EU3, IN, CA, AE, UK, AU, KSA', 'picks the gateway URL'],
+  gatewayUrl: ['Qualys platform and credentials', 'from the platform', 'https URL (http on 127.0.0.1)', 'gateway origin (`/auth`, `/certview`, `/ioc`, `/sem`); overrides the platform'],
+  pciUrl: ['Qualys platform and credentials', '`https://pci-api.qualys.com`', 'https URL (http on 127.0.0.1)', 'PCI Merchant API origin'],
+  authMethod: ['Qualys platform and credentials', '`qualys-oidc`', 'qualys-oidc, qualys-oauth, qualys-basic, idp-password, idp-client-credentials', 'gateway auth: user-level client (`/auth/oidc`), subscription-level client (`/auth/oauth`), user and password, or an IdP grant. Needed only when a gateway module runs'],
+  clientId: ['Qualys platform and credentials', '—', 'text', 'OAuth client id (qualys-oidc, qualys-oauth, idp-*)'],
+  clientSecret: ['Qualys platform and credentials', '—', 'at least 8 characters', 'OAuth client secret (qualys-oidc, qualys-oauth, idp-client-credentials)'],
+  username: ['Qualys platform and credentials', '—', 'text', 'user (qualys-basic, idp-password)'],
+  password: ['Qualys platform and credentials', '—', 'at least 8 characters', 'password (qualys-basic, idp-password)'],
+  tokenUrl: ['Qualys platform and credentials', '—', 'https URL', 'IdP token endpoint (idp-*)'],
+  scope: ['Qualys platform and credentials', '`openid profile`', 'text', 'IdP scope (idp-*)'],
+  jwksUrl: ['Token checks', '—', 'https URL', "verify the token's signature against this JWKS (jose)"],
+  issuer: ['Token checks', '—', 'text', "the token's required `iss`"],
+  audience: ['Token checks', '—', 'text', "the token's required `aud`"],
+  maxTokenLifetime: ['Token checks', '`86400`', [60, 2592000], 'refuse tokens claiming a longer life (seconds)'],
+  timeoutMs: ['HTTP', '`60000`', [1000, 900000], 'per-request timeout, stalled bodies included (ms)'],
+  maxRetries: ['HTTP', '`5`', [0, 20], 'retries for network errors, 5xx, malformed bodies and token requests (rate-limit waits: 20)'],
+  concurrency: ['HTTP', '`2`', [1, 16], "requests in flight per module (Qualys's usual limit is 2); never more than the server's `X-Concurrency-Limit-Limit`"],
+  rateReserve: ['HTTP', '`10`', [0, 100000], "pacing per endpoint: when `X-RateLimit-Remaining` falls to this many, the calls left are spread over the rest of the window, and with none left the client waits for the reset instead of being blocked (a 409 1965 can cost hours). At most half the window's limit"],
+  rateLimitFallbackSeconds: ['HTTP', '`3601`', [1, 604800], 'wait after a 409 1965 that states no wait (no `SECONDS_TO_WAIT`, no header, even on a repeated call)'],
+  maxWaitSeconds: ['HTTP', '`172800`', [1, 31536000], 'the longest wait (rate limit, pacing, backoff; two days by default) sat through in-process. A longer one ends the run with its checkpoint: the CLI exits 3 saying when to resume ("resume after …", local and UTC), the Lambda returns `continue` with `waitSeconds` and Step Functions waits. A wait stated as more than a year is refused as not plausible ([security](security.md#waits))'],
+  maxResponseBytes: ['HTTP', '`268435456`', [65536, 4294967296], 'largest response body (256 MiB by default) on the wire: a declared `Content-Length` above it is refused unread, an uncompressed body is counted as it arrives ([security](security.md#sizes))'],
+  maxDecodedBytes: ['HTTP', '`268435456`', [65536, 4294967296], 'largest response body (256 MiB by default) after decompression (gzip, deflate, br), counted as it inflates: a compressed bomb is abandoned at this bound ([security](security.md#sizes))'],
+  pciAuthMethod: ['PCI Merchant', '`basic`', 'basic, idp-password, idp-client-credentials', "PCI Merchant's own auth. Needed only when pci-scans runs"],
+  pciUsername: ['PCI Merchant', '—', 'text', 'PCI Merchant account (basic) or IdP user (idp-password)'],
+  pciPassword: ['PCI Merchant', '—', 'at least 8 characters', 'its password'],
+  pciTokenUrl: ['PCI Merchant', '—', 'https URL', 'IdP token endpoint for PCI (idp-*); the JWT is obtained and cached in-process'],
+  pciClientId: ['PCI Merchant', '—', 'text', 'IdP client id for PCI (idp-*)'],
+  pciClientSecret: ['PCI Merchant', '—', 'at least 8 characters', 'IdP client secret for PCI (idp-client-credentials)'],
+  pciScope: ['PCI Merchant', '`openid profile`', 'text', 'IdP scope for PCI (idp-*)'],
+  pciPageSize: ['PCI Merchant', '`1000`', [1, 1000], 'PCI `limit` per page'],
+  certviewApiVersion: ['CertView', '`v2`', 'v1, v2, v2.1, v2.2, …', 'the version in the path; v1 is capped at 10,000 results'],
+  certviewAssetType: ['CertView', '`ALL`', 'ALL, MANAGED, UNMANAGED, …', 'sent as `assetType`; `ALL` includes certificates on unmanaged (external) assets'],
+  certviewPageSize: ['CertView', '`200`', [1, 200], 'certificates per page'],
+  certviewFilter: ['CertView', '—', 'JSON object or QQL', 'a v2 filter object as JSON, or a v1 QQL string'],
+  certviewIncludes: ['CertView', '—', 'comma-separated', 'e.g. `ASSET_INTERFACES`'],
+  edrFilter: ['EDR', '—', 'QQL without a time field', 'ANDed with the time window, e.g. `type:MUTEX`'],
+  edrTimeField: ['EDR', '`event.datetime`', 'event.datetime, event.eventProcessedTime', "what a window (and its ascending sort) is on: the agent's event time, or when Qualys processed it. Agents that upload later than the overlap are missed by `event.datetime` windows; processed-time windows catch them"],
+  edrPageSize: ['EDR', '`1000`', [1, 5000], 'events per page'],
+  edrOverlapMinutes: ['EDR', '`10`', [0, 1440], 'each window starts this much before the last one ended (late events); overlap ids are deduplicated'],
+  edrInitialLookbackHours: ['EDR', '`24`', [1, 2160], "the first run's window"],
+  mobileTruncationLimit: ['VMDR Mobile', '`1000`', [1, 1000000], 'assets per batch'],
+  mobileDetectionUpdatedSince: ['VMDR Mobile', '—', 'YYYY-MM-DDTHH:MM:SSZ', 'a fixed floor: snapshots list only detections updated since it; in incremental mode the first snapshot starts there and no increment reaches before it. Changing it (or the include fields) makes the next incremental run a snapshot'],
+  mobileIncludeFields: ['VMDR Mobile', '—', 'text', 'passed as `includeFields`'],
+  mobileMode: ['VMDR Mobile', '`snapshot`', 'snapshot, incremental', '`snapshot`: every run lists every asset. `incremental`: the first run is a snapshot; each later run lists only the assets with a detection updated since the previous complete run started, minus the overlap. `mobile_assets_latest` is the current state of each asset either way ([querying](querying.md#vmdr-mobile-snapshots-and-increments))'],
+  mobileOverlapMinutes: ['VMDR Mobile', '`60`', [0, 10080], 'incremental: each increment starts this long before the previous run started'],
+  mobileSnapshotEveryHours: ['VMDR Mobile', '`168`', [0, 8784], 'incremental: a run is a full snapshot again once the last one started this long ago (0 = only the first run)'],
+  prefix: ['Output', '`qualys`', "letters, digits, `!_.*'()/-`; no `.`, `..` or empty segment", "key prefix (the CLI's `--out s3://bucket/prefix` sets it)"],
+  partMaxBytes: ['Output', '`67108864`', [1024, 4294967296], 'roll to a new part after this many uncompressed bytes'],
+  partMaxRecords: ['Output', '`500000`', [1, 100000000], '… or this many records'],
+  gzipLevel: ['Output', '`6`', [1, 9], 'gzip level of the data parts, 1 (least CPU) to 9 (fewest bytes) ([benchmarks](benchmarks.md#gzip-level))'],
+  bucket: ['Lambda (set by the stack)', '—', 'bucket name', 'the bucket'],
+  tokenSecretId: ['Lambda (set by the stack)', '—', 'secret id', 'gateway modules: the token secret'],
+  credentialsSecretId: ['Lambda (set by the stack)', '—', 'secret id', 'gateway modules: the credentials secret ([credentials](credentials.md))'],
+  pciCredentialsSecretId: ['Lambda (set by the stack)', '—', 'secret id', 'pci-scans only: the PCI Merchant credentials secret'],
+  tokenRefreshFunction: ['Lambda (set by the stack)', '—', 'function name', 'what exporters invoke on a 401'],
+  refreshMarginMinutes: ['Lambda (set by the stack)', '`60`', '0–1440', 'token-refresh: refresh when the token expires within this many minutes'],
+  logLevel: ['Logging', '`info` (CLI: silent)', 'debug, info, warn, error', 'JSON log lines at this level and above; anything else is a configuration error'],
+  tenant: ['Lambda (set by the stack)', '—', "1–64 letters, digits, `.`, `_`, `-`", "a listed tenant's id: added to its functions' metrics as the `Tenant` dimension"],
+  semiSpaceMb: ['Lambda (set by the stack)', '`16`', '1–256', "exporters: V8's semi-space for the exec wrapper instead of the runtime's memory ÷ 20 ([operations](operations.md#memory-how-the-exporters-node-is-started))"],
+  lambdaExecWrapper: ['Lambda (set by the stack)', '`/var/task/lambda-heap.sh`', 'path', 'exporters: the wrapper that starts node with that semi-space'],
+  httpsProxy: ['Proxy', '—', '`http://[user:password@]host:port`', 'proxy for Qualys and IdP requests (a bare `host:port` means http); the lowercase `https_proxy` wins when both are set'],
+  httpProxy: ['Proxy', '—', '`http://[user:password@]host:port`', 'proxy for http:// targets, and for https:// ones when HTTPS_PROXY is unset'],
+  noProxy: ['Proxy', '—', '`host`, `.domain`, `*.domain`, `host:port`, `*`', 'hosts reached directly'],
+};
 
 /**
  * Collects every configuration problem instead of stopping at the first, so an operator fixes them all in one
@@ -349,6 +444,21 @@ function isoDate(env: Env, name: string): string | undefined {
     throw new ConfigError(`${name} must look like YYYY-MM-DDTHH:MM:SSZ, got '${v}'`);
   }
   return v;
+}
+
+/**
+ * The problem with a key prefix (leading and trailing '/' already removed), or undefined: the characters S3
+ * keys, local paths and Glue locations all take without escaping, and no empty, '.' or '..' segment (a local
+ * export would leave its directory; S3 would keep a literal '..' no reader expects).
+ */
+export function prefixProblem(prefix: string): string | undefined {
+  if (prefix === '') return undefined;
+  if (!/^[A-Za-z0-9!_.*'()/-]+$/.test(prefix))
+    return "may contain only letters, digits and !_.*'()/- characters";
+  const segments = prefix.split('/');
+  if (segments.some((s) => s === '')) return "must not contain an empty segment ('//')";
+  if (segments.some((s) => s === '.' || s === '..')) return "must not contain a '.' or '..' segment";
+  return undefined;
 }
 
 /** Does a run of `modules` call the gateway? (Every module but pci-scans does; undefined = all modules.) */
@@ -504,11 +614,8 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
   const timeField = p.take(() => edrTimeField(env), 'event.datetime' as EdrTimeField);
   const prefix = p.take(() => {
     const v = (str(env, ENV.prefix) ?? 'qualys').replace(/^\/+|\/+$/g, '');
-    if (v && !/^[A-Za-z0-9!_.*'()/-]+$/.test(v)) {
-      throw new ConfigError(
-        `${ENV.prefix} may contain only letters, digits and !_.*'()/- characters, got '${v}'`,
-      );
-    }
+    const problem = prefixProblem(v);
+    if (problem) throw new ConfigError(`${ENV.prefix} ${problem}, got '${v}'`);
     return v;
   }, 'qualys');
   const includes = str(env, ENV.certviewIncludes);

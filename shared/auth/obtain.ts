@@ -1,5 +1,5 @@
 import type { Credentials, QualysEndpoints } from '../config';
-import { AuthError, ConfigError, isQexportError, ParseError } from '../errors';
+import { AuthError, ConfigError, isQexportError, OriginError, ParseError, PolicyError } from '../errors';
 import { addSecret, redact } from '../log';
 import {
   AUTH_BODY_LIMITS,
@@ -228,13 +228,17 @@ export async function obtainToken(
       obs = { type: 'response', status: res.status, headers: res.headers, text, auth: 'none' };
       why = `HTTP ${res.status}`;
     } catch (err) {
-      // A redirect or an oversized answer is final: nothing was sent anywhere else, and asking again would not help.
       if (err instanceof ParseError) {
         // A 2xx of the wrong type or charset: what it is, never what it says.
         const shape = describeShape(decodeLenient(raw!), res!.headers.get('content-type'));
         throw new AuthError(redact(`${err.message}; the body is ${shape}`));
       }
-      if (isQexportError(err)) throw new AuthError(redact(err.message), { cause: err });
+      // A redirect, another origin or an oversized answer is final: nothing was sent anywhere else, and asking
+      // again would not help; it is the token request that failed.
+      if (err instanceof PolicyError || err instanceof OriginError)
+        throw new AuthError(redact(err.message), { cause: err });
+      // Our own errors are final, as in the HTTP client (a fetch that already knows no retry helps says so).
+      if (isQexportError(err)) throw err;
       res = undefined;
       const e = err as { name?: string; message?: string; cause?: { code?: string } };
       obs = { type: 'network', kind: networkErrorKind(err) };
