@@ -43,6 +43,37 @@ const jsonList = (at: (b: Record<string, unknown>) => unknown) => (body: unknown
   return Array.isArray(list) ? (list as Record<string, unknown>[]) : undefined;
 };
 
+/** A VMDR Mobile batch: the first one, or one reached through a truncation URL (it names id_min). */
+function mobile(name: string, truncation: boolean): FuzzEndpoint {
+  return {
+    name,
+    module: 'mobile-assets',
+    format: 'xml',
+    match: (p, q) => p === '/sem/v1/assetList' && q.has('id_min') === truncation,
+    recordElement: 'ASSET',
+    id: 'ID',
+    envelope: [['RESPONSE'], ['DATETIME'], ['ASSET_LIST'], ['WARNING'], ['URL']],
+    blind: {
+      'list-drop': NO_COUNT,
+      'list-truncate': NO_COUNT,
+      'xml-drop:WARNING': 'a batch without WARNING is the last one: the API has no other end marker',
+    },
+  };
+}
+
+/** An EDR events page: the scroll opened, or continued with a scroll id. */
+function edrPage(name: string, continuation: boolean): FuzzEndpoint {
+  return {
+    name,
+    module: 'edr-events',
+    format: 'json',
+    match: (p, q) => p === '/ioc/events/scroll' && q.has('scrollId') === continuation,
+    records: jsonList((b) => b.data),
+    id: 'id',
+    envelope: [['data'], ['scrollId']],
+  };
+}
+
 export const FUZZ_ENDPOINTS: FuzzEndpoint[] = [
   {
     name: 'PCI scan list',
@@ -69,24 +100,8 @@ export const FUZZ_ENDPOINTS: FuzzEndpoint[] = [
     envelope: [],
     blind: { 'list-drop': NO_COUNT, 'list-truncate': NO_COUNT, 'list-empty': NO_COUNT },
   },
-  {
-    name: 'EDR scroll (open)',
-    module: 'edr-events',
-    format: 'json',
-    match: (p, q) => p === '/ioc/events/scroll' && !q.has('scrollId'),
-    records: jsonList((b) => b.data),
-    id: 'id',
-    envelope: [['data'], ['scrollId']],
-  },
-  {
-    name: 'EDR scroll (continuation)',
-    module: 'edr-events',
-    format: 'json',
-    match: (p, q) => p === '/ioc/events/scroll' && q.has('scrollId'),
-    records: jsonList((b) => b.data),
-    id: 'id',
-    envelope: [['data'], ['scrollId']],
-  },
+  edrPage('EDR scroll (open)', false),
+  edrPage('EDR scroll (continuation)', true),
   {
     name: 'EDR count',
     module: 'edr-events',
@@ -94,34 +109,8 @@ export const FUZZ_ENDPOINTS: FuzzEndpoint[] = [
     match: (p) => p === '/ioc/events/count',
     envelope: [['count']],
   },
-  {
-    name: 'VMDR Mobile (first batch)',
-    module: 'mobile-assets',
-    format: 'xml',
-    match: (p, q) => p === '/sem/v1/assetList' && !q.has('id_min'),
-    recordElement: 'ASSET',
-    id: 'ID',
-    envelope: [['RESPONSE'], ['DATETIME'], ['ASSET_LIST'], ['WARNING'], ['URL']],
-    blind: {
-      'list-drop': NO_COUNT,
-      'list-truncate': NO_COUNT,
-      'xml-drop:WARNING': 'a batch without WARNING is the last one: the API has no other end marker',
-    },
-  },
-  {
-    name: 'VMDR Mobile (truncation batch)',
-    module: 'mobile-assets',
-    format: 'xml',
-    match: (p, q) => p === '/sem/v1/assetList' && q.has('id_min'),
-    recordElement: 'ASSET',
-    id: 'ID',
-    envelope: [['RESPONSE'], ['DATETIME'], ['ASSET_LIST'], ['WARNING'], ['URL']],
-    blind: {
-      'list-drop': NO_COUNT,
-      'list-truncate': NO_COUNT,
-      'xml-drop:WARNING': 'a batch without WARNING is the last one: the API has no other end marker',
-    },
-  },
+  mobile('VMDR Mobile (first batch)', false),
+  mobile('VMDR Mobile (truncation batch)', true),
   {
     name: 'gateway token (/auth/oidc)',
     module: 'certview-certificates',

@@ -5,10 +5,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { emitRunMetrics } from '../../shared/app/metrics';
 import { createLocalTokenProvider } from '../../shared/auth';
 import { runExport } from '../../shared/export/engine';
-import { createLogger } from '../../shared/log';
+import type { AppConfig } from '../../shared/config';
+import { createLogger, type Logger } from '../../shared/log';
 import { getModule } from '../../shared/modules';
 import { createQualysClient } from '../../shared/qualys/client';
-import { startSimulator } from '../sim';
+import type { TokenProvider } from '../../shared/qualys/types';
+import { startSimulator, type Simulator } from '../sim';
 import { addHeader, bodyText, withBody, withHeader } from '../fuzz/wire';
 import { ALL_MODULES, simConfig, tempStore } from '../support/harness';
 
@@ -23,6 +25,28 @@ const dirs: string[] = [];
 afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
+
+/**
+ * Tokens from the simulator for the sentinel client (checked against its JWKS), noting every token handed out so
+ * the outputs can be searched for them.
+ */
+function sentinelTokens(sim: Simulator, config: AppConfig, logger: Logger, issued: string[]): TokenProvider {
+  const inner = createLocalTokenProvider({
+    credentials: { method: 'qualys-oidc', clientId: SENTINEL_ID, clientSecret: SENTINEL_SECRET },
+    endpoints: config.endpoints,
+    tokenCheck: { ...config.tokenCheck, jwksUrl: sim.jwksUrl },
+    fetch,
+    logger,
+  });
+  const note = (t: string) => {
+    if (!issued.includes(t)) issued.push(t);
+    return t;
+  };
+  return {
+    getToken: async () => note(await inner.getToken()),
+    refresh: async () => note(await inner.refresh()),
+  };
+}
 
 async function* walk(dir: string): AsyncGenerator<string> {
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -46,25 +70,7 @@ describe('secret hygiene', () => {
       const config = simConfig(sim);
       const { dir, store } = await tempStore();
       dirs.push(dir);
-      const local = createLocalTokenProvider({
-        credentials: { method: 'qualys-oidc', clientId: SENTINEL_ID, clientSecret: SENTINEL_SECRET },
-        endpoints: config.endpoints,
-        tokenCheck: { ...config.tokenCheck, jwksUrl: sim.jwksUrl },
-        fetch,
-        logger,
-      });
-      const tokens = {
-        getToken: async () => {
-          const t = await local.getToken();
-          if (!issued.includes(t)) issued.push(t);
-          return t;
-        },
-        refresh: async () => {
-          const t = await local.refresh();
-          issued.push(t);
-          return t;
-        },
-      };
+      const tokens = sentinelTokens(sim, config, logger, issued);
       const client = createQualysClient({
         gatewayUrl: sim.url,
         pciUrl: sim.url,
@@ -205,25 +211,7 @@ describe('credentials planted in responses', () => {
       const config = simConfig(sim);
       const { dir, store } = await tempStore();
       dirs.push(dir);
-      const local = createLocalTokenProvider({
-        credentials: { method: 'qualys-oidc', clientId: SENTINEL_ID, clientSecret: SENTINEL_SECRET },
-        endpoints: config.endpoints,
-        tokenCheck: { ...config.tokenCheck, jwksUrl: sim.jwksUrl },
-        fetch,
-        logger,
-      });
-      const tokens = {
-        getToken: async () => {
-          const t = await local.getToken();
-          if (!issued.includes(t)) issued.push(t);
-          return t;
-        },
-        refresh: async () => {
-          const t = await local.refresh();
-          issued.push(t);
-          return t;
-        },
-      };
+      const tokens = sentinelTokens(sim, config, logger, issued);
       const client = createQualysClient({
         gatewayUrl: sim.url,
         pciUrl: sim.url,

@@ -5,7 +5,7 @@ import { AuthError } from '../../shared/errors';
 import { createQualysClient } from '../../shared/qualys/client';
 import type { RequestAuth } from '../../shared/qualys/types';
 import { startSimulator, type Simulator } from '../sim';
-import { manifestKeys, runUntilSettled, simConfig, tempStore } from '../support/harness';
+import { manifestKeys, runUntilSettled, simConfig, simCredentials, tempStore } from '../support/harness';
 import { startRecorder } from '../support/recorder';
 
 /**
@@ -28,27 +28,7 @@ const REDIRECTS = [301, 302, 303, 307, 308];
 /** The simulator's EDR events start at 2026-01-01T00:00Z: a day later they all fall in the first window. */
 const NOW = () => new Date('2026-01-02T00:00:00.000Z');
 
-function credentials(method: AuthMethod): Credentials {
-  const d = sim.defaults;
-  switch (method) {
-    case 'qualys-oidc':
-      return { method, clientId: d.clientId, clientSecret: d.clientSecret };
-    case 'qualys-oauth':
-      return { method, clientId: d.subscriptionClientId, clientSecret: d.subscriptionClientSecret };
-    case 'qualys-basic':
-      return { method, username: d.username, password: d.password };
-    case 'idp-password':
-      return {
-        method,
-        tokenUrl: sim.tokenUrl,
-        clientId: d.clientId,
-        username: d.username,
-        password: d.password,
-      };
-    case 'idp-client-credentials':
-      return { method, tokenUrl: sim.tokenUrl, clientId: d.clientId, clientSecret: d.clientSecret };
-  }
-}
+const credentials = (method: AuthMethod): Credentials => simCredentials(sim, method);
 
 const TOKEN_PATH: Record<AuthMethod, string> = {
   'qualys-oidc': '/auth/oidc',

@@ -5,7 +5,14 @@ import { join, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { expect } from 'vitest';
 import { createLocalTokenProvider } from '../../shared/auth';
-import { loadConfig, MODULES, type AppConfig, type Env, type ModuleName } from '../../shared/config';
+import {
+  loadConfig,
+  MODULES,
+  type AppConfig,
+  type Credentials,
+  type Env,
+  type ModuleName,
+} from '../../shared/config';
 import { runExport } from '../../shared/export/engine';
 import { stateKeyFor } from '../../shared/export/layout';
 import type { Manifest, RunResult, StateFile } from '../../shared/export/types';
@@ -35,6 +42,29 @@ export function simConfig(sim: Simulator, env: Env = {}): AppConfig {
     QEXPORT_PART_MAX_RECORDS: '25',
     ...env,
   });
+}
+
+/** The simulator's demo credentials for each gateway auth method (IdP methods through its token endpoint). */
+export function simCredentials(sim: Simulator, method: Credentials['method']): Credentials {
+  const d = sim.defaults;
+  switch (method) {
+    case 'qualys-oidc':
+      return { method, clientId: d.clientId, clientSecret: d.clientSecret };
+    case 'qualys-oauth':
+      return { method, clientId: d.subscriptionClientId, clientSecret: d.subscriptionClientSecret };
+    case 'qualys-basic':
+      return { method, username: d.username, password: d.password };
+    case 'idp-password':
+      return {
+        method,
+        tokenUrl: sim.tokenUrl,
+        clientId: d.clientId,
+        username: d.username,
+        password: d.password,
+      };
+    case 'idp-client-credentials':
+      return { method, tokenUrl: sim.tokenUrl, clientId: d.clientId, clientSecret: d.clientSecret };
+  }
 }
 
 export function simTokens(sim: Simulator, config: AppConfig): TokenProvider {
