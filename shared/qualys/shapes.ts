@@ -217,6 +217,89 @@ function listIn(s: Shape): boolean {
   return s.t === 'list' || (s.t === 'oneOf' && s.options.some(listIn));
 }
 
+// ------------------------------------------------------------------------------------------ compiled check
+
+type Check = (v: unknown) => boolean;
+const compiled = new WeakMap<Shape, Check>();
+const NON_BLANK = /\S/;
+
+/**
+ * `shape` as one predicate, built once: the same rules as `walk`, without paths or messages, so a page of records
+ * costs a few property reads per record. It never accepts what `walk` refuses (`checkShape` walks what it refuses,
+ * so a stricter answer here would only cost time).
+ */
+export function matches(shape: Shape): Check {
+  let check = compiled.get(shape);
+  if (!check) {
+    check = compile(shape);
+    compiled.set(shape, check);
+  }
+  return check;
+}
+
+function compile(s: Shape): Check {
+  switch (s.t) {
+    case 'any':
+      return () => true;
+    case 'string': {
+      const { nonEmpty, pattern } = s;
+      return (v) =>
+        typeof v === 'string' && (!nonEmpty || NON_BLANK.test(v)) && (!pattern || pattern.test(v));
+    }
+    case 'integer': {
+      const { min, max } = s;
+      return (v) =>
+        isInteger(v) &&
+        (min === undefined || (typeof v === 'bigint' ? v >= BigInt(min) : v >= min)) &&
+        (max === undefined || (typeof v === 'bigint' ? v <= BigInt(max) : v <= max));
+    }
+    case 'number':
+      return (v) => typeof v === 'number' && Number.isFinite(v);
+    case 'boolean':
+      return (v) => typeof v === 'boolean';
+    case 'id':
+      return (v) => isInteger(v) || (typeof v === 'string' && NON_BLANK.test(v));
+    case 'empty':
+      return (v) => v === '';
+    case 'object': {
+      const fields = Object.entries(s.fields).map(([k, f]) => ({
+        k,
+        optional: f.optional === true,
+        // A repeated singleton (an XML element that came twice) arrives as a list.
+        listOk: f.shape.t === 'list' || listIn(f.shape),
+        check: matches(f.shape),
+      }));
+      return (v) => {
+        if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+        const o = v as Record<string, unknown>;
+        for (const f of fields) {
+          const child = Object.hasOwn(o, f.k) ? o[f.k] : undefined;
+          if (child === undefined || child === null) {
+            if (!f.optional) return false;
+            continue;
+          }
+          if (!f.listOk && Array.isArray(child)) return false;
+          if (!f.check(child)) return false;
+        }
+        return true;
+      };
+    }
+    case 'list': {
+      const item = matches(s.of);
+      const min = s.min ?? 0;
+      return (v) => {
+        if (!Array.isArray(v) || v.length < min) return false;
+        for (let i = 0; i < v.length; i++) if (!item(v[i])) return false;
+        return true;
+      };
+    }
+    case 'oneOf': {
+      const options = s.options.map(matches);
+      return (v) => options.some((o) => o(v));
+    }
+  }
+}
+
 /** The differences between `value` and `shape` (empty when it matches), each naming its path. */
 export function differences(shape: Shape, value: unknown): string[] {
   const out: string[] = [];
@@ -300,7 +383,8 @@ export function readJson<T = unknown>(text: string, endpoint: EndpointShape): T 
  * unreadable body, then fails naming the endpoint and what differed).
  */
 export function checkShape<T = unknown>(endpoint: EndpointShape, value: unknown): T {
-  const diffs = differences(endpoint.body, value);
+  // The compiled check answers for the common, matching body; only a body it refuses is walked for its differences.
+  const diffs = matches(endpoint.body)(value) ? [] : differences(endpoint.body, value);
   if (diffs.length === 0) {
     for (const refine of endpoint.refine ?? []) {
       const d = refine(value);
