@@ -6,6 +6,7 @@
  * Environment variable names (used by the CLI, Lambda and docs alike) are listed in ENV below.
  */
 import { ConfigError } from './errors';
+import { DEFAULT_BODY_LIMITS } from './net/policy';
 import { logLevelProblem, secretLengthProblem } from './log';
 
 export const MODULES = ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets'] as const;
@@ -87,6 +88,15 @@ export interface HttpConfig {
   rateReserve: number;
   /** Wait after a 409 1965 that states no wait, even on a repeated call. Default 3601 s (as qualysdk). */
   rateLimitFallbackSeconds: number;
+  /** Largest response body on the wire (declared Content-Length, or counted when not compressed). */
+  maxResponseBytes: number;
+  /** Largest response body after decompression (gzip, deflate, br), counted as it is inflated. */
+  maxDecodedBytes: number;
+  /**
+   * Longest wait sat through in-process (rate limit, pacing, backoff). A longer one ends the invocation with its
+   * checkpoint: the CLI exits 3 saying when to resume, the Lambda returns `continue` with `waitSeconds`.
+   */
+  maxWaitSeconds: number;
 }
 
 export interface PciOptions {
@@ -164,6 +174,17 @@ export interface AppConfig {
   output: OutputConfig;
 }
 
+/**
+ * QEXPORT_MAX_WAIT_SECONDS unless set: two days, longer than the longest wait Qualys is known to state (a day's
+ * rate window: "23 hours, 57 minutes and 54 seconds"), so a CLI run sits through it, showing it.
+ */
+export const DEFAULT_MAX_WAIT_SECONDS = 2 * 86_400;
+/**
+ * No wait longer than this is ever taken: one year, the longest a Step Functions Standard execution (and its Wait
+ * state) lasts. A longer wait stated by the API is refused as not plausible (the run fails, naming it).
+ */
+export const MAX_PLAUSIBLE_WAIT_SECONDS = 365 * 86_400;
+
 /** gzip level of data parts unless QEXPORT_GZIP_LEVEL says otherwise: chosen in docs/benchmarks.md. */
 export const DEFAULT_GZIP_LEVEL = 6;
 
@@ -188,6 +209,9 @@ export const ENV = {
   concurrency: 'QUALYS_CONCURRENCY',
   rateReserve: 'QUALYS_RATE_RESERVE',
   rateLimitFallbackSeconds: 'QUALYS_RATE_LIMIT_FALLBACK_SECONDS',
+  maxResponseBytes: 'QEXPORT_MAX_RESPONSE_BYTES',
+  maxDecodedBytes: 'QEXPORT_MAX_DECODED_BYTES',
+  maxWaitSeconds: 'QEXPORT_MAX_WAIT_SECONDS',
   pciAuthMethod: 'QUALYS_PCI_AUTH_METHOD',
   pciUsername: 'QUALYS_PCI_USERNAME',
   pciPassword: 'QUALYS_PCI_PASSWORD',
@@ -283,6 +307,9 @@ export const ENV_REFERENCE: Readonly<Record<keyof typeof ENV, EnvRow>> = {
   concurrency: ['HTTP', '`2`', [1, 16], "requests in flight per module (Qualys's usual limit is 2); never more than the server's `X-Concurrency-Limit-Limit`"],
   rateReserve: ['HTTP', '`10`', [0, 100000], "pacing per endpoint: when `X-RateLimit-Remaining` falls to this many, the calls left are spread over the rest of the window, and with none left the client waits for the reset instead of being blocked (a 409 1965 can cost hours). At most half the window's limit"],
   rateLimitFallbackSeconds: ['HTTP', '`3601`', [1, 604800], 'wait after a 409 1965 that states no wait (no `SECONDS_TO_WAIT`, no header, even on a repeated call)'],
+  maxWaitSeconds: ['HTTP', '`172800`', [1, 31536000], 'the longest wait (rate limit, pacing, backoff; two days by default) sat through in-process. A longer one ends the run with its checkpoint: the CLI exits 3 saying when to resume ("resume after …", local and UTC), the Lambda returns `continue` with `waitSeconds` and Step Functions waits. A wait stated as more than a year is refused as not plausible ([security](security.md#waits))'],
+  maxResponseBytes: ['HTTP', '`268435456`', [65536, 4294967296], 'largest response body (256 MiB by default) on the wire: a declared `Content-Length` above it is refused unread, an uncompressed body is counted as it arrives ([security](security.md#sizes))'],
+  maxDecodedBytes: ['HTTP', '`268435456`', [65536, 4294967296], 'largest response body (256 MiB by default) after decompression (gzip, deflate, br), counted as it inflates: a compressed bomb is abandoned at this bound ([security](security.md#sizes))'],
   pciAuthMethod: ['PCI Merchant', '`basic`', 'basic, idp-password, idp-client-credentials', "PCI Merchant's own auth. Needed only when pci-scans runs"],
   pciUsername: ['PCI Merchant', '—', 'text', 'PCI Merchant account (basic) or IdP user (idp-password)'],
   pciPassword: ['PCI Merchant', '—', 'at least 8 characters', 'its password'],
@@ -622,6 +649,14 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
       concurrency: num(ENV.concurrency, 2, 1, 16),
       rateReserve: num(ENV.rateReserve, 10, 0, 100_000),
       rateLimitFallbackSeconds: num(ENV.rateLimitFallbackSeconds, 3601, 1, 7 * 86_400),
+      maxResponseBytes: num(
+        ENV.maxResponseBytes,
+        DEFAULT_BODY_LIMITS.maxResponseBytes,
+        65_536,
+        4 * 1024 ** 3,
+      ),
+      maxDecodedBytes: num(ENV.maxDecodedBytes, DEFAULT_BODY_LIMITS.maxDecodedBytes, 65_536, 4 * 1024 ** 3),
+      maxWaitSeconds: num(ENV.maxWaitSeconds, DEFAULT_MAX_WAIT_SECONDS, 1, MAX_PLAUSIBLE_WAIT_SECONDS),
     },
     modules: {
       pci: { pageSize: num(ENV.pciPageSize, 1000, 1, 1000) },

@@ -24,7 +24,7 @@ import { parseFlags } from './args';
 import { failFastFetch, targetsOf } from './network';
 import { cliEnv } from './dotenv';
 import { watchInterrupts } from './interrupt';
-import type { ProgressReporter } from './progress';
+import { formatInstant, type ProgressReporter } from './progress';
 import { runModules } from './run-modules';
 import { openOutput } from './stores';
 
@@ -184,7 +184,12 @@ export async function exportCommand(argv: string[]): Promise<number> {
       process.stderr.write(`qexport: ${f.row.module} not started: ${f.error}\n`);
       continue;
     }
-    process.stderr.write(`qexport: ${f.row.module} failed: ${f.error}\n`);
+    // A wait longer than QEXPORT_MAX_WAIT_SECONDS: the run stopped with its checkpoint, to be resumed after it.
+    const resumeAt =
+      f.result?.status === 'continue' ? Date.now() + (f.result.waitSeconds ?? 0) * 1000 : undefined;
+    process.stderr.write(
+      `qexport: ${f.row.module} ${resumeAt === undefined ? 'failed' : 'paused'}: ${f.error}\n`,
+    );
     // Claim a checkpoint only when the state file really holds this run's progress.
     const key = stateKeyFor(config, f.row.module as ModuleName);
     const state = (await target.store.getJson(key).catch(() => undefined)) as StateFile | undefined;
@@ -192,7 +197,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     process.stderr.write(
       run
         ? `  checkpoint kept at ${target.store.describe(key)} (run ${run.runId}, ${run.records} records ` +
-            `stored); run the same command again to resume.\n`
+            `stored); ${resumeAt === undefined ? 'run' : `resume after ${formatInstant(resumeAt)}: run`} the same command again to resume.\n`
         : `  no checkpoint was written; the next run starts from the beginning.\n`,
     );
   }

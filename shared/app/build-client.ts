@@ -11,7 +11,7 @@ import {
 } from '../config';
 import type { Logger } from '../log';
 import { createQualysClient } from '../qualys/client';
-import type { QualysClient, RequestAuth, TokenProvider } from '../qualys/types';
+import type { QualysClient, RequestAuth, TokenProvider, WaitNotice } from '../qualys/types';
 
 /** Auth for each API: gateway modules use `gateway`, PCI Merchant uses `pci`. */
 export interface ClientAuth {
@@ -40,6 +40,7 @@ export function buildQualysClient(
   auth: ClientAuth | TokenProvider,
   fetchImpl: typeof fetch,
   deadline?: () => number,
+  onWait?: (w: WaitNotice) => void,
 ): QualysClient {
   const perOrigin: ClientAuth =
     'getToken' in auth
@@ -55,7 +56,10 @@ export function buildQualysClient(
     concurrency: config.http.concurrency,
     rateReserve: config.http.rateReserve,
     rateLimitFallbackMs: config.http.rateLimitFallbackSeconds * 1000,
+    limits: { maxResponseBytes: config.http.maxResponseBytes, maxDecodedBytes: config.http.maxDecodedBytes },
+    maxWaitMs: config.http.maxWaitSeconds * 1000,
     deadline,
+    onWait,
   });
 }
 

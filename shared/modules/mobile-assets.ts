@@ -1,6 +1,9 @@
 import type { MobileOptions } from '../config';
 import { ConfigError, IncompleteError, OriginError, ParseError } from '../errors';
 import { silentLogger, type Logger } from '../log';
+import { credentialInUrl } from '../net/policy';
+import { MOBILE_ASSET_LIST } from '../qualys/envelopes';
+import { checkShape } from '../qualys/shapes';
 import type { QualysClient, QualysRequest, QualysResponse } from '../qualys/types';
 import { copyString, dropBody, letRequestLeave } from './prefetch';
 import { endsLikeXml, parseXml, simpleReturnError } from './xml';
@@ -65,6 +68,8 @@ export function parseMobilePage(
   const doc = parseXml(res.text);
   const apiError = simpleReturnError(doc);
   if (apiError) throw apiError;
+  // The declared envelope: RESPONSE and ASSET_LIST once (a repeated one is not "no assets"), every ASSET an ID.
+  checkShape(MOBILE_ASSET_LIST, doc);
   const out = doc.ASSET_LIST_VM_DETECTION_OUTPUT as { RESPONSE?: Record<string, unknown> } | undefined;
   const response = out?.RESPONSE;
   if (!response || typeof response !== 'object') {
@@ -134,6 +139,14 @@ export function resolveTruncationUrl(
   if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.username || u.password) {
     throw new OriginError(
       `refusing a VMDR Mobile truncation URL over ${u.protocol}//${u.host}: it cannot be re-issued safely; the token was not sent`,
+    );
+  }
+  // A URL is kept in the checkpoint until its batch is read: one holding a credential is never followed or stored.
+  const credential = credentialInUrl(u);
+  if (credential) {
+    throw new OriginError(
+      `refusing a VMDR Mobile truncation URL that carries ${credential}: it would be stored in the checkpoint; ` +
+        'nothing was sent',
     );
   }
   if (u.pathname.replace(/\/+$/, '') !== MOBILE_PATH) {
@@ -284,7 +297,15 @@ async function* mobilePages(
         return r.url;
       },
     };
-    return { ...parseMobilePage(resolver, res), rehomedFrom, added };
+    const page = parseMobilePage(resolver, res);
+    // The API truncates a listing only when more assets remain: a batch reached through a truncation URL that
+    // holds none is not "the end" but a body that lost its list (unreadable: asked again).
+    if (cursor.url !== null && page.assets.length === 0) {
+      throw new ParseError(
+        'VMDR Mobile batch after a truncation holds no asset (its ASSET_LIST is missing or empty)',
+      );
+    }
+    return { ...page, rehomedFrom, added };
   };
   const nextGuess = (res: QualysResponse, current: string | null): string | undefined => {
     const raw = peekMobileNext(res.text);

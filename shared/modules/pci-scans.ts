@@ -1,5 +1,6 @@
-import { parseJsonBody } from './json';
 import { IncompleteError, ParseError } from '../errors';
+import { PCI_SCAN_LIST } from '../qualys/envelopes';
+import { readJson } from '../qualys/shapes';
 import type { QualysClient, QualysResponse } from '../qualys/types';
 import { lazySetPrefix } from './lazy';
 import { letRequestLeave } from './prefetch';
@@ -18,14 +19,14 @@ export interface PciCursor extends Cursor {
   limit: number;
   /** Records per page the API actually returns (learned: it may answer fewer than `limit`). */
   step?: number;
-  /** scanIds written in this run (all passes). */
-  seen: number[];
+  /** scanIds written in this run (all passes); beyond 2^53 as decimal text (see scanKey). */
+  seen: ScanKey[];
   /** Pass number, from 1. */
   pass?: number;
   /** totalCount of the current pass's first page. */
   passTotal?: number;
   /** scanIds read in the current pass (written now or earlier). */
-  passSeen?: number[];
+  passSeen?: ScanKey[];
   passPages?: number;
   /** A page of the current pass saw another totalCount than its first. */
   passMoved?: boolean;
@@ -48,35 +49,27 @@ interface PciPage {
   range?: { first: number; last: number };
 }
 
+/** A scanId as a set key and in checkpoints: the number, or its decimal text beyond 2^53 (kept whole). */
+export type ScanKey = number | string;
+export const scanKey = (record: ExportRecord): ScanKey => {
+  const id = record.scanId as number | bigint;
+  return typeof id === 'bigint' ? id.toString() : id;
+};
+
 export function parsePciPage(res: QualysResponse): PciPage {
-  const body = parseJsonBody(res.text, 'PCI scan list');
-  const data = (
-    body as { data?: { totalCount?: unknown; scanInfoList?: unknown; fetchRange?: unknown } } | null
-  )?.data;
-  if (
-    !data ||
-    typeof data.totalCount !== 'number' ||
-    !Number.isInteger(data.totalCount) ||
-    data.totalCount < 0
-  ) {
-    throw new ParseError('PCI scan list has no numeric data.totalCount');
-  }
+  const { data } = readJson<{
+    data: { totalCount: number; scanInfoList?: ExportRecord[]; fetchRange?: string };
+  }>(res.text, PCI_SCAN_LIST);
   const list = data.scanInfoList ?? [];
-  if (!Array.isArray(list)) throw new ParseError('PCI scan list data.scanInfoList is not an array');
-  for (const s of list) {
-    if (!s || typeof s !== 'object' || typeof (s as { scanId?: unknown }).scanId !== 'number') {
-      throw new ParseError('PCI scan list has an entry without a numeric scanId');
-    }
-  }
-  const m = typeof data.fetchRange === 'string' ? /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(data.fetchRange) : null;
+  const m = data.fetchRange ? /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(data.fetchRange) : null;
   const range = m ? { first: Number(m[1]), last: Number(m[2]) } : undefined;
   // fetchRange is inclusive: "1-5" is five scans, "11-10" none. When it is given it must agree with the list.
   if (range && range.last - range.first + 1 !== list.length) {
     throw new ParseError(
-      `PCI scan list fetchRange '${String(data.fetchRange)}' does not match the ${list.length} scans returned`,
+      `PCI scan list fetchRange '${data.fetchRange}' does not match the ${list.length} scans returned`,
     );
   }
-  return { totalCount: data.totalCount, scans: list as ExportRecord[], range };
+  return { totalCount: data.totalCount, scans: list, range };
 }
 
 async function* pciPages(client: QualysClient, start: PciCursor, width: number): AsyncGenerator<Page> {
@@ -136,7 +129,7 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
       if (!totals.includes(page.totalCount) && totals.length < 100) totals.push(page.totalCount);
 
       if (c.closing) {
-        const unseen = page.scans.some((s) => !passSeen.has(s.scanId as number));
+        const unseen = page.scans.some((s) => !passSeen.has(scanKey(s)));
         if (page.totalCount === c.passTotal && !unseen) {
           const done: PciCursor = {
             ...c,
@@ -160,7 +153,7 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
       c.passPages = (c.passPages ?? 0) + 1;
       const records: ExportRecord[] = [];
       for (const s of page.scans) {
-        const id = s.scanId as number;
+        const id = scanKey(s);
         if (passSeen !== seen) passSeen.add(id);
         if (!seen.has(id)) {
           seen.add(id);

@@ -1,4 +1,5 @@
 /** Contract of the Qualys HTTP client (implemented in ./client.ts). */
+import type { BodyLimits } from '../net/policy';
 
 /** Supplies bearer tokens. `refresh` is called at most once per request, after a 401. */
 export interface TokenProvider {
@@ -48,6 +49,34 @@ export interface QualysResponse {
   text: string;
 }
 
+/**
+ * A 2xx body read as it arrives (large XML pages): status, auth, pacing, retries and waits happened exactly as for
+ * `call` before the body was read. `chunks` are UTF-8 text pieces (a character split between network chunks is
+ * carried over), under the same policy as a whole body (size bounds, charset, strict UTF-8); a stall longer than
+ * the request timeout aborts the read. An error while reading is thrown from the iterator: PolicyError (the body
+ * is too large) is final; a ParseError (not UTF-8), a TimeoutError or a network TypeError may be retried by the
+ * caller, which decides where to resume. The request's concurrency slot is held until `chunks` is consumed to its
+ * end, fails, or `cancel()` is called: a caller must do one of these.
+ */
+export interface QualysStream {
+  status: number;
+  headers: Headers;
+  url: string;
+  chunks: AsyncIterable<string>;
+  cancel(): void;
+}
+
+/** A wait the client is about to sit through (rate limit, pacing, backoff): what the CLI shows while it lasts. */
+export interface WaitNotice {
+  /** The request's label, e.g. 'pci-scans offset 11'. */
+  label: string;
+  /** Why, e.g. '409 (code 1965: rate limit), SECONDS_TO_WAIT says 86274 s'. */
+  reason: string;
+  ms: number;
+  /** Epoch ms when the wait ends. */
+  until: number;
+}
+
 export interface ClientStats {
   /** HTTP requests sent (including retries and the 401 replay). */
   calls: number;
@@ -69,6 +98,8 @@ export interface QualysClient {
    * body) is retried like a transient failure, up to the retry budget.
    */
   call<T>(req: QualysRequest, parse: (res: QualysResponse) => T): Promise<T>;
+  /** Sends the request like `call` and resolves with the 2xx body as a stream of text (see QualysStream). */
+  openStream(req: QualysRequest): Promise<QualysStream>;
   /** Throws OriginError unless `url` is on a configured origin (https, or http on loopback). */
   assertSameOrigin(url: string): URL;
   stats(): ClientStats;
@@ -96,6 +127,15 @@ export interface ClientOptions {
   concurrency: number;
   /** Epoch ms after which no wait may end; waits that would pass it throw ResumeLaterError. */
   deadline?: () => number;
+  /** Body bounds (QEXPORT_MAX_RESPONSE_BYTES, QEXPORT_MAX_DECODED_BYTES); default DEFAULT_BODY_LIMITS. */
+  limits?: BodyLimits;
+  /**
+   * The longest wait (rate limit, pacing, backoff) sat through in this process (QEXPORT_MAX_WAIT_SECONDS); a longer
+   * one throws ResumeLaterError with the wait, so the caller checkpoints and continues later. Default: no bound.
+   */
+  maxWaitMs?: number;
+  /** Told about each wait before it starts (the CLI shows it). */
+  onWait?: (w: WaitNotice) => void;
   /** Injected for tests. */
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;

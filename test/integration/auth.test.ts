@@ -23,6 +23,7 @@ import { createLogger } from '../../shared/log';
 import { startSimulator, type Simulator } from '../sim';
 import { motoAvailable, startMotoServer } from '../support/moto-server';
 import { startSecretsManagerServer, type SecretsManagerServer } from '../support/secrets-manager-server';
+import { simCredentials } from '../support/harness';
 
 let sim: Simulator;
 let sm: SecretsManagerServer;
@@ -47,27 +48,7 @@ const fullCheck = (): TokenCheckConfig => ({
   maxLifetimeSeconds: 86_400,
 });
 
-function credsFor(method: Credentials['method']): Credentials {
-  const d = sim.defaults;
-  switch (method) {
-    case 'qualys-oidc':
-      return { method, clientId: d.clientId, clientSecret: d.clientSecret };
-    case 'qualys-oauth':
-      return { method, clientId: d.subscriptionClientId, clientSecret: d.subscriptionClientSecret };
-    case 'qualys-basic':
-      return { method, username: d.username, password: d.password };
-    case 'idp-password':
-      return {
-        method,
-        tokenUrl: sim.tokenUrl,
-        clientId: d.clientId,
-        username: d.username,
-        password: d.password,
-      };
-    case 'idp-client-credentials':
-      return { method, tokenUrl: sim.tokenUrl, clientId: d.clientId, clientSecret: d.clientSecret };
-  }
-}
+const credsFor = (method: Credentials['method']): Credentials => simCredentials(sim, method);
 
 async function newSecret(value?: string): Promise<string> {
   return newSecretIn(sm.client, value);

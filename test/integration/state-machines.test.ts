@@ -326,32 +326,37 @@ describe('executed with the bundled export functions', () => {
     },
   );
 
-  it('a rate-limit wait longer than the invocation has left goes through the Wait state, then the run completes', async () => {
-    const module: ModuleName = 'mobile-assets';
-    sim.faults.add({ kind: 'rate-limit', path: SIM_PATH[module], after: 3, waitSec: 90 });
-    const hitsBefore = sim.faults.hits;
-    const ex = await execute(module, { prefix: 'ratelimit', sliceMs: 5_000 });
-    expect(sim.faults.hits - hitsBefore).toBe(1);
-    expect(ex.status, `${ex.error}: ${ex.cause}`).toBe('SUCCEEDED');
-    const waits = ex.events.filter((e) => e.type === 'StateEntered' && e.state!.name === STATES.wait);
-    expect(waits).toHaveLength(1);
-    // The Wait state gets only what it needs, and waits what Qualys asked for.
-    expect(waits[0]!.state!.input).toEqual({ runId: expect.any(String), waitSeconds: 90 });
-    const i = ex.path.indexOf(STATES.wait);
-    expect(ex.path.slice(i - 6, i + 3)).toEqual([
-      STATES.invoke,
-      STATES.route,
-      STATES.routeStatus,
-      STATES.hasWait,
-      STATES.waitPositive,
-      STATES.waitParams,
-      STATES.wait,
-      STATES.continue,
-      STATES.invoke,
-    ]);
-    expect(ex.maxBytes, ex.maxAt).toBeLessThan(MAX_STATE_BYTES);
-    await expectExactlyTheApi('ratelimit', module);
-  });
+  // 30 days: past Node's timer limit (24.8 days) and any invocation; the Wait state takes it whole.
+  it.each([90, 30 * 86_400])(
+    'a rate-limit wait of %i s, longer than the invocation has left, goes through the Wait state, then the run completes',
+    async (waitSec) => {
+      const module: ModuleName = 'mobile-assets';
+      const prefix = `ratelimit-${waitSec}`;
+      sim.faults.add({ kind: 'rate-limit', path: SIM_PATH[module], after: 3, waitSec });
+      const hitsBefore = sim.faults.hits;
+      const ex = await execute(module, { prefix, sliceMs: 5_000 });
+      expect(sim.faults.hits - hitsBefore).toBe(1);
+      expect(ex.status, `${ex.error}: ${ex.cause}`).toBe('SUCCEEDED');
+      const waits = ex.events.filter((e) => e.type === 'StateEntered' && e.state!.name === STATES.wait);
+      expect(waits).toHaveLength(1);
+      // The Wait state gets only what it needs, and waits what Qualys asked for.
+      expect(waits[0]!.state!.input).toEqual({ runId: expect.any(String), waitSeconds: waitSec });
+      const i = ex.path.indexOf(STATES.wait);
+      expect(ex.path.slice(i - 6, i + 3)).toEqual([
+        STATES.invoke,
+        STATES.route,
+        STATES.routeStatus,
+        STATES.hasWait,
+        STATES.waitPositive,
+        STATES.waitParams,
+        STATES.wait,
+        STATES.continue,
+        STATES.invoke,
+      ]);
+      expect(ex.maxBytes, ex.maxAt).toBeLessThan(MAX_STATE_BYTES);
+      await expectExactlyTheApi(prefix, module);
+    },
+  );
 
   it('a failed run reaches the Failed state with its error code and reason; a new execution resumes it', async () => {
     const module: ModuleName = 'pci-scans';

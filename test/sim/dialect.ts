@@ -173,6 +173,11 @@ export interface DataDialect {
   certviewPaging?: 'exact' | 'filter-after-page';
   /** `count` new certificates appear at the front right after page 0 is answered (`times`, default 1). */
   certviewInsertAfterFirstPage?: { count: number; times?: number };
+  /**
+   * Integers beyond 2^53 in the JSON modules: PCI scanIds and CertView ids 2^60 above their usual values, and every
+   * EDR event an `eventSequence` near 2^63 (JSON numbers that JSON.parse would round). Default false.
+   */
+  bigNumbers?: boolean;
 }
 
 /** Allowed values of the string-valued keys (for the CLI and for clear errors). */
@@ -189,8 +194,9 @@ const CHOICES: Record<string, readonly string[]> = {
   certviewPaging: ['exact', 'filter-after-page'],
 };
 const INSERTS = ['pciInsertAfterFirstPage', 'certviewInsertAfterFirstPage'];
+const FLAGS = ['bigNumbers'];
 const FREE = ['mobileUrlHost', 'mobileUrlPath'];
-const DATA_KEYS = [...Object.keys(CHOICES), ...INSERTS, 'certviewVersions', ...FREE];
+const DATA_KEYS = [...Object.keys(CHOICES), ...INSERTS, 'certviewVersions', ...FREE, ...FLAGS];
 
 /**
  * The CLI form `key=value,key=value`, auth/limit and data keys alike: e.g. `pciAuth=documented`,
@@ -221,6 +227,9 @@ export function parseDialectArg(arg: string | undefined): SimDialect {
       const m = /^(\d+)(?:x(\d+|Infinity))?$/.exec(v);
       if (!m) throw new Error(`--dialect: ${k} must look like COUNT or COUNTxTIMES, got '${v}'`);
       out[k] = { count: Number(m[1]), times: m[2] === undefined ? 1 : Number(m[2]) };
+    } else if (FLAGS.includes(k)) {
+      if (v !== 'true' && v !== 'false') throw new Error(`--dialect: ${k} is true or false, got '${v}'`);
+      out[k] = v === 'true';
     } else if (k === 'certviewVersions') {
       out[k] = v.split('+');
     } else if (FREE.includes(k)) {

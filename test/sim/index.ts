@@ -38,6 +38,8 @@ import {
   type SimDialect,
 } from './dialect';
 import { FaultController, type FaultSpec } from './faults';
+import { bigify, toJson } from './json';
+import type { Mutator, WireReply } from './mutate';
 import { TokenAuthority, type IssueOptions } from './tokens';
 
 export type { SimModule } from './counts';
@@ -94,6 +96,8 @@ export interface SimStats {
   maxConcurrent: number;
   rejected: number;
   authHeadersSeen: number;
+  /** Replies the mutator rewrote. */
+  mutated: number;
 }
 
 export interface ExpectedOptions {
@@ -139,6 +143,11 @@ export interface Simulator {
   issueToken(opts?: IssueOptions): Promise<string>;
   setLatency(ms: number): void;
   setLimits(limits: SimLimits): void;
+  /**
+   * Rewrites every reply on its way out (status, headers, bytes) when `m` returns one; undefined stops it. Replies
+   * the simulator does not write itself (a reset, a stall, a truncated page) are not seen.
+   */
+  setMutator(m: Mutator | undefined): void;
   stats(): SimStats;
   /**
    * Mobile assets `ids` change at `at`: each update changes one detection (round robin; an asset without
@@ -180,7 +189,7 @@ interface Reply {
 const json = (status: number, value: unknown, headers?: Record<string, string>): Reply => ({
   status,
   contentType: 'application/json',
-  body: JSON.stringify(value),
+  body: toJson(value),
   headers,
 });
 const xml = (status: number, body: string): Reply => ({ status, contentType: 'application/xml', body });
@@ -188,6 +197,7 @@ const xml = (status: number, body: string): Reply => ({ status, contentType: 'ap
 const isSem = (path: string) => path.startsWith('/sem/');
 const isClassic = (path: string) => path.startsWith('/pci/') || isSem(path);
 const DATA_PREFIXES = ['/pci/', '/certview/', '/ioc/', '/sem/'];
+const JWKS_PATH = '/.well-known/jwks.json';
 
 function intParam(value: string | null, name: string, min: number, max: number, fallback?: number): number {
   if (value === null || value === '') {
@@ -321,7 +331,17 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   const mobileUpdates = new Map<number, number[]>();
   const faults = new FaultController();
   const scrolls = new Map<string, Scroll>();
-  const stats: SimStats = { requests: 0, byPath: {}, maxConcurrent: 0, rejected: 0, authHeadersSeen: 0 };
+  const stats: SimStats = {
+    requests: 0,
+    byPath: {},
+    maxConcurrent: 0,
+    rejected: 0,
+    authHeadersSeen: 0,
+    mutated: 0,
+  };
+  /** Rewrites replies on their way out (the trust-boundary fuzz suite); `served` numbers the replies. */
+  let mutator: Mutator | undefined;
+  let served = 0;
   let running = 0;
   let windowStart = Date.now();
   let windowCalls = 0;
@@ -421,14 +441,26 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     for (let i = 0; i < pciTotal(); i++) yield i;
   }
 
+  /** A JSON module's record as served: with the bigNumbers dialect, its identity and a field beyond 2^53. */
+  const pciRecord = (scanId: number) =>
+    bigify('pci-scans', pciScan(seed, scanId), scanId, dialect.bigNumbers);
+  const certRecord = (i: number) =>
+    bigify(
+      'certview-certificates',
+      certificate(seed, i) as unknown as Record<string, unknown>,
+      i,
+      dialect.bigNumbers,
+    );
+  const edrRecord = (i: number) => bigify('edr-events', edrEvent(seed, timeline, i), i, dialect.bigNumbers);
+
   function recordAt(module: SimModule, i: number, o: ExpectedOptions = {}): Record<string, unknown> {
     switch (module) {
       case 'pci-scans':
-        return pciScan(seed, pciIdAt(i));
+        return pciRecord(pciIdAt(i));
       case 'certview-certificates':
-        return certificate(seed, i) as unknown as Record<string, unknown>;
+        return certRecord(i);
       case 'edr-events':
-        return edrEvent(seed, timeline, i);
+        return edrRecord(i);
       case 'mobile-assets':
         return (
           mobileListed(i, mobileWindow(o.updatedSince ?? null, o.updatedBefore ?? null)) ?? mobileRecord(i)
@@ -476,9 +508,9 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   function idAt(module: SimModule, i: number): string {
     switch (module) {
       case 'pci-scans':
-        return String(pciIdAt(i));
+        return String(pciRecord(pciIdAt(i)).scanId);
       case 'certview-certificates':
-        return String(certificate(seed, i).id);
+        return String(certRecord(i).id);
       case 'edr-events':
         return edrId(seed, i);
       case 'mobile-assets':
@@ -487,13 +519,16 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   }
 
   // ------------------------------------------------------------ auth endpoints
-  /** Token-endpoint faults: only faults whose `path` names the endpoint, and only status/reset/stall. */
-  function authFault(req: IncomingMessage, path: string): Reply | 'handled' | undefined {
+  /** Token-endpoint and JWKS faults: only faults whose `path` names the endpoint: status/reset/stall/redirect. */
+  function authFault(req: IncomingMessage, u: URL): Reply | 'handled' | undefined {
     const fault = faults.take(
-      path,
-      (kind, spec) => spec.path !== undefined && (kind === 'status' || kind === 'reset' || kind === 'stall'),
+      u.pathname,
+      (kind, spec) =>
+        spec.path !== undefined &&
+        (kind === 'status' || kind === 'reset' || kind === 'stall' || kind === 'redirect'),
     );
     if (!fault) return undefined;
+    if (fault.kind === 'redirect') return redirectReply(fault, u);
     if (fault.kind === 'reset') {
       req.socket.destroy();
       return 'handled';
@@ -510,13 +545,24 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     };
   }
 
-  async function handleAuth(req: IncomingMessage, path: string): Promise<Reply | 'handled' | undefined> {
-    if (path === '/.well-known/jwks.json' && req.method === 'GET')
-      return json(200, { keys: [authority.jwk] });
-    if (path === '/auth' || path.startsWith('/auth/') || path === '/oauth2/token') {
-      const faulted = authFault(req, path);
+  /** A redirect to the fault's origin, keeping the path and query (as a moved service would answer). */
+  function redirectReply(fault: FaultSpec, u: URL): Reply {
+    const target = `${fault.url ?? 'https://elsewhere.example.com'}${u.pathname}${u.search}`;
+    return {
+      status: fault.status ?? 307,
+      contentType: 'text/plain',
+      body: `moved to ${target}`,
+      headers: { location: target },
+    };
+  }
+
+  async function handleAuth(req: IncomingMessage, u: URL): Promise<Reply | 'handled' | undefined> {
+    const path = u.pathname;
+    if (path === '/auth' || path.startsWith('/auth/') || path === '/oauth2/token' || path === JWKS_PATH) {
+      const faulted = authFault(req, u);
       if (faulted) return faulted;
     }
+    if (path === JWKS_PATH && req.method === 'GET') return json(200, { keys: [authority.jwk] });
     if (path === '/auth/oidc' || path === '/auth/oauth') {
       if (req.method !== 'POST') throw new HttpError(405, 'use POST');
       await readBody(req);
@@ -606,8 +652,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
           ? 1 + (hash32(seed, 12, offset) % limit)
           : limit;
     const list = [];
-    for (let p = offset - 1; p < Math.min(total, offset - 1 + served); p++)
-      list.push(pciScan(seed, pciIdAt(p)));
+    for (let p = offset - 1; p < Math.min(total, offset - 1 + served); p++) list.push(pciRecord(pciIdAt(p)));
     const fetchRange = list.length ? `${offset}-${offset + list.length - 1}` : `${offset}-${offset - 1}`;
     const insert = dialect.pciInsertAfterFirstPage;
     if (offset === 1 && insert && pciInsertsLeft > 0) {
@@ -668,14 +713,14 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     const list = [];
     if (certInserted === 0 && dialect.certviewAssetType !== 'managed-by-default') {
       for (let i = first; i < Math.min(counts.certview, first + pageSize); i++)
-        if (certVisible(i)) list.push(certificate(seed, i));
+        if (certVisible(i)) list.push(certRecord(i));
     } else {
       const listed: number[] = [];
       for (let p = 0; p < counts.certview + certInserted && listed.length < first + pageSize; p++) {
         const i = certIndexAt(p);
         if (certListed(i, assetType)) listed.push(i);
       }
-      for (const i of listed.slice(first)) if (certVisible(i)) list.push(certificate(seed, i));
+      for (const i of listed.slice(first)) if (certVisible(i)) list.push(certRecord(i));
     }
     const insert = dialect.certviewInsertAfterFirstPage;
     if (pageNumber === 0 && insert && certInsertsLeft > 0) {
@@ -738,7 +783,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     while (data.length < scroll.pageSize) {
       const next = scroll.rest.next();
       if (next.done) break;
-      data.push(edrEvent(seed, timeline, next.value));
+      data.push(edrRecord(next.value));
     }
     scroll.lastUsed = now;
     if (data.length === 0) {
@@ -962,6 +1007,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
         case 'pci-insert':
           pciInserted += fault.count ?? 1;
           break;
+        case 'redirect':
+          return redirectReply(fault, u);
         default:
           break;
       }
@@ -1055,19 +1102,32 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     void (async () => {
       let reply: Reply | 'handled' | undefined;
       try {
-        reply = isData ? await handleData(req, res, u) : await handleAuth(req, path);
+        reply = isData ? await handleData(req, res, u) : await handleAuth(req, u);
         reply ??= errorReply(path, 404, `no such endpoint: ${req.method} ${path}`);
       } catch (err) {
         if (err instanceof HttpError) reply = errorReply(path, err.status, err.message);
         else reply = errorReply(path, 500, 'internal simulator error');
       }
       if (reply === 'handled' || res.headersSent || res.destroyed) return;
-      res.writeHead(reply.status, {
-        'content-type': reply.contentType,
-        'content-length': Buffer.byteLength(reply.body),
-        ...reply.headers,
+      const headers: [string, string][] = [
+        ['content-type', reply.contentType],
+        ['content-length', String(Buffer.byteLength(reply.body))],
+        ...Object.entries(reply.headers ?? {}),
+      ];
+      let wire: WireReply = { status: reply.status, headers, body: reply.body };
+      const mutated = mutator?.({
+        path,
+        method: req.method ?? 'GET',
+        query: u.searchParams,
+        reply: wire,
+        nth: ++served,
       });
-      res.end(reply.body);
+      if (mutated) {
+        stats.mutated++;
+        wire = mutated;
+      }
+      res.writeHead(wire.status, wire.headers.flat());
+      res.end(wire.body);
     })();
   });
 
@@ -1075,7 +1135,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     url,
     port,
     tokenUrl: `${url}/oauth2/token`,
-    jwksUrl: `${url}/.well-known/jwks.json`,
+    jwksUrl: `${url}${JWKS_PATH}`,
     issuer,
     audience,
     defaults: { ...DEFAULTS },
@@ -1083,6 +1143,9 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     issueToken: (o) => authority.issue(o),
     setLatency: (ms) => {
       latencyMs = ms;
+    },
+    setMutator: (m) => {
+      mutator = m;
     },
     setLimits: (l) => {
       limits = l;
@@ -1126,4 +1189,5 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
 
 export { FAULT_KINDS, parseFaultArg, type FaultKind, type FaultSpec } from './faults';
 export { parseDialectArg, type SimDialect } from './dialect';
+export type { Mutator, WireReply } from './mutate';
 export { edrTimeMs };

@@ -13,6 +13,7 @@ export function fakeClient(opts: {
   return {
     call: opts.call,
     request: () => Promise.reject(new Error('unused')),
+    openStream: () => Promise.reject(new Error('unused')),
     assertSameOrigin: opts.assertSameOrigin ?? ((u) => new URL(u)),
     stats: () => ({ ...zeroStats(), calls: opts.calls?.() ?? 0 }),
   };

@@ -69,7 +69,7 @@ describe('PCI page cursors', () => {
     expect((json.at(-1) as PciCursor).pass).toBe(2);
     const written: number[] = [];
     let pass = 0;
-    let passIds: number[] = [];
+    let passIds: (number | string)[] = [];
     pages.forEach((p, i) => {
       written.push(...p.records.map((r) => r.scanId as number));
       const c = json[i] as PciCursor;

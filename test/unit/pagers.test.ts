@@ -38,14 +38,14 @@ describe('EDR page dialects', () => {
 
   it('refuses what it cannot read, naming it', () => {
     expect(() => parseEdrPage(res('{"events":[]}'))).toThrow(
-      /neither a JSON array nor an object with a data array/,
+      /EDR events response does not have the declared shape: data: missing \(expected a list\)/,
     );
     expect(() =>
       parseEdrPage(res(JSON.stringify({ data: [ev('a')], scrollId: 'b' }), { scrollId: 'h' })),
     ).toThrow(/two different continuation ids/);
     // Windowed on eventProcessedTime, every event needs that field.
     expect(() => parseEdrPage(res(JSON.stringify([ev('a')])), 'eventProcessedTime')).toThrow(
-      /without a string id and eventProcessedTime/,
+      /\[0\]\.eventProcessedTime: missing/,
     );
   });
 

@@ -82,10 +82,12 @@ describe('JSON pages', () => {
     expect(() => parsePciPage(res('{"data":{"totalCount":1,"scanInfoList":[{"title":"x"}]}}'))).toThrow(
       /scanId/,
     );
-    expect(() => parseCertviewPage(res('{"data":[]}'))).toThrow(/array/);
-    expect(() => parseEdrPage(res('{"data":[{"id":1,"dateTime":"x"}]}'))).toThrow(/string id and dateTime/);
+    expect(() => parseCertviewPage(res('{"data":[]}'))).toThrow(/expected a list, got an object/);
+    expect(() => parseEdrPage(res('{"data":[{"id":1,"dateTime":"x"}]}'))).toThrow(
+      /data\[0\]\.id: expected a non-empty string, got an integer/,
+    );
     expect(() => parseEdrPage(res('{"data":[{"id":"1","dateTime":"yesterday"}]}'))).toThrow(
-      /unreadable dateTime/,
+      /data\[0\]\.dateTime: expected a string/,
     );
   });
 
@@ -158,7 +160,7 @@ describe('XML pages', () => {
       ),
     ).toThrow(/code 1901: bad action/);
     expect(() => parseMobilePage(sameOrigin, res(mobileDoc('<ASSET><IP>1.2.3.4</IP></ASSET>')))).toThrow(
-      /without an ID/,
+      /ASSET\[0\]\.ID: missing/,
     );
   });
 
