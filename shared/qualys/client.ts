@@ -5,6 +5,7 @@ import {
   ParseError,
   QualysHttpError,
   ResumeLaterError,
+  StreamError,
 } from '../errors';
 import { addSecret, redact } from '../log';
 import { backoffDelay } from './backoff';
@@ -25,6 +26,8 @@ import type {
   QualysClient,
   QualysRequest,
   QualysResponse,
+  QualysStream,
+  QualysTarget,
   RequestAuth,
 } from './types';
 
@@ -71,9 +74,13 @@ export function zeroStats(): ClientStats {
 export function createQualysClient(opts: ClientOptions): QualysClient {
   const gateway = opts.gatewayUrl ? trimSlash(opts.gatewayUrl) : undefined;
   const pci = trimSlash(opts.pciUrl);
+  const api = opts.apiUrl ? trimSlash(opts.apiUrl) : undefined;
   const gatewayOrigin = gateway ? new URL(gateway).origin : undefined;
   const pciOrigin = new URL(pci).origin;
-  const origins = [...new Set([...(gatewayOrigin ? [gatewayOrigin] : []), pciOrigin])];
+  const apiOrigin = api ? new URL(api).origin : undefined;
+  const origins = [
+    ...new Set([...(gatewayOrigin ? [gatewayOrigin] : []), pciOrigin, ...(apiOrigin ? [apiOrigin] : [])]),
+  ];
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = opts.now ?? Date.now;
   const random = opts.random ?? Math.random;
@@ -93,7 +100,12 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
       ? { scheme: 'bearer', tokens: opts.tokens }
       : { scheme: 'unconfigured', message: 'no gateway credentials are configured (QUALYS_AUTH_METHOD …)' });
   const pciAuth: RequestAuth = opts.auth?.pci ?? gatewayAuth;
-  for (const a of [gatewayAuth, pciAuth]) {
+  const apiAuth: RequestAuth = opts.auth?.api ?? {
+    scheme: 'unconfigured',
+    message: 'no API server credentials are configured (QUALYS_VM_AUTH_METHOD, QUALYS_USERNAME …)',
+  };
+  const authOf: Record<QualysTarget, RequestAuth> = { gateway: gatewayAuth, pci: pciAuth, api: apiAuth };
+  for (const a of [gatewayAuth, pciAuth, apiAuth]) {
     if (a.scheme === 'basic') {
       addSecret(a.password);
       addSecret(Buffer.from(`${a.username}:${a.password}`).toString('base64'));
@@ -104,11 +116,18 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     return assertAllowedOrigin(url, origins);
   }
 
+  const originOf: Record<QualysTarget, string | undefined> = {
+    gateway: gatewayOrigin,
+    pci: pciOrigin,
+    api: apiOrigin,
+  };
+
   /** Which configured API a request goes to (decides auth and the PCI apiVersion header). */
-  function targetOf(req: QualysRequest, url: URL): 'gateway' | 'pci' {
+  function targetOf(req: QualysRequest, url: URL): QualysTarget {
     if (!/^[a-z][a-z0-9+.-]*:/i.test(req.url)) return req.base ?? 'gateway';
-    if (url.origin === pciOrigin && url.origin !== gatewayOrigin) return 'pci';
-    if (url.origin === gatewayOrigin && url.origin !== pciOrigin) return 'gateway';
+    // An absolute URL: the one configured API on its origin, or (origins shared, as in tests) the request's base.
+    const on = (Object.keys(originOf) as QualysTarget[]).filter((t) => originOf[t] === url.origin);
+    if (on.length === 1) return on[0]!;
     return req.base ?? 'gateway';
   }
 
@@ -116,10 +135,12 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     let url: URL;
     if (/^[a-z][a-z0-9+.-]*:/i.test(req.url)) url = assertSameOrigin(req.url);
     else {
-      const base = req.base === 'pci' ? pci : gateway;
+      const base = req.base === 'pci' ? pci : req.base === 'api' ? api : gateway;
       if (!base) {
         throw new ConfigError(
-          `${req.label ?? req.url}: no gateway URL is configured: set QUALYS_PLATFORM or QUALYS_GATEWAY_URL`,
+          req.base === 'api'
+            ? `${req.label ?? req.url}: no API server URL is configured: set QUALYS_PLATFORM or QUALYS_API_URL`
+            : `${req.label ?? req.url}: no gateway URL is configured: set QUALYS_PLATFORM or QUALYS_GATEWAY_URL`,
         );
       }
       url = new URL(`${base}${req.url.startsWith('/') ? '' : '/'}${req.url}`);
@@ -178,21 +199,28 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     }
   }
 
+  /**
+   * One HTTP exchange. The body is read under the same timeout as the request (a response that stalls mid-way is
+   * aborted too); with `stream`, a 2xx (or accepted) body is left unread and handed back with the timer still
+   * armed, for the caller to read and then `finish`.
+   */
   async function attempt(
     req: QualysRequest,
     url: URL,
-    target: 'gateway' | 'pci',
+    target: QualysTarget,
     authHeader: string,
-  ): Promise<QualysResponse> {
+    stream: boolean,
+  ): Promise<{ res: QualysResponse; body?: ReadableStream<Uint8Array>; finish: () => void }> {
     const left = deadline() - now();
     if (left <= 0)
       throw new ResumeLaterError(`${req.label ?? url.pathname}: no time left in this invocation`);
-    const timeoutMs = Math.min(opts.timeoutMs, left);
+    const timeoutMs = Math.min(req.timeoutMs ?? opts.timeoutMs, left);
     const ac = new AbortController();
     const timer = setTimeout(
       () => ac.abort(new AttemptTimeout(`timed out after ${timeoutMs} ms`)),
       timeoutMs,
     );
+    const finish = () => clearTimeout(timer);
     const headers: Record<string, string> = {
       authorization: authHeader,
       'x-requested-with': 'qualys-export',
@@ -202,27 +230,105 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
       ...req.headers,
     };
     let body: string | undefined;
-    if (req.body !== undefined) {
+    if (req.form !== undefined) {
+      body = new URLSearchParams(req.form).toString();
+      headers['content-type'] ??= 'application/x-www-form-urlencoded';
+    } else if (req.body !== undefined) {
       body = typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
       headers['content-type'] ??= typeof req.body === 'string' ? 'text/plain' : 'application/json';
     }
+    let handedOver = false;
     try {
       const res = await opts.fetch(url, { method: req.method ?? 'GET', headers, body, signal: ac.signal });
-      // The body is read under the same timeout: a response that stalls mid-way is aborted too.
+      const accepted = (res.status >= 200 && res.status < 300) || req.acceptStatuses?.includes(res.status);
+      if (stream && accepted && res.body) {
+        handedOver = true;
+        const info = { status: res.status, headers: res.headers, url: url.href, text: '' };
+        return { res: info, body: res.body, finish };
+      }
       const text = await res.text();
-      return { status: res.status, headers: res.headers, url: url.href, text };
+      return { res: { status: res.status, headers: res.headers, url: url.href, text }, finish };
     } catch (err) {
       if (ac.signal.aborted && ac.signal.reason instanceof AttemptTimeout) throw ac.signal.reason;
       throw err;
     } finally {
-      clearTimeout(timer);
+      if (!handedOver) finish();
     }
   }
 
   async function call<T>(req: QualysRequest, parse: (res: QualysResponse) => T): Promise<T> {
+    return exchange(req, false, parse) as Promise<T>;
+  }
+
+  /**
+   * PLACEHOLDER for issue 18's outbound policy (branch wt-trust replaces this with its own implementation: body
+   * size bounds, charset from Content-Type, redirects refused). What it does meanwhile: the same auth, response
+   * table and retries as `call` up to the status line; the 2xx body then streams as UTF-8 text chunks (a fatal
+   * decoder: bytes that are not UTF-8 end the stream with a ParseError) under the request's timeout, holding its
+   * concurrency slot until the body is read, cancelled or fails.
+   */
+  async function openStream(req: QualysRequest): Promise<QualysStream> {
+    return exchange(req, true, () => undefined) as Promise<QualysStream>;
+  }
+
+  /** A 2xx body as decoded text chunks; `done` runs once when it ends, fails or is cancelled. */
+  function textStream(res: QualysResponse, body: ReadableStream<Uint8Array>, done: () => void): QualysStream {
+    const reader = body.getReader();
+    const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+    let finished = false;
+    const end = () => {
+      if (finished) return;
+      finished = true;
+      done();
+    };
+    async function* chunks(): AsyncGenerator<string> {
+      try {
+        for (;;) {
+          let r: Awaited<ReturnType<typeof reader.read>>;
+          try {
+            r = await reader.read();
+          } catch (err) {
+            const e = err as { name?: string; message?: string };
+            throw new StreamError(
+              `${res.url.replace(/\?.*$/, '')}: the body failed mid-way: ${redact(e?.message ?? String(err))}`,
+              { cause: err },
+            );
+          }
+          let text: string;
+          try {
+            text = r.done ? decoder.decode() : decoder.decode(r.value, { stream: true });
+          } catch {
+            throw new ParseError('the response body is not valid UTF-8');
+          }
+          if (text) yield text;
+          if (r.done) return;
+        }
+      } finally {
+        if (!finished) reader.cancel().catch(() => undefined);
+        end();
+      }
+    }
+    return {
+      status: res.status,
+      headers: res.headers,
+      url: res.url,
+      chunks: chunks(),
+      cancel: () => {
+        if (finished) return;
+        reader.cancel().catch(() => undefined);
+        end();
+      },
+    };
+  }
+
+  async function exchange<T>(
+    req: QualysRequest,
+    stream: boolean,
+    parse: (res: QualysResponse) => T,
+  ): Promise<T | QualysStream> {
     const url = buildUrl(req);
     const target = targetOf(req, url);
-    const auth = target === 'pci' ? pciAuth : gatewayAuth;
+    const auth = authOf[target];
     const where = `${url.origin}${url.pathname}`;
     const label = req.label ?? `${req.method ?? 'GET'} ${url.pathname}`;
     const family = Pacer.family(url);
@@ -232,6 +338,8 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     let waits = 0;
     for (;;) {
       let res: QualysResponse | undefined;
+      let body: ReadableStream<Uint8Array> | undefined;
+      let finish = () => {};
       let networkError: unknown;
       let scheme: AuthScheme = 'none';
       const { release, seq } = await slot(family, label);
@@ -239,17 +347,24 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
         const a = await authorization(auth);
         scheme = a.scheme;
         stats.calls++;
-        res = await attempt(req, url, target, a.header);
+        ({ res, body, finish } = await attempt(req, url, target, a.header, stream));
       } catch (err) {
         if (isQexportError(err)) throw err;
         networkError = err;
       } finally {
-        release();
+        // A streamed body keeps its slot until it has been read (the server counts it as running till then).
+        if (!body) release();
       }
       if (res) {
         pacer.observe(family, seq, res.headers, now());
         const server = pacer.concurrencyLimit();
         if (server !== undefined) gate.setLimit(Math.min(configuredConcurrency, server));
+      }
+      if (body) {
+        return textStream(res!, body, () => {
+          finish();
+          release();
+        });
       }
 
       let obs: Observation =
@@ -363,13 +478,16 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     res: QualysResponse,
     label: string,
     where: string,
-    target: 'gateway' | 'pci',
+    target: QualysTarget,
   ): Error {
     if (kind === 'auth') {
+      const check =
+        target === 'pci'
+          ? 'QUALYS_PCI_USERNAME / QUALYS_PCI_PASSWORD (in AWS, the PCI credentials secret)'
+          : 'QUALYS_USERNAME / QUALYS_PASSWORD (in AWS, the VM credentials secret)';
       return new AuthError(
         `${label}: ${target === 'pci' ? 'PCI Merchant' : 'Qualys'} rejected the Basic credentials (401 at ${where}); ` +
-          'a token refresh cannot fix Basic auth: check QUALYS_PCI_USERNAME / QUALYS_PCI_PASSWORD ' +
-          '(in AWS, the PCI credentials secret) and that the account has API access',
+          `a token refresh cannot fix Basic auth: check ${check} and that the account has API access`,
       );
     }
     if (kind === 'account') {
@@ -393,6 +511,7 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
 
   return {
     call,
+    openStream,
     request: (req) => call(req, (res) => res),
     assertSameOrigin,
     stats: () => ({ ...stats }),

@@ -18,15 +18,25 @@ export type RequestAuth =
   | { scheme: 'basic'; username: string; password: string }
   | { scheme: 'unconfigured'; message: string };
 
+/** The configured Qualys origins: the gateway, PCI Merchant, and the API server (VM/KB XML APIs). */
+export type QualysTarget = 'gateway' | 'pci' | 'api';
+
 export interface QualysRequest {
   method?: 'GET' | 'POST';
   /** Absolute URL, or a path resolved against `baseUrl`. */
   url: string;
-  /** Which configured origin a relative url is resolved against. Default 'gateway'. */
-  base?: 'gateway' | 'pci';
+  /** Which configured origin a relative url is resolved against (and whose auth it carries). Default 'gateway'. */
+  base?: QualysTarget;
   query?: Record<string, string | number | boolean | undefined>;
   /** JSON-serialised when an object; sent as is when a string. */
   body?: unknown;
+  /**
+   * Form fields sent as an `application/x-www-form-urlencoded` body (with POST): the Qualys API server takes every
+   * parameter this way, which keeps long queries out of the URL (414 Request-URI Too Long).
+   */
+  form?: Record<string, string>;
+  /** Overrides the client's per-request timeout (ms), e.g. for an endpoint whose pages take minutes. */
+  timeoutMs?: number;
   headers?: Record<string, string>;
   /** Sets Accept: application/json | application/xml | text/plain. Default json. */
   accept?: 'json' | 'xml' | 'text';
@@ -61,6 +71,21 @@ export interface ClientStats {
   pacedMs: number;
 }
 
+/**
+ * A 2xx response whose body is read as it arrives (decoded UTF-8 text chunks), for pages too large to hold whole.
+ * The client's retries cover everything up to the status line; a failure while reading `chunks` (a reset, a
+ * timeout, a body that is not valid UTF-8) is thrown from the iteration and left to the caller (a pager resumes
+ * from the last record it handed over). `cancel()` stops reading and frees the connection; reading to the end does
+ * too.
+ */
+export interface QualysStream {
+  status: number;
+  headers: Headers;
+  url: string;
+  chunks: AsyncIterable<string>;
+  cancel(): void;
+}
+
 export interface QualysClient {
   /** Sends a request with auth, retries and guards; resolves with a 2xx response. */
   request(req: QualysRequest): Promise<QualysResponse>;
@@ -69,6 +94,8 @@ export interface QualysClient {
    * body) is retried like a transient failure, up to the retry budget.
    */
   call<T>(req: QualysRequest, parse: (res: QualysResponse) => T): Promise<T>;
+  /** Sends the request with the same auth, retries and guards as `call`; resolves once a 2xx status arrives. */
+  openStream(req: QualysRequest): Promise<QualysStream>;
   /** Throws OriginError unless `url` is on a configured origin (https, or http on loopback). */
   assertSameOrigin(url: string): URL;
   stats(): ClientStats;
@@ -78,6 +105,8 @@ export interface ClientOptions {
   /** Gateway origin; absent when no gateway credentials/platform are configured (a PCI-only run). */
   gatewayUrl?: string;
   pciUrl: string;
+  /** API server origin (`qualysapi…`: VMDR host detections, KnowledgeBase); absent when no module needs it. */
+  apiUrl?: string;
   fetch: typeof fetch;
   /** Gateway bearer tokens: shorthand for `auth.gateway = {scheme: 'bearer', tokens}`. */
   tokens?: TokenProvider;
@@ -85,7 +114,7 @@ export interface ClientOptions {
    * Per-origin auth. Without `auth.pci`, PCI requests carry the gateway's auth (only the simulator's lenient
    * dialect accepts that; the production wiring in shared/app/build-client.ts always sets it).
    */
-  auth?: { gateway?: RequestAuth; pci?: RequestAuth };
+  auth?: { gateway?: RequestAuth; pci?: RequestAuth; api?: RequestAuth };
   /** Calls left in a rate window below which calls are spread over the rest of it (QUALYS_RATE_RESERVE); default 10. */
   rateReserve?: number;
   /** Wait after a 1965 that states no wait, even on a repeated blocked call; default 3601 s. */

@@ -8,6 +8,7 @@ import {
   compareIds,
   idCheck,
   idOf,
+  manifestKeys,
   readRunFromDir,
   runUntilSettled,
   simRuns,
@@ -19,6 +20,8 @@ import {
  * crash between a part upload and its checkpoint. Each cell asserts: records lost = 0, duplicated = 0.
  */
 const NOW = () => new Date('2026-01-02T00:00:00.000Z');
+/** Modules that read their bodies as streams and recover from a body that fails mid-way themselves. */
+const XML_LISTINGS: ModuleName[] = ['mobile-assets', 'vmdr-detections', 'knowledgebase'];
 const COUNTS = { pci: 47, certview: 47, edr: 47, mobile: 47 };
 const PATHS: Record<ModuleName, string> = {
   'pci-scans': '/pci/',
@@ -100,7 +103,13 @@ describe('fault matrix', () => {
       expect(sim.faults.hits).toBeGreaterThan(0);
       if (module !== 'edr-events' && spec.kind !== 'pci-insert') {
         const stats = client.stats();
-        expect(stats.retries + stats.tokenRefreshes).toBeGreaterThan(0);
+        // XML listings read a body that fails mid-way (malformed, cut short) again themselves, from the last
+        // record handed over: one request more than the batches need.
+        const requests = Object.entries(sim.stats().byPath)
+          .filter(([path]) => path.startsWith(PATHS[module]))
+          .reduce((n, [, k]) => n + k, 0);
+        const reread = XML_LISTINGS.includes(module) && requests > Math.ceil(47 / 10);
+        expect(stats.retries + stats.tokenRefreshes > 0 || reread).toBe(true);
       }
     } finally {
       await sim.close();
@@ -206,24 +215,20 @@ describe('interruptions', () => {
 });
 
 describe('same-origin guard', () => {
-  it('a truncation URL on another host is re-issued on the configured origin; that host never sees the token', async () => {
+  it('a truncation URL on another host stops the run with a clear error; that host never sees a request', async () => {
     const sim = await startSimulator({ counts: { mobile: 30 } });
     const other = await startSimulator({ counts: { mobile: 30 } });
     try {
       sim.faults.add({ kind: 'offsite-url', url: other.url, path: '/sem/', times: Infinity });
       const { config, dir, store } = await runs.prepare(sim);
       const { result } = await runUntilSettled('mobile-assets', config, testClient(sim, config), store);
-      expect(result.status, JSON.stringify(result.error)).toBe('done');
-      expect(await verify('mobile-assets', sim, dir, result.manifestKey!)).toEqual({
-        lost: 0,
-        duplicated: 0,
-        extra: 0,
-      });
-      const run = await readRunFromDir(dir, result.manifestKey!);
-      expect(run.manifest.completeness.find((c) => c.name === 'mobile.truncation-origin')).toMatchObject({
-        outcome: 'passed',
-        actual: 2,
-      });
+      expect(result.status).toBe('failed');
+      expect(result.error?.code).toBe('origin');
+      expect(result.error?.message).toContain(
+        `truncation URL on ${other.url}: it is not the configured origin`,
+      );
+      expect(result.error?.message).toMatch(/token was not sent/);
+      expect(await manifestKeys(dir)).toEqual([]);
       expect(other.stats().authHeadersSeen).toBe(0);
       expect(other.stats().requests).toBe(0);
     } finally {
