@@ -30,6 +30,8 @@ const listingFor = (version: string, timeoutMs?: number): TruncationListing => (
   envelope: KB_VULN_LIST,
   recordPath: ['KNOWLEDGE_BASE_VULN_LIST_OUTPUT', 'RESPONSE', 'VULN_LIST', 'VULN'],
   warningPath: ['KNOWLEDGE_BASE_VULN_LIST_OUTPUT', 'RESPONSE', 'WARNING'],
+  // Repeating elements outside *_LIST elements [code Elastic XSD].
+  lists: new Set(['EXPLT_SRC', 'MW_SRC', 'THREAT_INTEL', 'SUPPORTED_MODULE', 'PCI_REASON']),
   idField: 'QID',
   order: 'unknown',
   timeoutMs,

@@ -30,6 +30,8 @@ const listingFor = (version: string): TruncationListing => ({
   envelope: VMDR_HOST_DETECTIONS,
   recordPath: ['HOST_LIST_VM_DETECTION_OUTPUT', 'RESPONSE', 'HOST_LIST', 'HOST'],
   warningPath: ['HOST_LIST_VM_DETECTION_OUTPUT', 'RESPONSE', 'WARNING'],
+  // Repeating elements outside *_LIST elements [code: qualysdk and Elastic normalise them to lists].
+  lists: new Set(['TAG', 'QDS_FACTOR', 'ATTRIBUTE', 'CLOUD_TAG']),
   idField: 'ID',
   order: 'ascending',
 });

@@ -341,8 +341,14 @@ export function splitEnvelope(
 }
 
 /** Parses one record's text and checks it against the record shape; returns the record object. */
-export function readRecord(text: string, name: string, shape: Shape, what: string): Record<string, unknown> {
-  const doc = parseXml(text);
+export function readRecord(
+  text: string,
+  name: string,
+  shape: Shape,
+  what: string,
+  lists?: ReadonlySet<string>,
+): Record<string, unknown> {
+  const doc = parseXml(text, { lists });
   const rec = doc[name];
   const diffs = differences(shape, rec);
   if (diffs.length)

@@ -58,6 +58,8 @@ export interface TruncationListing {
   recordPath: readonly string[];
   /** Element names from the root to the WARNING: ['…_OUTPUT', 'RESPONSE', 'WARNING']. */
   warningPath: readonly string[];
+  /** Repeating elements outside `*_LIST` elements, made arrays even when one comes (TAG, QDS_FACTOR, …). */
+  lists?: ReadonlySet<string>;
   /** The record's identity: a decimal id element ('ID', 'QID'). */
   idField: string;
   /** What the run may assume about the order of ids (see the file comment). */
@@ -313,7 +315,7 @@ export function readTruncationBody(
   const records: ExportRecord[] = [];
   splitter.push(text);
   for (let t = splitter.take(); t !== undefined; t = splitter.take()) {
-    records.push(readRecord(t, name, record, listing.what));
+    records.push(readRecord(t, name, record, listing.what, listing.lists));
   }
   const doc = readEnvelope(envelope, splitter.end());
   const cursor = { ...request, batches: 0 } as TruncationCursor;
@@ -395,7 +397,7 @@ export async function* truncationPages<C extends TruncationCursor>(
         for await (const chunk of stream.chunks) {
           splitter.push(chunk);
           for (let text = splitter.take(); text !== undefined; text = splitter.take()) {
-            const rec = readRecord(text, name, recordShape, listing.what);
+            const rec = readRecord(text, name, recordShape, listing.what, listing.lists);
             const id = idOf(rec);
             const position = respCount++;
             respChain = chainStep(respChain, id);
