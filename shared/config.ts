@@ -857,7 +857,7 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
         mode: p.take(() => xmlMode(env, ENV.vmdrMode, 'incremental'), 'incremental'),
         overlapMinutes: num(ENV.vmdrOverlapMinutes, 60, 0, 7 * 24 * 60),
         snapshotEveryHours: num(ENV.vmdrSnapshotEveryHours, 168, 0, 366 * 24),
-        timeoutMs: num(ENV.vmdrTimeoutSeconds, 900, 10, 3600) * 1000,
+        timeoutMs: num(ENV.vmdrTimeoutSeconds, 900, 1, 3600) * 1000,
       },
       kb: {
         apiVersion: p.take(() => xmlApiVersion(env, ENV.kbApiVersion, KB_API_VERSIONS), 'auto' as const),
@@ -873,7 +873,7 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
         ),
         overlapMinutes: num(ENV.kbOverlapMinutes, 1440, 0, 30 * 24 * 60),
         snapshotEveryHours: num(ENV.kbSnapshotEveryHours, 168, 0, 366 * 24),
-        timeoutMs: num(ENV.kbTimeoutSeconds, 1800, 10, 7200) * 1000,
+        timeoutMs: num(ENV.kbTimeoutSeconds, 1800, 1, 7200) * 1000,
       },
     },
     output: {

@@ -18,7 +18,7 @@ import {
  * detections that pass the filters — and a snapshot now and then lists every host (an increment never shows a
  * purged host, or one whose detections are all gone).
  */
-const listingFor = (version: string): TruncationListing => ({
+const listingFor = (version: string, timeoutMs?: number): TruncationListing => ({
   what: 'VMDR host detection',
   noun: 'host',
   check: 'vmdr',
@@ -34,6 +34,7 @@ const listingFor = (version: string): TruncationListing => ({
   lists: new Set(['TAG', 'QDS_FACTOR', 'ATTRIBUTE', 'CLOUD_TAG']),
   idField: 'ID',
   order: 'ascending',
+  timeoutMs,
 });
 
 export interface VmdrCursor extends VersionedCursor {
@@ -100,7 +101,8 @@ export const vmdrDetections: ModuleDef = {
         `VMDR host detections live on the API server: set ${ENV.platform} or ${ENV.apiUrl}`,
       );
     }
-    return versionedPages(client, listingFor, cursor as VmdrCursor, {
+    const timeoutMs = config.modules.vmdr.timeoutMs;
+    return versionedPages(client, (v) => listingFor(v, timeoutMs), cursor as VmdrCursor, {
       origin: config.endpoints.apiUrl,
       maxRetries: config.http.maxRetries,
       subPageChars: config.output.xmlSubPageChars,
