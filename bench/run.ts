@@ -40,6 +40,9 @@ const PAGE: Record<ModuleName, number> = {
   'certview-certificates': 200,
   'edr-events': 1000,
   'mobile-assets': 1000,
+  // Hosts per page (QUALYS_VMDR_TRUNCATION_LIMIT's default); the KnowledgeBase answers in one response.
+  'vmdr-detections': 1000,
+  knowledgebase: 1_000_000,
 };
 /** The EDR window the exporter and the fetch-only/floor/peer clients read (the simulator's events span 48 h). */
 const EDR_LOOKBACK_HOURS = 72;
@@ -607,8 +610,22 @@ const callRows: {
 }[] = [];
 if (only.has('efficiency')) {
   const counts = scale(
-    { 'pci-scans': 200_000, 'certview-certificates': 40_000, 'edr-events': 100_000, 'mobile-assets': 30_000 },
-    { 'pci-scans': 4000, 'certview-certificates': 1000, 'edr-events': 3000, 'mobile-assets': 2000 },
+    {
+      'pci-scans': 200_000,
+      'certview-certificates': 40_000,
+      'edr-events': 100_000,
+      'mobile-assets': 30_000,
+      'vmdr-detections': 10_000,
+      knowledgebase: 20_000,
+    },
+    {
+      'pci-scans': 4000,
+      'certview-certificates': 1000,
+      'edr-events': 3000,
+      'mobile-assets': 2000,
+      'vmdr-detections': 500,
+      knowledgebase: 1000,
+    },
   );
   for (const module of MODULES) {
     sectionStart(`efficiency ${module}`);
@@ -704,8 +721,22 @@ for (const c of callRows) {
 if (only.has('cpu')) {
   const counts = scale(
     // Large enough that start-up and first-call compilation are a small share of the per-record figures.
-    { 'pci-scans': 200_000, 'certview-certificates': 50_000, 'edr-events': 200_000, 'mobile-assets': 50_000 },
-    { 'pci-scans': 3000, 'certview-certificates': 600, 'edr-events': 2000, 'mobile-assets': 1000 },
+    {
+      'pci-scans': 200_000,
+      'certview-certificates': 50_000,
+      'edr-events': 200_000,
+      'mobile-assets': 50_000,
+      'vmdr-detections': 20_000,
+      knowledgebase: 20_000,
+    },
+    {
+      'pci-scans': 3000,
+      'certview-certificates': 600,
+      'edr-events': 2000,
+      'mobile-assets': 1000,
+      'vmdr-detections': 300,
+      knowledgebase: 600,
+    },
   );
   for (const module of MODULES) {
     sectionStart(`cpu ${module}`);

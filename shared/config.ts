@@ -1085,3 +1085,43 @@ export function loadPciCredentials(env: Env): PciCredentials {
 export function parsePciCredentials(value: unknown, source: string): PciCredentials {
   return pciCredentialsFrom(secretFields(value, source), (f) => `${source}: field '${f}'`);
 }
+
+// ------------------------------------------------------------------------------- API server (VM) credentials
+
+/** The Qualys user the API server modules send over HTTP Basic (QUALYS_VM_AUTH_METHOD=basic). */
+export interface VmCredentials {
+  username: string;
+  password: string;
+}
+
+function vmCredentialsFrom(
+  field: (k: 'username' | 'password') => string | undefined,
+  name: (k: 'username' | 'password') => string,
+  what: string,
+): VmCredentials {
+  const p = new ConfigProblems();
+  const username = field('username');
+  const password = field('password');
+  if (!username) p.add(`${name('username')} is required for ${what}`);
+  if (!password) p.add(`${name('password')} is required for ${what}`);
+  p.add(secretLengthProblem(password, name('password')));
+  p.throwIfAny();
+  return { username: username!, password: password! };
+}
+
+const VM_BASIC = `the API server modules with ${ENV.vmAuthMethod}=basic (vmdr-detections, knowledgebase)`;
+
+/** QUALYS_USERNAME / QUALYS_PASSWORD: the Qualys user the API server modules authenticate as (the CLI). */
+export function loadVmCredentials(env: Env): VmCredentials {
+  const names = { username: ENV.username, password: ENV.password };
+  return vmCredentialsFrom(
+    (k) => str(env, names[k]),
+    (k) => names[k],
+    VM_BASIC,
+  );
+}
+
+/** The VM credentials secret's JSON, `{"username": …, "password": …}`; `source` names it in errors. */
+export function parseVmCredentials(value: unknown, source: string): VmCredentials {
+  return vmCredentialsFrom(secretFields(value, source), (f) => `${source}: field '${f}'`, VM_BASIC);
+}

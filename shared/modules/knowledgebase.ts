@@ -19,7 +19,7 @@ import {
  * own clock, so the exporter's clock plays no part. Whether the KB truncates, and in what order VULNs come, is not
  * documented: a WARNING is followed if one comes, and the order is verified while it holds (`unknown`).
  */
-const listingFor = (version: string, timeoutMs?: number): TruncationListing => ({
+export const kbListing = (version: string, timeoutMs?: number): TruncationListing => ({
   what: 'KnowledgeBase',
   noun: 'vulnerability',
   check: 'kb',
@@ -101,7 +101,7 @@ export const knowledgebase: ModuleDef = {
       );
     }
     const timeoutMs = config.modules.kb.timeoutMs;
-    return versionedPages(client, (v) => listingFor(v, timeoutMs), cursor as KbCursor, {
+    return versionedPages(client, (v) => kbListing(v, timeoutMs), cursor as KbCursor, {
       origin: config.endpoints.apiUrl,
       maxRetries: config.http.maxRetries,
       subPageChars: config.output.xmlSubPageChars,
@@ -113,7 +113,7 @@ export const knowledgebase: ModuleDef = {
   kind: (c) => (c as KbCursor).kind,
   prove: async (final) => {
     const c = final as KbCursor;
-    return truncationChecks(listingFor(c.version), c);
+    return truncationChecks(kbListing(c.version), c);
   },
   commit: (final, previous) => {
     const c = final as KbCursor;

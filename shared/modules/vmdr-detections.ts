@@ -18,7 +18,7 @@ import {
  * detections that pass the filters — and a snapshot now and then lists every host (an increment never shows a
  * purged host, or one whose detections are all gone).
  */
-const listingFor = (version: string, timeoutMs?: number): TruncationListing => ({
+export const vmdrListing = (version: string, timeoutMs?: number): TruncationListing => ({
   what: 'VMDR host detection',
   noun: 'host',
   check: 'vmdr',
@@ -102,7 +102,7 @@ export const vmdrDetections: ModuleDef = {
       );
     }
     const timeoutMs = config.modules.vmdr.timeoutMs;
-    return versionedPages(client, (v) => listingFor(v, timeoutMs), cursor as VmdrCursor, {
+    return versionedPages(client, (v) => vmdrListing(v, timeoutMs), cursor as VmdrCursor, {
       origin: config.endpoints.apiUrl,
       maxRetries: config.http.maxRetries,
       subPageChars: config.output.xmlSubPageChars,
@@ -120,7 +120,7 @@ export const vmdrDetections: ModuleDef = {
         'no Qualys API counts host detections with the same filters: Host List counts hosts with or without ' +
         'detections (Host List Detection leaves out hosts without any), and Host List Detection returns no total',
     };
-    return [...truncationChecks(listingFor(c.version), c), count];
+    return [...truncationChecks(vmdrListing(c.version), c), count];
   },
   commit: (final, previous) => {
     const c = final as VmdrCursor;

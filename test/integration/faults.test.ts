@@ -154,7 +154,7 @@ function crashingStore(inner: ObjectStore, crashOnStateWrite: number): ObjectSto
 
 describe('PCI Merchant Basic auth', () => {
   it('a 401 mid-run fails at once (no refresh can fix a password), keeps the checkpoint, and a rerun completes', async () => {
-    const sim = await startSimulator({ seed: 5, counts: COUNTS, dialect: DIALECTS[module] });
+    const sim = await startSimulator({ seed: 5, counts: COUNTS });
     try {
       sim.faults.add({ kind: 'expire-token', after: 2, path: '/pci/' });
       const { config, dir, store } = await runs.prepare(sim);

@@ -38,6 +38,8 @@ const SIM_PATH: Record<ModuleName, string> = {
   'certview-certificates': '/certview/',
   'edr-events': '/ioc/',
   'mobile-assets': '/sem/',
+  'vmdr-detections': '/api/',
+  knowledgebase: '/api/',
 };
 
 type Handler = (event: unknown, context: { getRemainingTimeInMillis(): number }) => Promise<unknown>;

@@ -1470,6 +1470,36 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   };
 }
 
+/** What the simulator holds for the run described by `range`: the window or filters its manifest records. */
+export function expectedOptions(
+  module: SimModule,
+  range: Record<string, unknown> | undefined,
+): ExpectedOptions | undefined {
+  if (!range) return undefined;
+  const text = (k: string) => (range[k] as string | null | undefined) ?? undefined;
+  switch (module) {
+    case 'mobile-assets':
+      return { updatedSince: text('detectionUpdatedSince'), updatedBefore: text('detectionUpdatedBefore') };
+    case 'vmdr-detections':
+      return {
+        processedAfter: text('vmProcessedAfter'),
+        processedBefore: text('vmProcessedBefore'),
+        version: text('apiVersion'),
+      };
+    case 'knowledgebase':
+      return { modifiedAfter: text('lastModifiedAfter'), version: text('apiVersion') };
+    case 'edr-events':
+      return {
+        from: range.from as string,
+        to: range.to as string,
+        filter: text('filter'),
+        timeField: range.timeField === 'event.eventProcessedTime' ? 'eventProcessedTime' : 'dateTime',
+      };
+    default:
+      return undefined;
+  }
+}
+
 export { FAULT_KINDS, parseFaultArg, type FaultKind, type FaultSpec } from './faults';
 export { parseDialectArg, type SimDialect } from './dialect';
 export { edrTimeMs };

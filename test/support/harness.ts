@@ -14,7 +14,7 @@ import { createQualysClient } from '../../shared/qualys/client';
 import type { QualysClient, TokenProvider } from '../../shared/qualys/types';
 import { createDirStore, RUN_FIELD } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
-import { startSimulator, type ExpectedOptions, type SimOptions, type Simulator } from '../sim';
+import { expectedOptions, startSimulator, type SimOptions, type Simulator } from '../sim';
 import type { S3Server } from './s3-server';
 
 export const ALL_MODULES: ModuleName[] = [...MODULES];
@@ -289,34 +289,7 @@ export async function manifestKeys(dir: string): Promise<string[]> {
   return entries.filter((e) => e.endsWith('_manifest.json')).map((e) => e.split(sep).join('/'));
 }
 
-/** What the simulator holds for the run described by `range`: the window or filters its manifest records. */
-export function expectedOptions(
-  module: ModuleName,
-  range: Record<string, unknown> | undefined,
-): ExpectedOptions | undefined {
-  if (!range) return undefined;
-  const text = (k: string) => (range[k] as string | null | undefined) ?? undefined;
-  switch (module) {
-    case 'mobile-assets':
-      return { updatedSince: text('detectionUpdatedSince'), updatedBefore: text('detectionUpdatedBefore') };
-    case 'vmdr-detections':
-      return {
-        processedAfter: text('vmProcessedAfter'),
-        processedBefore: text('vmProcessedBefore'),
-        version: text('apiVersion'),
-      };
-    case 'knowledgebase':
-      return { modifiedAfter: text('lastModifiedAfter'), version: text('apiVersion') };
-    case 'edr-events':
-      return {
-        from: range.from as string,
-        to: range.to as string,
-        timeField: range.timeField === 'event.eventProcessedTime' ? 'eventProcessedTime' : 'dateTime',
-      };
-    default:
-      return undefined;
-  }
-}
+export { expectedOptions } from '../sim';
 
 /**
  * What the simulator holds for the run described by `range` (EDR: its window on its time field; Mobile: what its
