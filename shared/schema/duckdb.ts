@@ -8,7 +8,7 @@ import { columnName } from './glue';
 import { MANIFEST_SCHEMA, MODULE_SCHEMAS } from './index';
 import { dataFields, type RecordSchema } from './model';
 import { duckdbType } from './sql-types';
-import { allViews, MANIFESTS_TABLE, q, sqlString } from './views';
+import { catalogViews, MANIFESTS_TABLE, q, sqlString } from './views';
 
 /**
  * `read_json(...)` over `glob` with the schema's columns and the hive partitions named; `gzip` for data parts,
@@ -74,8 +74,10 @@ export function duckdbSetup(
   return [
     duckdbManifestsSql(root, opts),
     ...modules.map((m) => duckdbTableSql(m, root, opts)),
-    ...allViews(opts)
-      .filter((v) => modules.includes(v.module))
+    ...catalogViews(opts)
+      .filter(
+        (v) => modules.includes(v.module) && (v.select !== 'joined' || modules.includes('knowledgebase')),
+      )
       .map((v) => `CREATE OR REPLACE VIEW ${q(v.name)} AS\n${v.sql('duckdb')}`),
   ];
 }

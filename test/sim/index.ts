@@ -134,6 +134,8 @@ export interface ExpectedOptions {
   version?: string;
   /** KB: the run's `last_modified_after`. */
   modifiedAfter?: string;
+  /** VMDR and KB: the run's filter and flag parameters (the manifest's range.filters); default the exporter's. */
+  filters?: Record<string, string>;
 }
 
 /** The EDR event field a window (and a sort) applies to, as the record names it. */
@@ -487,8 +489,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     }
     if (module === 'vmdr-detections') {
       const w = hldWindow(o.processedAfter ?? null, o.processedBefore ?? null);
-      const view = { ...EXPORTER_HLD_VIEW, version: o.version ?? '5.0' };
-      for (let i = 0; i < counts.vmdr; i++) if (hldListed(i, w, view)) yield i;
+      for (let i = 0; i < counts.vmdr; i++) if (hldListed(i, w, hldExpected(o))) yield i;
       return;
     }
     if (module === 'knowledgebase') {
@@ -512,16 +513,23 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
           mobileListed(i, mobileWindow(o.updatedSince ?? null, o.updatedBefore ?? null)) ?? mobileRecord(i)
         );
       case 'vmdr-detections':
-        return hldListed(i, hldWindow(o.processedAfter ?? null, o.processedBefore ?? null), {
-          ...EXPORTER_HLD_VIEW,
-          version: o.version ?? '5.0',
-        })!;
+        return hldListed(i, hldWindow(o.processedAfter ?? null, o.processedBefore ?? null), hldExpected(o))!;
       case 'knowledgebase':
-        return kbRecord(i, { ...EXPORTER_KB_VIEW, version: o.version ?? '4.0' });
+        return kbRecord(
+          i,
+          o.filters
+            ? kbViewOf(new URLSearchParams(o.filters), o.version ?? '4.0')
+            : { ...EXPORTER_KB_VIEW, version: o.version ?? '4.0' },
+        );
     }
   }
 
   // ------------------------------------------------------------ API server: Host List Detection, KnowledgeBase
+  /** What a run with these options lists: its own filters when the manifest recorded them, else the defaults. */
+  const hldExpected = (o: ExpectedOptions): HldView =>
+    o.filters
+      ? hldViewOf(new URLSearchParams(o.filters), o.version ?? '5.0')
+      : { ...EXPORTER_HLD_VIEW, version: o.version ?? '5.0' };
   interface HldWindow {
     afterMs?: number;
     beforeMs?: number;
@@ -1485,9 +1493,14 @@ export function expectedOptions(
         processedAfter: text('vmProcessedAfter'),
         processedBefore: text('vmProcessedBefore'),
         version: text('apiVersion'),
+        filters: range.filters as Record<string, string> | undefined,
       };
     case 'knowledgebase':
-      return { modifiedAfter: text('lastModifiedAfter'), version: text('apiVersion') };
+      return {
+        modifiedAfter: text('lastModifiedAfter'),
+        version: text('apiVersion'),
+        filters: range.filters as Record<string, string> | undefined,
+      };
     case 'edr-events':
       return {
         from: range.from as string,

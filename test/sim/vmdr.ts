@@ -197,15 +197,17 @@ export function vmdrHost(
     if (dh % 3 !== 0) {
       det.PORT = String(d < 20 ? pick([22, 80, 443, 445, 3389], dh >>> 5) : 1024 + d);
       det.PROTOCOL = pick(['tcp', 'udp'], dh >>> 9);
+      if (dh % 13 === 1) det.FQDN = `svc${d}.host${i}.example.com`;
       det.SSL = det.PORT === '443' ? '1' : '0';
     }
+    if (dh % 17 === 2) det.INSTANCE = `oracle11:1:${1521 + (d % 3)}:ORCL`;
     if (view.showResults) {
       const big = d === 0 ? shape.bigResults?.[i] : undefined;
       det.RESULTS =
         big !== undefined
           ? `Key\tValue\n${'x'.repeat(Math.max(0, big - 10))}`
           : `Package\tInstalled Version\tRequired Version\nopenssl\t1.0.${dh % 20}\t1.1.1\n` +
-            `HKLM\\SOFTWARE\\Vendor ${'{'}&quot;Enterprise&quot;${'}'} <tag> & </HOST> ]] >`;
+            `HKLM\\SOFTWARE\\Vendor {&quot;Enterprise&quot;} <tag> & </HOST> ]] >`;
     }
     det.STATUS = status;
     det.FIRST_FOUND_DATETIME = xmlTime(first);
@@ -215,50 +217,97 @@ export function vmdrHost(
       det.QDS = { '@_severity': QDS_SEVERITY(qds), '#text': String(qds) };
       if (view.showQdsFactors) {
         det.QDS_FACTORS = {
-          QDS_FACTOR: [{ '@_name': 'CVSS', '#text': String(((dh >>> 4) % 100) / 10) }],
+          QDS_FACTOR: [
+            { '@_name': 'CVSS', '#text': String(((dh >>> 4) % 100) / 10) },
+            { '@_name': 'epss', '#text': '0.0012' },
+          ],
         };
       }
     }
     det.TIMES_FOUND = String(1 + (dh % 40));
     det.LAST_TEST_DATETIME = xmlTime(last);
     det.LAST_UPDATE_DATETIME = xmlTime(at ?? last);
+    if (status === 'Fixed') det.LAST_FIXED_DATETIME = xmlTime(last);
     if (view.showReopened && status === 'Re-Opened') {
       det.FIRST_REOPENED_DATETIME = xmlTime(last - 86_400_000);
       det.LAST_REOPENED_DATETIME = xmlTime(last);
       det.TIMES_REOPENED = '1';
     }
+    if (dh % 11 === 3) det.SERVICE = pick(['http', 'ssh', 'microsoft-ds'], dh >>> 2);
     det.IS_IGNORED = ignored;
     det.IS_DISABLED = disabled;
+    if (dh % 19 === 4) {
+      det.AFFECT_RUNNING_KERNEL = '1';
+      det.AFFECT_RUNNING_SERVICE = '0';
+      det.AFFECT_EXPLOITABLE_CONFIG = '0';
+    }
     det.LAST_PROCESSED_DATETIME = xmlTime(at ?? processed);
+    if (dh % 23 === 5) det.ASSET_CVE = `CVE-2024-${1000 + (dh % 8000)}`;
     list.push(det);
   }
   if (!list.length) return undefined;
   const ip = `10.${(h >>> 8) & 255}.${(h >>> 16) & 255}.${i & 255}`;
+  const cloud = h % 6 === 1;
   const name = `host${i}.corp${h % 5}.example.com`;
   const host: Json = { ID: String(id) };
   if (view.showAssetId) host.ASSET_ID = String(5_000_000 + i);
   host.IP = ip;
-  host.TRACKING_METHOD = pick(['IP', 'AGENT', 'DNS'], h >>> 4);
+  if (h % 4 === 0) host.IPV6 = `fd00::${(h & 0xffff).toString(16)}:${i.toString(16)}`;
+  host.TRACKING_METHOD = cloud ? 'EC2' : pick(['IP', 'AGENT', 'DNS'], h >>> 4);
   host.NETWORK_ID = '0';
   host.OS = pick(
     ['Windows Server 2019 Datacenter 64 bit Edition Version 1809', 'Ubuntu Linux 22.04', 'CentOS 7.9'],
     h >>> 6,
   );
+  if (h % 3 === 0) host.OS_CPE = 'cpe:/o:microsoft:windows_server_2019:-:-:x64:';
   host.DNS = name;
   host.DNS_DATA = { HOSTNAME: `host${i}`, DOMAIN: `corp${h % 5}.example.com`, FQDN: name };
+  if (cloud) {
+    host.CLOUD_PROVIDER = 'AWS';
+    host.CLOUD_SERVICE = 'EC2';
+    host.CLOUD_RESOURCE_ID = `i-0${(h >>> 0).toString(16)}`;
+    host.EC2_INSTANCE_ID = `i-0${(h >>> 0).toString(16)}`;
+  }
   host.NETBIOS = `HOST${i}`;
   host.QG_HOSTID = `${(h >>> 0).toString(16)}-${i.toString(16)}`;
   host.LAST_SCAN_DATETIME = xmlTime(scanned);
   host.LAST_VM_SCANNED_DATE = xmlTime(scanned);
   host.LAST_VM_SCANNED_DURATION = String(300 + (h % 3000));
-  if (h % 2 === 0) host.LAST_VM_AUTH_SCANNED_DATE = xmlTime(scanned);
+  if (h % 2 === 0) {
+    host.LAST_VM_AUTH_SCANNED_DATE = xmlTime(scanned);
+    host.LAST_VM_AUTH_SCANNED_DURATION = String(200 + (h % 900));
+  }
+  if (h % 5 === 0) host.LAST_PC_SCANNED_DATE = xmlTime(scanned - 86_400_000);
   if (view.showTags) {
     host.TAGS = {
       TAG: [
         { TAG_ID: String(7000 + (h % 9)), NAME: pick(['Cloud Agent', 'Internet Facing', 'PCI'], h >>> 2) },
-        ...(h % 3 === 0 ? [{ TAG_ID: '7100', NAME: 'Servers & "Databases"' }] : []),
+        ...(h % 3 === 0
+          ? [{ TAG_ID: '7100', NAME: 'Servers & "Databases"', COLOR: '#FFFFFF', BACKGROUND_COLOR: '#0000FF' }]
+          : []),
       ],
     };
+  }
+  if (cloud) {
+    host.METADATA = {
+      EC2: {
+        ATTRIBUTE: [
+          {
+            NAME: 'instanceState',
+            LAST_STATUS: 'Success',
+            VALUE: 'RUNNING',
+            LAST_SUCCESS_DATE: xmlTime(scanned),
+          },
+        ],
+      },
+    };
+    host.CLOUD_PROVIDER_TAGS = {
+      CLOUD_TAG: [{ NAME: 'env', VALUE: 'prod', LAST_SUCCESS_DATE: xmlTime(scanned) }],
+    };
+  }
+  if (Number(view.version) >= 5) {
+    host.TRURISK_SCORE = String(h % 1000);
+    host.ASSET_CRITICALITY_SCORE = String(1 + (h % 5));
   }
   host.DETECTION_LIST = { DETECTION: list };
   return host;
@@ -279,6 +328,7 @@ export const KB_EPOCH = Date.UTC(2026, 0, 1);
 
 export interface KbView {
   version: string;
+  showChangeLog?: boolean;
   showDisabled: boolean;
   showModules: boolean;
   showPciReasons: boolean;
@@ -293,6 +343,7 @@ export const EXPORTER_KB_VIEW: Omit<KbView, 'version'> = {
 export function kbViewOf(params: URLSearchParams, version: string): KbView {
   return {
     version,
+    showChangeLog: params.get('show_qid_change_log') === '1',
     showDisabled: params.get('show_disabled_flag') === '1',
     showModules: params.get('show_supported_modules_info') === '1',
     showPciReasons: params.get('show_pci_reasons') === '1',
@@ -319,10 +370,12 @@ export function kbVuln(seed: number, j: number, view: KbView, updates: readonly 
     TITLE: `${pick(['OpenSSL', 'Microsoft Windows', 'Apache HTTP Server', 'OpenSSH'], h >>> 3)} Vulnerability (QID ${qid}) <${updates.length}>`,
     CATEGORY: pick(KB_CATEGORIES, h >>> 5),
   };
+  if (h % 4 === 1) v.DETECTION_INFO = 'Authenticated';
   if (h % 4 === 0)
     v.LAST_CUSTOMIZATION = { DATETIME: xmlTime(modified - 3600_000), USER_LOGIN: 'quays_ab12' };
   v.LAST_SERVICE_MODIFICATION_DATETIME = xmlTime(modified);
   v.PUBLISHED_DATETIME = xmlTime(published);
+  if (h % 3 === 1) v.CODE_MODIFIED_DATETIME = xmlTime(modified - 86_400_000);
   if (h % 5 === 0) {
     v.BUGTRAQ_LIST = {
       BUGTRAQ: [{ ID: String(10_000 + (h % 90_000)), URL: `http://www.securityfocus.com/bid/${h % 90_000}` }],
@@ -330,6 +383,11 @@ export function kbVuln(seed: number, j: number, view: KbView, updates: readonly 
   }
   v.PATCHABLE = String(h % 2);
   v.SOFTWARE_LIST = { SOFTWARE: [{ PRODUCT: 'openssl', VENDOR: 'openssl' }] };
+  if (h % 4 === 2) {
+    v.VENDOR_REFERENCE_LIST = {
+      VENDOR_REFERENCE: [{ ID: `MS${20 + (h % 6)}-${h % 100}`, URL: `https://msrc.example.com/${qid}` }],
+    };
+  }
   const cves = h % 3;
   if (cves) {
     v.CVE_LIST = {
@@ -340,8 +398,16 @@ export function kbVuln(seed: number, j: number, view: KbView, updates: readonly 
     };
   }
   v.DIAGNOSIS = `<P>The service is affected by <A HREF="https://example.com/${qid}">an issue</A>.<BR>Versions &lt; 1.1.1.</P>`;
+  if (h % 9 === 3) v.DIAGNOSIS_COMMENT = 'Seen on the DMZ hosts only.';
   v.CONSEQUENCE = 'Successful exploitation allows an attacker to read memory.';
+  if (h % 9 === 4) v.CONSEQUENCE_COMMENT = 'Low impact here.';
   v.SOLUTION = `<P>Upgrade. Refer to <A HREF="https://example.com/fix/${qid}">the advisory</A>.</P>`;
+  if (h % 9 === 5) v.SOLUTION_COMMENT = 'Patch in the next window.';
+  if (h % 5 === 2) {
+    v.COMPLIANCE_LIST = {
+      COMPLIANCE: [{ TYPE: 'CIS', SECTION: '1.1.1', DESCRIPTION: 'Ensure the service is current.' }],
+    };
+  }
   if (h % 6 === 0) {
     v.CORRELATION = {
       EXPLOITS: {
@@ -358,26 +424,54 @@ export function kbVuln(seed: number, j: number, view: KbView, updates: readonly 
       },
     };
   }
+  const impact = { CONFIDENTIALITY: '2', INTEGRITY: '1', AVAILABILITY: '1' };
   v.CVSS = {
     BASE: { '@_source': 'service', '#text': String((severity * 2 - 0.5).toFixed(1)) },
     TEMPORAL: String((severity * 1.7).toFixed(1)),
     VECTOR_STRING: 'CVSS:2.0/AV:N/AC:L/Au:N/C:P/I:N/A:N',
     ACCESS: { VECTOR: '3', COMPLEXITY: '1' },
+    IMPACT: impact,
+    AUTHENTICATION: '1',
+    EXPLOITABILITY: '2',
+    REMEDIATION_LEVEL: '1',
+    REPORT_CONFIDENCE: '3',
   };
   v.CVSS_V3 = {
     BASE: String(Math.min(10, severity * 2).toFixed(1)),
     TEMPORAL: String(Math.min(10, severity * 1.8).toFixed(1)),
     VECTOR_STRING: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N',
+    CVSS3_VERSION: '3.1',
     ATTACK: { VECTOR: '4', COMPLEXITY: '1' },
+    IMPACT: impact,
+    PRIVILEGES_REQUIRED: '1',
+    USER_INTERACTION: '1',
+    SCOPE: '1',
+    EXPLOIT_CODE_MATURITY: '2',
+    REMEDIATION_LEVEL: '4',
+    REPORT_CONFIDENCE: '3',
   };
   v.PCI_FLAG = String(severity >= 3 ? 1 : 0);
+  if (severity === 5) v.AUTOMATIC_PCI_FAIL = '1';
   if (view.showPciReasons && severity >= 3) v.PCI_REASONS = { PCI_REASON: [`CVSS ${severity}`] };
   if (h % 7 === 0) {
     v.THREAT_INTELLIGENCE = { THREAT_INTEL: [{ '@_id': '3', '#text': 'Exploit_Public' }] };
   }
   if (view.showModules) v.SUPPORTED_MODULES = { SUPPORTED_MODULE: ['VM', 'CA-Windows Agent'] };
-  v.DISCOVERY = { REMOTE: String(h % 2), AUTH_TYPE_LIST: { AUTH_TYPE: ['Windows'] } };
+  v.DISCOVERY = {
+    REMOTE: String(h % 2),
+    AUTH_TYPE_LIST: { AUTH_TYPE: ['Windows'] },
+    ...(h % 8 === 1 ? { ADDITIONAL_INFO: 'Patch Available, Exploit Available' } : {}),
+  };
   if (view.showDisabled) v.IS_DISABLED = h % 31 === 0 ? '1' : '0';
+  if (view.showChangeLog) {
+    v.CHANGE_LOG_LIST = {
+      CHANGE_LOG_INFO: [{ CHANGE_DATE: xmlTime(modified), COMMENTS: 'Updated references' }],
+    };
+  }
+  if (Number(view.version) >= 4) {
+    if (h % 5 === 3) v.TECHNOLOGY = { TECHNOLOGY_NAME: 'OpenSSL' };
+    if (h % 5 === 4) v.PATCH_PUBLISHED_DATE = xmlTime(published + 7 * 86_400_000);
+  }
   return v;
 }
 
