@@ -143,7 +143,8 @@ export function addAnalytics(stack: Stack, props: AnalyticsProps): Analytics {
     t.addResourceDependency(manifests);
     // A view over views (the detections joined to the KnowledgeBase) after the views it reads.
     if (view.select === 'joined') {
-      for (const name of ['vmdr_detections_latest', 'knowledgebase_latest']) t.addResourceDependency(views[name]!);
+      for (const name of ['vmdr_detections_latest', 'knowledgebase_latest'])
+        t.addResourceDependency(views[name]!);
     }
     views[view.name] = t;
   }

@@ -283,14 +283,14 @@ function emailOf(v: string | undefined, key: string): string | undefined {
 function checkTenantConfig(t: TenantSettings): void {
   const where = t.key || 'the top-level context';
   const vmAuth = t.exporterEnv[ENV.vmAuthMethod]?.trim().toLowerCase() === 'bearer' ? 'bearer' : 'basic';
-  if (!t.platform && !t.apiUrl && needsApi(t.modules)) {
-    throw new ContextError(
-      `context '${at(t.key, 'platform')}' (or '${at(t.key, 'apiUrl')}') must be set: ${where} exports ${t.modules.filter((m) => (API_MODULES as readonly string[]).includes(m)).join(', ')}, which call the Qualys API server`,
-    );
-  }
   if (!t.platform && !t.gatewayUrl && needsGateway(t.modules, vmAuth)) {
     throw new ContextError(
       `context '${at(t.key, 'platform')}' (or '${at(t.key, 'gatewayUrl')}') must be set: ${where} exports ${t.modules.filter((m) => m !== 'pci-scans').join(', ')}, which call the Qualys gateway`,
+    );
+  }
+  if (!t.platform && !t.apiUrl && needsApi(t.modules)) {
+    throw new ContextError(
+      `context '${at(t.key, 'platform')}' (or '${at(t.key, 'apiUrl')}') must be set: ${where} exports ${t.modules.filter((m) => (API_MODULES as readonly string[]).includes(m)).join(', ')}, which call the Qualys API server`,
     );
   }
   const env: Record<string, string> = { ...t.exporterEnv };
