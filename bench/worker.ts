@@ -295,7 +295,8 @@ let lastTotal = 'Infinity';
 const fetchOnly: Consume = async (res) => {
   const buf = Buffer.from(await res.arrayBuffer());
   const head = buf.subarray(0, 200).toString('latin1');
-  const tail = buf.subarray(Math.max(0, buf.length - 400)).toString('latin1');
+  // XML truncation URLs repeat every parameter of the request (Host List Detection: a dozen): a longer tail.
+  const tail = buf.subarray(Math.max(0, buf.length - 4096)).toString('latin1');
   switch (spec.module) {
     case 'pci-scans': {
       lastTotal = /"totalCount":(\d+)/.exec(head)?.[1] ?? 'Infinity';

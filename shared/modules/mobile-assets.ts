@@ -1,4 +1,4 @@
-import { ENV, type AppConfig, type MobileOptions } from '../config';
+import { ENV, type MobileOptions } from '../config';
 import { ConfigError } from '../errors';
 import { silentLogger } from '../log';
 import { MOBILE_ASSET_LIST } from '../qualys/envelopes';
@@ -126,22 +126,19 @@ function observeAsset(
 }
 
 /** What a sub-page's assets say about the run's filter (runs with a `detection_updated_since` only). */
-function observe(config: AppConfig) {
-  return (records: ExportRecord[], c: MobileCursor): MobileCursor => {
-    if (!c.since) return c;
-    const sinceMs = apiInstant(c.since);
-    const beforeMs = c.before ? apiInstant(c.before) : Infinity;
-    if (Number.isNaN(sinceMs) || !records.length) return c;
-    const observed = { ...(c.observed ?? { assets: 0, outside: 0, older: 0 }) };
-    for (const asset of records) {
-      const o = observeAsset(asset, sinceMs, beforeMs);
-      observed.assets++;
-      if (!o.inside) observed.outside++;
-      observed.older += o.older;
-    }
-    void config;
-    return { ...c, observed };
-  };
+function observe(records: ExportRecord[], c: MobileCursor): MobileCursor {
+  if (!c.since) return c;
+  const sinceMs = apiInstant(c.since);
+  const beforeMs = c.before ? apiInstant(c.before) : Infinity;
+  if (Number.isNaN(sinceMs) || !records.length) return c;
+  const observed = { ...(c.observed ?? { assets: 0, outside: 0, older: 0 }) };
+  for (const asset of records) {
+    const o = observeAsset(asset, sinceMs, beforeMs);
+    observed.assets++;
+    if (!o.inside) observed.outside++;
+    observed.older += o.older;
+  }
+  return { ...c, observed };
 }
 
 /**
@@ -195,7 +192,7 @@ export const mobileAssets: ModuleDef = {
       maxRetries: config.http.maxRetries,
       subPageChars: config.output.xmlSubPageChars,
       log: log ?? silentLogger,
-      observe: observe(config),
+      observe,
     });
   },
   kind: (c) => (c as MobileCursor).kind ?? 'snapshot',

@@ -322,6 +322,65 @@ export function readTruncationBody(
   return { records, next: nextRequest(listing, doc, cursor, origin, false) };
 }
 
+/**
+ * Reads `src` ahead of its consumer, up to about `max` characters: the connection keeps being drained while the
+ * records already received are parsed and written, so a server that produces its page as it sends it never waits
+ * for our processing (and our processing never waits for its next chunk when one is already here). An error of the
+ * source reaches the consumer after the chunks before it.
+ */
+export async function* readAhead(src: AsyncIterable<string>, max: number): AsyncGenerator<string> {
+  const it = src[Symbol.asyncIterator]();
+  const queue: string[] = [];
+  let queued = 0;
+  let ended = false;
+  let failure: { error: unknown } | undefined;
+  let pumping = false;
+  let wake: (() => void) | undefined;
+  const pump = async () => {
+    if (pumping) return;
+    pumping = true;
+    try {
+      while (!ended && queued < max) {
+        const r = await it.next();
+        if (r.done) ended = true;
+        else {
+          queue.push(r.value);
+          queued += r.value.length;
+        }
+        wake?.();
+      }
+    } catch (error) {
+      failure = { error };
+      ended = true;
+    } finally {
+      pumping = false;
+      wake?.();
+    }
+  };
+  try {
+    for (;;) {
+      void pump();
+      const chunk = queue.shift();
+      if (chunk !== undefined) {
+        queued -= chunk.length;
+        yield chunk;
+        continue;
+      }
+      if (ended) {
+        if (failure) throw failure.error;
+        return;
+      }
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+  } finally {
+    ended = true;
+  }
+}
+
+/** How much of a body is read ahead of the parse (characters). */
+const READ_AHEAD_CHARS = 4 * 1024 * 1024;
+
 /** Transient failures of a body: read it again from the last record handed over. */
 const transient = (err: unknown) => err instanceof StreamError || err instanceof ParseError;
 
@@ -394,7 +453,7 @@ export async function* truncationPages<C extends TruncationCursor>(
       };
       let envText: string;
       try {
-        for await (const chunk of stream.chunks) {
+        for await (const chunk of readAhead(stream.chunks, READ_AHEAD_CHARS)) {
           splitter.push(chunk);
           for (let text = splitter.take(); text !== undefined; text = splitter.take()) {
             const rec = readRecord(text, name, recordShape, listing.what, listing.lists);

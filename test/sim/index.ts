@@ -104,6 +104,11 @@ export interface SimOptions {
   scrollTtlMs?: number;
   /** Detections per VMDR host (average, and hosts with many, or a huge RESULTS). */
   vmdr?: VmdrShape;
+  /**
+   * Bytes per second a streamed listing (Host List Detection, KnowledgeBase) is sent at, at most: Qualys produces
+   * such pages as it sends them, over minutes for 1,000 hosts (qualys-vmdr-kb.md §1.7). Default: as fast as built.
+   */
+  streamBytesPerSec?: number;
 }
 
 export interface SimLimits {
@@ -323,14 +328,24 @@ async function readBody(req: IncomingMessage, limit = 1_000_000): Promise<string
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Writes a produced body as it comes, waiting for the socket to drain (a page is never held whole). */
-async function writeChunks(res: ServerResponse, reply: Reply): Promise<void> {
+/**
+ * Writes a produced body as it comes, waiting for the socket to drain (a page is never held whole), at most
+ * `bytesPerSec` when given.
+ */
+async function writeChunks(res: ServerResponse, reply: Reply, bytesPerSec?: number): Promise<void> {
   res.writeHead(reply.status, { 'content-type': reply.contentType, ...reply.headers });
   let pending = '';
+  let sent = 0;
+  const t0 = performance.now();
   for (const chunk of reply.chunks!) {
     if (res.destroyed) return;
     pending += chunk;
     if (pending.length < 64 * 1024) continue;
+    if (bytesPerSec) {
+      const due = t0 + (sent / bytesPerSec) * 1000 - performance.now();
+      if (due > 1) await new Promise((r) => setTimeout(r, due));
+    }
+    sent += pending.length;
     const ok = res.write(pending);
     pending = '';
     if (!ok) {
@@ -1391,7 +1406,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       }
       if (reply === 'handled' || res.headersSent || res.destroyed) return;
       if (reply.chunks) {
-        await writeChunks(res, reply);
+        await writeChunks(res, reply, opts.streamBytesPerSec);
         return;
       }
       res.writeHead(reply.status, {

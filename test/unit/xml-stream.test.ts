@@ -9,6 +9,7 @@ import { vmdrDetections } from '../../shared/modules/vmdr-detections';
 import { knowledgebase } from '../../shared/modules/knowledgebase';
 import { parseXml } from '../../shared/modules/xml';
 import { RecordSplitter, splitEnvelope } from '../../shared/modules/xml-stream';
+import { readAhead } from '../../shared/modules/xml-truncation';
 import type { ExportRecord, ModuleDef } from '../../shared/modules/types';
 import { VMDR_HOST_DETECTIONS } from '../../shared/qualys/envelopes';
 import { differences } from '../../shared/qualys/shapes';
@@ -243,5 +244,31 @@ describe('the truncation paginator reads streams', () => {
     await expect(async () => {
       for await (const _ of knowledgebase.pages(client, resumed, cfg)) void _;
     }).rejects.toThrow(IncompleteError);
+  });
+});
+
+describe('readAhead', () => {
+  it('yields every chunk in order, keeps at most about `max` characters ahead, and reports an error after the chunks before it', async () => {
+    let pulled = 0;
+    async function* source() {
+      for (let i = 0; i < 10; i++) {
+        pulled++;
+        yield `c${i}-`.padEnd(10, '.');
+      }
+      throw new StreamError('reset after ten chunks');
+    }
+    const it = readAhead(source(), 30)[Symbol.asyncIterator]();
+    const first = await it.next();
+    expect(first.value).toMatch(/^c0-/);
+    await new Promise((r) => setTimeout(r, 10));
+    // The consumer holds one chunk; the pump stopped once 30 characters (3 chunks) waited.
+    expect(pulled).toBeLessThanOrEqual(5);
+    const got = [first.value as string];
+    await expect(
+      (async () => {
+        for (let r = await it.next(); !r.done; r = await it.next()) got.push(r.value);
+      })(),
+    ).rejects.toThrow(/reset after ten chunks/);
+    expect(got.map((c) => c.slice(0, 3))).toEqual(Array.from({ length: 10 }, (_, i) => `c${i}-`));
   });
 });
