@@ -62,6 +62,8 @@ export async function buildCli() {
       target: 'node20',
       format: 'esm',
       mainFields: ['module', 'main'],
+      // DuckDB is native (and optional for an installed qexport): loaded from node_modules, and only by `query`.
+      external: ['@duckdb/*'],
       // Not minified: stack traces stay readable, and parsing the bundle is not what start-up costs.
       sourcemap: false,
       metafile: true,

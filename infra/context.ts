@@ -17,11 +17,27 @@ export interface StackSettings {
   prefix: string;
   /** Use an existing bucket by name instead of creating one. */
   existingBucketName?: string;
-  /** SSE-KMS with a customer-managed key instead of SSE-S3. */
+  /**
+   * The customer-managed KMS key the existing bucket encrypts with (SSE-KMS): its key ARN. The functions and the
+   * reader policy get exactly the KMS actions S3 needs on it, only through S3.
+   */
+  bucketKmsKeyArn?: string;
+  /** SSE-KMS with a customer-managed key instead of SSE-S3 (a bucket this stack creates only). */
   kms: boolean;
   versioned: boolean;
-  /** Expire exported objects after this many days (0 = never). */
+  /** Expire exported data after this many days (0 = never); never the checkpoints or the catalogue manifests. */
   retentionDays: number;
+  /** With `versioned`: noncurrent object versions expire this many days after they were replaced. */
+  noncurrentVersionDays: number;
+  /** The proxy variables of the top-level `exporterEnv` (for functions that belong to no tenant). */
+  proxyEnv: Record<string, string>;
+  /** Every function of the stack runs in these subnets (fixed egress through a NAT gateway, or a proxy). */
+  vpc?: VpcSettings;
+  /**
+   * First `dt` the Glue tables project (YYYY-MM-DD). Unset: at deploy, the earliest `dt` already in the bucket
+   * under the tables' locations, or the deploy date when there is none (infra/partition-start.ts).
+   */
+  partitionStartDate?: string;
   /** One of LOG_RETENTION_DAYS (the values CloudWatch Logs accepts). */
   logRetentionDays: number;
   alarmEmail?: string;
@@ -40,6 +56,14 @@ export interface StackSettings {
   tenants: TenantSettings[];
   /** True when the context lists `tenants` (each then lives in its own nested stack under `<prefix>/<id>/`). */
   multiTenant: boolean;
+}
+
+/** Where the functions run when they run in a VPC. */
+export interface VpcSettings {
+  subnetIds: string[];
+  /** The functions' security groups; without them the stack creates one in `vpcId` (HTTPS out only). */
+  securityGroupIds?: string[];
+  vpcId?: string;
 }
 
 /** One Qualys subscription: its own secrets, functions, loops, schedules, alarms and S3 prefix. */
@@ -130,6 +154,128 @@ export function scheduleSeconds(expr: string): number {
   if (!m) return 86_400;
   const n = Number(m[1]);
   return n * (m[2] === 'minute' ? 60 : m[2] === 'hour' ? 3600 : 86_400);
+}
+
+/** A list given as an array, a JSON array string (`-c 'subnetIds=["subnet-…"]'`) or a comma-separated string. */
+function idList(ctx: Ctx, key: string, kind: string, pattern: RegExp): string[] | undefined {
+  let v = ctx(key);
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'string') {
+    const text = v.trim();
+    if (text.startsWith('[')) {
+      try {
+        v = JSON.parse(text);
+      } catch (err) {
+        throw new ContextError(`context '${key}' is not valid JSON: ${(err as Error).message}`);
+      }
+    } else v = text.split(',').map((x) => x.trim());
+  }
+  if (!Array.isArray(v) || v.length === 0) {
+    throw new ContextError(
+      `context '${key}' must be a non-empty list of ${kind} ids, e.g. ["${kind}-0abc1234"]`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const id of v) {
+    if (typeof id !== 'string' || !pattern.test(id)) {
+      throw new ContextError(`context '${key}' lists '${String(id)}', which is not a ${kind} id (${kind}-…)`);
+    }
+    if (seen.has(id)) throw new ContextError(`context '${key}' lists '${id}' twice`);
+    seen.add(id);
+  }
+  return [...seen];
+}
+
+const SUBNET_ID = /^subnet-[0-9a-f]{8}(?:[0-9a-f]{9})?$/;
+const SECURITY_GROUP_ID = /^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?$/;
+const VPC_ID = /^vpc-[0-9a-f]{8}(?:[0-9a-f]{9})?$/;
+
+function vpcOf(ctx: Ctx): VpcSettings | undefined {
+  const subnetIds = idList(ctx, 'subnetIds', 'subnet', SUBNET_ID);
+  const securityGroupIds = idList(ctx, 'securityGroupIds', 'sg', SECURITY_GROUP_ID);
+  const vpcId = str(ctx, 'vpcId');
+  if (vpcId !== undefined && !VPC_ID.test(vpcId)) {
+    throw new ContextError(`context 'vpcId' must be a VPC id (vpc-…), got '${vpcId}'`);
+  }
+  if (!subnetIds) {
+    if (securityGroupIds || vpcId) {
+      throw new ContextError(
+        `context '${securityGroupIds ? 'securityGroupIds' : 'vpcId'}' is set but 'subnetIds' is not: name the subnets the functions run in`,
+      );
+    }
+    return undefined;
+  }
+  if (!securityGroupIds && !vpcId) {
+    throw new ContextError(
+      "context 'subnetIds' needs the functions' security groups: set 'securityGroupIds', or 'vpcId' (the VPC of those subnets) for the stack to create one that allows HTTPS out",
+    );
+  }
+  if (securityGroupIds && vpcId) {
+    throw new ContextError(
+      "context 'vpcId' is only used to create the functions' security group; with 'securityGroupIds' leave it out",
+    );
+  }
+  return { subnetIds, ...(securityGroupIds ? { securityGroupIds } : { vpcId }) };
+}
+
+/** A KMS key ARN (not an alias: IAM grants on an alias ARN do not cover using the key). */
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
+
+function bucketKeyOf(ctx: Ctx, bucketName: string | undefined, kms: boolean): string | undefined {
+  const arn = str(ctx, 'bucketKmsKeyArn');
+  if (kms && bucketName) {
+    throw new ContextError(
+      `context 'kms' creates a new key for a bucket this stack creates, but 'bucketName' (${bucketName}) is an existing bucket that keeps its own encryption: ` +
+        "leave 'kms' out, and if that bucket uses SSE-KMS with a customer-managed key, name it with 'bucketKmsKeyArn'",
+    );
+  }
+  if (arn === undefined) return undefined;
+  if (/^arn:aws[a-z-]*:kms:[^:]*:[^:]*:alias\//.test(arn) || arn.startsWith('alias/')) {
+    throw new ContextError(
+      `context 'bucketKmsKeyArn' must be the key's ARN, not an alias (IAM permissions on an alias ARN do not let anyone use the key): ` +
+        `aws kms describe-key --key-id ${arn} --query KeyMetadata.Arn`,
+    );
+  }
+  if (!KMS_KEY_ARN.test(arn)) {
+    throw new ContextError(
+      `context 'bucketKmsKeyArn' must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), got '${arn}'`,
+    );
+  }
+  if (!bucketName) {
+    throw new ContextError(
+      "context 'bucketKmsKeyArn' names the key of an existing bucket: set 'bucketName' too (for a bucket this stack creates, use 'kms=true')",
+    );
+  }
+  return arn;
+}
+
+/** `partitionStartDate`: a real calendar date, not after `today` (a later start would hide the partitions before it). */
+function startDateOf(ctx: Ctx, today: Date): string | undefined {
+  const v = str(ctx, 'partitionStartDate');
+  if (v === undefined) return undefined;
+  const d = /^\d{4}-\d{2}-\d{2}$/.test(v) ? new Date(`${v}T00:00:00Z`) : undefined;
+  if (!d || Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== v) {
+    throw new ContextError(`context 'partitionStartDate' must be a date YYYY-MM-DD, got '${v}'`);
+  }
+  if (v > today.toISOString().slice(0, 10)) {
+    throw new ContextError(
+      `context 'partitionStartDate' (${v}) is after today: the tables would hide every partition written before it`,
+    );
+  }
+  return v;
+}
+
+/** Lifecycle settings only apply to a bucket this stack creates. */
+function checkManagedBucket(ctx: Ctx, bucketName: string | undefined): void {
+  if (!bucketName) return;
+  for (const key of ['retentionDays', 'versioned', 'noncurrentVersionDays']) {
+    const v = ctx(key);
+    if (v === undefined || v === null || v === 0 || v === '0' || v === false || v === 'false') continue;
+    throw new ContextError(
+      `context '${key}' configures a bucket this stack creates, but 'bucketName' (${bucketName}) is an existing bucket the stack does not manage: ` +
+        'leave it out and set the bucket\'s versioning and lifecycle rules yourself (docs/deploy.md, "Retention")',
+    );
+  }
 }
 
 function logRetention(ctx: Ctx): number {
@@ -393,7 +539,7 @@ function readTenants(value: unknown, defaults: TenantSettings): TenantSettings[]
   return tenants;
 }
 
-export function readSettings(ctx: Ctx): StackSettings {
+export function readSettings(ctx: Ctx, today: Date = new Date()): StackSettings {
   const platform = platformOf(str(ctx, 'platform'), 'platform');
   const exporterEnv = exporterEnvOf(ctx('exporterEnv'), 'exporterEnv');
   const prefix = (str(ctx, 'prefix') ?? 'qualys').replace(/^\/+|\/+$/g, '');
@@ -433,12 +579,21 @@ export function readSettings(ctx: Ctx): StackSettings {
       })
     : [implicit];
   for (const t of tenants) checkTenantConfig(t);
+  const existingBucketName = str(ctx, 'bucketName');
+  const kms = bool(ctx, 'kms', false);
+  checkManagedBucket(ctx, existingBucketName);
+  const vpc = vpcOf(ctx);
   return {
     prefix,
-    existingBucketName: str(ctx, 'bucketName'),
-    kms: bool(ctx, 'kms', false),
+    existingBucketName,
+    bucketKmsKeyArn: bucketKeyOf(ctx, existingBucketName, kms),
+    kms,
     versioned: bool(ctx, 'versioned', false),
     retentionDays: int(ctx, 'retentionDays', 0, 0, 36_500),
+    noncurrentVersionDays: int(ctx, 'noncurrentVersionDays', 7, 1, 3650),
+    proxyEnv: Object.fromEntries(Object.entries(exporterEnv).filter(([k]) => PROXY_VARIABLES.includes(k))),
+    ...(vpc ? { vpc } : {}),
+    partitionStartDate: startDateOf(ctx, today),
     logRetentionDays: logRetention(ctx),
     alarmEmail: emailOf(str(ctx, 'alarmEmail'), 'alarmEmail'),
     alarmNoRunPeriods: int(ctx, 'alarmNoRunPeriods', 2, 1, 10),

@@ -163,100 +163,6 @@ export interface MobileOptions {
 export const VMDR_API_VERSIONS = ['5.0', '4.0', '3.0', '2.0'] as const;
 export const KB_API_VERSIONS = ['4.0', '3.0', '2.0'] as const;
 
-/**
- * Host List Detection parameters the exporter always sends, each from a setting with a documented default: the
- * API's own defaults are undocumented or differ between peers (qualys-vmdr-kb.md §1.3).
- */
-export const VMDR_FLAGS = [
-  {
-    param: 'show_igs',
-    env: 'QUALYS_VMDR_SHOW_IGS',
-    dflt: '0',
-    about: 'include Information Gathered detections',
-  },
-  {
-    param: 'include_ignored',
-    env: 'QUALYS_VMDR_INCLUDE_IGNORED',
-    dflt: '1',
-    about: 'include ignored detections (IS_IGNORED says which)',
-  },
-  {
-    param: 'include_disabled',
-    env: 'QUALYS_VMDR_INCLUDE_DISABLED',
-    dflt: '1',
-    about: 'include detections of disabled QIDs (IS_DISABLED says which)',
-  },
-  {
-    param: 'show_results',
-    env: 'QUALYS_VMDR_SHOW_RESULTS',
-    dflt: '1',
-    about: "include each detection's RESULTS text",
-  },
-  {
-    param: 'show_qds',
-    env: 'QUALYS_VMDR_SHOW_QDS',
-    dflt: '1',
-    about: 'include the Qualys Detection Score (QDS)',
-  },
-  {
-    param: 'show_qds_factors',
-    env: 'QUALYS_VMDR_SHOW_QDS_FACTORS',
-    dflt: '0',
-    about: 'include the factors behind each QDS',
-  },
-  { param: 'show_tags', env: 'QUALYS_VMDR_SHOW_TAGS', dflt: '1', about: "include each host's asset tags" },
-  {
-    param: 'show_asset_id',
-    env: 'QUALYS_VMDR_SHOW_ASSET_ID',
-    dflt: '1',
-    about: "include each host's ASSET_ID",
-  },
-  {
-    param: 'show_reopened_info',
-    env: 'QUALYS_VMDR_SHOW_REOPENED_INFO',
-    dflt: '1',
-    about: 'include when detections were reopened',
-  },
-] as const;
-
-/** KnowledgeBase parameters the exporter always sends (details=All besides). */
-export const KB_FLAGS = [
-  {
-    param: 'show_disabled_flag',
-    env: 'QUALYS_KB_SHOW_DISABLED_FLAG',
-    dflt: '1',
-    about: 'say which QIDs are disabled',
-  },
-  {
-    param: 'show_supported_modules_info',
-    env: 'QUALYS_KB_SHOW_SUPPORTED_MODULES',
-    dflt: '1',
-    about: 'list the modules that detect each QID',
-  },
-  {
-    param: 'show_pci_reasons',
-    env: 'QUALYS_KB_SHOW_PCI_REASONS',
-    dflt: '1',
-    about: 'explain PCI pass/fail per QID',
-  },
-] as const;
-
-/** Parameters the exporter owns: a QUALYS_*_EXTRA_PARAMS setting may not set them. */
-export const OWNED_XML_PARAMS = [
-  'action',
-  'id_min',
-  'id_max',
-  'ids',
-  'truncation_limit',
-  'output_format',
-  'echo_request',
-  'details',
-  'vm_processed_after',
-  'vm_processed_before',
-  'last_modified_after',
-  'last_modified_before',
-] as const;
-
 export interface VmdrOptions {
   /** `auto` (the newest the tenant answers) or a version such as 2.0. */
   apiVersion: 'auto' | (typeof VMDR_API_VERSIONS)[number];
@@ -375,12 +281,24 @@ export const ENV = {
   vmdrTruncationLimit: 'QUALYS_VMDR_TRUNCATION_LIMIT',
   vmdrStatus: 'QUALYS_VMDR_STATUS',
   vmdrExtraParams: 'QUALYS_VMDR_EXTRA_PARAMS',
+  vmdrShowIgs: 'QUALYS_VMDR_SHOW_IGS',
+  vmdrIncludeIgnored: 'QUALYS_VMDR_INCLUDE_IGNORED',
+  vmdrIncludeDisabled: 'QUALYS_VMDR_INCLUDE_DISABLED',
+  vmdrShowResults: 'QUALYS_VMDR_SHOW_RESULTS',
+  vmdrShowQds: 'QUALYS_VMDR_SHOW_QDS',
+  vmdrShowQdsFactors: 'QUALYS_VMDR_SHOW_QDS_FACTORS',
+  vmdrShowTags: 'QUALYS_VMDR_SHOW_TAGS',
+  vmdrShowAssetId: 'QUALYS_VMDR_SHOW_ASSET_ID',
+  vmdrShowReopenedInfo: 'QUALYS_VMDR_SHOW_REOPENED_INFO',
   vmdrMode: 'QUALYS_VMDR_MODE',
   vmdrOverlapMinutes: 'QUALYS_VMDR_OVERLAP_MINUTES',
   vmdrSnapshotEveryHours: 'QUALYS_VMDR_SNAPSHOT_EVERY_HOURS',
   vmdrTimeoutSeconds: 'QUALYS_VMDR_TIMEOUT_SECONDS',
   kbApiVersion: 'QUALYS_KB_API_VERSION',
   kbExtraParams: 'QUALYS_KB_EXTRA_PARAMS',
+  kbShowDisabledFlag: 'QUALYS_KB_SHOW_DISABLED_FLAG',
+  kbShowSupportedModules: 'QUALYS_KB_SHOW_SUPPORTED_MODULES',
+  kbShowPciReasons: 'QUALYS_KB_SHOW_PCI_REASONS',
   kbOverlapMinutes: 'QUALYS_KB_OVERLAP_MINUTES',
   kbSnapshotEveryHours: 'QUALYS_KB_SNAPSHOT_EVERY_HOURS',
   kbTimeoutSeconds: 'QUALYS_KB_TIMEOUT_SECONDS',
@@ -400,13 +318,230 @@ export const ENV = {
   logLevel: 'QEXPORT_LOG_LEVEL',
   /** Set by the stack on a listed tenant's functions: added to their metrics as the `Tenant` dimension. */
   tenant: 'QEXPORT_TENANT',
+  /** Set by the stack on the exporters, read by functions/lambda-heap.sh (the exec wrapper). */
+  semiSpaceMb: 'QEXPORT_SEMI_SPACE_MB',
+  lambdaExecWrapper: 'AWS_LAMBDA_EXEC_WRAPPER',
   // Outbound proxy for Qualys and IdP calls (the conventional names; the lowercase spelling wins when both are set)
   httpsProxy: 'HTTPS_PROXY',
   httpProxy: 'HTTP_PROXY',
   noProxy: 'NO_PROXY',
 } as const;
 
+/**
+ * Host List Detection parameters the exporter always sends, each from a setting with a documented default: the
+ * API's own defaults are undocumented or differ between peers (qualys-vmdr-kb.md §1.3).
+ */
+export const VMDR_FLAGS = [
+  {
+    param: 'show_igs',
+    env: ENV.vmdrShowIgs,
+    dflt: '0',
+    about: 'include Information Gathered detections',
+  },
+  {
+    param: 'include_ignored',
+    env: ENV.vmdrIncludeIgnored,
+    dflt: '1',
+    about: 'include ignored detections (IS_IGNORED says which)',
+  },
+  {
+    param: 'include_disabled',
+    env: ENV.vmdrIncludeDisabled,
+    dflt: '1',
+    about: 'include detections of disabled QIDs (IS_DISABLED says which)',
+  },
+  {
+    param: 'show_results',
+    env: ENV.vmdrShowResults,
+    dflt: '1',
+    about: "include each detection's RESULTS text",
+  },
+  {
+    param: 'show_qds',
+    env: ENV.vmdrShowQds,
+    dflt: '1',
+    about: 'include the Qualys Detection Score (QDS)',
+  },
+  {
+    param: 'show_qds_factors',
+    env: ENV.vmdrShowQdsFactors,
+    dflt: '0',
+    about: 'include the factors behind each QDS',
+  },
+  { param: 'show_tags', env: ENV.vmdrShowTags, dflt: '1', about: "include each host's asset tags" },
+  {
+    param: 'show_asset_id',
+    env: ENV.vmdrShowAssetId,
+    dflt: '1',
+    about: "include each host's ASSET_ID",
+  },
+  {
+    param: 'show_reopened_info',
+    env: ENV.vmdrShowReopenedInfo,
+    dflt: '1',
+    about: 'include when detections were reopened',
+  },
+] as const;
+
+/** KnowledgeBase parameters the exporter always sends (details=All besides). */
+export const KB_FLAGS = [
+  {
+    param: 'show_disabled_flag',
+    env: ENV.kbShowDisabledFlag,
+    dflt: '1',
+    about: 'say which QIDs are disabled',
+  },
+  {
+    param: 'show_supported_modules_info',
+    env: ENV.kbShowSupportedModules,
+    dflt: '1',
+    about: 'list the modules that detect each QID',
+  },
+  {
+    param: 'show_pci_reasons',
+    env: ENV.kbShowPciReasons,
+    dflt: '1',
+    about: 'explain PCI pass/fail per QID',
+  },
+] as const;
+
+/** Parameters the exporter owns: a QUALYS_*_EXTRA_PARAMS setting may not set them. */
+export const OWNED_XML_PARAMS = [
+  'action',
+  'id_min',
+  'id_max',
+  'ids',
+  'truncation_limit',
+  'output_format',
+  'echo_request',
+  'details',
+  'vm_processed_after',
+  'vm_processed_before',
+  'last_modified_after',
+  'last_modified_before',
+] as const;
+
 export type Env = Record<string, string | undefined>;
+
+/**
+ * The configuration reference: one row per ENV entry, from which docs/configuration.md is generated
+ * (`npm run docs:gen`; test/unit/config-docs.test.ts fails when a name has no row or the page is stale).
+ * A row is `[section, default, allowed values, meaning]`; the allowed values of a whole number that loadConfig
+ * parses are `[min, max]`, which the test checks against the parser. Adding a variable: one line here.
+ */
+export type EnvSection =
+  | 'Qualys platform and credentials'
+  | 'Token checks'
+  | 'PCI Merchant'
+  | 'HTTP'
+  | 'CertView'
+  | 'EDR'
+  | 'VMDR Mobile'
+  | 'VMDR host detections'
+  | 'KnowledgeBase'
+  | 'Output'
+  | 'Logging'
+  | 'Proxy'
+  | 'Lambda (set by the stack)';
+export type EnvRow = readonly [
+  section: EnvSection,
+  dflt: string,
+  allowed: string | readonly [number, number],
+  meaning: string,
+];
+
+// prettier-ignore
+export const ENV_REFERENCE: Readonly<Record<keyof typeof ENV, EnvRow>> = {
+  platform: ['Qualys platform and credentials', '—', 'US1…US4, EU1…EU3, IN, CA, AE, UK, AU, KSA', 'picks the gateway URL'],
+  gatewayUrl: ['Qualys platform and credentials', 'from the platform', 'https URL (http on 127.0.0.1)', 'gateway origin (`/auth`, `/certview`, `/ioc`, `/sem`); overrides the platform'],
+  pciUrl: ['Qualys platform and credentials', '`https://pci-api.qualys.com`', 'https URL (http on 127.0.0.1)', 'PCI Merchant API origin'],
+  apiUrl: ['Qualys platform and credentials', 'from the platform (`qualysapi…`)', 'https URL (http on 127.0.0.1)', 'API server origin (host detections, KnowledgeBase); overrides the platform'],
+  vmAuthMethod: ['Qualys platform and credentials', '`basic`', 'basic, bearer', 'how vmdr-detections and knowledgebase authenticate: `basic` (the Qualys user `QUALYS_USERNAME`/`QUALYS_PASSWORD` on every call, with `X-Requested-With`, as every public client of these APIs does) or `bearer` (the gateway token: needs the gateway credentials, and a subscription where Qualys takes it on `/api/2.0` and later) ([credentials](credentials.md#api-server-credentials-host-detections-knowledgebase))'],
+  authMethod: ['Qualys platform and credentials', '`qualys-oidc`', 'qualys-oidc, qualys-oauth, qualys-basic, idp-password, idp-client-credentials', 'gateway auth: user-level client (`/auth/oidc`), subscription-level client (`/auth/oauth`), user and password, or an IdP grant. Needed only when a gateway module runs'],
+  clientId: ['Qualys platform and credentials', '—', 'text', 'OAuth client id (qualys-oidc, qualys-oauth, idp-*)'],
+  clientSecret: ['Qualys platform and credentials', '—', 'at least 8 characters', 'OAuth client secret (qualys-oidc, qualys-oauth, idp-client-credentials)'],
+  username: ['Qualys platform and credentials', '—', 'text', 'user (qualys-basic, idp-password; and the API server modules with `QUALYS_VM_AUTH_METHOD=basic`)'],
+  password: ['Qualys platform and credentials', '—', 'at least 8 characters', 'password (qualys-basic, idp-password, the API server modules)'],
+  tokenUrl: ['Qualys platform and credentials', '—', 'https URL', 'IdP token endpoint (idp-*)'],
+  scope: ['Qualys platform and credentials', '`openid profile`', 'text', 'IdP scope (idp-*)'],
+  jwksUrl: ['Token checks', '—', 'https URL', "verify the token's signature against this JWKS (jose)"],
+  issuer: ['Token checks', '—', 'text', "the token's required `iss`"],
+  audience: ['Token checks', '—', 'text', "the token's required `aud`"],
+  maxTokenLifetime: ['Token checks', '`86400`', [60, 2592000], 'refuse tokens claiming a longer life (seconds)'],
+  timeoutMs: ['HTTP', '`60000`', [1000, 900000], 'per-request timeout, stalled bodies included (ms)'],
+  maxRetries: ['HTTP', '`5`', [0, 20], 'retries for network errors, 5xx, malformed bodies and token requests (rate-limit waits: 20)'],
+  concurrency: ['HTTP', '`2`', [1, 16], "requests in flight per module (Qualys's usual limit is 2); never more than the server's `X-Concurrency-Limit-Limit`"],
+  rateReserve: ['HTTP', '`10`', [0, 100000], "pacing per endpoint: when `X-RateLimit-Remaining` falls to this many, the calls left are spread over the rest of the window, and with none left the client waits for the reset instead of being blocked (a 409 1965 can cost hours). At most half the window's limit"],
+  rateLimitFallbackSeconds: ['HTTP', '`3601`', [1, 604800], 'wait after a 409 1965 that states no wait (no `SECONDS_TO_WAIT`, no header, even on a repeated call)'],
+  pciAuthMethod: ['PCI Merchant', '`basic`', 'basic, idp-password, idp-client-credentials', "PCI Merchant's own auth. Needed only when pci-scans runs"],
+  pciUsername: ['PCI Merchant', '—', 'text', 'PCI Merchant account (basic) or IdP user (idp-password)'],
+  pciPassword: ['PCI Merchant', '—', 'at least 8 characters', 'its password'],
+  pciTokenUrl: ['PCI Merchant', '—', 'https URL', 'IdP token endpoint for PCI (idp-*); the JWT is obtained and cached in-process'],
+  pciClientId: ['PCI Merchant', '—', 'text', 'IdP client id for PCI (idp-*)'],
+  pciClientSecret: ['PCI Merchant', '—', 'at least 8 characters', 'IdP client secret for PCI (idp-client-credentials)'],
+  pciScope: ['PCI Merchant', '`openid profile`', 'text', 'IdP scope for PCI (idp-*)'],
+  pciPageSize: ['PCI Merchant', '`1000`', [1, 1000], 'PCI `limit` per page'],
+  certviewApiVersion: ['CertView', '`v2`', 'v1, v2, v2.1, v2.2, …', 'the version in the path; v1 is capped at 10,000 results'],
+  certviewAssetType: ['CertView', '`ALL`', 'ALL, MANAGED, UNMANAGED, …', 'sent as `assetType`; `ALL` includes certificates on unmanaged (external) assets'],
+  certviewPageSize: ['CertView', '`200`', [1, 200], 'certificates per page'],
+  certviewFilter: ['CertView', '—', 'JSON object or QQL', 'a v2 filter object as JSON, or a v1 QQL string'],
+  certviewIncludes: ['CertView', '—', 'comma-separated', 'e.g. `ASSET_INTERFACES`'],
+  edrFilter: ['EDR', '—', 'QQL without a time field', 'ANDed with the time window, e.g. `type:MUTEX`'],
+  edrTimeField: ['EDR', '`event.datetime`', 'event.datetime, event.eventProcessedTime', "what a window (and its ascending sort) is on: the agent's event time, or when Qualys processed it. Agents that upload later than the overlap are missed by `event.datetime` windows; processed-time windows catch them"],
+  edrPageSize: ['EDR', '`1000`', [1, 5000], 'events per page'],
+  edrOverlapMinutes: ['EDR', '`10`', [0, 1440], 'each window starts this much before the last one ended (late events); overlap ids are deduplicated'],
+  edrInitialLookbackHours: ['EDR', '`24`', [1, 2160], "the first run's window"],
+  mobileTruncationLimit: ['VMDR Mobile', '`1000`', [1, 1000000], 'assets per batch'],
+  mobileDetectionUpdatedSince: ['VMDR Mobile', '—', 'YYYY-MM-DDTHH:MM:SSZ', 'a fixed floor: snapshots list only detections updated since it; in incremental mode the first snapshot starts there and no increment reaches before it. Changing it (or the include fields) makes the next incremental run a snapshot'],
+  mobileIncludeFields: ['VMDR Mobile', '—', 'text', 'passed as `includeFields`'],
+  mobileMode: ['VMDR Mobile', '`snapshot`', 'snapshot, incremental', '`snapshot`: every run lists every asset. `incremental`: the first run is a snapshot; each later run lists only the assets with a detection updated since the previous complete run started, minus the overlap. `mobile_assets_latest` is the current state of each asset either way ([querying](querying.md#vmdr-mobile-snapshots-and-increments))'],
+  mobileOverlapMinutes: ['VMDR Mobile', '`60`', [0, 10080], 'incremental: each increment starts this long before the previous run started'],
+  mobileSnapshotEveryHours: ['VMDR Mobile', '`168`', [0, 8784], 'incremental: a run is a full snapshot again once the last one started this long ago (0 = only the first run)'],
+  vmdrApiVersion: ['VMDR host detections', '`auto`', 'auto, 5.0, 4.0, 3.0, 2.0', "Host List Detection's version in the path: `auto` tries the newest the tenant serves (a 404 to the run's first request moves on to the next older); 5.0 adds `UNIQUE_VULN_ID`"],
+  vmdrMode: ['VMDR host detections', '`incremental`', 'incremental, snapshot', "`incremental`: hosts whose scan results were processed since the previous complete run started, minus the overlap (`vm_processed_after`; `vm_processed_before` = this run's start), each with all its detections; a full snapshot on the first run, after a filter change and every `QUALYS_VMDR_SNAPSHOT_EVERY_HOURS`. `snapshot`: every run lists every host ([querying](querying.md#vmdr-host-detections-and-the-knowledgebase))"],
+  vmdrOverlapMinutes: ['VMDR host detections', '`60`', [0, 10080], 'incremental: each increment starts this long before the previous run started'],
+  vmdrSnapshotEveryHours: ['VMDR host detections', '`168`', [0, 8784], 'incremental: a full snapshot again once the last one started this long ago (0 = only the first run); only snapshots drop purged hosts and hosts whose detections are all gone'],
+  vmdrTruncationLimit: ['VMDR host detections', '`1000`', [0, 1000000], 'hosts per response (`truncation_limit`; 0 = no truncation: one response, streamed and resumable by host id)'],
+  vmdrStatus: ['VMDR host detections', '`New,Active,Fixed,Re-Opened`', 'a comma-separated subset', 'detection states listed (`status`); Fixed is what closes a finding downstream'],
+  vmdrShowIgs: ['VMDR host detections', '`0`', '0, 1', '`show_igs`: 1 adds Information Gathered detections (often hundreds per host)'],
+  vmdrIncludeIgnored: ['VMDR host detections', '`1`', '0, 1', '`include_ignored` (`IS_IGNORED` says which)'],
+  vmdrIncludeDisabled: ['VMDR host detections', '`1`', '0, 1', '`include_disabled` (`IS_DISABLED` says which)'],
+  vmdrShowResults: ['VMDR host detections', '`1`', '0, 1', "`show_results`: each detection's `RESULTS` text, kept exactly (can be megabytes)"],
+  vmdrShowQds: ['VMDR host detections', '`1`', '0, 1', '`show_qds`: the Qualys Detection Score'],
+  vmdrShowQdsFactors: ['VMDR host detections', '`0`', '0, 1', '`show_qds_factors`'],
+  vmdrShowTags: ['VMDR host detections', '`1`', '0, 1', "`show_tags`: each host's asset tags"],
+  vmdrShowAssetId: ['VMDR host detections', '`1`', '0, 1', '`show_asset_id`'],
+  vmdrShowReopenedInfo: ['VMDR host detections', '`1`', '0, 1', '`show_reopened_info`'],
+  vmdrExtraParams: ['VMDR host detections', '—', '`key=value&key=value`', "further Host List Detection parameters sent with every request (e.g. `severities=3-5&tag_set_include=123`); the exporter's own are refused"],
+  vmdrTimeoutSeconds: ['VMDR host detections', '`900`', [1, 3600], 'per-request timeout in seconds (a page of 1,000 hosts can take minutes); a body that times out is read on from the last host written'],
+  kbApiVersion: ['KnowledgeBase', '`auto`', 'auto, 4.0, 3.0, 2.0', 'the version in the path: `auto` tries the newest the tenant serves'],
+  kbOverlapMinutes: ['KnowledgeBase', '`1440`', [0, 43200], 'each increment asks `last_modified_after` = the newest `LAST_SERVICE_MODIFICATION_DATETIME` seen, minus this'],
+  kbSnapshotEveryHours: ['KnowledgeBase', '`168`', [0, 8784], 'a full read again once the last one started this long ago (0 = only the first run)'],
+  kbShowDisabledFlag: ['KnowledgeBase', '`1`', '0, 1', '`show_disabled_flag` (`details=All` is always sent)'],
+  kbShowSupportedModules: ['KnowledgeBase', '`1`', '0, 1', '`show_supported_modules_info`'],
+  kbShowPciReasons: ['KnowledgeBase', '`1`', '0, 1', '`show_pci_reasons`'],
+  kbExtraParams: ['KnowledgeBase', '—', '`key=value&key=value`', 'further KnowledgeBase parameters (e.g. `show_qid_change_log=1`)'],
+  kbTimeoutSeconds: ['KnowledgeBase', '`1800`', [1, 7200], 'per-request timeout in seconds (a full `details=All` read is hundreds of MB; peers needed 10 minutes)'],
+  prefix: ['Output', '`qualys`', "letters, digits, `!_.*'()/-`; no `.`, `..` or empty segment", "key prefix (the CLI's `--out s3://bucket/prefix` sets it)"],
+  partMaxBytes: ['Output', '`67108864`', [1024, 4294967296], 'roll to a new part after this many uncompressed bytes'],
+  partMaxRecords: ['Output', '`500000`', [1, 100000000], '… or this many records'],
+  xmlSubPageKb: ['Output', '`1024`', [1, 65536], 'XML listings hand records to the sink in groups of about this much XML, and may checkpoint between them, inside a response'],
+  gzipLevel: ['Output', '`6`', [1, 9], 'gzip level of the data parts, 1 (least CPU) to 9 (fewest bytes) ([benchmarks](benchmarks.md#gzip-level))'],
+  bucket: ['Lambda (set by the stack)', '—', 'bucket name', 'the bucket'],
+  tokenSecretId: ['Lambda (set by the stack)', '—', 'secret id', 'gateway modules: the token secret'],
+  credentialsSecretId: ['Lambda (set by the stack)', '—', 'secret id', 'gateway modules: the credentials secret ([credentials](credentials.md))'],
+  pciCredentialsSecretId: ['Lambda (set by the stack)', '—', 'secret id', 'pci-scans only: the PCI Merchant credentials secret'],
+  vmCredentialsSecretId: ['Lambda (set by the stack)', '—', 'secret id', 'vmdr-detections and knowledgebase with `QUALYS_VM_AUTH_METHOD=basic`: the VM credentials secret'],
+  tokenRefreshFunction: ['Lambda (set by the stack)', '—', 'function name', 'what exporters invoke on a 401'],
+  refreshMarginMinutes: ['Lambda (set by the stack)', '`60`', '0–1440', 'token-refresh: refresh when the token expires within this many minutes'],
+  logLevel: ['Logging', '`info` (CLI: silent)', 'debug, info, warn, error', 'JSON log lines at this level and above; anything else is a configuration error'],
+  tenant: ['Lambda (set by the stack)', '—', "1–64 letters, digits, `.`, `_`, `-`", "a listed tenant's id: added to its functions' metrics as the `Tenant` dimension"],
+  semiSpaceMb: ['Lambda (set by the stack)', '`16`', '1–256', "exporters: V8's semi-space for the exec wrapper instead of the runtime's memory ÷ 20 ([operations](operations.md#memory-how-the-exporters-node-is-started))"],
+  lambdaExecWrapper: ['Lambda (set by the stack)', '`/var/task/lambda-heap.sh`', 'path', 'exporters: the wrapper that starts node with that semi-space'],
+  httpsProxy: ['Proxy', '—', '`http://[user:password@]host:port`', 'proxy for Qualys and IdP requests (a bare `host:port` means http); the lowercase `https_proxy` wins when both are set'],
+  httpProxy: ['Proxy', '—', '`http://[user:password@]host:port`', 'proxy for http:// targets, and for https:// ones when HTTPS_PROXY is unset'],
+  noProxy: ['Proxy', '—', '`host`, `.domain`, `*.domain`, `host:port`, `*`', 'hosts reached directly'],
+};
 
 /**
  * Collects every configuration problem instead of stopping at the first, so an operator fixes them all in one
@@ -516,6 +651,21 @@ function isoDate(env: Env, name: string): string | undefined {
     throw new ConfigError(`${name} must look like YYYY-MM-DDTHH:MM:SSZ, got '${v}'`);
   }
   return v;
+}
+
+/**
+ * The problem with a key prefix (leading and trailing '/' already removed), or undefined: the characters S3
+ * keys, local paths and Glue locations all take without escaping, and no empty, '.' or '..' segment (a local
+ * export would leave its directory; S3 would keep a literal '..' no reader expects).
+ */
+export function prefixProblem(prefix: string): string | undefined {
+  if (prefix === '') return undefined;
+  if (!/^[A-Za-z0-9!_.*'()/-]+$/.test(prefix))
+    return "may contain only letters, digits and !_.*'()/- characters";
+  const segments = prefix.split('/');
+  if (segments.some((s) => s === '')) return "must not contain an empty segment ('//')";
+  if (segments.some((s) => s === '.' || s === '..')) return "must not contain a '.' or '..' segment";
+  return undefined;
 }
 
 /**
@@ -769,11 +919,8 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
   const timeField = p.take(() => edrTimeField(env), 'event.datetime' as EdrTimeField);
   const prefix = p.take(() => {
     const v = (str(env, ENV.prefix) ?? 'qualys').replace(/^\/+|\/+$/g, '');
-    if (v && !/^[A-Za-z0-9!_.*'()/-]+$/.test(v)) {
-      throw new ConfigError(
-        `${ENV.prefix} may contain only letters, digits and !_.*'()/- characters, got '${v}'`,
-      );
-    }
+    const problem = prefixProblem(v);
+    if (problem) throw new ConfigError(`${ENV.prefix} ${problem}, got '${v}'`);
     return v;
   }, 'qualys');
   const includes = str(env, ENV.certviewIncludes);

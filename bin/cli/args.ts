@@ -1,6 +1,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../../shared/errors';
 
+/** Stands in for a text argument while parseArgs runs (a character no command line holds). */
+const TEXT = String.fromCharCode(0);
+
 /** Flags renamed because Node.js intercepts them: old spelling → new one. */
 const RENAMED: Record<string, string> = { 'env-file': 'dotenv' };
 
@@ -20,12 +23,17 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
     if (renamed) {
       throw new ConfigError(
         `--${m![1]} is now --${renamed} (Node.js itself reads --${m![1]} from every command line); ` +
-          `use 'qexport ${command} --${renamed} FILE'`,
+          (options[renamed]
+            ? `use 'qexport ${command} --${renamed} FILE'`
+            : `qexport ${command} takes no --${renamed}; export, token, state and query do`),
       );
     }
   }
   // `--seed -1`: parseArgs would read -1 as an option; a string flag followed by a negative number takes it as
   // its value, so the flag's own check can say what is wrong with it.
+  // A word starting with '-' that holds whitespace is text, not a flag (SQL opening with a '-- comment'): it
+  // stands in as a placeholder while parseArgs runs, and is put back after.
+  const texts: string[] = [];
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -34,10 +42,15 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
     if (name && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
       args.push(`${a}=${next}`);
       i++;
+    } else if (/^-/.test(a) && /\s/.test(a) && !/^--?[\w-]+=/.test(a)) {
+      args.push(`${TEXT}${texts.push(a) - 1}`);
     } else args.push(a);
   }
+  const restore = (v: string) =>
+    v.startsWith(TEXT) && /^\d+$/.test(v.slice(TEXT.length)) ? texts[Number(v.slice(TEXT.length))]! : v;
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+    return { ...parsed, positionals: parsed.positionals.map(restore) };
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     const ambiguous = /Option '(-\w, )?(--[\w-]+)[^']*' argument is ambiguous/.exec(msg);

@@ -1,4 +1,4 @@
-import { dirname } from 'node:path';
+import { basename, dirname, relative } from 'node:path';
 import { localAuth } from '../../shared/app/build-client';
 import { loadConfig, MODULES, type Env } from '../../shared/config';
 import { newRunId } from '../../shared/export/engine';
@@ -127,9 +127,11 @@ export async function demoCommand(argv: string[]): Promise<number> {
 
     // Cross-check every manifest against what the simulator holds.
     let mismatches = 0;
+    const manifests: Manifest[] = [];
     for (const o of outcomes) {
       if (!o.result?.manifestKey) continue;
       const manifest = (await target.store.getJson(o.result.manifestKey)) as Manifest;
+      manifests.push(manifest);
       const module = o.row.module as (typeof MODULES)[number];
       const expected = count(sim.expectedIds(module, expectedOptions(module, manifest.range)));
       const ok = expected === manifest.totals.records;
@@ -149,10 +151,39 @@ export async function demoCommand(argv: string[]): Promise<number> {
         );
       }
     }
+    const root = target.store.describe(demoPrefix);
+    // A part to look into: EDR's (the largest module), or any.
+    const part = (manifests.find((m) => m.module === 'edr-events') ?? manifests[0])?.parts[0]?.key;
+    if (target.kind === 'dir' && !failed.length) {
+      process.stdout.write(
+        `look at the data:\n` +
+          `  ${selfCommand()} query ${shellWord(root)} ${shellWord(DEMO_QUERY)}\n` +
+          `  ${selfCommand()} query ${shellWord(root)}      (interactive: SQL from stdin; see docs/querying.md)\n` +
+          (part ? `  zcat ${shellWord(target.store.describe(part))} | head -n 2\n` : ''),
+      );
+    }
     return failed.length || mismatches ? 3 : 0;
   } finally {
     await sim.close();
   }
+}
+
+/** What the demo suggests running on its output: the complete EDR events by type. */
+const DEMO_QUERY =
+  'SELECT type, count(*) AS events FROM edr_events_complete GROUP BY type ORDER BY events DESC';
+
+/** How the user can start qexport again: as they started it (npm run / npx, a linked bin, or the launcher's path). */
+function selfCommand(): string {
+  if (process.env.npm_lifecycle_event || process.env.npm_command) return 'npx qexport';
+  const launcher = process.argv[1] ?? '';
+  if (basename(launcher) === 'qexport') return 'qexport';
+  const rel = relative(process.cwd(), launcher);
+  return `node ${shellWord(rel && !rel.startsWith('..') ? rel : launcher)}`;
+}
+
+/** A word the shell passes through unchanged: as it is when safe, else single-quoted. */
+export function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 function count(it: Iterable<unknown>): number {

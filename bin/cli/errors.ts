@@ -28,15 +28,36 @@ export function causeCode(err: unknown): string | undefined {
   return found;
 }
 
+/** What a network error code means, in words (Node's, undici's and OpenSSL's codes a user meets). */
+export function describeNetworkCode(code: string): string | undefined {
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND') return 'host not found (DNS)';
+  if (code === 'EAI_AGAIN') return 'DNS lookup failed (temporary)';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
+  if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'connection timed out';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'response timed out';
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return 'network unreachable';
+  if (code === 'CERT_HAS_EXPIRED') return 'TLS certificate expired';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'TLS certificate does not name this host';
+  if (code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN')
+    return 'TLS certificate is self-signed';
+  if (code.startsWith('UNABLE_TO_') || code.startsWith('CERT_')) return 'TLS certificate not trusted';
+  if (code.startsWith('ERR_SSL_') || code === 'EPROTO') return 'TLS handshake failed';
+  return undefined;
+}
+
 /**
  * One line for an error: its message with line breaks folded and secrets masked; when the message is only
- * the generic "fetch failed" (or does not name the cause), the cause's code is added.
+ * the generic "fetch failed" (or does not name the cause), the cause is added, in words and as its code
+ * ("connection refused, ECONNREFUSED").
  */
 export function oneLine(err: unknown): string {
   const raw = err instanceof Error ? err.message : String(err);
   let msg = raw.replace(/\s*\n\s*/g, ' ').trim();
   const code = causeCode(err);
-  if (code && !msg.includes(code)) msg += ` (${code})`;
+  const words = code ? describeNetworkCode(code) : undefined;
+  if (code && !msg.includes(code)) msg += ` (${words ? `${words}, ` : ''}${code})`;
+  else if (code && words && !msg.includes(words)) msg = msg.replace(`(${code})`, `(${words}, ${code})`);
   return redact(msg);
 }
 

@@ -22,7 +22,9 @@ import { createLogger, parseLogLevel, silentLogger } from '../../shared/log';
 import { getModule } from '../../shared/modules';
 import type { TimeWindow } from '../../shared/modules/types';
 import { parseWindow } from '../../shared/export/window';
+import { checkRunId } from '../../shared/export/run-id';
 import { parseFlags } from './args';
+import { failFastFetch, targetsOf } from './network';
 import { cliEnv } from './dotenv';
 import { watchInterrupts } from './interrupt';
 import type { ProgressReporter } from './progress';
@@ -32,7 +34,7 @@ import { openOutput } from './stores';
 const HELP = `qexport export <module|all> [options]
 
 Exports one module (or all six) from a real Qualys tenant. Configuration comes from environment variables
-(or a dotenv file); see the README's configuration reference. An interrupted run resumes from its checkpoint
+(or a dotenv file); see docs/configuration.md. An interrupted run resumes from its checkpoint
 when the same command is run again.
 
 Options:
@@ -40,7 +42,8 @@ Options:
                                    (AWS_REGION or AWS_DEFAULT_REGION, AWS_PROFILE or keys, AWS_ENDPOINT_URL_S3)
   --dotenv FILE                    read variables from FILE (default ./.env when present); real env wins
                                    (formerly --env-file, which Node.js itself intercepts)
-  --run-id ID                      name the run (default: timestamp + random suffix)
+  --run-id ID                      name the run (default: timestamp + random suffix): letters, digits, '.',
+                                   '_' and '-', starting with a letter or digit, no '..', at most 80
   --from TIME --to TIME            backfill: export exactly this window (edr-events only; ISO times, e.g.
                                    2026-11-01T00:00:00Z). The scheduled window is left where it is; a window
                                    that overlaps what earlier runs covered is refused (it would write twice)
@@ -50,7 +53,8 @@ Qualys and IdP requests go through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY list
 
 Exit codes: 0 done; 2 usage, configuration or AWS setup problem (nothing was exported; the message names the
 fix); 3 the export or its token request failed (the message says whether a checkpoint was kept);
-130 interrupted (SIGINT, Ctrl-C), 143 terminated (SIGTERM): the message says where the checkpoint is.
+130 interrupted (SIGINT, Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP, or npx killed): the
+message says where the checkpoint is.
 
 Modules: ${MODULES.join(', ')}, or all
 `;
@@ -69,6 +73,22 @@ export function loadCliConfig(env: Env, modules: readonly ModuleName[]) {
   if (needsApi(modules) && vmAuth === 'basic') p.take(() => loadVmCredentials(env));
   p.throwIfAny();
   return config!;
+}
+
+/**
+ * A time flag (--from, --to): an ISO 8601 time with its zone (2026-11-01T00:00:00Z, …+02:00) or a date
+ * (2026-11-01, midnight UTC). Without a zone the time would be read in this machine's zone: refused.
+ */
+export function timeFlag(name: string, value: string): number {
+  const iso = /^\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:?\d\d))?$/i;
+  const ms = Date.parse(value);
+  if (!iso.test(value.trim()) || Number.isNaN(ms)) {
+    throw new ConfigError(
+      `--${name} must be an ISO 8601 time with its zone, e.g. 2026-11-01T00:00:00Z, or a date (2026-11-01, ` +
+        `midnight UTC), got '${value}'`,
+    );
+  }
+  return ms;
 }
 
 /** The CLI's logger: QEXPORT_LOG_LEVEL when set (JSON lines), otherwise silent (progress and summary speak). */
@@ -97,20 +117,23 @@ export async function exportCommand(argv: string[]): Promise<number> {
   }
   const which = positionals[0]!;
   const modules: ModuleName[] = which === 'all' ? [...MODULES] : [getModule(which).name];
-  if (values['run-id'] !== undefined && !/^[A-Za-z0-9._-]{1,80}$/.test(values['run-id'])) {
-    throw new ConfigError(`--run-id may contain only letters, digits, '.', '_' and '-' (1-80 characters)`);
-  }
+  if (values['run-id'] !== undefined) checkRunId(values['run-id'], '--run-id');
 
   let backfill: TimeWindow | undefined;
   if (values.from !== undefined || values.to !== undefined) {
     if (values.from === undefined || values.to === undefined)
-      throw new ConfigError('a backfill needs both --from and --to');
+      throw new ConfigError(
+        `a backfill needs both --from and --to (missing ${values.from === undefined ? '--from' : '--to'})`,
+      );
     if (modules.length !== 1 || !getModule(modules[0]!).startBackfill)
       throw new ConfigError(
         `--from/--to backfill a time window: only edr-events reads by window (not ${which}); snapshots have no window`,
       );
+    const from = timeFlag('from', values.from);
+    const to = timeFlag('to', values.to);
+    if (from >= to) throw new ConfigError(`--from (${values.from}) must be before --to (${values.to})`);
     backfill = parseWindow({ from: values.from, to: values.to }, '--from/--to');
-    if (Date.parse(backfill.to) > Date.now())
+    if (to > Date.now())
       throw new ConfigError(`--to (${values.to}) is in the future: a backfill covers the past only`);
   }
 
@@ -124,7 +147,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
   await target.preflight(stateKeys.map((s) => s.key));
 
   const logger = cliLogger(env);
-  const fetch = proxyAwareFetch(env);
+  // Nothing listening, no such host, a certificate refused: said at once, naming the URL (not after retries).
+  const fetch = failFastFetch(proxyAwareFetch(env), targetsOf(config, env));
   // Gateway credentials only when a gateway module runs; PCI Merchant credentials only for pci-scans.
   const auth = localAuth({ env, config, modules, fetch, logger });
   // Fail fast on bad credentials or an unreachable Qualys, before any module starts.

@@ -5,17 +5,18 @@ import type { OutputTarget } from './stores';
 /** What every lease this process takes starts with (`cli:<host>:<pid>:`; see localOwner). */
 const OUR_LEASES = localOwnerPrefix();
 
-type Sig = 'SIGINT' | 'SIGTERM';
+type Sig = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 
 /** Exit codes on a signal: 128 + the signal number, as shells report them. */
-export const SIGNAL_EXIT: Record<Sig, number> = { SIGINT: 130, SIGTERM: 143 };
+export const SIGNAL_EXIT: Record<Sig, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
 /**
  * How long the first signal waits for the runs to stop at a page boundary (store the open part, write the
  * checkpoint, release the lease) before stopping at once. SIGTERM comes from service managers that follow
- * with SIGKILL after about 10 s (docker stop), so it waits less.
+ * with SIGKILL after about 10 s (docker stop), so it waits less; so does SIGHUP (a closed terminal, or the npm
+ * process that started qexport gone: see launcher.ts).
  */
-export const GRACE_MS: Record<Sig, number> = { SIGINT: 30_000, SIGTERM: 8_000 };
+export const GRACE_MS: Record<Sig, number> = { SIGINT: 30_000, SIGTERM: 8_000, SIGHUP: 8_000 };
 
 export interface InterruptOptions {
   target: OutputTarget;
@@ -34,19 +35,20 @@ export interface InterruptOptions {
 }
 
 export interface Interrupts {
-  /** Aborted on the first SIGINT/SIGTERM: pass it to the runs so they stop at the next page boundary. */
+  /** Aborted on the first SIGINT/SIGTERM/SIGHUP: pass it to the runs so they stop at the next page boundary. */
   signal: AbortSignal;
   /** The signal received, if any. */
   received(): Sig | undefined;
   /**
    * After the runs stopped: says where each checkpoint is, removes leftover temporary files and exits with
-   * 130 (SIGINT) or 143 (SIGTERM). Returns only when no signal was received (then it removes the handlers).
+   * 130 (SIGINT), 143 (SIGTERM) or 129 (SIGHUP). Returns only when no signal was received (then it removes the
+   * handlers).
    */
   settle(): Promise<void>;
 }
 
 /**
- * SIGINT/SIGTERM handling for the commands that export. The first signal asks the runs to stop at the next
+ * SIGINT/SIGTERM/SIGHUP handling for the commands that export. The first signal asks the runs to stop at the next
  * page boundary: the engine stores the open part, writes the checkpoint and releases the module's lease, so
  * the same command resumes at once. If they have not stopped within the grace period, or on a second signal,
  * the CLI stops at once: every checkpoint on disk is still consistent (written only after the data it covers),
@@ -137,8 +139,10 @@ export function watchInterrupts(opts: InterruptOptions): Interrupts {
   };
   const onInt = () => handler('SIGINT');
   const onTerm = () => handler('SIGTERM');
+  const onHup = () => handler('SIGHUP');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  process.on('SIGHUP', onHup);
   return {
     signal: controller.signal,
     received: () => got,
@@ -146,6 +150,7 @@ export function watchInterrupts(opts: InterruptOptions): Interrupts {
       if (got) await exit(got, false);
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
+      process.off('SIGHUP', onHup);
     },
   };
 }

@@ -2,6 +2,8 @@ import { ConfigError } from '../../shared/errors';
 import { demoCommand } from './demo';
 import { errorLines } from './errors';
 import { exportCommand } from './export';
+import { watchLauncher } from './launcher';
+import { queryCommand } from './query';
 import { stateCommand } from './state';
 import { tokenCommand } from './token';
 
@@ -15,6 +17,9 @@ Usage:
   qexport token  [--dotenv FILE]                        obtain and check a token; prints method, subject, expiry
   qexport state  show <module|all> | reset <module> --yes [--all] [--out DIR|s3://…]
                                                      explain or clear a module's checkpoint
+  qexport query  <dir> ["<SQL>"] [--format table|csv|json|ndjson]
+                                                     SQL (DuckDB) over an output folder: the Athena tables
+                                                     and views; without SQL, statements from stdin
   qexport sim    [--port N] [--scale N] [--seed N] [--latency MS] [--fault ...]
                                                      run the Qualys API simulator
   qexport <command> --help                              details for one command
@@ -26,12 +31,15 @@ Exit codes:
   0    done
   2    usage, configuration or AWS setup problem: one line per problem, naming the fix; nothing was exported
   3    the export (or the token request before it) failed; the message says whether a checkpoint was kept
-  130  interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM): the message says where the checkpoint is,
-       unfinished temporary files are removed; run the same command again to resume
+  130  interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM); 129 hung up (SIGHUP, or npx killed): the
+       message says where the checkpoint is, unfinished temporary files are removed; run the same command
+       again to resume
 `;
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // Started by npx / npm run: stop when npm is killed (npm does not pass signals on; see launcher.ts).
+  watchLauncher();
   try {
     switch (cmd) {
       case 'demo':
@@ -42,6 +50,8 @@ export async function main(argv: string[]): Promise<number> {
         return await tokenCommand(rest);
       case 'state':
         return await stateCommand(rest);
+      case 'query':
+        return await queryCommand(rest);
       case 'sim': {
         const { runSimulatorCli } = await import('../../test/sim/cli');
         return await runSimulatorCli(rest);
@@ -54,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
         return cmd === undefined ? 2 : 0;
       default:
         throw new ConfigError(
-          `unknown command '${cmd}' (expected demo, export, token, state or sim; see 'qexport --help')`,
+          `unknown command '${cmd}' (expected demo, export, token, state, query or sim; see 'qexport --help')`,
         );
     }
   } catch (err) {

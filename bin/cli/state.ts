@@ -5,6 +5,7 @@ import { ConfigError } from '../../shared/errors';
 import { getModule } from '../../shared/modules';
 import { parseFlags } from './args';
 import { cliEnv } from './dotenv';
+import { locateExportRoot } from './roots';
 import { openOutput } from './stores';
 
 const HELP = `qexport state show <module|all> [options]
@@ -18,7 +19,9 @@ reset   abandons the run in progress (its parts were never published and are del
         Asks for --yes before it changes anything.
 
 Options:
-  --out DIR | s3://bucket/prefix   where the exports are (default ./exports)
+  --out DIR | s3://bucket/prefix   where the exports are (default ./exports). show reads any local output
+                                   folder read-only: DIR/<prefix> (QEXPORT_PREFIX, default qualys), DIR
+                                   itself (a demo's folder, DIR/demo-<time>-<id>), or the one export in DIR
   --dotenv FILE                    read variables from FILE (QEXPORT_PREFIX, AWS settings)
   --json                           show: print the state files as JSON instead of sentences
   --all                            reset: also forget what earlier runs committed
@@ -53,10 +56,16 @@ export async function stateCommand(argv: string[]): Promise<number> {
   const modules: ModuleName[] = which === 'all' ? [...MODULES] : [getModule(which).name];
 
   const env = cliEnv(values.dotenv);
-  const target = await openOutput(values.out ?? 'exports', env);
+  // show only reads: it works on a read-only folder and creates nothing (reset writes).
+  const target = await openOutput(values.out ?? 'exports', env, { readOnly: action === 'show' });
   if (target.prefix !== undefined) env.QEXPORT_PREFIX = target.prefix;
   // Only the output prefix matters here: no Qualys settings or credentials are needed.
-  const config = loadConfig(env, { modules: [] });
+  let config = loadConfig(env, { modules: [] });
+  if (action === 'show' && target.kind === 'dir') {
+    // Any local output folder: the configured prefix under it, the folder itself (a demo's), or its one export.
+    const root = locateExportRoot(target.where, config.output.prefix, '--out');
+    config = { ...config, output: { ...config.output, prefix: root.prefix } };
+  }
   await target.preflight(modules.map((m) => stateKeyFor(config, m)));
 
   if (action === 'show') {

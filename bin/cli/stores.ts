@@ -1,5 +1,5 @@
 import { readdirSync, rmSync } from 'node:fs';
-import { mkdir, access, constants } from 'node:fs/promises';
+import { access, constants, mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Env } from '../../shared/config';
@@ -7,8 +7,10 @@ import { ConfigError } from '../../shared/errors';
 import { createDirStore, createS3Store } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
 import { s3SetupProblem } from './errors';
+import { parseOut } from './out';
 
 export interface OutputTarget {
+  kind: 'dir' | 's3';
   store: ObjectStore;
   /** Prefix from s3://bucket/prefix, when given. */
   prefix?: string;
@@ -49,13 +51,29 @@ function awsEnvFrom(env: Env): void {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 }
 
-/** `--out DIR` or `--out s3://bucket/prefix` → an ObjectStore. Checks a directory is writable up front. */
-export async function openOutput(out: string, env: Env = process.env): Promise<OutputTarget> {
-  if (out.startsWith('s3://')) {
-    const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(out);
-    if (!m) throw new ConfigError(`--out: '${out}' is not a valid s3://bucket[/prefix] location`);
-    const bucket = m[1]!;
-    const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
+export interface OpenOptions {
+  /** The flag that named the location, for messages (default --out). */
+  flag?: string;
+  /**
+   * Only read (state show): a directory must exist already and is never created or written to, so a read-only
+   * directory works. Default: the directory is created if needed and must be writable.
+   */
+  readOnly?: boolean;
+}
+
+/**
+ * `--out DIR` or `--out s3://bucket/prefix` → an ObjectStore. Anything else is refused naming the flag (see
+ * parseOut). Checks a directory is writable up front, or only that it exists and is readable with `readOnly`.
+ */
+export async function openOutput(
+  out: string,
+  env: Env = process.env,
+  opts: OpenOptions = {},
+): Promise<OutputTarget> {
+  const flag = opts.flag ?? '--out';
+  const location = parseOut(out, flag);
+  if (location.kind === 's3') {
+    const { bucket, prefix } = location;
     awsEnvFrom(env);
     const endpoint = process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
     // Region, credentials and endpoint come from the standard AWS environment.
@@ -63,9 +81,10 @@ export async function openOutput(out: string, env: Env = process.env): Promise<O
     const store = createS3Store({ s3, bucket });
     const setupProblem = (err: unknown, key?: string) => s3SetupProblem(err, { bucket, key, endpoint });
     return {
+      kind: 's3',
       store,
       prefix: prefix || undefined,
-      where: out,
+      where: `s3://${bucket}${prefix ? `/${prefix}` : ''}`,
       setupProblem,
       async preflight(keys) {
         for (const key of keys) {
@@ -83,16 +102,33 @@ export async function openOutput(out: string, env: Env = process.env): Promise<O
       sweepTempFiles: () => [],
     };
   }
-  const dir = resolve(out);
-  try {
-    await mkdir(dir, { recursive: true });
-    await access(dir, constants.W_OK);
-  } catch (err) {
-    const code = (err as { code?: string }).code ?? 'error';
-    throw new ConfigError(`--out: directory '${dir}' is not writable (${code})`);
+  const dir = resolve(location.path);
+  if (opts.readOnly) {
+    let isDir: boolean;
+    try {
+      isDir = (await stat(dir)).isDirectory();
+      await access(dir, constants.R_OK | constants.X_OK);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? 'error';
+      throw new ConfigError(
+        code === 'ENOENT'
+          ? `${flag}: directory '${dir}' does not exist (nothing was exported there; check the path)`
+          : `${flag}: directory '${dir}' is not readable (${code})`,
+      );
+    }
+    if (!isDir) throw new ConfigError(`${flag}: '${dir}' is not a directory`);
+  } else {
+    try {
+      await mkdir(dir, { recursive: true });
+      await access(dir, constants.W_OK);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? 'error';
+      throw new ConfigError(`${flag}: directory '${dir}' is not writable (${code})`);
+    }
   }
   const store = createDirStore(dir);
   return {
+    kind: 'dir',
     store,
     where: dir,
     async preflight(keys) {

@@ -12,6 +12,7 @@ import {
 } from '../../shared/config';
 import { ConfigError } from '../../shared/errors';
 import { parseFlags } from './args';
+import { failFastFetch, targetsOf } from './network';
 import { cliEnv } from './dotenv';
 import { oneLine } from './errors';
 import { cliLogger, loadCliConfig } from './export';
@@ -65,7 +66,7 @@ export async function tokenCommand(argv: string[]): Promise<number> {
   const config = loadCliConfig(env, modules);
   const gatewayMethod = gatewayWanted ? loadCredentials(env).method : undefined;
   const pciMethod = pciWanted ? loadPciCredentials(env).method : undefined;
-  const fetch = proxyAwareFetch(env);
+  const fetch = failFastFetch(proxyAwareFetch(env), targetsOf(config, env));
   const auth = localAuth({ env, config, modules, fetch, logger: cliLogger(env) });
   const out: string[] = [];
   let failed = false;

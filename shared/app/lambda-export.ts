@@ -16,6 +16,7 @@ import {
 import { ConfigError } from '../errors';
 import { DEFAULT_SAFETY_MS, runExport } from '../export/engine';
 import type { ExportInvocation, RunResult } from '../export/types';
+import { checkRunId } from '../export/run-id';
 import { parseWindow } from '../export/window';
 import type { Logger } from '../log';
 import { getModule } from '../modules';
@@ -66,10 +67,7 @@ export function parseExportEvent(event: unknown): ExportInvocation {
   if ('detail-type' in e || e.source === 'aws.events' || e.source === 'aws.scheduler') return {};
   const out: ExportInvocation = {};
   if (e.runId !== undefined) {
-    if (typeof e.runId !== 'string' || !/^[A-Za-z0-9._-]{1,80}$/.test(e.runId)) {
-      throw new ConfigError('event.runId must be 1-80 letters, digits, ".", "_" or "-"');
-    }
-    out.runId = e.runId;
+    out.runId = checkRunId(e.runId, 'event.runId');
   }
   if (e.owner !== undefined) {
     if (typeof e.owner !== 'string' || !/^[\x21-\x7e]{1,256}$/.test(e.owner)) {
@@ -85,7 +83,7 @@ export function parseExportEvent(event: unknown): ExportInvocation {
     if (!c || typeof c !== 'object' || typeof c.runId !== 'string' || !c.runId) {
       throw new ConfigError('event.continuation must be {"runId": "<the runId of the run to continue>"}');
     }
-    out.continuation = { runId: c.runId };
+    out.continuation = { runId: checkRunId(c.runId, 'event.continuation.runId') };
   }
   return out;
 }

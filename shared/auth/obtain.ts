@@ -1,5 +1,5 @@
 import type { Credentials, QualysEndpoints } from '../config';
-import { AuthError, ConfigError } from '../errors';
+import { AuthError, ConfigError, isQexportError } from '../errors';
 import { addSecret, redact } from '../log';
 import { backoffDelay } from '../qualys/backoff';
 import { classify, networkErrorKind, requestedWait, type Observation } from '../qualys/responses';
@@ -204,6 +204,8 @@ export async function obtainToken(
       obs = { type: 'response', status: res.status, headers: res.headers, text, auth: 'none' };
       why = `HTTP ${res.status}`;
     } catch (err) {
+      // Our own errors are final, as in the HTTP client (a fetch that already knows no retry helps says so).
+      if (isQexportError(err)) throw err;
       res = undefined;
       const e = err as { name?: string; message?: string; cause?: { code?: string } };
       obs = { type: 'network', kind: networkErrorKind(err) };

@@ -15,6 +15,7 @@ import type { QualysClient } from '../qualys/types';
 import { openPart, type PartWriter } from '../sink/part-writer';
 import type { ObjectStore } from '../sink/types';
 import { catalogManifestKeyFor, manifestKeyFor, partKeyFor, runDirFor, stateKeyFor } from './layout';
+import { checkRunId } from './run-id';
 import { LeaseLostError, leaseLive, StateRef } from './state';
 import {
   MAX_REASON,
@@ -143,6 +144,9 @@ export class ExportRun {
   /** Starts or resumes the module's run and takes its lease; a RunResult when there is nothing to run. */
   static async begin(opts: RunExportOptions): Promise<ExportRun | RunResult> {
     const { module, config, store, invocation } = opts;
+    // Every entry point checks a run id where it enters; this is the last line of defence before keys use it.
+    if (invocation.runId !== undefined) checkRunId(invocation.runId, 'runId');
+    if (invocation.continuation) checkRunId(invocation.continuation.runId, 'continuation.runId');
     const d: Deps = {
       module,
       config,

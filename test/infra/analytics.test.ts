@@ -8,11 +8,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildStack } from '../../infra/build';
 import { MODULES, type ModuleName } from '../../shared/config';
 import { MODULE_SCHEMAS } from '../../shared/schema';
 import { ALL_VIEWS, catalogViews, decodePrestoView, type ViewDef } from '../../shared/schema/views';
+
+// Synthesizing (and cdk-nag checking) whole stacks takes tens of seconds on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 240_000, hookTimeout: 240_000 });
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const cdkJson = JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as {

@@ -1,6 +1,7 @@
 // The CLI never misleads: every configuration and AWS-setup problem exits 2 with one line per problem naming the
 // fix, a checkpoint is claimed only when its state file exists, and messages stay one line. All through the real
 // `qexport` as a child process.
+import { lookup } from 'node:dns';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -88,7 +89,7 @@ describe('AWS setup problems exit 2 with one line naming the fix, and claim no c
     [
       403,
       'AccessDenied',
-      /access denied writing s3:\/\/bkt\/prefix\/_state\/pci-scans\.json: the exporter needs s3:PutObject/,
+      /access denied writing the state file s3:\/\/bkt\/prefix\/_state\/pci-scans\.json: the exporter's role needs s3:GetObject and s3:PutObject/,
     ],
     [403, 'InvalidAccessKeyId', /AWS rejected the credentials \(InvalidAccessKeyId\): refresh them/],
     [301, 'PermanentRedirect', /bucket 'bkt' is in another region: set AWS_REGION/],
@@ -342,5 +343,136 @@ describe('qexport demo', () => {
     }
     const manifests = (await walk(out)).filter((f) => f.endsWith('_manifest.json'));
     expect(manifests).toHaveLength(12);
+  });
+});
+
+describe('--out takes a directory or s3://bucket[/prefix], and nothing else', () => {
+  it.each([
+    [
+      'S3://qexport-test/x',
+      /--out 'S3:\/\/qexport-test\/x' is not an S3 location .*; did you mean s3:\/\/qexport-test\/x\?$/,
+    ],
+    ['s3:/qexport-test/x', /did you mean s3:\/\/qexport-test\/x\?$/],
+    ['https://qexport-test.s3.amazonaws.com/x', /did you mean s3:\/\/qexport-test\/x\?$/],
+    ['arn:aws:s3:::qexport-test', /did you mean s3:\/\/qexport-test\?$/],
+    ['', /--out is empty: expected a directory or s3:\/\/bucket\[\/prefix\]$/],
+    [
+      'file:///tmp/qexport-out',
+      /is a URL: expected a directory or s3:\/\/bucket\[\/prefix\]; did you mean \/tmp\/qexport-out\?$/,
+    ],
+  ])('%j: exit 2 naming the form expected, and nothing written anywhere', async (out, pattern) => {
+    const cwd = await mkdtemp(join(tmp, 'cwd-'));
+    const run = await qexport(['export', 'pci-scans', '--out', out], { env: qualysEnv(), cwd });
+    expect(run.code).toBe(2);
+    expectOneLine(run.stderr, pattern);
+    // The old behaviour: a local folder named after the typo (or the current directory itself) was written.
+    expect(await walk(cwd)).toEqual([]);
+    expect(existsSync('/tmp/qexport-out')).toBe(false);
+  });
+});
+
+describe('run ids and the prefix are checked before anything is written', () => {
+  it.each([
+    ['..', /^qexport: --run-id '\.\.' starts with '\.'; start with a letter or digit/],
+    ['a/b', /^qexport: --run-id 'a\/b' contains a path separator '\/'/],
+    ['has space', /^qexport: --run-id 'has space' contains whitespace/],
+  ])('--run-id %j exits 2 naming the flag', async (id, pattern) => {
+    const out = join(tmp, 'run-id');
+    const run = await qexport(['export', 'pci-scans', '--run-id', id, '--out', out], { env: qualysEnv() });
+    expect(run.code).toBe(2);
+    expectOneLine(run.stderr, pattern);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('QEXPORT_PREFIX=../x is a configuration error (exit 2), not a failed export', async () => {
+    const out = join(tmp, 'prefix');
+    const run = await qexport(['export', 'pci-scans', '--out', out], {
+      env: { ...qualysEnv(), QEXPORT_PREFIX: '../x' },
+    });
+    expect(run.code).toBe(2);
+    expectOneLine(
+      run.stderr,
+      /^qexport: QEXPORT_PREFIX must not contain a '\.' or '\.\.' segment, got '\.\.\/x'$/,
+    );
+    expect(await walk(out)).toEqual([]);
+    expect(existsSync(join(tmp, 'x'))).toBe(false);
+  });
+});
+
+describe('settings that would be skipped silently are warned about', () => {
+  it('dotenv lines that are not KEY=value, open quotes and misspelt names: file, line, nearest name', async () => {
+    const file = join(tmp, 'warn.env');
+    await writeFile(
+      file,
+      [
+        `QUALYS_GATEWAY_URL=${sim.url}`,
+        `QUALYS_CLIENT_ID ${sim.defaults.clientId}`,
+        `QUALYS_CLIENT_ID=${sim.defaults.clientId}`,
+        `QUALYS_CLIENT_SECRET=${sim.defaults.clientSecret}`,
+        'QUALYS_EDR_PAGE_SZIE=100',
+        'QUALYS_SCOPE="openid',
+      ].join('\n'),
+    );
+    const run = await qexport(['token', '--dotenv', file]);
+    expect(run.code, run.stderr).toBe(0); // warnings only: what is right still works
+    expect(lines(run.stderr)).toEqual([
+      `qexport: warning: ${file}:2: not KEY=value (no '='); line ignored`,
+      `qexport: warning: ${file}:6: QUALYS_SCOPE's value opens a " quote that is never closed; line ignored`,
+      `qexport: warning: ${file}:5: QUALYS_EDR_PAGE_SZIE is not a qexport setting; did you mean QUALYS_EDR_PAGE_SIZE?`,
+    ]);
+    expect(run.stdout + run.stderr).not.toContain(sim.defaults.clientSecret);
+  });
+
+  it('a misspelt name in the real environment is warned about the same way', async () => {
+    const run = await qexport(['token'], { env: { ...qualysEnv(), QEXPORT_LOG_LEVLE: 'debug' } });
+    expect(run.code, run.stderr).toBe(0);
+    expect(lines(run.stderr)).toEqual([
+      'qexport: warning: environment: QEXPORT_LOG_LEVLE is not a qexport setting; did you mean QEXPORT_LOG_LEVEL?',
+    ]);
+  });
+});
+
+describe('network errors at start name the cause and the URL, without retrying what no retry fixes', () => {
+  const gatewayAt = (url: string) => ({
+    ...qualysEnv(),
+    QUALYS_GATEWAY_URL: url,
+    QUALYS_HTTP_MAX_RETRIES: '5',
+  });
+
+  it('connection refused', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const run = await qexport(['export', 'mobile-assets', '--out', join(tmp, 'refused')], {
+      env: gatewayAt(url),
+    });
+    expect(run.code).toBe(3);
+    expectOneLine(
+      run.stderr,
+      new RegExp(
+        `^qexport: cannot reach the Qualys gateway at ${url}/auth/oidc: connection refused \\(ECONNREFUSED\\); ` +
+          'check QUALYS_GATEWAY_URL and that the service is up$',
+      ),
+    );
+  });
+
+  it('TLS spoken to a plain-http port', async () => {
+    const url = sim.url.replace('http://', 'https://');
+    const run = await qexport(['token'], { env: gatewayAt(url) });
+    expect(run.code).toBe(3);
+    expect(run.stdout).toContain(
+      `error:    cannot reach the Qualys gateway at ${url}/auth/oidc: TLS handshake failed ` +
+        '(ERR_SSL_WRONG_VERSION_NUMBER); is it an http:// port? (QUALYS_GATEWAY_URL)',
+    );
+  });
+
+  it('host not found', async (ctx) => {
+    const host = 'qexport-test.invalid';
+    const code = await new Promise<string | undefined>((r) => lookup(host, (err) => r(err?.code)));
+    if (code !== 'ENOTFOUND') ctx.skip(`this machine's resolver answers ${code ?? 'an address'} for ${host}`);
+    const run = await qexport(['token'], { env: gatewayAt(`https://${host}`) });
+    expect(run.code).toBe(3);
+    expect(run.stdout).toContain(
+      `error:    cannot reach the Qualys gateway at https://${host}/auth/oidc: host not found (DNS) (ENOTFOUND); ` +
+        'check QUALYS_GATEWAY_URL',
+    );
   });
 });

@@ -1,14 +1,15 @@
 // Ctrl-C and SIGTERM: the CLI says where the checkpoint is, removes the directory store's temporary files,
 // exits 130 / 143, and the same command then resumes to a complete run with nothing lost or doubled.
-import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parentOf } from '../../bin/cli/launcher';
 import type { StateFile } from '../../shared/export/types';
 import { startSimulator, type Simulator } from '../sim';
-import { lines, qexport, simCliEnv, walk } from '../support/cli';
+import { lines, QEXPORT, qexport, ROOT, simCliEnv, walk } from '../support/cli';
 import { compareIds, idOf, manifestKeys, readRunFromDir } from '../support/harness';
 
 const TEMP = /^\..+\.tmp-[0-9a-f]{8}$/;
@@ -95,6 +96,7 @@ const CHECKPOINT =
 describe.each([
   ['SIGINT', 130],
   ['SIGTERM', 143],
+  ['SIGHUP', 129],
 ] as const)('%s during an export', (signal, exitCode) => {
   it(`stops at a page boundary, says where the checkpoint is, exits ${exitCode}; the rerun resumes`, async () => {
     const out = join(tmp, signal);
@@ -134,4 +136,138 @@ describe('Ctrl-C twice', () => {
     expect(state.lease).toBeUndefined();
     await expectResumed(out, m![2]!);
   });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// However it is started: npm (npx, npm run) passes no signal on to qexport, which therefore watches npm; and
+// --env-file reaches qexport's own message on every launch path where Node itself does not stop first.
+
+/** The environment npx runs with here: the user's npm cache, no update check (no network). */
+const npmEnv = () => ({
+  PATH: process.env.PATH ?? '',
+  HOME: process.env.HOME ?? '/tmp',
+  npm_config_update_notifier: 'false',
+  npm_config_fund: 'false',
+  npm_config_audit: 'false',
+});
+
+/** Starts `npx qexport <args>` in the repository (as the README's examples do). */
+function npx(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn('npx', ['qexport', ...args], {
+    cwd: ROOT,
+    env: { ...npmEnv(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** The processes below `pid` (Linux /proc; none elsewhere). */
+function descendants(pid: number): number[] {
+  let all: number[];
+  try {
+    all = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number);
+  } catch {
+    return [];
+  }
+  const parent = new Map<number, number>();
+  for (const p of all) {
+    const info = parentOf(p);
+    if (info) parent.set(p, info.ppid);
+  }
+  return all.filter((p) => {
+    for (let q = parent.get(p); q !== undefined && q > 1; q = parent.get(q)) if (q === pid) return true;
+    return false;
+  });
+}
+
+/** Whether something still accepts connections at `url`. */
+async function answers(url: string): Promise<boolean> {
+  try {
+    await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('started by npx, qexport stops when npx is killed (npm passes no signal on)', () => {
+  it.each(['SIGTERM', 'SIGKILL'] as const)(
+    'npx qexport sim, npx gets %s: the simulator stops',
+    async (signal) => {
+      const child = npx(['sim', '--port', '0']);
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (d) => {
+          out += d;
+          const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.on('close', (code) =>
+          reject(new Error(`npx exited ${code} before the simulator listened: ${out}`)),
+        );
+      });
+      expect(await answers(url)).toBe(true);
+      const started = descendants(child.pid!);
+      try {
+        child.kill(signal);
+        await until(async () => !(await answers(url)));
+      } finally {
+        // Should the test fail, leave no simulator behind.
+        for (const pid of started) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone, as it should be
+          }
+        }
+      }
+    },
+    60_000,
+  );
+
+  it('npx qexport export, npx gets SIGTERM: the export stops at a page boundary, checkpoint kept, lease released', async () => {
+    const out = join(tmp, 'npx-export');
+    const stateFile = join(out, 'qualys', '_state', 'mobile-assets.json');
+    const child = npx(['export', 'mobile-assets', '--out', out], env());
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    await until(async () => {
+      if (!existsSync(stateFile)) return false;
+      const state = JSON.parse(await readFile(stateFile, 'utf8').catch(() => '{}')) as StateFile;
+      return (state.inProgress?.parts.length ?? 0) >= 1;
+    }, 40_000);
+    child.kill('SIGTERM');
+    // npx is gone at once; qexport notices, stops as on SIGHUP and gives the module back.
+    await until(async () => {
+      const state = JSON.parse(await readFile(stateFile, 'utf8')) as StateFile;
+      return state.lease === undefined && (await tempFiles(out)).length === 0;
+    }, 30_000);
+    const state = JSON.parse(await readFile(stateFile, 'utf8')) as StateFile;
+    expect(state.inProgress?.records, stderr).toBeGreaterThan(0);
+    const runId = state.inProgress!.runId;
+    await expectResumed(out, runId);
+  }, 120_000);
+});
+
+describe('--env-file reaches qexport, which names --dotenv, however it is started', () => {
+  const ENV_FILE_MESSAGE = /^qexport: --env-file is now --dotenv \(Node\.js itself reads --env-file/m;
+
+  it.each([
+    ['node -- bin/qexport.mjs', process.execPath, ['--', QEXPORT, 'token', '--env-file', '/nonexistent']],
+    ['npm run demo --', 'npm', ['run', '-s', 'demo', '--', '--env-file', '/nonexistent']],
+    ['npx -- qexport', 'npx', ['--', 'qexport', 'token', '--env-file', '/nonexistent']],
+  ])(
+    '%s',
+    async (_how, cmd, args) => {
+      const child = spawn(cmd, args, { cwd: ROOT, env: npmEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d) => (stderr += d));
+      const code = await new Promise((r) => child.on('close', r));
+      expect(stderr).not.toMatch(/^node: /m);
+      expect(stderr).toMatch(ENV_FILE_MESSAGE);
+      expect(code).toBe(2);
+    },
+    60_000,
+  );
 });

@@ -1,11 +1,12 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MODULES } from '../../shared/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateFile } from '../../shared/export/types';
 import { startSimulator, type Simulator } from '../sim';
-import { qexport, simCliEnv } from '../support/cli';
+import { lines, qexport, simCliEnv } from '../support/cli';
 
 /** `qexport state show|reset` and `qexport export --from/--to` as an operator runs them (child processes). */
 let sim: Simulator;
@@ -31,6 +32,7 @@ afterAll(async () => {
 describe('qexport state', () => {
   it('show explains a module with no state, then what a complete run committed', async () => {
     const out = join(tmp, 'show');
+    await mkdir(out);
     const empty = await qexport(['state', 'show', 'edr-events', '--out', out], { env });
     expect(empty.code).toBe(0);
     expect(empty.stdout).toMatch(/edr-events: no state yet .*the next run starts from the beginning/);
@@ -103,15 +105,110 @@ describe('qexport state', () => {
     expect(unknown.stderr).toMatch(/unknown module 'nope'/);
   });
 });
+/** Every file and folder under `dir` with its size and mtime: what a read-only command must leave as it is. */
+async function snapshot(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const visit = async (p: string) => {
+    const s = await stat(p);
+    out.push(`${p} ${s.size} ${s.mtimeMs}`);
+    if (s.isDirectory()) for (const e of await readdir(p)) await visit(join(p, e));
+  };
+  await visit(dir);
+  return out.sort();
+}
+
+describe('qexport state show reads any output folder, read-only', () => {
+  let demoOut: string;
+  let demoDir: string;
+  beforeAll(async () => {
+    demoOut = join(tmp, 'demo-out');
+    const demo = await qexport(['demo', '--out', demoOut, '--scale', '0.01']);
+    expect(demo.code, demo.stderr).toBe(0);
+    demoDir = /^output: (\S+)$/m.exec(demo.stdout)![1]!;
+    // Read-only for everyone (root still may write: the snapshot below proves nothing was).
+    await chmodTree(demoOut, false);
+  });
+  afterAll(async () => {
+    await chmodTree(demoOut, true);
+  });
+
+  async function chmodTree(dir: string, writable: boolean) {
+    for (const p of [dir, ...(await walkAll(dir))]) {
+      const s = await stat(p);
+      await chmod(p, s.isDirectory() ? (writable ? 0o755 : 0o555) : writable ? 0o644 : 0o444);
+    }
+  }
+  async function walkAll(dir: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      out.push(p);
+      if (e.isDirectory()) out.push(...(await walkAll(p)));
+    }
+    return out;
+  }
+
+  it.each([
+    ['the demo folder itself', () => demoDir],
+    ['the --out folder holding one demo', () => demoOut],
+  ])('%s: every module shows its complete run, and nothing is written', async (_name, where) => {
+    const before = await snapshot(demoOut);
+    const shown = await qexport(['state', 'show', 'all', '--out', where()], { env: {} });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stderr).toBe('');
+    for (const m of ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets']) {
+      expect(shown.stdout).toMatch(
+        new RegExp(`^${m} \\(${demoDir}/_state/${m}\\.json\\)\n {2}no run in progress\\.`, 'm'),
+      );
+    }
+    expect(shown.stdout.match(/last complete run \S+ at /g)).toHaveLength(4);
+    expect(shown.stdout).not.toMatch(/no state yet/);
+    expect(await snapshot(demoOut)).toEqual(before);
+  });
+
+  it('a folder holding several exports is named, with the way to pick one', async () => {
+    const two = join(tmp, 'two-demos');
+    await mkdir(two);
+    for (const name of ['demo-a', 'demo-b']) await cp(demoDir, join(two, name), { recursive: true });
+    await chmodTree(two, true); // the copies keep the read-only modes
+    const r = await qexport(['state', 'show', 'all', '--out', two], { env: {} });
+    expect(r.code).toBe(2);
+    expect(lines(r.stderr)).toEqual([
+      `qexport: ${two} holds 2 exports (demo-a, demo-b): name one, e.g. --out ${join(two, 'demo-b')}`,
+    ]);
+  });
+
+  it('a folder that does not exist is an error naming it, not "no state yet"', async () => {
+    const missing = join(tmp, 'no-such-folder');
+    const r = await qexport(['state', 'show', 'all', '--out', missing], { env: {} });
+    expect(r.code).toBe(2);
+    expect(lines(r.stderr)).toEqual([
+      `qexport: --out: directory '${missing}' does not exist (nothing was exported there; check the path)`,
+    ]);
+    expect(existsSync(missing)).toBe(false);
+  });
+});
+
 describe('qexport export --from/--to', () => {
   it('is refused with one line for snapshots, half windows, reversed and future windows', async () => {
     const out = join(tmp, 'bad-backfill');
     const cases: [string[], RegExp][] = [
       [['pci-scans', '--from', '2026-01-01T00:00:00Z', '--to', '2026-01-02T00:00:00Z'], /only edr-events/],
       [['edr-events', '--from', '2026-01-01T00:00:00Z'], /both --from and --to/],
-      [['edr-events', '--from', '2026-01-02T00:00:00Z', '--to', '2026-01-01T00:00:00Z'], /must be before/],
+      [
+        ['edr-events', '--from', '2026-01-02T00:00:00Z', '--to', '2026-01-01T00:00:00Z'],
+        /--from \(2026-01-02T00:00:00Z\) must be before --to \(2026-01-01T00:00:00Z\)/,
+      ],
       [['edr-events', '--from', '2026-01-01T00:00:00Z', '--to', '2999-01-01T00:00:00Z'], /in the future/],
-      [['edr-events', '--from', 'yesterday', '--to', '2026-01-01T00:00:00Z'], /must be \{"from"/],
+      [
+        ['edr-events', '--from', 'yesterday', '--to', '2026-01-01T00:00:00Z'],
+        /^qexport: --from must be an ISO 8601 time with its zone, e\.g\. 2026-11-01T00:00:00Z, .*got 'yesterday'$/m,
+      ],
+      [
+        ['edr-events', '--from', '2026-01-01T00:00:00Z', '--to', '2026-01-02 10:00'],
+        /^qexport: --to must be an ISO 8601 time with its zone/m,
+      ],
+      [['edr-events', '--to', '2026-01-01T00:00:00Z'], /both --from and --to \(missing --from\)/],
     ];
     for (const [args, pattern] of cases) {
       const r = await qexport(['export', ...args, '--out', out], { env });

@@ -54,6 +54,30 @@ const qualysEnv = (): Record<string, string> => ({
 });
 
 /** Runs `fn` and returns how many requests the simulator and the proxy saw meanwhile. */
+/**
+ * Takes the JSON lines (metric and log lines) this process writes to stdout while active, instead of printing
+ * them between test results; everything else passes through.
+ */
+function captureStdoutJson() {
+  const lines: string[] = [];
+  const original = process.stdout.write.bind(process.stdout);
+  const take = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    if (text.startsWith('{')) {
+      lines.push(...text.split('\n').filter(Boolean));
+      return true;
+    }
+    return (original as (...a: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stdout.write;
+  process.stdout.write = take;
+  return {
+    lines,
+    pause: () => void (process.stdout.write = original),
+    resume: () => void (process.stdout.write = take),
+    stop: () => void (process.stdout.write = original),
+  };
+}
+
 async function counted<T>(
   p: HttpProxy,
   fn: () => Promise<T>,
@@ -184,7 +208,7 @@ describe('qexport through a proxy', () => {
     await tokenFailsThrough(
       `http://127.0.0.1:${port}`,
       new RegExp(
-        `cannot connect to the proxy http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\): check HTTPS_PROXY`,
+        `cannot connect to the proxy http://127\\.0\\.0\\.1:${port} \\(connection refused, ECONNREFUSED\\): check HTTPS_PROXY`,
       ),
     );
     expect(sim.stats().requests).toBe(before);
@@ -248,8 +272,11 @@ describe('the Lambda entry points build the proxy-aware fetch from their environ
     return outfile;
   }
 
-  /** Runs the bundle's handler({force:true}) in a plain Node process (as Lambda would), with this environment. */
-  function runBundle(file: string): Promise<{ ok: boolean; text: string }> {
+  /**
+   * Runs the bundle's handler({force:true}) in a plain Node process (as Lambda would), with this environment.
+   * `text` is its stdout (metric lines, then the result), `log` its stderr (warnings and errors).
+   */
+  function runBundle(file: string): Promise<{ ok: boolean; text: string; log: string }> {
     const script =
       `const { handler } = await import(${JSON.stringify(pathToFileURL(file).href)});` +
       'try { console.log(JSON.stringify(await handler({ force: true }))); }' +
@@ -257,12 +284,14 @@ describe('the Lambda entry points build the proxy-aware fetch from their environ
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
         env: process.env,
-        stdio: ['ignore', 'pipe', 'inherit'],
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
+      let log = '';
       child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (log += d));
       child.on('error', reject);
-      child.on('close', (code) => resolve({ ok: code === 0, text: out.trim() }));
+      child.on('close', (code) => resolve({ ok: code === 0, text: out.trim(), log }));
     });
   }
 
@@ -292,6 +321,9 @@ describe('the Lambda entry points build the proxy-aware fetch from their environ
       expect(r.text).toMatch(
         /a proxy is configured .* but the undici package cannot be loaded .*nodeModules \['undici'\]/,
       );
+      // The function logs the failure (as CloudWatch would keep it) and counts it in its metric line.
+      expect(r.log).toMatch(/"msg":"token refresh failed".*undici package cannot be loaded/);
+      expect(r.text).toMatch(/"TokenRefreshFailures":1/);
       expect(sim.stats().requests).toBe(before);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -299,17 +331,25 @@ describe('the Lambda entry points build the proxy-aware fetch from their environ
   });
 
   it('token-refresh and an exporter reach Qualys only through the proxy; AWS calls stay direct', async () => {
+    // The entry points write their metric lines to stdout, as in Lambda: keep them, and check them.
+    const emf = captureStdoutJson();
     const refresh = (await import('../../functions/token-refresh')).handler;
-    const r1 = await counted(proxy, () => refresh({ force: true }));
+    const r1 = await counted(proxy, () => refresh({ force: true })).finally(emf.pause);
     expect(r1.sim).toBeGreaterThan(0);
     expect(r1.proxied).toBe(r1.sim);
     const stored = await sm.client.send(new GetSecretValueCommand({ SecretId: 'proxy-token' }));
     expect(JSON.parse(stored.SecretString!).accessToken).toMatch(/^eyJ/);
 
     const exporter = (await import('../../functions/export-certview-certificates')).handler;
+    emf.resume();
     const r2 = await counted(proxy, () =>
       exporter({}, { getRemainingTimeInMillis: () => 600_000 } as Parameters<typeof exporter>[1]),
-    );
+    ).finally(emf.stop);
+    const metricLines = emf.lines.filter((l) => l.startsWith('{"_aws"'));
+    expect(metricLines.map((l) => JSON.parse(l) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({ TokenRefreshes: 1, TokenRefreshFailures: 0 }),
+      expect.objectContaining({ Module: 'certview-certificates', Records: 35, RunsCompleted: 1 }),
+    ]);
     expect(r2.value.status).toBe('done');
     expect(r2.value.records).toBe(35);
     expect(r2.sim).toBeGreaterThan(1);

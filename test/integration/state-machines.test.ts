@@ -15,7 +15,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildStack } from '../../infra/build';
-import { ALREADY_RUNNING_ERROR, BAD_RESULT_ERROR, STATES } from '../../infra/loop';
+import { BAD_RESULT_ERROR, STATES } from '../../infra/loop';
 import { MODULES, type ModuleName } from '../../shared/config';
 import { DEFAULT_SAFETY_MS } from '../../shared/export/engine';
 import type { Manifest } from '../../shared/export/types';
@@ -395,11 +395,13 @@ describe('one run per module at a time (the lease in the S3 state file)', () => 
     }
     const second = execute(module, { prefix, name: 'second' });
     const [a, b] = await Promise.all([first, second]);
-    const busy = [a, b].filter((x) => x.error === ALREADY_RUNNING_ERROR);
-    const done = [a, b].filter((x) => x.status === 'SUCCEEDED');
-    expect(busy, `${a.error} / ${b.error}`).toHaveLength(1);
+    // Both succeed as executions: the busy one is no failure (it ends AlreadyRunning, output status busy).
+    expect([a.status, b.status], `${a.error} / ${b.error}`).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    const busy = [a, b].filter((x) => x.path.at(-1) === STATES.alreadyRunning);
+    const done = [a, b].filter((x) => x.path.at(-1) === STATES.done);
+    expect(busy).toHaveLength(1);
     expect(done).toHaveLength(1);
-    expect(busy[0]!.path.at(-1)).toBe(STATES.alreadyRunning);
+    expect(busy[0]!.output).toEqual({ status: 'busy', module });
     expect(busy[0]!.invocations).toHaveLength(1);
     // Exactly one run: one manifest, every record once.
     await expectExactlyTheApi(prefix, module);
@@ -446,15 +448,21 @@ describe('the largest results the code produces', () => {
 describe('the loop itself (Invoke bound to a scripted function)', () => {
   const base = { module: 'edr-events', records: 0, parts: 0 };
 
-  it('busy reaches the AlreadyRunning Fail state (QexportAlreadyRunning), never Succeed', async () => {
+  it('busy ends in AlreadyRunning, a success whose output says busy: ExecutionsFailed counts real failures only', async () => {
     const ex = await execute('edr-events', {
       prefix: 'scripted',
       invoke: async () => ({ ...base, status: 'busy', reason: 'lease held by another execution' }),
     });
-    expect(ex.status).toBe('FAILED');
-    expect(ex.path.at(-1)).toBe(STATES.alreadyRunning);
-    expect(ex.error).toBe(ALREADY_RUNNING_ERROR);
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.path.slice(-2)).toEqual([STATES.busyResult, STATES.alreadyRunning]);
+    expect(ex.output).toEqual({ status: 'busy', module: 'edr-events' });
     expect(ex.invocations).toHaveLength(1);
+  });
+
+  it('a busy result without the fields other statuses need still ends AlreadyRunning (nothing is dereferenced)', async () => {
+    const ex = await execute('edr-events', { prefix: 'scripted', invoke: async () => ({ status: 'busy' }) });
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.path.at(-1)).toBe(STATES.alreadyRunning);
   });
 
   it.each([

@@ -127,8 +127,8 @@ export async function runSimulatorCli(argv: string[]): Promise<number> {
       `  curl -s -H "Authorization: Bearer $TOKEN" '${sim.url}/sem/v1/assetList?action=list&truncation_limit=1'\n`,
   );
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    // SIGHUP too: a closed terminal, or the npm process that started it gone (bin/cli/launcher.ts).
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, resolve);
   });
   await sim.close();
   return 0;

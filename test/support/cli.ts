@@ -27,6 +27,8 @@ export interface QexportOptions {
   onSpawn?: (child: ChildProcess) => void;
   /** The launcher to run instead of this repository's bin/qexport.mjs (a copy in a scratch project). */
   launcher?: string;
+  /** Written to the child's stdin, which is then closed (default: no stdin). */
+  input?: string;
 }
 
 /**
@@ -37,13 +39,15 @@ export function qexport(args: string[], opts: QexportOptions = {}): Promise<Run>
   return new Promise((resolve, reject) => {
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...opts.env };
     const launcher = opts.launcher ?? QEXPORT;
+    const stdin = opts.input === undefined ? 'ignore' : 'pipe';
     const child = opts.asExecutable
-      ? spawn(launcher, args, { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+      ? spawn(launcher, args, { cwd: opts.cwd ?? ROOT, env, stdio: [stdin, 'pipe', 'pipe'] })
       : spawn(process.execPath, [launcher, ...args], {
           cwd: opts.cwd ?? ROOT,
           env,
-          stdio: ['ignore', 'pipe', 'pipe'],
+          stdio: [stdin, 'pipe', 'pipe'],
         });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
