@@ -4,7 +4,7 @@ import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { MODULES, type ModuleName } from '../shared/config';
-import { allViews, encodePrestoView, prestoView, type ViewDef } from '../shared/schema/views';
+import { catalogViews, encodePrestoView, prestoView, type ViewDef } from '../shared/schema/views';
 import { pascal } from './context';
 import { GLUE_TABLES, MANIFESTS_TABLE, type GlueTableSpec } from './glue-tables';
 import { ATHENA_RESULTS, s3KeyStatement } from './storage';
@@ -155,10 +155,15 @@ export function addAnalytics(stack: Stack, props: AnalyticsProps): Analytics {
   manifests.addResourceDependency(database);
 
   const views: Record<string, glue.CfnTable> = {};
-  for (const view of allViews({ tenants: Boolean(byTenant) })) {
+  for (const view of catalogViews({ tenants: Boolean(byTenant) })) {
     const t = viewTable(stack, database, databaseName, view);
     t.addResourceDependency(tables[view.module]);
     t.addResourceDependency(manifests);
+    // A view over views (the detections joined to the KnowledgeBase) after the views it reads.
+    if (view.select === 'joined') {
+      for (const name of ['vmdr_detections_latest', 'knowledgebase_latest'])
+        t.addResourceDependency(views[name]!);
+    }
     views[view.name] = t;
   }
 

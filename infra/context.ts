@@ -1,7 +1,9 @@
 import {
+  API_MODULES,
   ENV,
   loadConfig,
   MODULES,
+  needsApi,
   needsGateway,
   parseUrl,
   PLATFORMS,
@@ -73,6 +75,8 @@ export interface TenantSettings {
   platform?: string;
   gatewayUrl?: string;
   pciUrl?: string;
+  /** API server (`qualysapi…`) for vmdr-detections and knowledgebase; derived from `platform` when absent. */
+  apiUrl?: string;
   /** The modules this tenant exports (others get no function, loop, schedule or alarm). */
   modules: ModuleName[];
   /** EventBridge Scheduler expressions, or 'disabled'. */
@@ -94,6 +98,10 @@ export const DEFAULT_SCHEDULES: Record<ModuleName, string> = {
   'certview-certificates': 'rate(1 day)',
   'edr-events': 'rate(1 hour)',
   'mobile-assets': 'rate(6 hours)',
+  // Increments by vm_processed_after; a full snapshot every QUALYS_VMDR_SNAPSHOT_EVERY_HOURS (default 168).
+  'vmdr-detections': 'rate(6 hours)',
+  // Increments by last_modified_after; Qualys changes the KB a few times a day.
+  knowledgebase: 'rate(1 day)',
 };
 
 export class ContextError extends Error {}
@@ -296,6 +304,7 @@ const TENANT_KEYS = [
   'platform',
   'gatewayUrl',
   'pciUrl',
+  'apiUrl',
   'modules',
   'schedules',
   'exporterEnv',
@@ -330,6 +339,7 @@ const OWN_KEY_VARIABLES: Record<string, string> = {
   [ENV.platform]: 'platform',
   [ENV.gatewayUrl]: 'gatewayUrl',
   [ENV.pciUrl]: 'pciUrl',
+  [ENV.apiUrl]: 'apiUrl',
 };
 
 const at = (base: string, k: string) => (base ? `${base}.${k}` : k);
@@ -418,15 +428,22 @@ function emailOf(v: string | undefined, key: string): string | undefined {
  */
 function checkTenantConfig(t: TenantSettings): void {
   const where = t.key || 'the top-level context';
-  if (!t.platform && !t.gatewayUrl && needsGateway(t.modules)) {
+  const vmAuth = t.exporterEnv[ENV.vmAuthMethod]?.trim().toLowerCase() === 'bearer' ? 'bearer' : 'basic';
+  if (!t.platform && !t.gatewayUrl && needsGateway(t.modules, vmAuth)) {
     throw new ContextError(
       `context '${at(t.key, 'platform')}' (or '${at(t.key, 'gatewayUrl')}') must be set: ${where} exports ${t.modules.filter((m) => m !== 'pci-scans').join(', ')}, which call the Qualys gateway`,
+    );
+  }
+  if (!t.platform && !t.apiUrl && needsApi(t.modules)) {
+    throw new ContextError(
+      `context '${at(t.key, 'platform')}' (or '${at(t.key, 'apiUrl')}') must be set: ${where} exports ${t.modules.filter((m) => (API_MODULES as readonly string[]).includes(m)).join(', ')}, which call the Qualys API server`,
     );
   }
   const env: Record<string, string> = { ...t.exporterEnv };
   if (t.platform) env[ENV.platform] = t.platform;
   if (t.gatewayUrl) env[ENV.gatewayUrl] = t.gatewayUrl;
   if (t.pciUrl) env[ENV.pciUrl] = t.pciUrl;
+  if (t.apiUrl) env[ENV.apiUrl] = t.apiUrl;
   try {
     loadConfig(env, { modules: t.modules });
   } catch (err) {
@@ -489,6 +506,7 @@ function readTenant(raw: unknown, i: number, defaults: TenantSettings): TenantSe
     platform: platformOf(str(get, 'platform'), `${key}.platform`) ?? defaults.platform,
     gatewayUrl: urlOf(str(get, 'gatewayUrl'), `${key}.gatewayUrl`) ?? defaults.gatewayUrl,
     pciUrl: urlOf(str(get, 'pciUrl'), `${key}.pciUrl`) ?? defaults.pciUrl,
+    apiUrl: urlOf(str(get, 'apiUrl'), `${key}.apiUrl`) ?? defaults.apiUrl,
     modules: modulesOf(o.modules, `${key}.modules`, defaults.modules),
     tokenRefreshSchedule: tenantSchedule('token-refresh', defaults.tokenRefreshSchedule),
     schedules: Object.fromEntries(
@@ -535,13 +553,16 @@ export function readSettings(ctx: Ctx, today: Date = new Date()): StackSettings 
   // Checked here, but passed on as written (the single-tenant template keeps its exact values).
   const gatewayUrl = str(ctx, 'gatewayUrl');
   const pciUrl = str(ctx, 'pciUrl');
+  const apiUrl = str(ctx, 'apiUrl');
   urlOf(gatewayUrl, 'gatewayUrl');
   urlOf(pciUrl, 'pciUrl');
+  urlOf(apiUrl, 'apiUrl');
   const implicit: TenantSettings = {
     key: '',
     platform,
     gatewayUrl,
     pciUrl,
+    ...(apiUrl ? { apiUrl } : {}),
     modules,
     tokenRefreshSchedule,
     schedules,
@@ -554,6 +575,7 @@ export function readSettings(ctx: Ctx, today: Date = new Date()): StackSettings 
         ...implicit,
         gatewayUrl: urlOf(gatewayUrl, 'gatewayUrl'),
         pciUrl: urlOf(pciUrl, 'pciUrl'),
+        apiUrl: urlOf(apiUrl, 'apiUrl'),
       })
     : [implicit];
   for (const t of tenants) checkTenantConfig(t);

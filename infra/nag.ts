@@ -132,6 +132,13 @@ function tenantFindings(stack: QualysExportStack, t: TenantResources): Acknowled
       reason: `Holds the PCI Merchant account password${of}, changed by the customer in Qualys PCI (docs/credentials.md); Secrets Manager cannot rotate it.`,
     });
   }
+  if (t.vmCredentialsSecret) {
+    out.push({
+      construct: t.vmCredentialsSecret,
+      id: `${RULE}SMG4`,
+      reason: `Holds the password of the Qualys user${of} the API server exports authenticate as, changed by the customer in Qualys (docs/credentials.md); Secrets Manager cannot rotate it.`,
+    });
+  }
   if (t.tokenSecret) {
     out.push({
       construct: t.tokenSecret,

@@ -181,6 +181,9 @@ export class QualysExportStack extends Stack {
   get pciCredentialsSecret(): secretsmanager.Secret {
     return this.single().pciCredentialsSecret!;
   }
+  get vmCredentialsSecret(): secretsmanager.Secret {
+    return this.single().vmCredentialsSecret!;
+  }
   get tokenSecret(): secretsmanager.Secret {
     return this.single().tokenSecret!;
   }

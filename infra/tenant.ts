@@ -12,7 +12,7 @@ import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { ENV, GATEWAY_MODULES, type ModuleName } from '../shared/config';
+import { API_MODULES, ENV, GATEWAY_MODULES, type ModuleName } from '../shared/config';
 import { ContextError, pascal, tenantPrefix, type StackSettings, type TenantSettings } from './context';
 import { functionKit, productFunction, type FunctionKit, type FunctionNetwork } from './functions';
 import { EXPORTER_MEMORY_MB, EXPORTER_SEMI_SPACE_MB } from './lambda-runtime';
@@ -24,6 +24,16 @@ export { usesProxy } from './functions';
 
 /** Environment variable of the PCI exporter naming the PCI Merchant credentials secret. */
 export const PCI_CREDENTIALS_SECRET_ENV = 'QEXPORT_PCI_CREDENTIALS_SECRET_ID';
+/** Environment variable of the API server exporters naming the VM credentials secret (Basic auth). */
+export const VM_CREDENTIALS_SECRET_ENV = ENV.vmCredentialsSecretId;
+
+/** Does a module call the API server (vmdr-detections, knowledgebase)? */
+const isApiModule = (m: ModuleName) => (API_MODULES as readonly string[]).includes(m);
+/** Does a module send the gateway's token: the gateway modules, and the API server ones with bearer auth. */
+export function usesGatewayToken(m: ModuleName, t: Pick<TenantSettings, 'exporterEnv'>): boolean {
+  if ((GATEWAY_MODULES as readonly string[]).includes(m)) return true;
+  return isApiModule(m) && t.exporterEnv[ENV.vmAuthMethod]?.trim().toLowerCase() === 'bearer';
+}
 /** Environment variable naming the tenant: the functions add it to their metrics as the `Tenant` dimension. */
 export const TENANT_ENV = ENV.tenant;
 
@@ -52,6 +62,8 @@ export interface TenantResources {
   tokenRefresh?: NodejsFunction;
   /** PCI Merchant credentials (only when the tenant exports pci-scans). */
   pciCredentialsSecret?: secretsmanager.Secret;
+  /** The Qualys user of the API server modules (only when the tenant exports one with Basic auth). */
+  vmCredentialsSecret?: secretsmanager.Secret;
   exporters: Partial<Record<ModuleName, NodejsFunction>>;
   stateMachines: Partial<Record<ModuleName, sfn.StateMachine>>;
   schedulerRole: iam.Role;
@@ -89,7 +101,8 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
   const baseName = id ? `${props.stackName}-${id}` : props.stackName;
   const dataPrefix = tenantPrefix(s.prefix, t);
   const enabled = (m: ModuleName) => t.modules.includes(m);
-  const gateway = GATEWAY_MODULES.some(enabled);
+  const gateway = t.modules.some((m) => usesGatewayToken(m, t));
+  const vmBasic = t.modules.some((m) => isApiModule(m) && !usesGatewayToken(m, t));
   const named = <T>(value: T, max: number, what: string): T | undefined => {
     if (!id) return undefined;
     const v = String(value);
@@ -124,6 +137,16 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
         },
       })
     : undefined;
+  const vmCredentialsSecret = vmBasic
+    ? new secretsmanager.Secret(scope, 'VmCredentialsSecret', {
+        secretName: secretName('vm-credentials'),
+        description: `qualys-export: the Qualys user of the API server exports${forTenant} (JSON {"username","password"}, see docs/credentials.md). Read only by the vmdr-detections and knowledgebase exporters.`,
+        generateSecretString: {
+          secretStringTemplate: JSON.stringify({ username: 'REPLACE_ME' }),
+          generateStringKey: 'password',
+        },
+      })
+    : undefined;
   const tokenSecret = gateway
     ? new secretsmanager.Secret(scope, 'TokenSecret', {
         secretName: secretName('token'),
@@ -144,6 +167,7 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
   if (t.platform) qualysEnv[ENV.platform] = t.platform;
   if (t.gatewayUrl) qualysEnv[ENV.gatewayUrl] = t.gatewayUrl;
   if (t.pciUrl) qualysEnv[ENV.pciUrl] = t.pciUrl;
+  if (t.apiUrl) qualysEnv[ENV.apiUrl] = t.apiUrl;
   if (id) qualysEnv[TENANT_ENV] = id;
 
   // The X-Ray (and, in a VPC, network-interface) actions AWS offers on Resource '*' only, in policies of their
@@ -197,7 +221,8 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
   const bucket = shared.bucket;
   const exporters: Partial<Record<ModuleName, NodejsFunction>> = {};
   for (const module of t.modules) {
-    const usesGatewayToken = module !== 'pci-scans';
+    const token = usesGatewayToken(module, t);
+    const vmSecret = isApiModule(module) && !token ? vmCredentialsSecret : undefined;
     const f = productFunction(scope, kit, {
       id: `Export${pascal(module)}Function`,
       entry: `export-${module}.ts`,
@@ -208,8 +233,9 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
         ...t.exporterEnv,
         [ENV.bucket]: bucket.bucketName,
         [ENV.prefix]: dataPrefix,
-        // Only gateway modules use the gateway token: PCI Merchant authenticates with its own account.
-        ...(tokenSecret && tokenRefresh && usesGatewayToken
+        // Only modules that send the gateway token get it: PCI Merchant and (with Basic) the API server modules
+        // authenticate with their own accounts.
+        ...(tokenSecret && tokenRefresh && token
           ? {
               [ENV.tokenSecretId]: tokenSecret.secretArn,
               [ENV.tokenRefreshFunction]: tokenRefresh.functionName,
@@ -218,13 +244,15 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
         ...(module === 'pci-scans' && pciCredentialsSecret
           ? { [PCI_CREDENTIALS_SECRET_ENV]: pciCredentialsSecret.secretArn }
           : {}),
+        ...(vmSecret ? { [VM_CREDENTIALS_SECRET_ENV]: vmSecret.secretArn } : {}),
       },
       functionName: named(`${baseName}-${module}`, MAX_FUNCTION_NAME, 'function'),
       semiSpaceMb: EXPORTER_SEMI_SPACE_MB,
     });
-    if (tokenSecret && usesGatewayToken) readSecret(tokenSecret, f);
+    if (tokenSecret && token) readSecret(tokenSecret, f);
     if (module === 'pci-scans' && pciCredentialsSecret) readSecret(pciCredentialsSecret, f);
-    if (tokenRefresh && usesGatewayToken) {
+    if (vmSecret) readSecret(vmSecret, f);
+    if (tokenRefresh && token) {
       // The exporter invokes token-refresh by its unqualified name: exactly that ARN, no versions or aliases.
       f.addToRolePolicy(
         new iam.PolicyStatement({
@@ -323,6 +351,7 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
     tokenSecret,
     tokenRefresh,
     pciCredentialsSecret,
+    vmCredentialsSecret,
     exporters,
     stateMachines,
     schedulerRole,
@@ -369,6 +398,8 @@ export function tenantOutputs(scope: Construct, r: TenantResources): void {
     new CfnOutput(scope, 'CredentialsSecretArn', { value: r.credentialsSecret.secretArn });
   if (r.pciCredentialsSecret)
     new CfnOutput(scope, 'PciCredentialsSecretArn', { value: r.pciCredentialsSecret.secretArn });
+  if (r.vmCredentialsSecret)
+    new CfnOutput(scope, 'VmCredentialsSecretArn', { value: r.vmCredentialsSecret.secretArn });
   if (r.tokenSecret) new CfnOutput(scope, 'TokenSecretArn', { value: r.tokenSecret.secretArn });
   if (r.tokenRefresh)
     new CfnOutput(scope, 'TokenRefreshFunctionName', { value: r.tokenRefresh.functionName });

@@ -67,6 +67,16 @@ export class PolicyError extends QexportError {
   }
 }
 
+/**
+ * A streamed response body failed after its status arrived (a reset, a timeout mid-way). Transient: a pager that
+ * reads a body as a stream resumes from the last record it handed over.
+ */
+export class StreamError extends QexportError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('network', message, options);
+  }
+}
+
 /** A response body could not be parsed (malformed or truncated JSON/XML, unexpected shape). */
 export class ParseError extends QexportError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -6,9 +6,12 @@ import {
   loadConfig,
   loadCredentials,
   loadPciCredentials,
+  loadVmCredentials,
   MODULES,
+  needsApi,
   needsGateway,
   needsPci,
+  vmAuthMethod,
   type Env,
   type ModuleName,
 } from '../../shared/config';
@@ -30,7 +33,7 @@ import { openOutput } from './stores';
 
 const HELP = `qexport export <module|all> [options]
 
-Exports one module (or all four) from a real Qualys tenant. Configuration comes from environment variables
+Exports one module (or all six) from a real Qualys tenant. Configuration comes from environment variables
 (or a dotenv file); see docs/configuration.md. An interrupted run resumes from its checkpoint
 when the same command is run again.
 
@@ -58,13 +61,16 @@ Modules: ${MODULES.join(', ')}, or all
 
 /**
  * Every configuration problem of the environment at once (settings, proxy, log level, and the credentials the
- * given modules need: gateway ones for gateway modules, PCI Merchant ones for pci-scans).
+ * given modules need: gateway ones for gateway modules, PCI Merchant ones for pci-scans, the Qualys user for the
+ * API server modules).
  */
 export function loadCliConfig(env: Env, modules: readonly ModuleName[]) {
   const p = new ConfigProblems();
   const config = p.take(() => loadConfig(env, { modules }));
-  if (needsGateway(modules)) p.take(() => loadCredentials(env));
+  const vmAuth = p.take(() => vmAuthMethod(env), 'basic');
+  if (needsGateway(modules, vmAuth)) p.take(() => loadCredentials(env));
   if (needsPci(modules)) p.take(() => loadPciCredentials(env));
+  if (needsApi(modules) && vmAuth === 'basic') p.take(() => loadVmCredentials(env));
   p.throwIfAny();
   return config!;
 }

@@ -223,6 +223,13 @@ export function checkContentType(headers: Headers, kind: BodyKind, what: string)
   const mt = mediaType(headers);
   if (!mt) return;
   const want = TYPES[kind];
+  const raw = headers.get('content-type')!;
+  // Two Content-Type headers arrive joined by a comma (a media type has none outside a quoted parameter).
+  if (/,(?=(?:[^"]*"[^"]*")*[^"]*$)/.test(raw)) {
+    throw new ParseError(
+      `${what}: the response is ${JSON.stringify(raw.slice(0, 80))}, not ${want.says} (it names more than one Content-Type)`,
+    );
+  }
   if (!want.re.test(mt.type)) {
     throw new ParseError(
       `${what}: the response is ${JSON.stringify(headers.get('content-type')!.slice(0, 80))}, not ${want.says}` +

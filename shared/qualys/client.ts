@@ -5,6 +5,7 @@ import {
   ParseError,
   QualysHttpError,
   ResumeLaterError,
+  StreamError,
 } from '../errors';
 import { MAX_PLAUSIBLE_WAIT_SECONDS } from '../config';
 import { addSecret, redact } from '../log';
@@ -41,6 +42,7 @@ import type {
   QualysRequest,
   QualysResponse,
   QualysStream,
+  QualysTarget,
   RequestAuth,
 } from './types';
 
@@ -87,9 +89,13 @@ export function zeroStats(): ClientStats {
 export function createQualysClient(opts: ClientOptions): QualysClient {
   const gateway = opts.gatewayUrl ? trimSlash(opts.gatewayUrl) : undefined;
   const pci = trimSlash(opts.pciUrl);
+  const api = opts.apiUrl ? trimSlash(opts.apiUrl) : undefined;
   const gatewayOrigin = gateway ? new URL(gateway).origin : undefined;
   const pciOrigin = new URL(pci).origin;
-  const origins = [...new Set([...(gatewayOrigin ? [gatewayOrigin] : []), pciOrigin])];
+  const apiOrigin = api ? new URL(api).origin : undefined;
+  const origins = [
+    ...new Set([...(gatewayOrigin ? [gatewayOrigin] : []), pciOrigin, ...(apiOrigin ? [apiOrigin] : [])]),
+  ];
   const now = opts.now ?? Date.now;
   const sleep = opts.sleep ?? ((ms: number) => sleepFor(ms));
   const maxWaitMs = opts.maxWaitMs ?? Number.POSITIVE_INFINITY;
@@ -111,7 +117,12 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
       ? { scheme: 'bearer', tokens: opts.tokens }
       : { scheme: 'unconfigured', message: 'no gateway credentials are configured (QUALYS_AUTH_METHOD …)' });
   const pciAuth: RequestAuth = opts.auth?.pci ?? gatewayAuth;
-  for (const a of [gatewayAuth, pciAuth]) {
+  const apiAuth: RequestAuth = opts.auth?.api ?? {
+    scheme: 'unconfigured',
+    message: 'no API server credentials are configured (QUALYS_VM_AUTH_METHOD, QUALYS_USERNAME …)',
+  };
+  const authOf: Record<QualysTarget, RequestAuth> = { gateway: gatewayAuth, pci: pciAuth, api: apiAuth };
+  for (const a of [gatewayAuth, pciAuth, apiAuth]) {
     if (a.scheme === 'basic') {
       addSecret(a.password);
       addSecret(Buffer.from(`${a.username}:${a.password}`).toString('base64'));
@@ -124,12 +135,18 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
 
   /** The outbound policy of every request of this client: the configured origins, the body bounds. */
   const outbound = (what: string): Outbound => ({ allow: origins, limits, what });
+  const originOf: Record<QualysTarget, string | undefined> = {
+    gateway: gatewayOrigin,
+    pci: pciOrigin,
+    api: apiOrigin,
+  };
 
   /** Which configured API a request goes to (decides auth and the PCI apiVersion header). */
-  function targetOf(req: QualysRequest, url: URL): 'gateway' | 'pci' {
+  function targetOf(req: QualysRequest, url: URL): QualysTarget {
     if (!/^[a-z][a-z0-9+.-]*:/i.test(req.url)) return req.base ?? 'gateway';
-    if (url.origin === pciOrigin && url.origin !== gatewayOrigin) return 'pci';
-    if (url.origin === gatewayOrigin && url.origin !== pciOrigin) return 'gateway';
+    // An absolute URL: the one configured API on its origin, or (origins shared, as in tests) the request's base.
+    const on = (Object.keys(originOf) as QualysTarget[]).filter((t) => originOf[t] === url.origin);
+    if (on.length === 1) return on[0]!;
     return req.base ?? 'gateway';
   }
 
@@ -137,10 +154,12 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     let url: URL;
     if (/^[a-z][a-z0-9+.-]*:/i.test(req.url)) url = assertSameOrigin(req.url);
     else {
-      const base = req.base === 'pci' ? pci : gateway;
+      const base = req.base === 'pci' ? pci : req.base === 'api' ? api : gateway;
       if (!base) {
         throw new ConfigError(
-          `${req.label ?? req.url}: no gateway URL is configured: set QUALYS_PLATFORM or QUALYS_GATEWAY_URL`,
+          req.base === 'api'
+            ? `${req.label ?? req.url}: no API server URL is configured: set QUALYS_PLATFORM or QUALYS_API_URL`
+            : `${req.label ?? req.url}: no gateway URL is configured: set QUALYS_PLATFORM or QUALYS_GATEWAY_URL`,
         );
       }
       url = new URL(`${base}${req.url.startsWith('/') ? '' : '/'}${req.url}`);
@@ -214,12 +233,7 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     }
   }
 
-  function requestInit(
-    req: QualysRequest,
-    target: 'gateway' | 'pci',
-    authHeader: string,
-    signal: AbortSignal,
-  ) {
+  function requestInit(req: QualysRequest, target: QualysTarget, authHeader: string, signal: AbortSignal) {
     const headers: Record<string, string> = {
       authorization: authHeader,
       'x-requested-with': 'qualys-export',
@@ -229,7 +243,10 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
       ...req.headers,
     };
     let body: string | undefined;
-    if (req.body !== undefined) {
+    if (req.form !== undefined) {
+      body = new URLSearchParams(req.form).toString();
+      headers['content-type'] ??= 'application/x-www-form-urlencoded';
+    } else if (req.body !== undefined) {
       body = typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
       headers['content-type'] ??= typeof req.body === 'string' ? 'text/plain' : 'application/json';
     }
@@ -279,8 +296,17 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
           try {
             r = await readWithin(reader, ac.signal);
           } catch (err) {
-            if (ac.signal.aborted && ac.signal.reason instanceof AttemptTimeout) throw ac.signal.reason;
-            throw err;
+            // A reset or a stall mid-way: transient, the pager reads on from the last record it handed over.
+            const cause =
+              ac.signal.aborted && ac.signal.reason instanceof AttemptTimeout ? ac.signal.reason : err;
+            if (isQexportError(cause)) throw cause;
+            const e = cause as { message?: string };
+            throw new StreamError(
+              `${label}: the body failed mid-way: ${redact(e?.message ?? String(cause))}`,
+              {
+                cause,
+              },
+            );
           }
           if (r.done) {
             done = true;
@@ -321,7 +347,7 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
   ): Promise<T | QualysStream> {
     const url = buildUrl(req);
     const target = targetOf(req, url);
-    const auth = target === 'pci' ? pciAuth : gatewayAuth;
+    const auth = authOf[target];
     const where = `${url.origin}${url.pathname}`;
     const label = req.label ?? `${req.method ?? 'GET'} ${url.pathname}`;
     const family = Pacer.family(url);
@@ -517,13 +543,16 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     text: string,
     label: string,
     where: string,
-    target: 'gateway' | 'pci',
+    target: QualysTarget,
   ): Error {
     if (kind === 'auth') {
+      const check =
+        target === 'pci'
+          ? 'QUALYS_PCI_USERNAME / QUALYS_PCI_PASSWORD (in AWS, the PCI credentials secret)'
+          : 'QUALYS_USERNAME / QUALYS_PASSWORD (in AWS, the VM credentials secret)';
       return new AuthError(
         `${label}: ${target === 'pci' ? 'PCI Merchant' : 'Qualys'} rejected the Basic credentials (401 at ${where}); ` +
-          'a token refresh cannot fix Basic auth: check QUALYS_PCI_USERNAME / QUALYS_PCI_PASSWORD ' +
-          '(in AWS, the PCI credentials secret) and that the account has API access',
+          `a token refresh cannot fix Basic auth: check ${check} and that the account has API access`,
       );
     }
     if (kind === 'account') {

@@ -19,15 +19,25 @@ export type RequestAuth =
   | { scheme: 'basic'; username: string; password: string }
   | { scheme: 'unconfigured'; message: string };
 
+/** The configured Qualys origins: the gateway, PCI Merchant, and the API server (VM/KB XML APIs). */
+export type QualysTarget = 'gateway' | 'pci' | 'api';
+
 export interface QualysRequest {
   method?: 'GET' | 'POST';
   /** Absolute URL, or a path resolved against `baseUrl`. */
   url: string;
-  /** Which configured origin a relative url is resolved against. Default 'gateway'. */
-  base?: 'gateway' | 'pci';
+  /** Which configured origin a relative url is resolved against (and whose auth it carries). Default 'gateway'. */
+  base?: QualysTarget;
   query?: Record<string, string | number | boolean | undefined>;
   /** JSON-serialised when an object; sent as is when a string. */
   body?: unknown;
+  /**
+   * Form fields sent as an `application/x-www-form-urlencoded` body (with POST): the Qualys API server takes every
+   * parameter this way, which keeps long queries out of the URL (414 Request-URI Too Long).
+   */
+  form?: Record<string, string>;
+  /** Overrides the client's per-request timeout (ms), e.g. for an endpoint whose pages take minutes. */
+  timeoutMs?: number;
   headers?: Record<string, string>;
   /** Sets Accept: application/json | application/xml | text/plain. Default json. */
   accept?: 'json' | 'xml' | 'text';
@@ -54,8 +64,8 @@ export interface QualysResponse {
  * `call` before the body was read. `chunks` are UTF-8 text pieces (a character split between network chunks is
  * carried over), under the same policy as a whole body (size bounds, charset, strict UTF-8); a stall longer than
  * the request timeout aborts the read. An error while reading is thrown from the iterator: PolicyError (the body
- * is too large) is final; a ParseError (not UTF-8), a TimeoutError or a network TypeError may be retried by the
- * caller, which decides where to resume. The request's concurrency slot is held until `chunks` is consumed to its
+ * is too large) is final; a ParseError (not UTF-8) or a StreamError (a reset or a stall mid-way) may be retried by
+ * the caller, which decides where to resume. The request's concurrency slot is held until `chunks` is consumed to its
  * end, fails, or `cancel()` is called: a caller must do one of these.
  */
 export interface QualysStream {
@@ -109,6 +119,8 @@ export interface ClientOptions {
   /** Gateway origin; absent when no gateway credentials/platform are configured (a PCI-only run). */
   gatewayUrl?: string;
   pciUrl: string;
+  /** API server origin (`qualysapi…`: VMDR host detections, KnowledgeBase); absent when no module needs it. */
+  apiUrl?: string;
   fetch: typeof fetch;
   /** Gateway bearer tokens: shorthand for `auth.gateway = {scheme: 'bearer', tokens}`. */
   tokens?: TokenProvider;
@@ -116,7 +128,7 @@ export interface ClientOptions {
    * Per-origin auth. Without `auth.pci`, PCI requests carry the gateway's auth (only the simulator's lenient
    * dialect accepts that; the production wiring in shared/app/build-client.ts always sets it).
    */
-  auth?: { gateway?: RequestAuth; pci?: RequestAuth };
+  auth?: { gateway?: RequestAuth; pci?: RequestAuth; api?: RequestAuth };
   /** Calls left in a rate window below which calls are spread over the rest of it (QUALYS_RATE_RESERVE); default 10. */
   rateReserve?: number;
   /** Wait after a 1965 that states no wait, even on a repeated blocked call; default 3601 s. */

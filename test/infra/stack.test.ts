@@ -60,7 +60,7 @@ function statementsOfRole(roleLogicalIdPrefix: string): Statement[] {
 }
 
 describe('resources', () => {
-  it('has the bucket (encrypted, no public access), three secrets, six functions, four loops', () => {
+  it('has the bucket (encrypted, no public access), four secrets, eight functions, six loops', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: {
         ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
@@ -73,28 +73,29 @@ describe('resources', () => {
       },
       LoggingConfiguration: Match.anyValue(),
     });
-    template.resourceCountIs('AWS::SecretsManager::Secret', 3);
-    // Token refresh, four exporters, and the deploy-time function that finds where the dt projection starts.
-    template.resourceCountIs('AWS::Lambda::Function', 6);
+    // Gateway credentials, PCI Merchant account, the API server's Qualys user, the token.
+    template.resourceCountIs('AWS::SecretsManager::Secret', 4);
+    // Token refresh, six exporters, and the deploy-time function that finds where the dt projection starts.
+    template.resourceCountIs('AWS::Lambda::Function', 8);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       LoggingConfig: { LogFormat: 'JSON' },
       TracingConfig: { Mode: 'Active' },
     });
-    template.resourceCountIs('AWS::StepFunctions::StateMachine', 4);
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 6);
     template.allResourcesProperties('AWS::StepFunctions::StateMachine', {
       TracingConfiguration: { Enabled: true },
       LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: false }),
     });
-    template.resourceCountIs('AWS::Scheduler::Schedule', 5);
+    template.resourceCountIs('AWS::Scheduler::Schedule', 7);
     template.resourceCountIs('AWS::SNS::Topic', 1);
     template.resourceCountIs('AWS::SQS::Queue', 1);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    // Per module: no run completed, freshness, executions failed, busy, completeness, schema drift (6 × 4);
+    // Per module: no run completed, freshness, executions failed, busy, completeness, schema drift (6 × 6);
     // token age, token refresh failing, schedule delivery failed.
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 27);
-    template.resourceCountIs('AWS::Logs::LogGroup', 10);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 39);
+    template.resourceCountIs('AWS::Logs::LogGroup', 14);
   });
 
   it('uses KMS when asked', () => {
@@ -123,9 +124,16 @@ describe('resources', () => {
 
   it('has one Glue table per module over NDJSON with partition projection on dt', () => {
     template.resourceCountIs('AWS::Glue::Database', 1);
-    // 4 module tables, the manifests table and 7 views (test/infra/analytics.test.ts looks at them closely).
-    template.resourceCountIs('AWS::Glue::Table', 12);
-    for (const name of ['pci_scans', 'certview_certificates', 'edr_events', 'mobile_assets']) {
+    // 6 module tables, the manifests table and 12 views (test/infra/analytics.test.ts looks at them closely).
+    template.resourceCountIs('AWS::Glue::Table', 19);
+    for (const name of [
+      'pci_scans',
+      'certview_certificates',
+      'edr_events',
+      'mobile_assets',
+      'vmdr_detections',
+      'knowledgebase',
+    ]) {
       template.hasResourceProperties('AWS::Glue::Table', {
         TableInput: Match.objectLike({
           Name: name,
@@ -383,9 +391,17 @@ describe('least privilege', () => {
       ).Environment.Variables;
       expect(Object.keys(env)).not.toContain('QEXPORT_TOKEN_SECRET_ID');
       expect(Object.keys(env)).not.toContain('QEXPORT_TOKEN_REFRESH_FUNCTION');
+    } else if (module === 'vmdr-detections' || module === 'knowledgebase') {
+      // The API server takes the Qualys user over Basic (QUALYS_VM_AUTH_METHOD=basic, the default): its own
+      // secret, no gateway token, no token refresh.
+      expect(text).toContain(lid(stack.vmCredentialsSecret));
+      expect(text).not.toContain(lid(stack.tokenSecret));
+      expect(text).not.toContain(lid(stack.pciCredentialsSecret));
+      expect(invoke).toEqual([]);
     } else {
       expect(text).toContain(lid(stack.tokenSecret));
       expect(text).not.toContain(lid(stack.pciCredentialsSecret));
+      expect(text).not.toContain(lid(stack.vmCredentialsSecret));
       expect(invoke).toEqual([
         {
           Effect: 'Allow',
@@ -455,7 +471,7 @@ describe('loops and schedules', () => {
   });
 
   it('a disabled schedule is not created', () => {
-    synth({ 'schedule:edr-events': 'disabled' }).template.resourceCountIs('AWS::Scheduler::Schedule', 4);
+    synth({ 'schedule:edr-events': 'disabled' }).template.resourceCountIs('AWS::Scheduler::Schedule', 6);
   });
 
   it('no loop asks Step Functions whether it is already running (the S3 lease decides)', () => {

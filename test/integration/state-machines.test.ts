@@ -38,6 +38,8 @@ const SIM_PATH: Record<ModuleName, string> = {
   'certview-certificates': '/certview/',
   'edr-events': '/ioc/',
   'mobile-assets': '/sem/',
+  'vmdr-detections': '/api/',
+  knowledgebase: '/api/',
 };
 
 type Handler = (event: unknown, context: { getRemainingTimeInMillis(): number }) => Promise<unknown>;
@@ -86,7 +88,9 @@ beforeAll(async () => {
 
   sim = await startSimulator({
     seed: 11,
-    counts: { pci: COUNT, certview: COUNT, edr: COUNT, mobile: COUNT },
+    counts: { pci: COUNT, certview: COUNT, edr: COUNT, mobile: COUNT, vmdr: COUNT, kb: COUNT },
+    // The KnowledgeBase truncates like the other XML listings, so its runs need several invocations too.
+    dialect: { kbTruncation: 10 },
     // EDR events inside the first run's look-back window (the bundled function runs on the real clock).
     edr: { start: new Date(Date.now() - 2 * 3600_000).toISOString(), stepMs: 1000 },
     // Every page takes at least this long, so a run needs several SLICE_MS invocations on any machine.
@@ -95,7 +99,12 @@ beforeAll(async () => {
   s3 = await startS3Server();
   sm = await startSecretsManagerServer();
   // PCI Merchant has its own account (HTTP Basic), in its own secret read only by the PCI exporter.
-  await createSimSecrets(sm, sim, { credentials: 'creds', token: 'token', pciCredentials: 'pci-creds' });
+  await createSimSecrets(sm, sim, {
+    credentials: 'creds',
+    token: 'token',
+    pciCredentials: 'pci-creds',
+    vmCredentials: 'vm-creds',
+  });
   Object.assign(process.env, {
     ...standInAwsEnv({ s3: s3.endpoint, secretsManager: sm.endpoint }),
     ...simUrlEnv(sim),
@@ -103,8 +112,10 @@ beforeAll(async () => {
     QUALYS_CERTVIEW_PAGE_SIZE: '10',
     QUALYS_EDR_PAGE_SIZE: '10',
     QUALYS_MOBILE_TRUNCATION_LIMIT: '10',
+    QUALYS_VMDR_TRUNCATION_LIMIT: '10',
     QEXPORT_PART_MAX_RECORDS: '50',
     QEXPORT_BUCKET: s3.bucket,
+    QEXPORT_VM_CREDENTIALS_SECRET_ID: 'vm-creds',
     QEXPORT_TOKEN_SECRET_ID: 'token',
     QEXPORT_CREDENTIALS_SECRET_ID: 'creds',
     QEXPORT_PCI_CREDENTIALS_SECRET_ID: 'pci-creds',

@@ -13,6 +13,7 @@ import {
 import { BIG_OFFSET } from '../sim/json';
 import {
   ALL_MODULES,
+  expectedFor,
   expectExactRecords,
   manifestKeys,
   readRunFromDir,
@@ -46,7 +47,17 @@ const shared = new Map<string, Simulator>();
 afterAll(async () => {
   await Promise.all([...shared.values()].map((s) => s.close()));
 });
-async function simFor(module: ModuleName, dialect: SimDialect): Promise<Simulator> {
+/** Simulators of their own, closed with the file. */
+const own: Simulator[] = [];
+afterAll(async () => {
+  await Promise.all(own.map((s) => s.close()));
+});
+async function simFor(module: ModuleName, dialect: SimDialect, fresh = false): Promise<Simulator> {
+  if (fresh) {
+    const sim = await startSimulator({ seed: 9, counts: onlyCounts(module, 23), dialect });
+    own.push(sim);
+    return sim;
+  }
   const key = `${module} ${JSON.stringify(dialect)}`;
   let sim = shared.get(key);
   if (!sim)
@@ -59,7 +70,13 @@ const DATA_PATH: Record<ModuleName, string> = {
   'certview-certificates': '/certview/',
   'edr-events': '/ioc/events/scroll',
   'mobile-assets': '/sem/',
+  // Each test's simulator serves one module: the API server's prefix names it.
+  'vmdr-detections': '/api/',
+  knowledgebase: '/api/',
 };
+
+/** The modules whose bodies are read as streams (the XML truncation listings). */
+const STREAMED = new Set<ModuleName>(['mobile-assets', 'vmdr-detections', 'knowledgebase']);
 
 /** A mutator for the module's data replies (2xx), `times` of them (default every one). */
 function onData(module: ModuleName, f: (r: WireReply) => WireReply, times = Infinity): Mutator {
@@ -76,8 +93,13 @@ async function exportWith(
   mutator: Mutator | undefined,
   env: Record<string, string> = {},
   dialect: SimDialect = {},
+  /**
+   * A simulator of its own: a mutation applied once must reach this run. On a shared one, a page an earlier failed
+   * run requested ahead (its client still retrying after the run gave up) could take it.
+   */
+  fresh = false,
 ) {
-  const sim = await simFor(module, dialect);
+  const sim = await simFor(module, dialect, fresh);
   // Two retries are enough to show a refusal is retried; fewer attempts keep the file fast.
   const r = { sim, ...(await runs.prepare(sim, { QUALYS_HTTP_MAX_RETRIES: '2', ...env })) };
   sim.setMutator(mutator);
@@ -92,7 +114,11 @@ async function exportWith(
 async function expectDoneExact(module: ModuleName, x: Awaited<ReturnType<typeof exportWith>>) {
   expect(x.result.status, JSON.stringify(x.result.error)).toBe('done');
   const run = await readRunFromDir(x.dir, x.result.manifestKey!);
-  expect(run.records).toHaveLength(23);
+  // 23 records (host detections: the hosts among 23 that have detections; the others are not listed).
+  expect(run.records.length).toBe(
+    module === 'vmdr-detections' ? [...expectedFor(x.sim, module, run.manifest.range)].length : 23,
+  );
+  expect(run.records.length).toBeGreaterThan(15);
   expectExactRecords(x.sim, module, run);
 }
 
@@ -210,9 +236,11 @@ describe('refused: charsets, encodings, types', () => {
       const always = await exportWith(module, onData(module, f));
       await expectFailed(always, message);
       expect(always.result.error?.message).toMatch(/giving up after \d+ attempts/);
-      const once = await exportWith(module, onData(module, f, 1));
+      const once = await exportWith(module, onData(module, f, 1), {}, {}, true);
       await expectDoneExact(module, once);
-      expect(once.client.stats().retries).toBeGreaterThan(0);
+      // Read as a stream (the XML listings), a body refused mid-way is read again by the paginator, not the client.
+      if (STREAMED.has(module)) expect(once.mutated).toBe(1);
+      else expect(once.client.stats().retries).toBeGreaterThan(0);
     },
   );
 

@@ -21,7 +21,7 @@ import { createQualysClient } from '../../shared/qualys/client';
 import type { QualysClient, TokenProvider } from '../../shared/qualys/types';
 import { createDirStore, RUN_FIELD } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
-import { startSimulator, type ExpectedOptions, type SimOptions, type Simulator } from '../sim';
+import { expectedOptions, startSimulator, type SimOptions, type Simulator } from '../sim';
 import { toJson } from '../sim/json';
 import type { S3Server } from './s3-server';
 
@@ -36,6 +36,10 @@ export function simConfig(sim: Simulator, env: Env = {}): AppConfig {
     QUALYS_CERTVIEW_PAGE_SIZE: '10',
     QUALYS_EDR_PAGE_SIZE: '10',
     QUALYS_MOBILE_TRUNCATION_LIMIT: '10',
+    QUALYS_API_URL: sim.url,
+    QUALYS_VMDR_TRUNCATION_LIMIT: '10',
+    // XML listings hand over sub-pages of about 16 KB: checkpoints fall inside responses too.
+    QEXPORT_XML_SUBPAGE_KB: '16',
     QUALYS_EDR_OVERLAP_MINUTES: '10',
     QUALYS_EDR_INITIAL_LOOKBACK_HOURS: '24',
     QEXPORT_PREFIX: 'qualys',
@@ -86,14 +90,21 @@ export function testClient(
   config: AppConfig,
   opts: { timeoutMs?: number; deadline?: () => number; tokens?: TokenProvider; fetch?: typeof fetch } = {},
 ): QualysClient {
+  const gatewayTokens = opts.tokens ?? simTokens(sim, config);
   return createQualysClient({
     gatewayUrl: config.endpoints.gatewayUrl,
     pciUrl: config.endpoints.pciUrl,
+    apiUrl: config.endpoints.apiUrl,
     fetch: opts.fetch ?? globalThis.fetch,
     auth: {
-      gateway: { scheme: 'bearer', tokens: opts.tokens ?? simTokens(sim, config) },
+      gateway: { scheme: 'bearer', tokens: gatewayTokens },
       // PCI Merchant authenticates with its own account over HTTP Basic, as documented.
       pci: { scheme: 'basic', username: sim.defaults.pciUsername, password: sim.defaults.pciPassword },
+      // The API server: the Qualys user over Basic (QUALYS_VM_AUTH_METHOD=basic), or the gateway's token.
+      api:
+        config.vm.authMethod === 'bearer'
+          ? { scheme: 'bearer', tokens: gatewayTokens }
+          : { scheme: 'basic', username: sim.defaults.username, password: sim.defaults.password },
     },
     timeoutMs: opts.timeoutMs ?? 5_000,
     maxRetries: config.http.maxRetries,
@@ -342,25 +353,11 @@ export async function manifestKeys(dir: string): Promise<string[]> {
   return entries.filter((e) => e.endsWith('_manifest.json')).map((e) => e.split(sep).join('/'));
 }
 
-/** The simulator's ExpectedOptions for the run described by a manifest's `range`. */
-function expectedOptions(module: ModuleName, range: Record<string, unknown> | undefined): ExpectedOptions {
-  if (module === 'mobile-assets' && range) {
-    return {
-      updatedSince: (range.detectionUpdatedSince as string | null) ?? undefined,
-      updatedBefore: (range.detectionUpdatedBefore as string | null) ?? undefined,
-    };
-  }
-  if (module !== 'edr-events' || !range) return {};
-  return {
-    from: range.from as string,
-    to: range.to as string,
-    timeField: range.timeField === 'event.eventProcessedTime' ? 'eventProcessedTime' : 'dateTime',
-  };
-}
+export { expectedOptions } from '../sim';
 
 /**
  * What the simulator holds for the run described by `range` (EDR: its window on its time field; Mobile: what its
- * detection_updated_since / before list, under the simulator's current dialect).
+ * detection_updated_since / before list; VMDR and KB: their windows and API version), under the current dialect.
  */
 export function expectedFor(
   sim: Simulator,
