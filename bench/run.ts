@@ -1,6 +1,9 @@
 // `npm run bench` — performance figures for qualys-export (README "Benchmarks", docs/benchmarks.md).
 //   --smoke        tiny scale and one run per figure: proves the benchmarks work (CI), not the targets
-//   --only=a,b     a subset of: xml, gzip, startup, coldstart, efficiency, cpu, calls, memory
+//   --only=a,b     a subset of: xml, gzip, startup, coldstart, efficiency, cpu, calls, memory, vmdr
+//   --vmdr-full    the VMDR scale case at full size: 100,000 hosts, 10M detections (default 10,000 hosts, 1M)
+//   --vmdr-hosts=N the VMDR scale case with N hosts (about 68 detections each after the default filters)
+//   --vmdr-parts=a,b  only these parts of it: memory, cpu, wall (default all three)
 //   --runs=N       alternated runs per figure (default 3; every figure is the median with min-max)
 //   --modules=a,b  only these modules in the per-module sections
 //   --records=N,M  the run sizes of the state section (default 100000,1000000; smoke 2000): e.g.
@@ -28,7 +31,18 @@ const ROOT = join(import.meta.dirname, '..');
 const argv = process.argv.slice(2);
 const smoke = argv.includes('--smoke');
 const onlyArg = argv.find((a) => a.startsWith('--only='));
-const SECTIONS = ['xml', 'gzip', 'startup', 'coldstart', 'efficiency', 'cpu', 'calls', 'memory', 'state'];
+const SECTIONS = [
+  'xml',
+  'gzip',
+  'startup',
+  'coldstart',
+  'efficiency',
+  'cpu',
+  'calls',
+  'memory',
+  'state',
+  'vmdr',
+];
 const only = new Set(onlyArg ? onlyArg.slice(7).split(',') : SECTIONS);
 for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section '${s}'`);
 const RUNS = Number(argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? (smoke ? 1 : 3));
@@ -37,12 +51,17 @@ const modulesArg = argv.find((a) => a.startsWith('--modules='));
 const MODULES = modulesArg
   ? ALL_MODULES.filter((m) => modulesArg.slice(10).split(',').includes(m))
   : ALL_MODULES;
+/** Host detections have their own section (`vmdr`): a host is a hundred detections, not one record. */
+const GENERIC = MODULES.filter((m) => m !== 'vmdr-detections');
 /** Page sizes: the exporter's defaults, which are also the largest the APIs allow (EDR: see calls). */
 const PAGE: Record<ModuleName, number> = {
   'pci-scans': 1000,
   'certview-certificates': 200,
   'edr-events': 1000,
   'mobile-assets': 1000,
+  // Hosts per page (QUALYS_VMDR_TRUNCATION_LIMIT's default); the KnowledgeBase answers in one response.
+  'vmdr-detections': 1000,
+  knowledgebase: 1_000_000,
 };
 /** The EDR window the exporter and the fetch-only/floor/peer clients read (the simulator's events span 48 h). */
 const EDR_LOOKBACK_HOURS = 72;
@@ -52,6 +71,8 @@ const BENCH_ENV = {
   QUALYS_EDR_INITIAL_LOOKBACK_HOURS: String(EDR_LOOKBACK_HOURS),
 };
 const LATENCY_MS = 50;
+/** Host List Detection's delivery rate in the wall-time comparison (generous: real pages come at ~0.2–1 MB/s). */
+const HLD_BYTES_PER_SEC = 4 * 1024 * 1024;
 
 // ------------------------------------------------------------------------------------------ results
 
@@ -145,6 +166,8 @@ interface Sim {
   clientSecret: string;
   pciUsername: string;
   pciPassword: string;
+  username: string;
+  password: string;
   stats(): Promise<{ requests: number; byPath: Record<string, number> }>;
   close(): Promise<void>;
 }
@@ -197,12 +220,27 @@ function edrTimeline(n: number) {
   };
 }
 
-async function startSim(module: ModuleName, n: number, latencyMs = 0): Promise<Sim> {
+/** Host List Detection's shape in the bench: detections per host, one host with 5,000, one RESULTS of 10 MB. */
+const vmdrShape = (perHost: number, hosts: number) => ({
+  perHost,
+  big: { [Math.min(hosts - 1, 1234)]: 5000 },
+  bigResults: { [Math.min(hosts - 1, 2345)]: 10 * 1024 * 1024 },
+});
+
+async function startSim(
+  module: ModuleName,
+  n: number,
+  latencyMs = 0,
+  vmdr?: Record<string, unknown>,
+  streamBytesPerSec?: number,
+): Promise<Sim> {
   const h = await startHelper('sim-server.ts', {
     counts: onlyCounts(module, n),
     edr: edrTimeline(n),
     latencyMs,
     limits: { concurrency: 2 },
+    ...(vmdr ? { vmdr } : {}),
+    ...(streamBytesPerSec ? { streamBytesPerSec } : {}),
   });
   return {
     url: h.info.url!,
@@ -210,6 +248,8 @@ async function startSim(module: ModuleName, n: number, latencyMs = 0): Promise<S
     clientSecret: h.info.clientSecret!,
     pciUsername: h.info.pciUsername!,
     pciPassword: h.info.pciPassword!,
+    username: h.info.username!,
+    password: h.info.password!,
     stats: () => h.ask('stats') as ReturnType<Sim['stats']>,
     close: h.close,
   };
@@ -226,6 +266,9 @@ function exporterEnv(sim: Sim, extra: Record<string, string> = {}): Record<strin
     QUALYS_PCI_AUTH_METHOD: 'basic',
     QUALYS_PCI_USERNAME: sim.pciUsername,
     QUALYS_PCI_PASSWORD: sim.pciPassword,
+    QUALYS_API_URL: sim.url,
+    QUALYS_USERNAME: sim.username,
+    QUALYS_PASSWORD: sim.password,
     ...BENCH_ENV,
     ...extra,
   };
@@ -282,6 +325,8 @@ const workerSpec = (
   clientSecret: sim.clientSecret,
   pciUsername: sim.pciUsername,
   pciPassword: sim.pciPassword,
+  username: sim.username,
+  password: sim.password,
   ...extra,
   env: { ...BENCH_ENV, ...extra.env },
 });
@@ -408,8 +453,12 @@ async function alternate<T>(fns: (() => Promise<T>)[], runs = RUNS): Promise<T[]
   return out;
 }
 
-/** Token requests: one per run for the gateway modules; PCI Merchant sends its account on every call (Basic). */
-const authCalls = (module: ModuleName) => (module === 'pci-scans' ? 0 : 1);
+/**
+ * Token requests: one per run for the gateway modules; PCI Merchant and the API server modules send their account on
+ * every call (Basic).
+ */
+const authCalls = (module: ModuleName) =>
+  module === 'pci-scans' || module === 'vmdr-detections' || module === 'knowledgebase' ? 0 : 1;
 
 /** The calls a module needs beyond its pages to prove the listing complete (see docs/benchmarks.md). */
 function proofCalls(module: ModuleName, pages: number, countCall: boolean): { calls: number; text: string } {
@@ -558,6 +607,8 @@ if (only.has('coldstart')) {
     'export-certview-certificates',
     'export-edr-events',
     'export-mobile-assets',
+    'export-vmdr-detections',
+    'export-knowledgebase',
   ];
   for (const e of entries) {
     const outfile = join(scratch, `${e}.mjs`);
@@ -610,10 +661,24 @@ const callRows: {
 }[] = [];
 if (only.has('efficiency')) {
   const counts = scale(
-    { 'pci-scans': 200_000, 'certview-certificates': 40_000, 'edr-events': 100_000, 'mobile-assets': 30_000 },
-    { 'pci-scans': 4000, 'certview-certificates': 1000, 'edr-events': 3000, 'mobile-assets': 2000 },
+    {
+      'pci-scans': 200_000,
+      'certview-certificates': 40_000,
+      'edr-events': 100_000,
+      'mobile-assets': 30_000,
+      'vmdr-detections': 10_000,
+      knowledgebase: 20_000,
+    },
+    {
+      'pci-scans': 4000,
+      'certview-certificates': 1000,
+      'edr-events': 3000,
+      'mobile-assets': 2000,
+      'vmdr-detections': 500,
+      knowledgebase: 1000,
+    },
   );
-  for (const module of MODULES) {
+  for (const module of GENERIC) {
     sectionStart(`efficiency ${module}`);
     const n = counts[module];
     const sim = await startSim(module, n, LATENCY_MS);
@@ -707,10 +772,24 @@ for (const c of callRows) {
 if (only.has('cpu')) {
   const counts = scale(
     // Large enough that start-up and first-call compilation are a small share of the per-record figures.
-    { 'pci-scans': 200_000, 'certview-certificates': 50_000, 'edr-events': 200_000, 'mobile-assets': 50_000 },
-    { 'pci-scans': 3000, 'certview-certificates': 600, 'edr-events': 2000, 'mobile-assets': 1000 },
+    {
+      'pci-scans': 200_000,
+      'certview-certificates': 50_000,
+      'edr-events': 200_000,
+      'mobile-assets': 50_000,
+      'vmdr-detections': 20_000,
+      knowledgebase: 20_000,
+    },
+    {
+      'pci-scans': 3000,
+      'certview-certificates': 600,
+      'edr-events': 2000,
+      'mobile-assets': 1000,
+      'vmdr-detections': 300,
+      knowledgebase: 600,
+    },
   );
-  for (const module of MODULES) {
+  for (const module of GENERIC) {
     sectionStart(`cpu ${module}`);
     const n = counts[module];
     const sim = await startSim(module, n);
@@ -869,11 +948,13 @@ if (only.has('memory')) {
  */
 /** Invocations as the Lambda runs them, shortened so a 100k run spans several: each resumes from the checkpoint. */
 const STATE_SLICE_MS = 20_000;
-const STATE_PAGE: Record<ModuleName, { env: string; max: number }> = {
+const STATE_PAGE: Partial<Record<ModuleName, { env: string; max: number }>> = {
   'pci-scans': { env: 'QUALYS_PCI_PAGE_SIZE', max: 1000 },
   'certview-certificates': { env: 'QUALYS_CERTVIEW_PAGE_SIZE', max: 200 },
   'edr-events': { env: 'QUALYS_EDR_PAGE_SIZE', max: 5000 },
   'mobile-assets': { env: 'QUALYS_MOBILE_TRUNCATION_LIMIT', max: MOBILE_MAX_TRUNCATION_LIMIT },
+  // The host list's default (hosts carry ~68 detections each: larger responses are streamed all the same).
+  'vmdr-detections': { env: 'QUALYS_VMDR_TRUNCATION_LIMIT', max: 1000 },
 };
 if (only.has('state')) {
   const recordsArg = argv.find((a) => a.startsWith('--records='));
@@ -885,13 +966,14 @@ if (only.has('state')) {
     : scale([100_000, 1_000_000], [2000]);
   for (const n of sizes)
     if (!Number.isInteger(n) || n < 1) throw new Error(`--records: '${n}' is not a count`);
-  const modules = MODULES.filter((m) => m !== 'edr-events' || modulesArg);
+  // The KnowledgeBase is one response the server truncates (no page size of ours): its figures are in the vmdr section.
+  const modules = MODULES.filter((m) => STATE_PAGE[m] && (m !== 'edr-events' || modulesArg));
   const pageArg = argv.find((a) => a.startsWith('--page='));
   const perRun = new Map<string, number>();
   for (const module of modules) {
     for (const n of sizes) {
       sectionStart(`state ${module} x${n}`);
-      const page = { ...STATE_PAGE[module], ...(pageArg ? { max: Number(pageArg.slice(7)) } : {}) };
+      const page = { ...STATE_PAGE[module]!, ...(pageArg ? { max: Number(pageArg.slice(7)) } : {}) };
       const sim = await startSim(module, n);
       const [results] = await alternate([
         async () => {
@@ -962,6 +1044,130 @@ if (only.has('state')) {
       );
     }
   }
+}
+
+// ------------------------------------------------------------------ VMDR host detections at scale (issue 22 item 6)
+// Hosts with about 100 detections each (RESULTS included), one host with 5,000 detections and one RESULTS of 10 MB:
+// peak RSS as deployed, CPU per detection against the Python peer, and wall time against the fetch-only floor.
+if (only.has('vmdr') && MODULES.includes('vmdr-detections')) {
+  const full = argv.includes('--vmdr-full');
+  const hostsArg = argv.find((a) => a.startsWith('--vmdr-hosts='));
+  const hosts = hostsArg ? Number(hostsArg.slice(13)) : smoke ? 200 : full ? 100_000 : 10_000;
+  const partsArg = argv.find((a) => a.startsWith('--vmdr-parts='));
+  const parts = new Set(partsArg ? partsArg.slice(13).split(',') : ['memory', 'cpu', 'wall']);
+  const perHost = smoke ? 20 : 100;
+  const shape = vmdrShape(perHost, hosts);
+  sectionStart(`vmdr ${hosts} hosts`);
+  // The detections the export holds, from the simulator's own generator (the exporter's default filters).
+  const { vmdrHost, EXPORTER_HLD_VIEW } = await import('../test/sim/vmdr');
+  let detections = 0;
+  for (let i = 0; i < hosts; i++) {
+    const h = vmdrHost(1, i, shape, { ...EXPORTER_HLD_VIEW, version: '5.0' }, 200);
+    detections += (h?.DETECTION_LIST as { DETECTION: unknown[] } | undefined)?.DETECTION.length ?? 0;
+  }
+  const listed = (r: { records: number }, what: string) => {
+    if (r.records !== hosts - Math.floor((hosts + 2) / 10))
+      throw new Error(`vmdr ${what}: ${r.records} hosts`);
+  };
+  const about = `${hosts} hosts, ${detections} detections (one host with 5,000, one RESULTS of 10 MB)`;
+
+  // Peak RSS as deployed: the Lambda's node options through the heap wrapper, 16 MB semi-space, S3 sink.
+  const sim = await startSim('vmdr-detections', hosts, 0, shape);
+  const mem: WorkerResult[] = [];
+  for (let r = 0; r < (parts.has('memory') ? RUNS : 0); r++) {
+    const h = await startHelper('s3-server.ts');
+    try {
+      const res = await memoryWorker(
+        workerSpec('export', 'vmdr-detections', sim, {
+          sink: 's3',
+          s3: { endpoint: h.info.endpoint!, bucket: h.info.bucket! },
+          sampleMemory: true,
+        }),
+        'lambda',
+      );
+      if (res.status !== 'done') throw new Error(`vmdr memory run: ${res.status}`);
+      listed(res, 'memory');
+      mem.push(res);
+    } finally {
+      await h.close();
+    }
+  }
+  if (mem.length)
+    add(
+      'Peak RSS, S3 sink, as deployed',
+      `vmdr-detections x${hosts}`,
+      mem.map((x) => x.peakRssMb),
+      'MB',
+      { text: '<= 192 each run', ok: (x) => x.max <= 192 },
+      `${about}; runs: ${mem.map((x) => x.peakRssMb.toFixed(0)).join(', ')} MB; CPU ${fmt(summary(mem.map((x) => x.cpuMs / 1000)))} s; ` +
+        `at the sampled peak (MB): ${mem
+          .map((x) =>
+            Object.entries(x.atPeak ?? {})
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', '),
+          )
+          .join(' | ')}`,
+    );
+
+  // CPU per detection, the whole command against the Python peer (requests + xmltodict, gzip 6), alternated.
+  const [ours, py] = await alternate<WholeProcess | undefined>(
+    [
+      async () => {
+        const out = await mkdtemp(join(scratch, 'cli-'));
+        const r = await cli(['export', 'vmdr-detections', '--out', out], exporterEnv(sim), out);
+        await rm(out, { recursive: true, force: true });
+        return r;
+      },
+      () => peer('vmdr-detections', sim),
+    ],
+    parts.has('cpu') ? RUNS : 0,
+  );
+  await sim.close();
+  const o = ours as WholeProcess[];
+  for (const x of o) listed(x, 'CLI');
+  const usDet = (x: WholeProcess) => (x.cpuMs * 1000) / detections;
+  if (py?.[0] && o.length) {
+    const p = py as WholeProcess[];
+    for (const x of p) listed(x, 'peer');
+    add(
+      'CPU per detection / Python peer',
+      'vmdr-detections',
+      o.map((x, i) => x.cpuMs / p[i]!.cpuMs),
+      'x',
+      { text: '<= 0.5', ok: (x) => x.median <= 0.5 },
+      `${about}: qexport ${fmt(summary(o.map(usDet)), 1)} us/detection (${fmt(summary(o.map((x) => x.cpuMs / 1000)))} s CPU, ` +
+        `peak RSS ${fmt(summary(o.map((x) => x.maxRssMb)), 0)} MB), peer ${fmt(summary(p.map(usDet)), 1)} us/detection ` +
+        `(${fmt(summary(p.map((x) => x.cpuMs / 1000)))} s CPU, peak RSS ${fmt(summary(p.map((x) => x.maxRssMb)), 0)} MB)`,
+    );
+  }
+
+  // Wall time against the fetch-only floor: the same requests, bodies received and dropped, with page latency.
+  // Qualys produces a Host List Detection page as it sends it, over minutes for 1,000 hosts (qualys-vmdr-kb.md §1.7):
+  // the simulator sends at most HLD_BYTES_PER_SEC, so the floor is the API's pace, not this machine's load.
+  const slow = await startSim('vmdr-detections', hosts, LATENCY_MS, shape, HLD_BYTES_PER_SEC);
+  const [exp, floor] = await alternate(
+    [
+      async () => {
+        const r = await worker(workerSpec('export', 'vmdr-detections', slow));
+        listed(r, 'export');
+        return r;
+      },
+      () => worker(workerSpec('fetch-only', 'vmdr-detections', slow)),
+    ],
+    parts.has('wall') ? RUNS : 0,
+  );
+  await slow.close();
+  if (exp!.length)
+    add(
+      'Wall / fetch-only floor',
+      'vmdr-detections',
+      exp!.map((e, i) => e.wallMs / floor![i]!.wallMs),
+      'x',
+      { text: '<= 1.05', ok: (x) => x.median <= 1.05 },
+      `${about}, ${LATENCY_MS} ms per page, sent at ${HLD_BYTES_PER_SEC / 1024 / 1024} MB/s: exporter ${fmt(summary(exp!.map((e) => e.wallMs / 1000)))} s, ` +
+        `fetch-only ${fmt(summary(floor!.map((e) => e.wallMs / 1000)))} s (${floor![0]!.calls} requests); exporter CPU ` +
+        `${fmt(summary(exp!.map((e) => e.cpuMs / 1000)))} s`,
+    );
 }
 
 await rm(scratch, { recursive: true, force: true });

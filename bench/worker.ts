@@ -15,11 +15,11 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { buildQualysClient, localAuth, warmUp } from '../shared/app/build-client';
 import { runModuleLocally } from '../shared/app/run-local';
 import { loadConfig, type ModuleName } from '../shared/config';
+import { getModule } from '../shared/modules';
 import { parseXml } from '../shared/modules/xml';
 import { runExport } from '../shared/export/engine';
 import { forgetKnownJournals } from '../shared/export/journal';
 import { stateKeyFor, withPrefix } from '../shared/export/layout';
-import { getModule } from '../shared/modules';
 import type { QualysClient } from '../shared/qualys/types';
 import { createDirStore, createS3Store } from '../shared/sink';
 import type { ObjectStore } from '../shared/sink/types';
@@ -33,6 +33,9 @@ export interface WorkerSpec {
   clientSecret: string;
   pciUsername: string;
   pciPassword: string;
+  /** The Qualys user of the API server modules (Basic). */
+  username: string;
+  password: string;
   /** Extra configuration (page sizes, gzip level, EDR lookback), as environment variables. */
   env?: Record<string, string>;
   sink?: 'dir' | 's3';
@@ -138,6 +141,19 @@ function idleMeter(inner: typeof fetch) {
         value: () => orig().finally(once),
       });
     }
+    // A body read as a stream (the XML listings) ends when its last chunk has been read (or it is cancelled).
+    const body = res.body;
+    if (body) {
+      let piped: ReadableStream<Uint8Array> | undefined;
+      Object.defineProperty(res, 'body', {
+        get: () =>
+          (piped ??= body.pipeThrough(
+            new TransformStream<Uint8Array, Uint8Array>({
+              flush: once,
+            }),
+          )),
+      });
+    }
     return res;
   };
   return { fetch: wrapped, idle: () => ({ idleMs, fetchSpanMs: first === undefined ? 0 : last - first }) };
@@ -176,6 +192,9 @@ const env = {
   QUALYS_PCI_AUTH_METHOD: 'basic',
   QUALYS_PCI_USERNAME: spec.pciUsername,
   QUALYS_PCI_PASSWORD: spec.pciPassword,
+  QUALYS_API_URL: spec.url,
+  QUALYS_USERNAME: spec.username,
+  QUALYS_PASSWORD: spec.password,
   QEXPORT_PREFIX: 'bench',
   QEXPORT_LOG_LEVEL: 'warn',
   ...spec.env,
@@ -185,10 +204,13 @@ const config = loadConfig(env);
 // pci-scans.
 const auth = localAuth({ env, config, modules: [spec.module], fetch });
 await warmUp(auth);
+const xmlApi = spec.module === 'vmdr-detections' || spec.module === 'knowledgebase';
 const authorization =
   spec.module === 'pci-scans'
     ? `Basic ${Buffer.from(`${spec.pciUsername}:${spec.pciPassword}`).toString('base64')}`
-    : `Bearer ${await (auth.gateway as { tokens: { getToken(): Promise<string> } }).tokens.getToken()}`;
+    : xmlApi
+      ? `Basic ${Buffer.from(`${spec.username}:${spec.password}`).toString('base64')}`
+      : `Bearer ${await (auth.gateway as { tokens: { getToken(): Promise<string> } }).tokens.getToken()}`;
 const headers = { authorization, 'x-requested-with': 'qexport-bench' };
 const m = config.modules;
 
@@ -270,6 +292,32 @@ async function page(consume: Consume, check: (res: Response) => Promise<unknown>
     }
   }
 
+  if (xmlApi) {
+    // The exporter's own parameters, POSTed; each next request adds the id_min the WARNING URL names.
+    const module = getModule(spec.module);
+    const start = module.start({ config, now: new Date(startedAt), committed: undefined }) as {
+      params: Record<string, string>;
+      version: string;
+    };
+    const path =
+      spec.module === 'vmdr-detections'
+        ? `/api/${start.version}/fo/asset/host/vm/detection/`
+        : `/api/${start.version}/fo/knowledge_base/vuln/`;
+    let idMin: string | undefined;
+    do {
+      const form = new URLSearchParams({ ...start.params, ...(idMin ? { id_min: idMin } : {}) });
+      records += await consume(
+        await get(`${base}${path}`, {
+          method: 'POST',
+          headers: { accept: 'application/xml', 'content-type': 'application/x-www-form-urlencoded' },
+          body: form.toString(),
+        }),
+      );
+      idMin = lastCursor ? (new URL(lastCursor).searchParams.get('id_min') ?? undefined) : undefined;
+    } while (idMin);
+    return [records, calls];
+  }
+
   let url: string | undefined =
     `${base}/sem/v1/assetList?action=list&truncation_limit=${m.mobile.truncationLimit}`;
   while (url) {
@@ -287,7 +335,8 @@ let lastTotal = 'Infinity';
 const fetchOnly: Consume = async (res) => {
   const buf = Buffer.from(await res.arrayBuffer());
   const head = buf.subarray(0, 200).toString('latin1');
-  const tail = buf.subarray(Math.max(0, buf.length - 400)).toString('latin1');
+  // XML truncation URLs repeat every parameter of the request (Host List Detection: a dozen): a longer tail.
+  const tail = buf.subarray(Math.max(0, buf.length - 4096)).toString('latin1');
   switch (spec.module) {
     case 'pci-scans': {
       lastTotal = /"totalCount":(\d+)/.exec(head)?.[1] ?? 'Infinity';
@@ -306,6 +355,25 @@ const fetchOnly: Consume = async (res) => {
   }
 };
 
+/** The records of an XML listing's page, and its truncation URL, by the strict reader (floor). */
+function xmlRecords(text: string): Record<string, unknown>[] {
+  const lists = new Set([
+    'TAG',
+    'QDS_FACTOR',
+    'EXPLT_SRC',
+    'MW_SRC',
+    'THREAT_INTEL',
+    'SUPPORTED_MODULE',
+    'PCI_REASON',
+  ]);
+  const doc = parseXml(text, { lists }) as Record<string, { RESPONSE: Record<string, unknown> }>;
+  const root = Object.values(doc)[0]!.RESPONSE;
+  const list = (root.HOST_LIST ?? root.VULN_LIST ?? root.ASSET_LIST) as Record<string, unknown> | undefined;
+  lastCursor = (root.WARNING as { URL?: string } | undefined)?.URL;
+  const items = list && typeof list === 'object' ? (Object.values(list)[0] as Record<string, unknown>[]) : [];
+  return items ?? [];
+}
+
 /** floor: decode, parse (JSON.parse; the strict one-pass XML reader, the fastest we measured), serialise, gzip. */
 function makeFloor(): { consume: Consume; end: () => Promise<void> } {
   const gz = createGzip({ level: config.output.gzipLevel });
@@ -315,15 +383,8 @@ function makeFloor(): { consume: Consume; end: () => Promise<void> } {
   const consume: Consume = async (res) => {
     const text = await res.text();
     let list: Record<string, unknown>[];
-    if (spec.module === 'mobile-assets') {
-      const doc = parseXml(text) as {
-        ASSET_LIST_VM_DETECTION_OUTPUT: {
-          RESPONSE: { ASSET_LIST?: { ASSET?: Record<string, unknown>[] }; WARNING?: { URL: string } };
-        };
-      };
-      const r = doc.ASSET_LIST_VM_DETECTION_OUTPUT.RESPONSE;
-      list = r.ASSET_LIST?.ASSET ?? [];
-      lastCursor = r.WARNING?.URL;
+    if (spec.module === 'mobile-assets' || xmlApi) {
+      list = xmlRecords(text);
     } else {
       const j = JSON.parse(text) as
         | Record<string, unknown>[]

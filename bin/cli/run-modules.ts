@@ -57,7 +57,9 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
   const outcomes = await Promise.all(
     opts.modules.map(async (module): Promise<ModuleOutcome> => {
       const started = Date.now();
-      const client = buildQualysClient(opts.config, opts.auth, opts.fetch);
+      const client = buildQualysClient(opts.config, opts.auth, opts.fetch, undefined, (w) =>
+        reporter.waiting(module, w),
+      );
       let bytes = 0;
       try {
         const result = await runModuleLocally({
@@ -83,14 +85,21 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
           result,
           row: {
             module,
-            status: result.status === 'continue' && opts.signal?.aborted ? 'interrupted' : result.status,
+            status:
+              result.status === 'continue'
+                ? opts.signal?.aborted
+                  ? 'interrupted'
+                  : 'paused'
+                : result.status,
             records: result.records,
             parts: result.parts,
             bytes,
             seconds: (Date.now() - started) / 1000,
           },
           error:
-            result.status === 'failed' || result.status === 'busy'
+            result.status === 'failed' ||
+            result.status === 'busy' ||
+            (result.status === 'continue' && !opts.signal?.aborted)
               ? oneLine(result.error?.message ?? result.reason ?? result.status)
               : undefined,
         };

@@ -58,3 +58,48 @@ export function checkRunSettings(
   }
   if (refused.length) throw new ConfigError(refused);
 }
+
+/** The settings of an XML listing's request parameters, each refused when changed mid-run (they decide its records). */
+export function listingSettings(opts: {
+  /** What the listing is, for the messages: 'host detections'. */
+  what: string;
+  version: { env: string; value: (c: AppConfig) => string };
+  flags: readonly { param: string; env: string; about: string }[];
+  flagValues: (c: AppConfig) => Record<string, string>;
+  extra: { env: string; value: (c: AppConfig) => Record<string, string> };
+}): RunSetting[] {
+  return [
+    {
+      env: opts.version.env,
+      value: opts.version.value,
+      onChange: 'refuse',
+      why: `${opts.what} of another API version carry other fields: one run's records would not all have the same`,
+    },
+    ...opts.flags.map((f): RunSetting => ({
+      env: f.env,
+      value: (c) => opts.flagValues(c)[f.param],
+      onChange: 'refuse',
+      why: `it decides what the ${opts.what} hold (${f.about})`,
+    })),
+    {
+      env: opts.extra.env,
+      value: (c) => new URLSearchParams(opts.extra.value(c)).toString() || undefined,
+      onChange: 'refuse',
+      why: `its parameters decide which ${opts.what} are listed`,
+    },
+  ];
+}
+
+/**
+ * A truncation limit changed while a run is in progress: the run's own parameters take it (a listing continued by
+ * id_min is the same listing whatever the size of its responses).
+ */
+export function withTruncationLimit<C extends { params: Record<string, string> }>(
+  cursor: C,
+  limit: number,
+): C {
+  const value = String(limit);
+  return cursor.params.truncation_limit === value
+    ? cursor
+    : { ...cursor, params: { ...cursor.params, truncation_limit: value } };
+}

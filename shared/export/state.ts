@@ -15,6 +15,19 @@ export class LeaseLostError extends QexportError {
 }
 
 /**
+ * S3's answer when a request is refused by a policy (IAM, the bucket policy, an SCP, a VPC endpoint policy, the
+ * KMS key's). Other 403s (InvalidAccessKeyId, SignatureDoesNotMatch, ExpiredToken) are credential problems.
+ */
+const accessDenied = (err: unknown): boolean => (err as { name?: string }).name === 'AccessDenied';
+
+/** Where to look when the state file cannot be read or written: the permissions that decide it, in order. */
+const STATE_ACCESS_CAUSES =
+  "the exporter's role needs s3:GetObject and s3:PutObject on that key, and kms:Decrypt and kms:GenerateDataKey " +
+  "on the bucket's KMS key when the bucket uses SSE-KMS with a customer-managed key (context bucketKmsKeyArn; the " +
+  'key policy must allow it too); a bucket policy, a service control policy, a permissions boundary or a VPC ' +
+  'endpoint policy can also deny it';
+
+/**
  * The module's state file as this invocation last read or wrote it. Every write is a compare-and-swap against
  * the version this invocation holds (`If-Match`, or `If-None-Match: *` when the file did not exist), so two
  * writers can never both believe they own the run. Writes are serialised: a heartbeat and a checkpoint never
@@ -132,8 +145,20 @@ export class StateRef {
         if (err instanceof PreconditionFailedError) {
           // An SDK retry of a write whose first attempt landed (its answer lost) fails its own condition: if the
           // stored state is exactly what we wrote, the write succeeded. If it is what an earlier write of ours
-          // whose outcome was unknown wrote, that write landed: this one is retried on top of it.
-          const stored = await this.store.readJson(this.key, { absentOn403: true });
+          // whose outcome was unknown wrote, that write landed: this one is retried on top of it. The condition
+          // failing proves the file exists, so a 403 on reading it now is a permission problem, never "another
+          // writer".
+          let stored;
+          try {
+            stored = await this.store.readJson(this.key);
+          } catch (readErr) {
+            if (!accessDenied(readErr)) throw readErr;
+            throw new QexportError(
+              'state',
+              `access denied reading the state file ${this.store.describe(this.key)}, which exists: ${STATE_ACCESS_CAUSES}. Nothing was written.`,
+              { cause: readErr },
+            );
+          }
           const storedText = stored && JSON.stringify(stored.value);
           if (stored && storedText === text) {
             this.etag = stored.etag;
@@ -154,7 +179,7 @@ export class StateRef {
                 `${this.store.describe(this.key)} was changed by another writer; this invocation stopped without publishing`,
               );
         }
-        if (!(err instanceof QexportError) && (err as { name?: string }).name !== 'AccessDenied') {
+        if (!(err instanceof QexportError) && !accessDenied(err)) {
           // An error that does not say whether the write landed (a connection lost after the request was sent):
           // read it back. Landed: the write succeeded. Unreadable: remember it for the next write's condition.
           const stored = await this.store.readJson(this.key, { absentOn403: true }).catch(() => null);
@@ -166,10 +191,10 @@ export class StateRef {
           }
           if (stored === null) this.uncertain = text;
         }
-        if ((err as { name?: string }).name === 'AccessDenied') {
+        if (accessDenied(err)) {
           throw new QexportError(
             'state',
-            `access denied writing ${this.store.describe(this.key)}: the exporter needs s3:PutObject (and s3:GetObject) on its state file`,
+            `access denied writing the state file ${this.store.describe(this.key)}: ${STATE_ACCESS_CAUSES}`,
             { cause: err },
           );
         }

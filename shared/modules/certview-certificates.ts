@@ -1,5 +1,6 @@
-import { parseJsonBody } from './json';
 import { ConfigError, IncompleteError, ParseError, QexportError, QualysHttpError } from '../errors';
+import { CERTVIEW_CERTIFICATES } from '../qualys/envelopes';
+import { readJson } from '../qualys/shapes';
 import type { QualysResponse } from '../qualys/types';
 import { COUNT, journalMismatch } from '../export/state-shape';
 import { any, int, obj, opt, str } from '../qualys/shapes';
@@ -29,16 +30,11 @@ export interface CertviewCursor extends Cursor {
 export const CERTVIEW_V1_CAP = 10_000;
 
 export function parseCertviewPage(res: QualysResponse): ExportRecord[] {
-  const body = parseJsonBody(res.text, 'CertView response');
-  if (!Array.isArray(body)) throw new ParseError('CertView response is not a JSON array of certificates');
-  for (const c of body) {
-    if (!c || typeof c !== 'object' || Array.isArray(c))
-      throw new ParseError('CertView response has a non-object entry');
-  }
-  return body as ExportRecord[];
+  return readJson<ExportRecord[]>(res.text, CERTVIEW_CERTIFICATES);
 }
 
-const certId = (r: ExportRecord) => String(r.id ?? r.certhash);
+/** A certificate's identity: its id (every digit, beyond 2^53 too; the declared shape requires one). */
+const certId = (r: ExportRecord) => String(r.id);
 
 export const certviewCertificates: ModuleDef = {
   name: 'certview-certificates',

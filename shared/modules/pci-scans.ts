@@ -1,9 +1,9 @@
-import { parseJsonBody } from './json';
 import { IncompleteError, ParseError } from '../errors';
+import { PCI_SCAN_LIST } from '../qualys/envelopes';
 import type { QualysClient, QualysResponse } from '../qualys/types';
 import { idKey, KeySet, WordWriter, wordsOf, type Key64 } from './idset';
 import { letRequestLeave } from './prefetch';
-import { bool, int, list, obj, opt } from '../qualys/shapes';
+import { bool, int, list, obj, opt, readJson } from '../qualys/shapes';
 import { COUNT, journalMismatch } from '../export/state-shape';
 import type { CompletenessCheck, Cursor, ExportRecord, ModuleDef, Page } from './types';
 
@@ -56,34 +56,19 @@ interface PciPage {
 }
 
 export function parsePciPage(res: QualysResponse): PciPage {
-  const body = parseJsonBody(res.text, 'PCI scan list');
-  const data = (
-    body as { data?: { totalCount?: unknown; scanInfoList?: unknown; fetchRange?: unknown } } | null
-  )?.data;
-  if (
-    !data ||
-    typeof data.totalCount !== 'number' ||
-    !Number.isInteger(data.totalCount) ||
-    data.totalCount < 0
-  ) {
-    throw new ParseError('PCI scan list has no numeric data.totalCount');
-  }
+  const { data } = readJson<{
+    data: { totalCount: number; scanInfoList?: ExportRecord[]; fetchRange?: string };
+  }>(res.text, PCI_SCAN_LIST);
   const list = data.scanInfoList ?? [];
-  if (!Array.isArray(list)) throw new ParseError('PCI scan list data.scanInfoList is not an array');
-  for (const s of list) {
-    if (!s || typeof s !== 'object' || typeof (s as { scanId?: unknown }).scanId !== 'number') {
-      throw new ParseError('PCI scan list has an entry without a numeric scanId');
-    }
-  }
-  const m = typeof data.fetchRange === 'string' ? /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(data.fetchRange) : null;
+  const m = data.fetchRange ? /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(data.fetchRange) : null;
   const range = m ? { first: Number(m[1]), last: Number(m[2]) } : undefined;
   // fetchRange is inclusive: "1-5" is five scans, "11-10" none. When it is given it must agree with the list.
   if (range && range.last - range.first + 1 !== list.length) {
     throw new ParseError(
-      `PCI scan list fetchRange '${String(data.fetchRange)}' does not match the ${list.length} scans returned`,
+      `PCI scan list fetchRange '${data.fetchRange}' does not match the ${list.length} scans returned`,
     );
   }
-  return { totalCount: data.totalCount, scans: list as ExportRecord[], range };
+  return { totalCount: data.totalCount, scans: list, range };
 }
 
 /**

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MODULES } from '../../shared/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateFile } from '../../shared/export/types';
 import { startSimulator, type Simulator } from '../sim';
@@ -44,7 +45,7 @@ describe('qexport state', () => {
     );
     const json = await qexport(['state', 'show', 'all', '--out', out, '--json'], { env });
     const parsed = JSON.parse(json.stdout) as { state: StateFile }[];
-    expect(parsed).toHaveLength(4);
+    expect(parsed).toHaveLength(MODULES.length);
     expect(parsed.find((p) => p.state.module === 'edr-events')?.state.committed?.runId).toBeTruthy();
   });
 

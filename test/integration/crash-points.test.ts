@@ -36,6 +36,9 @@ const SETUP: Record<ModuleName, { env?: Env }> = {
   'certview-certificates': {},
   'edr-events': {},
   'mobile-assets': {},
+  'vmdr-detections': { env: { QUALYS_VMDR_TRUNCATION_LIMIT: '10' } },
+  // Sub-pages of about 1 KB of XML put checkpoints inside each response too.
+  knowledgebase: { env: { QEXPORT_XML_SUBPAGE_KB: '1' } },
 };
 const RECORDS = 23;
 const NOW = Date.parse('2026-05-06T07:00:00.000Z');
@@ -57,7 +60,9 @@ const tally: { module: string; store: string; mode: CrashMode; points: number }[
 beforeAll(async () => {
   sim = await startSimulator({
     seed: 19,
-    counts: { pci: RECORDS, certview: RECORDS, edr: RECORDS, mobile: RECORDS },
+    counts: { pci: RECORDS, certview: RECORDS, edr: RECORDS, mobile: RECORDS, vmdr: RECORDS, kb: RECORDS },
+    // The KnowledgeBase truncates where the server decides: here after 10 VULNs, so a run crosses responses.
+    dialect: { kbTruncation: 10 },
     edr: { start: new Date(NOW - 3 * 3600_000).toISOString(), stepMs: 5 * 60_000 },
   });
   s3 = await startS3Server();
