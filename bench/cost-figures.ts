@@ -25,6 +25,8 @@ const COUNTS: Record<ModuleName, number> = {
   'certview-certificates': Math.round(20_000 * scale),
   'edr-events': Math.round(100_000 * scale),
   'mobile-assets': Math.round(20_000 * scale),
+  'vmdr-detections': Math.round(5_000 * scale),
+  knowledgebase: Math.round(20_000 * scale),
 };
 async function withSim<T>(
   opts: Record<string, unknown>,

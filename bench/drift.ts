@@ -1,14 +1,26 @@
 // `npm run bench:drift` — what the schema-drift check costs per record, against what exporting a record costs.
 //   --smoke   fewer iterations (proves it runs)
-// Export cost per record = parse the API page (JSON.parse, or the XML parser for Mobile) + one NDJSON line per
+// Export cost per record = parse the API page (JSON.parse, or the XML truncation reader) + one NDJSON line per
 // record (with qexport_run first) + gzip level 6 of the page: the CPU work the engine does for each record.
 // Drift cost per record = driftChecker(module)(record) on the parsed records. Target: ≤ 5 % of the export cost.
 import { performance } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
 import { MODULES, type ModuleName } from '../shared/config';
-import { parseXml } from '../shared/modules/xml';
+import { kbListing } from '../shared/modules/knowledgebase';
+import { MOBILE_LISTING } from '../shared/modules/mobile-assets';
+import { vmdrListing } from '../shared/modules/vmdr-detections';
+import { readTruncationBody } from '../shared/modules/xml-truncation';
 import { driftChecker } from '../shared/schema/drift';
 import { certificate, edrEvent, mobileAsset, mobileAssetXml, pciScan } from '../test/sim/data';
+import {
+  EXPORTER_HLD_VIEW,
+  EXPORTER_KB_VIEW,
+  KB_CDATA,
+  kbVuln,
+  VMDR_CDATA,
+  vmdrHost,
+  xmlOf,
+} from '../test/sim/vmdr';
 
 const smoke = process.argv.includes('--smoke');
 const PAGE = 1000;
@@ -30,15 +42,38 @@ function pageText(module: ModuleName): string {
         idx.map((i) => mobileAssetXml(mobileAsset(1, i))).join('') +
         '</ASSET_LIST></RESPONSE></ASSET_LIST_VM_DETECTION_OUTPUT>'
       );
+    case 'vmdr-detections':
+      return (
+        '<?xml version="1.0" encoding="UTF-8"?><HOST_LIST_VM_DETECTION_OUTPUT><RESPONSE><HOST_LIST>' +
+        idx
+          .map((i) => vmdrHost(1, i, {}, { ...EXPORTER_HLD_VIEW, version: '5.0' }, 500))
+          .filter((h) => h !== undefined)
+          .map((h) => xmlOf('HOST', h, VMDR_CDATA, true))
+          .join('') +
+        '</HOST_LIST></RESPONSE></HOST_LIST_VM_DETECTION_OUTPUT>'
+      );
+    case 'knowledgebase':
+      return (
+        '<?xml version="1.0" encoding="UTF-8"?><KNOWLEDGE_BASE_VULN_LIST_OUTPUT><RESPONSE><VULN_LIST>' +
+        idx
+          .map((i) => xmlOf('VULN', kbVuln(1, i, { ...EXPORTER_KB_VIEW, version: '4.0' }), KB_CDATA, true))
+          .join('') +
+        '</VULN_LIST></RESPONSE></KNOWLEDGE_BASE_VULN_LIST_OUTPUT>'
+      );
   }
 }
 
+const XML_LISTINGS = {
+  'mobile-assets': MOBILE_LISTING,
+  'vmdr-detections': vmdrListing('5.0'),
+  knowledgebase: kbListing('4.0'),
+} as const;
+
 function parse(module: ModuleName, text: string): Record<string, unknown>[] {
-  if (module === 'mobile-assets') {
-    const doc = parseXml(text) as {
-      ASSET_LIST_VM_DETECTION_OUTPUT: { RESPONSE: { ASSET_LIST: { ASSET: Record<string, unknown>[] } } };
-    };
-    return doc.ASSET_LIST_VM_DETECTION_OUTPUT.RESPONSE.ASSET_LIST.ASSET;
+  if (module in XML_LISTINGS) {
+    const listing = XML_LISTINGS[module as keyof typeof XML_LISTINGS];
+    return readTruncationBody(listing, text, { params: {}, idMin: null }, 'https://qualysapi.qualys.com')
+      .records;
   }
   const body = JSON.parse(text) as unknown;
   if (Array.isArray(body)) return body as Record<string, unknown>[];

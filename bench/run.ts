@@ -1,8 +1,14 @@
 // `npm run bench` — performance figures for qualys-export (README "Benchmarks", docs/benchmarks.md).
 //   --smoke        tiny scale and one run per figure: proves the benchmarks work (CI), not the targets
-//   --only=a,b     a subset of: xml, gzip, startup, coldstart, efficiency, cpu, calls, memory, checkpoint
+//   --only=a,b     a subset of: xml, gzip, startup, coldstart, efficiency, cpu, calls, memory, checkpoint, state, vmdr
+//   --vmdr-full    the VMDR scale case at full size: 100,000 hosts, 10M detections (default 10,000 hosts, 1M)
+//   --vmdr-hosts=N the VMDR scale case with N hosts (about 68 detections each after the default filters)
+//   --vmdr-parts=a,b  only these parts of it: memory, cpu, wall (default all three)
 //   --runs=N       alternated runs per figure (default 3; every figure is the median with min-max)
 //   --modules=a,b  only these modules in the per-module sections
+//   --records=N,M  the run sizes of the state section (default 100000,1000000; smoke 2000): e.g.
+//                  `npm run bench -- --only=state --records=1000000` reproduces the 1M figures alone
+//   --page=N       the state section's page size (default: the largest each API allows)
 //   --setups=a,b   memory: only these set-ups (deployed, runtime, machine, cli); --pages=N,M: only these pages
 // Writes bench/results/latest.json (smoke.json, partial.json) and prints a table: each figure, its target and
 // whether it is met. The simulator, the S3 stand-in and the Python peer run in their own processes.
@@ -18,7 +24,7 @@ import {
   HEAP_WRAPPER,
   lambdaNodeOptions,
 } from '../infra/lambda-runtime';
-import { MODULES as ALL_MODULES, type ModuleName } from '../shared/config';
+import { MOBILE_MAX_TRUNCATION_LIMIT, MODULES as ALL_MODULES, type ModuleName } from '../shared/config';
 import { onlyCounts } from '../test/sim/counts';
 import type { WorkerResult, WorkerSpec } from './worker';
 
@@ -36,6 +42,8 @@ const SECTIONS = [
   'calls',
   'memory',
   'checkpoint',
+  'state',
+  'vmdr',
 ];
 const only = new Set(onlyArg ? onlyArg.slice(7).split(',') : SECTIONS);
 for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section '${s}'`);
@@ -52,12 +60,17 @@ const listArg = (name: string) =>
     .split(',');
 const SETUPS = listArg('setups');
 const PAGES = listArg('pages')?.map(Number);
+/** Host detections have their own section (`vmdr`): a host is a hundred detections, not one record. */
+const GENERIC = MODULES.filter((m) => m !== 'vmdr-detections');
 /** Page sizes: the exporter's defaults, which are also the largest the APIs allow (EDR: see calls). */
 const PAGE: Record<ModuleName, number> = {
   'pci-scans': 1000,
   'certview-certificates': 200,
   'edr-events': 1000,
   'mobile-assets': 1000,
+  // Hosts per page (QUALYS_VMDR_TRUNCATION_LIMIT's default); the KnowledgeBase answers in one response.
+  'vmdr-detections': 1000,
+  knowledgebase: 1_000_000,
 };
 /** The EDR window the exporter and the fetch-only/floor/peer clients read (the simulator's events span 48 h). */
 const EDR_LOOKBACK_HOURS = 72;
@@ -67,6 +80,8 @@ const BENCH_ENV = {
   QUALYS_EDR_INITIAL_LOOKBACK_HOURS: String(EDR_LOOKBACK_HOURS),
 };
 const LATENCY_MS = 50;
+/** Host List Detection's delivery rate in the wall-time comparison (generous: real pages come at ~0.2–1 MB/s). */
+const HLD_BYTES_PER_SEC = 4 * 1024 * 1024;
 
 // ------------------------------------------------------------------------------------------ results
 
@@ -160,6 +175,8 @@ interface Sim {
   clientSecret: string;
   pciUsername: string;
   pciPassword: string;
+  username: string;
+  password: string;
   stats(): Promise<{ requests: number; byPath: Record<string, number> }>;
   close(): Promise<void>;
 }
@@ -211,12 +228,28 @@ function edrTimeline(n: number, span = 48 * 3600_000) {
   };
 }
 
-async function startSim(module: ModuleName, n: number, latencyMs = 0, edrSpanMs?: number): Promise<Sim> {
+/** Host List Detection's shape in the bench: detections per host, one host with 5,000, one RESULTS of 10 MB. */
+const vmdrShape = (perHost: number, hosts: number) => ({
+  perHost,
+  big: { [Math.min(hosts - 1, 1234)]: 5000 },
+  bigResults: { [Math.min(hosts - 1, 2345)]: 10 * 1024 * 1024 },
+});
+
+async function startSim(
+  module: ModuleName,
+  n: number,
+  latencyMs = 0,
+  vmdr?: Record<string, unknown>,
+  streamBytesPerSec?: number,
+  edrSpanMs?: number,
+): Promise<Sim> {
   const h = await startHelper('sim-server.ts', {
     counts: onlyCounts(module, n),
     edr: edrTimeline(n, edrSpanMs),
     latencyMs,
     limits: { concurrency: 2 },
+    ...(vmdr ? { vmdr } : {}),
+    ...(streamBytesPerSec ? { streamBytesPerSec } : {}),
   });
   return {
     url: h.info.url!,
@@ -224,6 +257,8 @@ async function startSim(module: ModuleName, n: number, latencyMs = 0, edrSpanMs?
     clientSecret: h.info.clientSecret!,
     pciUsername: h.info.pciUsername!,
     pciPassword: h.info.pciPassword!,
+    username: h.info.username!,
+    password: h.info.password!,
     stats: () => h.ask('stats') as ReturnType<Sim['stats']>,
     close: h.close,
   };
@@ -240,6 +275,9 @@ function exporterEnv(sim: Sim, extra: Record<string, string> = {}): Record<strin
     QUALYS_PCI_AUTH_METHOD: 'basic',
     QUALYS_PCI_USERNAME: sim.pciUsername,
     QUALYS_PCI_PASSWORD: sim.pciPassword,
+    QUALYS_API_URL: sim.url,
+    QUALYS_USERNAME: sim.username,
+    QUALYS_PASSWORD: sim.password,
     ...BENCH_ENV,
     ...extra,
   };
@@ -296,6 +334,8 @@ const workerSpec = (
   clientSecret: sim.clientSecret,
   pciUsername: sim.pciUsername,
   pciPassword: sim.pciPassword,
+  username: sim.username,
+  password: sim.password,
   ...extra,
   env: { ...BENCH_ENV, ...extra.env },
 });
@@ -422,8 +462,12 @@ async function alternate<T>(fns: (() => Promise<T>)[], runs = RUNS): Promise<T[]
   return out;
 }
 
-/** Token requests: one per run for the gateway modules; PCI Merchant sends its account on every call (Basic). */
-const authCalls = (module: ModuleName) => (module === 'pci-scans' ? 0 : 1);
+/**
+ * Token requests: one per run for the gateway modules; PCI Merchant and the API server modules send their account on
+ * every call (Basic).
+ */
+const authCalls = (module: ModuleName) =>
+  module === 'pci-scans' || module === 'vmdr-detections' || module === 'knowledgebase' ? 0 : 1;
 
 /** The calls a module needs beyond its pages to prove the listing complete (see docs/benchmarks.md). */
 function proofCalls(module: ModuleName, pages: number, countCall: boolean): { calls: number; text: string } {
@@ -573,6 +617,8 @@ if (only.has('coldstart')) {
     'export-certview-certificates',
     'export-edr-events',
     'export-mobile-assets',
+    'export-vmdr-detections',
+    'export-knowledgebase',
   ];
   for (const e of entries) {
     const outfile = join(scratch, `${e}.mjs`);
@@ -625,10 +671,24 @@ const callRows: {
 }[] = [];
 if (only.has('efficiency')) {
   const counts = scale(
-    { 'pci-scans': 200_000, 'certview-certificates': 40_000, 'edr-events': 100_000, 'mobile-assets': 30_000 },
-    { 'pci-scans': 4000, 'certview-certificates': 1000, 'edr-events': 3000, 'mobile-assets': 2000 },
+    {
+      'pci-scans': 200_000,
+      'certview-certificates': 40_000,
+      'edr-events': 100_000,
+      'mobile-assets': 30_000,
+      'vmdr-detections': 10_000,
+      knowledgebase: 20_000,
+    },
+    {
+      'pci-scans': 4000,
+      'certview-certificates': 1000,
+      'edr-events': 3000,
+      'mobile-assets': 2000,
+      'vmdr-detections': 500,
+      knowledgebase: 1000,
+    },
   );
-  for (const module of MODULES) {
+  for (const module of GENERIC) {
     sectionStart(`efficiency ${module}`);
     const n = counts[module];
     const sim = await startSim(module, n, LATENCY_MS);
@@ -722,10 +782,24 @@ for (const c of callRows) {
 if (only.has('cpu')) {
   const counts = scale(
     // Large enough that start-up and first-call compilation are a small share of the per-record figures.
-    { 'pci-scans': 200_000, 'certview-certificates': 50_000, 'edr-events': 200_000, 'mobile-assets': 50_000 },
-    { 'pci-scans': 3000, 'certview-certificates': 600, 'edr-events': 2000, 'mobile-assets': 1000 },
+    {
+      'pci-scans': 200_000,
+      'certview-certificates': 50_000,
+      'edr-events': 200_000,
+      'mobile-assets': 50_000,
+      'vmdr-detections': 20_000,
+      knowledgebase: 20_000,
+    },
+    {
+      'pci-scans': 3000,
+      'certview-certificates': 600,
+      'edr-events': 2000,
+      'mobile-assets': 1000,
+      'vmdr-detections': 300,
+      knowledgebase: 600,
+    },
   );
-  for (const module of MODULES) {
+  for (const module of GENERIC) {
     sectionStart(`cpu ${module}`);
     const n = counts[module];
     const sim = await startSim(module, n);
@@ -913,11 +987,12 @@ if (only.has('checkpoint') && MODULES.includes('edr-events')) {
     const rows: { n: number; r: WorkerResult }[] = [];
     for (const n of scale([100_000, 1_000_000], [5_000, 20_000])) {
       sectionStart(`checkpoint edr-events ${n} page ${page}`);
-      const sim = await startSim('edr-events', n, 0, 9 * 60_000);
+      const sim = await startSim('edr-events', n, 0, undefined, undefined, 9 * 60_000);
       const r = await worker(
         workerSpec('export', 'edr-events', sim, {
           env: { QUALYS_EDR_PAGE_SIZE: String(page) },
           pagesPerInvocation: 20,
+          measureState: true,
         }),
       );
       await sim.close();
@@ -928,18 +1003,16 @@ if (only.has('checkpoint') && MODULES.includes('edr-events')) {
       add(
         'EDR checkpoint, all events in the overlap',
         `edr-events x${n}, page ${page}: largest state file`,
-        [s.maxBytes / 1024],
+        [s.largestCheckpoint / 1024],
         'KB',
         { text: '<= 64 KB', ok: (x) => x.max <= 64 },
-        `${s.writes} state writes, ${(s.bytes / 1024).toFixed(0)} KB in all (${(s.bytes / n).toFixed(2)} B/event); ` +
-          `beside it: ${s.scratchWrites} objects, ${(s.scratchBytes / 1024 / 1024).toFixed(1)} MB ` +
-          `(${(s.scratchBytes / n).toFixed(1)} B/event)`,
+        `${s.checkpoints} state writes; with the ${s.journalSegments} objects beside it, ` +
+          `${(s.stateBytes / 1024 / 1024).toFixed(1)} MB in all (${(s.stateBytes / n).toFixed(1)} B/event)`,
       );
     }
     if (rows.length === 2) {
       const [a, b] = rows as [{ n: number; r: WorkerResult }, { n: number; r: WorkerResult }];
-      const perEvent = (x: { n: number; r: WorkerResult }) =>
-        (x.r.state!.bytes + x.r.state!.scratchBytes) / x.n;
+      const perEvent = (x: { n: number; r: WorkerResult }) => x.r.state!.stateBytes / x.n;
       add(
         'EDR checkpoint, all events in the overlap',
         `edr-events page ${page}: state bytes per event, ${b.n} vs ${a.n} events`,
@@ -950,6 +1023,238 @@ if (only.has('checkpoint') && MODULES.includes('edr-events')) {
       );
     }
   }
+}
+
+// ------------------------------------------------------------------ state: checkpoint size, state bytes, peak RSS
+/**
+ * Issue 19 item 7: per module, for runs of 100k and 1M records at the largest page size each API allows (peak
+ * memory grows with the page), exported as deployed (S3 sink, the Lambda's heap through our wrapper): peak RSS, the
+ * largest checkpoint written (the state file) and every byte the run wrote to its state (checkpoints and journal
+ * segments). EDR's memory is covered by the memory section (and its checkpoint by its own work); name it in
+ * --modules to include it here.
+ */
+/** Invocations as the Lambda runs them, shortened so a 100k run spans several: each resumes from the checkpoint. */
+const STATE_SLICE_MS = 20_000;
+const STATE_PAGE: Partial<Record<ModuleName, { env: string; max: number }>> = {
+  'pci-scans': { env: 'QUALYS_PCI_PAGE_SIZE', max: 1000 },
+  'certview-certificates': { env: 'QUALYS_CERTVIEW_PAGE_SIZE', max: 200 },
+  'edr-events': { env: 'QUALYS_EDR_PAGE_SIZE', max: 5000 },
+  'mobile-assets': { env: 'QUALYS_MOBILE_TRUNCATION_LIMIT', max: MOBILE_MAX_TRUNCATION_LIMIT },
+  // The host list's default (hosts carry ~68 detections each: larger responses are streamed all the same).
+  'vmdr-detections': { env: 'QUALYS_VMDR_TRUNCATION_LIMIT', max: 1000 },
+};
+if (only.has('state')) {
+  const recordsArg = argv.find((a) => a.startsWith('--records='));
+  const sizes = recordsArg
+    ? recordsArg
+        .slice(10)
+        .split(',')
+        .map((x) => Number(x.replace(/_/g, '')))
+    : scale([100_000, 1_000_000], [2000]);
+  for (const n of sizes)
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--records: '${n}' is not a count`);
+  // The KnowledgeBase is one response the server truncates (no page size of ours): its figures are in the vmdr section.
+  const modules = MODULES.filter((m) => STATE_PAGE[m] && (m !== 'edr-events' || modulesArg));
+  const pageArg = argv.find((a) => a.startsWith('--page='));
+  const perRun = new Map<string, number>();
+  for (const module of modules) {
+    for (const n of sizes) {
+      sectionStart(`state ${module} x${n}`);
+      const page = { ...STATE_PAGE[module]!, ...(pageArg ? { max: Number(pageArg.slice(7)) } : {}) };
+      const sim = await startSim(module, n);
+      const [results] = await alternate([
+        async () => {
+          const h = await startHelper('s3-server.ts');
+          try {
+            const r = await memoryWorker(
+              workerSpec('export', module, sim, {
+                sink: 's3',
+                s3: { endpoint: h.info.endpoint!, bucket: h.info.bucket! },
+                sampleMemory: true,
+                measureState: true,
+                sliceMs: STATE_SLICE_MS,
+                env: { [page.env]: String(page.max) },
+              }),
+              'lambda',
+            );
+            if (r.status !== 'done' || r.records !== n)
+              throw new Error(`${module} x${n} (state): ${r.status}, exported ${r.records} of ${n}`);
+            return r;
+          } finally {
+            await h.close();
+          }
+        },
+      ]);
+      await sim.close();
+      const rs = results!;
+      const subject = `${module} x${n} (page ${page.max})`;
+      add(
+        'Peak RSS, S3 sink, as deployed',
+        subject,
+        rs.map((x) => x.peakRssMb),
+        'MB',
+        { text: '<= 192 each run', ok: (x) => x.max <= 192 },
+        `runs: ${rs.map((x) => x.peakRssMb.toFixed(0)).join(', ')} MB; CPU ${fmt(summary(rs.map((x) => x.cpuMs / 1000)))} s; ` +
+          `${summary(rs.map((x) => x.invocations ?? 1)).median} invocations of ${STATE_SLICE_MS / 1000} s, each reading ` +
+          'the checkpoint and the journal afresh',
+      );
+      add(
+        'Largest checkpoint',
+        subject,
+        rs.map((x) => x.state!.largestCheckpoint / 1024),
+        'KB',
+        { text: '<= 64', ok: (x) => x.max <= 64 },
+        `${summary(rs.map((x) => x.state!.checkpoints)).median} checkpoints written per run`,
+      );
+      const bytes = rs.map((x) => x.state!.stateBytes);
+      perRun.set(`${module}:${n}`, summary(bytes).median);
+      add(
+        'State bytes per run',
+        subject,
+        bytes.map((b) => b / 1024 / 1024),
+        'MB',
+        undefined,
+        `${(summary(bytes).median / n).toFixed(1)} bytes per record: ${summary(rs.map((x) => x.state!.checkpoints)).median} ` +
+          `checkpoints and ${summary(rs.map((x) => x.state!.journalSegments)).median} journal segments`,
+      );
+    }
+    // Linear growth: bytes per record the same at every size (within 25 %).
+    const per = sizes.map((n) => perRun.get(`${module}:${n}`)! / n);
+    if (sizes.length > 1) {
+      add(
+        'State bytes per record, largest ÷ smallest run',
+        `${module} (${sizes.join(' vs ')})`,
+        [Math.max(...per) / Math.min(...per)],
+        'x',
+        { text: '<= 1.25 (linear)', ok: (x) => x.max <= 1.25 },
+        per.map((b, i) => `${sizes[i]}: ${b.toFixed(1)} B/record`).join(', '),
+      );
+    }
+  }
+}
+
+// ------------------------------------------------------------------ VMDR host detections at scale (issue 22 item 6)
+// Hosts with about 100 detections each (RESULTS included), one host with 5,000 detections and one RESULTS of 10 MB:
+// peak RSS as deployed, CPU per detection against the Python peer, and wall time against the fetch-only floor.
+if (only.has('vmdr') && MODULES.includes('vmdr-detections')) {
+  const full = argv.includes('--vmdr-full');
+  const hostsArg = argv.find((a) => a.startsWith('--vmdr-hosts='));
+  const hosts = hostsArg ? Number(hostsArg.slice(13)) : smoke ? 200 : full ? 100_000 : 10_000;
+  const partsArg = argv.find((a) => a.startsWith('--vmdr-parts='));
+  const parts = new Set(partsArg ? partsArg.slice(13).split(',') : ['memory', 'cpu', 'wall']);
+  const perHost = smoke ? 20 : 100;
+  const shape = vmdrShape(perHost, hosts);
+  sectionStart(`vmdr ${hosts} hosts`);
+  // The detections the export holds, from the simulator's own generator (the exporter's default filters).
+  const { vmdrHost, EXPORTER_HLD_VIEW } = await import('../test/sim/vmdr');
+  let detections = 0;
+  for (let i = 0; i < hosts; i++) {
+    const h = vmdrHost(1, i, shape, { ...EXPORTER_HLD_VIEW, version: '5.0' }, 200);
+    detections += (h?.DETECTION_LIST as { DETECTION: unknown[] } | undefined)?.DETECTION.length ?? 0;
+  }
+  const listed = (r: { records: number }, what: string) => {
+    if (r.records !== hosts - Math.floor((hosts + 2) / 10))
+      throw new Error(`vmdr ${what}: ${r.records} hosts`);
+  };
+  const about = `${hosts} hosts, ${detections} detections (one host with 5,000, one RESULTS of 10 MB)`;
+
+  // Peak RSS as deployed: the Lambda's node options through the heap wrapper, 16 MB semi-space, S3 sink.
+  const sim = await startSim('vmdr-detections', hosts, 0, shape);
+  const mem: WorkerResult[] = [];
+  for (let r = 0; r < (parts.has('memory') ? RUNS : 0); r++) {
+    const h = await startHelper('s3-server.ts');
+    try {
+      const res = await memoryWorker(
+        workerSpec('export', 'vmdr-detections', sim, {
+          sink: 's3',
+          s3: { endpoint: h.info.endpoint!, bucket: h.info.bucket! },
+          sampleMemory: true,
+        }),
+        'lambda',
+      );
+      if (res.status !== 'done') throw new Error(`vmdr memory run: ${res.status}`);
+      listed(res, 'memory');
+      mem.push(res);
+    } finally {
+      await h.close();
+    }
+  }
+  if (mem.length)
+    add(
+      'Peak RSS, S3 sink, as deployed',
+      `vmdr-detections x${hosts}`,
+      mem.map((x) => x.peakRssMb),
+      'MB',
+      { text: '<= 192 each run', ok: (x) => x.max <= 192 },
+      `${about}; runs: ${mem.map((x) => x.peakRssMb.toFixed(0)).join(', ')} MB; CPU ${fmt(summary(mem.map((x) => x.cpuMs / 1000)))} s; ` +
+        `at the sampled peak (MB): ${mem
+          .map((x) =>
+            Object.entries(x.atPeak ?? {})
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', '),
+          )
+          .join(' | ')}`,
+    );
+
+  // CPU per detection, the whole command against the Python peer (requests + xmltodict, gzip 6), alternated.
+  const [ours, py] = await alternate<WholeProcess | undefined>(
+    [
+      async () => {
+        const out = await mkdtemp(join(scratch, 'cli-'));
+        const r = await cli(['export', 'vmdr-detections', '--out', out], exporterEnv(sim), out);
+        await rm(out, { recursive: true, force: true });
+        return r;
+      },
+      () => peer('vmdr-detections', sim),
+    ],
+    parts.has('cpu') ? RUNS : 0,
+  );
+  await sim.close();
+  const o = ours as WholeProcess[];
+  for (const x of o) listed(x, 'CLI');
+  const usDet = (x: WholeProcess) => (x.cpuMs * 1000) / detections;
+  if (py?.[0] && o.length) {
+    const p = py as WholeProcess[];
+    for (const x of p) listed(x, 'peer');
+    add(
+      'CPU per detection / Python peer',
+      'vmdr-detections',
+      o.map((x, i) => x.cpuMs / p[i]!.cpuMs),
+      'x',
+      { text: '<= 0.5', ok: (x) => x.median <= 0.5 },
+      `${about}: qexport ${fmt(summary(o.map(usDet)), 1)} us/detection (${fmt(summary(o.map((x) => x.cpuMs / 1000)))} s CPU, ` +
+        `peak RSS ${fmt(summary(o.map((x) => x.maxRssMb)), 0)} MB), peer ${fmt(summary(p.map(usDet)), 1)} us/detection ` +
+        `(${fmt(summary(p.map((x) => x.cpuMs / 1000)))} s CPU, peak RSS ${fmt(summary(p.map((x) => x.maxRssMb)), 0)} MB)`,
+    );
+  }
+
+  // Wall time against the fetch-only floor: the same requests, bodies received and dropped, with page latency.
+  // Qualys produces a Host List Detection page as it sends it, over minutes for 1,000 hosts (qualys-vmdr-kb.md §1.7):
+  // the simulator sends at most HLD_BYTES_PER_SEC, so the floor is the API's pace, not this machine's load.
+  const slow = await startSim('vmdr-detections', hosts, LATENCY_MS, shape, HLD_BYTES_PER_SEC);
+  const [exp, floor] = await alternate(
+    [
+      async () => {
+        const r = await worker(workerSpec('export', 'vmdr-detections', slow));
+        listed(r, 'export');
+        return r;
+      },
+      () => worker(workerSpec('fetch-only', 'vmdr-detections', slow)),
+    ],
+    parts.has('wall') ? RUNS : 0,
+  );
+  await slow.close();
+  if (exp!.length)
+    add(
+      'Wall / fetch-only floor',
+      'vmdr-detections',
+      exp!.map((e, i) => e.wallMs / floor![i]!.wallMs),
+      'x',
+      { text: '<= 1.05', ok: (x) => x.median <= 1.05 },
+      `${about}, ${LATENCY_MS} ms per page, sent at ${HLD_BYTES_PER_SEC / 1024 / 1024} MB/s: exporter ${fmt(summary(exp!.map((e) => e.wallMs / 1000)))} s, ` +
+        `fetch-only ${fmt(summary(floor!.map((e) => e.wallMs / 1000)))} s (${floor![0]!.calls} requests); exporter CPU ` +
+        `${fmt(summary(exp!.map((e) => e.cpuMs / 1000)))} s`,
+    );
 }
 
 await rm(scratch, { recursive: true, force: true });

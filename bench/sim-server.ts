@@ -6,9 +6,9 @@ import { startSimulator } from '../test/sim';
 
 const opts = JSON.parse(process.argv[2] ?? '{}');
 const sim = await startSimulator({ port: 0, ...opts });
-const { clientId, clientSecret, pciUsername, pciPassword } = sim.defaults;
+const { clientId, clientSecret, pciUsername, pciPassword, username, password } = sim.defaults;
 process.stdout.write(
-  `${JSON.stringify({ url: sim.url, clientId, clientSecret, pciUsername, pciPassword })}\n`,
+  `${JSON.stringify({ url: sim.url, clientId, clientSecret, pciUsername, pciPassword, username, password })}\n`,
 );
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line.trim() === 'stats') process.stdout.write(`${JSON.stringify(sim.stats())}\n`);

@@ -15,13 +15,16 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { buildQualysClient, localAuth, warmUp } from '../shared/app/build-client';
 import { runModuleLocally } from '../shared/app/run-local';
 import { loadConfig, type ModuleName } from '../shared/config';
-import { runExport } from '../shared/export/engine';
-import { stateKeyFor } from '../shared/export/layout';
 import type { RunResult } from '../shared/export/types';
 import { getModule } from '../shared/modules';
-import type { ObjectStore } from '../shared/sink/types';
 import { parseXml } from '../shared/modules/xml';
+import { runExport } from '../shared/export/engine';
+import { forgetKnownJournals } from '../shared/export/journal';
+import { stateKeyFor, withPrefix } from '../shared/export/layout';
+import type { QualysClient } from '../shared/qualys/types';
 import { createDirStore, createS3Store } from '../shared/sink';
+import type { ObjectStore } from '../shared/sink/types';
+import { measuringState, type StateWrites } from '../test/support/state-writes';
 
 export interface WorkerSpec {
   mode: 'export' | 'fetch-only' | 'floor';
@@ -31,6 +34,9 @@ export interface WorkerSpec {
   clientSecret: string;
   pciUsername: string;
   pciPassword: string;
+  /** The Qualys user of the API server modules (Basic). */
+  username: string;
+  password: string;
   /** Extra configuration (page sizes, gzip level, EDR lookback), as environment variables. */
   env?: Record<string, string>;
   sink?: 'dir' | 's3';
@@ -39,6 +45,13 @@ export interface WorkerSpec {
   sampleMemory?: boolean;
   /** Invocations end after this many pages (as Lambda invocations end at their deadline): more checkpoints. */
   pagesPerInvocation?: number;
+  /** Measure what the run writes to its state: checkpoints (the state file) and journal segments. */
+  measureState?: boolean;
+  /**
+   * Run as the Lambda does: invocations of this many ms, each resuming from the checkpoint and reading the run's
+   * journal afresh (a cold container: the worst case for memory). Default: one invocation (the CLI).
+   */
+  sliceMs?: number;
 }
 
 export interface WorkerResult {
@@ -60,11 +73,9 @@ export interface WorkerResult {
   fetchSpanMs?: number;
   /** What the process held when its sampled RSS was highest (MB): V8 heap spaces, external and array buffers. */
   atPeak?: Record<string, number>;
-  /**
-   * The exporter's writes beside its data: the largest state file (the checkpoint), the bytes of every state file
-   * written, and the bytes of the objects kept beside it (`_state/<module>/…`), with their counts.
-   */
-  state?: { maxBytes: number; bytes: number; writes: number; scratchBytes: number; scratchWrites: number };
+  state?: StateWrites;
+  /** Invocations the run took (WorkerSpec.sliceMs). */
+  invocations?: number;
 }
 
 /** Samples memory every 50 ms and keeps the breakdown of the sample with the highest RSS. */
@@ -133,9 +144,46 @@ function idleMeter(inner: typeof fetch) {
         value: () => orig().finally(once),
       });
     }
+    // A body read as a stream (the XML listings) ends when its last chunk has been read (or it is cancelled).
+    const body = res.body;
+    if (body) {
+      let piped: ReadableStream<Uint8Array> | undefined;
+      Object.defineProperty(res, 'body', {
+        get: () =>
+          (piped ??= body.pipeThrough(
+            new TransformStream<Uint8Array, Uint8Array>({
+              flush: once,
+            }),
+          )),
+      });
+    }
     return res;
   };
   return { fetch: wrapped, idle: () => ({ idleMs, fetchSpanMs: first === undefined ? 0 : last - first }) };
+}
+
+/** Invocations of `ms` each until the run settles, every one resuming from the state (see WorkerSpec.sliceMs). */
+async function sliced(
+  ms: number,
+  o: { module: ModuleName; config: ReturnType<typeof loadConfig>; client: QualysClient; store: ObjectStore },
+) {
+  let r: Awaited<ReturnType<typeof runExport>> | undefined;
+  let invocations = 0;
+  do {
+    forgetKnownJournals();
+    const end = Date.now() + ms;
+    r = await runExport({
+      module: getModule(o.module),
+      config: o.config,
+      client: o.client,
+      store: o.store,
+      invocation: r?.runId ? { owner: 'bench', continuation: { runId: r.runId } } : { owner: 'bench' },
+      deadline: () => end,
+      safetyMs: 0,
+    });
+    invocations++;
+  } while (r.status === 'continue' && invocations < 10_000);
+  return { ...r, invocations };
 }
 
 const spec = JSON.parse(process.argv[2]!) as WorkerSpec;
@@ -147,6 +195,9 @@ const env = {
   QUALYS_PCI_AUTH_METHOD: 'basic',
   QUALYS_PCI_USERNAME: spec.pciUsername,
   QUALYS_PCI_PASSWORD: spec.pciPassword,
+  QUALYS_API_URL: spec.url,
+  QUALYS_USERNAME: spec.username,
+  QUALYS_PASSWORD: spec.password,
   QEXPORT_PREFIX: 'bench',
   QEXPORT_LOG_LEVEL: 'warn',
   ...spec.env,
@@ -156,10 +207,13 @@ const config = loadConfig(env);
 // pci-scans.
 const auth = localAuth({ env, config, modules: [spec.module], fetch });
 await warmUp(auth);
+const xmlApi = spec.module === 'vmdr-detections' || spec.module === 'knowledgebase';
 const authorization =
   spec.module === 'pci-scans'
     ? `Basic ${Buffer.from(`${spec.pciUsername}:${spec.pciPassword}`).toString('base64')}`
-    : `Bearer ${await (auth.gateway as { tokens: { getToken(): Promise<string> } }).tokens.getToken()}`;
+    : xmlApi
+      ? `Basic ${Buffer.from(`${spec.username}:${spec.password}`).toString('base64')}`
+      : `Bearer ${await (auth.gateway as { tokens: { getToken(): Promise<string> } }).tokens.getToken()}`;
 const headers = { authorization, 'x-requested-with': 'qexport-bench' };
 const m = config.modules;
 
@@ -244,6 +298,32 @@ async function page(consume: Consume, check: (res: Response) => Promise<unknown>
     }
   }
 
+  if (xmlApi) {
+    // The exporter's own parameters, POSTed; each next request adds the id_min the WARNING URL names.
+    const module = getModule(spec.module);
+    const start = module.start({ config, now: new Date(startedAt), committed: undefined }) as {
+      params: Record<string, string>;
+      version: string;
+    };
+    const path =
+      spec.module === 'vmdr-detections'
+        ? `/api/${start.version}/fo/asset/host/vm/detection/`
+        : `/api/${start.version}/fo/knowledge_base/vuln/`;
+    let idMin: string | undefined;
+    do {
+      const form = new URLSearchParams({ ...start.params, ...(idMin ? { id_min: idMin } : {}) });
+      records += await consume(
+        await get(`${base}${path}`, {
+          method: 'POST',
+          headers: { accept: 'application/xml', 'content-type': 'application/x-www-form-urlencoded' },
+          body: form.toString(),
+        }),
+      );
+      idMin = lastCursor ? (new URL(lastCursor).searchParams.get('id_min') ?? undefined) : undefined;
+    } while (idMin);
+    return [records, calls];
+  }
+
   let url: string | undefined =
     `${base}/sem/v1/assetList?action=list&truncation_limit=${m.mobile.truncationLimit}`;
   while (url) {
@@ -261,7 +341,8 @@ let lastTotal = 'Infinity';
 const fetchOnly: Consume = async (res) => {
   const buf = Buffer.from(await res.arrayBuffer());
   const head = buf.subarray(0, 200).toString('latin1');
-  const tail = buf.subarray(Math.max(0, buf.length - 400)).toString('latin1');
+  // XML truncation URLs repeat every parameter of the request (Host List Detection: a dozen): a longer tail.
+  const tail = buf.subarray(Math.max(0, buf.length - 4096)).toString('latin1');
   switch (spec.module) {
     case 'pci-scans': {
       lastTotal = /"totalCount":(\d+)/.exec(head)?.[1] ?? 'Infinity';
@@ -280,6 +361,25 @@ const fetchOnly: Consume = async (res) => {
   }
 };
 
+/** The records of an XML listing's page, and its truncation URL, by the strict reader (floor). */
+function xmlRecords(text: string): Record<string, unknown>[] {
+  const lists = new Set([
+    'TAG',
+    'QDS_FACTOR',
+    'EXPLT_SRC',
+    'MW_SRC',
+    'THREAT_INTEL',
+    'SUPPORTED_MODULE',
+    'PCI_REASON',
+  ]);
+  const doc = parseXml(text, { lists }) as Record<string, { RESPONSE: Record<string, unknown> }>;
+  const root = Object.values(doc)[0]!.RESPONSE;
+  const list = (root.HOST_LIST ?? root.VULN_LIST ?? root.ASSET_LIST) as Record<string, unknown> | undefined;
+  lastCursor = (root.WARNING as { URL?: string } | undefined)?.URL;
+  const items = list && typeof list === 'object' ? (Object.values(list)[0] as Record<string, unknown>[]) : [];
+  return items ?? [];
+}
+
 /** floor: decode, parse (JSON.parse; the strict one-pass XML reader, the fastest we measured), serialise, gzip. */
 function makeFloor(): { consume: Consume; end: () => Promise<void> } {
   const gz = createGzip({ level: config.output.gzipLevel });
@@ -289,15 +389,8 @@ function makeFloor(): { consume: Consume; end: () => Promise<void> } {
   const consume: Consume = async (res) => {
     const text = await res.text();
     let list: Record<string, unknown>[];
-    if (spec.module === 'mobile-assets') {
-      const doc = parseXml(text) as {
-        ASSET_LIST_VM_DETECTION_OUTPUT: {
-          RESPONSE: { ASSET_LIST?: { ASSET?: Record<string, unknown>[] }; WARNING?: { URL: string } };
-        };
-      };
-      const r = doc.ASSET_LIST_VM_DETECTION_OUTPUT.RESPONSE;
-      list = r.ASSET_LIST?.ASSET ?? [];
-      lastCursor = r.WARNING?.URL;
+    if (spec.module === 'mobile-assets' || xmlApi) {
+      list = xmlRecords(text);
     } else {
       const j = JSON.parse(text) as
         | Record<string, unknown>[]
@@ -326,28 +419,6 @@ function makeFloor(): { consume: Consume; end: () => Promise<void> } {
       await ended;
     },
   };
-}
-
-/** Counts what the exporter writes to its state file and beside it. */
-function stateMeter(inner: ObjectStore, stateKey: string) {
-  const state = { maxBytes: 0, bytes: 0, writes: 0, scratchBytes: 0, scratchWrites: 0 };
-  const scratch = stateKey.replace(/\.json$/, '/');
-  const store: ObjectStore = {
-    ...inner,
-    putJson: (key, value, condition) => {
-      const bytes = Buffer.byteLength(JSON.stringify(value));
-      if (key === stateKey) {
-        state.maxBytes = Math.max(state.maxBytes, bytes);
-        state.bytes += bytes;
-        state.writes++;
-      } else if (key.startsWith(scratch)) {
-        state.scratchBytes += bytes;
-        state.scratchWrites++;
-      }
-      return inner.putJson(key, value, condition);
-    },
-  };
-  return { store, state };
 }
 
 /** Invocations of `pages` pages each, one owner holding the lease, as a Step Functions execution runs them. */
@@ -398,12 +469,17 @@ if (spec.mode === 'export') {
         bucket: spec.s3.bucket,
       })
     : createDirStore(dir!);
-  const { store, state } = stateMeter(sink, stateKeyFor(config, spec.module));
+  const measured = spec.measureState
+    ? measuringState(sink, stateKeyFor(config, spec.module), `${withPrefix(config, '_state')}/`)
+    : undefined;
+  const store = measured?.store ?? sink;
   const meter = idleMeter(fetch);
   const client = buildQualysClient(config, auth, meter.fetch);
-  const r = spec.pagesPerInvocation
-    ? await invocations(spec.pagesPerInvocation, store, client)
-    : await runModuleLocally({ module: spec.module, config, client, store });
+  const r = spec.sliceMs
+    ? await sliced(spec.sliceMs, { module: spec.module, config, client, store })
+    : spec.pagesPerInvocation
+      ? await invocations(spec.pagesPerInvocation, store, client)
+      : await runModuleLocally({ module: spec.module, config, client, store });
   result = {
     mode: spec.mode,
     module: spec.module,
@@ -411,7 +487,8 @@ if (spec.mode === 'export') {
     records: r.records,
     calls: client.stats().calls,
     ...meter.idle(),
-    state,
+    ...(measured ? { state: measured.writes } : {}),
+    ...('invocations' in r ? { invocations: r.invocations as number } : {}),
   };
 } else {
   const floor = spec.mode === 'floor' ? makeFloor() : undefined;

@@ -1,7 +1,9 @@
 import {
+  API_MODULES,
   ENV,
   loadConfig,
   MODULES,
+  needsApi,
   needsGateway,
   parseUrl,
   PLATFORMS,
@@ -15,11 +17,27 @@ export interface StackSettings {
   prefix: string;
   /** Use an existing bucket by name instead of creating one. */
   existingBucketName?: string;
-  /** SSE-KMS with a customer-managed key instead of SSE-S3. */
+  /**
+   * The customer-managed KMS key the existing bucket encrypts with (SSE-KMS): its key ARN. The functions and the
+   * reader policy get exactly the KMS actions S3 needs on it, only through S3.
+   */
+  bucketKmsKeyArn?: string;
+  /** SSE-KMS with a customer-managed key instead of SSE-S3 (a bucket this stack creates only). */
   kms: boolean;
   versioned: boolean;
-  /** Expire exported objects after this many days (0 = never). */
+  /** Expire exported data after this many days (0 = never); never the checkpoints or the catalogue manifests. */
   retentionDays: number;
+  /** With `versioned`: noncurrent object versions expire this many days after they were replaced. */
+  noncurrentVersionDays: number;
+  /** The proxy variables of the top-level `exporterEnv` (for functions that belong to no tenant). */
+  proxyEnv: Record<string, string>;
+  /** Every function of the stack runs in these subnets (fixed egress through a NAT gateway, or a proxy). */
+  vpc?: VpcSettings;
+  /**
+   * First `dt` the Glue tables project (YYYY-MM-DD). Unset: at deploy, the earliest `dt` already in the bucket
+   * under the tables' locations, or the deploy date when there is none (infra/partition-start.ts).
+   */
+  partitionStartDate?: string;
   /** One of LOG_RETENTION_DAYS (the values CloudWatch Logs accepts). */
   logRetentionDays: number;
   alarmEmail?: string;
@@ -40,6 +58,14 @@ export interface StackSettings {
   multiTenant: boolean;
 }
 
+/** Where the functions run when they run in a VPC. */
+export interface VpcSettings {
+  subnetIds: string[];
+  /** The functions' security groups; without them the stack creates one in `vpcId` (HTTPS out only). */
+  securityGroupIds?: string[];
+  vpcId?: string;
+}
+
 /** One Qualys subscription: its own secrets, functions, loops, schedules, alarms and S3 prefix. */
 export interface TenantSettings {
   /** Short id used in names, the `Tenant` metric dimension and the S3 prefix; absent for the implicit tenant. */
@@ -49,6 +75,8 @@ export interface TenantSettings {
   platform?: string;
   gatewayUrl?: string;
   pciUrl?: string;
+  /** API server (`qualysapi…`) for vmdr-detections and knowledgebase; derived from `platform` when absent. */
+  apiUrl?: string;
   /** The modules this tenant exports (others get no function, loop, schedule or alarm). */
   modules: ModuleName[];
   /** EventBridge Scheduler expressions, or 'disabled'. */
@@ -70,6 +98,10 @@ export const DEFAULT_SCHEDULES: Record<ModuleName, string> = {
   'certview-certificates': 'rate(1 day)',
   'edr-events': 'rate(1 hour)',
   'mobile-assets': 'rate(6 hours)',
+  // Increments by vm_processed_after; a full snapshot every QUALYS_VMDR_SNAPSHOT_EVERY_HOURS (default 168).
+  'vmdr-detections': 'rate(6 hours)',
+  // Increments by last_modified_after; Qualys changes the KB a few times a day.
+  knowledgebase: 'rate(1 day)',
 };
 
 export class ContextError extends Error {}
@@ -124,6 +156,128 @@ export function scheduleSeconds(expr: string): number {
   return n * (m[2] === 'minute' ? 60 : m[2] === 'hour' ? 3600 : 86_400);
 }
 
+/** A list given as an array, a JSON array string (`-c 'subnetIds=["subnet-…"]'`) or a comma-separated string. */
+function idList(ctx: Ctx, key: string, kind: string, pattern: RegExp): string[] | undefined {
+  let v = ctx(key);
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'string') {
+    const text = v.trim();
+    if (text.startsWith('[')) {
+      try {
+        v = JSON.parse(text);
+      } catch (err) {
+        throw new ContextError(`context '${key}' is not valid JSON: ${(err as Error).message}`);
+      }
+    } else v = text.split(',').map((x) => x.trim());
+  }
+  if (!Array.isArray(v) || v.length === 0) {
+    throw new ContextError(
+      `context '${key}' must be a non-empty list of ${kind} ids, e.g. ["${kind}-0abc1234"]`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const id of v) {
+    if (typeof id !== 'string' || !pattern.test(id)) {
+      throw new ContextError(`context '${key}' lists '${String(id)}', which is not a ${kind} id (${kind}-…)`);
+    }
+    if (seen.has(id)) throw new ContextError(`context '${key}' lists '${id}' twice`);
+    seen.add(id);
+  }
+  return [...seen];
+}
+
+const SUBNET_ID = /^subnet-[0-9a-f]{8}(?:[0-9a-f]{9})?$/;
+const SECURITY_GROUP_ID = /^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?$/;
+const VPC_ID = /^vpc-[0-9a-f]{8}(?:[0-9a-f]{9})?$/;
+
+function vpcOf(ctx: Ctx): VpcSettings | undefined {
+  const subnetIds = idList(ctx, 'subnetIds', 'subnet', SUBNET_ID);
+  const securityGroupIds = idList(ctx, 'securityGroupIds', 'sg', SECURITY_GROUP_ID);
+  const vpcId = str(ctx, 'vpcId');
+  if (vpcId !== undefined && !VPC_ID.test(vpcId)) {
+    throw new ContextError(`context 'vpcId' must be a VPC id (vpc-…), got '${vpcId}'`);
+  }
+  if (!subnetIds) {
+    if (securityGroupIds || vpcId) {
+      throw new ContextError(
+        `context '${securityGroupIds ? 'securityGroupIds' : 'vpcId'}' is set but 'subnetIds' is not: name the subnets the functions run in`,
+      );
+    }
+    return undefined;
+  }
+  if (!securityGroupIds && !vpcId) {
+    throw new ContextError(
+      "context 'subnetIds' needs the functions' security groups: set 'securityGroupIds', or 'vpcId' (the VPC of those subnets) for the stack to create one that allows HTTPS out",
+    );
+  }
+  if (securityGroupIds && vpcId) {
+    throw new ContextError(
+      "context 'vpcId' is only used to create the functions' security group; with 'securityGroupIds' leave it out",
+    );
+  }
+  return { subnetIds, ...(securityGroupIds ? { securityGroupIds } : { vpcId }) };
+}
+
+/** A KMS key ARN (not an alias: IAM grants on an alias ARN do not cover using the key). */
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
+
+function bucketKeyOf(ctx: Ctx, bucketName: string | undefined, kms: boolean): string | undefined {
+  const arn = str(ctx, 'bucketKmsKeyArn');
+  if (kms && bucketName) {
+    throw new ContextError(
+      `context 'kms' creates a new key for a bucket this stack creates, but 'bucketName' (${bucketName}) is an existing bucket that keeps its own encryption: ` +
+        "leave 'kms' out, and if that bucket uses SSE-KMS with a customer-managed key, name it with 'bucketKmsKeyArn'",
+    );
+  }
+  if (arn === undefined) return undefined;
+  if (/^arn:aws[a-z-]*:kms:[^:]*:[^:]*:alias\//.test(arn) || arn.startsWith('alias/')) {
+    throw new ContextError(
+      `context 'bucketKmsKeyArn' must be the key's ARN, not an alias (IAM permissions on an alias ARN do not let anyone use the key): ` +
+        `aws kms describe-key --key-id ${arn} --query KeyMetadata.Arn`,
+    );
+  }
+  if (!KMS_KEY_ARN.test(arn)) {
+    throw new ContextError(
+      `context 'bucketKmsKeyArn' must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), got '${arn}'`,
+    );
+  }
+  if (!bucketName) {
+    throw new ContextError(
+      "context 'bucketKmsKeyArn' names the key of an existing bucket: set 'bucketName' too (for a bucket this stack creates, use 'kms=true')",
+    );
+  }
+  return arn;
+}
+
+/** `partitionStartDate`: a real calendar date, not after `today` (a later start would hide the partitions before it). */
+function startDateOf(ctx: Ctx, today: Date): string | undefined {
+  const v = str(ctx, 'partitionStartDate');
+  if (v === undefined) return undefined;
+  const d = /^\d{4}-\d{2}-\d{2}$/.test(v) ? new Date(`${v}T00:00:00Z`) : undefined;
+  if (!d || Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== v) {
+    throw new ContextError(`context 'partitionStartDate' must be a date YYYY-MM-DD, got '${v}'`);
+  }
+  if (v > today.toISOString().slice(0, 10)) {
+    throw new ContextError(
+      `context 'partitionStartDate' (${v}) is after today: the tables would hide every partition written before it`,
+    );
+  }
+  return v;
+}
+
+/** Lifecycle settings only apply to a bucket this stack creates. */
+function checkManagedBucket(ctx: Ctx, bucketName: string | undefined): void {
+  if (!bucketName) return;
+  for (const key of ['retentionDays', 'versioned', 'noncurrentVersionDays']) {
+    const v = ctx(key);
+    if (v === undefined || v === null || v === 0 || v === '0' || v === false || v === 'false') continue;
+    throw new ContextError(
+      `context '${key}' configures a bucket this stack creates, but 'bucketName' (${bucketName}) is an existing bucket the stack does not manage: ` +
+        'leave it out and set the bucket\'s versioning and lifecycle rules yourself (docs/deploy.md, "Retention")',
+    );
+  }
+}
+
 function logRetention(ctx: Ctx): number {
   const v = ctx('logRetentionDays');
   if (v === undefined) return 90;
@@ -150,6 +304,7 @@ const TENANT_KEYS = [
   'platform',
   'gatewayUrl',
   'pciUrl',
+  'apiUrl',
   'modules',
   'schedules',
   'exporterEnv',
@@ -184,6 +339,7 @@ const OWN_KEY_VARIABLES: Record<string, string> = {
   [ENV.platform]: 'platform',
   [ENV.gatewayUrl]: 'gatewayUrl',
   [ENV.pciUrl]: 'pciUrl',
+  [ENV.apiUrl]: 'apiUrl',
 };
 
 const at = (base: string, k: string) => (base ? `${base}.${k}` : k);
@@ -272,15 +428,22 @@ function emailOf(v: string | undefined, key: string): string | undefined {
  */
 function checkTenantConfig(t: TenantSettings): void {
   const where = t.key || 'the top-level context';
-  if (!t.platform && !t.gatewayUrl && needsGateway(t.modules)) {
+  const vmAuth = t.exporterEnv[ENV.vmAuthMethod]?.trim().toLowerCase() === 'bearer' ? 'bearer' : 'basic';
+  if (!t.platform && !t.gatewayUrl && needsGateway(t.modules, vmAuth)) {
     throw new ContextError(
       `context '${at(t.key, 'platform')}' (or '${at(t.key, 'gatewayUrl')}') must be set: ${where} exports ${t.modules.filter((m) => m !== 'pci-scans').join(', ')}, which call the Qualys gateway`,
+    );
+  }
+  if (!t.platform && !t.apiUrl && needsApi(t.modules)) {
+    throw new ContextError(
+      `context '${at(t.key, 'platform')}' (or '${at(t.key, 'apiUrl')}') must be set: ${where} exports ${t.modules.filter((m) => (API_MODULES as readonly string[]).includes(m)).join(', ')}, which call the Qualys API server`,
     );
   }
   const env: Record<string, string> = { ...t.exporterEnv };
   if (t.platform) env[ENV.platform] = t.platform;
   if (t.gatewayUrl) env[ENV.gatewayUrl] = t.gatewayUrl;
   if (t.pciUrl) env[ENV.pciUrl] = t.pciUrl;
+  if (t.apiUrl) env[ENV.apiUrl] = t.apiUrl;
   try {
     loadConfig(env, { modules: t.modules });
   } catch (err) {
@@ -343,6 +506,7 @@ function readTenant(raw: unknown, i: number, defaults: TenantSettings): TenantSe
     platform: platformOf(str(get, 'platform'), `${key}.platform`) ?? defaults.platform,
     gatewayUrl: urlOf(str(get, 'gatewayUrl'), `${key}.gatewayUrl`) ?? defaults.gatewayUrl,
     pciUrl: urlOf(str(get, 'pciUrl'), `${key}.pciUrl`) ?? defaults.pciUrl,
+    apiUrl: urlOf(str(get, 'apiUrl'), `${key}.apiUrl`) ?? defaults.apiUrl,
     modules: modulesOf(o.modules, `${key}.modules`, defaults.modules),
     tokenRefreshSchedule: tenantSchedule('token-refresh', defaults.tokenRefreshSchedule),
     schedules: Object.fromEntries(
@@ -375,7 +539,7 @@ function readTenants(value: unknown, defaults: TenantSettings): TenantSettings[]
   return tenants;
 }
 
-export function readSettings(ctx: Ctx): StackSettings {
+export function readSettings(ctx: Ctx, today: Date = new Date()): StackSettings {
   const platform = platformOf(str(ctx, 'platform'), 'platform');
   const exporterEnv = exporterEnvOf(ctx('exporterEnv'), 'exporterEnv');
   const prefix = (str(ctx, 'prefix') ?? 'qualys').replace(/^\/+|\/+$/g, '');
@@ -389,13 +553,16 @@ export function readSettings(ctx: Ctx): StackSettings {
   // Checked here, but passed on as written (the single-tenant template keeps its exact values).
   const gatewayUrl = str(ctx, 'gatewayUrl');
   const pciUrl = str(ctx, 'pciUrl');
+  const apiUrl = str(ctx, 'apiUrl');
   urlOf(gatewayUrl, 'gatewayUrl');
   urlOf(pciUrl, 'pciUrl');
+  urlOf(apiUrl, 'apiUrl');
   const implicit: TenantSettings = {
     key: '',
     platform,
     gatewayUrl,
     pciUrl,
+    ...(apiUrl ? { apiUrl } : {}),
     modules,
     tokenRefreshSchedule,
     schedules,
@@ -408,15 +575,25 @@ export function readSettings(ctx: Ctx): StackSettings {
         ...implicit,
         gatewayUrl: urlOf(gatewayUrl, 'gatewayUrl'),
         pciUrl: urlOf(pciUrl, 'pciUrl'),
+        apiUrl: urlOf(apiUrl, 'apiUrl'),
       })
     : [implicit];
   for (const t of tenants) checkTenantConfig(t);
+  const existingBucketName = str(ctx, 'bucketName');
+  const kms = bool(ctx, 'kms', false);
+  checkManagedBucket(ctx, existingBucketName);
+  const vpc = vpcOf(ctx);
   return {
     prefix,
-    existingBucketName: str(ctx, 'bucketName'),
-    kms: bool(ctx, 'kms', false),
+    existingBucketName,
+    bucketKmsKeyArn: bucketKeyOf(ctx, existingBucketName, kms),
+    kms,
     versioned: bool(ctx, 'versioned', false),
     retentionDays: int(ctx, 'retentionDays', 0, 0, 36_500),
+    noncurrentVersionDays: int(ctx, 'noncurrentVersionDays', 7, 1, 3650),
+    proxyEnv: Object.fromEntries(Object.entries(exporterEnv).filter(([k]) => PROXY_VARIABLES.includes(k))),
+    ...(vpc ? { vpc } : {}),
+    partitionStartDate: startDateOf(ctx, today),
     logRetentionDays: logRetention(ctx),
     alarmEmail: emailOf(str(ctx, 'alarmEmail'), 'alarmEmail'),
     alarmNoRunPeriods: int(ctx, 'alarmNoRunPeriods', 2, 1, 10),

@@ -14,6 +14,8 @@ export const GLUE_TABLES: Record<ModuleName, GlueTableSpec> = {
   'certview-certificates': glueTable(MODULE_SCHEMAS['certview-certificates']),
   'edr-events': glueTable(MODULE_SCHEMAS['edr-events']),
   'mobile-assets': glueTable(MODULE_SCHEMAS['mobile-assets']),
+  'vmdr-detections': glueTable(MODULE_SCHEMAS['vmdr-detections']),
+  knowledgebase: glueTable(MODULE_SCHEMAS.knowledgebase),
 };
 
 /** The manifests table over `<prefix>/manifests/module=<module>/dt=<dt>/<runId>.json` (single-line JSON). */

@@ -7,8 +7,6 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import type { ModuleName } from '../shared/config';
 
-/** Error name of the terminal state reached when another execution holds the module's lease. */
-export const ALREADY_RUNNING_ERROR = 'QexportAlreadyRunning';
 /** Error name when the export function answered with something this loop cannot act on. */
 export const BAD_RESULT_ERROR = 'QexportBadResult';
 
@@ -31,6 +29,7 @@ export const STATES = {
   completed: 'Completed',
   done: 'Done',
   failed: 'Failed',
+  busyResult: 'BusyResult',
   alreadyRunning: 'AlreadyRunning',
   badResult: 'BadResult',
 } as const;
@@ -96,6 +95,8 @@ export function exportLoop(scope: Construct, id: string, props: ExportLoopProps)
       'Lambda.AWSLambdaException',
       'Lambda.SdkClientException',
       'Lambda.TooManyRequestsException',
+      // The invocation request itself timed out (the function may not have run): retrying is what AWS advises.
+      'Lambda.ClientExecutionTimeoutException',
       'Lambda.Unknown',
     ],
     interval: Duration.seconds(5),
@@ -138,12 +139,14 @@ export function exportLoop(scope: Construct, id: string, props: ExportLoopProps)
     errorPath: '$.error.code',
     causePath: '$.reason',
   });
-  const alreadyRunning = new sfn.Fail(scope, s('AlreadyRunning'), {
-    stateName: STATES.alreadyRunning,
+  // Not a failure of this execution: another one is exporting the module. It ends in a Succeed state whose output
+  // says so, so ExecutionsFailed counts real failures only; RunsBusy (from the function) counts these.
+  const busyResult = new sfn.Pass(scope, s('BusyResult'), {
+    stateName: STATES.busyResult,
     comment: 'Another execution holds this module lease; nothing was written (counted as RunsBusy)',
-    error: ALREADY_RUNNING_ERROR,
-    cause: `Another execution holds the ${module} lease in the state file; this one wrote nothing (runbook: RunsBusy).`,
+    parameters: { status: 'busy', module },
   });
+  busyResult.next(new sfn.Succeed(scope, s('AlreadyRunning'), { stateName: STATES.alreadyRunning }));
   const badResult = new sfn.Fail(scope, s('BadResult'), {
     stateName: STATES.badResult,
     error: BAD_RESULT_ERROR,
@@ -183,7 +186,7 @@ export function exportLoop(scope: Construct, id: string, props: ExportLoopProps)
       sfn.Condition.and(isStatus('done'), present('$.runId'), present('$.records'), present('$.parts')),
       completed,
     )
-    .when(isStatus('busy'), alreadyRunning)
+    .when(isStatus('busy'), busyResult)
     .when(isStatus('failed'), hasError)
     .otherwise(badResult);
   const route = new sfn.Choice(scope, s('Route'), { stateName: STATES.route })

@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -38,11 +38,45 @@ export const ALARM_KINDS = [
 export type AlarmKind = (typeof ALARM_KINDS)[number];
 
 /**
+ * Lets CloudWatch alarms of this deployment — and only those — publish to `topic`: the topic policy allows
+ * `cloudwatch.amazonaws.com` sns:Publish when the request comes from an alarm named `<alarmPrefix>*` in this
+ * account (aws:SourceArn, aws:SourceAccount: the confused-deputy guard AWS documents for service principals).
+ */
+export function allowAlarmsToPublish(topic: sns.Topic, alarmPrefix: string): void {
+  topic.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'AllowAlarmsOfThisStackToPublish',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['sns:Publish'],
+      resources: [topic.topicArn],
+      conditions: alarmSourceConditions(topic, alarmPrefix),
+    }),
+  );
+}
+
+/** aws:SourceArn = an alarm named `<alarmPrefix>*` of this account and region; aws:SourceAccount = this account. */
+function alarmSourceConditions(scope: Construct, alarmPrefix: string) {
+  return {
+    ArnLike: {
+      'aws:SourceArn': Stack.of(scope).formatArn({
+        service: 'cloudwatch',
+        resource: 'alarm',
+        resourceName: `${alarmPrefix}*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    },
+    StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+  };
+}
+
+/**
  * The alarm topic and the key that encrypts it. The AWS-managed SNS key cannot be used: its key policy can't
  * be changed to let CloudWatch encrypt what it publishes, so alarms sent to such a topic are silently
- * dropped. This customer-managed key allows `cloudwatch.amazonaws.com` exactly the two actions it needs.
+ * dropped. This customer-managed key allows `cloudwatch.amazonaws.com` exactly the two actions it needs, and only
+ * on behalf of this stack's alarms (every alarm of the stack, tenants' included, is named `<stack name>-…`).
  */
 export function alarmTopic(scope: Construct, alarmEmail: string | undefined): sns.Topic {
+  const alarmPrefix = `${Stack.of(scope).stackName}-`;
   const key = new kms.Key(scope, 'AlarmTopicKey', {
     description: 'qualys-export: encrypts the alarm topic (CloudWatch may use it to publish)',
     enableKeyRotation: true,
@@ -53,6 +87,7 @@ export function alarmTopic(scope: Construct, alarmEmail: string | undefined): sn
       principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
       actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
       resources: ['*'], // in a key policy, '*' means this key
+      conditions: alarmSourceConditions(scope, alarmPrefix),
     }),
   );
   const topic = new sns.Topic(scope, 'AlarmTopic', {
@@ -60,6 +95,7 @@ export function alarmTopic(scope: Construct, alarmEmail: string | undefined): sn
     enforceSSL: true,
     masterKey: key,
   });
+  allowAlarmsToPublish(topic, alarmPrefix);
   if (alarmEmail) topic.addSubscription(new subs.EmailSubscription(alarmEmail));
   return topic;
 }
@@ -209,22 +245,23 @@ export function observability(scope: Construct, props: ObservabilityProps): clou
       );
     }
 
-    // Busy executions end in a Fail state too (never Succeed), but they have their own alarm: leave them out.
+    // A busy execution (another one held the lease) ends in the AlreadyRunning Succeed state, so Step Functions
+    // counts only real failures here: no subtraction of RunsBusy, which could land in another period and alarm
+    // falsely (or cancel a real failure out). Busy executions have their own alarm.
     const busy = moduleMetric(module, EXPORT_METRICS.runsBusy, 'Sum', fiveMin);
     alarm(
       `${id}ExecutionsFailed`,
       'ExecutionsFailed',
-      `A ${module} execution failed, timed out or was aborted (busy executions excluded); its checkpoint is kept.`,
+      `A ${module} execution failed, timed out or was aborted; its checkpoint is kept.`,
       {
         metric: new cloudwatch.MathExpression({
-          expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0) - FILL(busy, 0)',
+          expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
           usingMetrics: {
             failed: sm.metricFailed({ period: fiveMin, statistic: 'Sum' }),
             timedOut: sm.metricTimedOut({ period: fiveMin, statistic: 'Sum' }),
             aborted: sm.metricAborted({ period: fiveMin, statistic: 'Sum' }),
-            busy,
           },
-          label: `${module} executions failed, timed out or aborted (not busy)`,
+          label: `${module} executions failed, timed out or aborted`,
           period: fiveMin,
         }),
         threshold: 1,

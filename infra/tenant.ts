@@ -1,12 +1,8 @@
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CfnOutput, CfnParameter, Duration, NestedStack, RemovalPolicy } from 'aws-cdk-lib';
+import { CfnOutput, CfnParameter, Duration, NestedStack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -16,37 +12,41 @@ import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { ENV, GATEWAY_MODULES, type ModuleName } from '../shared/config';
-import {
-  ContextError,
-  pascal,
-  PROXY_VARIABLES,
-  tenantPrefix,
-  type StackSettings,
-  type TenantSettings,
-} from './context';
-import { EXPORTER_MEMORY_MB, EXPORTER_SEMI_SPACE_MB, HEAP_WRAPPER } from './lambda-runtime';
+import { API_MODULES, ENV, GATEWAY_MODULES, type ModuleName } from '../shared/config';
+import { ContextError, pascal, tenantPrefix, type StackSettings, type TenantSettings } from './context';
+import { functionKit, productFunction, type FunctionKit, type FunctionNetwork } from './functions';
+import { EXPORTER_MEMORY_MB, EXPORTER_SEMI_SPACE_MB } from './lambda-runtime';
 import { exportLoop } from './loop';
-import { observability } from './observability';
+import { allowAlarmsToPublish, observability } from './observability';
+import { s3KeyStatement } from './storage';
 
-/** Does a function's environment route its Qualys calls through a proxy? */
-export function usesProxy(env: Record<string, string>): boolean {
-  return PROXY_VARIABLES.some((k) => k !== 'NO_PROXY' && Boolean(env[k]?.trim()));
-}
+export { usesProxy } from './functions';
 
 /** Environment variable of the PCI exporter naming the PCI Merchant credentials secret. */
 export const PCI_CREDENTIALS_SECRET_ENV = 'QEXPORT_PCI_CREDENTIALS_SECRET_ID';
+/** Environment variable of the API server exporters naming the VM credentials secret (Basic auth). */
+export const VM_CREDENTIALS_SECRET_ENV = ENV.vmCredentialsSecretId;
+
+/** Does a module call the API server (vmdr-detections, knowledgebase)? */
+const isApiModule = (m: ModuleName) => (API_MODULES as readonly string[]).includes(m);
+/** Does a module send the gateway's token: the gateway modules, and the API server ones with bearer auth. */
+export function usesGatewayToken(m: ModuleName, t: Pick<TenantSettings, 'exporterEnv'>): boolean {
+  if ((GATEWAY_MODULES as readonly string[]).includes(m)) return true;
+  return isApiModule(m) && t.exporterEnv[ENV.vmAuthMethod]?.trim().toLowerCase() === 'bearer';
+}
 /** Environment variable naming the tenant: the functions add it to their metrics as the `Tenant` dimension. */
 export const TENANT_ENV = ENV.tenant;
 
-const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-/** What every tenant shares: the bucket (and its key), the alarm topic, the schedules' dead-letter queue. */
+/**
+ * What every tenant shares: the bucket (and the ARN of the key it encrypts with, when it is a customer-managed
+ * one), the alarm topic, the schedules' dead-letter queue, and the subnets and security groups of the functions.
+ */
 export interface SharedResources {
   bucket: s3.IBucket;
-  dataKey?: kms.IKey;
+  dataKeyArn?: string;
   alarmTopic: sns.Topic;
   scheduleDlq: sqs.IQueue;
+  network?: FunctionNetwork;
 }
 
 /** Everything one tenant owns. Optional members exist only when a module the tenant exports needs them. */
@@ -62,9 +62,13 @@ export interface TenantResources {
   tokenRefresh?: NodejsFunction;
   /** PCI Merchant credentials (only when the tenant exports pci-scans). */
   pciCredentialsSecret?: secretsmanager.Secret;
+  /** The Qualys user of the API server modules (only when the tenant exports one with Basic auth). */
+  vmCredentialsSecret?: secretsmanager.Secret;
   exporters: Partial<Record<ModuleName, NodejsFunction>>;
   stateMachines: Partial<Record<ModuleName, sfn.StateMachine>>;
   schedulerRole: iam.Role;
+  /** Log retention, X-Ray policy and, in a VPC, the network-interface policy of the tenant's functions. */
+  kit: FunctionKit;
   xrayPolicy: iam.Policy;
   logDeliveryPolicy: iam.Policy;
   alarms: cloudwatch.Alarm[];
@@ -97,7 +101,8 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
   const baseName = id ? `${props.stackName}-${id}` : props.stackName;
   const dataPrefix = tenantPrefix(s.prefix, t);
   const enabled = (m: ModuleName) => t.modules.includes(m);
-  const gateway = GATEWAY_MODULES.some(enabled);
+  const gateway = t.modules.some((m) => usesGatewayToken(m, t));
+  const vmBasic = t.modules.some((m) => isApiModule(m) && !usesGatewayToken(m, t));
   const named = <T>(value: T, max: number, what: string): T | undefined => {
     if (!id) return undefined;
     const v = String(value);
@@ -132,6 +137,16 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
         },
       })
     : undefined;
+  const vmCredentialsSecret = vmBasic
+    ? new secretsmanager.Secret(scope, 'VmCredentialsSecret', {
+        secretName: secretName('vm-credentials'),
+        description: `qualys-export: the Qualys user of the API server exports${forTenant} (JSON {"username","password"}, see docs/credentials.md). Read only by the vmdr-detections and knowledgebase exporters.`,
+        generateSecretString: {
+          secretStringTemplate: JSON.stringify({ username: 'REPLACE_ME' }),
+          generateStringKey: 'password',
+        },
+      })
+    : undefined;
   const tokenSecret = gateway
     ? new secretsmanager.Secret(scope, 'TokenSecret', {
         secretName: secretName('token'),
@@ -152,24 +167,13 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
   if (t.platform) qualysEnv[ENV.platform] = t.platform;
   if (t.gatewayUrl) qualysEnv[ENV.gatewayUrl] = t.gatewayUrl;
   if (t.pciUrl) qualysEnv[ENV.pciUrl] = t.pciUrl;
+  if (t.apiUrl) qualysEnv[ENV.apiUrl] = t.apiUrl;
   if (id) qualysEnv[TENANT_ENV] = id;
 
-  // X-Ray offers its write actions on Resource '*' only. They live in this one policy (attached to every
-  // function and loop role), not in the roles' default policies, so the cdk-nag acknowledgement for '*'
-  // names this policy alone and a '*' grant added to any role is still reported.
-  const xrayPolicy = new iam.Policy(scope, 'XRayWritePolicy', {
-    statements: [
-      new iam.PolicyStatement({
-        actions: [
-          'xray:PutTraceSegments',
-          'xray:PutTelemetryRecords',
-          'xray:GetSamplingRules',
-          'xray:GetSamplingTargets',
-        ],
-        resources: ['*'],
-      }),
-    ],
-  });
+  // The X-Ray (and, in a VPC, network-interface) actions AWS offers on Resource '*' only, in policies of their
+  // own attached to every function (infra/functions.ts).
+  const kit = functionKit(scope, s.logRetentionDays, shared.network);
+  const xrayPolicy = kit.xrayPolicy;
   // Step Functions log delivery to CloudWatch Logs: also '*'-only actions (vended logs).
   const logDeliveryPolicy = new iam.Policy(scope, 'LogDeliveryPolicy', {
     statements: [
@@ -189,92 +193,21 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
     ],
   });
 
-  const fn = (
-    name: string,
-    entry: string,
-    memoryMb: number,
-    timeout: Duration,
-    env: Record<string, string>,
-    functionName: string | undefined,
-    opts: { semiSpaceMb?: number } = {},
-  ) => {
-    const logGroup = new logs.LogGroup(scope, `${name}Logs`, {
-      retention: s.logRetentionDays as logs.RetentionDays,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    const f = new NodejsFunction(scope, name, {
-      functionName,
-      entry: path.join(ROOT, 'functions', entry),
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: memoryMb,
-      timeout,
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      environment: {
-        NODE_OPTIONS: '--enable-source-maps',
-        // Lambda starts node through this script, which sets V8's young generation (infra/lambda-runtime.ts).
-        ...(opts.semiSpaceMb
-          ? {
-              AWS_LAMBDA_EXEC_WRAPPER: `/var/task/${HEAP_WRAPPER}`,
-              QEXPORT_SEMI_SPACE_MB: String(opts.semiSpaceMb),
-            }
-          : {}),
-        ...env,
-      },
-      projectRoot: ROOT,
-      depsLockFilePath: path.join(ROOT, 'package-lock.json'),
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node22',
-        platform: 'node',
-        minify: true,
-        sourceMap: true,
-        mainFields: ['module', 'main'],
-        // The AWS SDK is bundled, not taken from the runtime, so its version is the one we test.
-        externalModules: [],
-        // Behind a proxy the functions load undici (EnvHttpProxyAgent); it is installed beside the bundle then,
-        // and only then (it would take a bundle over its 1 MB budget for every deployment).
-        ...(usesProxy(env) ? { nodeModules: ['undici'] } : {}),
-        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-        ...(opts.semiSpaceMb
-          ? {
-              commandHooks: {
-                beforeBundling: () => [],
-                beforeInstall: () => [],
-                // Lambda runs the wrapper only if it is executable; the asset zip keeps the file's mode. `input`
-                // is the project root (mounted as /asset-input when CDK bundles in Docker).
-                afterBundling: (input: string, output: string) => [
-                  `cp "${input}/functions/${HEAP_WRAPPER}" "${output}/${HEAP_WRAPPER}"`,
-                  `chmod 755 "${output}/${HEAP_WRAPPER}"`,
-                ],
-              },
-            }
-          : {}),
-      },
-    });
-    // Active tracing set on the resource; its permissions come from the X-Ray policy above.
-    (f.node.defaultChild as lambda.CfnFunction).tracingConfig = { mode: 'Active' };
-    xrayPolicy.attachToRole(f.role!);
-    return f;
-  };
-
   let tokenRefresh: NodejsFunction | undefined;
   if (credentialsSecret && tokenSecret) {
-    tokenRefresh = fn(
-      'TokenRefreshFunction',
-      'token-refresh.ts',
-      256,
-      Duration.minutes(1),
-      {
+    tokenRefresh = productFunction(scope, kit, {
+      id: 'TokenRefreshFunction',
+      entry: 'token-refresh.ts',
+      memoryMb: 256,
+      timeout: Duration.minutes(1),
+      env: {
         ...qualysEnv,
         ...t.exporterEnv,
         [ENV.credentialsSecretId]: credentialsSecret.secretArn,
         [ENV.tokenSecretId]: tokenSecret.secretArn,
       },
-      named(`${baseName}-token-refresh`, MAX_FUNCTION_NAME, 'function'),
-    );
+      functionName: named(`${baseName}-token-refresh`, MAX_FUNCTION_NAME, 'function'),
+    });
     readSecret(credentialsSecret, tokenRefresh);
     readSecret(tokenSecret, tokenRefresh);
     tokenRefresh.addToRolePolicy(
@@ -288,19 +221,21 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
   const bucket = shared.bucket;
   const exporters: Partial<Record<ModuleName, NodejsFunction>> = {};
   for (const module of t.modules) {
-    const usesGatewayToken = module !== 'pci-scans';
-    const f = fn(
-      `Export${pascal(module)}Function`,
-      `export-${module}.ts`,
-      EXPORTER_MEMORY_MB,
-      Duration.minutes(15),
-      {
+    const token = usesGatewayToken(module, t);
+    const vmSecret = isApiModule(module) && !token ? vmCredentialsSecret : undefined;
+    const f = productFunction(scope, kit, {
+      id: `Export${pascal(module)}Function`,
+      entry: `export-${module}.ts`,
+      memoryMb: EXPORTER_MEMORY_MB,
+      timeout: Duration.minutes(15),
+      env: {
         ...qualysEnv,
         ...t.exporterEnv,
         [ENV.bucket]: bucket.bucketName,
         [ENV.prefix]: dataPrefix,
-        // Only gateway modules use the gateway token: PCI Merchant authenticates with its own account.
-        ...(tokenSecret && tokenRefresh && usesGatewayToken
+        // Only modules that send the gateway token get it: PCI Merchant and (with Basic) the API server modules
+        // authenticate with their own accounts.
+        ...(tokenSecret && tokenRefresh && token
           ? {
               [ENV.tokenSecretId]: tokenSecret.secretArn,
               [ENV.tokenRefreshFunction]: tokenRefresh.functionName,
@@ -309,13 +244,15 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
         ...(module === 'pci-scans' && pciCredentialsSecret
           ? { [PCI_CREDENTIALS_SECRET_ENV]: pciCredentialsSecret.secretArn }
           : {}),
+        ...(vmSecret ? { [VM_CREDENTIALS_SECRET_ENV]: vmSecret.secretArn } : {}),
       },
-      named(`${baseName}-${module}`, MAX_FUNCTION_NAME, 'function'),
-      { semiSpaceMb: EXPORTER_SEMI_SPACE_MB },
-    );
-    if (tokenSecret && usesGatewayToken) readSecret(tokenSecret, f);
+      functionName: named(`${baseName}-${module}`, MAX_FUNCTION_NAME, 'function'),
+      semiSpaceMb: EXPORTER_SEMI_SPACE_MB,
+    });
+    if (tokenSecret && token) readSecret(tokenSecret, f);
     if (module === 'pci-scans' && pciCredentialsSecret) readSecret(pciCredentialsSecret, f);
-    if (tokenRefresh && usesGatewayToken) {
+    if (vmSecret) readSecret(vmSecret, f);
+    if (tokenRefresh && token) {
       // The exporter invokes token-refresh by its unqualified name: exactly that ARN, no versions or aliases.
       f.addToRolePolicy(
         new iam.PolicyStatement({
@@ -332,8 +269,8 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
     )) {
       f.addToRolePolicy(st);
     }
-    // SSE-KMS for multipart uploads and reading the state object: exactly these two actions.
-    if (shared.dataKey) shared.dataKey.grant(f, 'kms:Decrypt', 'kms:GenerateDataKey');
+    // SSE-KMS: writing objects (multipart included) and reading the state file, through S3 only.
+    if (shared.dataKeyArn) f.addToRolePolicy(s3KeyStatement(shared.dataKeyArn));
     exporters[module] = f;
   }
 
@@ -389,9 +326,10 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
     tenantTopic = new sns.Topic(scope, 'TenantAlarmTopic', {
       displayName: `qualys-export alarms of tenant ${id}`,
       enforceSSL: true,
-      // The shared alarm key: its policy already lets CloudWatch encrypt what it publishes.
+      // The shared alarm key: its policy already lets this stack's alarms encrypt what they publish.
       masterKey: shared.alarmTopic.masterKey,
     });
+    allowAlarmsToPublish(tenantTopic, `${baseName}-`);
     tenantTopic.addSubscription(new subs.EmailSubscription(t.alarmEmail));
   }
   const alarms = observability(scope, {
@@ -413,9 +351,11 @@ export function buildTenant(scope: Construct, props: TenantProps): TenantResourc
     tokenSecret,
     tokenRefresh,
     pciCredentialsSecret,
+    vmCredentialsSecret,
     exporters,
     stateMachines,
     schedulerRole,
+    kit,
     xrayPolicy,
     logDeliveryPolicy,
     alarms,
@@ -458,6 +398,8 @@ export function tenantOutputs(scope: Construct, r: TenantResources): void {
     new CfnOutput(scope, 'CredentialsSecretArn', { value: r.credentialsSecret.secretArn });
   if (r.pciCredentialsSecret)
     new CfnOutput(scope, 'PciCredentialsSecretArn', { value: r.pciCredentialsSecret.secretArn });
+  if (r.vmCredentialsSecret)
+    new CfnOutput(scope, 'VmCredentialsSecretArn', { value: r.vmCredentialsSecret.secretArn });
   if (r.tokenSecret) new CfnOutput(scope, 'TokenSecretArn', { value: r.tokenSecret.secretArn });
   if (r.tokenRefresh)
     new CfnOutput(scope, 'TokenRefreshFunctionName', { value: r.tokenRefresh.functionName });
@@ -504,7 +446,9 @@ export function exporterS3Statements(
       resources: [objectArn(`${prefix}/manifests/module=${module}/*`)],
     }),
     // Listing its run directories (stale parts), and its state key: without ListBucket S3 answers a missing
-    // state object with 403 instead of 404.
+    // state object with 403 instead of 404. (AWS does not document whether an s3:prefix-conditioned ListBucket
+    // counts for that answer; the engine is right either way: a 403 read is settled by the create-only write,
+    // and a 403 on a file that write proves exists is reported as a permission problem.)
     new iam.PolicyStatement({
       sid: 'ListOwnKeys',
       actions: ['s3:ListBucket'],

@@ -6,9 +6,17 @@
  * Environment variable names (used by the CLI, Lambda and docs alike) are listed in ENV below.
  */
 import { ConfigError } from './errors';
+import { DEFAULT_BODY_LIMITS } from './net/policy';
 import { logLevelProblem, secretLengthProblem } from './log';
 
-export const MODULES = ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets'] as const;
+export const MODULES = [
+  'pci-scans',
+  'certview-certificates',
+  'edr-events',
+  'mobile-assets',
+  'vmdr-detections',
+  'knowledgebase',
+] as const;
 export type ModuleName = (typeof MODULES)[number];
 
 export const AUTH_METHODS = [
@@ -24,8 +32,17 @@ export type AuthMethod = (typeof AUTH_METHODS)[number];
 export const PCI_AUTH_METHODS = ['basic', 'idp-password', 'idp-client-credentials'] as const;
 export type PciAuthMethod = (typeof PCI_AUTH_METHODS)[number];
 
-/** Modules that call the gateway (all but PCI Merchant). */
+/** Modules that call the gateway. */
 export const GATEWAY_MODULES = ['certview-certificates', 'edr-events', 'mobile-assets'] as const;
+/** Modules that call the API server (`qualysapi…`: the VM XML APIs). */
+export const API_MODULES = ['vmdr-detections', 'knowledgebase'] as const;
+
+/**
+ * How the API server modules authenticate: `basic` (the Qualys user, on every call, as every public client of these
+ * APIs does) or `bearer` (the gateway's token, for subscriptions where Qualys accepts it on /api/2.0 and later).
+ */
+export const VM_AUTH_METHODS = ['basic', 'bearer'] as const;
+export type VmAuthMethod = (typeof VM_AUTH_METHODS)[number];
 
 /** Where the Qualys APIs live. Derived from QUALYS_PLATFORM, overridden by explicit URLs. */
 export interface QualysEndpoints {
@@ -37,6 +54,11 @@ export interface QualysEndpoints {
   gatewayUrl?: string;
   /** PCI Merchant API origin. No trailing slash. */
   pciUrl: string;
+  /**
+   * API server origin (`qualysapi…`): VMDR host detections, KnowledgeBase. Absent when no platform or API URL was
+   * given and no module that needs it runs.
+   */
+  apiUrl?: string;
 }
 
 /** Credentials as the token refresher needs them (from env locally, from the credentials secret in AWS). */
@@ -87,6 +109,15 @@ export interface HttpConfig {
   rateReserve: number;
   /** Wait after a 409 1965 that states no wait, even on a repeated call. Default 3601 s (as qualysdk). */
   rateLimitFallbackSeconds: number;
+  /** Largest response body on the wire (declared Content-Length, or counted when not compressed). */
+  maxResponseBytes: number;
+  /** Largest response body after decompression (gzip, deflate, br), counted as it is inflated. */
+  maxDecodedBytes: number;
+  /**
+   * Longest wait sat through in-process (rate limit, pacing, backoff). A longer one ends the invocation with its
+   * checkpoint: the CLI exits 3 saying when to resume, the Lambda returns `continue` with `waitSeconds`.
+   */
+  maxWaitSeconds: number;
 }
 
 export interface PciOptions {
@@ -158,6 +189,12 @@ export interface EdrOptions {
 export const MOBILE_MODES = ['snapshot', 'incremental'] as const;
 export type MobileMode = (typeof MOBILE_MODES)[number];
 
+/**
+ * The largest VMDR Mobile batch (`truncation_limit`) allowed. Qualys publishes no maximum; a batch is one XML body
+ * held and parsed whole, so this bounds the exporter's memory (see docs/benchmarks.md, "State and memory").
+ */
+export const MOBILE_MAX_TRUNCATION_LIMIT = 2000;
+
 export interface MobileOptions {
   mode: MobileMode;
   truncationLimit: number;
@@ -174,11 +211,46 @@ export interface MobileOptions {
   /** Incremental mode: `detection_updated_before` is this long before the earlier of both clocks, in seconds. */
   indexingLagSeconds: number;
 }
+/** The XML API versions the API server modules may call; `auto` tries the newest first (a 404 moves on). */
+export const VMDR_API_VERSIONS = ['5.0', '4.0', '3.0', '2.0'] as const;
+export const KB_API_VERSIONS = ['4.0', '3.0', '2.0'] as const;
+
+export interface VmdrOptions {
+  /** `auto` (the newest the tenant answers) or a version such as 2.0. */
+  apiVersion: 'auto' | (typeof VMDR_API_VERSIONS)[number];
+  truncationLimit: number;
+  /** `status`: which detection states (New,Active,Fixed,Re-Opened: Fixed is what closes a finding downstream). */
+  status: string;
+  /** Every VMDR_FLAGS parameter, as sent. */
+  flags: Record<string, string>;
+  /** Further parameters (filters such as severities or tag selectors), sent with every request. */
+  extra: Record<string, string>;
+  /** `incremental` (default): hosts processed since the previous complete run, with periodic snapshots. */
+  mode: MobileMode;
+  overlapMinutes: number;
+  snapshotEveryHours: number;
+  /** Per-request timeout: a page of 1,000 hosts can take minutes to produce. */
+  timeoutMs: number;
+}
+
+export interface KbOptions {
+  apiVersion: 'auto' | (typeof KB_API_VERSIONS)[number];
+  flags: Record<string, string>;
+  extra: Record<string, string>;
+  /** Increments start at the latest LAST_SERVICE_MODIFICATION_DATETIME seen, minus this. */
+  overlapMinutes: number;
+  /** A full read again after this many hours (0 = only the first run). */
+  snapshotEveryHours: number;
+  timeoutMs: number;
+}
+
 export interface ModuleOptions {
   pci: PciOptions;
   certview: CertviewOptions;
   edr: EdrOptions;
   mobile: MobileOptions;
+  vmdr: VmdrOptions;
+  kb: KbOptions;
 }
 
 export interface OutputConfig {
@@ -190,10 +262,17 @@ export interface OutputConfig {
   partMaxRecords: number;
   /** gzip level of the data parts, 1 (fastest) to 9 (smallest). Default 6 (see docs/benchmarks.md). */
   gzipLevel: number;
+  /**
+   * XML listings hand records to the sink in groups of about this many characters of XML (and may checkpoint
+   * between them, inside a response). Default 1 MiB.
+   */
+  xmlSubPageChars: number;
 }
 
 export interface AppConfig {
   endpoints: QualysEndpoints;
+  /** How the API server modules authenticate. */
+  vm: { authMethod: VmAuthMethod };
   tokenCheck: TokenCheckConfig;
   http: HttpConfig;
   modules: ModuleOptions;
@@ -209,6 +288,16 @@ export interface AppConfig {
  * 30 s more of latency is nothing next to a 15-minute schedule.
  */
 export const DEFAULT_INDEXING_LAG_SECONDS = 60;
+/**
+ * QEXPORT_MAX_WAIT_SECONDS unless set: two days, longer than the longest wait Qualys is known to state (a day's
+ * rate window: "23 hours, 57 minutes and 54 seconds"), so a CLI run sits through it, showing it.
+ */
+export const DEFAULT_MAX_WAIT_SECONDS = 2 * 86_400;
+/**
+ * No wait longer than this is ever taken: one year, the longest a Step Functions Standard execution (and its Wait
+ * state) lasts. A longer wait stated by the API is refused as not plausible (the run fails, naming it).
+ */
+export const MAX_PLAUSIBLE_WAIT_SECONDS = 365 * 86_400;
 
 /** gzip level of data parts unless QEXPORT_GZIP_LEVEL says otherwise: chosen in docs/benchmarks.md. */
 export const DEFAULT_GZIP_LEVEL = 6;
@@ -218,6 +307,8 @@ export const ENV = {
   platform: 'QUALYS_PLATFORM',
   gatewayUrl: 'QUALYS_GATEWAY_URL',
   pciUrl: 'QUALYS_PCI_URL',
+  apiUrl: 'QUALYS_API_URL',
+  vmAuthMethod: 'QUALYS_VM_AUTH_METHOD',
   authMethod: 'QUALYS_AUTH_METHOD',
   clientId: 'QUALYS_CLIENT_ID',
   clientSecret: 'QUALYS_CLIENT_SECRET',
@@ -234,6 +325,9 @@ export const ENV = {
   concurrency: 'QUALYS_CONCURRENCY',
   rateReserve: 'QUALYS_RATE_RESERVE',
   rateLimitFallbackSeconds: 'QUALYS_RATE_LIMIT_FALLBACK_SECONDS',
+  maxResponseBytes: 'QEXPORT_MAX_RESPONSE_BYTES',
+  maxDecodedBytes: 'QEXPORT_MAX_DECODED_BYTES',
+  maxWaitSeconds: 'QEXPORT_MAX_WAIT_SECONDS',
   pciAuthMethod: 'QUALYS_PCI_AUTH_METHOD',
   pciUsername: 'QUALYS_PCI_USERNAME',
   pciPassword: 'QUALYS_PCI_PASSWORD',
@@ -261,15 +355,42 @@ export const ENV = {
   mobileMode: 'QUALYS_MOBILE_MODE',
   mobileOverlapMinutes: 'QUALYS_MOBILE_OVERLAP_MINUTES',
   mobileSnapshotEveryHours: 'QUALYS_MOBILE_SNAPSHOT_EVERY_HOURS',
+  vmdrApiVersion: 'QUALYS_VMDR_API_VERSION',
+  vmdrTruncationLimit: 'QUALYS_VMDR_TRUNCATION_LIMIT',
+  vmdrStatus: 'QUALYS_VMDR_STATUS',
+  vmdrExtraParams: 'QUALYS_VMDR_EXTRA_PARAMS',
+  vmdrShowIgs: 'QUALYS_VMDR_SHOW_IGS',
+  vmdrIncludeIgnored: 'QUALYS_VMDR_INCLUDE_IGNORED',
+  vmdrIncludeDisabled: 'QUALYS_VMDR_INCLUDE_DISABLED',
+  vmdrShowResults: 'QUALYS_VMDR_SHOW_RESULTS',
+  vmdrShowQds: 'QUALYS_VMDR_SHOW_QDS',
+  vmdrShowQdsFactors: 'QUALYS_VMDR_SHOW_QDS_FACTORS',
+  vmdrShowTags: 'QUALYS_VMDR_SHOW_TAGS',
+  vmdrShowAssetId: 'QUALYS_VMDR_SHOW_ASSET_ID',
+  vmdrShowReopenedInfo: 'QUALYS_VMDR_SHOW_REOPENED_INFO',
+  vmdrMode: 'QUALYS_VMDR_MODE',
+  vmdrOverlapMinutes: 'QUALYS_VMDR_OVERLAP_MINUTES',
+  vmdrSnapshotEveryHours: 'QUALYS_VMDR_SNAPSHOT_EVERY_HOURS',
+  vmdrTimeoutSeconds: 'QUALYS_VMDR_TIMEOUT_SECONDS',
+  kbApiVersion: 'QUALYS_KB_API_VERSION',
+  kbExtraParams: 'QUALYS_KB_EXTRA_PARAMS',
+  kbShowDisabledFlag: 'QUALYS_KB_SHOW_DISABLED_FLAG',
+  kbShowSupportedModules: 'QUALYS_KB_SHOW_SUPPORTED_MODULES',
+  kbShowPciReasons: 'QUALYS_KB_SHOW_PCI_REASONS',
+  kbOverlapMinutes: 'QUALYS_KB_OVERLAP_MINUTES',
+  kbSnapshotEveryHours: 'QUALYS_KB_SNAPSHOT_EVERY_HOURS',
+  kbTimeoutSeconds: 'QUALYS_KB_TIMEOUT_SECONDS',
   prefix: 'QEXPORT_PREFIX',
   partMaxBytes: 'QEXPORT_PART_MAX_BYTES',
   partMaxRecords: 'QEXPORT_PART_MAX_RECORDS',
   gzipLevel: 'QEXPORT_GZIP_LEVEL',
+  xmlSubPageKb: 'QEXPORT_XML_SUBPAGE_KB',
   // AWS wiring (Lambda; CLI with --out s3://)
   bucket: 'QEXPORT_BUCKET',
   tokenSecretId: 'QEXPORT_TOKEN_SECRET_ID',
   credentialsSecretId: 'QEXPORT_CREDENTIALS_SECRET_ID',
   pciCredentialsSecretId: 'QEXPORT_PCI_CREDENTIALS_SECRET_ID',
+  vmCredentialsSecretId: 'QEXPORT_VM_CREDENTIALS_SECRET_ID',
   tokenRefreshFunction: 'QEXPORT_TOKEN_REFRESH_FUNCTION',
   refreshMarginMinutes: 'QEXPORT_REFRESH_MARGIN_MINUTES',
   logLevel: 'QEXPORT_LOG_LEVEL',
@@ -283,6 +404,100 @@ export const ENV = {
   httpProxy: 'HTTP_PROXY',
   noProxy: 'NO_PROXY',
 } as const;
+
+/**
+ * Host List Detection parameters the exporter always sends, each from a setting with a documented default: the
+ * API's own defaults are undocumented or differ between peers (qualys-vmdr-kb.md §1.3).
+ */
+export const VMDR_FLAGS = [
+  {
+    param: 'show_igs',
+    env: ENV.vmdrShowIgs,
+    dflt: '0',
+    about: 'include Information Gathered detections',
+  },
+  {
+    param: 'include_ignored',
+    env: ENV.vmdrIncludeIgnored,
+    dflt: '1',
+    about: 'include ignored detections (IS_IGNORED says which)',
+  },
+  {
+    param: 'include_disabled',
+    env: ENV.vmdrIncludeDisabled,
+    dflt: '1',
+    about: 'include detections of disabled QIDs (IS_DISABLED says which)',
+  },
+  {
+    param: 'show_results',
+    env: ENV.vmdrShowResults,
+    dflt: '1',
+    about: "include each detection's RESULTS text",
+  },
+  {
+    param: 'show_qds',
+    env: ENV.vmdrShowQds,
+    dflt: '1',
+    about: 'include the Qualys Detection Score (QDS)',
+  },
+  {
+    param: 'show_qds_factors',
+    env: ENV.vmdrShowQdsFactors,
+    dflt: '0',
+    about: 'include the factors behind each QDS',
+  },
+  { param: 'show_tags', env: ENV.vmdrShowTags, dflt: '1', about: "include each host's asset tags" },
+  {
+    param: 'show_asset_id',
+    env: ENV.vmdrShowAssetId,
+    dflt: '1',
+    about: "include each host's ASSET_ID",
+  },
+  {
+    param: 'show_reopened_info',
+    env: ENV.vmdrShowReopenedInfo,
+    dflt: '1',
+    about: 'include when detections were reopened',
+  },
+] as const;
+
+/** KnowledgeBase parameters the exporter always sends (details=All besides). */
+export const KB_FLAGS = [
+  {
+    param: 'show_disabled_flag',
+    env: ENV.kbShowDisabledFlag,
+    dflt: '1',
+    about: 'say which QIDs are disabled',
+  },
+  {
+    param: 'show_supported_modules_info',
+    env: ENV.kbShowSupportedModules,
+    dflt: '1',
+    about: 'list the modules that detect each QID',
+  },
+  {
+    param: 'show_pci_reasons',
+    env: ENV.kbShowPciReasons,
+    dflt: '1',
+    about: 'explain PCI pass/fail per QID',
+  },
+] as const;
+
+/** Parameters the exporter owns: a QUALYS_*_EXTRA_PARAMS setting may not set them. */
+export const OWNED_XML_PARAMS = [
+  'action',
+  'id_min',
+  'id_max',
+  'ids',
+  'truncation_limit',
+  'output_format',
+  'echo_request',
+  'details',
+  'vm_processed_after',
+  'vm_processed_before',
+  'last_modified_after',
+  'last_modified_before',
+] as const;
 
 export type Env = Record<string, string | undefined>;
 
@@ -300,6 +515,8 @@ export type EnvSection =
   | 'CertView'
   | 'EDR'
   | 'VMDR Mobile'
+  | 'VMDR host detections'
+  | 'KnowledgeBase'
   | 'Output'
   | 'Logging'
   | 'Proxy'
@@ -316,11 +533,13 @@ export const ENV_REFERENCE: Readonly<Record<keyof typeof ENV, EnvRow>> = {
   platform: ['Qualys platform and credentials', '—', 'US1…US4, EU1…EU3, IN, CA, AE, UK, AU, KSA', 'picks the gateway URL'],
   gatewayUrl: ['Qualys platform and credentials', 'from the platform', 'https URL (http on 127.0.0.1)', 'gateway origin (`/auth`, `/certview`, `/ioc`, `/sem`); overrides the platform'],
   pciUrl: ['Qualys platform and credentials', '`https://pci-api.qualys.com`', 'https URL (http on 127.0.0.1)', 'PCI Merchant API origin'],
+  apiUrl: ['Qualys platform and credentials', 'from the platform (`qualysapi…`)', 'https URL (http on 127.0.0.1)', 'API server origin (host detections, KnowledgeBase); overrides the platform'],
+  vmAuthMethod: ['Qualys platform and credentials', '`basic`', 'basic, bearer', 'how vmdr-detections and knowledgebase authenticate: `basic` (the Qualys user `QUALYS_USERNAME`/`QUALYS_PASSWORD` on every call, with `X-Requested-With`, as every public client of these APIs does) or `bearer` (the gateway token: needs the gateway credentials, and a subscription where Qualys takes it on `/api/2.0` and later) ([credentials](credentials.md#api-server-credentials-host-detections-knowledgebase))'],
   authMethod: ['Qualys platform and credentials', '`qualys-oidc`', 'qualys-oidc, qualys-oauth, qualys-basic, idp-password, idp-client-credentials', 'gateway auth: user-level client (`/auth/oidc`), subscription-level client (`/auth/oauth`), user and password, or an IdP grant. Needed only when a gateway module runs'],
   clientId: ['Qualys platform and credentials', '—', 'text', 'OAuth client id (qualys-oidc, qualys-oauth, idp-*)'],
   clientSecret: ['Qualys platform and credentials', '—', 'at least 8 characters', 'OAuth client secret (qualys-oidc, qualys-oauth, idp-client-credentials)'],
-  username: ['Qualys platform and credentials', '—', 'text', 'user (qualys-basic, idp-password)'],
-  password: ['Qualys platform and credentials', '—', 'at least 8 characters', 'password (qualys-basic, idp-password)'],
+  username: ['Qualys platform and credentials', '—', 'text', 'user (qualys-basic, idp-password; and the API server modules with `QUALYS_VM_AUTH_METHOD=basic`)'],
+  password: ['Qualys platform and credentials', '—', 'at least 8 characters', 'password (qualys-basic, idp-password, the API server modules)'],
   tokenUrl: ['Qualys platform and credentials', '—', 'https URL', 'IdP token endpoint (idp-*)'],
   scope: ['Qualys platform and credentials', '`openid profile`', 'text', 'IdP scope (idp-*)'],
   jwksUrl: ['Token checks', '—', 'https URL', "verify the token's signature against this JWKS (jose)"],
@@ -332,6 +551,9 @@ export const ENV_REFERENCE: Readonly<Record<keyof typeof ENV, EnvRow>> = {
   concurrency: ['HTTP', '`2`', [1, 16], "requests in flight per module (Qualys's usual limit is 2); never more than the server's `X-Concurrency-Limit-Limit`"],
   rateReserve: ['HTTP', '`10`', [0, 100000], "pacing per endpoint: when `X-RateLimit-Remaining` falls to this many, the calls left are spread over the rest of the window, and with none left the client waits for the reset instead of being blocked (a 409 1965 can cost hours). At most half the window's limit"],
   rateLimitFallbackSeconds: ['HTTP', '`3601`', [1, 604800], 'wait after a 409 1965 that states no wait (no `SECONDS_TO_WAIT`, no header, even on a repeated call)'],
+  maxWaitSeconds: ['HTTP', '`172800`', [1, 31536000], 'the longest wait (rate limit, pacing, backoff; two days by default) sat through in-process. A longer one ends the run with its checkpoint: the CLI exits 3 saying when to resume ("resume after …", local and UTC), the Lambda returns `continue` with `waitSeconds` and Step Functions waits. A wait stated as more than a year is refused as not plausible ([security](security.md#waits))'],
+  maxResponseBytes: ['HTTP', '`268435456`', [65536, 4294967296], 'largest response body (256 MiB by default) on the wire: a declared `Content-Length` above it is refused unread, an uncompressed body is counted as it arrives ([security](security.md#sizes))'],
+  maxDecodedBytes: ['HTTP', '`268435456`', [65536, 4294967296], 'largest response body (256 MiB by default) after decompression (gzip, deflate, br), counted as it inflates: a compressed bomb is abandoned at this bound ([security](security.md#sizes))'],
   pciAuthMethod: ['PCI Merchant', '`basic`', 'basic, idp-password, idp-client-credentials', "PCI Merchant's own auth. Needed only when pci-scans runs"],
   pciUsername: ['PCI Merchant', '—', 'text', 'PCI Merchant account (basic) or IdP user (idp-password)'],
   pciPassword: ['PCI Merchant', '—', 'at least 8 characters', 'its password'],
@@ -352,21 +574,48 @@ export const ENV_REFERENCE: Readonly<Record<keyof typeof ENV, EnvRow>> = {
   edrPageSize: ['EDR', '`1000`', [1, 5000], 'events per page'],
   edrOverlapMinutes: ['EDR', '`10`', [0, 1440], 'each window starts this much before the last one ended (late events); events the previous run wrote (same `id`, same content) are not written again'],
   edrInitialLookbackHours: ['EDR', '`24`', [1, 2160], "the first run's window"],
-  mobileTruncationLimit: ['VMDR Mobile', '`1000`', [1, 1000000], 'assets per batch'],
+  mobileTruncationLimit: ['VMDR Mobile', '`1000`', [1, MOBILE_MAX_TRUNCATION_LIMIT], 'assets per batch. A batch is one XML body held and parsed whole: the largest allowed keeps the exporter within 192 MB ([benchmarks](benchmarks.md#state-and-memory))'],
   mobileDetectionUpdatedSince: ['VMDR Mobile', '—', 'YYYY-MM-DDTHH:MM:SSZ', 'a fixed floor: snapshots list only detections updated since it; in incremental mode the first snapshot starts there and no increment reaches before it. Changing it (or the include fields) makes the next incremental run a snapshot'],
   mobileIncludeFields: ['VMDR Mobile', '—', 'text', 'passed as `includeFields`'],
   mobileMode: ['VMDR Mobile', '`snapshot`', 'snapshot, incremental', '`snapshot`: every run lists every asset. `incremental`: the first run is a snapshot; each later run lists only the assets with a detection updated since the previous complete run started, minus the overlap. `mobile_assets_latest` is the current state of each asset either way ([querying](querying.md#vmdr-mobile-snapshots-and-increments))'],
   mobileOverlapMinutes: ['VMDR Mobile', '`60`', [0, 10080], "incremental: each increment starts this long before where the previous run's listing stood"],
   mobileIndexingLagSeconds: ['VMDR Mobile', '`60`', [0, 3600], "incremental: `detection_updated_before` (and where the next increment starts) is this long before the earlier of this machine's clock and Qualys's"],
   mobileSnapshotEveryHours: ['VMDR Mobile', '`168`', [0, 8784], 'incremental: a run is a full snapshot again once the last one started this long ago (0 = only the first run)'],
+  vmdrApiVersion: ['VMDR host detections', '`auto`', 'auto, 5.0, 4.0, 3.0, 2.0', "Host List Detection's version in the path: `auto` tries the newest the tenant serves (a 404 to the run's first request moves on to the next older); 5.0 adds `UNIQUE_VULN_ID`"],
+  vmdrMode: ['VMDR host detections', '`incremental`', 'incremental, snapshot', "`incremental`: hosts whose scan results were processed since the previous complete run started, minus the overlap (`vm_processed_after`; `vm_processed_before` = this run's start), each with all its detections; a full snapshot on the first run, after a filter change and every `QUALYS_VMDR_SNAPSHOT_EVERY_HOURS`. `snapshot`: every run lists every host ([querying](querying.md#vmdr-host-detections-and-the-knowledgebase))"],
+  vmdrOverlapMinutes: ['VMDR host detections', '`60`', [0, 10080], 'incremental: each increment starts this long before the previous run started'],
+  vmdrSnapshotEveryHours: ['VMDR host detections', '`168`', [0, 8784], 'incremental: a full snapshot again once the last one started this long ago (0 = only the first run); only snapshots drop purged hosts and hosts whose detections are all gone'],
+  vmdrTruncationLimit: ['VMDR host detections', '`1000`', [0, 1000000], 'hosts per response (`truncation_limit`; 0 = no truncation: one response, streamed and resumable by host id)'],
+  vmdrStatus: ['VMDR host detections', '`New,Active,Fixed,Re-Opened`', 'a comma-separated subset', 'detection states listed (`status`); Fixed is what closes a finding downstream'],
+  vmdrShowIgs: ['VMDR host detections', '`0`', '0, 1', '`show_igs`: 1 adds Information Gathered detections (often hundreds per host)'],
+  vmdrIncludeIgnored: ['VMDR host detections', '`1`', '0, 1', '`include_ignored` (`IS_IGNORED` says which)'],
+  vmdrIncludeDisabled: ['VMDR host detections', '`1`', '0, 1', '`include_disabled` (`IS_DISABLED` says which)'],
+  vmdrShowResults: ['VMDR host detections', '`1`', '0, 1', "`show_results`: each detection's `RESULTS` text, kept exactly (can be megabytes)"],
+  vmdrShowQds: ['VMDR host detections', '`1`', '0, 1', '`show_qds`: the Qualys Detection Score'],
+  vmdrShowQdsFactors: ['VMDR host detections', '`0`', '0, 1', '`show_qds_factors`'],
+  vmdrShowTags: ['VMDR host detections', '`1`', '0, 1', "`show_tags`: each host's asset tags"],
+  vmdrShowAssetId: ['VMDR host detections', '`1`', '0, 1', '`show_asset_id`'],
+  vmdrShowReopenedInfo: ['VMDR host detections', '`1`', '0, 1', '`show_reopened_info`'],
+  vmdrExtraParams: ['VMDR host detections', '—', '`key=value&key=value`', "further Host List Detection parameters sent with every request (e.g. `severities=3-5&tag_set_include=123`); the exporter's own are refused"],
+  vmdrTimeoutSeconds: ['VMDR host detections', '`900`', [1, 3600], 'per-request timeout in seconds (a page of 1,000 hosts can take minutes); a body that times out is read on from the last host written'],
+  kbApiVersion: ['KnowledgeBase', '`auto`', 'auto, 4.0, 3.0, 2.0', 'the version in the path: `auto` tries the newest the tenant serves'],
+  kbOverlapMinutes: ['KnowledgeBase', '`1440`', [0, 43200], 'each increment asks `last_modified_after` = the newest `LAST_SERVICE_MODIFICATION_DATETIME` seen, minus this'],
+  kbSnapshotEveryHours: ['KnowledgeBase', '`168`', [0, 8784], 'a full read again once the last one started this long ago (0 = only the first run)'],
+  kbShowDisabledFlag: ['KnowledgeBase', '`1`', '0, 1', '`show_disabled_flag` (`details=All` is always sent)'],
+  kbShowSupportedModules: ['KnowledgeBase', '`1`', '0, 1', '`show_supported_modules_info`'],
+  kbShowPciReasons: ['KnowledgeBase', '`1`', '0, 1', '`show_pci_reasons`'],
+  kbExtraParams: ['KnowledgeBase', '—', '`key=value&key=value`', 'further KnowledgeBase parameters (e.g. `show_qid_change_log=1`)'],
+  kbTimeoutSeconds: ['KnowledgeBase', '`1800`', [1, 7200], 'per-request timeout in seconds (a full `details=All` read is hundreds of MB; peers needed 10 minutes)'],
   prefix: ['Output', '`qualys`', "letters, digits, `!_.*'()/-`; no `.`, `..` or empty segment", "key prefix (the CLI's `--out s3://bucket/prefix` sets it)"],
   partMaxBytes: ['Output', '`67108864`', [1024, 4294967296], 'roll to a new part after this many uncompressed bytes'],
   partMaxRecords: ['Output', '`500000`', [1, 100000000], '… or this many records'],
+  xmlSubPageKb: ['Output', '`1024`', [1, 65536], 'XML listings hand records to the sink in groups of about this much XML, and may checkpoint between them, inside a response'],
   gzipLevel: ['Output', '`6`', [1, 9], 'gzip level of the data parts, 1 (least CPU) to 9 (fewest bytes) ([benchmarks](benchmarks.md#gzip-level))'],
   bucket: ['Lambda (set by the stack)', '—', 'bucket name', 'the bucket'],
   tokenSecretId: ['Lambda (set by the stack)', '—', 'secret id', 'gateway modules: the token secret'],
   credentialsSecretId: ['Lambda (set by the stack)', '—', 'secret id', 'gateway modules: the credentials secret ([credentials](credentials.md))'],
   pciCredentialsSecretId: ['Lambda (set by the stack)', '—', 'secret id', 'pci-scans only: the PCI Merchant credentials secret'],
+  vmCredentialsSecretId: ['Lambda (set by the stack)', '—', 'secret id', 'vmdr-detections and knowledgebase with `QUALYS_VM_AUTH_METHOD=basic`: the VM credentials secret'],
   tokenRefreshFunction: ['Lambda (set by the stack)', '—', 'function name', 'what exporters invoke on a 401'],
   refreshMarginMinutes: ['Lambda (set by the stack)', '`60`', '0–1440', 'token-refresh: refresh when the token expires within this many minutes'],
   logLevel: ['Logging', '`info` (CLI: silent)', 'debug, info, warn, error', 'JSON log lines at this level and above; anything else is a configuration error'],
@@ -423,6 +672,23 @@ export const PLATFORMS: Record<string, string> = {
   KSA: 'https://gateway.qg1.apps.qualysksa.com',
 };
 export const PCI_MERCHANT_URL = 'https://pci-api.qualys.com';
+
+/** API server (`qualysapi…`) per platform (qualys-api.md, Hosts). */
+export const API_SERVERS: Record<string, string> = {
+  US1: 'https://qualysapi.qualys.com',
+  US2: 'https://qualysapi.qg2.apps.qualys.com',
+  US3: 'https://qualysapi.qg3.apps.qualys.com',
+  US4: 'https://qualysapi.qg4.apps.qualys.com',
+  EU1: 'https://qualysapi.qualys.eu',
+  EU2: 'https://qualysapi.qg2.apps.qualys.eu',
+  EU3: 'https://qualysapi.qg3.apps.qualys.it',
+  IN: 'https://qualysapi.qg1.apps.qualys.in',
+  CA: 'https://qualysapi.qg1.apps.qualys.ca',
+  AE: 'https://qualysapi.qg1.apps.qualys.ae',
+  UK: 'https://qualysapi.qg1.apps.qualys.co.uk',
+  AU: 'https://qualysapi.qg1.apps.qualys.com.au',
+  KSA: 'https://qualysapi.qg1.apps.qualysksa.com',
+};
 
 const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])$/i;
 
@@ -486,9 +752,30 @@ export function prefixProblem(prefix: string): string | undefined {
   return undefined;
 }
 
-/** Does a run of `modules` call the gateway? (Every module but pci-scans does; undefined = all modules.) */
-export function needsGateway(modules: readonly ModuleName[] | undefined): boolean {
-  return modules === undefined || modules.some((m) => m !== 'pci-scans');
+/**
+ * Does a run of `modules` call the gateway (undefined = all modules)? The gateway modules do, and the API server
+ * modules when they authenticate with the gateway's token (`QUALYS_VM_AUTH_METHOD=bearer`).
+ */
+export function needsGateway(
+  modules: readonly ModuleName[] | undefined,
+  vmAuth: VmAuthMethod = 'basic',
+): boolean {
+  const all = modules ?? MODULES;
+  return all.some(
+    (m) =>
+      (GATEWAY_MODULES as readonly string[]).includes(m) ||
+      (vmAuth === 'bearer' && (API_MODULES as readonly string[]).includes(m)),
+  );
+}
+
+/** Does a run of `modules` call the API server? */
+export function needsApi(modules: readonly ModuleName[] | undefined): boolean {
+  return (modules ?? MODULES).some((m) => (API_MODULES as readonly string[]).includes(m));
+}
+
+/** QUALYS_VM_AUTH_METHOD: basic (default) or bearer. */
+export function vmAuthMethod(env: Env): VmAuthMethod {
+  return oneOf(str(env, ENV.vmAuthMethod)?.toLowerCase(), ENV.vmAuthMethod, VM_AUTH_METHODS, 'basic');
 }
 
 /** Does a run of `modules` call PCI Merchant? */
@@ -509,11 +796,25 @@ export function loadEndpoints(env: Env, opts: LoadOptions = {}): QualysEndpoints
       `${ENV.platform} '${platform}' is not a Qualys platform (one of ${Object.keys(PLATFORMS).join(', ')})`,
     );
   }
-  if (!platform && !gatewayOverride && needsGateway(opts.modules)) {
+  const vmAuth = vmAuthMethod(env);
+  if (!platform && !gatewayOverride && needsGateway(opts.modules, vmAuth)) {
     throw new ConfigError(
       `set ${ENV.platform} (e.g. US1) or ${ENV.gatewayUrl} to say which Qualys platform to use`,
     );
   }
+  const apiOverride = str(env, ENV.apiUrl);
+  if (!platform && !apiOverride && needsApi(opts.modules) && opts.modules !== undefined) {
+    throw new ConfigError(
+      `set ${ENV.platform} (e.g. US1) or ${ENV.apiUrl} to say which Qualys API server to use (${opts.modules
+        .filter((m) => (API_MODULES as readonly string[]).includes(m))
+        .join(', ')})`,
+    );
+  }
+  const apiUrl = apiOverride
+    ? parseUrl(apiOverride, ENV.apiUrl)
+    : platform
+      ? API_SERVERS[platform]
+      : undefined;
   const gatewayUrl = gatewayOverride
     ? parseUrl(gatewayOverride, ENV.gatewayUrl)
     : platform
@@ -524,6 +825,7 @@ export function loadEndpoints(env: Env, opts: LoadOptions = {}): QualysEndpoints
     platform,
     gatewayUrl,
     pciUrl: pciOverride ? parseUrl(pciOverride, ENV.pciUrl) : PCI_MERCHANT_URL,
+    ...(apiUrl ? { apiUrl } : {}),
   };
 }
 
@@ -629,6 +931,68 @@ function mobileMode(env: Env): MobileMode {
   throw new ConfigError(`${ENV.mobileMode} must be ${MOBILE_MODES.join(' or ')}, got '${v}'`);
 }
 
+function xmlMode(env: Env, name: string, dflt: MobileMode): MobileMode {
+  const v = str(env, name);
+  if (v === undefined) return dflt;
+  const m = v.toLowerCase();
+  if ((MOBILE_MODES as readonly string[]).includes(m)) return m as MobileMode;
+  throw new ConfigError(`${name} must be ${MOBILE_MODES.join(' or ')}, got '${v}'`);
+}
+
+function xmlApiVersion<V extends string>(env: Env, name: string, versions: readonly V[]): 'auto' | V {
+  const v = str(env, name);
+  if (v === undefined || v.toLowerCase() === 'auto') return 'auto';
+  const n = v.replace(/^v/i, '');
+  const match = versions.find((x) => x === n || x === `${n}.0`);
+  if (!match) throw new ConfigError(`${name} must be auto or one of ${versions.join(', ')}, got '${v}'`);
+  return match;
+}
+
+/** Each flag parameter from its variable (0 or 1), its default otherwise. */
+function flagParams(
+  env: Env,
+  flags: readonly { param: string; env: string; dflt: string }[],
+  p: ConfigProblems,
+) {
+  const out: Record<string, string> = {};
+  for (const f of flags) {
+    out[f.param] = p.take(() => {
+      const v = str(env, f.env) ?? f.dflt;
+      if (v !== '0' && v !== '1') throw new ConfigError(`${f.env} must be 0 or 1, got '${v}'`);
+      return v;
+    }, f.dflt);
+  }
+  return out;
+}
+
+/** `key=value&key=value` (or comma-separated pairs) of further parameters; the exporter's own are refused. */
+export function extraParams(
+  env: Env,
+  name: string,
+  alsoOwned: readonly string[] = [],
+): Record<string, string> {
+  const v = str(env, name);
+  if (v === undefined) return {};
+  const out: Record<string, string> = {};
+  for (const pair of v.split('&')) {
+    if (!pair.trim()) continue;
+    const eq = pair.indexOf('=');
+    const key = (eq < 0 ? pair : pair.slice(0, eq)).trim();
+    const value = eq < 0 ? '' : pair.slice(eq + 1).trim();
+    if (!/^[a-z][a-z0-9_]{0,63}$/.test(key) || !value) {
+      throw new ConfigError(
+        `${name} must look like key=value&key=value (lower-case parameter names), got '${pair}'`,
+      );
+    }
+    if ([...OWNED_XML_PARAMS, ...alsoOwned].includes(key)) {
+      throw new ConfigError(`${name} may not set ${key}: the exporter sets it itself`);
+    }
+    if (key in out) throw new ConfigError(`${name} sets ${key} twice`);
+    out[key] = value;
+  }
+  return out;
+}
+
 /** Everything but the credentials: what the exporters need. Every bad variable is reported, not only the first. */
 export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
   const p = new ConfigProblems();
@@ -672,8 +1036,10 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
     p.take(() => int(env, name, dflt, min, max), dflt);
   p.add(logLevelProblem(env[ENV.logLevel], ENV.logLevel));
   p.take(() => loadProxy(env));
+  const vmdrOwned = ['status', ...VMDR_FLAGS.map((f) => f.param)];
   const config: AppConfig = {
     endpoints: p.take(() => loadEndpoints(env, opts), { pciUrl: '' }),
+    vm: { authMethod: p.take(() => vmAuthMethod(env), 'basic' as VmAuthMethod) },
     tokenCheck: {
       jwksUrl: p.take(() => {
         const v = str(env, ENV.jwksUrl);
@@ -689,6 +1055,14 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
       concurrency: num(ENV.concurrency, 2, 1, 16),
       rateReserve: num(ENV.rateReserve, 10, 0, 100_000),
       rateLimitFallbackSeconds: num(ENV.rateLimitFallbackSeconds, 3601, 1, 7 * 86_400),
+      maxResponseBytes: num(
+        ENV.maxResponseBytes,
+        DEFAULT_BODY_LIMITS.maxResponseBytes,
+        65_536,
+        4 * 1024 ** 3,
+      ),
+      maxDecodedBytes: num(ENV.maxDecodedBytes, DEFAULT_BODY_LIMITS.maxDecodedBytes, 65_536, 4 * 1024 ** 3),
+      maxWaitSeconds: num(ENV.maxWaitSeconds, DEFAULT_MAX_WAIT_SECONDS, 1, MAX_PLAUSIBLE_WAIT_SECONDS),
     },
     modules: {
       pci: { pageSize: num(ENV.pciPageSize, 1000, 1, 1000) },
@@ -715,12 +1089,48 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
       },
       mobile: {
         mode: p.take(() => mobileMode(env), 'snapshot'),
-        truncationLimit: num(ENV.mobileTruncationLimit, 1000, 1, 1_000_000),
+        truncationLimit: num(ENV.mobileTruncationLimit, 1000, 1, MOBILE_MAX_TRUNCATION_LIMIT),
         detectionUpdatedSince: p.take(() => isoDate(env, ENV.mobileDetectionUpdatedSince)),
         includeFields: str(env, ENV.mobileIncludeFields),
         overlapMinutes: num(ENV.mobileOverlapMinutes, 60, 0, 7 * 24 * 60),
         snapshotEveryHours: num(ENV.mobileSnapshotEveryHours, 168, 0, 366 * 24),
         indexingLagSeconds: num(ENV.mobileIndexingLagSeconds, DEFAULT_INDEXING_LAG_SECONDS, 0, 3600),
+      },
+      vmdr: {
+        apiVersion: p.take(() => xmlApiVersion(env, ENV.vmdrApiVersion, VMDR_API_VERSIONS), 'auto' as const),
+        truncationLimit: num(ENV.vmdrTruncationLimit, 1000, 0, 1_000_000),
+        status: p.take(() => {
+          const v = str(env, ENV.vmdrStatus) ?? 'New,Active,Fixed,Re-Opened';
+          const states = v.split(',').map((x) => x.trim());
+          const known = ['New', 'Active', 'Fixed', 'Re-Opened'];
+          const bad = states.filter((x) => !known.includes(x));
+          if (bad.length || !states.length) {
+            throw new ConfigError(`${ENV.vmdrStatus} must list states among ${known.join(',')}, got '${v}'`);
+          }
+          return states.join(',');
+        }, 'New,Active,Fixed,Re-Opened'),
+        flags: flagParams(env, VMDR_FLAGS, p),
+        extra: p.take(() => extraParams(env, ENV.vmdrExtraParams, vmdrOwned), {}),
+        mode: p.take(() => xmlMode(env, ENV.vmdrMode, 'incremental'), 'incremental'),
+        overlapMinutes: num(ENV.vmdrOverlapMinutes, 60, 0, 7 * 24 * 60),
+        snapshotEveryHours: num(ENV.vmdrSnapshotEveryHours, 168, 0, 366 * 24),
+        timeoutMs: num(ENV.vmdrTimeoutSeconds, 900, 1, 3600) * 1000,
+      },
+      kb: {
+        apiVersion: p.take(() => xmlApiVersion(env, ENV.kbApiVersion, KB_API_VERSIONS), 'auto' as const),
+        flags: flagParams(env, KB_FLAGS, p),
+        extra: p.take(
+          () =>
+            extraParams(
+              env,
+              ENV.kbExtraParams,
+              KB_FLAGS.map((f) => f.param),
+            ),
+          {},
+        ),
+        overlapMinutes: num(ENV.kbOverlapMinutes, 1440, 0, 30 * 24 * 60),
+        snapshotEveryHours: num(ENV.kbSnapshotEveryHours, 168, 0, 366 * 24),
+        timeoutMs: num(ENV.kbTimeoutSeconds, 1800, 1, 7200) * 1000,
       },
     },
     output: {
@@ -728,6 +1138,7 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): AppConfig {
       partMaxBytes: num(ENV.partMaxBytes, 64 * 1024 * 1024, 1024, 4 * 1024 ** 3),
       partMaxRecords: num(ENV.partMaxRecords, 500_000, 1, 100_000_000),
       gzipLevel: num(ENV.gzipLevel, DEFAULT_GZIP_LEVEL, 1, 9),
+      xmlSubPageChars: num(ENV.xmlSubPageKb, 1024, 1, 64 * 1024) * 1024,
     },
   };
   p.throwIfAny();
@@ -866,9 +1277,11 @@ export function parseCredentials(value: unknown, source: string): Credentials {
 /** A one-line summary safe for logs (no credentials). */
 export function describeConfig(cfg: AppConfig): string {
   return (
-    `gateway=${cfg.endpoints.gatewayUrl ?? '(none)'} pci=${cfg.endpoints.pciUrl} prefix=${cfg.output.prefix || '(none)'} ` +
+    `gateway=${cfg.endpoints.gatewayUrl ?? '(none)'} pci=${cfg.endpoints.pciUrl} api=${cfg.endpoints.apiUrl ?? '(none)'} ` +
+    `vmAuth=${cfg.vm.authMethod} prefix=${cfg.output.prefix || '(none)'} ` +
     `concurrency=${cfg.http.concurrency} retries=${cfg.http.maxRetries} certview=${cfg.modules.certview.apiVersion} ` +
-    `edrTimeField=${cfg.modules.edr.timeField} mobileMode=${cfg.modules.mobile.mode} gzip=${cfg.output.gzipLevel}`
+    `edrTimeField=${cfg.modules.edr.timeField} mobileMode=${cfg.modules.mobile.mode} vmdrMode=${cfg.modules.vmdr.mode} ` +
+    `gzip=${cfg.output.gzipLevel}`
   );
 }
 
@@ -928,4 +1341,44 @@ export function loadPciCredentials(env: Env): PciCredentials {
  */
 export function parsePciCredentials(value: unknown, source: string): PciCredentials {
   return pciCredentialsFrom(secretFields(value, source), (f) => `${source}: field '${f}'`);
+}
+
+// ------------------------------------------------------------------------------- API server (VM) credentials
+
+/** The Qualys user the API server modules send over HTTP Basic (QUALYS_VM_AUTH_METHOD=basic). */
+export interface VmCredentials {
+  username: string;
+  password: string;
+}
+
+function vmCredentialsFrom(
+  field: (k: 'username' | 'password') => string | undefined,
+  name: (k: 'username' | 'password') => string,
+  what: string,
+): VmCredentials {
+  const p = new ConfigProblems();
+  const username = field('username');
+  const password = field('password');
+  if (!username) p.add(`${name('username')} is required for ${what}`);
+  if (!password) p.add(`${name('password')} is required for ${what}`);
+  p.add(secretLengthProblem(password, name('password')));
+  p.throwIfAny();
+  return { username: username!, password: password! };
+}
+
+const VM_BASIC = `the API server modules with ${ENV.vmAuthMethod}=basic (vmdr-detections, knowledgebase)`;
+
+/** QUALYS_USERNAME / QUALYS_PASSWORD: the Qualys user the API server modules authenticate as (the CLI). */
+export function loadVmCredentials(env: Env): VmCredentials {
+  const names = { username: ENV.username, password: ENV.password };
+  return vmCredentialsFrom(
+    (k) => str(env, names[k]),
+    (k) => names[k],
+    VM_BASIC,
+  );
+}
+
+/** The VM credentials secret's JSON, `{"username": …, "password": …}`; `source` names it in errors. */
+export function parseVmCredentials(value: unknown, source: string): VmCredentials {
+  return vmCredentialsFrom(secretFields(value, source), (f) => `${source}: field '${f}'`, VM_BASIC);
 }

@@ -54,6 +54,29 @@ export class OriginError extends QexportError {
   }
 }
 
+/**
+ * The outbound policy refused a response outright, before any of it was used: a redirect (3xx, never followed:
+ * nothing is sent to its target) or a body larger than the configured bound. Final: asking again would get the
+ * same answer, so it is never retried.
+ */
+export class PolicyError extends QexportError {
+  readonly status: number | undefined;
+  constructor(code: 'redirect' | 'too-large', message: string, status?: number) {
+    super(code, message);
+    this.status = status;
+  }
+}
+
+/**
+ * A streamed response body failed after its status arrived (a reset, a timeout mid-way). Transient: a pager that
+ * reads a body as a stream resumes from the last record it handed over.
+ */
+export class StreamError extends QexportError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('network', message, options);
+  }
+}
+
 /** A response body could not be parsed (malformed or truncated JSON/XML, unexpected shape). */
 export class ParseError extends QexportError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -111,6 +134,21 @@ export class IncompleteError extends QexportError {
 export class PreconditionFailedError extends QexportError {
   constructor(message: string) {
     super('precondition', message);
+  }
+}
+
+/**
+ * An object that should hold JSON does not parse (a truncated or overwritten file). `etag` is the stored version,
+ * so a deliberate replacement (state reset --all) can still be a compare-and-swap over exactly that object.
+ */
+export class InvalidJsonError extends QexportError {
+  constructor(
+    message: string,
+    readonly etag: string,
+    /** Characters stored. */
+    readonly length: number,
+  ) {
+    super('store', message);
   }
 }
 

@@ -16,14 +16,16 @@ const HELP = `qexport demo [--out DIR] [--scale N] [--seed N]
 
 Starts the built-in Qualys API simulator on 127.0.0.1, obtains a token through the same code the Lambda uses
 (Qualys OIDC client id/secret, verified against the simulator's JWKS; PCI Merchant with its own Basic
-account), runs all four exports through the same run engine, and writes the S3 layout into a fresh directory
+account; the API server with the Qualys user over Basic), runs all six exports through the same run engine,
+checks every count against the simulator, and writes the S3 layout into a fresh directory
 of its own, DIR/demo-<time>-<id>/, so every demo starts from nothing (a demo never resumes another demo's
 checkpoint, and never touches real exports in DIR). The simulator is on 127.0.0.1: no proxy is used.
 
 Options:
   --out DIR     where to write (default ./exports)
   --scale N     multiply the default record counts (default 1: ${countsFor(1).pci} PCI scans, ${countsFor(1).certview} certificates,
-                ${countsFor(1).edr} EDR events, ${countsFor(1).mobile} mobile assets)
+                ${countsFor(1).edr} EDR events, ${countsFor(1).mobile} mobile assets, ${countsFor(1).vmdr} VMDR hosts (about
+                ${4 * countsFor(1).vmdr} detections), ${countsFor(1).kb} KnowledgeBase QIDs)
   --seed N      simulator data seed (default 1)
   -h, --help    this help
 `;
@@ -34,6 +36,8 @@ export function countsFor(scale: number) {
     certview: Math.round(4_000 * scale),
     edr: Math.round(50_000 * scale),
     mobile: Math.round(2_000 * scale),
+    vmdr: Math.round(2_000 * scale),
+    kb: Math.round(3_000 * scale),
   };
 }
 
@@ -56,7 +60,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   // so a checkpoint carried over from an earlier demo would describe data this simulator does not hold.
   const demoPrefix = `demo-${newRunId(new Date())}`;
 
-  const { startSimulator } = await import('../../test/sim');
+  const { startSimulator, expectedOptions } = await import('../../test/sim');
   const counts = countsFor(scale);
   const now = Date.now();
   // Spread the EDR events over the last 20 hours, inside the first run's 24 h look-back window.
@@ -84,6 +88,11 @@ export async function demoCommand(argv: string[]): Promise<number> {
       QUALYS_PCI_AUTH_METHOD: 'basic',
       QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
       QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
+      // The API server (host detections, KnowledgeBase): the Qualys user over Basic, as every public client does.
+      QUALYS_API_URL: sim.url,
+      QUALYS_VM_AUTH_METHOD: 'basic',
+      QUALYS_USERNAME: sim.defaults.username,
+      QUALYS_PASSWORD: sim.defaults.password,
       QUALYS_JWKS_URL: sim.jwksUrl,
       QUALYS_ISSUER: sim.issuer,
       QUALYS_AUDIENCE: sim.audience,
@@ -123,14 +132,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
       if (!o.result?.manifestKey) continue;
       const manifest = (await target.store.getJson(o.result.manifestKey)) as Manifest;
       manifests.push(manifest);
-      const range = manifest.range as { from?: string; to?: string; filter?: string };
-      const expected = count(
-        sim.expectedIds(o.row.module as (typeof MODULES)[number], {
-          from: range.from,
-          to: range.to,
-          filter: range.filter,
-        }),
-      );
+      const module = o.row.module as (typeof MODULES)[number];
+      const expected = count(sim.expectedIds(module, expectedOptions(module, manifest.range)));
       const ok = expected === manifest.totals.records;
       if (!ok) mismatches++;
       process.stdout.write(

@@ -6,9 +6,12 @@ import {
   loadConfig,
   loadCredentials,
   loadPciCredentials,
+  loadVmCredentials,
   MODULES,
+  needsApi,
   needsGateway,
   needsPci,
+  vmAuthMethod,
   type Env,
   type ModuleName,
 } from '../../shared/config';
@@ -24,13 +27,13 @@ import { parseFlags } from './args';
 import { failFastFetch, targetsOf } from './network';
 import { cliEnv } from './dotenv';
 import { watchInterrupts } from './interrupt';
-import type { ProgressReporter } from './progress';
+import { formatInstant, type ProgressReporter } from './progress';
 import { runModules } from './run-modules';
 import { openOutput } from './stores';
 
 const HELP = `qexport export <module|all> [options]
 
-Exports one module (or all four) from a real Qualys tenant. Configuration comes from environment variables
+Exports one module (or all six) from a real Qualys tenant. Configuration comes from environment variables
 (or a dotenv file); see docs/configuration.md. An interrupted run resumes from its checkpoint
 when the same command is run again.
 
@@ -43,6 +46,9 @@ Options:
                                    '_' and '-', starting with a letter or digit, no '..', at most 80. The same
                                    id resumes that run while it is in progress; naming a completed run is
                                    refused (exit 2): its published data is never overwritten
+  --take-over                      start even while another run holds the module's lease (it then stops at
+                                   its next write). A lease of a process on this host that no longer runs is
+                                   taken over without it
   --from TIME --to TIME            backfill: export exactly this window (edr-events only; ISO times, e.g.
                                    2026-11-01T00:00:00Z). The scheduled window is left where it is; a window
                                    that overlaps what earlier runs covered is refused (it would write twice)
@@ -60,13 +66,16 @@ Modules: ${MODULES.join(', ')}, or all
 
 /**
  * Every configuration problem of the environment at once (settings, proxy, log level, and the credentials the
- * given modules need: gateway ones for gateway modules, PCI Merchant ones for pci-scans).
+ * given modules need: gateway ones for gateway modules, PCI Merchant ones for pci-scans, the Qualys user for the
+ * API server modules).
  */
 export function loadCliConfig(env: Env, modules: readonly ModuleName[]) {
   const p = new ConfigProblems();
   const config = p.take(() => loadConfig(env, { modules }));
-  if (needsGateway(modules)) p.take(() => loadCredentials(env));
+  const vmAuth = p.take(() => vmAuthMethod(env), 'basic');
+  if (needsGateway(modules, vmAuth)) p.take(() => loadCredentials(env));
   if (needsPci(modules)) p.take(() => loadPciCredentials(env));
+  if (needsApi(modules) && vmAuth === 'basic') p.take(() => loadVmCredentials(env));
   p.throwIfAny();
   return config!;
 }
@@ -100,6 +109,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     'run-id': { type: 'string' },
     from: { type: 'string' },
     to: { type: 'string' },
+    'take-over': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -166,6 +176,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     fetch,
     runId: values['run-id'],
     backfill,
+    takeOver: values['take-over'],
     logger,
     signal: interrupts.signal,
     setupProblem: (err) => target.setupProblem(err),
@@ -180,7 +191,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   for (const f of outcomes.filter((o) => o.error)) {
     if (f.setup) {
       setup = true;
-      process.stderr.write(`qexport: ${f.row.module}: ${f.setup}\n`);
+      for (const line of f.setup.split('\n')) process.stderr.write(`qexport: ${f.row.module}: ${line}\n`);
       continue;
     }
     if (f.result?.status === 'busy') {
@@ -188,7 +199,14 @@ export async function exportCommand(argv: string[]): Promise<number> {
       process.stderr.write(`qexport: ${f.row.module} not started: ${f.error}\n`);
       continue;
     }
-    process.stderr.write(`qexport: ${f.row.module} failed: ${f.error}\n`);
+    // A wait longer than QEXPORT_MAX_WAIT_SECONDS: the run stopped with its checkpoint, to be resumed after it.
+    const resumeAt =
+      f.result?.status === 'continue' ? Date.now() + (f.result.waitSeconds ?? 0) * 1000 : undefined;
+    process.stderr.write(
+      `qexport: ${f.row.module} ${resumeAt === undefined ? 'failed' : 'paused'}: ${f.error}\n`,
+    );
+    // A damaged state file: the message said what to do; nothing here can say more about a checkpoint.
+    if (f.damaged) continue;
     // Claim a checkpoint only when the state file really holds this run's progress.
     const key = stateKeyFor(config, f.row.module as ModuleName);
     const state = (await target.store.getJson(key).catch(() => undefined)) as StateFile | undefined;
@@ -196,7 +214,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     process.stderr.write(
       run
         ? `  checkpoint kept at ${target.store.describe(key)} (run ${run.runId}, ${run.records} records ` +
-            `stored); run the same command again to resume.\n`
+            `stored); ${resumeAt === undefined ? 'run' : `resume after ${formatInstant(resumeAt)}: run`} the same command again to resume.\n`
         : `  no checkpoint was written; the next run starts from the beginning.\n`,
     );
   }

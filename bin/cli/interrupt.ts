@@ -1,4 +1,5 @@
 import { localOwnerPrefix } from '../../shared/app/run-local';
+import { storedParts } from '../../shared/export/journal';
 import type { StateFile } from '../../shared/export/types';
 import type { OutputTarget } from './stores';
 
@@ -82,7 +83,7 @@ export function watchInterrupts(opts: InterruptOptions): Interrupts {
           checkpoints++;
           lines.push(
             `qexport: ${module}: checkpoint at ${store.describe(key)} ` +
-              `(run ${run.runId}, ${run.records} records in ${run.parts.length} parts stored)`,
+              `(run ${run.runId}, ${run.records} records in ${storedParts(run)} parts stored)`,
           );
         }
         const lease = state?.lease;

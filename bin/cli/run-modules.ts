@@ -5,6 +5,7 @@ import type { Manifest, RunResult } from '../../shared/export/types';
 import { skewWarning } from '../../shared/export/window';
 import { getModule } from '../../shared/modules';
 import { ConfigError } from '../../shared/errors';
+import { StateDamagedError } from '../../shared/export/state-shape';
 import type { Logger } from '../../shared/log';
 import type { TimeWindow } from '../../shared/modules/types';
 import type { TokenProvider } from '../../shared/qualys/types';
@@ -22,6 +23,8 @@ export interface RunModulesOptions {
   runId?: string;
   /** A backfill run of exactly this window (edr-events): the scheduled window is left where it is. */
   backfill?: TimeWindow;
+  /** Take each module over even from a live lease (--take-over). */
+  takeOver?: boolean;
   logger?: Logger;
   /** Names the setup problem (AWS region, credentials, bucket, permissions) behind an error, if it is one. */
   setupProblem?: (err: unknown) => string | undefined;
@@ -39,10 +42,12 @@ export interface ModuleOutcome {
   result?: RunResult;
   /** One line. */
   error?: string;
-  /** Set when the error is a setup problem (exit 2): one line naming the fix. */
+  /** Set when the error is a setup problem (exit 2): one line per problem, each naming the fix. */
   setup?: string;
   /** Something the operator should know that did not stop the run (a clock skew beyond the overlap). */
   warning?: string;
+  /** The state file (or the run's journal) is damaged: the error names the field and the remedy. */
+  damaged?: boolean;
 }
 
 /**
@@ -56,7 +61,9 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
   const outcomes = await Promise.all(
     opts.modules.map(async (module): Promise<ModuleOutcome> => {
       const started = Date.now();
-      const client = buildQualysClient(opts.config, opts.auth, opts.fetch);
+      const client = buildQualysClient(opts.config, opts.auth, opts.fetch, undefined, (w) =>
+        reporter.waiting(module, w),
+      );
       let bytes = 0;
       try {
         const result = await runModuleLocally({
@@ -66,6 +73,7 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
           store: opts.store,
           runId: opts.runId,
           backfill: opts.backfill,
+          takeOver: opts.takeOver,
           logger: opts.logger,
           signal: opts.signal,
           onProgress: (p) => {
@@ -83,14 +91,21 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
           warning: window ? skewWarning(window, opts.config, client.clock()) : undefined,
           row: {
             module,
-            status: result.status === 'continue' && opts.signal?.aborted ? 'interrupted' : result.status,
+            status:
+              result.status === 'continue'
+                ? opts.signal?.aborted
+                  ? 'interrupted'
+                  : 'paused'
+                : result.status,
             records: result.records,
             parts: result.parts,
             bytes,
             seconds: (Date.now() - started) / 1000,
           },
           error:
-            result.status === 'failed' || result.status === 'busy'
+            result.status === 'failed' ||
+            result.status === 'busy' ||
+            (result.status === 'continue' && !opts.signal?.aborted)
               ? oneLine(result.error?.message ?? result.reason ?? result.status)
               : undefined,
         };
@@ -98,9 +113,14 @@ export async function runModules(opts: RunModulesOptions): Promise<ModuleOutcome
         const error = oneLine(err);
         return {
           error,
+          damaged: err instanceof StateDamagedError,
           // A configuration problem found when the run starts (e.g. a backfill overlapping covered time) is
           // one line naming the fix, exit 2, like any other; nothing was exported.
-          setup: err instanceof ConfigError ? error : opts.setupProblem?.(err),
+          // (One line per problem: a resumed run refusing changed settings names each.)
+          setup:
+            err instanceof ConfigError
+              ? err.problems.map((p) => oneLine(p)).join('\n')
+              : opts.setupProblem?.(err),
           row: {
             module,
             status: 'failed',

@@ -1,6 +1,7 @@
 import { loadConfig, MODULES, type ModuleName } from '../../shared/config';
 import { LeaseHeldError, resetState, showState } from '../../shared/export/admin';
 import { stateKeyFor } from '../../shared/export/layout';
+import { thisProcess } from '../../shared/export/lease';
 import { ConfigError } from '../../shared/errors';
 import { getModule } from '../../shared/modules';
 import { parseFlags } from './args';
@@ -9,14 +10,16 @@ import { locateExportRoot } from './roots';
 import { openOutput } from './stores';
 
 const HELP = `qexport state show <module|all> [options]
-qexport state reset <module> [--all] --yes [options]
+qexport state reset <module> [--all] [--take-over] --yes [options]
 
 show    explains each module's checkpoint: the run in progress and where it resumes, who holds the lease and
-        until when, what the last complete run committed (EDR: where the next window starts), backfills.
+        until when (and whether that process still runs), what the last complete run committed (EDR: where the
+        next window starts), backfills. A damaged state file is explained: which field, and how to start over.
 reset   abandons the run in progress (its parts were never published and are deleted); what earlier runs
         committed is kept, so EDR continues from its last complete window. With --all, forgets that too: the
-        next run starts from the beginning (EDR: the initial look-back). Refused while a run holds the lease.
-        Asks for --yes before it changes anything.
+        next run starts from the beginning (EDR: the initial look-back); --all also replaces a damaged state
+        file. Refused while a run holds the lease, unless its holder was a process on this host that no longer
+        runs, or --take-over is given (that run then stops at its next write). Asks for --yes first.
 
 Options:
   --out DIR | s3://bucket/prefix   where the exports are (default ./exports). show reads any local output
@@ -25,6 +28,7 @@ Options:
   --dotenv FILE                    read variables from FILE (QEXPORT_PREFIX, AWS settings)
   --json                           show: print the state files as JSON instead of sentences
   --all                            reset: also forget what earlier runs committed
+  --take-over                      reset: even while a live run holds the lease
   --yes                            reset: do it
   -h, --help                       this help
 
@@ -37,6 +41,7 @@ export async function stateCommand(argv: string[]): Promise<number> {
     dotenv: { type: 'string' },
     json: { type: 'boolean' },
     all: { type: 'boolean' },
+    'take-over': { type: 'boolean' },
     yes: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -70,11 +75,15 @@ export async function stateCommand(argv: string[]): Promise<number> {
 
   if (action === 'show') {
     const reports = [];
-    for (const m of modules) reports.push(await showState(target.store, config, m));
+    for (const m of modules)
+      reports.push(await showState(target.store, config, m, new Date(), thisProcess()));
     if (values.json) {
       process.stdout.write(
         `${JSON.stringify(
-          reports.map((r) => ({ where: r.where, state: r.state })),
+          reports.map((r) => ({
+            where: r.where,
+            ...(r.damaged ? { damaged: r.damaged } : { state: r.state }),
+          })),
           null,
           2,
         )}\n`,
@@ -88,7 +97,7 @@ export async function stateCommand(argv: string[]): Promise<number> {
   const module = modules[0]!;
   const scope = values.all ? 'all' : 'run';
   if (!values.yes) {
-    const r = await showState(target.store, config, module);
+    const r = await showState(target.store, config, module, new Date(), thisProcess());
     process.stdout.write(`${module} (${r.where})\n  ${r.lines.join('\n  ')}\n`);
     process.stderr.write(
       `qexport: this would ${scope === 'all' ? 'forget everything about' : 'abandon the run in progress of'} ${module}; ` +
@@ -97,7 +106,11 @@ export async function stateCommand(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const lines = await resetState(target.store, config, module, { scope });
+    const lines = await resetState(target.store, config, module, {
+      scope,
+      local: thisProcess(),
+      takeOver: values['take-over'],
+    });
     process.stdout.write(`${module}: ${lines.join('; ')}\n`);
     return 0;
   } catch (err) {

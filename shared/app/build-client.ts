@@ -3,6 +3,8 @@ import {
   ENV,
   loadCredentials,
   loadPciCredentials,
+  loadVmCredentials,
+  needsApi,
   needsGateway,
   needsPci,
   type AppConfig,
@@ -11,12 +13,14 @@ import {
 } from '../config';
 import type { Logger } from '../log';
 import { createQualysClient } from '../qualys/client';
-import type { QualysClient, RequestAuth, TokenProvider } from '../qualys/types';
+import type { QualysClient, RequestAuth, TokenProvider, WaitNotice } from '../qualys/types';
 
-/** Auth for each API: gateway modules use `gateway`, PCI Merchant uses `pci`. */
+/** Auth for each API: gateway modules use `gateway`, PCI Merchant uses `pci`, the API server modules `api`. */
 export interface ClientAuth {
   gateway: RequestAuth;
   pci: RequestAuth;
+  /** Absent: the API server is not called in this process. */
+  api?: RequestAuth;
 }
 
 export function unconfigured(message: string): RequestAuth {
@@ -25,6 +29,10 @@ export function unconfigured(message: string): RequestAuth {
 
 export const NO_GATEWAY_AUTH = unconfigured(
   `no gateway credentials for this run: set ${ENV.authMethod} and its credentials (see docs/credentials.md)`,
+);
+export const NO_API_AUTH = unconfigured(
+  `no API server credentials for this run: set ${ENV.username} / ${ENV.password} ` +
+    `(or ${ENV.vmAuthMethod}=bearer with gateway credentials; see docs/credentials.md)`,
 );
 export const NO_PCI_AUTH = unconfigured(
   `no PCI Merchant credentials for this run: set ${ENV.pciUsername} / ${ENV.pciPassword} ` +
@@ -40,14 +48,20 @@ export function buildQualysClient(
   auth: ClientAuth | TokenProvider,
   fetchImpl: typeof fetch,
   deadline?: () => number,
+  onWait?: (w: WaitNotice) => void,
 ): QualysClient {
   const perOrigin: ClientAuth =
     'getToken' in auth
-      ? { gateway: { scheme: 'bearer', tokens: auth }, pci: { scheme: 'bearer', tokens: auth } }
+      ? {
+          gateway: { scheme: 'bearer', tokens: auth },
+          pci: { scheme: 'bearer', tokens: auth },
+          api: { scheme: 'bearer', tokens: auth },
+        }
       : auth;
   return createQualysClient({
     gatewayUrl: config.endpoints.gatewayUrl,
     pciUrl: config.endpoints.pciUrl,
+    apiUrl: config.endpoints.apiUrl,
     fetch: fetchImpl,
     auth: perOrigin,
     timeoutMs: config.http.timeoutMs,
@@ -55,7 +69,10 @@ export function buildQualysClient(
     concurrency: config.http.concurrency,
     rateReserve: config.http.rateReserve,
     rateLimitFallbackMs: config.http.rateLimitFallbackSeconds * 1000,
+    limits: { maxResponseBytes: config.http.maxResponseBytes, maxDecodedBytes: config.http.maxDecodedBytes },
+    maxWaitMs: config.http.maxWaitSeconds * 1000,
     deadline,
+    onWait,
   });
 }
 
@@ -72,7 +89,7 @@ export function localAuth(opts: {
 }): ClientAuth {
   const { env, config } = opts;
   const retry = { maxRetries: config.http.maxRetries, timeoutMs: Math.min(config.http.timeoutMs, 30_000) };
-  const gateway: RequestAuth = needsGateway(opts.modules)
+  const gateway: RequestAuth = needsGateway(opts.modules, config.vm.authMethod)
     ? {
         scheme: 'bearer',
         tokens: createLocalTokenProvider({
@@ -95,7 +112,23 @@ export function localAuth(opts: {
         retry,
       })
     : NO_PCI_AUTH;
-  return { gateway, pci };
+  return { gateway, pci, api: apiAuth(config, gateway, () => loadVmCredentials(env), opts.modules) };
+}
+
+/**
+ * The API server's auth: the Qualys user over Basic (QUALYS_VM_AUTH_METHOD=basic, the default), or the gateway's
+ * bearer token (=bearer). Unconfigured when no API server module runs.
+ */
+export function apiAuth(
+  config: AppConfig,
+  gateway: RequestAuth,
+  basic: () => { username: string; password: string },
+  modules?: readonly ModuleName[],
+): RequestAuth {
+  if (!needsApi(modules)) return NO_API_AUTH;
+  if (config.vm.authMethod === 'bearer') return gateway;
+  const c = basic();
+  return { scheme: 'basic', username: c.username, password: c.password };
 }
 
 /** Obtains what can be obtained up front (gateway and PCI IdP tokens), so bad credentials fail fast. */

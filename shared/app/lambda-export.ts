@@ -7,6 +7,8 @@ import {
   ENV,
   loadConfig,
   parsePciCredentials,
+  parseVmCredentials,
+  API_MODULES,
   type AppConfig,
   type Env,
   type ModuleName,
@@ -20,7 +22,7 @@ import type { Logger } from '../log';
 import { getModule } from '../modules';
 import type { RequestAuth } from '../qualys/types';
 import { createS3Store } from '../sink';
-import { buildQualysClient, NO_GATEWAY_AUTH, NO_PCI_AUTH, type ClientAuth } from './build-client';
+import { apiAuth, buildQualysClient, NO_GATEWAY_AUTH, NO_PCI_AUTH, type ClientAuth } from './build-client';
 import { emitRunMetrics } from './metrics';
 
 export interface ExportHandlerDeps {
@@ -119,12 +121,29 @@ async function lambdaAuth(
     }
     return { gateway: NO_GATEWAY_AUTH, pci };
   }
-  const tokenStore = createSecretsTokenStore(deps.secrets, required(deps.env, ENV.tokenSecretId));
-  const tokens = createSecretsTokenProvider({
-    store: tokenStore,
-    refresh: lambdaRefresher(deps.lambda, required(deps.env, ENV.tokenRefreshFunction)),
-  });
-  return { gateway: { scheme: 'bearer', tokens }, pci: NO_PCI_AUTH };
+  const gatewayToken = (): RequestAuth => {
+    const tokenStore = createSecretsTokenStore(deps.secrets, required(deps.env, ENV.tokenSecretId));
+    const tokens = createSecretsTokenProvider({
+      store: tokenStore,
+      refresh: lambdaRefresher(deps.lambda, required(deps.env, ENV.tokenRefreshFunction)),
+    });
+    return { scheme: 'bearer', tokens };
+  };
+  if ((API_MODULES as readonly string[]).includes(moduleName)) {
+    // The API server: the Qualys user from the VM credentials secret over Basic, or the gateway's token.
+    if (config.vm.authMethod === 'bearer') {
+      return { gateway: NO_GATEWAY_AUTH, pci: NO_PCI_AUTH, api: gatewayToken() };
+    }
+    const secretId = required(deps.env, ENV.vmCredentialsSecretId);
+    const raw = await deps.secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
+    const credentials = parseVmCredentials(raw.SecretString ?? '', `VM credentials secret ${secretId}`);
+    return {
+      gateway: NO_GATEWAY_AUTH,
+      pci: NO_PCI_AUTH,
+      api: apiAuth(config, NO_GATEWAY_AUTH, () => credentials, [moduleName]),
+    };
+  }
+  return { gateway: gatewayToken(), pci: NO_PCI_AUTH };
 }
 
 /** The whole export Lambda, with every AWS client injected. */

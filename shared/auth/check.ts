@@ -8,6 +8,9 @@ import {
 } from 'jose';
 import type { TokenCheckConfig } from '../config';
 import { AuthError } from '../errors';
+import { AUTH_BODY_LIMITS, policyFetch } from '../net/policy';
+import { JWKS } from '../qualys/envelopes';
+import { readJson } from '../qualys/shapes';
 
 export interface TokenInfo {
   expiresAt: Date;
@@ -20,17 +23,26 @@ const jwksCache = new WeakMap<typeof fetch, Map<string, ReturnType<typeof create
 
 /**
  * jose's remote JWKS: cached per fetch and URL, refetched on an unknown kid, so key rotation is picked up. The
- * JWKS is fetched with the injected fetch, so it goes through the same proxy as every other call.
+ * JWKS is fetched with the injected fetch, so it goes through the same proxy as every other call, and under the
+ * outbound policy: only QUALYS_JWKS_URL's origin, no redirect followed, a small body of JSON in UTF-8 with the
+ * declared JWKS shape.
  */
 function remoteJwks(url: string, fetchImpl: typeof fetch) {
   let byUrl = jwksCache.get(fetchImpl);
   if (!byUrl) jwksCache.set(fetchImpl, (byUrl = new Map()));
   let set = byUrl.get(url);
   if (!set) {
+    const guarded = policyFetch(fetchImpl, {
+      allow: [new URL(url).origin],
+      limits: AUTH_BODY_LIMITS,
+      what: `JWKS request to ${new URL(url).origin}${new URL(url).pathname}`,
+      kind: 'json',
+      check: (text) => void readJson(text, JWKS),
+    });
     set = createRemoteJWKSet(new URL(url), {
       timeoutDuration: 10_000,
       cooldownDuration: 30_000,
-      [customFetch]: fetchImpl,
+      [customFetch]: guarded,
     });
     byUrl.set(url, set);
   }

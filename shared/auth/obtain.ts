@@ -1,8 +1,20 @@
 import type { Credentials, QualysEndpoints } from '../config';
-import { AuthError, ConfigError, isQexportError } from '../errors';
+import { AuthError, ConfigError, isQexportError, OriginError, ParseError, PolicyError } from '../errors';
 import { addSecret, redact } from '../log';
+import {
+  AUTH_BODY_LIMITS,
+  decodeLenient,
+  decodeStrict,
+  readBody,
+  send,
+  type BodyKind,
+  type Outbound,
+} from '../net/policy';
 import { backoffDelay } from '../qualys/backoff';
+import { IDP_TOKEN } from '../qualys/envelopes';
 import { classify, networkErrorKind, requestedWait, type Observation } from '../qualys/responses';
+import { readJson } from '../qualys/shapes';
+import { sleep as sleepFor } from '../sleep';
 
 export interface ObtainedToken {
   accessToken: string;
@@ -146,13 +158,19 @@ export async function obtainToken(
   const o: ObtainOptions = typeof options === 'number' ? { timeoutMs: options } : options;
   const timeoutMs = o.timeoutMs ?? 30_000;
   const maxRetries = o.maxRetries ?? 5;
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = o.sleep ?? ((ms: number) => sleepFor(ms));
   const random = o.random ?? Math.random;
   const now = o.now ?? Date.now;
   addSecret(creds.clientSecret);
   addSecret(creds.password);
   const url = tokenEndpoint(creds, endpoints);
   const where = `${creds.method} token request to ${url}`;
+  const target = new URL(url);
+  // The token endpoint is configured (the gateway's /auth*, or QUALYS_TOKEN_URL / QUALYS_PCI_TOKEN_URL): the
+  // credentials go to its origin and nowhere else, and a redirect is refused, never followed.
+  const policy: Outbound = { allow: [target.origin], limits: AUTH_BODY_LIMITS, what: where };
+  const idp = creds.method === 'idp-password' || creds.method === 'idp-client-credentials';
+  const kind: BodyKind = idp ? 'json' : 'text';
   const headers: Record<string, string> = { 'x-requested-with': 'qualys-export' };
   let body: string | undefined;
   switch (creds.method) {
@@ -195,15 +213,30 @@ export async function obtainToken(
   for (let failures = 0; ;) {
     let obs: Observation;
     let why: string;
+    let raw: Buffer | undefined;
     try {
-      res = await fetchImpl(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs) });
-      text = await res.text();
+      const signal = AbortSignal.timeout(timeoutMs);
+      res = await send(fetchImpl, target, { method: 'POST', headers, body, signal }, policy);
+      raw = await readBody(res, policy, signal);
       // Whatever came back may hold a token: register it before anything about it can be printed.
-      addSecret(text.trim());
+      addSecret(decodeLenient(raw).trim());
+      text =
+        res.status >= 200 && res.status < 300
+          ? decodeStrict(raw, res.headers, kind, where)
+          : decodeLenient(raw);
       registerJsonSecrets(parseJson(text.trim()));
       obs = { type: 'response', status: res.status, headers: res.headers, text, auth: 'none' };
       why = `HTTP ${res.status}`;
     } catch (err) {
+      if (err instanceof ParseError) {
+        // A 2xx of the wrong type or charset: what it is, never what it says.
+        const shape = describeShape(decodeLenient(raw!), res!.headers.get('content-type'));
+        throw new AuthError(redact(`${err.message}; the body is ${shape}`));
+      }
+      // A redirect, another origin or an oversized answer is final: nothing was sent anywhere else, and asking
+      // again would not help; it is the token request that failed.
+      if (err instanceof PolicyError || err instanceof OriginError)
+        throw new AuthError(redact(err.message), { cause: err });
       // Our own errors are final, as in the HTTP client (a fetch that already knows no retry helps says so).
       if (isQexportError(err)) throw err;
       res = undefined;
@@ -259,8 +292,14 @@ export async function obtainToken(
     if (typeof j.access_token !== 'string' || !j.access_token.trim()) {
       throw new AuthError(`${where} answered ${describeShape(text, contentType)} without an access_token`);
     }
+    addSecret(j.access_token.trim());
+    // The declared envelope (RFC 6749 §5.1): a token once, an expires_in that is a count of seconds.
+    try {
+      readJson(text, IDP_TOKEN);
+    } catch (err) {
+      throw new AuthError(`${where}: ${redact((err as Error).message)}`);
+    }
     accessToken = j.access_token.trim();
-    addSecret(accessToken);
     if (typeof j.expires_in === 'number') expiresIn = j.expires_in;
     if (!JWT_SHAPE.test(accessToken)) {
       throw new AuthError(

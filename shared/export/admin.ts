@@ -1,10 +1,13 @@
 import type { AppConfig, ModuleName } from '../config';
-import { QexportError } from '../errors';
+import { ConfigError, QexportError } from '../errors';
+import { getModule } from '../modules';
+import { removeJournals, storedParts } from './journal';
 import type { ObjectStore } from '../sink/types';
 import { manifestKeyFor, runDirFor, scratchPrefixFor, stateKeyFor } from './layout';
+import { describeHolder, describeWhen, holderState, leaseHeldMessage } from './lease';
 import { dropScratchExcept } from './scratch';
 import { leaseLive, StateRef } from './state';
-import type { StateFile } from './types';
+import type { LeaseProcess, StateFile } from './types';
 
 /** Refused because a run holds the module's lease (exit code 3 in the CLI: try again later). */
 export class LeaseHeldError extends QexportError {
@@ -18,7 +21,10 @@ export interface StateReport {
   /** Where the state file is (s3://… or a path). */
   where: string;
   exists: boolean;
-  state: StateFile;
+  /** Absent when the file is damaged (see `damaged`). */
+  state?: StateFile;
+  /** Why the file cannot be used, naming the field and the remedy. */
+  damaged?: string;
   /** Plain sentences for an operator, one per line. */
   lines: string[];
 }
@@ -29,17 +35,30 @@ export async function showState(
   config: AppConfig,
   module: ModuleName,
   now = new Date(),
+  /** This process, to tell whether a lease's local holder still runs (the CLI). */
+  local?: LeaseProcess,
 ): Promise<StateReport> {
-  const ref = await StateRef.read(store, stateKeyFor(config, module), module);
+  const key = stateKeyFor(config, module);
+  const inspected = await StateRef.inspect(store, key, getModule(module));
+  const where = store.describe(key);
+  if (inspected.damage) {
+    return {
+      module,
+      where,
+      exists: true,
+      damaged: inspected.damage.message,
+      lines: [`DAMAGED: ${inspected.damage.message}`],
+    };
+  }
+  const ref = inspected.ref;
   const s = ref.state;
-  const where = store.describe(ref.key);
   const lines: string[] = [];
   if (!ref.exists) lines.push(`${module}: no state yet (${where}); the next run starts from the beginning.`);
   const run = s.inProgress;
   if (run) {
     lines.push(
       `run ${run.runId} in progress since ${run.startedAt}${run.backfill ? ` (backfill ${run.backfill.from} .. ${run.backfill.to})` : ''}: ` +
-        `${run.records} records in ${run.parts.length} stored parts, ${run.invocations} invocation(s), ${run.apiCalls} API calls` +
+        `${run.records} records in ${storedParts(run)} stored parts, ${run.invocations} invocation(s), ${run.apiCalls} API calls` +
         (run.rereads ? `, read again ${run.rereads} time(s)` : ''),
     );
     lines.push(`  resumes from: ${JSON.stringify(summariseCursor(run.cursor))}`);
@@ -47,10 +66,18 @@ export async function showState(
       lines.push(`  last error (${run.lastError.at}): [${run.lastError.code}] ${run.lastError.message}`);
   } else if (ref.exists) lines.push('no run in progress.');
   if (s.lease) {
+    const holder = describeHolder(s.lease, local);
+    const when = describeWhen(s.lease.expiresAt, now);
+    const gone = local && s.lease.process && holderState(s.lease.process, local) === 'dead';
     lines.push(
-      leaseLive(s, now)
-        ? `lease held by ${s.lease.owner} until ${s.lease.expiresAt}: another start is refused until then.`
-        : `lease of ${s.lease.owner} expired at ${s.lease.expiresAt}: the next start takes the module over.`,
+      !leaseLive(s, now)
+        ? `lease of ${holder} expired at ${when}: the next start takes the module over.`
+        : gone
+          ? `lease held by ${holder} until ${when}: that process is gone, so the next start on this host ` +
+            'takes the module over at once.'
+          : `lease held by ${holder} until ${when}: another start is refused until then; ` +
+            `\`qexport export ${module} --take-over\` takes the module over deliberately (that run then stops at ` +
+            'its next write).',
     );
   }
   const c = s.committed;
@@ -87,6 +114,10 @@ export interface ResetOptions {
    * window starts from the initial look-back; backfill records are forgotten too). */
   scope: 'run' | 'all';
   now?: Date;
+  /** This process (the CLI): a lease held by a process of this host that no longer runs does not stop a reset. */
+  local?: LeaseProcess;
+  /** Reset even while a live lease is held (--take-over): that run stops at its next write. */
+  takeOver?: boolean;
 }
 
 /**
@@ -101,14 +132,37 @@ export async function resetState(
   opts: ResetOptions,
 ): Promise<string[]> {
   const now = opts.now ?? new Date();
-  const ref = await StateRef.read(store, stateKeyFor(config, module), module);
+  const key = stateKeyFor(config, module);
+  const inspected = await StateRef.inspect(store, key, getModule(module));
+  if (inspected.damage) {
+    // A damaged file cannot say which run it held; only replacing it as a whole is safe (compare-and-swap over the
+    // damaged version, so a writer that repaired it meanwhile wins).
+    if (opts.scope !== 'all') {
+      throw new ConfigError(
+        `${inspected.damage.message.replace(/; move .*$/s, '')}; \`state reset ${module} --all --yes\` replaces it ` +
+          '(what earlier runs committed is forgotten too), or move it aside',
+      );
+    }
+    await StateRef.over(store, key, inspected.etag, { module }).save(
+      () =>
+        new LeaseHeldError(
+          `${module}'s state changed while it was being reset (a run started?); nothing was reset, try again`,
+        ),
+    );
+    const removed = await removeJournals(store, config, module, 'all');
+    return [
+      `replaced the damaged state file ${store.describe(key)}: the next run of ${module} starts from the beginning` +
+        (removed ? `; removed ${removed} journal object(s)` : ''),
+    ];
+  }
+  const ref = inspected.ref;
   const s = ref.state;
   if (!ref.exists) return [`${module}: nothing to reset (no state at ${store.describe(ref.key)}).`];
-  if (leaseLive(s, now)) {
-    throw new LeaseHeldError(
-      `${module} is being exported by ${s.lease!.owner} (lease until ${s.lease!.expiresAt}); ` +
-        'reset refused: stop that run or wait for the lease to expire',
-    );
+  const lease = s.lease;
+  if (lease && leaseLive(s, now) && !opts.takeOver) {
+    const gone = opts.local && lease.process && holderState(lease.process, opts.local) === 'dead';
+    if (!gone)
+      throw new LeaseHeldError(leaseHeldMessage(module, lease, now, { local: opts.local, action: 'reset' }));
   }
   const done: string[] = [];
   const run = s.inProgress;
@@ -123,7 +177,7 @@ export async function resetState(
   );
   if (run) {
     done.push(
-      `abandoned run ${run.runId} (${run.records} records in ${run.parts.length} parts, never published)`,
+      `abandoned run ${run.runId} (${run.records} records in ${storedParts(run)} parts, never published)`,
     );
     const dir = runDirFor(config, module, run.dt, run.runId);
     const keys = await store.list(`${dir}/`);
@@ -137,6 +191,8 @@ export async function resetState(
   const dropped = await dropScratchExcept(store, config, module, [s.committed?.runId]);
   if (dropped)
     done.push(`deleted ${dropped} object(s) under ${store.describe(scratchPrefixFor(config, module))}`);
+  // The abandoned run's journal (and any a crash left behind): no run is in progress now.
+  await removeJournals(store, config, module, 'all');
   done.push(
     opts.scope === 'all'
       ? `forgot what earlier runs committed: the next run of ${module} starts from the beginning`

@@ -14,6 +14,9 @@ import {
 import type { QualysClient } from '../qualys/types';
 import { openPart, type PartWriter } from '../sink/part-writer';
 import type { ObjectStore } from '../sink/types';
+import { removeJournals, RunJournal, upgradeLegacyRun } from './journal';
+import { holderState, leaseHeldMessage } from './lease';
+import { checkRunSettings, runSettings } from './settings';
 import { catalogManifestKeyFor, manifestKeyFor, partKeyFor, runDirFor, stateKeyFor } from './layout';
 import { checkRunId } from './run-id';
 import { dropScratchExcept, runScratch } from './scratch';
@@ -23,6 +26,7 @@ import {
   MAX_REASON,
   type ExportInvocation,
   type Lease,
+  type LeaseProcess,
   type Manifest,
   type RunInProgress,
   type RunResult,
@@ -57,6 +61,11 @@ export interface RunExportOptions {
   safetyMs?: number;
   /** Stops the run at the next page boundary (Ctrl-C): the open part is stored and the checkpoint written. */
   signal?: AbortSignal;
+  /**
+   * This process, when it runs on a machine of its own (the CLI, not Lambda): its lease records it, and a lease
+   * held by a process of this host that no longer runs is taken over at once (see lease.ts).
+   */
+  local?: LeaseProcess;
 }
 
 /** How many times a run that could not be proven complete is read again before it fails. */
@@ -76,6 +85,13 @@ export const LEASE_RENEW_MS = 60_000;
  * long past any rate-limit wait, so another execution cannot slip in between.
  */
 export const LEASE_GAP_MS = 15 * 60_000;
+
+/** A lease for `owner` until `until`, naming the local process that holds it when there is one. */
+const leaseOf = (owner: string, until: Date, local: LeaseProcess | undefined): Lease => ({
+  owner,
+  expiresAt: until.toISOString(),
+  ...(local ? { process: local } : {}),
+});
 
 export function newRunId(at: Date): string {
   const stamp = at
@@ -137,6 +153,8 @@ export class ExportRun {
     private readonly owner: string,
     /** The caller keeps the lease across invocations (Step Functions execution, CLI loop). */
     private readonly keepsLease: boolean,
+    /** The run's stored parts and the module's memory of the pages (see journal.ts). */
+    private readonly journal: RunJournal,
   ) {
     this.lastCursor = run.cursor;
     this.statsBefore = { calls: d.client.stats().calls, retries: d.client.stats().retries };
@@ -159,7 +177,7 @@ export class ExportRun {
       logger: (opts.logger ?? silentLogger).child({ module: module.name }),
       opts,
     };
-    const ref = await StateRef.read(store, stateKeyFor(config, module.name), module.name);
+    const ref = await StateRef.read(store, stateKeyFor(config, module.name), module);
     const state = ref.state;
     const now = d.now();
     const owner = invocation.owner ?? `invocation-${randomBytes(6).toString('hex')}`;
@@ -172,13 +190,22 @@ export class ExportRun {
         ...base,
         status: 'busy',
         runId: state.inProgress?.runId,
-        reason: short(
-          `${module.name} is being exported by ${lease.owner} (lease until ${lease.expiresAt}); not started`,
-        ),
+        reason: short(leaseHeldMessage(module.name, lease, now, { local: opts.local, action: 'export' })),
         completeThrough,
       };
     };
-    if (leaseLive(state, now) && state.lease!.owner !== owner) return busy(state.lease!);
+    const held = state.lease;
+    if (held && leaseLive(state, now) && held.owner !== owner) {
+      // Taken over only from a holder that is certainly gone, or when asked to; the write below is a
+      // compare-and-swap either way, so a holder that writes meanwhile keeps the module.
+      if (opts.local && held.process && holderState(held.process, opts.local) === 'dead') {
+        d.logger.warn('the lease holder was a process on this host that no longer runs; taking over', {
+          held,
+        });
+      } else if (invocation.takeOver) {
+        d.logger.warn('taking the module over from a live lease, as asked', { held });
+      } else return busy(held);
+    }
 
     const { continuation } = invocation;
     let run = state.inProgress;
@@ -195,8 +222,13 @@ export class ExportRun {
             'continue that run first, or reset the module to abandon it',
         );
       }
+      checkRunSettings(module, config, run, d.logger);
       run.invocations++;
-      d.logger.info('resuming run', { runId: run.runId, parts: run.parts.length, records: run.records });
+      if (upgradeLegacyRun(run))
+        d.logger.warn('checkpoint written by an older version: reading the run again from its start', {
+          runId: run.runId,
+        });
+      d.logger.info('resuming run', { runId: run.runId, parts: run.stored.parts, records: run.records });
     } else {
       if (continuation) {
         if (state.committed?.runId === continuation.runId) {
@@ -230,28 +262,39 @@ export class ExportRun {
         startedAt: now.toISOString(),
         startCursor,
         cursor: startCursor,
-        parts: [],
         records: 0,
+        stored: { parts: 0, bytes: 0, rawBytes: 0 },
+        journal: 0,
         apiCalls: 0,
         retries: 0,
         invocations: 1,
+        settings: runSettings(module, config),
         ...(invocation.backfill ? { backfill: invocation.backfill } : {}),
         // A window that ends at "now" is fixed by Qualys's clock too, before the first page (fixReference).
         ...(module.window && !invocation.backfill ? { awaitingReference: true as const } : {}),
       };
       state.inProgress = run;
     }
-    state.lease = { owner, expiresAt: new Date(now.getTime() + LEASE_TTL_MS).toISOString() };
+    // Read before the lease is taken: a journal that cannot be read refuses the run with nothing written.
+    const journal = run.journal
+      ? await RunJournal.read(store, config, module.name, run)
+      : RunJournal.empty(store, config, module.name);
+    state.lease = leaseOf(owner, new Date(now.getTime() + LEASE_TTL_MS), opts.local);
     try {
       await ref.save();
     } catch (err) {
       if (!(err instanceof LeaseLostError)) throw err;
       // Another invocation wrote the state between our read and our write: it holds the module now.
-      const latest = await StateRef.read(store, ref.key, module.name);
+      const latest = await StateRef.read(store, ref.key, module);
       return busy(latest.state.lease ?? { owner: 'another invocation', expiresAt: now.toISOString() });
     }
-    const self = new ExportRun(d, ref, run, owner, invocation.owner !== undefined);
-    if (run.invocations === 1) d.logger.info('started run', { runId: run.runId });
+    // What runs committed, reset or abandoned before left behind (only this run is in progress now): looked for
+    // when a run starts, not at every invocation.
+    if (run.invocations === 1)
+      await removeJournals(store, config, module.name, { except: run.runId }, d.logger);
+    const self = new ExportRun(d, ref, run, owner, invocation.owner !== undefined, journal);
+    if (run.invocations === 1)
+      d.logger.info('started run', { runId: run.runId, range: module.describe(run.cursor) });
     self.startHeartbeat();
     return self;
   }
@@ -266,7 +309,7 @@ export class ExportRun {
       module: this.d.module.name,
       runId: this.run.runId,
       records: this.run.records,
-      parts: this.run.parts.length,
+      parts: this.journal.parts.length,
       completeThrough: this.state.committed?.completeThrough,
       ...extra,
     };
@@ -276,7 +319,8 @@ export class ExportRun {
     this.heartbeat = setInterval(() => {
       if (!this.state.lease) return;
       this.renewLease();
-      this.ref.save().catch((err: unknown) => {
+      // Only the lease is renewed: the checkpoint itself is written with its journal (see checkpoint()).
+      this.ref.renew(this.state.lease).catch((err: unknown) => {
         if (err instanceof LeaseLostError) this.lost = err;
         else
           this.d.logger.warn('lease renewal failed; retrying at the next checkpoint', {
@@ -301,7 +345,7 @@ export class ExportRun {
   }
 
   private storedBytes(): number {
-    return this.run.parts.reduce((n, p) => n + p.bytes, 0);
+    return this.journal.parts.reduce((n, p) => n + p.bytes, 0);
   }
 
   private progress(): void {
@@ -309,7 +353,7 @@ export class ExportRun {
       module: this.d.module.name,
       pages: this.pages,
       records: this.run.records + (this.part?.records ?? 0),
-      parts: this.run.parts.length,
+      parts: this.journal.parts.length,
       bytes: this.storedBytes(),
       total: this.total,
     });
@@ -323,11 +367,14 @@ export class ExportRun {
     this.statsBefore.retries = stats.retries;
   }
 
+  /** Writes the journal segment the checkpoint needs, then the checkpoint. */
   private async checkpoint(): Promise<void> {
     if (this.lost) throw this.lost;
     this.takeStats();
     this.renewLease();
+    await this.journal.flush(this.run);
     await this.ref.save();
+    this.journal.confirmed(this.run);
   }
 
   /** Stores the open part, then records it and the cursor after its last page. */
@@ -335,12 +382,12 @@ export class ExportRun {
     if (this.part) {
       const info = await this.part.close();
       this.part = undefined;
-      this.run.parts.push(info);
+      this.journal.stored(info);
       this.run.records += info.records;
       this.run.schemaDrift = mergeDrift(this.run.schemaDrift ?? emptyDrift(), this.partDrift);
       this.partDrift = emptyDrift();
       this.d.logger.info('part stored', { key: info.key, records: info.records, bytes: info.bytes });
-    }
+    } else this.journal.stored(undefined);
     this.run.cursor = this.lastCursor;
   }
 
@@ -376,6 +423,7 @@ export class ExportRun {
       const pages = module.pages(client, this.run.cursor, config, this.d.logger, {
         runId: this.run.runId,
         scratch: runScratch(store, config, module.name),
+        journal: this.journal.takeResume() ?? [],
       });
       iterator = pages[Symbol.asyncIterator]();
       for (;;) {
@@ -398,12 +446,13 @@ export class ExportRun {
         if (page.records.length) {
           // Schema drift: records are written whole; fields the schema does not know are counted.
           for (const r of page.records) addDrift(this.partDrift, this.drift(r));
-          this.part ??= openPart(store, partKeyFor(this.runDir, this.run.parts.length), {
+          this.part ??= openPart(store, partKeyFor(this.runDir, this.journal.parts.length), {
             runId: this.run.runId,
             gzipLevel: config.output.gzipLevel,
           });
           await this.part.writePage(page.records);
         }
+        this.journal.page(page.memo);
         this.lastCursor = page.cursor;
         this.pages++;
         if (page.done) {
@@ -436,6 +485,7 @@ export class ExportRun {
       this.part?.abort(err as Error);
       this.part = undefined;
       this.partDrift = emptyDrift(); // its records are read again on resume
+      this.journal.lost();
       failure ??= err;
     }
     this.progress();
@@ -462,7 +512,8 @@ export class ExportRun {
     const { module, config, store, now, logger } = this.d;
     const run = this.run;
     if (this.lost) throw this.lost;
-    const listed = new Set(run.parts.map((p) => p.key));
+    const parts = this.journal.parts;
+    const listed = new Set(parts.map((p) => p.key));
     const manifestKey = manifestKeyFor(this.runDir);
     const stale = (await store.list(`${this.runDir}/`)).filter((k) => !listed.has(k) && k !== manifestKey);
     if (stale.length) {
@@ -479,12 +530,12 @@ export class ExportRun {
       runId: run.runId,
       dt: run.dt,
       range: module.describe(run.startCursor),
-      parts: run.parts,
+      parts,
       totals: {
         records: run.records,
-        parts: run.parts.length,
+        parts: parts.length,
         bytes: this.storedBytes(),
-        rawBytes: run.parts.reduce((n, p) => n + p.rawBytes, 0),
+        rawBytes: parts.reduce((n, p) => n + p.rawBytes, 0),
       },
       kind: module.kind(run.startCursor),
       completeness,
@@ -518,12 +569,23 @@ export class ExportRun {
           typeof committed.completeThrough === 'string' ? committed.completeThrough : run.startedAt,
       };
     }
+    const lease = this.state.lease;
     delete this.state.inProgress;
     delete this.state.lease;
-    await this.ref.save();
+    try {
+      await this.ref.save();
+    } catch (err) {
+      // Not committed: the run stays in progress (every page stored), so a rerun publishes it again.
+      this.state.committed = previous;
+      this.state.inProgress = run;
+      this.state.lease = lease;
+      throw err;
+    }
     // What the committed run keeps beside the state file is all the next run reads; earlier runs' can go.
     await dropScratchExcept(store, config, module.name, [this.state.committed?.runId], logger);
-    logger.info('run complete', { runId: run.runId, records: run.records, parts: run.parts.length });
+    // The journal served its run; what is not removed now the next run removes.
+    await removeJournals(store, config, module.name, { only: run.runId }, logger);
+    logger.info('run complete', { runId: run.runId, records: run.records, parts: parts.length });
     return this.result('done', { manifestKey, schemaDriftRecords: manifest.schemaDrift.records });
   }
 
@@ -549,9 +611,10 @@ export class ExportRun {
     run.cursor = run.startCursor;
     this.lastCursor = run.startCursor;
     // Parts are rewritten from part-00000 on; publish removes any the new pass does not list.
-    run.parts = [];
+    this.journal.restart(run);
     run.records = 0;
     delete run.schemaDrift;
+    delete run.listed;
     const error = errorInfo(err);
     run.lastError = { ...error, at: this.d.now().toISOString() };
     this.releaseOrExtend(0);
@@ -592,10 +655,8 @@ export class ExportRun {
   /** Keep the lease for the caller's next invocation (after the wait), or give it up now. */
   private releaseOrExtend(waitMs: number): void {
     if (this.keepsLease) {
-      this.state.lease = {
-        owner: this.owner,
-        expiresAt: new Date(this.d.now().getTime() + waitMs + LEASE_GAP_MS).toISOString(),
-      };
+      const until = new Date(this.d.now().getTime() + waitMs + LEASE_GAP_MS);
+      this.state.lease = leaseOf(this.owner, until, this.d.opts.local);
     } else delete this.state.lease;
   }
 
@@ -618,13 +679,21 @@ export class ExportRun {
 
   private async steps(): Promise<RunResult> {
     try {
-      const pumped = await this.pump();
-      if (!pumped.finished) return await this.pause(pumped.reason, pumped.waitMs);
+      // A run whose every page is stored (an earlier invocation failed or paused while proving or publishing) is
+      // not read again: its final cursor is where the listing ended, not where a listing starts.
+      if (!this.run.listed) {
+        const pumped = await this.pump();
+        if (!pumped.finished) return await this.pause(pumped.reason, pumped.waitMs);
+        this.run.listed = true;
+      }
       return await this.publish(await this.prove());
     } catch (err) {
       if (err instanceof LeaseLostError) throw err;
       // A proof that calls the API can meet a long rate-limit wait: continue later, exactly here.
       if (err instanceof ResumeLaterError) return await this.pause(err.message, err.waitMs ?? 0);
+      // A proof that failed is not retried from the same answers: a rerun reads on from the final cursor (the end
+      // of the listing again, e.g. EDR's window count).
+      if (err instanceof IncompleteError) delete this.run.listed;
       if (err instanceof IncompleteError && err.reread && this.canReread()) return await this.reread(err);
       return await this.fail(err);
     }

@@ -10,6 +10,19 @@ export function stateKeyFor(config: AppConfig, module: ModuleName): string {
   return withPrefix(config, `_state/${module}.json`);
 }
 
+/**
+ * `<prefix>/_state/<module>` (all journals of the module) or `<prefix>/_state/<module>/<runId>` (one run's): beside
+ * the state file, never among the data.
+ */
+export function journalDirFor(config: AppConfig, module: ModuleName, runId?: string): string {
+  return withPrefix(config, `_state/${module}${runId === undefined ? '' : `/${runId}`}`);
+}
+
+/** Segment `n` of a run's journal (see export/journal.ts). */
+export function journalKeyFor(config: AppConfig, module: ModuleName, runId: string, n: number): string {
+  return `${journalDirFor(config, module, runId)}/journal-${String(n).padStart(5, '0')}.json`;
+}
+
 /** `<prefix>/<module>/dt=<dt>/run=<runId>`: the run's parts and its manifest. */
 export function runDirFor(config: AppConfig, module: ModuleName, dt: string, runId: string): string {
   return withPrefix(config, `${module}/dt=${dt}/run=${runId}`);

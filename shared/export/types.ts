@@ -1,4 +1,5 @@
 import type { ModuleName } from '../config';
+import type { LocalProcess } from '../local-process';
 import type { CompletenessCheck, Cursor, RunKind, TimeWindow } from '../modules/types';
 import type { DriftSummary } from '../schema/drift';
 import type { PartInfo } from '../sink/types';
@@ -15,6 +16,11 @@ export interface ExportInvocation {
   backfill?: TimeWindow;
   /** Present when the Step Functions loop passes back a 'continue' result. */
   continuation?: { runId: string };
+  /**
+   * Take the module over even from a live lease (the CLI's --take-over): the holder stops at its next write. Still a
+   * compare-and-swap: a holder that writes between our read and our write keeps the module.
+   */
+  takeOver?: boolean;
 }
 
 /**
@@ -56,7 +62,15 @@ export interface Lease {
   owner: string;
   /** ISO; after this, another invocation may take the module over. */
   expiresAt: string;
+  /**
+   * Set by a local process (the CLI): which one holds the lease, so another start on the same host can tell
+   * that it died (see export/lease.ts) and take the module over at once.
+   */
+  process?: LeaseProcess;
 }
+
+/** A local process, identified well enough to tell on its own host whether it still runs. */
+export type LeaseProcess = LocalProcess;
 
 export interface RunInProgress {
   runId: string;
@@ -64,11 +78,27 @@ export interface RunInProgress {
   startedAt: string;
   startCursor: Cursor;
   cursor: Cursor;
-  parts: PartInfo[];
+  /** Records of the stored parts. */
   records: number;
+  /** The stored parts: how many and their sizes. Each part itself (key, size, hash) is in the run's journal. */
+  stored: { parts: number; bytes: number; rawBytes: number };
+  /** Journal segments written for this run (see export/journal.ts). */
+  journal: number;
+  /** Checkpoints written before runs had a journal listed the parts here (read, never written). */
+  parts?: PartInfo[];
+  /**
+   * The settings that shape the run, as they were when it started (module.runSettings): a resumed run with other
+   * values applies them where it safely can and refuses otherwise, naming the setting.
+   */
+  settings?: Record<string, string | null>;
   apiCalls: number;
   retries: number;
   invocations: number;
+  /**
+   * Every page of the listing is stored (the cursor is where it ended): what is left is the proof and publishing.
+   * A resumed run does not read the listing again.
+   */
+  listed?: true;
   /** Times the run was read again from its start because it could not be proven complete. */
   rereads?: number;
   /** Records of the stored parts with fields the module's schema does not declare. */

@@ -1,7 +1,10 @@
-import { parseJsonBody } from './json';
 import { ConfigError, IncompleteError, ParseError, QexportError, QualysHttpError } from '../errors';
+import { CERTVIEW_CERTIFICATES } from '../qualys/envelopes';
+import { readJson } from '../qualys/shapes';
 import type { QualysResponse } from '../qualys/types';
-import { lazySetPrefix } from './lazy';
+import { COUNT, journalMismatch } from '../export/state-shape';
+import { any, int, obj, opt, str } from '../qualys/shapes';
+import { idKey, KeySet, WordWriter, wordsOf, type Key64 } from './idset';
 import { prefetchOrdered } from './prefetch';
 import type { Cursor, ExportRecord, ModuleDef } from './types';
 
@@ -13,8 +16,12 @@ export interface CertviewCursor extends Cursor {
   /** The run's filter and asset type, kept for the manifest. */
   filter?: unknown;
   assetType?: string;
-  /** Ids of the certificates written in this run: one seen again means the listing moved under the pages. */
-  seen?: string[];
+  /**
+   * Distinct certificates written in this run. Their ids' 64-bit fingerprints (idset.ts) are in the pages' memos:
+   * one seen again means the listing moved under the pages (or, about once in 10⁸ runs of a million, two ids share a
+   * fingerprint: the run then stops the same loud way, never drops a certificate).
+   */
+  distinct?: number;
   /** Set by the page that came back empty: the listing was read to its end. */
   emptyPage?: number;
 }
@@ -23,16 +30,11 @@ export interface CertviewCursor extends Cursor {
 export const CERTVIEW_V1_CAP = 10_000;
 
 export function parseCertviewPage(res: QualysResponse): ExportRecord[] {
-  const body = parseJsonBody(res.text, 'CertView response');
-  if (!Array.isArray(body)) throw new ParseError('CertView response is not a JSON array of certificates');
-  for (const c of body) {
-    if (!c || typeof c !== 'object' || Array.isArray(c))
-      throw new ParseError('CertView response has a non-object entry');
-  }
-  return body as ExportRecord[];
+  return readJson<ExportRecord[]>(res.text, CERTVIEW_CERTIFICATES);
 }
 
-const certId = (r: ExportRecord) => String(r.id ?? r.certhash);
+/** A certificate's identity: its id (every digit, beyond 2^53 too; the declared shape requires one). */
+const certId = (r: ExportRecord) => String(r.id);
 
 export const certviewCertificates: ModuleDef = {
   name: 'certview-certificates',
@@ -43,14 +45,32 @@ export const certviewCertificates: ModuleDef = {
       pageSize: config.modules.certview.pageSize,
       filter: config.modules.certview.filter,
       assetType: config.modules.certview.assetType,
-      seen: [],
+      distinct: 0,
     }) satisfies CertviewCursor,
-  async *pages(client, raw, config) {
+  async *pages(client, raw, config, _log, run) {
+    const journal = run?.journal ?? [];
     const cursor = raw as CertviewCursor;
     const { version, pageSize } = cursor;
     const assetType = cursor.assetType ?? config.modules.certview.assetType;
     const { filter, includes } = config.modules.certview;
-    const seen = new Set(cursor.seen ?? []);
+    const key: Key64 = { hi: 0, lo: 0 };
+    // The fingerprints of the run's certificates, from the journal of the pages before `cursor` (8 bytes each).
+    const seen = new KeySet(cursor.distinct ?? 0);
+    for (const bytes of journal) {
+      const w = wordsOf(bytes);
+      for (let i = 0; i + 1 < w.length; i += 2) {
+        key.hi = w[i]!;
+        key.lo = w[i + 1]!;
+        seen.add(key);
+      }
+    }
+    if (seen.size !== (cursor.distinct ?? 0)) {
+      throw journalMismatch(
+        'certview-certificates',
+        `holds ${seen.size} distinct certificates; the checkpoint says ${cursor.distinct ?? 0}`,
+      );
+    }
+    let distinct = seen.size;
     const path = `/certview/${version}/certificates`;
     const pageAt = (k: number) => cursor.pageNumber + k;
     const withinCap = (k: number) => version !== 'v1' || (pageAt(k) + 1) * pageSize <= CERTVIEW_V1_CAP;
@@ -94,11 +114,13 @@ export const certviewCertificates: ModuleDef = {
       if (result.length > pageSize) {
         throw new ParseError(`CertView returned ${result.length} certificates for a page of ${pageSize}`);
       }
+      const memo = new WordWriter();
       for (const r of result) {
         const id = certId(r);
-        if (seen.has(id)) {
+        if (!seen.add(idKey(r.id ?? r.certhash, key))) {
           throw new IncompleteError(
-            `CertView certificate ${id} came again on page ${pageAt(k)}: the listing moved while it was read`,
+            `CertView certificate ${id} came again on page ${pageAt(k)}: the listing moved while it was read ` +
+              '(or, far less likely, its id shares a 64-bit fingerprint with an earlier one)',
             {
               reread: true,
               checks: [
@@ -107,8 +129,9 @@ export const certviewCertificates: ModuleDef = {
             },
           );
         }
-        seen.add(id);
+        memo.pushKey(key);
       }
+      distinct += result.length;
       const done = result.length === 0;
       const next: CertviewCursor = {
         version,
@@ -116,17 +139,16 @@ export const certviewCertificates: ModuleDef = {
         pageSize,
         filter: cursor.filter,
         assetType,
-        seen: undefined,
+        distinct,
         ...(done ? { emptyPage: pageAt(k) } : {}),
       };
-      // The ids up to this page, copied only if the cursor is read (checkpointed): O(page) per page, not O(run).
-      lazySetPrefix(next, 'seen', seen);
-      yield { records: result, cursor: next, done };
+      yield { records: result, cursor: next, done, ...(memo.length ? { memo: memo.bytes() } : {}) };
       if (!done && !withinCap(k + 1)) {
         throw new QexportError(
           'certview-cap',
-          `CertView v1 returns at most ${CERTVIEW_V1_CAP} certificates and this listing has more; ` +
-            'set QUALYS_CERTVIEW_API_VERSION=v2 (or later)',
+          `CertView v1 returns at most ${CERTVIEW_V1_CAP} certificates and this listing has more, so this run ` +
+            'cannot finish: set QUALYS_CERTVIEW_API_VERSION=v2 (or later) and start over with ' +
+            '`qexport state reset certview-certificates --yes`',
         );
       }
     }
@@ -134,7 +156,7 @@ export const certviewCertificates: ModuleDef = {
   kind: () => 'snapshot',
   prove: async (final, ctx) => {
     const c = final as CertviewCursor;
-    const distinct = c.seen?.length ?? 0;
+    const distinct = c.distinct ?? 0;
     return [
       {
         name: 'certview.empty-page',
@@ -169,5 +191,50 @@ export const certviewCertificates: ModuleDef = {
     evidence:
       '[doc] the v2 sample names each certificate by id (certhash where id is absent); repeats re-read the run',
     key: certId,
+  },
+  runSettings: [
+    {
+      env: 'QUALYS_CERTVIEW_API_VERSION',
+      value: (c) => c.modules.certview.apiVersion,
+      onChange: 'refuse',
+      why: 'pages of another API version are pages of another listing (v1 also stops at 10,000)',
+    },
+    {
+      env: 'QUALYS_CERTVIEW_PAGE_SIZE',
+      value: (c) => String(c.modules.certview.pageSize),
+      onChange: 'refuse',
+      why: 'pages are numbered, so a page of another size starts elsewhere in the listing',
+    },
+    {
+      env: 'QUALYS_CERTVIEW_ASSET_TYPE',
+      value: (c) => c.modules.certview.assetType,
+      onChange: 'refuse',
+      why: 'it decides which certificates are listed',
+    },
+    {
+      env: 'QUALYS_CERTVIEW_FILTER',
+      value: (c) =>
+        c.modules.certview.filter === undefined ? undefined : JSON.stringify(c.modules.certview.filter),
+      onChange: 'refuse',
+      why: 'it decides which certificates are listed',
+    },
+    {
+      env: 'QUALYS_CERTVIEW_INCLUDES',
+      value: (c) => c.modules.certview.includes?.join(','),
+      onChange: 'refuse',
+      why: "it decides the fields of each certificate: one run's records would not all have the same",
+    },
+  ],
+  state: {
+    cursor: obj({
+      version: str({ pattern: /^v\d+(\.\d+)*$/, about: 'a CertView API version (v1, v2, v2.1, …)' }),
+      pageNumber: COUNT,
+      pageSize: int({ min: 1 }),
+      filter: opt(any()),
+      assetType: opt(str()),
+      distinct: opt(COUNT),
+      emptyPage: opt(COUNT),
+    }),
+    committed: obj({}),
   },
 };

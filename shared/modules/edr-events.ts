@@ -1,4 +1,4 @@
-import { parseJsonBody } from './json';
+import { EDR_RUN_SETTINGS, EDR_STATE } from './edr-state';
 import { copyString, dropBody, letRequestLeave } from './prefetch';
 import {
   contentHash,
@@ -15,6 +15,8 @@ import {
   type SpilledFingerprints,
 } from './fingerprints';
 import { ConfigError, IncompleteError, ParseError, QexportError, QualysHttpError } from '../errors';
+import { EDR_COUNT, edrEvents as edrEventsShape, SCROLL_ID } from '../qualys/envelopes';
+import { differences, readJson } from '../qualys/shapes';
 import type { QualysClient, QualysRequest, QualysResponse } from '../qualys/types';
 import { NO_CLOCK_READING } from '../qualys/clock';
 import { edrTimeFieldOf, type AppConfig, type EdrState, type EdrTimeField } from '../config';
@@ -146,44 +148,32 @@ interface EdrPage {
 /** Response headers that may carry the scroll continuation id when the body does not ([ours]: not published). */
 export const EDR_CONTINUATION_HEADERS = ['scrollid', 'x-scroll-id'] as const;
 
+/** The declared envelope of an events page, per time field (events must carry theirs). */
+const PAGE_SHAPES = {
+  dateTime: edrEventsShape('dateTime'),
+  eventProcessedTime: edrEventsShape('eventProcessedTime'),
+} as const;
+
 /**
- * An EDR events page: a top-level JSON array or `{"data":[…]}`; the continuation id from the body's `scrollId` or
- * a response header. Every event needs a string `id` and a readable time in `timeKey`.
+ * An EDR events page: a top-level JSON array or `{"data":[…], "scrollId"?}` (the declared envelope: every event
+ * with a string `id` and a readable time in `timeKey`); the continuation id from the body's `scrollId` or a
+ * response header.
  */
 export function parseEdrPage(
   res: QualysResponse,
   timeKey: 'dateTime' | 'eventProcessedTime' = 'dateTime',
 ): EdrPage {
-  const body = parseJsonBody(res.text, 'EDR events response');
-  let data: unknown;
-  let bodyId: unknown;
-  if (Array.isArray(body)) data = body;
-  else if (body && typeof body === 'object') {
-    data = (body as { data?: unknown }).data;
-    bodyId = (body as { scrollId?: unknown }).scrollId;
-  }
-  if (!Array.isArray(data))
-    throw new ParseError('EDR events response is neither a JSON array nor an object with a data array');
-  for (const e of data) {
-    const ev = e as Record<string, unknown> | null;
-    const t = ev?.[timeKey];
-    if (!ev || typeof ev.id !== 'string' || typeof t !== 'string' || !DATE_TIME.test(t)) {
-      throw new ParseError(
-        ev && typeof t === 'string' && typeof ev.id === 'string'
-          ? `EDR event has an unreadable ${timeKey} '${t}'`
-          : `EDR events response has an event without a string id and ${timeKey}`,
-      );
-    }
-  }
-  if (bodyId !== undefined && bodyId !== null && typeof bodyId !== 'string') {
-    throw new ParseError('EDR events response has a non-string scrollId');
-  }
+  const body = readJson<ExportRecord[] | { data: ExportRecord[]; scrollId?: string | null }>(
+    res.text,
+    PAGE_SHAPES[timeKey],
+  );
+  const data = Array.isArray(body) ? body : body.data;
+  const bodyId = Array.isArray(body) ? undefined : (body.scrollId ?? undefined);
   const headerId = headerScrollId(res);
-  if (typeof bodyId === 'string' && bodyId && headerId && headerId !== bodyId) {
+  if (bodyId && headerId && headerId !== bodyId) {
     throw new ParseError('EDR events response names two different continuation ids (body and header)');
   }
-  const scrollId = (typeof bodyId === 'string' && bodyId) || headerId || undefined;
-  return { data: data as ExportRecord[], scrollId };
+  return { data, scrollId: bodyId || headerId || undefined };
 }
 
 const EMPTY_HEAD = /^\s*(?:\[\s*\]|\{\s*"data"\s*:\s*\[\s*\])/;
@@ -205,23 +195,25 @@ export function peekEdrNextId(res: QualysResponse): string | undefined {
   return headerScrollId(res);
 }
 
-/** The continuation id of the first continuation header the response carries, if any. */
+/**
+ * The continuation id of the first continuation header the response carries, if any; it is held to the same
+ * declared shape as the body's (a repeated header arrives joined by ', ' and is refused).
+ */
 function headerScrollId(res: QualysResponse): string | undefined {
   for (const name of EDR_CONTINUATION_HEADERS) {
     const v = res.headers.get(name)?.trim();
-    if (v) return v;
+    if (!v) continue;
+    const diff = differences(SCROLL_ID, v);
+    if (diff.length) throw new ParseError(`EDR events response header ${name}: ${diff.join('; ')}`);
+    return v;
   }
   return undefined;
 }
 
 /** `{"count": N}` (or a bare N) → N. */
 export function parseEdrCount(res: QualysResponse): number {
-  const body = parseJsonBody(res.text, 'EDR events count');
-  const n = typeof body === 'number' ? body : (body as { count?: unknown } | null)?.count;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
-    throw new ParseError('EDR events count response has no non-negative integer count');
-  }
-  return n;
+  const body = readJson<number | { count: number }>(res.text, EDR_COUNT);
+  return typeof body === 'number' ? body : body.count;
 }
 
 /** What Qualys's answer to a filter it refuses means, for the message of the failed run. */
@@ -722,6 +714,8 @@ export function edrStart({ config, now, committed, reference }: StartContext): E
 
 export const edrEvents: ModuleDef = {
   name: 'edr-events',
+  state: EDR_STATE,
+  runSettings: EDR_RUN_SETTINGS,
   start: edrStart,
   startBackfill,
   pages: (client, cursor, config, _log, run) => edrPages(client, cursor as EdrCursor, config, run),

@@ -2,8 +2,10 @@ import { MODULES, type ModuleName } from '../config';
 import { ConfigError } from '../errors';
 import { certviewCertificates } from './certview-certificates';
 import { edrEvents } from './edr-events';
+import { knowledgebase } from './knowledgebase';
 import { mobileAssets } from './mobile-assets';
 import { pciScans } from './pci-scans';
+import { vmdrDetections } from './vmdr-detections';
 import type { ModuleDef } from './types';
 
 export const MODULE_DEFS: Record<ModuleName, ModuleDef> = {
@@ -11,6 +13,8 @@ export const MODULE_DEFS: Record<ModuleName, ModuleDef> = {
   'certview-certificates': certviewCertificates,
   'edr-events': edrEvents,
   'mobile-assets': mobileAssets,
+  'vmdr-detections': vmdrDetections,
+  knowledgebase,
 };
 
 export function getModule(name: string): ModuleDef {

@@ -1,8 +1,10 @@
-import { parseJsonBody } from './json';
 import { IncompleteError, ParseError } from '../errors';
+import { PCI_SCAN_LIST } from '../qualys/envelopes';
 import type { QualysClient, QualysResponse } from '../qualys/types';
-import { lazySetPrefix } from './lazy';
+import { idKey, KeySet, WordWriter, wordsOf, type Key64 } from './idset';
 import { letRequestLeave } from './prefetch';
+import { bool, int, list, obj, opt, readJson } from '../qualys/shapes';
+import { COUNT, journalMismatch } from '../export/state-shape';
 import type { CompletenessCheck, Cursor, ExportRecord, ModuleDef, Page } from './types';
 
 /**
@@ -11,6 +13,11 @@ import type { CompletenessCheck, Cursor, ExportRecord, ModuleDef, Page } from '.
  * one page) a closing re-read of offset 1 shows the same total and no scan it has not seen. Otherwise the listing
  * moved while it was read and another pass follows; scans already written are never written again (dedup by
  * scanId), so a re-read costs API calls, not correctness.
+ *
+ * The scanIds themselves are not in the cursor: each page's `memo` (see journalEntry) holds the ids it added, and a
+ * resumed run rebuilds its sets from the run's journal. The sets hold each numeric scanId exactly (its float64 bits,
+ * see idset.ts), 16 bytes or less per scan; a scanId that is not an integer is fingerprinted, and two sharing a
+ * fingerprint would read as one scan, so the pass would count one short of totalCount and fail loudly.
  */
 export interface PciCursor extends Cursor {
   /** Next 1-based offset of the current pass (1 while closing). */
@@ -18,14 +25,14 @@ export interface PciCursor extends Cursor {
   limit: number;
   /** Records per page the API actually returns (learned: it may answer fewer than `limit`). */
   step?: number;
-  /** scanIds written in this run (all passes). */
-  seen: number[];
+  /** Distinct scans written in this run (all passes); their ids are in the run's journal. */
+  written?: number;
   /** Pass number, from 1. */
   pass?: number;
   /** totalCount of the current pass's first page. */
   passTotal?: number;
-  /** scanIds read in the current pass (written now or earlier). */
-  passSeen?: number[];
+  /** Distinct scans read in the current pass (written now or earlier). */
+  passRead?: number;
   passPages?: number;
   /** A page of the current pass saw another totalCount than its first. */
   passMoved?: boolean;
@@ -49,44 +56,89 @@ interface PciPage {
 }
 
 export function parsePciPage(res: QualysResponse): PciPage {
-  const body = parseJsonBody(res.text, 'PCI scan list');
-  const data = (
-    body as { data?: { totalCount?: unknown; scanInfoList?: unknown; fetchRange?: unknown } } | null
-  )?.data;
-  if (
-    !data ||
-    typeof data.totalCount !== 'number' ||
-    !Number.isInteger(data.totalCount) ||
-    data.totalCount < 0
-  ) {
-    throw new ParseError('PCI scan list has no numeric data.totalCount');
-  }
+  const { data } = readJson<{
+    data: { totalCount: number; scanInfoList?: ExportRecord[]; fetchRange?: string };
+  }>(res.text, PCI_SCAN_LIST);
   const list = data.scanInfoList ?? [];
-  if (!Array.isArray(list)) throw new ParseError('PCI scan list data.scanInfoList is not an array');
-  for (const s of list) {
-    if (!s || typeof s !== 'object' || typeof (s as { scanId?: unknown }).scanId !== 'number') {
-      throw new ParseError('PCI scan list has an entry without a numeric scanId');
-    }
-  }
-  const m = typeof data.fetchRange === 'string' ? /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(data.fetchRange) : null;
+  const m = data.fetchRange ? /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(data.fetchRange) : null;
   const range = m ? { first: Number(m[1]), last: Number(m[2]) } : undefined;
   // fetchRange is inclusive: "1-5" is five scans, "11-10" none. When it is given it must agree with the list.
   if (range && range.last - range.first + 1 !== list.length) {
     throw new ParseError(
-      `PCI scan list fetchRange '${String(data.fetchRange)}' does not match the ${list.length} scans returned`,
+      `PCI scan list fetchRange '${data.fetchRange}' does not match the ${list.length} scans returned`,
     );
   }
-  return { totalCount: data.totalCount, scans: list as ExportRecord[], range };
+  return { totalCount: data.totalCount, scans: list, range };
 }
 
-async function* pciPages(client: QualysClient, start: PciCursor, width: number): AsyncGenerator<Page> {
-  const c: PciCursor = { pass: 1, passSeen: [], passPages: 0, totals: [], ...start };
-  // Append-only (a new pass gets a new set): a page's cursor takes the first N of each, lazily (see lazy.ts).
-  const seen = new Set(c.seen);
-  // In the first pass every scan read is written, so the pass's set is the run's set, in the same order: one set
-  // serves both (a set operation less per scan) until a second pass starts its own.
-  const firstPass = (c.pass ?? 1) === 1 && c.passSeen!.length === seen.size;
-  let passSeen = firstPass ? seen : new Set(c.passSeen);
+/**
+ * A page's journal entry, uint32 words: the pass it belongs to, how many scans it wrote, how many it read that the
+ * pass had not read (written in an earlier pass), then those scanIds' keys (two words each), written ones first.
+ */
+function journalEntry(pass: number, written: WordWriter, readOnly: WordWriter): Uint8Array {
+  const w = new WordWriter();
+  w.push(pass);
+  w.push(written.length / 2);
+  w.push(readOnly.length / 2);
+  w.append(written);
+  w.append(readOnly);
+  return w.bytes();
+}
+
+/**
+ * The run's sets rebuilt from its journal: every scan written (all passes), and the scans the current pass read.
+ * The counts must be those the checkpoint recorded, or the journal is not this checkpoint's: refused.
+ */
+function replay(c: PciCursor, journal: readonly Uint8Array[]): { seen: KeySet; passSeen: KeySet } {
+  const pass = c.pass ?? 1;
+  const seen = new KeySet(c.written ?? 0);
+  // In the first pass every scan read is written: one set serves both until a second pass starts its own.
+  const passSeen = pass === 1 ? seen : new KeySet(c.passRead ?? 0);
+  const k: Key64 = { hi: 0, lo: 0 };
+  for (const bytes of journal) {
+    const w = wordsOf(bytes);
+    for (let i = 0; i < w.length;) {
+      const entryPass = w[i]!;
+      const nw = w[i + 1]!;
+      const nr = w[i + 2]!;
+      i += 3;
+      const end = i + 2 * (nw + nr);
+      if (end > w.length) throw new RangeError('a journal entry runs past the end of its segment');
+      for (let j = 0; i < end; j++, i += 2) {
+        k.hi = w[i]!;
+        k.lo = w[i + 1]!;
+        if (j < nw) seen.add(k);
+        if (entryPass === pass && passSeen !== seen) passSeen.add(k);
+      }
+    }
+  }
+  if (seen.size !== (c.written ?? 0) || passSeen.size !== (c.passRead ?? 0)) {
+    throw journalMismatch(
+      'pci-scans',
+      `holds ${seen.size} scans written and ${passSeen.size} read in pass ${pass}; the checkpoint says ` +
+        `${c.written ?? 0} and ${c.passRead ?? 0}`,
+    );
+  }
+  return { seen, passSeen };
+}
+
+async function* pciPages(
+  client: QualysClient,
+  start: PciCursor,
+  width: number,
+  journal: readonly Uint8Array[] = [],
+): AsyncGenerator<Page> {
+  // Checkpoints of older versions listed the ids in the cursor; the engine reads such runs again from the start.
+  const {
+    seen: _ids,
+    passSeen: _passIds,
+    ...from
+  } = start as PciCursor & { seen?: unknown; passSeen?: unknown };
+  const c: PciCursor = { pass: 1, passPages: 0, totals: [], written: 0, passRead: 0, ...from };
+  const sets = replay(c, journal);
+  const seen = sets.seen;
+  let passSeen = sets.passSeen;
+  const key: Key64 = { hi: 0, lo: 0 };
   const totals = c.totals!.slice();
   let passes = 0;
 
@@ -136,7 +188,7 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
       if (!totals.includes(page.totalCount) && totals.length < 100) totals.push(page.totalCount);
 
       if (c.closing) {
-        const unseen = page.scans.some((s) => !passSeen.has(s.scanId as number));
+        const unseen = page.scans.some((s) => !passSeen.has(idKey(s.scanId, key)));
         if (page.totalCount === c.passTotal && !unseen) {
           const done: PciCursor = {
             ...c,
@@ -144,8 +196,6 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
             totals: totals.slice(),
             totalCount: c.passTotal,
             finalDistinct: passSeen.size,
-            passSeen: [...passSeen],
-            seen: [...seen],
           };
           yield { records: [], cursor: done, done: true, total: page.totalCount };
           return;
@@ -158,15 +208,19 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
       if (c.passPages === 0) c.passTotal = page.totalCount;
       else if (page.totalCount !== c.passTotal) c.passMoved = true;
       c.passPages = (c.passPages ?? 0) + 1;
+      const pagePass = c.pass ?? 1;
       const records: ExportRecord[] = [];
+      const written = new WordWriter();
+      const readOnly = new WordWriter();
       for (const s of page.scans) {
-        const id = s.scanId as number;
-        if (passSeen !== seen) passSeen.add(id);
-        if (!seen.has(id)) {
-          seen.add(id);
+        idKey(s.scanId, key);
+        const newInPass = passSeen !== seen && passSeen.add(key);
+        if (seen.add(key)) {
+          written.pushKey(key);
           records.push(s);
-        }
+        } else if (newInPass) readOnly.pushKey(key);
       }
+      const memo = written.length || readOnly.length ? journalEntry(pagePass, written, readOnly) : undefined;
       // The next offset follows what was actually returned: the API may answer fewer than `limit`.
       const next = offset + page.scans.length;
       const endOfPass = page.scans.length === 0 || next > page.totalCount;
@@ -188,11 +242,10 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
           c.offset = 1;
         }
       }
-      // The sets keep growing after this page (the pager goes on while its consumer holds the page): the cursor
-      // keeps their sizes now and copies them only if it is read (checkpointed): O(page) per page, not O(run).
+      // The cursor keeps the sets' sizes at this page; the ids are in the page's memo.
+      c.written = seen.size;
+      c.passRead = passSeen.size;
       const cursor: PciCursor = { ...c, totals: totals.slice() };
-      lazySetPrefix(cursor, 'seen', seen);
-      lazySetPrefix(cursor, 'passSeen', passSeen);
       // Keep `width` requests in flight while the consumer writes this page (the loop's top would do it only when
       // asked for the next page).
       if (!done && !c.closing) {
@@ -201,7 +254,7 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
         await letRequestLeave();
       }
       // The API's own total, for progress (the engine shows records of total and an ETA).
-      yield { records, cursor, done, total: page.totalCount };
+      yield { records, cursor, done, total: page.totalCount, ...(memo ? { memo } : {}) };
       if (done) return;
     }
   } finally {
@@ -233,7 +286,8 @@ async function* pciPages(client: QualysClient, start: PciCursor, width: number):
     c.passPages = 0;
     c.passMoved = false;
     c.passTotal = undefined;
-    passSeen = new Set();
+    passSeen = new KeySet();
+    c.passRead = 0;
     // Pages requested during the old pass are not answers about the new one.
     inflight.clear();
   }
@@ -245,17 +299,32 @@ export const pciScans: ModuleDef = {
     ({
       offset: 1,
       limit: config.modules.pci.pageSize,
-      seen: [],
+      written: 0,
       pass: 1,
-      passSeen: [],
+      passRead: 0,
       passPages: 0,
       totals: [],
     }) satisfies PciCursor,
-  pages: (client, cursor, config) => pciPages(client, cursor as PciCursor, config.http.concurrency),
+  // The page size is the configured one, also for a resumed run (see runSettings).
+  pages: (client, cursor, config, _log, run) =>
+    pciPages(
+      client,
+      { ...(cursor as PciCursor), limit: config.modules.pci.pageSize },
+      config.http.concurrency,
+      run?.journal,
+    ),
+  runSettings: [
+    {
+      env: 'QUALYS_PCI_PAGE_SIZE',
+      value: (c) => String(c.modules.pci.pageSize),
+      onChange: 'apply',
+      why: 'offsets follow the scans each page returned and the proof counts scans, not pages',
+    },
+  ],
   kind: () => 'snapshot',
   prove: async (final, ctx) => {
     const c = final as PciCursor;
-    const written = c.seen.length;
+    const written = c.written ?? 0;
     const checks: CompletenessCheck[] = [
       {
         name: 'pci.totalCount',
@@ -288,5 +357,23 @@ export const pciScans: ModuleDef = {
     unique: true,
     evidence: '[doc] every sample scan has a numeric scanId, one per scan; the pager dedups re-reads by it',
     key: (r) => String(r.scanId),
+  },
+  state: {
+    cursor: obj({
+      offset: int({ min: 1 }),
+      limit: int({ min: 1 }),
+      step: opt(int({ min: 1 })),
+      written: opt(COUNT),
+      pass: opt(int({ min: 1 })),
+      passTotal: opt(COUNT),
+      passRead: opt(COUNT),
+      passPages: opt(COUNT),
+      passMoved: opt(bool()),
+      closing: opt(bool()),
+      totals: opt(list(COUNT)),
+      totalCount: opt(COUNT),
+      finalDistinct: opt(COUNT),
+    }),
+    committed: obj({}),
   },
 };

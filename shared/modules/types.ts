@@ -2,6 +2,7 @@ import type { AppConfig, ModuleName } from '../config';
 import type { Logger } from '../log';
 import type { QualysClient } from '../qualys/types';
 import type { ReferenceTime, WindowDeclaration } from '../export/window';
+import type { Shape } from '../qualys/shapes';
 
 /** A JSON record as it will be written to NDJSON (API field names kept). */
 export type ExportRecord = Record<string, unknown>;
@@ -16,6 +17,13 @@ export interface Page {
   done: boolean;
   /** Records the whole listing holds, where the API says (PCI totalCount): progress shows a total and ETA. */
   total?: number;
+  /**
+   * What the module needs to remember of this page to resume after it (e.g. the keys of the ids it read), in the
+   * module's own format. The engine keeps it in the run's journal once the page's records are stored, and hands
+   * every entry back, in order, to `pages` when the run resumes. Keeps the cursor (the checkpoint) small however
+   * long the run.
+   */
+  memo?: Uint8Array;
 }
 
 /** What the module committed at the end of its last complete run (e.g. EDR window end). */
@@ -68,6 +76,8 @@ export interface RunScratch {
 export interface RunContext {
   runId: string;
   scratch: RunScratch;
+  /** The `memo` of every page of the run before the cursor, in order (see Page.memo); empty for a new run. */
+  journal: readonly Uint8Array[];
 }
 
 /** A bounded time window, ISO UTC: from inclusive, to exclusive. */
@@ -144,4 +154,26 @@ export interface ModuleDef {
    * (shared/export/window.ts) needs to end it at the earlier of our clock and the server's, minus the lag.
    */
   window?: WindowDeclaration;
+  /** The shapes of this module's cursor and committed state: the state file is checked against them when read. */
+  state: { cursor: Shape; committed: Shape };
+  /**
+   * The settings that shape a run: recorded when it starts, compared when it resumes (see export/settings.ts).
+   * Each says whether a changed value can be applied to the run in progress.
+   */
+  runSettings: readonly RunSetting[];
+}
+
+/** A setting that shapes a run, e.g. a page size or a filter. */
+export interface RunSetting {
+  /** The environment variable that sets it (what the user changes, and what a message names). */
+  env: string;
+  /** Its value as the run uses it, as text (undefined: not set). */
+  value(config: AppConfig): string | undefined;
+  /**
+   * `apply`: a resumed run takes the new value (it cannot change what the run lists, e.g. a page size of a listing
+   * keyed by offset or id); `refuse`: it could, so a resumed run refuses to go on with it.
+   */
+  onChange: 'apply' | 'refuse';
+  /** Why, as the end of a sentence: "pages are numbered, so page 7 of another size starts elsewhere". */
+  why: string;
 }

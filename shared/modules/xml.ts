@@ -136,19 +136,23 @@ function textValue(text: string, start: number, end: number): string {
   return t.includes('&') ? decodeEntities(text, t, start + raw.indexOf(t[0]!)) : t;
 }
 
+/** Element names that are always arrays, wherever they appear (set for the duration of one parseXml call). */
+let alwaysLists: ReadonlySet<string> | undefined;
+
 function attach(parent: Frame, name: string, value: unknown): void {
+  const list = parent.list || (alwaysLists !== undefined && alwaysLists.has(name));
   const obj = (parent.obj ??= {});
   if (name === '__proto__') {
     // An own property, never the prototype.
     const prev = Object.getOwnPropertyDescriptor(obj, name)?.value as unknown;
-    const next = prev === undefined ? (parent.list ? [value] : value) : Array.isArray(prev) ? prev : [prev];
+    const next = prev === undefined ? (list ? [value] : value) : Array.isArray(prev) ? prev : [prev];
     if (Array.isArray(next) && prev !== undefined) next.push(value);
     Object.defineProperty(obj, name, { value: next, enumerable: true, writable: true, configurable: true });
     return;
   }
   const prev = obj[name];
   // Values are strings, objects or arrays, never functions: a function is Object.prototype's (toString, …).
-  if (prev === undefined || typeof prev === 'function') obj[name] = parent.list ? [value] : value;
+  if (prev === undefined || typeof prev === 'function') obj[name] = list ? [value] : value;
   else if (Array.isArray(prev)) prev.push(value);
   else obj[name] = [prev, value];
 }
@@ -217,11 +221,28 @@ function skipDoctype(text: string, pos: number): number {
   }
 }
 
+export interface ParseXmlOptions {
+  /**
+   * Elements that are arrays however many there are, beside the children of `*_LIST` elements (the repeating
+   * elements of an API that are not in a `*_LIST`: TAGS/TAG, QDS_FACTORS/QDS_FACTOR, …).
+   */
+  lists?: ReadonlySet<string>;
+}
+
 /**
  * Parses an XML document in one strict pass; malformed or truncated input is a ParseError (retryable).
  * Returns `{ <root element name>: value }`.
  */
-export function parseXml(text: string): Record<string, unknown> {
+export function parseXml(text: string, opts: ParseXmlOptions = {}): Record<string, unknown> {
+  alwaysLists = opts.lists;
+  try {
+    return parseDocument(text);
+  } finally {
+    alwaysLists = undefined;
+  }
+}
+
+function parseDocument(text: string): Record<string, unknown> {
   if (text.length > MAX_XML_BYTES) {
     throw new ParseError(`XML body of ${text.length} bytes exceeds the ${MAX_XML_BYTES}-byte limit`);
   }

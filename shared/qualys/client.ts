@@ -5,8 +5,24 @@ import {
   ParseError,
   QualysHttpError,
   ResumeLaterError,
+  StreamError,
 } from '../errors';
+import { MAX_PLAUSIBLE_WAIT_SECONDS } from '../config';
 import { addSecret, redact } from '../log';
+import {
+  BodyMeter,
+  checkContentType,
+  decodeLenient,
+  decodeStrict,
+  DEFAULT_BODY_LIMITS,
+  readBody,
+  readWithin,
+  send,
+  StrictTextStream,
+  type BodyKind,
+  type Outbound,
+} from '../net/policy';
+import { sleep as sleepFor } from '../sleep';
 import { backoffDelay } from './backoff';
 import { ServerClock } from './clock';
 import { simpleReturnCode, simpleReturnText } from './limits';
@@ -26,6 +42,8 @@ import type {
   QualysClient,
   QualysRequest,
   QualysResponse,
+  QualysStream,
+  QualysTarget,
   RequestAuth,
 } from './types';
 
@@ -72,11 +90,17 @@ export function zeroStats(): ClientStats {
 export function createQualysClient(opts: ClientOptions): QualysClient {
   const gateway = opts.gatewayUrl ? trimSlash(opts.gatewayUrl) : undefined;
   const pci = trimSlash(opts.pciUrl);
+  const api = opts.apiUrl ? trimSlash(opts.apiUrl) : undefined;
   const gatewayOrigin = gateway ? new URL(gateway).origin : undefined;
   const pciOrigin = new URL(pci).origin;
-  const origins = [...new Set([...(gatewayOrigin ? [gatewayOrigin] : []), pciOrigin])];
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const apiOrigin = api ? new URL(api).origin : undefined;
+  const origins = [
+    ...new Set([...(gatewayOrigin ? [gatewayOrigin] : []), pciOrigin, ...(apiOrigin ? [apiOrigin] : [])]),
+  ];
   const now = opts.now ?? Date.now;
+  const sleep = opts.sleep ?? ((ms: number) => sleepFor(ms));
+  const maxWaitMs = opts.maxWaitMs ?? Number.POSITIVE_INFINITY;
+  const limits = opts.limits ?? DEFAULT_BODY_LIMITS;
   const random = opts.random ?? Math.random;
   const deadline = opts.deadline ?? (() => Number.POSITIVE_INFINITY);
   const baseMs = opts.backoffBaseMs ?? 500;
@@ -96,7 +120,12 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
       ? { scheme: 'bearer', tokens: opts.tokens }
       : { scheme: 'unconfigured', message: 'no gateway credentials are configured (QUALYS_AUTH_METHOD …)' });
   const pciAuth: RequestAuth = opts.auth?.pci ?? gatewayAuth;
-  for (const a of [gatewayAuth, pciAuth]) {
+  const apiAuth: RequestAuth = opts.auth?.api ?? {
+    scheme: 'unconfigured',
+    message: 'no API server credentials are configured (QUALYS_VM_AUTH_METHOD, QUALYS_USERNAME …)',
+  };
+  const authOf: Record<QualysTarget, RequestAuth> = { gateway: gatewayAuth, pci: pciAuth, api: apiAuth };
+  for (const a of [gatewayAuth, pciAuth, apiAuth]) {
     if (a.scheme === 'basic') {
       addSecret(a.password);
       addSecret(Buffer.from(`${a.username}:${a.password}`).toString('base64'));
@@ -107,11 +136,20 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     return assertAllowedOrigin(url, origins);
   }
 
+  /** The outbound policy of every request of this client: the configured origins, the body bounds. */
+  const outbound = (what: string): Outbound => ({ allow: origins, limits, what });
+  const originOf: Record<QualysTarget, string | undefined> = {
+    gateway: gatewayOrigin,
+    pci: pciOrigin,
+    api: apiOrigin,
+  };
+
   /** Which configured API a request goes to (decides auth and the PCI apiVersion header). */
-  function targetOf(req: QualysRequest, url: URL): 'gateway' | 'pci' {
+  function targetOf(req: QualysRequest, url: URL): QualysTarget {
     if (!/^[a-z][a-z0-9+.-]*:/i.test(req.url)) return req.base ?? 'gateway';
-    if (url.origin === pciOrigin && url.origin !== gatewayOrigin) return 'pci';
-    if (url.origin === gatewayOrigin && url.origin !== pciOrigin) return 'gateway';
+    // An absolute URL: the one configured API on its origin, or (origins shared, as in tests) the request's base.
+    const on = (Object.keys(originOf) as QualysTarget[]).filter((t) => originOf[t] === url.origin);
+    if (on.length === 1) return on[0]!;
     return req.base ?? 'gateway';
   }
 
@@ -119,10 +157,12 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     let url: URL;
     if (/^[a-z][a-z0-9+.-]*:/i.test(req.url)) url = assertSameOrigin(req.url);
     else {
-      const base = req.base === 'pci' ? pci : gateway;
+      const base = req.base === 'pci' ? pci : req.base === 'api' ? api : gateway;
       if (!base) {
         throw new ConfigError(
-          `${req.label ?? req.url}: no gateway URL is configured: set QUALYS_PLATFORM or QUALYS_GATEWAY_URL`,
+          req.base === 'api'
+            ? `${req.label ?? req.url}: no API server URL is configured: set QUALYS_PLATFORM or QUALYS_API_URL`
+            : `${req.label ?? req.url}: no gateway URL is configured: set QUALYS_PLATFORM or QUALYS_GATEWAY_URL`,
         );
       }
       url = new URL(`${base}${req.url.startsWith('/') ? '' : '/'}${req.url}`);
@@ -134,6 +174,20 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
   }
 
   async function wait(ms: number, label: string, why: string): Promise<void> {
+    if (ms > MAX_PLAUSIBLE_WAIT_SECONDS * 1000) {
+      // Not a wait anything can honour (a Step Functions execution lasts a year at most): a clear failure instead.
+      throw new QualysHttpError(
+        `${label}: ${why}; a wait of ${Math.ceil(ms / 1000)} s (more than a year) is not plausible: refusing it`,
+        { url: label },
+      );
+    }
+    if (ms > maxWaitMs) {
+      throw new ResumeLaterError(
+        `${label}: ${why}; a wait of ${Math.ceil(ms / 1000)} s is longer than QEXPORT_MAX_WAIT_SECONDS ` +
+          `(${Math.round(maxWaitMs / 1000)} s): not waited in this process`,
+        ms,
+      );
+    }
     const left = deadline() - now();
     if (ms > left) {
       throw new ResumeLaterError(
@@ -142,6 +196,7 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
       );
     }
     stats.waitMs += ms;
+    opts.onWait?.({ label, reason: why, ms, until: now() + ms });
     await sleep(ms);
   }
 
@@ -181,21 +236,7 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     }
   }
 
-  async function attempt(
-    req: QualysRequest,
-    url: URL,
-    target: 'gateway' | 'pci',
-    authHeader: string,
-  ): Promise<QualysResponse> {
-    const left = deadline() - now();
-    if (left <= 0)
-      throw new ResumeLaterError(`${req.label ?? url.pathname}: no time left in this invocation`);
-    const timeoutMs = Math.min(opts.timeoutMs, left);
-    const ac = new AbortController();
-    const timer = setTimeout(
-      () => ac.abort(new AttemptTimeout(`timed out after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+  function requestInit(req: QualysRequest, target: QualysTarget, authHeader: string, signal: AbortSignal) {
     const headers: Record<string, string> = {
       authorization: authHeader,
       'x-requested-with': 'qualys-export',
@@ -205,29 +246,111 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
       ...req.headers,
     };
     let body: string | undefined;
-    if (req.body !== undefined) {
+    if (req.form !== undefined) {
+      body = new URLSearchParams(req.form).toString();
+      headers['content-type'] ??= 'application/x-www-form-urlencoded';
+    } else if (req.body !== undefined) {
       body = typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
       headers['content-type'] ??= typeof req.body === 'string' ? 'text/plain' : 'application/json';
     }
-    try {
-      const sentAt = now();
-      const res = await opts.fetch(url, { method: req.method ?? 'GET', headers, body, signal: ac.signal });
-      serverClock.observe(res.headers.get('date'), sentAt, now());
-      // The body is read under the same timeout: a response that stalls mid-way is aborted too.
-      const text = await res.text();
-      return { status: res.status, headers: res.headers, url: url.href, text };
-    } catch (err) {
-      if (ac.signal.aborted && ac.signal.reason instanceof AttemptTimeout) throw ac.signal.reason;
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
+    return { method: req.method ?? 'GET', headers, body, signal };
   }
 
-  async function call<T>(req: QualysRequest, parse: (res: QualysResponse) => T): Promise<T> {
+  /** The body kind whose Content-Types a 2xx must declare. */
+  const kindOf = (req: QualysRequest): BodyKind => req.accept ?? 'json';
+  const isSuccess = (status: number) => status >= 200 && status < 300;
+
+  /**
+   * A 2xx body as chunks of text, under the same policy as a whole body: bounded, strictly UTF-8, and a stall
+   * longer than the request timeout aborts it. The attempt (its concurrency slot) ends when the body is consumed,
+   * fails, or is cancelled.
+   */
+  function bodyStream(
+    res: Response,
+    req: QualysRequest,
+    url: URL,
+    label: string,
+    ac: AbortController,
+    endAttempt: () => void,
+  ): QualysStream {
+    const reader = res.body?.getReader();
+    const meter = new BodyMeter(res, outbound(label));
+    const decoder = new StrictTextStream(kindOf(req), label);
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(idle);
+      endAttempt();
+    };
+    const stall = () =>
+      new AttemptTimeout(
+        `${label}: no data for ${opts.timeoutMs} ms while reading the body (at ${url.origin}${url.pathname})`,
+      );
+    async function* chunks(): AsyncGenerator<string> {
+      let done = false;
+      try {
+        if (!reader) return;
+        for (;;) {
+          clearTimeout(idle);
+          idle = setTimeout(() => ac.abort(stall()), opts.timeoutMs);
+          let r: Awaited<ReturnType<typeof reader.read>>;
+          try {
+            r = await readWithin(reader, ac.signal);
+          } catch (err) {
+            // A reset or a stall mid-way: transient, the pager reads on from the last record it handed over.
+            const cause =
+              ac.signal.aborted && ac.signal.reason instanceof AttemptTimeout ? ac.signal.reason : err;
+            if (isQexportError(cause)) throw cause;
+            const e = cause as { message?: string };
+            throw new StreamError(
+              `${label}: the body failed mid-way: ${redact(e?.message ?? String(cause))}`,
+              {
+                cause,
+              },
+            );
+          }
+          if (r.done) {
+            done = true;
+            const tail = decoder.end();
+            if (tail) yield tail;
+            return;
+          }
+          meter.add(r.value.byteLength);
+          const text = decoder.push(r.value);
+          if (text) yield text;
+        }
+      } finally {
+        if (!done) reader?.cancel().catch(() => undefined);
+        end();
+      }
+    }
+    return {
+      status: res.status,
+      headers: res.headers,
+      url: url.href,
+      chunks: chunks(),
+      cancel: () => {
+        if (ended) return;
+        reader?.cancel().catch(() => undefined);
+        ac.abort(new Error('cancelled'));
+        end();
+      },
+    };
+  }
+
+  /**
+   * One request with auth, pacing, retries and waits. `streaming`: a 2xx is handed over as a QualysStream before
+   * its body is read; otherwise every body is read whole and a 2xx goes to `parse`.
+   */
+  async function perform<T>(
+    req: QualysRequest,
+    parse: ((res: QualysResponse) => T) | undefined,
+  ): Promise<T | QualysStream> {
     const url = buildUrl(req);
     const target = targetOf(req, url);
-    const auth = target === 'pci' ? pciAuth : gatewayAuth;
+    const auth = authOf[target];
     const where = `${url.origin}${url.pathname}`;
     const label = req.label ?? `${req.method ?? 'GET'} ${url.pathname}`;
     const family = Pacer.family(url);
@@ -236,20 +359,58 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     let failures = 0;
     let waits = 0;
     for (;;) {
-      let res: QualysResponse | undefined;
+      let res: Response | undefined;
+      let raw: Buffer | undefined;
+      let stream: QualysStream | undefined;
       let networkError: unknown;
+      let unreadable: string | undefined;
       let scheme: AuthScheme = 'none';
       const { release, seq } = await slot(family, label);
+      const left = deadline() - now();
+      if (left <= 0) {
+        release();
+        throw new ResumeLaterError(`${label}: no time left in this invocation`);
+      }
+      const timeoutMs = Math.min(opts.timeoutMs, left);
+      const ac = new AbortController();
+      const timer = setTimeout(
+        () => ac.abort(new AttemptTimeout(`timed out after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      let attemptOpen = true;
+      const endAttempt = () => {
+        if (!attemptOpen) return;
+        attemptOpen = false;
+        clearTimeout(timer);
+        release();
+      };
       try {
         const a = await authorization(auth);
         scheme = a.scheme;
         stats.calls++;
-        res = await attempt(req, url, target, a.header);
+        const sentAt = now();
+        res = await send(opts.fetch, url, requestInit(req, target, a.header, ac.signal), outbound(label));
+        serverClock.observe(res.headers.get('date'), sentAt, now());
+        if (parse === undefined && isSuccess(res.status)) {
+          // The headers are in: the body is the caller's to read, under the idle timeout of the stream.
+          checkContentType(res.headers, kindOf(req), label);
+          clearTimeout(timer);
+          stream = bodyStream(res, req, url, label, ac, endAttempt);
+        } else {
+          // The body is read under the same timeout: a response that stalls mid-way is aborted too.
+          raw = await readBody(res, outbound(label), ac.signal);
+        }
       } catch (err) {
-        if (isQexportError(err)) throw err;
-        networkError = err;
+        if (ac.signal.aborted && ac.signal.reason instanceof AttemptTimeout) networkError = ac.signal.reason;
+        else if (err instanceof ParseError) {
+          unreadable = err.message;
+          res?.body?.cancel().catch(() => undefined);
+        } else if (isQexportError(err)) {
+          endAttempt();
+          throw err;
+        } else networkError = err;
       } finally {
-        release();
+        if (!stream) endAttempt();
       }
       if (res) {
         pacer.observe(family, seq, res.headers, now());
@@ -257,31 +418,46 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
         if (server !== undefined) gate.setLimit(Math.min(configuredConcurrency, server));
       }
 
+      let text = '';
+      if (res && raw) {
+        if (isSuccess(res.status)) {
+          try {
+            text = decodeStrict(raw, res.headers, kindOf(req), label);
+          } catch (err) {
+            if (!(err instanceof ParseError)) throw err;
+            unreadable = err.message;
+          }
+        } else text = decodeLenient(raw);
+      }
       let obs: Observation =
-        res === undefined
-          ? { type: 'network', kind: networkErrorKind(networkError) }
-          : {
-              type: 'response',
-              status: res.status,
-              headers: res.headers,
-              text: res.text,
-              auth: scheme,
-              acceptStatuses: req.acceptStatuses,
-            };
+        unreadable !== undefined
+          ? { type: 'unreadable' }
+          : res === undefined
+            ? { type: 'network', kind: networkErrorKind(networkError) }
+            : {
+                type: 'response',
+                status: res.status,
+                headers: res.headers,
+                text,
+                auth: scheme,
+                acceptStatuses: req.acceptStatuses,
+              };
       let rule: ResponseRule = classify(obs);
       let reason: string;
       if (rule.action.do === 'accept') {
+        if (stream) return stream;
         try {
-          return parse(res!);
+          return parse!({ status: res!.status, headers: res!.headers, url: url.href, text });
         } catch (err) {
           if (!(err instanceof ParseError)) throw err;
-          reason = `unreadable response body: ${redact(err.message)}`;
+          unreadable = err.message;
           obs = { type: 'unreadable' };
           rule = classify(obs);
         }
-      } else {
-        reason = res === undefined ? describeNetworkError(networkError) : `HTTP ${res.status}`;
       }
+      if (unreadable !== undefined) reason = `unreadable response body: ${redact(unreadable)}`;
+      else reason = res === undefined ? describeNetworkError(networkError) : `HTTP ${res.status}`;
+      stream?.cancel();
 
       const action = rule.action;
       let waitMs: number;
@@ -293,7 +469,7 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
         case 'refresh-and-replay': {
           if (refreshed) {
             throw new AuthError(
-              `${label}: Qualys rejected a freshly refreshed token (401 at ${where}): ${excerpt(res!.text)}` +
+              `${label}: Qualys rejected a freshly refreshed token (401 at ${where}): ${excerpt(text)}` +
                 (target === 'pci' ? `; ${PCI_AUTH_HINT}` : ''),
             );
           }
@@ -303,12 +479,12 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
           continue;
         }
         case 'fail':
-          throw failure(action.kind, res!, label, where, target);
+          throw failure(action.kind, res!.status, text, label, where, target);
         case 'retry': {
-          if (res && res.status >= 500) why = `HTTP ${res.status}: ${excerpt(res.text)}`;
+          if (res && res.status >= 500) why = `HTTP ${res.status}: ${excerpt(text)}`;
           failures++;
           if (exhausted(req, failures, waits, false))
-            throw givingUp(label, where, why, failures + waits, res, networkError);
+            throw givingUp(label, where, why, failures + waits, res?.status, networkError);
           const floor = requestedWait(obs, ['Retry-After', 'X-RateLimit-ToWait-Sec'], now())?.ms ?? 0;
           waitMs = Math.max(floor, backoffDelay(failures - 1, baseMs, maxMs, random));
           break;
@@ -316,10 +492,10 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
         case 'wait': {
           stats.rateLimited++;
           waits++;
-          const code = res ? simpleReturnCode(res.text) : undefined;
+          const code = simpleReturnCode(text);
           why = `${res?.status ?? ''}${code !== undefined ? ` (code ${code}: ${action.limit === 'rate' ? 'rate limit' : 'concurrency limit'})` : ` (${action.limit} limit)`}`;
           if (exhausted(req, failures, waits, true))
-            throw givingUp(label, where, why, failures + waits, res, networkError);
+            throw givingUp(label, where, why, failures + waits, res?.status, networkError);
           const asked = requestedWait(obs, action.sources, now());
           if (asked) {
             waitMs = asked.ms;
@@ -343,6 +519,9 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     }
   }
 
+  const call = <T>(req: QualysRequest, parse: (res: QualysResponse) => T): Promise<T> =>
+    perform(req, parse) as Promise<T>;
+
   function exhausted(req: QualysRequest, failures: number, waits: number, limit: boolean): boolean {
     if (req.maxRetries !== undefined) return failures + waits > req.maxRetries;
     return limit ? waits > RATE_LIMIT_RETRIES : failures > opts.maxRetries;
@@ -353,11 +532,11 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
     where: string,
     reason: string,
     attempts: number,
-    res: QualysResponse | undefined,
+    status: number | undefined,
     cause: unknown,
   ): QualysHttpError {
     return new QualysHttpError(`${label}: giving up after ${attempts} attempts at ${where}: ${reason}`, {
-      status: res?.status,
+      status,
       url: where,
       cause,
     });
@@ -365,32 +544,36 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
 
   function failure(
     kind: 'auth' | 'account' | 'http',
-    res: QualysResponse,
+    status: number,
+    text: string,
     label: string,
     where: string,
-    target: 'gateway' | 'pci',
+    target: QualysTarget,
   ): Error {
     if (kind === 'auth') {
+      const check =
+        target === 'pci'
+          ? 'QUALYS_PCI_USERNAME / QUALYS_PCI_PASSWORD (in AWS, the PCI credentials secret)'
+          : 'QUALYS_USERNAME / QUALYS_PASSWORD (in AWS, the VM credentials secret)';
       return new AuthError(
         `${label}: ${target === 'pci' ? 'PCI Merchant' : 'Qualys'} rejected the Basic credentials (401 at ${where}); ` +
-          'a token refresh cannot fix Basic auth: check QUALYS_PCI_USERNAME / QUALYS_PCI_PASSWORD ' +
-          '(in AWS, the PCI credentials secret) and that the account has API access',
+          `a token refresh cannot fix Basic auth: check ${check} and that the account has API access`,
       );
     }
     if (kind === 'account') {
-      const code = simpleReturnCode(res.text);
-      const text = simpleReturnText(res.text);
+      const code = simpleReturnCode(text);
+      const said = simpleReturnText(text);
       return new QualysHttpError(
         `${label}: Qualys refused the call with 409` +
           (code !== undefined ? ` code ${code}` : ' (no SIMPLE_RETURN code)') +
-          `: ${text ? excerpt(text, 300) : excerpt(res.text)} (at ${where}); no wait fixes this, the account ` +
+          `: ${said ? excerpt(said, 300) : excerpt(text)} (at ${where}); no wait fixes this, the account ` +
           'or subscription needs attention',
         { status: 409, url: where, apiCode: code },
       );
     }
-    const code = simpleReturnCode(res.text);
-    return new QualysHttpError(`${label}: HTTP ${res.status} from ${where}: ${excerpt(res.text)}`, {
-      status: res.status,
+    const code = simpleReturnCode(text);
+    return new QualysHttpError(`${label}: HTTP ${status} from ${where}: ${excerpt(text)}`, {
+      status,
       url: where,
       apiCode: code,
     });
@@ -399,6 +582,7 @@ export function createQualysClient(opts: ClientOptions): QualysClient {
   return {
     call,
     request: (req) => call(req, (res) => res),
+    openStream: (req) => perform(req, undefined) as Promise<QualysStream>,
     assertSameOrigin,
     stats: () => ({ ...stats }),
     clock: () => serverClock.reading(now()),

@@ -8,7 +8,7 @@ import { columnName, glueTable } from './glue';
 import { MANIFEST_SCHEMA, MODULE_SCHEMAS } from './index';
 import { dataFields, VALUE_FORMATS, type Field, type FieldType, type RecordSchema } from './model';
 import { snowflakeType, sparkType } from './sql-types';
-import { mergeSpec, moduleViews, q } from './views';
+import { detectionKbView, mergeSpec, moduleViews, q } from './views';
 
 const MODULE_LIST = Object.keys(MODULE_SCHEMAS) as ModuleName[];
 
@@ -109,6 +109,17 @@ export function dataDictionary(): string {
       );
     }
   }
+  const joined = detectionKbView();
+  out.push(
+    `## ${joined.name}: detections joined to the KnowledgeBase`,
+    '',
+    `View \`${joined.name}\`: ${joined.description}. Columns:`,
+    '',
+    '| column | Athena type | from |',
+    '|---|---|---|',
+    ...joined.columns.map((c) => `| \`${c.name}\` | \`${cell(c.type.trino)}\` | ${cell(c.source)} |`),
+    '',
+  );
   out.push(...schemaSection(MANIFEST_SCHEMA, '## Run manifests'));
   out.push(
     `Glue table \`${MANIFEST_SCHEMA.table}\` over \`<prefix>/manifests/module=<module>/dt=<dt>/<runId>.json\`, ` +

@@ -8,7 +8,7 @@ import { columnName } from './glue';
 import { MANIFEST_SCHEMA, MODULE_SCHEMAS } from './index';
 import { dataFields, type RecordSchema } from './model';
 import { duckdbType } from './sql-types';
-import { allViews, MANIFESTS_TABLE, q, sqlString } from './views';
+import { catalogViews, MANIFESTS_TABLE, q, sqlString } from './views';
 
 /** Where a source has no file yet: read nothing, with the same columns and types. */
 export interface SourceOptions {
@@ -111,8 +111,10 @@ export function duckdbSetup(
   return [
     duckdbManifestsSql(root, { tenants: opts.tenants, empty: empty('manifests') }),
     ...modules.map((m) => duckdbTableSql(m, root, { tenants: opts.tenants, empty: empty(m) })),
-    ...allViews(opts)
-      .filter((v) => modules.includes(v.module))
+    ...catalogViews(opts)
+      .filter(
+        (v) => modules.includes(v.module) && (v.select !== 'joined' || modules.includes('knowledgebase')),
+      )
       .map((v) => `CREATE OR REPLACE VIEW ${q(v.name)} AS\n${v.sql('duckdb')}`),
   ];
 }

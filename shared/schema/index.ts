@@ -5,9 +5,11 @@
 import type { ModuleName } from '../config';
 import certview from '../../schemas/certview-certificates.schema.json' with { type: 'json' };
 import edr from '../../schemas/edr-events.schema.json' with { type: 'json' };
+import kb from '../../schemas/knowledgebase.schema.json' with { type: 'json' };
 import manifest from '../../schemas/manifest.schema.json' with { type: 'json' };
 import mobile from '../../schemas/mobile-assets.schema.json' with { type: 'json' };
 import pci from '../../schemas/pci-scans.schema.json' with { type: 'json' };
+import vmdr from '../../schemas/vmdr-detections.schema.json' with { type: 'json' };
 import { readSchema, SchemaError, type RecordSchema } from './model';
 
 export * from './model';
@@ -31,6 +33,8 @@ export const MODULE_SCHEMAS: Readonly<Record<ModuleName, RecordSchema>> = {
   'certview-certificates': moduleSchema('certview-certificates', certview),
   'edr-events': moduleSchema('edr-events', edr),
   'mobile-assets': moduleSchema('mobile-assets', mobile),
+  'vmdr-detections': moduleSchema('vmdr-detections', vmdr),
+  knowledgebase: moduleSchema('knowledgebase', kb),
 };
 
 export const MANIFEST_SCHEMA: RecordSchema = readSchema(manifest, 'schemas/manifest.schema.json');

@@ -206,7 +206,8 @@ export interface ViewDef {
   name: string;
   module: ModuleName;
   table: string;
-  select: 'latest' | 'complete';
+  /** `joined`: a view over other views (the detections joined to the KnowledgeBase), not over one table. */
+  select: 'latest' | 'complete' | 'joined';
   /** A latest view that is the current state of each record id (mixed modules), not one run's records. */
   current: boolean;
   description: string;
@@ -498,6 +499,164 @@ export function allViews(opts: { tenants?: boolean } = {}): ViewDef[] {
 }
 
 export const ALL_VIEWS: ViewDef[] = allViews();
+
+/**
+ * `vmdr_detections_kb`: one row per detection of the current state of each host (`vmdr_detections_latest`), with
+ * the KnowledgeBase entry of its QID as it stands now (`knowledgebase_latest`): title, severity, CVEs, CVSS. A
+ * detection whose QID the KnowledgeBase export does not hold yet (newer than the last KB run) keeps its row, with
+ * the KB columns null.
+ */
+export function detectionKbView(opts: { tenants?: boolean } = {}): ViewDef {
+  const tenants = opts.tenants ?? false;
+  const hosts = viewFor('vmdr-detections', MODULE_SCHEMAS['vmdr-detections'], 'latest', tenants);
+  const kb = viewFor('knowledgebase', MODULE_SCHEMAS.knowledgebase, 'latest', tenants);
+  const hostSchema = MODULE_SCHEMAS['vmdr-detections'];
+  const list = hostSchema.fields.find((f) => f.name === 'DETECTION_LIST')!;
+  const detection =
+    list.type.kind === 'struct' ? list.type.fields.find((f) => f.name === 'DETECTION') : undefined;
+  if (detection?.type.kind !== 'array' || detection.type.items.kind !== 'struct') {
+    throw new SchemaError('vmdr_detections: DETECTION_LIST.DETECTION must be an array of objects');
+  }
+  const items = detection.type.items.fields;
+  const itemType = (name: string): SqlType => {
+    const f = items.find((x) => x.name === name)!;
+    return fieldSqlType(f.type, `vmdr_detections.DETECTION.${name}`);
+  };
+  const hostCol = (name: string): SqlType =>
+    hosts.columns.find((c) => c.name === name)?.type ??
+    (() => {
+      throw new SchemaError(`vmdr_detections_latest has no column '${name}'`);
+    })();
+  const kbCol = (name: string): SqlType =>
+    kb.columns.find((c) => c.name === name)?.type ??
+    (() => {
+      throw new SchemaError(`knowledgebase_latest has no column '${name}'`);
+    })();
+  const DOUBLE: SqlType = { hive: 'double', trino: 'double', duckdb: 'DOUBLE' };
+  const VARCHARS: SqlType = { hive: 'array<string>', trino: 'array(varchar)', duckdb: 'VARCHAR[]' };
+  type Col = {
+    name: string;
+    type: SqlType;
+    source: string;
+    expr: (d: DialectOps, det: (f: string) => string) => string;
+  };
+  const fromHost = (name: string, as = name, source = `vmdr_detections_latest.${name}`): Col => ({
+    name: as,
+    type: hostCol(name),
+    source,
+    expr: () => `h.${q(name)}`,
+  });
+  const fromDetection = (field: string, as: string, format?: ValueFormat): Col => ({
+    name: as,
+    type: format ? (typedOf(format) ?? itemType(field)) : itemType(field),
+    source: `DETECTION_LIST.DETECTION[].${field}${format ? ` (${format})` : ''}`,
+    expr: (d, det) => (format ? d.parse(format, det(field)) : det(field)),
+  });
+  const fromKb = (name: string, as: string): Col => ({
+    name: as,
+    type: kbCol(name),
+    source: `knowledgebase_latest.${name}`,
+    expr: () => `k.${q(name)}`,
+  });
+  /** A CVSS score from its JSON text (a plain value, or {"@_source": …, "#text": "7.5"}) or its plain text. */
+  const score = (path: string, as: string): Col => ({
+    name: as,
+    type: DOUBLE,
+    source: `knowledgebase_latest.${path} (the number in it)`,
+    expr: () => `TRY_CAST(regexp_extract(CAST(k.${path} AS VARCHAR), '[0-9]+([.][0-9]+)?') AS DOUBLE)`,
+  });
+  const cols: Col[] = [
+    fromHost('ID', 'host_id'),
+    fromHost('id_int', 'host_id_int'),
+    fromHost('IP', 'ip'),
+    fromHost('DNS', 'dns'),
+    fromHost('OS', 'os'),
+    fromHost('last_vm_scanned_at', 'host_last_vm_scanned_at'),
+    ...(tenants ? [fromHost('tenant')] : []),
+    fromDetection('UNIQUE_VULN_ID', 'unique_vuln_id'),
+    fromDetection('QID', 'qid', 'integer-string'),
+    fromDetection('TYPE', 'type'),
+    fromDetection('SEVERITY', 'severity', 'integer-string'),
+    fromDetection('PORT', 'port', 'integer-string'),
+    fromDetection('PROTOCOL', 'protocol'),
+    fromDetection('SSL', 'ssl'),
+    fromDetection('STATUS', 'status'),
+    fromDetection('FIRST_FOUND_DATETIME', 'first_found_at', 'iso-datetime'),
+    fromDetection('LAST_FOUND_DATETIME', 'last_found_at', 'iso-datetime'),
+    fromDetection('LAST_FIXED_DATETIME', 'last_fixed_at', 'iso-datetime'),
+    fromDetection('LAST_PROCESSED_DATETIME', 'last_processed_at', 'iso-datetime'),
+    fromDetection('TIMES_FOUND', 'times_found', 'integer-string'),
+    fromDetection('IS_IGNORED', 'is_ignored'),
+    fromDetection('IS_DISABLED', 'is_disabled'),
+    fromDetection('RESULTS', 'results'),
+    {
+      name: 'detection_position',
+      type: BIGINT,
+      source: 'position of the detection in its host (1-based)',
+      expr: () => 'qx_position',
+    },
+    fromKb('TITLE', 'kb_title'),
+    fromKb('severity', 'kb_severity'),
+    fromKb('VULN_TYPE', 'kb_vuln_type'),
+    fromKb('CATEGORY', 'kb_category'),
+    fromKb('PATCHABLE', 'kb_patchable'),
+    fromKb('published_at', 'kb_published_at'),
+    {
+      name: 'kb_cves',
+      type: VARCHARS,
+      source: 'knowledgebase_latest.CVE_LIST.CVE[].ID',
+      expr: (d) => d.transform(`k.${q('CVE_LIST')}.${q('CVE')}`, 'c', `c.${q('ID')}`),
+    },
+    score(`${q('CVSS')}.${q('BASE')}`, 'kb_cvss_base'),
+    score(`${q('CVSS')}.${q('TEMPORAL')}`, 'kb_cvss_temporal'),
+    score(`${q('CVSS_V3')}.${q('BASE')}`, 'kb_cvss3_base'),
+    score(`${q('CVSS_V3')}.${q('TEMPORAL')}`, 'kb_cvss3_temporal'),
+    fromHost(
+      'run_ended_at',
+      'host_run_ended_at',
+      'vmdr_detections_latest.run_ended_at (the run the host row comes from)',
+    ),
+    fromKb('run_ended_at', 'kb_run_ended_at'),
+  ];
+  const sql = (dialect: Dialect) => {
+    const d = DIALECTS[dialect];
+    const u = d.unnestRows(
+      `h.${q('DETECTION_LIST')}.${q('DETECTION')}`,
+      'u',
+      items.map((f) => f.name),
+      'qx_position',
+    );
+    return [
+      'SELECT',
+      cols.map((c) => `  ${c.expr(d, u.field)} AS ${q(c.name)}`).join(',\n'),
+      `FROM ${q(hosts.name)} AS h`,
+      u.from,
+      `LEFT JOIN ${q(kb.name)} AS k ON k.qid_int = ${d.parse('integer-string', u.field('QID'))}` +
+        (tenants ? ' AND k."tenant" = h."tenant"' : ''),
+    ].join('\n');
+  };
+  return {
+    name: 'vmdr_detections_kb',
+    module: 'vmdr-detections',
+    table: hostSchema.table,
+    select: 'joined',
+    current: true,
+    description:
+      'One row per detection of the current state of each host (vmdr_detections_latest), joined to the current ' +
+      'KnowledgeBase entry of its QID (knowledgebase_latest): title, severity, CVEs, CVSS; KB columns are null for a ' +
+      'QID the KnowledgeBase export does not hold yet',
+    columns: cols.map(({ name, type, source }) => ({ name, type, source })),
+    sql,
+  };
+}
+
+/**
+ * Every view of a catalogue: the per-module views, then the views over views (the detections joined to the
+ * KnowledgeBase), in an order in which each can be created.
+ */
+export function catalogViews(opts: { tenants?: boolean } = {}): ViewDef[] {
+  return [...allViews(opts), detectionKbView(opts)];
+}
 
 /** The Presto view payload Athena keeps in a Glue VIRTUAL_VIEW table's ViewOriginalText. */
 export interface PrestoViewDefinition {

@@ -4,7 +4,8 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PreconditionFailedError, QexportError } from '../errors';
+import { InvalidJsonError, PreconditionFailedError, QexportError } from '../errors';
+import { holderState, thisProcess, type LocalProcess } from '../local-process';
 import type { ObjectStore, StoredJson } from './types';
 
 /** A lock older than this was left by a crashed writer and is broken. */
@@ -35,9 +36,16 @@ export function createDirStore(rootDir: string): ObjectStore {
   async function withLock<T>(p: string, fn: () => Promise<T>): Promise<T> {
     const lock = hidden(p, 'lock');
     const started = Date.now();
+    let askedOs = -Infinity; // whether the holder runs is asked at most once a second (macOS spawns ps)
     for (;;) {
       try {
-        await (await open(lock, 'wx')).close();
+        // The lock names its holder, so a writer killed while holding it (SIGKILL) does not block the next one.
+        const fh = await open(lock, 'wx');
+        try {
+          await fh.writeFile(JSON.stringify(thisProcess()));
+        } finally {
+          await fh.close();
+        }
         break;
       } catch (err) {
         if (codeOf(err) !== 'EEXIST') throw err;
@@ -45,7 +53,9 @@ export function createDirStore(rootDir: string): ObjectStore {
           (s) => Date.now() - s.mtimeMs,
           () => 0,
         );
-        if (age > STALE_LOCK_MS) await rm(lock, { force: true });
+        const ask = Date.now() - askedOs > 1000;
+        if (ask) askedOs = Date.now();
+        if (age > STALE_LOCK_MS || (ask && (await holderGone(lock)))) await rm(lock, { force: true });
         else if (Date.now() - started > LOCK_WAIT_MS)
           throw new QexportError('store', `${p} is locked by another writer (${lock})`);
         else await new Promise((r) => setTimeout(r, 5 + Math.random() * 10));
@@ -55,6 +65,16 @@ export function createDirStore(rootDir: string): ObjectStore {
       return await fn();
     } finally {
       await rm(lock, { force: true });
+    }
+  }
+
+  /** Whether the lock names a process of this host that no longer runs. */
+  async function holderGone(lock: string): Promise<boolean> {
+    try {
+      const holder = JSON.parse(await readFile(lock, 'utf8')) as LocalProcess;
+      return typeof holder?.pid === 'number' && holderState(holder) === 'dead';
+    } catch {
+      return false; // being written, already removed, or from an older version: its age decides
     }
   }
 
@@ -73,7 +93,7 @@ export function createDirStore(rootDir: string): ObjectStore {
     try {
       return { value: JSON.parse(text) as unknown, etag: etagOf(text) };
     } catch {
-      throw new QexportError('store', `${pathOf(key)} is not valid JSON`);
+      throw new InvalidJsonError(`${pathOf(key)} is not valid JSON`, etagOf(text), text.length);
     }
   }
 

@@ -3,6 +3,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { DEFAULT_GZIP_LEVEL } from '../config';
 import { QexportError } from '../errors';
+import { stringifyJson } from '../lossless-json';
 import type { ObjectStore, PartInfo } from './types';
 
 /** The field every line starts with: ties a record to its run in any SQL engine without parsing paths. */
@@ -14,9 +15,11 @@ export function runStamp(runId: string): string {
 }
 
 /**
- * One NDJSON line for `record`, optionally starting with the run stamp (the API's own fields follow, unchanged);
- * throws a clear error for values JSON cannot represent (BigInt, cycles). Records come from JSON.parse or the
- * XML parser, so no replacer is needed (a replacer costs ~2x CPU).
+ * One NDJSON line for `record`, optionally starting with the run stamp (the API's own fields follow, unchanged).
+ * Integers beyond 2^53 (read as bigint, see shared/lossless-json.ts) are written with every digit; the common record
+ * has none and is written by JSON.stringify alone (a replacer costs ~2x CPU). A record that already has a field
+ * named like the stamp is refused: the line would carry the name twice, and readers keep one of the two.
+ * Throws a clear error for values JSON cannot represent (cycles).
  */
 export function toNdjsonLine(record: unknown, stamp = ''): string {
   if (record === null || typeof record !== 'object' || Array.isArray(record)) {
@@ -25,9 +28,17 @@ export function toNdjsonLine(record: unknown, stamp = ''): string {
       `a record must be a JSON object, got ${Array.isArray(record) ? 'an array' : typeof record}`,
     );
   }
+  if (stamp && Object.hasOwn(record, RUN_FIELD)) {
+    throw new QexportError(
+      'record',
+      `a record carries its own '${RUN_FIELD}' field, the name the exporter adds to every line to tie it to its run: ` +
+        'it is not written, since readers would see only one of the two values; the API now sends a field of that ' +
+        'name, which needs a new version of the exporter (README, "Output contract")',
+    );
+  }
   let json: string;
   try {
-    json = JSON.stringify(record);
+    json = stringifyJson(record);
   } catch (err) {
     throw new QexportError('record', `record cannot be written as JSON: ${(err as Error).message}`);
   }

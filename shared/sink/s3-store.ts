@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
-import { PreconditionFailedError, QexportError } from '../errors';
+import { InvalidJsonError, PreconditionFailedError } from '../errors';
 import { redact } from '../log';
 import type { ObjectStore, ReadOptions } from './types';
 
@@ -39,7 +39,9 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
       text = (await res.Body?.transformToString('utf-8')) ?? '';
       etag = res.ETag ?? '';
     } catch (err) {
-      if (named(err, 'NoSuchKey', 'NotFound') || status(err) === 404) return undefined;
+      // A missing key only: a missing bucket (also 404) is a setup problem, never "no state yet".
+      if (!named(err, 'NoSuchBucket') && (named(err, 'NoSuchKey', 'NotFound') || status(err) === 404))
+        return undefined;
       if (o.absentOn403 && (named(err, 'AccessDenied') || status(err) === 403)) return undefined;
       throw err;
     }
@@ -47,9 +49,10 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
       return { value: JSON.parse(text) as unknown, etag };
     } catch {
       const start = JSON.stringify(redact(text.slice(0, 80)));
-      throw new QexportError(
-        'store',
+      throw new InvalidJsonError(
         `${where(key)} is not valid JSON (${text.length} characters, starting ${start})`,
+        etag,
+        text.length,
       );
     }
   }
@@ -87,12 +90,14 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
         );
         return { etag: res.ETag ?? '' };
       } catch (err) {
-        // 412: the condition did not hold; 409: a concurrent conditional write to the same key won.
+        // 412: the condition did not hold; 409: a concurrent conditional write to the same key won; 404 to an
+        // If-Match write: the object it was to replace is gone (deleted by someone else).
         if (
           condition &&
           (named(err, 'PreconditionFailed', 'ConditionalRequestConflict') ||
             status(err) === 412 ||
-            status(err) === 409)
+            status(err) === 409 ||
+            (condition.ifMatch !== undefined && (named(err, 'NoSuchKey') || status(err) === 404)))
         ) {
           throw new PreconditionFailedError(`${where(key)} was changed by another writer`);
         }

@@ -8,11 +8,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildStack } from '../../infra/build';
 import { MODULES, type ModuleName } from '../../shared/config';
 import { MODULE_SCHEMAS } from '../../shared/schema';
-import { ALL_VIEWS, decodePrestoView, type ViewDef } from '../../shared/schema/views';
+import { ALL_VIEWS, catalogViews, decodePrestoView, type ViewDef } from '../../shared/schema/views';
+
+// Synthesizing (and cdk-nag checking) whole stacks takes tens of seconds on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 240_000, hookTimeout: 240_000 });
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const cdkJson = JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as {
@@ -176,7 +179,7 @@ describe('manifests table', () => {
 });
 
 describe('views: Glue VIRTUAL_VIEW tables in the format Athena writes for CREATE VIEW', () => {
-  it('creates <table>_latest for each snapshot module and <table>_complete for every module', () => {
+  it('creates <table>_latest for each snapshot or mixed module, <table>_complete for every module, and the detections joined to the KB', () => {
     const views = [...tables.values()].filter((t) => t.TableType === 'VIRTUAL_VIEW').map((t) => t.Name);
     expect(views.sort()).toEqual(
       [
@@ -187,11 +190,16 @@ describe('views: Glue VIRTUAL_VIEW tables in the format Athena writes for CREATE
         'edr_events_complete',
         'mobile_assets_latest',
         'mobile_assets_complete',
+        'vmdr_detections_latest',
+        'vmdr_detections_complete',
+        'knowledgebase_latest',
+        'knowledgebase_complete',
+        'vmdr_detections_kb',
       ].sort(),
     );
   });
 
-  it.each(ALL_VIEWS.map((v) => [v.name, v] as [string, ViewDef]))('%s', (name, view) => {
+  it.each(catalogViews().map((v) => [v.name, v] as [string, ViewDef]))('%s', (name, view) => {
     const t = tables.get(name)!;
     expect(t.Parameters).toEqual({ presto_view: 'true', comment: 'Presto View' });
     expect(t.ViewExpandedText).toBe('/* Presto View */');
@@ -210,6 +218,13 @@ describe('views: Glue VIRTUAL_VIEW tables in the format Athena writes for CREATE
     expect(t.StorageDescriptor.Columns.map((c) => c.Name)).toEqual(names);
     t.StorageDescriptor.Columns.forEach((c, i) => expect(trinoOf(c.Type)).toBe(def.columns[i]!.type));
 
+    if (view.select === 'joined') {
+      // A view over the two current-state views, both of this database.
+      const read = [...def.originalSql.matchAll(/(?:FROM|JOIN) "([a-z_]+)"/g)].map((m) => m[1]);
+      expect(read.sort()).toEqual(['knowledgebase_latest', 'vmdr_detections_latest']);
+      for (const r of read) expect(tables.get(r!)?.TableType).toBe('VIRTUAL_VIEW');
+      return;
+    }
     // Raw columns keep the base table's types; the view adds dt, typed columns and the run's times.
     const base = tables.get(view.table)!;
     for (const c of base.StorageDescriptor.Columns) {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildStack } from '../../infra/build';
 import { ContextError, LOG_RETENTION_DAYS, pascal, readSettings, scheduleSeconds } from '../../infra/context';
 import { EXPORTER_SEMI_SPACE_MB, HEAP_WRAPPER } from '../../infra/lambda-runtime';
@@ -16,6 +16,9 @@ import { MODULES } from '../../shared/config';
 import { CLOCK_SKEW_MODULES } from '../../shared/metrics-names';
 import { definitionOf } from './asl';
 import { expectEveryAcknowledgementMatches, unacknowledged } from './nag-findings';
+
+// Synthesizing (and cdk-nag checking) whole stacks takes tens of seconds on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 240_000, hookTimeout: 240_000 });
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const cdkJson = JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as {
@@ -58,7 +61,7 @@ function statementsOfRole(roleLogicalIdPrefix: string): Statement[] {
 }
 
 describe('resources', () => {
-  it('has the bucket (encrypted, no public access), three secrets, five functions, four loops', () => {
+  it('has the bucket (encrypted, no public access), four secrets, eight functions, six loops', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: {
         ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
@@ -71,27 +74,29 @@ describe('resources', () => {
       },
       LoggingConfiguration: Match.anyValue(),
     });
-    template.resourceCountIs('AWS::SecretsManager::Secret', 3);
-    template.resourceCountIs('AWS::Lambda::Function', 5);
+    // Gateway credentials, PCI Merchant account, the API server's Qualys user, the token.
+    template.resourceCountIs('AWS::SecretsManager::Secret', 4);
+    // Token refresh, six exporters, and the deploy-time function that finds where the dt projection starts.
+    template.resourceCountIs('AWS::Lambda::Function', 8);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       LoggingConfig: { LogFormat: 'JSON' },
       TracingConfig: { Mode: 'Active' },
     });
-    template.resourceCountIs('AWS::StepFunctions::StateMachine', 4);
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 6);
     template.allResourcesProperties('AWS::StepFunctions::StateMachine', {
       TracingConfiguration: { Enabled: true },
       LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: false }),
     });
-    template.resourceCountIs('AWS::Scheduler::Schedule', 5);
+    template.resourceCountIs('AWS::Scheduler::Schedule', 7);
     template.resourceCountIs('AWS::SNS::Topic', 1);
     template.resourceCountIs('AWS::SQS::Queue', 1);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    // Per module: no run completed, freshness, executions failed, busy, completeness, schema drift (6 × 4);
+    // Per module: no run completed, freshness, executions failed, busy, completeness, schema drift (6 × 6);
     // clock skew for EDR and Mobile (2); token age, token refresh failing, schedule delivery failed.
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 29);
-    template.resourceCountIs('AWS::Logs::LogGroup', 9);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 41);
+    template.resourceCountIs('AWS::Logs::LogGroup', 14);
   });
 
   it('uses KMS when asked', () => {
@@ -120,9 +125,16 @@ describe('resources', () => {
 
   it('has one Glue table per module over NDJSON with partition projection on dt', () => {
     template.resourceCountIs('AWS::Glue::Database', 1);
-    // 4 module tables, the manifests table and 7 views (test/infra/analytics.test.ts looks at them closely).
-    template.resourceCountIs('AWS::Glue::Table', 12);
-    for (const name of ['pci_scans', 'certview_certificates', 'edr_events', 'mobile_assets']) {
+    // 6 module tables, the manifests table and 12 views (test/infra/analytics.test.ts looks at them closely).
+    template.resourceCountIs('AWS::Glue::Table', 19);
+    for (const name of [
+      'pci_scans',
+      'certview_certificates',
+      'edr_events',
+      'mobile_assets',
+      'vmdr_detections',
+      'knowledgebase',
+    ]) {
       template.hasResourceProperties('AWS::Glue::Table', {
         TableInput: Match.objectLike({
           Name: name,
@@ -266,9 +278,10 @@ describe('alarms that deliver', () => {
         });
       }
       const failed = JSON.stringify(byName('ExecutionsFailed').Metrics);
-      for (const m of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted', 'RunsBusy'])
+      for (const m of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted'])
         expect(failed).toContain(`"MetricName":"${m}"`);
-      expect(failed).toContain('- FILL(busy, 0)');
+      // Busy executions succeed (AlreadyRunning): nothing to subtract, so no period boundary can split the two.
+      expect(failed).not.toContain('RunsBusy');
       expect(failed).toContain(lid(stack.stateMachines[module]));
     },
   );
@@ -400,9 +413,17 @@ describe('least privilege', () => {
       ).Environment.Variables;
       expect(Object.keys(env)).not.toContain('QEXPORT_TOKEN_SECRET_ID');
       expect(Object.keys(env)).not.toContain('QEXPORT_TOKEN_REFRESH_FUNCTION');
+    } else if (module === 'vmdr-detections' || module === 'knowledgebase') {
+      // The API server takes the Qualys user over Basic (QUALYS_VM_AUTH_METHOD=basic, the default): its own
+      // secret, no gateway token, no token refresh.
+      expect(text).toContain(lid(stack.vmCredentialsSecret));
+      expect(text).not.toContain(lid(stack.tokenSecret));
+      expect(text).not.toContain(lid(stack.pciCredentialsSecret));
+      expect(invoke).toEqual([]);
     } else {
       expect(text).toContain(lid(stack.tokenSecret));
       expect(text).not.toContain(lid(stack.pciCredentialsSecret));
+      expect(text).not.toContain(lid(stack.vmCredentialsSecret));
       expect(invoke).toEqual([
         {
           Effect: 'Allow',
@@ -472,7 +493,7 @@ describe('loops and schedules', () => {
   });
 
   it('a disabled schedule is not created', () => {
-    synth({ 'schedule:edr-events': 'disabled' }).template.resourceCountIs('AWS::Scheduler::Schedule', 4);
+    synth({ 'schedule:edr-events': 'disabled' }).template.resourceCountIs('AWS::Scheduler::Schedule', 6);
   });
 
   it('no loop asks Step Functions whether it is already running (the S3 lease decides)', () => {
@@ -495,7 +516,12 @@ describe('loops and schedules', () => {
         ]),
       );
       expect(JSON.stringify(d.States.Invoke!.Retry)).toContain('Lambda.TooManyRequestsException');
-      expect(d.States.AlreadyRunning).toMatchObject({ Type: 'Fail', Error: 'QexportAlreadyRunning' });
+      expect(d.States.BusyResult).toMatchObject({
+        Type: 'Pass',
+        Parameters: { status: 'busy', module: m },
+        Next: 'AlreadyRunning',
+      });
+      expect(d.States.AlreadyRunning).toEqual({ Type: 'Succeed' });
       expect(d.States.Failed).toMatchObject({
         Type: 'Fail',
         ErrorPath: '$.error.code',
@@ -634,8 +660,8 @@ describe('how Lambda starts the exporters', () => {
       const assets = readdirSync(outdir).filter((d) => d.startsWith('asset.'));
       const code = assets.filter((d) => existsSync(join(outdir, d, 'index.mjs')));
       const withWrapper = code.filter((d) => existsSync(join(outdir, d, HEAP_WRAPPER)));
-      // Two functions (token refresh, mobile exporter): only the exporter carries the wrapper.
-      expect([code.length, withWrapper.length]).toEqual([2, 1]);
+      // Three functions (token refresh, mobile exporter, partition start): only the exporter has the wrapper.
+      expect([code.length, withWrapper.length]).toEqual([3, 1]);
       const wrapper = join(outdir, withWrapper[0]!, HEAP_WRAPPER);
       expect(statSync(wrapper).mode & 0o777).toBe(0o755);
       expect(readFileSync(wrapper, 'utf8')).toBe(readFileSync(join(ROOT, 'functions', HEAP_WRAPPER), 'utf8'));

@@ -14,18 +14,28 @@ import { MODULES, type ModuleName } from '../../shared/config';
 import type { Manifest } from '../../shared/export/types';
 import { MODULE_SCHEMAS, type Field, type ValueFormat } from '../../shared/schema';
 import { columnName } from '../../shared/schema/glue';
-import { ALL_VIEWS, moduleViews, q, type ViewDef } from '../../shared/schema/views';
+import {
+  ALL_VIEWS,
+  detectionKbView,
+  mergeSpec,
+  moduleViews,
+  q,
+  type ViewDef,
+} from '../../shared/schema/views';
 import {
   engineScenario,
   finalRuns,
+  KB_CHANGES,
   MOBILE_CHANGES,
   SIM_COUNTS,
+  VMDR_CHANGES,
   type ExportRecord,
   type Scenario,
   type WrittenRun,
 } from '../support/contract-scenario';
 import { openDuck, type Duck } from '../support/duckdb';
 import { mobileAssetId } from '../sim/data';
+import { kbQid } from '../sim/vmdr';
 
 let scenario: Scenario;
 let duck: Duck;
@@ -83,6 +93,7 @@ type Detections = { DETECTION?: ExportRecord[] } | undefined;
  */
 function currentState(module: ModuleName): Row[] {
   const schema = MODULE_SCHEMAS[module];
+  const merge = mergeSpec(schema);
   const versions = new Map<string, Row[]>();
   for (const run of runsSinceSnapshot(module).reverse()) {
     for (const record of run.records) {
@@ -91,6 +102,7 @@ function currentState(module: ModuleName): Row[] {
     }
   }
   return [...versions.values()].map((vs) => {
+    if (!merge) return { run: vs[0]!.run, record: vs[0]!.record };
     const seen = new Set<unknown>();
     const merged: ExportRecord[] = [];
     for (const v of vs) {
@@ -507,5 +519,109 @@ describe('mobile_assets_latest with tenants: each tenant its own current state',
       tenants?.close();
       await rm(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('VMDR host detections and the KnowledgeBase: current state, and one row per detection joined to the KB', () => {
+  const json = async (view: string, module: ModuleName, order: string) => {
+    const cols = MODULE_SCHEMAS[module].fields
+      .filter((f) => f.name !== 'qexport_run')
+      .map((f) => `${q(f.name)} := ${q(columnName(f.name))}`)
+      .join(', ');
+    return (
+      await duck.rows<{ j: string }>(
+        `SELECT to_json(struct_pack(${cols}))::VARCHAR AS j FROM ${view} ORDER BY ${order}`,
+      )
+    ).map((r) => JSON.stringify(normalize(JSON.parse(r.j))));
+  };
+
+  it('vmdr_detections_latest equals a full listing taken after the last complete increment', async () => {
+    expect(await json('vmdr_detections_latest', 'vmdr-detections', '"ID"::BIGINT')).toEqual(
+      scenario.vmdrTruth.map((r) => JSON.stringify(normalize(r))),
+    );
+    // Not vacuous: hosts processed again after the latest snapshot come from the increments.
+    const kinds = await duck.rows<{ kind: string; n: number }>(
+      'SELECT run_kind AS kind, count(*)::INTEGER AS n FROM vmdr_detections_latest GROUP BY 1 ORDER BY 1',
+    );
+    const changed = new Set([...VMDR_CHANGES[0]!.indexes, ...VMDR_CHANGES[1]!.indexes]);
+    expect(kinds).toEqual([
+      { kind: 'incremental', n: changed.size },
+      { kind: 'snapshot', n: scenario.vmdrTruth.length - changed.size },
+    ]);
+  });
+
+  it('knowledgebase_latest equals the KnowledgeBase as it stands after the increment', async () => {
+    expect(await json('knowledgebase_latest', 'knowledgebase', '"QID"::BIGINT')).toEqual(
+      scenario.kbTruth.map((r) => JSON.stringify(normalize(r))),
+    );
+    const [row] = await duck.rows<{ n: number }>(
+      `SELECT count(*)::INTEGER AS n FROM knowledgebase_latest WHERE run_kind = 'incremental'`,
+    );
+    expect(row!.n).toBeGreaterThanOrEqual(KB_CHANGES[0]!.indexes.length);
+  });
+
+  it('vmdr_detections_kb: one row per detection, the KB columns from the current KB entry of its QID', async () => {
+    const rows = await duck.rows<{
+      host_id: string;
+      qid: number;
+      detection_position: number;
+      kb_title: string | null;
+      kb_severity: number | null;
+      kb_cves: string[] | null;
+      kb_cvss_base: number | null;
+      kb_cvss3_base: number | null;
+      first_found_at: string;
+    }>(
+      'SELECT host_id, qid::INTEGER AS qid, detection_position::INTEGER AS detection_position, kb_title, ' +
+        'kb_severity::INTEGER AS kb_severity, ' +
+        'kb_cves, kb_cvss_base, kb_cvss3_base, first_found_at::VARCHAR AS first_found_at FROM vmdr_detections_kb ' +
+        'ORDER BY host_id_int, detection_position',
+    );
+    const kb = new Map(scenario.kbTruth.map((v) => [Number(v.QID), v]));
+    const expected = scenario.vmdrTruth.flatMap((h) =>
+      ((h.DETECTION_LIST as Detections)?.DETECTION ?? []).map((d, k) => ({ h, d, k })),
+    );
+    expect(rows).toHaveLength(expected.length);
+    let matched = 0;
+    let missing = 0;
+    expected.forEach(({ h, d, k }, i) => {
+      const r = rows[i]!;
+      expect(r.host_id).toBe(h.ID);
+      expect(r.qid).toBe(Number(d.QID));
+      expect(r.detection_position).toBe(k + 1);
+      expect(r.first_found_at.replace(' ', 'T')).toBe(String(d.FIRST_FOUND_DATETIME).replace('Z', ''));
+      const v = kb.get(Number(d.QID));
+      if (!v) {
+        missing++;
+        expect([r.kb_title, r.kb_severity, r.kb_cves, r.kb_cvss_base]).toEqual([null, null, null, null]);
+        return;
+      }
+      matched++;
+      expect(r.kb_title).toBe(v.TITLE);
+      expect(r.kb_severity).toBe(Number(v.SEVERITY_LEVEL));
+      const cves = (v.CVE_LIST as { CVE: { ID: string }[] } | undefined)?.CVE.map((c) => c.ID) ?? null;
+      expect(r.kb_cves).toEqual(cves);
+      const base = (v.CVSS as { BASE: { '#text': string } }).BASE['#text'];
+      expect(r.kb_cvss_base).toBe(Number(base));
+      expect(r.kb_cvss3_base).toBe(Number((v.CVSS_V3 as { BASE: string }).BASE));
+    });
+    // Both kinds occur: QIDs the KB holds, and QIDs newer than the KB export (kept, KB columns null).
+    expect(matched).toBeGreaterThan(100);
+    expect(missing).toBeGreaterThan(0);
+    // The KB entries Qualys changed show their new titles (the view reads the current KB, not the snapshot's).
+    const changedQid = kbQid(KB_CHANGES[0]!.indexes[0]!);
+    const titles = rows.filter((r) => r.qid === changedQid).map((r) => r.kb_title);
+    for (const t of titles) expect(t).toContain('<1>');
+  });
+
+  it('vmdr_detections_kb: its columns have the declared types', async () => {
+    const view = detectionKbView();
+    const norm = (t: string) => t.replace(/"/g, '').replace(/\s+/g, ' ');
+    const described = await duck.rows<{ column_name: string; column_type: string }>(
+      `DESCRIBE ${q(view.name)}`,
+    );
+    expect(described.map((d) => d.column_name)).toEqual(view.columns.map((c) => c.name));
+    const types = Object.fromEntries(described.map((d) => [d.column_name, norm(d.column_type)]));
+    for (const c of view.columns) expect(types[c.name], c.name).toBe(norm(c.type.duckdb));
   });
 });

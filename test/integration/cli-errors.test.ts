@@ -89,7 +89,7 @@ describe('AWS setup problems exit 2 with one line naming the fix, and claim no c
     [
       403,
       'AccessDenied',
-      /access denied writing s3:\/\/bkt\/prefix\/_state\/pci-scans\.json: the exporter needs s3:PutObject/,
+      /access denied writing the state file s3:\/\/bkt\/prefix\/_state\/pci-scans\.json: the exporter's role needs s3:GetObject and s3:PutObject/,
     ],
     [403, 'InvalidAccessKeyId', /AWS rejected the credentials \(InvalidAccessKeyId\): refresh them/],
     [301, 'PermanentRedirect', /bucket 'bkt' is in another region: set AWS_REGION/],
@@ -188,7 +188,7 @@ describe('configuration problems', () => {
     });
     expect(run.code).toBe(2);
     const l = lines(run.stderr);
-    expect(l, run.stderr).toHaveLength(8);
+    expect(l, run.stderr).toHaveLength(10);
     for (const want of [
       /QUALYS_PLATFORM 'MARS' is not a Qualys platform/,
       /QUALYS_HTTP_TIMEOUT_MS must be a whole number/,
@@ -198,6 +198,8 @@ describe('configuration problems', () => {
       /QUALYS_CLIENT_SECRET is required for auth method qualys-oidc/,
       /QUALYS_PCI_USERNAME is required for PCI auth method basic/,
       /QUALYS_PCI_PASSWORD is required for PCI auth method basic/,
+      /QUALYS_USERNAME is required for the API server modules/,
+      /QUALYS_PASSWORD is required for the API server modules/,
     ]) {
       expect(
         l.filter((x) => want.test(x)),
@@ -328,8 +330,10 @@ describe('qexport demo', () => {
       expect(paths.map((p) => p[1]).sort()).toEqual([
         'certview-certificates',
         'edr-events',
+        'knowledgebase',
         'mobile-assets',
         'pci-scans',
+        'vmdr-detections',
       ]);
       for (const [, module, dir] of paths) {
         expect(dir).toMatch(new RegExp(`^${out}/demo-[^/]+/${module}/dt=\\d{4}-\\d\\d-\\d\\d/run=[^/]+/$`));
@@ -338,7 +342,7 @@ describe('qexport demo', () => {
       expect(run.stdout).not.toMatch(/<module>|<runId>|YYYY/);
     }
     const manifests = (await walk(out)).filter((f) => f.endsWith('_manifest.json'));
-    expect(manifests).toHaveLength(8);
+    expect(manifests).toHaveLength(12);
   });
 });
 

@@ -62,7 +62,7 @@ async function interrupted(out: string, signals: NodeJS.Signals[]) {
   await until(async () => {
     if (!existsSync(stateFile)) return false;
     const state = JSON.parse(await readFile(stateFile, 'utf8').catch(() => '{}')) as StateFile;
-    return (state.inProgress?.parts.length ?? 0) >= 1 && (await tempFiles(out)).length > 0;
+    return (state.inProgress?.stored?.parts ?? 0) >= 1 && (await tempFiles(out)).length > 0;
   });
   for (const [i, signal] of signals.entries()) {
     if (i) await new Promise((r) => setTimeout(r, 5));
@@ -235,7 +235,7 @@ describe('started by npx, qexport stops when npx is killed (npm passes no signal
     await until(async () => {
       if (!existsSync(stateFile)) return false;
       const state = JSON.parse(await readFile(stateFile, 'utf8').catch(() => '{}')) as StateFile;
-      return (state.inProgress?.parts.length ?? 0) >= 1;
+      return (state.inProgress?.stored?.parts ?? 0) >= 1;
     }, 40_000);
     child.kill('SIGTERM');
     // npx is gone at once; qexport notices, stops as on SIGHUP and gives the module back.

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MODULES } from '../../shared/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateFile } from '../../shared/export/types';
 import { startSimulator, type Simulator } from '../sim';
@@ -44,7 +45,7 @@ describe('qexport state', () => {
     );
     const json = await qexport(['state', 'show', 'all', '--out', out, '--json'], { env });
     const parsed = JSON.parse(json.stdout) as { state: StateFile }[];
-    expect(parsed).toHaveLength(4);
+    expect(parsed).toHaveLength(MODULES.length);
     expect(parsed.find((p) => p.state.module === 'edr-events')?.state.committed?.runId).toBeTruthy();
   });
 
@@ -61,10 +62,11 @@ describe('qexport state', () => {
         runId: 'stuck-1',
         dt: '2026-01-01',
         startedAt: '2026-01-01T00:00:00.000Z',
-        startCursor: { offset: 1 },
-        cursor: { offset: 11 },
-        parts: [],
-        records: 10,
+        startCursor: { offset: 1, limit: 10 },
+        cursor: { offset: 11, limit: 10 },
+        records: 0,
+        stored: { parts: 0, bytes: 0, rawBytes: 0 },
+        journal: 0,
         apiCalls: 2,
         retries: 0,
         invocations: 1,
@@ -80,7 +82,8 @@ describe('qexport state', () => {
 
     const held = await qexport(['state', 'reset', 'pci-scans', '--out', out, '--yes'], { env });
     expect(held.code).toBe(3);
-    expect(held.stderr).toMatch(/being exported by arn:aws:states.*reset refused/);
+    expect(held.stderr).toMatch(/being exported by arn:aws:states.*Nothing was reset/);
+    expect(held.stderr).toContain('`qexport state reset pci-scans --yes --take-over`');
     expect(JSON.parse(await readFile(key, 'utf8'))).toMatchObject({ inProgress: { runId: 'stuck-1' } });
 
     await writeFile(key, JSON.stringify(state(new Date(Date.now() - 1000).toISOString())));

@@ -172,6 +172,8 @@ const mobileCells: Cell[] = [
       module: 'mobile-assets' as const,
       name: `URL on ${host ? 'another Qualys host' : 'the configured origin'}, id_min ${idMin}`,
       dialect: { mobileUrlHost: host, mobileIdMin: idMin },
+      // A continuation is rebuilt on the configured origin from our own parameters; a URL naming another origin has
+      // its id_min re-issued there (as Qualys's add-on does): nothing is ever sent to that host.
       outcome: 'complete' as const,
     })),
   ),
@@ -225,7 +227,94 @@ const certviewCells: Cell[] = [
   },
 ];
 
-const CELLS = [...edrCells, ...pciCells, ...mobileCells, ...certviewCells];
+/** Host List Detection: API versions, every id_min reading, URL parameters, CDATA or text, auth. */
+const vmdrCells: Cell[] = [
+  ...[
+    { name: 'auto → 5.0 (UNIQUE_VULN_ID)', dialect: {}, env: {} },
+    { name: 'auto, only 2.0 served (no UNIQUE_VULN_ID)', dialect: { vmdrVersions: ['2.0'] }, env: {} },
+    { name: '3.0 configured', dialect: {}, env: { QUALYS_VMDR_API_VERSION: '3.0' } },
+  ].flatMap((v) =>
+    (['next', 'last-plus-one', 'last'] as const).map((idMin) => ({
+      module: 'vmdr-detections' as const,
+      name: `${v.name}, id_min ${idMin}`,
+      dialect: { ...v.dialect, xmlIdMin: idMin },
+      env: v.env,
+      outcome: 'complete' as const,
+    })),
+  ),
+  ...(['all', 'id-min-only', 'no-truncation-limit'] as const).flatMap((urls) =>
+    (['cdata', 'text'] as const).map((text) => ({
+      module: 'vmdr-detections' as const,
+      name: `URL carries ${urls}, ${text}`,
+      dialect: { xmlUrlParams: urls, xmlText: text },
+      outcome: 'complete' as const,
+    })),
+  ),
+  {
+    module: 'vmdr-detections',
+    name: 'id_min goes backwards',
+    dialect: { xmlIdMin: 'backwards' },
+    outcome: /host IDs went backwards: \d+ came after \d+/,
+  },
+  {
+    module: 'vmdr-detections',
+    name: 'a host split across pages (same id, other detections)',
+    dialect: { xmlIdMin: 'split' },
+    outcome: /ID \d+ came again at the top of batch \d+ with different content/,
+  },
+  {
+    module: 'vmdr-detections',
+    name: 'version configured is not served',
+    dialect: { vmdrVersions: ['5.0'] },
+    env: { QUALYS_VMDR_API_VERSION: '2.0' },
+    outcome: /does not serve VMDR host detection at \/api\/2\.0\/.*set QUALYS_VMDR_API_VERSION/,
+  },
+  {
+    module: 'vmdr-detections',
+    name: 'bearer (the gateway token) where the API server takes it',
+    dialect: {},
+    env: { QUALYS_VM_AUTH_METHOD: 'bearer' },
+    outcome: 'complete',
+  },
+  {
+    module: 'vmdr-detections',
+    name: 'bearer where the API server takes Basic only',
+    dialect: { vmAuth: 'basic-only' },
+    env: { QUALYS_VM_AUTH_METHOD: 'bearer' },
+    outcome: /rejected a freshly refreshed token \(401/,
+  },
+];
+
+/** KnowledgeBase: truncating or not, in QID order or not, id_min readings, versions, CDATA or text. */
+const kbCells: Cell[] = [
+  ...([0, 13] as const).flatMap((truncation) =>
+    (['ascending', 'unordered'] as const).flatMap((order) =>
+      (truncation ? (['next', 'last-plus-one', 'last'] as const) : (['next'] as const)).map((idMin) => ({
+        module: 'knowledgebase' as const,
+        name: `${truncation ? `truncates at ${truncation}` : 'never truncates'}, ${order}${truncation ? `, id_min ${idMin}` : ''}`,
+        dialect: { kbTruncation: truncation, kbOrder: order, xmlIdMin: idMin },
+        outcome:
+          truncation && order === 'unordered'
+            ? /KnowledgeBase was truncated \(WARNING 1980\) while its QIDs are not in order/
+            : ('complete' as const),
+      })),
+    ),
+  ),
+  {
+    module: 'knowledgebase',
+    name: 'auto, only 2.0 served; text instead of CDATA',
+    dialect: { kbVersions: ['2.0'], xmlText: 'text' },
+    outcome: 'complete',
+  },
+  {
+    module: 'knowledgebase',
+    name: 'truncates, id_min goes backwards',
+    dialect: { kbTruncation: 13, xmlIdMin: 'backwards' },
+    outcome: /KnowledgeBase: vulnerability QIDs are not in order .* already continued by id_min/,
+  },
+];
+
+const CELLS = [...edrCells, ...pciCells, ...mobileCells, ...certviewCells, ...vmdrCells, ...kbCells];
 const CASES = ['one run', 'interrupted at random points'] as const;
 const matrix = CELLS.flatMap((cell) => CASES.map((c) => ({ ...cell, case: c })));
 
@@ -235,7 +324,8 @@ afterAll(async () => {
   const by = (m: ModuleName) => CELLS.filter((c) => c.module === m).length;
   console.log(
     `dialect matrix: ${by('edr-events')} EDR + ${by('pci-scans')} PCI + ${by('mobile-assets')} Mobile + ` +
-      `${by('certview-certificates')} CertView dialect cells = ${CELLS.length} × ${CASES.length} cases = ${matrix.length} runs`,
+      `${by('certview-certificates')} CertView + ${by('vmdr-detections')} VMDR + ${by('knowledgebase')} KB dialect cells = ` +
+      `${CELLS.length} × ${CASES.length} cases = ${matrix.length} runs`,
   );
 });
 

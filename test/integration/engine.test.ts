@@ -1,22 +1,26 @@
+import { spawnSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { AppConfig, ModuleName } from '../../shared/config';
+import type { ModuleName } from '../../shared/config';
 import { LEASE_GAP_MS, runExport } from '../../shared/export/engine';
 import { LeaseHeldError, resetState, showState } from '../../shared/export/admin';
+import { LeaseLostError, StateRef } from '../../shared/export/state';
 import { catalogManifestKeyFor, stateKeyFor } from '../../shared/export/layout';
-import type { ExportInvocation, Manifest, RunResult, StateFile } from '../../shared/export/types';
+import type { Manifest, RunResult, StateFile } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
+import { int, obj } from '../../shared/qualys/shapes';
 import type { Cursor, ModuleDef } from '../../shared/modules/types';
-import type { QualysClient } from '../../shared/qualys/types';
 import { createDirStore, createS3Store } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
-import { ResumeLaterError } from '../../shared/errors';
+import { PreconditionFailedError, ResumeLaterError } from '../../shared/errors';
 import { startSimulator, type Simulator } from '../sim';
 import {
   compareIds,
   idCheck,
   idOf,
   pageBudget,
+  pausedRun,
   readRunFromDir,
   readRunFromS3,
   readStateFile,
@@ -25,6 +29,7 @@ import {
   tempStore,
   testClient,
 } from '../support/harness';
+import { motoAvailable, startMotoServer, type MotoServer } from '../support/moto-server';
 import { startS3Server, type S3Server } from '../support/s3-server';
 
 const NOW = new Date('2026-03-04T05:06:07.000Z');
@@ -44,6 +49,7 @@ afterAll(async () => {
 });
 afterEach(() => {
   s3.denyMissingReads(false);
+  s3.denyReads(undefined);
   sim.faults.clear();
 });
 
@@ -64,25 +70,6 @@ async function dirSetup(extra: Record<string, string> = {}) {
   dirs.push(dir);
   const config = simConfig(sim, extra);
   return { dir, config, store, client: testClient(sim, config) };
-}
-
-/** One invocation with time for `pages` pages: it pauses (`continue`), holding the lease it took, if any. */
-function pausedRun(
-  module: ModuleName,
-  { config, client, store }: { config: AppConfig; client: QualysClient; store: ObjectStore },
-  pages: number,
-  invocation: ExportInvocation = {},
-) {
-  return runExport({
-    module: getModule(module),
-    config,
-    client,
-    store,
-    invocation,
-    deadline: pageBudget(pages),
-    safetyMs: 0,
-    now: at(0),
-  });
 }
 
 async function s3Objects(prefix: string): Promise<Map<string, string>> {
@@ -123,7 +110,10 @@ describe('one run per module at a time (S3 conditional writes)', () => {
   it('a busy invocation writes nothing at all', async () => {
     const { config, store, client } = s3Setup();
     // Execution A runs one invocation and pauses (time budget) holding the lease for its next one.
-    const first = await pausedRun('pci-scans', { config, client, store }, 2, { owner: 'exec-A' });
+    const first = await pausedRun('pci-scans', { config, client, store }, 2, {
+      invocation: { owner: 'exec-A' },
+      now: at(0),
+    });
     expect(first.status).toBe('continue');
     const before = await s3Objects(`${config.output.prefix}/`);
     const b = await runUntilSettled('pci-scans', config, client, store, { now: at(60_000), owner: 'exec-B' });
@@ -141,7 +131,8 @@ describe('one run per module at a time (S3 conditional writes)', () => {
   it('a lease left by a dead execution expires and the next start resumes its run', async () => {
     const { config, store, client } = s3Setup();
     const first = await pausedRun('certview-certificates', { config, client, store }, 3, {
-      owner: 'exec-dead',
+      invocation: { owner: 'exec-dead' },
+      now: at(0),
     });
     expect(first.status).toBe('continue');
     const soon = await runUntilSettled('certview-certificates', config, client, store, {
@@ -213,26 +204,120 @@ describe('one run per module at a time (S3 conditional writes)', () => {
     });
   });
 
-  it('an unreadable state file that exists is never overwritten as if it were missing', async () => {
+  it('an unreadable state file that exists fails with a permission error naming it, never "busy" or overwritten', async () => {
     const { config, store } = s3Setup();
     const key = stateKeyFor(config, 'pci-scans');
     const client = testClient(sim, config);
-    const first = await pausedRun('pci-scans', { config, client, store }, 2);
+    const first = await pausedRun('pci-scans', { config, client, store }, 2, { now: at(0) });
     expect(first.status).toBe('continue');
     const before = (await s3.getObject(key)).toString();
-    // A store whose reads of the state are denied although it exists: the conditional create refuses.
-    const denying: ObjectStore = { ...store, readJson: async () => undefined };
-    const r = await runExport({
+    // S3 refuses reads of the state file although it exists (a KMS key policy, bucket policy or SCP), and the
+    // caller may not list (so a missing key would be 403 too): the read looks like "no state" at first.
+    s3.denyReads(new RegExp(`^${key}$`));
+    s3.denyMissingReads(true);
+    const failures = s3.preconditionFailures();
+    const err = await runExport({
       module: getModule('pci-scans'),
       config,
       client,
-      store: denying,
+      store,
       invocation: {},
       deadline: () => Date.now() + 60_000,
       now: at(1000),
-    });
-    expect(r.status).toBe('busy');
+    }).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(Error);
+    const message = (err as Error).message;
+    expect(message).toMatch(
+      /^access denied reading the state file s3:\/\/.*\/_state\/pci-scans\.json, which exists/,
+    );
+    expect(message).toMatch(
+      /s3:GetObject .* kms:Decrypt .*bucketKmsKeyArn.*bucket policy, a service control policy/,
+    );
+    expect(message).not.toMatch(/another writer|being exported by/);
+    // The create-only write was refused by S3 (the file exists), and nothing was overwritten.
+    expect(s3.preconditionFailures()).toBe(failures + 1);
+    s3.denyReads(undefined);
     expect((await s3.getObject(key)).toString()).toBe(before);
+  });
+
+  it('a write whose If-Match finds the state file gone (deleted meanwhile) stops as "changed by another writer"', async () => {
+    const { config, store } = s3Setup();
+    const key = stateKeyFor(config, 'pci-scans');
+    const written = await store.putJson(key, { module: 'pci-scans' }, { ifNoneMatch: '*' });
+    await store.delete([key]);
+    await expect(
+      store.putJson(key, { module: 'pci-scans' }, { ifMatch: written.etag }),
+    ).rejects.toBeInstanceOf(PreconditionFailedError);
+  });
+});
+
+describe.skipIf(!motoAvailable())('the state file on moto_server, with IAM enforced', () => {
+  // moto evaluates IAM policies once its first requests (the setup below) are done: an exporter identity that
+  // may write but not read the state file (as a KMS key policy, bucket policy or SCP would deny it).
+  let moto: MotoServer;
+  let exporter: S3Client;
+  let auditor: S3Client;
+  const bucket = 'qexport-iam';
+  beforeAll(async () => {
+    moto = await startMotoServer({ INITIAL_NO_AUTH_ACTION_COUNT: '7' });
+    const setup = spawnSync(
+      'python3',
+      [
+        '-c',
+        `
+import boto3, json, sys
+kw = dict(endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')
+iam = boto3.client('iam', **kw)
+boto3.client('s3', **kw).create_bucket(Bucket='${bucket}')
+keys = {}
+for user, statements in [
+  ('exporter', [{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'},
+                {'Effect': 'Deny', 'Action': 's3:GetObject', 'Resource': 'arn:aws:s3:::${bucket}/*/_state/*'}]),
+  ('auditor', [{'Effect': 'Allow', 'Action': 's3:GetObject', 'Resource': '*'}]),
+]:
+  iam.create_user(UserName=user)
+  k = iam.create_access_key(UserName=user)['AccessKey']
+  iam.put_user_policy(UserName=user, PolicyName='p', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': statements}))
+  keys[user] = {'accessKeyId': k['AccessKeyId'], 'secretAccessKey': k['SecretAccessKey']}
+print(json.dumps(keys))
+`,
+        moto.endpoint,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(setup.status, setup.stderr).toBe(0);
+    const keys = JSON.parse(setup.stdout) as Record<string, { accessKeyId: string; secretAccessKey: string }>;
+    exporter = moto.s3(keys.exporter);
+    auditor = moto.s3(keys.auditor);
+  }, 60_000);
+  afterAll(async () => {
+    await moto?.close();
+  });
+
+  it('a state file it may not read fails naming the key and the permissions, and is not overwritten', async () => {
+    // The state file alone (a whole run also lists its run directory, whose signature moto 5.2 rejects while it
+    // enforces IAM): the first invocation creates it, as the engine does.
+    const store = createS3Store({ s3: exporter, bucket });
+    const key = 'iam/_state/pci-scans.json';
+    const first = await StateRef.read(store, key, getModule('pci-scans'));
+    expect(first.exists).toBe(false);
+    first.state.lease = { owner: 'execution-1', expiresAt: new Date(Date.now() + 60_000).toISOString() };
+    await first.save();
+    const read = async () => {
+      const res = await auditor.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return res.Body!.transformToString();
+    };
+    const before = await read();
+    // The next invocation cannot read it: moto answers 403 AccessDenied, as S3 does; it looks absent at first.
+    const next = await StateRef.read(store, key, getModule('pci-scans'));
+    expect(next.exists).toBe(false);
+    next.state.lease = { owner: 'execution-2', expiresAt: new Date(Date.now() + 60_000).toISOString() };
+    const err = await next.save().catch((e: unknown) => e as Error);
+    expect((err as Error).message).toMatch(
+      /^access denied reading the state file s3:\/\/qexport-iam\/iam\/_state\/pci-scans\.json, which exists: .*kms:Decrypt/,
+    );
+    expect(err).not.toBeInstanceOf(LeaseLostError);
+    expect(await read()).toBe(before);
   });
 });
 
@@ -322,6 +407,7 @@ describe('the result stays small whatever the run carries', () => {
         }
       },
       prove: async () => [{ name: 'test', outcome: 'passed' }],
+      state: { cursor: obj({ page: int({ min: 0 }) }), committed: obj({}) },
     };
   }
 
@@ -395,8 +481,8 @@ describe('operator control of the state', () => {
   it('show explains a run in progress and its lease; reset refuses while the lease is live', async () => {
     const { config, store, client } = await dirSetup();
     const first = await pausedRun('pci-scans', { config, client, store }, 3, {
-      owner: 'exec-A',
-      runId: 'run-1',
+      invocation: { owner: 'exec-A', runId: 'run-1' },
+      now: at(0),
     });
     expect(first.status).toBe('continue');
     const report = await showState(store, config, 'pci-scans', at(1000)());

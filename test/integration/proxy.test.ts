@@ -30,7 +30,7 @@ beforeAll(async () => {
   sim = await startSimulator({
     port: 0,
     seed: 5,
-    counts: { pci: 45, certview: 35, edr: 120, mobile: 25 },
+    counts: { pci: 45, certview: 35, edr: 120, mobile: 25, vmdr: 30, kb: 15 },
     edr: { start: new Date(Date.now() - 3600_000).toISOString(), stepMs: 1000 },
   });
   proxy = await startHttpProxy();
@@ -104,7 +104,7 @@ async function tokenFailsThrough(proxyUrl: string, pattern: RegExp) {
 }
 
 describe('qexport through a proxy', () => {
-  it('exports all four modules with every Qualys request going through HTTP_PROXY', async () => {
+  it('exports all six modules with every Qualys request going through HTTP_PROXY', async () => {
     const out = join(tmp, 'all');
     const connectsBefore = proxy.connects[simHost()] ?? 0;
     const {
@@ -115,16 +115,17 @@ describe('qexport through a proxy', () => {
       qexport(['export', 'all', '--out', out], { env: { ...qualysEnv(), HTTP_PROXY: proxy.url } }),
     );
     expect(run.code, run.stderr).toBe(0);
-    expect(seen).toBeGreaterThanOrEqual(12); // token + every page of four modules
+    expect(seen).toBeGreaterThanOrEqual(15); // token + every page of six modules
     expect(proxied).toBe(seen); // no request reached the simulator except through the proxy
     expect((proxy.connects[simHost()] ?? 0) - connectsBefore).toBeGreaterThan(0);
     expect(proxy.requests).toContain('POST /auth/oidc');
     const manifests = (await walk(out)).filter((f) => f.endsWith('_manifest.json'));
-    expect(manifests).toHaveLength(4);
+    expect(manifests).toHaveLength(6);
     const records = await Promise.all(
       manifests.map(async (f) => (JSON.parse(await readFile(f, 'utf8')) as Manifest).totals.records),
     );
-    expect(records.sort((a, b) => a - b)).toEqual([25, 35, 45, 120]);
+    // 30 VMDR hosts of which 27 have detections (every tenth has none: Host List Detection leaves it out).
+    expect(records.sort((a, b) => a - b)).toEqual([15, 25, 27, 35, 45, 120]);
   });
 
   it('the lowercase spelling wins over the uppercase one, as in curl', async () => {

@@ -29,11 +29,11 @@ afterAll(() => {
   }
 });
 
-/** Paths where the schema declares a map: there the keys are data, not fields. */
+/** Paths where the schema declares a map or opaque JSON: there the keys are data, not fields. */
 function mapPaths(module: ModuleName): Set<string> {
   const out = new Set<string>();
   const walk = (t: FieldType, path: string) => {
-    if (t.kind === 'map') out.add(path);
+    if (t.kind === 'map' || t.kind === 'json') out.add(path);
     if (t.kind === 'struct') for (const f of t.fields) walk(f.type, path ? `${path}.${f.name}` : f.name);
     if (t.kind === 'array') walk(t.items, path);
   };

@@ -15,7 +15,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildStack } from '../../infra/build';
-import { ALREADY_RUNNING_ERROR, BAD_RESULT_ERROR, STATES } from '../../infra/loop';
+import { BAD_RESULT_ERROR, STATES } from '../../infra/loop';
 import { MODULES, type ModuleName } from '../../shared/config';
 import { DEFAULT_SAFETY_MS } from '../../shared/export/engine';
 import type { Manifest } from '../../shared/export/types';
@@ -38,6 +38,8 @@ const SIM_PATH: Record<ModuleName, string> = {
   'certview-certificates': '/certview/',
   'edr-events': '/ioc/',
   'mobile-assets': '/sem/',
+  'vmdr-detections': '/api/',
+  knowledgebase: '/api/',
 };
 
 type Handler = (event: unknown, context: { getRemainingTimeInMillis(): number }) => Promise<unknown>;
@@ -86,7 +88,9 @@ beforeAll(async () => {
 
   sim = await startSimulator({
     seed: 11,
-    counts: { pci: COUNT, certview: COUNT, edr: COUNT, mobile: COUNT },
+    counts: { pci: COUNT, certview: COUNT, edr: COUNT, mobile: COUNT, vmdr: COUNT, kb: COUNT },
+    // The KnowledgeBase truncates like the other XML listings, so its runs need several invocations too.
+    dialect: { kbTruncation: 10 },
     // EDR events inside the first run's look-back window (the bundled function runs on the real clock).
     edr: { start: new Date(Date.now() - 2 * 3600_000).toISOString(), stepMs: 1000 },
     // Every page takes at least this long, so a run needs several SLICE_MS invocations on any machine.
@@ -95,7 +99,12 @@ beforeAll(async () => {
   s3 = await startS3Server();
   sm = await startSecretsManagerServer();
   // PCI Merchant has its own account (HTTP Basic), in its own secret read only by the PCI exporter.
-  await createSimSecrets(sm, sim, { credentials: 'creds', token: 'token', pciCredentials: 'pci-creds' });
+  await createSimSecrets(sm, sim, {
+    credentials: 'creds',
+    token: 'token',
+    pciCredentials: 'pci-creds',
+    vmCredentials: 'vm-creds',
+  });
   Object.assign(process.env, {
     ...standInAwsEnv({ s3: s3.endpoint, secretsManager: sm.endpoint }),
     ...simUrlEnv(sim),
@@ -103,8 +112,10 @@ beforeAll(async () => {
     QUALYS_CERTVIEW_PAGE_SIZE: '10',
     QUALYS_EDR_PAGE_SIZE: '10',
     QUALYS_MOBILE_TRUNCATION_LIMIT: '10',
+    QUALYS_VMDR_TRUNCATION_LIMIT: '10',
     QEXPORT_PART_MAX_RECORDS: '50',
     QEXPORT_BUCKET: s3.bucket,
+    QEXPORT_VM_CREDENTIALS_SECRET_ID: 'vm-creds',
     QEXPORT_TOKEN_SECRET_ID: 'token',
     QEXPORT_CREDENTIALS_SECRET_ID: 'creds',
     QEXPORT_PCI_CREDENTIALS_SECRET_ID: 'pci-creds',
@@ -326,32 +337,37 @@ describe('executed with the bundled export functions', () => {
     },
   );
 
-  it('a rate-limit wait longer than the invocation has left goes through the Wait state, then the run completes', async () => {
-    const module: ModuleName = 'mobile-assets';
-    sim.faults.add({ kind: 'rate-limit', path: SIM_PATH[module], after: 3, waitSec: 90 });
-    const hitsBefore = sim.faults.hits;
-    const ex = await execute(module, { prefix: 'ratelimit', sliceMs: 5_000 });
-    expect(sim.faults.hits - hitsBefore).toBe(1);
-    expect(ex.status, `${ex.error}: ${ex.cause}`).toBe('SUCCEEDED');
-    const waits = ex.events.filter((e) => e.type === 'StateEntered' && e.state!.name === STATES.wait);
-    expect(waits).toHaveLength(1);
-    // The Wait state gets only what it needs, and waits what Qualys asked for.
-    expect(waits[0]!.state!.input).toEqual({ runId: expect.any(String), waitSeconds: 90 });
-    const i = ex.path.indexOf(STATES.wait);
-    expect(ex.path.slice(i - 6, i + 3)).toEqual([
-      STATES.invoke,
-      STATES.route,
-      STATES.routeStatus,
-      STATES.hasWait,
-      STATES.waitPositive,
-      STATES.waitParams,
-      STATES.wait,
-      STATES.continue,
-      STATES.invoke,
-    ]);
-    expect(ex.maxBytes, ex.maxAt).toBeLessThan(MAX_STATE_BYTES);
-    await expectExactlyTheApi('ratelimit', module);
-  });
+  // 30 days: past Node's timer limit (24.8 days) and any invocation; the Wait state takes it whole.
+  it.each([90, 30 * 86_400])(
+    'a rate-limit wait of %i s, longer than the invocation has left, goes through the Wait state, then the run completes',
+    async (waitSec) => {
+      const module: ModuleName = 'mobile-assets';
+      const prefix = `ratelimit-${waitSec}`;
+      sim.faults.add({ kind: 'rate-limit', path: SIM_PATH[module], after: 3, waitSec });
+      const hitsBefore = sim.faults.hits;
+      const ex = await execute(module, { prefix, sliceMs: 5_000 });
+      expect(sim.faults.hits - hitsBefore).toBe(1);
+      expect(ex.status, `${ex.error}: ${ex.cause}`).toBe('SUCCEEDED');
+      const waits = ex.events.filter((e) => e.type === 'StateEntered' && e.state!.name === STATES.wait);
+      expect(waits).toHaveLength(1);
+      // The Wait state gets only what it needs, and waits what Qualys asked for.
+      expect(waits[0]!.state!.input).toEqual({ runId: expect.any(String), waitSeconds: waitSec });
+      const i = ex.path.indexOf(STATES.wait);
+      expect(ex.path.slice(i - 6, i + 3)).toEqual([
+        STATES.invoke,
+        STATES.route,
+        STATES.routeStatus,
+        STATES.hasWait,
+        STATES.waitPositive,
+        STATES.waitParams,
+        STATES.wait,
+        STATES.continue,
+        STATES.invoke,
+      ]);
+      expect(ex.maxBytes, ex.maxAt).toBeLessThan(MAX_STATE_BYTES);
+      await expectExactlyTheApi(prefix, module);
+    },
+  );
 
   it('a failed run reaches the Failed state with its error code and reason; a new execution resumes it', async () => {
     const module: ModuleName = 'pci-scans';
@@ -384,11 +400,13 @@ describe('one run per module at a time (the lease in the S3 state file)', () => 
     }
     const second = execute(module, { prefix, name: 'second' });
     const [a, b] = await Promise.all([first, second]);
-    const busy = [a, b].filter((x) => x.error === ALREADY_RUNNING_ERROR);
-    const done = [a, b].filter((x) => x.status === 'SUCCEEDED');
-    expect(busy, `${a.error} / ${b.error}`).toHaveLength(1);
+    // Both succeed as executions: the busy one is no failure (it ends AlreadyRunning, output status busy).
+    expect([a.status, b.status], `${a.error} / ${b.error}`).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    const busy = [a, b].filter((x) => x.path.at(-1) === STATES.alreadyRunning);
+    const done = [a, b].filter((x) => x.path.at(-1) === STATES.done);
+    expect(busy).toHaveLength(1);
     expect(done).toHaveLength(1);
-    expect(busy[0]!.path.at(-1)).toBe(STATES.alreadyRunning);
+    expect(busy[0]!.output).toEqual({ status: 'busy', module });
     expect(busy[0]!.invocations).toHaveLength(1);
     // Exactly one run: one manifest, every record once.
     await expectExactlyTheApi(prefix, module);
@@ -436,15 +454,21 @@ describe('the largest results the code produces', () => {
 describe('the loop itself (Invoke bound to a scripted function)', () => {
   const base = { module: 'edr-events', records: 0, parts: 0 };
 
-  it('busy reaches the AlreadyRunning Fail state (QexportAlreadyRunning), never Succeed', async () => {
+  it('busy ends in AlreadyRunning, a success whose output says busy: ExecutionsFailed counts real failures only', async () => {
     const ex = await execute('edr-events', {
       prefix: 'scripted',
       invoke: async () => ({ ...base, status: 'busy', reason: 'lease held by another execution' }),
     });
-    expect(ex.status).toBe('FAILED');
-    expect(ex.path.at(-1)).toBe(STATES.alreadyRunning);
-    expect(ex.error).toBe(ALREADY_RUNNING_ERROR);
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.path.slice(-2)).toEqual([STATES.busyResult, STATES.alreadyRunning]);
+    expect(ex.output).toEqual({ status: 'busy', module: 'edr-events' });
     expect(ex.invocations).toHaveLength(1);
+  });
+
+  it('a busy result without the fields other statuses need still ends AlreadyRunning (nothing is dereferenced)', async () => {
+    const ex = await execute('edr-events', { prefix: 'scripted', invoke: async () => ({ status: 'busy' }) });
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.path.at(-1)).toBe(STATES.alreadyRunning);
   });
 
   it.each([

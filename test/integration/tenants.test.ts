@@ -3,7 +3,7 @@
 // and every function of the template runs as an esbuild bundle in a thread of its own with exactly the
 // environment the template gives it (its secrets, prefix, tenant id, platform URLs and exporterEnv) — plus only
 // where the AWS stand-ins listen. Tenant A's simulator answers every data call with HTTP 500; tenant B's works.
-// Both tenants run all four modules at the same time, against one bucket, one Secrets Manager and one Lambda
+// Both tenants run all six modules at the same time, against one bucket, one Secrets Manager and one Lambda
 // endpoint.
 import '../support/with-resolvers';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -55,12 +55,16 @@ const AUTH: Record<TenantId, NonNullable<SimOptions['auth']>> = {
     clientSecret: 'tenant-a-client-secret',
     pciUsername: 'tenant-a-pci',
     pciPassword: 'tenant-a-pci-password',
+    username: 'tenant-a-user',
+    password: 'tenant-a-password',
   },
   b: {
     clientId: 'tenant-b-client',
     clientSecret: 'tenant-b-client-secret',
     pciUsername: 'tenant-b-pci',
     pciPassword: 'tenant-b-pci-password',
+    username: 'tenant-b-user',
+    password: 'tenant-b-password',
   },
 };
 
@@ -158,14 +162,16 @@ beforeAll(async () => {
     // Different seeds and sizes: one tenant's records showing up in the other's output would not go unseen.
     a: await startSimulator({
       seed: 31,
-      counts: { pci: 40, certview: 40, edr: 40, mobile: 40 },
+      counts: { pci: 40, certview: 40, edr: 40, mobile: 40, vmdr: 40, kb: 40 },
+      dialect: { kbTruncation: 10 },
       auth: AUTH.a,
       edr,
       latencyMs: 15,
     }),
     b: await startSimulator({
       seed: 32,
-      counts: { pci: 120, certview: 90, edr: 110, mobile: 70 },
+      counts: { pci: 120, certview: 90, edr: 110, mobile: 70, vmdr: 80, kb: 60 },
+      dialect: { kbTruncation: 10 },
       auth: AUTH.b,
       edr,
       latencyMs: 15,
@@ -179,6 +185,7 @@ beforeAll(async () => {
     QUALYS_CERTVIEW_PAGE_SIZE: '10',
     QUALYS_EDR_PAGE_SIZE: '10',
     QUALYS_MOBILE_TRUNCATION_LIMIT: '10',
+    QUALYS_VMDR_TRUNCATION_LIMIT: '10',
   };
   const app = new App({
     context: {
@@ -189,12 +196,14 @@ beforeAll(async () => {
           id: 'a',
           gatewayUrl: sims.a.url,
           pciUrl: sims.a.url,
+          apiUrl: sims.a.url,
           exporterEnv: { ...pages, QUALYS_JWKS_URL: sims.a.jwksUrl, QUALYS_HTTP_MAX_RETRIES: '1' },
         },
         {
           id: 'b',
           gatewayUrl: sims.b.url,
           pciUrl: sims.b.url,
+          apiUrl: sims.b.url,
           exporterEnv: { ...pages, QUALYS_JWKS_URL: sims.b.jwksUrl, QUALYS_CONCURRENCY: '1' },
         },
       ],
@@ -245,6 +254,10 @@ beforeAll(async () => {
         method: 'basic',
         username: AUTH[id]!.pciUsername,
         password: AUTH[id]!.pciPassword,
+      }),
+      [lid(resources.vmCredentialsSecret!)]: JSON.stringify({
+        username: AUTH[id]!.username,
+        password: AUTH[id]!.password,
       }),
     };
     for (const [logicalId, r] of Object.entries(json.Resources)) {
@@ -399,7 +412,7 @@ describe('two tenants side by side, one failing', () => {
     const hitsBefore = a.sim.faults.hits;
     const bBefore = b.sim.stats().requests;
 
-    // All eight executions at once.
+    // All twelve executions at once.
     const runs = await Promise.all(IDS.flatMap((id) => MODULES.map((m) => execute(tenants[id], m))));
     const of = (id: TenantId) => runs.filter((r) => r.tenant === id);
 
@@ -492,10 +505,10 @@ describe('two tenants side by side, one failing', () => {
       ]).sort(),
     );
     expect(alarming.b).toEqual([]);
-  });
+  }, 240_000); // twelve executions at once on a shared 2-core machine
 
   it("once A's API recovers, A's next executions resume its runs and complete; the tenant views show each tenant's own complete runs", async () => {
-    // Relies on the previous test: A's four runs failed with their checkpoints kept, B's completed.
+    // Relies on the previous test: A's six runs failed with their checkpoints kept, B's completed.
     const a = tenants.a;
     a.sim.faults.clear();
     const runs = await Promise.all(MODULES.map((m) => execute(a, m)));
@@ -524,8 +537,7 @@ describe('two tenants side by side, one failing', () => {
         for (const id of IDS) {
           const t = tenants[id];
           const manifest = await manifestOf(`qualys/${id}`, view.module);
-          const range = manifest.range as { from?: string; to?: string };
-          const want = [...t.sim.expectedIds(view.module, view.module === 'edr-events' ? range : undefined)];
+          const want = [...expectedFor(t.sim, view.module, manifest.range)];
           const ids = got.filter((r) => r.tenant === id).map((r) => String(r.id));
           expect(compareIds(want, ids), `${view.name} tenant ${id}`).toEqual({
             lost: 0,
@@ -540,5 +552,5 @@ describe('two tenants side by side, one failing', () => {
       instance.closeSync();
       await rm(copy, { recursive: true, force: true });
     }
-  });
+  }, 240_000); // twelve executions at once on a shared 2-core machine
 });

@@ -18,8 +18,9 @@ Options:
   --concurrency N          concurrency limit
   --fault SPEC             kind[:/path][:key=val,...], repeatable; kinds: status, reset, stall, malformed,
                            truncated, expire-token, scroll-expire, offsite-url, rate-limit, concurrency-limit,
-                           pci-insert, simple-return; keys: after, times, status, waitSec, ms, url, count, code
-                           (status/reset/stall hit a token endpoint when the path names it, e.g. status:/auth/oidc)
+                           pci-insert, simple-return, redirect; keys: after, times, status, waitSec, ms, url, count,
+                           code (status/reset/stall/redirect hit a token endpoint or the JWKS when the path names
+                           it, e.g. status:/auth/oidc, redirect:/pci/:url=https://elsewhere.example,status=302)
   --dialect key=val,...    how the API behaves where the documentation is silent (see docs/simulator.md).
                            Auth and limits: ${Object.keys(DEFAULT_DIALECT).join(', ')},
                            e.g. pciAuth=documented,rateLimitBody=documented.
@@ -29,7 +30,7 @@ Options:
                            ragged), pciInsertAfterFirstPage=3x2, mobileUrlHost=https://other.example,
                            mobileUrlPath=/x, mobileIdMin=last (next, backwards), certviewVersions=v2.1+v2.2,
                            certviewAssetType=managed-by-default, certviewPaging=filter-after-page,
-                           certviewInsertAfterFirstPage=2
+                           certviewInsertAfterFirstPage=2, bigNumbers=true
   -h, --help               this help
 `;
 

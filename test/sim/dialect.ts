@@ -201,6 +201,37 @@ export interface DataDialect {
   certviewPaging?: 'exact' | 'filter-after-page';
   /** `count` new certificates appear at the front right after page 0 is answered (`times`, default 1). */
   certviewInsertAfterFirstPage?: { count: number; times?: number };
+  /**
+   * Integers beyond 2^53 in the JSON modules: PCI scanIds and CertView ids 2^60 above their usual values, and every
+   * EDR event an `eventSequence` near 2^63 (JSON numbers that JSON.parse would round). Default false.
+   */
+  bigNumbers?: boolean;
+  /** Host List Detection API versions served (default 2.0 to 5.0); 5.0 and later add UNIQUE_VULN_ID. */
+  vmdrVersions?: string[];
+  /** KnowledgeBase API versions served (default 2.0 to 4.0). */
+  kbVersions?: string[];
+  /**
+   * `id_min` of a Host List Detection or KB truncation URL: the next record's id ('next', default), the last id + 1
+   * ('last-plus-one'), the last id ('last': that record comes again at the top of the next response), two before
+   * the last ('backwards'), or 'split': the last host of a full page carries the first half of its detections and
+   * comes again at the top of the next page with the rest (a host split across pages).
+   */
+  xmlIdMin?: 'next' | 'last-plus-one' | 'last' | 'backwards' | 'split';
+  /**
+   * What those truncation URLs carry: every parameter of the request, POST body included ('all', default), only
+   * action and id_min ('id-min-only'), or all but truncation_limit ('no-truncation-limit', as a 2014 sample).
+   */
+  xmlUrlParams?: 'all' | 'id-min-only' | 'no-truncation-limit';
+  /** `vm_processed_after/before` and `last_modified_after`: both bounds 'inclusive' (default) or 'exclusive'. */
+  xmlDateBounds?: 'inclusive' | 'exclusive';
+  /** Text elements Qualys sends as CDATA (OS, DNS, RESULTS, TITLE, …): 'cdata' (default) or escaped 'text'. */
+  xmlText?: 'cdata' | 'text';
+  /** The KnowledgeBase truncates after this many VULNs with a WARNING (0, default: never). */
+  kbTruncation?: number;
+  /** VULN order: 'ascending' by QID (default) or 'unordered' (pairs swapped: the order breaks at once). */
+  kbOrder?: 'ascending' | 'unordered';
+  /** What the API server accepts: Basic or a bearer token ('basic-or-bearer', default), or 'basic-only'. */
+  vmAuth?: 'basic-or-bearer' | 'basic-only';
 }
 
 /** Allowed values of the string-valued keys (for the CLI and for clear errors). */
@@ -220,12 +251,28 @@ const CHOICES: Record<string, readonly string[]> = {
   mobileUrlFilters: ['kept', 'dropped'],
   certviewAssetType: ['ignored', 'managed-by-default'],
   certviewPaging: ['exact', 'filter-after-page'],
+  xmlIdMin: ['next', 'last-plus-one', 'last', 'backwards', 'split'],
+  xmlUrlParams: ['all', 'id-min-only', 'no-truncation-limit'],
+  xmlDateBounds: ['inclusive', 'exclusive'],
+  xmlText: ['cdata', 'text'],
+  kbOrder: ['ascending', 'unordered'],
+  vmAuth: ['basic-or-bearer', 'basic-only'],
 };
 const INSERTS = ['pciInsertAfterFirstPage', 'certviewInsertAfterFirstPage'];
+const FLAGS = ['bigNumbers'];
 const FREE = ['mobileUrlHost', 'mobileUrlPath'];
 /** Whole numbers, negative allowed. */
 const NUMBERS = ['clockSkewSeconds'];
-const DATA_KEYS = [...Object.keys(CHOICES), ...INSERTS, 'certviewVersions', ...FREE, ...NUMBERS];
+const VERSION_LISTS = ['certviewVersions', 'vmdrVersions', 'kbVersions'];
+const DATA_KEYS = [
+  ...Object.keys(CHOICES),
+  ...INSERTS,
+  ...VERSION_LISTS,
+  'kbTruncation',
+  ...FREE,
+  ...FLAGS,
+  ...NUMBERS,
+];
 
 /**
  * The CLI form `key=value,key=value`, auth/limit and data keys alike: e.g. `pciAuth=documented`,
@@ -256,8 +303,14 @@ export function parseDialectArg(arg: string | undefined): SimDialect {
       const m = /^(\d+)(?:x(\d+|Infinity))?$/.exec(v);
       if (!m) throw new Error(`--dialect: ${k} must look like COUNT or COUNTxTIMES, got '${v}'`);
       out[k] = { count: Number(m[1]), times: m[2] === undefined ? 1 : Number(m[2]) };
-    } else if (k === 'certviewVersions') {
+    } else if (FLAGS.includes(k)) {
+      if (v !== 'true' && v !== 'false') throw new Error(`--dialect: ${k} is true or false, got '${v}'`);
+      out[k] = v === 'true';
+    } else if (VERSION_LISTS.includes(k)) {
       out[k] = v.split('+');
+    } else if (k === 'kbTruncation') {
+      if (!/^\d+$/.test(v)) throw new Error(`--dialect: kbTruncation must be a whole number, got '${v}'`);
+      out[k] = Number(v);
     } else if (FREE.includes(k)) {
       out[k] = v;
     } else if (NUMBERS.includes(k)) {

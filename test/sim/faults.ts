@@ -12,6 +12,7 @@ export const FAULT_KINDS = [
   'concurrency-limit',
   'pci-insert',
   'simple-return',
+  'redirect',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -23,13 +24,13 @@ export interface FaultSpec {
   after?: number;
   /** Requests the fault hits (default 1; Infinity allowed). */
   times?: number;
-  /** 'status': the HTTP status (default 500). */
+  /** 'status': the HTTP status (default 500); 'redirect': the 3xx (default 307). */
   status?: number;
   /** 'rate-limit' / 'concurrency-limit': X-RateLimit-ToWait-Sec (default 1). */
   waitSec?: number;
   /** 'stall': how long to hold the request before dropping it (default: until the client gives up). */
   ms?: number;
-  /** 'offsite-url': the origin the truncation URL points to. */
+  /** 'offsite-url': the origin the truncation URL points to; 'redirect': the origin the Location names. */
   url?: string;
   /** 'pci-insert': how many new scans appear. */
   count?: number;

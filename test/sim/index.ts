@@ -27,6 +27,7 @@ import {
   pciScan,
   simpleReturnXml,
   cdata,
+  xmlEscape,
   type EdrTimeline,
 } from './data';
 import {
@@ -39,6 +40,28 @@ import {
   type SimDialect,
 } from './dialect';
 import { FaultController, type FaultSpec } from './faults';
+import { bigify, toJson } from './json';
+import type { Mutator, WireReply } from './mutate';
+import {
+  EXPORTER_HLD_VIEW,
+  EXPORTER_KB_VIEW,
+  hldViewOf,
+  KB_CDATA,
+  kbModifiedMs,
+  kbQid,
+  KB_BASE_QID,
+  kbViewOf,
+  kbVuln,
+  VMDR_CDATA,
+  vmdrHost,
+  vmdrHostId,
+  vmdrHostIndex,
+  vmdrProcessedMs,
+  xmlOf,
+  type HldView,
+  type KbView,
+  type VmdrShape,
+} from './vmdr';
 import { TokenAuthority, type IssueOptions } from './tokens';
 
 export type { SimModule } from './counts';
@@ -82,6 +105,13 @@ export interface SimOptions {
   latencyMs?: number;
   /** Scroll ids expire after this much disuse (default 120 s). */
   scrollTtlMs?: number;
+  /** Detections per VMDR host (average, and hosts with many, or a huge RESULTS). */
+  vmdr?: VmdrShape;
+  /**
+   * Bytes per second a streamed listing (Host List Detection, KnowledgeBase) is sent at, at most: Qualys produces
+   * such pages as it sends them, over minutes for 1,000 hosts (qualys-vmdr-kb.md §1.7). Default: as fast as built.
+   */
+  streamBytesPerSec?: number;
 }
 
 export interface SimLimits {
@@ -95,6 +125,8 @@ export interface SimStats {
   maxConcurrent: number;
   rejected: number;
   authHeadersSeen: number;
+  /** Replies the mutator rewrote. */
+  mutated: number;
 }
 
 export interface ExpectedOptions {
@@ -108,6 +140,14 @@ export interface ExpectedOptions {
   /** Mobile: what `detection_updated_since` / `detection_updated_before` would list (under the current dialect). */
   updatedSince?: string;
   updatedBefore?: string;
+  /** VMDR: the run's `vm_processed_after` / `vm_processed_before` and API version (default 5.0). */
+  processedAfter?: string;
+  processedBefore?: string;
+  version?: string;
+  /** KB: the run's `last_modified_after`. */
+  modifiedAfter?: string;
+  /** VMDR and KB: the run's filter and flag parameters (the manifest's range.filters); default the exporter's. */
+  filters?: Record<string, string>;
 }
 
 /** The EDR event field a window (and a sort) applies to, as the record names it. */
@@ -159,12 +199,21 @@ export interface Simulator {
   issueToken(opts?: IssueOptions): Promise<string>;
   setLatency(ms: number): void;
   setLimits(limits: SimLimits): void;
+  /**
+   * Rewrites every reply on its way out (status, headers, bytes) when `m` returns one; undefined stops it. Replies
+   * the simulator does not write itself (a reset, a stall, a truncated page) are not seen.
+   */
+  setMutator(m: Mutator | undefined): void;
   stats(): SimStats;
   /**
    * Mobile assets `ids` change at `at`: each update changes one detection (round robin; an asset without
    * detections gains one) with LAST_UPDATE_DATETIME = `at`, and LAST_SEEN. Updates of one asset apply in call order.
    */
   mobileUpdated(ids: Iterable<string | number>, at: string | Date): void;
+  /** VMDR hosts `ids` had scan results processed at `at`: one detection each changes status, times follow. */
+  vmdrProcessed(ids: Iterable<string | number>, at: string | Date): void;
+  /** KB entries `qids` were modified by Qualys at `at` (their TITLE changes, LAST_SERVICE_MODIFICATION_DATETIME). */
+  kbModified(qids: Iterable<string | number>, at: string | Date): void;
   expectedIds(module: SimModule, opts?: ExpectedOptions): Iterable<string>;
   expectedRecords(module: SimModule, opts?: ExpectedOptions): Iterable<Record<string, unknown>>;
   close(): Promise<void>;
@@ -195,19 +244,25 @@ interface Reply {
   contentType: string;
   body: string;
   headers?: Record<string, string>;
+  /** A body produced piece by piece (large XML listings): written as it is produced, with backpressure. */
+  chunks?: Iterable<string>;
 }
 
 const json = (status: number, value: unknown, headers?: Record<string, string>): Reply => ({
   status,
   contentType: 'application/json',
-  body: JSON.stringify(value),
+  body: toJson(value),
   headers,
 });
 const xml = (status: number, body: string): Reply => ({ status, contentType: 'application/xml', body });
 
 const isSem = (path: string) => path.startsWith('/sem/');
-const isClassic = (path: string) => path.startsWith('/pci/') || isSem(path);
-const DATA_PREFIXES = ['/pci/', '/certview/', '/ioc/', '/sem/'];
+const isApi = (path: string) => path.startsWith('/api/');
+const isClassic = (path: string) => path.startsWith('/pci/') || isSem(path) || isApi(path);
+const DATA_PREFIXES = ['/pci/', '/certview/', '/ioc/', '/sem/', '/api/'];
+const JWKS_PATH = '/.well-known/jwks.json';
+const HLD_PATH = /^\/api\/(\d+\.\d+)\/fo\/asset\/host\/vm\/detection\/?$/;
+const KB_PATH = /^\/api\/(\d+\.\d+)\/fo\/knowledge_base\/vuln\/?$/;
 
 function intParam(value: string | null, name: string, min: number, max: number, fallback?: number): number {
   if (value === null || value === '') {
@@ -316,6 +371,41 @@ async function readBody(req: IncomingMessage, limit = 1_000_000): Promise<string
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * Writes a produced body as it comes, waiting for the socket to drain (a page is never held whole), at most
+ * `bytesPerSec` when given.
+ */
+async function writeChunks(res: ServerResponse, reply: Reply, bytesPerSec?: number): Promise<void> {
+  res.writeHead(reply.status, { 'content-type': reply.contentType, ...reply.headers });
+  let pending = '';
+  let sent = 0;
+  const t0 = performance.now();
+  for (const chunk of reply.chunks!) {
+    if (res.destroyed) return;
+    pending += chunk;
+    if (pending.length < 64 * 1024) continue;
+    if (bytesPerSec) {
+      const due = t0 + (sent / bytesPerSec) * 1000 - performance.now();
+      if (due > 1) await new Promise((r) => setTimeout(r, due));
+    }
+    sent += pending.length;
+    const ok = res.write(pending);
+    pending = '';
+    if (!ok) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  }
+  res.end(pending);
+}
+
 export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> {
   const seed = opts.seed ?? 1;
   const DEFAULTS = {
@@ -331,7 +421,11 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   let dialect: Required<AuthLimitDialect> & SimDialect = { ...DEFAULT_DIALECT, ...opts.dialect };
   /** The previous data call was blocked (for the 'repeat' wait-header dialect). */
   let lastBlocked = false;
-  const counts = { pci: 25, certview: 450, edr: 1000, mobile: 30, ...opts.counts };
+  const counts = { pci: 25, certview: 450, edr: 1000, mobile: 30, vmdr: 40, kb: 60, ...opts.counts };
+  const vmdrShape: VmdrShape = opts.vmdr ?? {};
+  /** VMDR host index → instants its scan results were processed again; KB index → its modification instants. */
+  const vmdrUpdates = new Map<number, number[]>();
+  const kbUpdates = new Map<number, number[]>();
   const timeline: EdrTimeline = {
     startMs: Date.parse(opts.edr?.start ?? '2026-01-01T00:00:00.000Z'),
     stepMs: opts.edr?.stepMs ?? 1000,
@@ -354,7 +448,17 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   const mobileUpdates = new Map<number, number[]>();
   const faults = new FaultController();
   const scrolls = new Map<string, Scroll>();
-  const stats: SimStats = { requests: 0, byPath: {}, maxConcurrent: 0, rejected: 0, authHeadersSeen: 0 };
+  const stats: SimStats = {
+    requests: 0,
+    byPath: {},
+    maxConcurrent: 0,
+    rejected: 0,
+    authHeadersSeen: 0,
+    mutated: 0,
+  };
+  /** Rewrites replies on their way out (the trust-boundary fuzz suite); `served` numbers the replies. */
+  let mutator: Mutator | undefined;
+  let served = 0;
   let running = 0;
   let windowStart = Date.now();
   let windowCalls = 0;
@@ -472,22 +576,261 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       for (let i = 0; i < counts.mobile; i++) if (mobileListed(i, f)) yield i;
       return;
     }
+    if (module === 'vmdr-detections') {
+      const w = hldWindow(o.processedAfter ?? null, o.processedBefore ?? null);
+      for (let i = 0; i < counts.vmdr; i++) if (hldListed(i, w, hldExpected(o))) yield i;
+      return;
+    }
+    if (module === 'knowledgebase') {
+      const after = o.modifiedAfter ? Date.parse(o.modifiedAfter) : undefined;
+      for (let j = 0; j < counts.kb; j++) if (kbListed(j, after)) yield j;
+      return;
+    }
     for (let i = 0; i < pciTotal(); i++) yield i;
   }
+
+  /** A JSON module's record as served: with the bigNumbers dialect, its identity and a field beyond 2^53. */
+  const pciRecord = (scanId: number) =>
+    bigify('pci-scans', pciScan(seed, scanId), scanId, dialect.bigNumbers);
+  const certRecord = (i: number) =>
+    bigify(
+      'certview-certificates',
+      certificate(seed, i) as unknown as Record<string, unknown>,
+      i,
+      dialect.bigNumbers,
+    );
+  const edrRecord = (i: number) =>
+    bigify('edr-events', edrEvent(seed, timeline, i, edrIdForm()), i, dialect.bigNumbers);
 
   function recordAt(module: SimModule, i: number, o: ExpectedOptions = {}): Record<string, unknown> {
     switch (module) {
       case 'pci-scans':
-        return pciScan(seed, pciIdAt(i));
+        return pciRecord(pciIdAt(i));
       case 'certview-certificates':
-        return certificate(seed, i) as unknown as Record<string, unknown>;
+        return certRecord(i);
       case 'edr-events':
-        return edrEvent(seed, timeline, i, edrIdForm());
+        return edrRecord(i);
       case 'mobile-assets':
         return (
           mobileListed(i, mobileWindow(o.updatedSince ?? null, o.updatedBefore ?? null)) ?? mobileRecord(i)
         );
+      case 'vmdr-detections':
+        return hldListed(i, hldWindow(o.processedAfter ?? null, o.processedBefore ?? null), hldExpected(o))!;
+      case 'knowledgebase':
+        return kbRecord(
+          i,
+          o.filters
+            ? kbViewOf(new URLSearchParams(o.filters), o.version ?? '4.0')
+            : { ...EXPORTER_KB_VIEW, version: o.version ?? '4.0' },
+        );
     }
+  }
+
+  // ------------------------------------------------------------ API server: Host List Detection, KnowledgeBase
+  /** What a run with these options lists: its own filters when the manifest recorded them, else the defaults. */
+  const hldExpected = (o: ExpectedOptions): HldView =>
+    o.filters
+      ? hldViewOf(new URLSearchParams(o.filters), o.version ?? '5.0')
+      : { ...EXPORTER_HLD_VIEW, version: o.version ?? '5.0' };
+  interface HldWindow {
+    afterMs?: number;
+    beforeMs?: number;
+  }
+  function hldWindow(after: string | null, before: string | null): HldWindow {
+    const parse = (v: string | null, name: string) => {
+      if (v === null || v === '') return undefined;
+      const ms = Date.parse(/T/.test(v) ? v : `${v}T00:00:00Z`);
+      if (!/^\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\dZ)?$/.test(v) || Number.isNaN(ms)) {
+        throw new HttpError(400, `parameter '${name}' must be YYYY-MM-DD[THH:MM:SSZ], got '${v}'`);
+      }
+      return ms;
+    };
+    return { afterMs: parse(after, 'vm_processed_after'), beforeMs: parse(before, 'vm_processed_before') };
+  }
+  /** Within [after, before] or (after, before), per the dialect. */
+  const inWindow = (t: number, after?: number, before?: number) => {
+    const exclusive = dialect.xmlDateBounds === 'exclusive';
+    if (after !== undefined && (exclusive ? t <= after : t < after)) return false;
+    if (before !== undefined && (exclusive ? t >= before : t > before)) return false;
+    return true;
+  };
+  const kbPool = () => (counts.kb > 0 ? counts.kb : 200);
+  function hldListed(i: number, w: HldWindow, view: HldView, part?: { from: number; to: number }) {
+    const updates = vmdrUpdates.get(i);
+    if (!inWindow(vmdrProcessedMs(seed, i, updates), w.afterMs, w.beforeMs)) return undefined;
+    return vmdrHost(seed, i, vmdrShape, view, kbPool(), updates, part);
+  }
+  const kbRecord = (j: number, view: KbView) => kbVuln(seed, j, view, kbUpdates.get(j));
+  const kbListed = (j: number, afterMs?: number) =>
+    afterMs === undefined || inWindow(kbModifiedMs(seed, j, kbUpdates.get(j)), afterMs);
+
+  /** Every parameter of an API server request: the query and, for a POST, its form body. */
+  async function apiParams(req: IncomingMessage, u: URL): Promise<URLSearchParams> {
+    const q = new URLSearchParams(u.searchParams);
+    if (req.method === 'POST') {
+      const type = req.headers['content-type'] ?? '';
+      const text = await readBody(req);
+      if (text && !type.startsWith('application/x-www-form-urlencoded')) {
+        throw new HttpError(400, 'POST parameters must be application/x-www-form-urlencoded');
+      }
+      for (const [k, v] of new URLSearchParams(text)) q.append(k, v);
+    } else if (req.method !== 'GET') throw new HttpError(405, 'use GET or POST');
+    for (const k of new Set(q.keys())) {
+      if (q.getAll(k).length > 1) throw new HttpError(400, `parameter '${k}' given more than once`);
+    }
+    return q;
+  }
+
+  /** The truncation WARNING of an API server listing, its URL built as the dialect says. */
+  function xmlWarning(
+    path: string,
+    q: URLSearchParams,
+    shown: number,
+    idMin: number,
+    fault?: FaultSpec,
+  ): string {
+    const mode = dialect.xmlUrlParams ?? 'all';
+    const next = mode === 'id-min-only' ? new URLSearchParams({ action: 'list' }) : new URLSearchParams(q);
+    if (mode === 'no-truncation-limit') next.delete('truncation_limit');
+    next.delete('id_min');
+    next.set('id_min', String(idMin));
+    const origin = fault?.kind === 'offsite-url' ? (fault.url ?? 'https://evil.example.com') : url;
+    return (
+      `<WARNING><CODE>1980</CODE><TEXT>${shown} record limit exceeded. Use URL to get next batch of results.</TEXT>` +
+      `<URL>${dialect.xmlText === 'text' ? xmlEscape(`${origin}${path}?${next}`) : cdata(`${origin}${path}?${next}`)}</URL></WARNING>`
+    );
+  }
+
+  function* hldBody(path: string, version: string, q: URLSearchParams, fault?: FaultSpec): Generator<string> {
+    const limit = intParam(q.get('truncation_limit'), 'truncation_limit', 0, 1_000_000, 1000);
+    const idMin = intParam(q.get('id_min'), 'id_min', 0, 2 ** 53, 0);
+    const w = hldWindow(q.get('vm_processed_after'), q.get('vm_processed_before'));
+    const view = hldViewOf(q, version);
+    const useCdata = dialect.xmlText !== 'text';
+    const split = dialect.xmlIdMin === 'split';
+    yield (
+      '<?xml version="1.0" encoding="UTF-8" ?>\n' +
+      `<!DOCTYPE HOST_LIST_VM_DETECTION_OUTPUT SYSTEM "${url}/api/${version}/fo/asset/host/vm/detection/host_list_vm_detection_output.dtd">\n` +
+      `<HOST_LIST_VM_DETECTION_OUTPUT>\n  <RESPONSE>\n    <DATETIME>${new Date().toISOString().slice(0, 19)}Z</DATETIME>\n`
+    );
+    let listed = 0;
+    let last = -1;
+    let previous = -1;
+    let next: number | undefined;
+    for (let i = Math.max(0, Math.ceil(vmdrHostIndex(idMin))); i < counts.vmdr; i++) {
+      // Split dialect: the host a continuation starts at comes with the second half of its detections.
+      const resumedSplit = split && q.has('id_min') && vmdrHostId(i) === idMin;
+      const total =
+        resumedSplit || split
+          ? (hldListed(i, w, view) as { DETECTION_LIST: { DETECTION: unknown[] } } | undefined)
+          : undefined;
+      const half = total ? Math.ceil(total.DETECTION_LIST.DETECTION.length / 2) : 0;
+      const host =
+        resumedSplit && half ? hldListed(i, w, view, { from: half, to: Infinity }) : hldListed(i, w, view);
+      if (!host) continue;
+      if (limit > 0 && listed === limit) {
+        next = i;
+        break;
+      }
+      const lastOfPage = split && limit > 0 && listed === limit - 1 && half > 1 && !resumedSplit;
+      const shown = lastOfPage ? hldListed(i, w, view, { from: 0, to: half })! : host;
+      if (listed === 0) yield '    <HOST_LIST>\n';
+      yield `${xmlOf('HOST', shown, VMDR_CDATA, useCdata)}\n`;
+      listed++;
+      previous = last;
+      last = i;
+    }
+    if (listed) yield '    </HOST_LIST>\n';
+    if (next !== undefined) {
+      const mode = dialect.xmlIdMin ?? 'next';
+      const idMinNext =
+        mode === 'last' || mode === 'split'
+          ? vmdrHostId(last)
+          : mode === 'last-plus-one'
+            ? vmdrHostId(last) + 1
+            : mode === 'backwards'
+              ? vmdrHostId(Math.max(0, previous))
+              : vmdrHostId(next);
+      yield `    ${xmlWarning(path, q, limit, idMinNext, fault)}\n`;
+    }
+    yield '  </RESPONSE>\n</HOST_LIST_VM_DETECTION_OUTPUT>\n';
+  }
+
+  function* kbBody(path: string, version: string, q: URLSearchParams, fault?: FaultSpec): Generator<string> {
+    const details = q.get('details') ?? 'Basic';
+    if (details !== 'All')
+      throw new HttpError(400, `this simulator serves details=All only, got '${details}'`);
+    const idMin = intParam(q.get('id_min'), 'id_min', 0, 2 ** 53, 0);
+    const afterText = q.get('last_modified_after');
+    const after = afterText ? hldWindow(afterText, null).afterMs : undefined;
+    const view = kbViewOf(q, version);
+    const useCdata = dialect.xmlText !== 'text';
+    const limit = dialect.kbTruncation ?? 0;
+    yield (
+      '<?xml version="1.0" encoding="UTF-8" ?>\n' +
+      `<!DOCTYPE KNOWLEDGE_BASE_VULN_LIST_OUTPUT SYSTEM "${url}/api/${version}/fo/knowledge_base/vuln/knowledge_base_vuln_list_output.dtd">\n` +
+      `<KNOWLEDGE_BASE_VULN_LIST_OUTPUT>\n  <RESPONSE>\n    <DATETIME>${new Date().toISOString().slice(0, 19)}Z</DATETIME>\n`
+    );
+    const first = Math.max(0, Math.ceil((idMin - KB_BASE_QID) / 7));
+    const order: number[] = [];
+    for (let j = first; j < counts.kb; j++) if (kbListed(j, after)) order.push(j);
+    if (dialect.kbOrder === 'unordered') {
+      for (let k = 0; k + 1 < order.length; k += 2) [order[k], order[k + 1]] = [order[k + 1]!, order[k]!];
+    }
+    const shown = limit > 0 ? order.slice(0, limit) : order;
+    if (shown.length) yield '    <VULN_LIST>\n';
+    for (const j of shown) yield `${xmlOf('VULN', kbRecord(j, view), KB_CDATA, useCdata)}\n`;
+    if (shown.length) yield '    </VULN_LIST>\n';
+    if (limit > 0 && order.length > limit) {
+      const lastJ = shown[shown.length - 1]!;
+      const mode = dialect.xmlIdMin ?? 'next';
+      const idMinNext =
+        mode === 'last' || mode === 'split'
+          ? kbQid(lastJ)
+          : mode === 'last-plus-one'
+            ? kbQid(lastJ) + 1
+            : mode === 'backwards'
+              ? kbQid(Math.max(0, lastJ - 2))
+              : kbQid(order[limit]!);
+      yield `    ${xmlWarning(path, q, limit, idMinNext, fault)}\n`;
+    }
+    yield '  </RESPONSE>\n</KNOWLEDGE_BASE_VULN_LIST_OUTPUT>\n';
+  }
+
+  /** The API server's listings: version served?, then the body as it is produced. */
+  async function apiList(req: IncomingMessage, u: URL, fault?: FaultSpec): Promise<Reply> {
+    const hld = HLD_PATH.exec(u.pathname);
+    const kb = KB_PATH.exec(u.pathname);
+    const version = (hld ?? kb)?.[1];
+    const served = hld
+      ? (dialect.vmdrVersions ?? ['2.0', '3.0', '4.0', '5.0'])
+      : (dialect.kbVersions ?? ['2.0', '3.0', '4.0']);
+    if (!version || !served.includes(version)) {
+      throw new HttpError(404, `no such endpoint: ${req.method} ${u.pathname}`);
+    }
+    const q = await apiParams(req, u);
+    if (q.get('action') !== 'list') {
+      return xml(
+        400,
+        simpleReturnXml(1903, `Missing required parameter: action (got '${q.get('action') ?? ''}')`),
+      );
+    }
+    const format = q.get('output_format');
+    if (format !== null && format !== 'XML')
+      throw new HttpError(400, `output_format '${format}' is not served`);
+    // Parameter errors are found before the first byte, as the API answers them.
+    const body = hld ? hldBody(u.pathname, version, q, fault) : kbBody(u.pathname, version, q, fault);
+    const first = body.next();
+    const rest = body;
+    return {
+      status: 200,
+      contentType: 'text/xml;charset=UTF-8',
+      body: '',
+      chunks: (function* () {
+        if (!first.done) yield first.value;
+        yield* rest;
+      })(),
+    };
   }
 
   // ------------------------------------------------------------ VMDR Mobile: updates and the updated-since filter
@@ -529,25 +872,32 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
 
   function idAt(module: SimModule, i: number): string {
     switch (module) {
+      case 'vmdr-detections':
+        return String(vmdrHostId(i));
+      case 'knowledgebase':
+        return String(kbQid(i));
       case 'pci-scans':
-        return String(pciIdAt(i));
+        return String(pciRecord(pciIdAt(i)).scanId);
       case 'certview-certificates':
-        return String(certificate(seed, i).id);
+        return String(certRecord(i).id);
       case 'edr-events':
-        return edrIdForm() === 'rtm' ? edrId(seed, i) : String(edrEvent(seed, timeline, i, edrIdForm()).id);
+        return edrIdForm() === 'rtm' ? edrId(seed, i) : String(edrRecord(i).id);
       case 'mobile-assets':
         return String(mobileAssetId(i));
     }
   }
 
   // ------------------------------------------------------------ auth endpoints
-  /** Token-endpoint faults: only faults whose `path` names the endpoint, and only status/reset/stall. */
-  function authFault(req: IncomingMessage, path: string): Reply | 'handled' | undefined {
+  /** Token-endpoint and JWKS faults: only faults whose `path` names the endpoint: status/reset/stall/redirect. */
+  function authFault(req: IncomingMessage, u: URL): Reply | 'handled' | undefined {
     const fault = faults.take(
-      path,
-      (kind, spec) => spec.path !== undefined && (kind === 'status' || kind === 'reset' || kind === 'stall'),
+      u.pathname,
+      (kind, spec) =>
+        spec.path !== undefined &&
+        (kind === 'status' || kind === 'reset' || kind === 'stall' || kind === 'redirect'),
     );
     if (!fault) return undefined;
+    if (fault.kind === 'redirect') return redirectReply(fault, u);
     if (fault.kind === 'reset') {
       req.socket.destroy();
       return 'handled';
@@ -564,13 +914,24 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     };
   }
 
-  async function handleAuth(req: IncomingMessage, path: string): Promise<Reply | 'handled' | undefined> {
-    if (path === '/.well-known/jwks.json' && req.method === 'GET')
-      return json(200, { keys: [authority.jwk] });
-    if (path === '/auth' || path.startsWith('/auth/') || path === '/oauth2/token') {
-      const faulted = authFault(req, path);
+  /** A redirect to the fault's origin, keeping the path and query (as a moved service would answer). */
+  function redirectReply(fault: FaultSpec, u: URL): Reply {
+    const target = `${fault.url ?? 'https://elsewhere.example.com'}${u.pathname}${u.search}`;
+    return {
+      status: fault.status ?? 307,
+      contentType: 'text/plain',
+      body: `moved to ${target}`,
+      headers: { location: target },
+    };
+  }
+
+  async function handleAuth(req: IncomingMessage, u: URL): Promise<Reply | 'handled' | undefined> {
+    const path = u.pathname;
+    if (path === '/auth' || path.startsWith('/auth/') || path === '/oauth2/token' || path === JWKS_PATH) {
+      const faulted = authFault(req, u);
       if (faulted) return faulted;
     }
+    if (path === JWKS_PATH && req.method === 'GET') return json(200, { keys: [authority.jwk] });
     if (path === '/auth/oidc' || path === '/auth/oauth') {
       if (req.method !== 'POST') throw new HttpError(405, 'use POST');
       await readBody(req);
@@ -660,8 +1021,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
           ? 1 + (hash32(seed, 12, offset) % limit)
           : limit;
     const list = [];
-    for (let p = offset - 1; p < Math.min(total, offset - 1 + served); p++)
-      list.push(pciScan(seed, pciIdAt(p)));
+    for (let p = offset - 1; p < Math.min(total, offset - 1 + served); p++) list.push(pciRecord(pciIdAt(p)));
     const fetchRange = list.length ? `${offset}-${offset + list.length - 1}` : `${offset}-${offset - 1}`;
     const insert = dialect.pciInsertAfterFirstPage;
     if (offset === 1 && insert && pciInsertsLeft > 0) {
@@ -722,14 +1082,14 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     const list = [];
     if (certInserted === 0 && dialect.certviewAssetType !== 'managed-by-default') {
       for (let i = first; i < Math.min(counts.certview, first + pageSize); i++)
-        if (certVisible(i)) list.push(certificate(seed, i));
+        if (certVisible(i)) list.push(certRecord(i));
     } else {
       const listed: number[] = [];
       for (let p = 0; p < counts.certview + certInserted && listed.length < first + pageSize; p++) {
         const i = certIndexAt(p);
         if (certListed(i, assetType)) listed.push(i);
       }
-      for (const i of listed.slice(first)) if (certVisible(i)) list.push(certificate(seed, i));
+      for (const i of listed.slice(first)) if (certVisible(i)) list.push(certRecord(i));
     }
     const insert = dialect.certviewInsertAfterFirstPage;
     if (pageNumber === 0 && insert && certInsertsLeft > 0) {
@@ -803,7 +1163,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     while (data.length < scroll.pageSize) {
       const next = scroll.rest.next();
       if (next.done) break;
-      data.push(edrEvent(seed, timeline, next.value, edrIdForm()));
+      data.push(edrRecord(next.value));
     }
     scroll.lastUsed = now;
     if (data.length === 0) {
@@ -969,12 +1329,30 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
         return unauthorized('Not authenticated');
       return undefined;
     }
+    if (isApi(path)) {
+      // The API server wants X-Requested-With on every call [doc]; Basic is the Qualys user, bearer the gateway's.
+      if (!req.headers['x-requested-with']) {
+        return xml(400, simpleReturnXml(1903, 'Missing required header: X-Requested-With'));
+      }
+      const basic = /^Basic\s+(\S+)$/i.exec(header);
+      if (basic) {
+        const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        const ok =
+          colon > 0 &&
+          decoded.slice(0, colon) === DEFAULTS.username &&
+          decoded.slice(colon + 1) === DEFAULTS.password;
+        return ok ? undefined : xml(401, simpleReturnXml(2000, 'Bad Login/Password'));
+      }
+      if (dialect.vmAuth === 'basic-only') return xml(401, simpleReturnXml(2000, 'Bad Login/Password'));
+    }
     const check = await authority.check(header);
     return check.ok ? undefined : unauthorized(check.message);
   }
 
   function errorReply(path: string, status: number, message: string): Reply {
-    if (isSem(path)) return xml(status, simpleReturnXml(status === 404 ? 1904 : 1905, message));
+    if (isSem(path) || isApi(path))
+      return xml(status, simpleReturnXml(status === 404 ? 1904 : 1905, message));
     return json(status, { status, error: status === 404 ? 'Not Found' : 'Bad Request', message });
   }
 
@@ -996,7 +1374,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
           authority.revokeAll();
           return json(401, { status: 401, error: 'Unauthorized', message: 'JWT expired' });
         case 'status':
-          return isSem(path)
+          return isSem(path) || isApi(path)
             ? xml(
                 fault.status ?? 500,
                 simpleReturnXml(999, 'Internal error. Please contact customer support.'),
@@ -1027,6 +1405,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
         case 'pci-insert':
           pciInserted += fault.count ?? 1;
           break;
+        case 'redirect':
+          return redirectReply(fault, u);
         default:
           break;
       }
@@ -1072,6 +1452,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       reply = edrCount(u.searchParams);
     } else if (path === '/sem/v1/assetList') {
       reply = mobileList(u.searchParams, fault);
+    } else if (isApi(path)) {
+      reply = await apiList(req, u, fault);
     } else {
       throw new HttpError(404, `no such endpoint: ${req.method} ${path}`);
     }
@@ -1079,6 +1461,15 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     const left = latencyMs - (performance.now() - pageStarted);
     if (left > 0) await new Promise((r) => setTimeout(r, left));
 
+    if (reply.chunks && (fault?.kind === 'malformed' || fault?.kind === 'truncated')) {
+      // A streamed listing that breaks after its first chunks: cut short, or with garbage where a record was.
+      const all = [...reply.chunks];
+      const kept = all.slice(0, Math.max(1, Math.floor(all.length / 2)));
+      if (fault.kind === 'malformed') kept.push('<HOST><ID>1</I<VULN></');
+      res.writeHead(reply.status, { 'content-type': reply.contentType, ...limitHeaders() });
+      res.end(kept.join(''));
+      return 'handled';
+    }
     if (fault?.kind === 'malformed') {
       reply = {
         ...reply,
@@ -1124,21 +1515,45 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     void (async () => {
       let reply: Reply | 'handled' | undefined;
       try {
-        reply = isData ? await handleData(req, res, u) : await handleAuth(req, path);
+        reply = isData ? await handleData(req, res, u) : await handleAuth(req, u);
         reply ??= errorReply(path, 404, `no such endpoint: ${req.method} ${path}`);
       } catch (err) {
         if (err instanceof HttpError) reply = errorReply(path, err.status, err.message);
         else reply = errorReply(path, 500, 'internal simulator error');
       }
       if (reply === 'handled' || res.headersSent || res.destroyed) return;
-      res.writeHead(reply.status, {
-        'content-type': reply.contentType,
-        'content-length': Buffer.byteLength(reply.body),
-        // The simulator's clock: real time + the dialect's skew (node would send real time).
-        date: new Date(Date.now() + skewMs()).toUTCString(),
-        ...reply.headers,
+      // The simulator's clock: real time + the dialect's skew (node would send real time).
+      reply = {
+        ...reply,
+        headers: { date: new Date(Date.now() + skewMs()).toUTCString(), ...reply.headers },
+      };
+      if (reply.chunks) {
+        // A produced listing streams as it comes; under a mutator (the fuzz suites) it is joined to be rewritten.
+        if (!mutator) {
+          await writeChunks(res, reply, opts.streamBytesPerSec);
+          return;
+        }
+        reply = { ...reply, body: [...reply.chunks].join(''), chunks: undefined };
+      }
+      const headers: [string, string][] = [
+        ['content-type', reply.contentType],
+        ['content-length', String(Buffer.byteLength(reply.body))],
+        ...Object.entries(reply.headers ?? {}),
+      ];
+      let wire: WireReply = { status: reply.status, headers, body: reply.body };
+      const mutated = mutator?.({
+        path,
+        method: req.method ?? 'GET',
+        query: u.searchParams,
+        reply: wire,
+        nth: ++served,
       });
-      res.end(reply.body);
+      if (mutated) {
+        stats.mutated++;
+        wire = mutated;
+      }
+      res.writeHead(wire.status, wire.headers.flat());
+      res.end(wire.body);
     })();
   });
 
@@ -1146,7 +1561,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     url,
     port,
     tokenUrl: `${url}/oauth2/token`,
-    jwksUrl: `${url}/.well-known/jwks.json`,
+    jwksUrl: `${url}${JWKS_PATH}`,
     issuer,
     audience,
     defaults: { ...DEFAULTS },
@@ -1154,6 +1569,9 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     issueToken: (o) => authority.issue(o),
     setLatency: (ms) => {
       latencyMs = ms;
+    },
+    setMutator: (m) => {
+      mutator = m;
     },
     setLimits: (l) => {
       limits = l;
@@ -1175,6 +1593,28 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     expectedRecords: function* (module, o) {
       for (const i of expectedIndexes(module, o)) yield recordAt(module, i, o);
     },
+    vmdrProcessed: (ids, at) => {
+      const ms = typeof at === 'string' ? Date.parse(at) : at.getTime();
+      if (Number.isNaN(ms)) throw new Error(`vmdrProcessed: '${String(at)}' is not a time`);
+      for (const id of ids) {
+        const i = vmdrHostIndex(Number(id));
+        if (!Number.isInteger(i) || i < 0 || i >= counts.vmdr) {
+          throw new Error(`vmdrProcessed: ${String(id)} is not a VMDR host ID of this simulator`);
+        }
+        vmdrUpdates.set(i, [...(vmdrUpdates.get(i) ?? []), ms]);
+      }
+    },
+    kbModified: (qids, at) => {
+      const ms = typeof at === 'string' ? Date.parse(at) : at.getTime();
+      if (Number.isNaN(ms)) throw new Error(`kbModified: '${String(at)}' is not a time`);
+      for (const qid of qids) {
+        const j = (Number(qid) - KB_BASE_QID) / 7;
+        if (!Number.isInteger(j) || j < 0 || j >= counts.kb) {
+          throw new Error(`kbModified: ${String(qid)} is not a QID of this simulator`);
+        }
+        kbUpdates.set(j, [...(kbUpdates.get(j) ?? []), ms]);
+      }
+    },
     mobileUpdated: (ids, at) => {
       const ms = typeof at === 'string' ? Date.parse(at) : at.getTime();
       if (Number.isNaN(ms)) throw new Error(`mobileUpdated: '${String(at)}' is not a time`);
@@ -1195,6 +1635,47 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   };
 }
 
+/** What the simulator holds for the run described by `range`: the window or filters its manifest records. */
+export function expectedOptions(
+  module: SimModule,
+  range: Record<string, unknown> | undefined,
+): ExpectedOptions | undefined {
+  if (!range) return undefined;
+  const text = (k: string) => (range[k] as string | null | undefined) ?? undefined;
+  switch (module) {
+    case 'mobile-assets':
+      return { updatedSince: text('detectionUpdatedSince'), updatedBefore: text('detectionUpdatedBefore') };
+    case 'vmdr-detections':
+      return {
+        processedAfter: text('vmProcessedAfter'),
+        processedBefore: text('vmProcessedBefore'),
+        version: text('apiVersion'),
+        filters: range.filters as Record<string, string> | undefined,
+      };
+    case 'knowledgebase':
+      return {
+        modifiedAfter: text('lastModifiedAfter'),
+        version: text('apiVersion'),
+        filters: range.filters as Record<string, string> | undefined,
+      };
+    case 'edr-events':
+      return {
+        from: range.from as string,
+        to: range.to as string,
+        filter: text('filter'),
+        // event.eventprocesstime as documented (older manifests: event.eventProcessedTime).
+        timeField:
+          range.timeField === 'event.datetime' || range.timeField === undefined
+            ? 'dateTime'
+            : 'eventProcessedTime',
+        ...(typeof range.state === 'string' ? { state: range.state } : {}),
+      };
+    default:
+      return undefined;
+  }
+}
+
 export { FAULT_KINDS, parseFaultArg, type FaultKind, type FaultSpec } from './faults';
 export { parseDialectArg, type SimDialect } from './dialect';
+export type { Mutator, WireReply } from './mutate';
 export { edrTimeMs };

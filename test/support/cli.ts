@@ -109,6 +109,10 @@ export function simCliEnv(sim: Simulator): Record<string, string> {
     QUALYS_CLIENT_SECRET: sim.defaults.clientSecret,
     QUALYS_PCI_USERNAME: sim.defaults.pciUsername,
     QUALYS_PCI_PASSWORD: sim.defaults.pciPassword,
+    // The API server modules: the Qualys user over Basic.
+    QUALYS_API_URL: sim.url,
+    QUALYS_USERNAME: sim.defaults.username,
+    QUALYS_PASSWORD: sim.defaults.password,
   };
 }
 

@@ -17,6 +17,7 @@ import { getModule } from '../../shared/modules';
 import { createDirStore } from '../../shared/sink';
 import { startSimulator } from '../sim';
 import { mobileAssetId } from '../sim/data';
+import { kbQid, vmdrHostId } from '../sim/vmdr';
 import { storedRecords } from './export-files';
 import { pageBudget, runUntilSettled, simConfig, testClient } from './harness';
 
@@ -45,9 +46,12 @@ export interface Scenario {
    * interrupted run saw): what the current-state view must rebuild from the snapshot and the increments.
    */
   mobileTruth: ExportRecord[];
+  /** Every VMDR host and every KB entry as full listings showed them after the last complete increments. */
+  vmdrTruth: ExportRecord[];
+  kbTruth: ExportRecord[];
 }
 
-export const SIM_COUNTS = { pci: 60, certview: 80, edr: 900, mobile: 45 };
+export const SIM_COUNTS = { pci: 60, certview: 80, edr: 900, mobile: 45, vmdr: 50, kb: 70 };
 export const EDR_START = '2026-03-01T00:00:00.000Z';
 /** Mobile asset ID of simulator index i. */
 const mobileId = (i: number) => String(mobileAssetId(i));
@@ -61,6 +65,18 @@ export const MOBILE_CHANGES: { at: string; indexes: number[] }[] = [
   { at: '2026-03-01T11:00:00.000Z', indexes: [4, 6, 30, 31, 44] },
   // Only in the increment that never completes.
   { at: '2026-03-02T01:00:00.000Z', indexes: [5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27] },
+];
+
+/** VMDR hosts whose scan results were processed between runs (indexes), and when. */
+export const VMDR_CHANGES: { at: string; indexes: number[] }[] = [
+  { at: '2026-03-01T05:00:00.000Z', indexes: [0, 1, 2, 3, 4, 5, 20, 21] },
+  { at: '2026-03-01T11:00:00.000Z', indexes: [2, 3, 30, 31, 49] },
+  // Only in the increment that never completes.
+  { at: '2026-03-02T01:00:00.000Z', indexes: [8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 22, 23, 24, 25] },
+];
+/** KnowledgeBase entries Qualys changed between runs (indexes), and when. */
+export const KB_CHANGES: { at: string; indexes: number[] }[] = [
+  { at: '2026-03-01T05:00:00.000Z', indexes: [0, 5, 6, 60, 69] },
 ];
 
 /** The final state of each run. */
@@ -121,7 +137,32 @@ export async function engineScenario(): Promise<Scenario> {
         mobile: { ...config.modules.mobile, mode: 'incremental', overlapMinutes: 30, snapshotEveryHours: 24 },
       },
     };
-    const configFor = (module: ModuleName) => (module === 'mobile-assets' ? mobileConfig : config);
+    // VMDR: incremental (the default), a snapshot again once the last one is 24 hours old; the KB likewise.
+    const vmdrConfig: AppConfig = {
+      ...config,
+      modules: {
+        ...config.modules,
+        // Every optional part of a record, so the schemas' every field is seen (schema-coverage.test.ts).
+        vmdr: {
+          ...config.modules.vmdr,
+          overlapMinutes: 30,
+          snapshotEveryHours: 24,
+          flags: { ...config.modules.vmdr.flags, show_qds_factors: '1' },
+        },
+        kb: {
+          ...config.modules.kb,
+          snapshotEveryHours: 24,
+          extra: { ...config.modules.kb.extra, show_qid_change_log: '1' },
+        },
+      },
+    };
+    const configFor = (module: ModuleName) =>
+      module === 'mobile-assets'
+        ? mobileConfig
+        : module === 'vmdr-detections' || module === 'knowledgebase'
+          ? vmdrConfig
+          : config;
+    const vmdrId = (i: number) => String(vmdrHostId(i));
     const change = (i: number) =>
       sim.mobileUpdated(MOBILE_CHANGES[i]!.indexes.map(mobileId), MOBILE_CHANGES[i]!.at);
     const complete = async (
@@ -215,7 +256,40 @@ export async function engineScenario(): Promise<Scenario> {
     change(3);
     await interrupted('mobile-assets', '2026-03-02T01:30:00.000Z', 1);
 
-    return { root, writes, mobileTruth };
+    // VMDR (incremental): a snapshot, an increment, a snapshot a day later, an increment interrupted and resumed,
+    // another increment, and one interrupted for good.
+    const processed = (k: number) =>
+      sim.vmdrProcessed(VMDR_CHANGES[k]!.indexes.map(vmdrId), VMDR_CHANGES[k]!.at);
+    await complete('vmdr-detections', '2026-02-28T03:00:00.000Z');
+    await complete('vmdr-detections', '2026-02-28T09:00:00.000Z');
+    await complete('vmdr-detections', '2026-03-01T03:00:00.000Z');
+    processed(0);
+    const vmdrResumed = await interrupted('vmdr-detections', '2026-03-01T09:00:00.000Z', 1);
+    const vmdrDone = await runUntilSettled('vmdr-detections', vmdrConfig, client, store, {
+      now: at('2026-03-01T09:05:00.000Z'),
+    });
+    if (vmdrDone.result.status !== 'done' || vmdrDone.result.runId !== vmdrResumed)
+      throw new Error(`vmdr resume: ${JSON.stringify(vmdrDone.result)}`);
+    await record('vmdr-detections', vmdrResumed);
+    processed(1);
+    await complete('vmdr-detections', '2026-03-01T15:00:00.000Z');
+    const { vmdr, kb } = vmdrConfig.modules;
+    const vmdrTruth = [
+      ...sim.expectedRecords('vmdr-detections', { filters: { status: vmdr.status, ...vmdr.flags } }),
+    ];
+    processed(2);
+    await interrupted('vmdr-detections', '2026-03-02T01:30:00.000Z', 1);
+
+    // KnowledgeBase: a full read, then an increment of what Qualys changed since.
+    await complete('knowledgebase', '2026-03-01T01:00:00.000Z');
+    sim.kbModified(
+      KB_CHANGES[0]!.indexes.map((j) => String(kbQid(j))),
+      KB_CHANGES[0]!.at,
+    );
+    await complete('knowledgebase', '2026-03-01T09:00:00.000Z');
+    const kbTruth = [...sim.expectedRecords('knowledgebase', { filters: { ...kb.flags, ...kb.extra } })];
+
+    return { root, writes, mobileTruth, vmdrTruth, kbTruth };
   } finally {
     await sim.close();
   }

@@ -55,19 +55,25 @@ export function standInAwsEnv(endpoints: {
   };
 }
 
-/** The simulator's gateway, PCI and JWKS URLs, as a function's environment names them. */
+/** The simulator's gateway, PCI, API server and JWKS URLs, as a function's environment names them. */
 export function simUrlEnv(sim: Simulator): Record<string, string> {
-  return { QUALYS_GATEWAY_URL: sim.url, QUALYS_PCI_URL: sim.url, QUALYS_JWKS_URL: sim.jwksUrl };
+  return {
+    QUALYS_GATEWAY_URL: sim.url,
+    QUALYS_PCI_URL: sim.url,
+    QUALYS_API_URL: sim.url,
+    QUALYS_JWKS_URL: sim.jwksUrl,
+  };
 }
 
 /**
  * The secrets the functions read, holding the simulator's accounts: gateway credentials (qualys-oidc), an empty
- * token secret for token-refresh to fill and, when named, PCI Merchant's own Basic account.
+ * token secret for token-refresh to fill and, when named, PCI Merchant's own Basic account and the API server's
+ * Qualys user.
  */
 export async function createSimSecrets(
   sm: SecretsManagerServer,
   sim: Simulator,
-  names: { credentials: string; token: string; pciCredentials?: string },
+  names: { credentials: string; token: string; pciCredentials?: string; vmCredentials?: string },
 ): Promise<void> {
   await sm.client.send(
     new CreateSecretCommand({
@@ -89,6 +95,14 @@ export async function createSimSecrets(
           username: sim.defaults.pciUsername,
           password: sim.defaults.pciPassword,
         }),
+      }),
+    );
+  // The Qualys user of the API server modules (QUALYS_VM_AUTH_METHOD=basic).
+  if (names.vmCredentials)
+    await sm.client.send(
+      new CreateSecretCommand({
+        Name: names.vmCredentials,
+        SecretString: JSON.stringify({ username: sim.defaults.username, password: sim.defaults.password }),
       }),
     );
 }

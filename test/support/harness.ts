@@ -5,16 +5,24 @@ import { join, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { expect } from 'vitest';
 import { createLocalTokenProvider } from '../../shared/auth';
-import { loadConfig, MODULES, type AppConfig, type Env, type ModuleName } from '../../shared/config';
+import {
+  loadConfig,
+  MODULES,
+  type AppConfig,
+  type Credentials,
+  type Env,
+  type ModuleName,
+} from '../../shared/config';
 import { runExport } from '../../shared/export/engine';
 import { stateKeyFor } from '../../shared/export/layout';
-import type { Manifest, RunResult, StateFile } from '../../shared/export/types';
+import type { ExportInvocation, Manifest, RunResult, StateFile } from '../../shared/export/types';
 import { getModule } from '../../shared/modules';
 import { createQualysClient } from '../../shared/qualys/client';
 import type { QualysClient, TokenProvider } from '../../shared/qualys/types';
 import { createDirStore, RUN_FIELD } from '../../shared/sink';
 import type { ObjectStore } from '../../shared/sink/types';
-import { startSimulator, type SimOptions, type Simulator } from '../sim';
+import { expectedOptions, startSimulator, type SimOptions, type Simulator } from '../sim';
+import { toJson } from '../sim/json';
 import type { S3Server } from './s3-server';
 
 export const ALL_MODULES: ModuleName[] = [...MODULES];
@@ -28,12 +36,39 @@ export function simConfig(sim: Simulator, env: Env = {}): AppConfig {
     QUALYS_CERTVIEW_PAGE_SIZE: '10',
     QUALYS_EDR_PAGE_SIZE: '10',
     QUALYS_MOBILE_TRUNCATION_LIMIT: '10',
+    QUALYS_API_URL: sim.url,
+    QUALYS_VMDR_TRUNCATION_LIMIT: '10',
+    // XML listings hand over sub-pages of about 16 KB: checkpoints fall inside responses too.
+    QEXPORT_XML_SUBPAGE_KB: '16',
     QUALYS_EDR_OVERLAP_MINUTES: '10',
     QUALYS_EDR_INITIAL_LOOKBACK_HOURS: '24',
     QEXPORT_PREFIX: 'qualys',
     QEXPORT_PART_MAX_RECORDS: '25',
     ...env,
   });
+}
+
+/** The simulator's demo credentials for each gateway auth method (IdP methods through its token endpoint). */
+export function simCredentials(sim: Simulator, method: Credentials['method']): Credentials {
+  const d = sim.defaults;
+  switch (method) {
+    case 'qualys-oidc':
+      return { method, clientId: d.clientId, clientSecret: d.clientSecret };
+    case 'qualys-oauth':
+      return { method, clientId: d.subscriptionClientId, clientSecret: d.subscriptionClientSecret };
+    case 'qualys-basic':
+      return { method, username: d.username, password: d.password };
+    case 'idp-password':
+      return {
+        method,
+        tokenUrl: sim.tokenUrl,
+        clientId: d.clientId,
+        username: d.username,
+        password: d.password,
+      };
+    case 'idp-client-credentials':
+      return { method, tokenUrl: sim.tokenUrl, clientId: d.clientId, clientSecret: d.clientSecret };
+  }
 }
 
 export function simTokens(sim: Simulator, config: AppConfig): TokenProvider {
@@ -55,18 +90,27 @@ export function testClient(
   config: AppConfig,
   opts: { timeoutMs?: number; deadline?: () => number; tokens?: TokenProvider; fetch?: typeof fetch } = {},
 ): QualysClient {
+  const gatewayTokens = opts.tokens ?? simTokens(sim, config);
   return createQualysClient({
     gatewayUrl: config.endpoints.gatewayUrl,
     pciUrl: config.endpoints.pciUrl,
+    apiUrl: config.endpoints.apiUrl,
     fetch: opts.fetch ?? globalThis.fetch,
     auth: {
-      gateway: { scheme: 'bearer', tokens: opts.tokens ?? simTokens(sim, config) },
+      gateway: { scheme: 'bearer', tokens: gatewayTokens },
       // PCI Merchant authenticates with its own account over HTTP Basic, as documented.
       pci: { scheme: 'basic', username: sim.defaults.pciUsername, password: sim.defaults.pciPassword },
+      // The API server: the Qualys user over Basic (QUALYS_VM_AUTH_METHOD=basic), or the gateway's token.
+      api:
+        config.vm.authMethod === 'bearer'
+          ? { scheme: 'bearer', tokens: gatewayTokens }
+          : { scheme: 'basic', username: sim.defaults.username, password: sim.defaults.password },
     },
     timeoutMs: opts.timeoutMs ?? 5_000,
     maxRetries: config.http.maxRetries,
     concurrency: config.http.concurrency,
+    limits: { maxResponseBytes: config.http.maxResponseBytes, maxDecodedBytes: config.http.maxDecodedBytes },
+    maxWaitMs: config.http.maxWaitSeconds * 1000,
     deadline: opts.deadline,
     backoffBaseMs: 5,
     backoffMaxMs: 50,
@@ -155,6 +199,28 @@ export async function runUntilSettled(
   throw new Error(`run did not settle: ${JSON.stringify(result)}`);
 }
 
+/**
+ * One invocation of `module` with time for `pages` pages: it pauses (`continue`) with its checkpoint written, holding
+ * the lease it took only when `invocation.owner` is given (as a Step Functions execution does).
+ */
+export function pausedRun(
+  module: ModuleName,
+  { config, client, store }: { config: AppConfig; client: QualysClient; store: ObjectStore },
+  pages: number,
+  opts: { invocation?: ExportInvocation; now?: () => Date } = {},
+): Promise<RunResult> {
+  return runExport({
+    module: getModule(module),
+    config,
+    client,
+    store,
+    invocation: opts.invocation ?? {},
+    deadline: pageBudget(pages),
+    safetyMs: 0,
+    now: opts.now,
+  });
+}
+
 /** A deadline that lets `pages` loop iterations through, then reports no time left. */
 export function pageBudget(pages: number): () => number {
   let n = 0;
@@ -174,18 +240,20 @@ export function randomPageBudgets(seed: number, maxPages: number): () => () => n
 export interface ReadRun {
   manifest: Manifest;
   records: Record<string, unknown>[];
+  /** Each record's line as written, without the run stamp: the text to compare where digits matter. */
+  lines: string[];
 }
 
 /** Reads a completed run back from a directory store, checking every part against the manifest. */
 export async function readRunFromDir(dir: string, manifestKey: string): Promise<ReadRun> {
   const manifest = JSON.parse(await readFile(join(dir, manifestKey), 'utf8')) as Manifest;
-  return { manifest, records: await readParts(manifest, (key) => readFile(join(dir, key))) };
+  return { manifest, ...(await readPartLines(manifest, (key) => readFile(join(dir, key)))) };
 }
 
 /** readRunFromDir's twin for the S3 stand-in. */
 export async function readRunFromS3(s3: Pick<S3Server, 'getObject'>, manifestKey: string): Promise<ReadRun> {
   const manifest = JSON.parse((await s3.getObject(manifestKey)).toString('utf8')) as Manifest;
-  return { manifest, records: await readParts(manifest, (key) => s3.getObject(key)) };
+  return { manifest, ...(await readPartLines(manifest, (key) => s3.getObject(key))) };
 }
 
 /** The one `_manifest.json` under `<prefix>/<module>/` in the S3 stand-in; fails the test on none or several. */
@@ -211,7 +279,19 @@ export async function readParts(
   manifest: Manifest,
   get: (key: string) => Promise<Buffer>,
 ): Promise<Record<string, unknown>[]> {
+  return (await readPartLines(manifest, get)).records;
+}
+
+/**
+ * Every record of a run's parts, checked against the manifest (sizes, sha256, line counts, the run stamp): parsed
+ * (JSON.parse: integers beyond 2^53 are rounded there) and as the text of each line without the stamp.
+ */
+export async function readPartLines(
+  manifest: Manifest,
+  get: (key: string) => Promise<Buffer>,
+): Promise<{ records: Record<string, unknown>[]; lines: string[] }> {
   const records: Record<string, unknown>[] = [];
+  const bare: string[] = [];
   for (const part of manifest.parts) {
     const body = await get(part.key);
     if (body.length !== part.bytes)
@@ -224,20 +304,37 @@ export async function readParts(
     const lines = text ? text.slice(0, -1).split('\n') : [];
     if (lines.length !== part.records)
       throw new Error(`${part.key}: ${lines.length} lines, manifest says ${part.records}`);
+    const stamp = `{"${RUN_FIELD}":${JSON.stringify(manifest.runId)}`;
     for (const l of lines) {
       // Every line starts with the run stamp; the API's record follows unchanged.
-      if (!l.startsWith(`{"${RUN_FIELD}":${JSON.stringify(manifest.runId)}`))
+      if (!l.startsWith(stamp))
         throw new Error(
           `${part.key}: a line does not start with the ${RUN_FIELD} stamp of run ${manifest.runId}`,
         );
       const r = JSON.parse(l) as Record<string, unknown>;
       delete r[RUN_FIELD];
       records.push(r);
+      const rest = l.slice(stamp.length);
+      bare.push(rest === '}' ? '{}' : `{${rest.slice(1)}`);
     }
   }
   if (records.length !== manifest.totals.records)
     throw new Error('manifest totals.records does not match the parts');
-  return records;
+  return { records, lines: bare };
+}
+
+/**
+ * Whether a finished run holds exactly what the simulator serves for its range, every digit and character: the
+ * JSON modules line by line against the simulator's own serialisation (in any order: a re-read pass may append),
+ * Mobile (XML, read into objects) record by record.
+ */
+export function expectExactRecords(sim: Simulator, module: ModuleName, run: ReadRun): void {
+  const expected = [...expectedRecordsFor(sim, module, run.manifest.range)];
+  if (module === 'mobile-assets') {
+    expect(run.records).toEqual(expected);
+    return;
+  }
+  expect([...run.lines].sort()).toEqual(expected.map((r) => toJson(r)).sort());
 }
 
 export function idOf(module: ModuleName, r: Record<string, unknown>): string {
@@ -288,29 +385,30 @@ export async function manifestKeys(dir: string): Promise<string[]> {
   return entries.filter((e) => e.endsWith('_manifest.json')).map((e) => e.split(sep).join('/'));
 }
 
+export { expectedOptions } from '../sim';
+
 /**
  * What the simulator holds for the run described by `range`, as `recordKey`s (EDR: its window on its time field,
- * with its `state`; Mobile: what its detection_updated_since / before list, under the simulator's current dialect).
+ * with its `state`; Mobile: what its detection_updated_since / before list; VMDR and KB: their windows and API
+ * version), under the simulator's current dialect.
  */
 export function expectedFor(
   sim: Simulator,
   module: ModuleName,
   range: Record<string, unknown> | undefined,
 ): Iterable<string> {
-  if (module === 'mobile-assets' && range) {
-    return sim.expectedIds(module, {
-      updatedSince: (range.detectionUpdatedSince as string | null) ?? undefined,
-      updatedBefore: (range.detectionUpdatedBefore as string | null) ?? undefined,
-    });
-  }
-  if (module !== 'edr-events' || !range) return sim.expectedIds(module);
-  const records = sim.expectedRecords(module, {
-    from: range.from as string,
-    to: range.to as string,
-    timeField: range.timeField === 'event.datetime' ? 'dateTime' : 'eventProcessedTime',
-    ...(typeof range.state === 'string' ? { state: range.state } : {}),
-  });
+  if (module !== 'edr-events') return sim.expectedIds(module, expectedOptions(module, range));
+  const records = sim.expectedRecords(module, expectedOptions(module, range));
   return (function* () {
     for (const r of records) yield recordKey(module, r);
   })();
+}
+
+/** The simulator's records for the run described by `range` (see expectedFor). */
+export function expectedRecordsFor(
+  sim: Simulator,
+  module: ModuleName,
+  range: Record<string, unknown> | undefined,
+): Iterable<Record<string, unknown>> {
+  return sim.expectedRecords(module, expectedOptions(module, range));
 }

@@ -8,12 +8,14 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import FilesystemStore from 's3rver/lib/stores/filesystem.js';
 import { createWriteStream } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
+import type * as nodeCrypto from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -65,14 +67,78 @@ function makeS3rverWritesAtomic(): void {
 }
 
 /**
+ * s3rver 3.7.1 builds ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node 17+) refuses without
+ * its legacy provider: every listing longer than one page (1,000 keys) answers 500 — the stand-in could not show
+ * pagination at all (moto_server does). Its `crypto` calls for 'des' are served here by AES-128-CBC with the same
+ * 8-byte key and IV widened to 16 bytes: the token stays opaque and round-trips, which is all S3 promises.
+ */
+let paginationPatched = false;
+function makeS3rverPaginationWork(): void {
+  if (paginationPatched) return;
+  paginationPatched = true;
+  // The module object s3rver's require('crypto') returns (not an ESM namespace, which cannot be patched).
+  const crypto = process.getBuiltinModule('node:crypto') as typeof nodeCrypto;
+  const widen = (b: Buffer) => Buffer.concat([b, b]);
+  const cipheriv = crypto.createCipheriv.bind(crypto);
+  const decipheriv = crypto.createDecipheriv.bind(crypto);
+  Object.assign(crypto, {
+    createCipheriv: (alg: string, key: Buffer, iv: Buffer, ...rest: unknown[]) =>
+      alg === 'des'
+        ? cipheriv('aes-128-cbc', widen(key), widen(iv))
+        : (cipheriv as (...a: unknown[]) => unknown)(alg, key, iv, ...rest),
+    createDecipheriv: (alg: string, key: Buffer, iv: Buffer, ...rest: unknown[]) =>
+      alg === 'des'
+        ? decipheriv('aes-128-cbc', widen(key), widen(iv))
+        : (decipheriv as (...a: unknown[]) => unknown)(alg, key, iv, ...rest),
+  });
+}
+
+/**
+ * s3rver 3.7.1 lists with a delimiter by walking its directories, and skips every directory below a common prefix
+ * before it reaches the files that would name that prefix: `prefix/dt=…/run=…/part` yields no CommonPrefixes at
+ * all (S3 and moto_server answer `prefix/dt=…/`). Its store is patched to list without the delimiter and group
+ * the keys itself, as S3 does (common prefixes first page; enough for a stand-in).
+ */
+let delimiterPatched = false;
+function makeS3rverDelimiterWork(): void {
+  if (delimiterPatched) return;
+  delimiterPatched = true;
+  type Listed = { objects: { key: string }[]; commonPrefixes: string[]; isTruncated: boolean };
+  type Options = { delimiter?: string; prefix?: string; maxKeys?: number; startAfter?: string };
+  const proto = FilesystemStore.prototype as unknown as {
+    listObjects(bucket: string, options: Options): Promise<Listed>;
+  };
+  const list = proto.listObjects;
+  proto.listObjects = async function (bucket, options) {
+    const { delimiter, prefix = '', maxKeys = Infinity } = options;
+    if (!delimiter) return list.call(this, bucket, options);
+    const all = await list.call(this, bucket, { ...options, delimiter: '', maxKeys: Infinity });
+    const commonPrefixes = new Set<string>();
+    const objects = all.objects.filter((o) => {
+      const idx = o.key.slice(prefix.length).indexOf(delimiter);
+      if (idx === -1) return true;
+      commonPrefixes.add(o.key.slice(0, prefix.length + idx + 1));
+      return false;
+    });
+    return {
+      objects: objects.slice(0, maxKeys),
+      commonPrefixes: [...commonPrefixes].sort(),
+      isTruncated: objects.length > maxKeys,
+    };
+  };
+}
+
+/**
  * An S3-compatible server (s3rver) on 127.0.0.1 with a fresh bucket, and an SDK client for it.
  * s3rver stores a streamed PutObject with the SDK's default aws-chunked checksum framing inside the object,
  * so the test client sends checksums only when required (tests only; real S3 needs no such setting).
  *
  * s3rver 3.7.1 ignores `If-None-Match` / `If-Match` on PUT, so the endpoint tests talk to is a small proxy that
  * gives PutObject S3's conditional-write semantics: per key, one conditional PUT at a time; the condition is
- * checked against the stored object's ETag and a failed one is answered `412 PreconditionFailed` as S3 does.
- * It can also answer reads of missing keys with 403 AccessDenied, as S3 does for a caller without ListBucket.
+ * checked against the stored object's ETag and a failed one is answered `412 PreconditionFailed` as S3 does —
+ * except `If-Match` on a key that does not exist, which S3 (and moto_server) answer `404 NoSuchKey`.
+ * It can also answer reads of missing keys with 403 AccessDenied, as S3 does for a caller without ListBucket,
+ * and refuse reads of chosen keys that exist (a KMS key, bucket policy or SCP that denies them).
  */
 export interface S3Server {
   endpoint: string;
@@ -81,8 +147,12 @@ export interface S3Server {
   dir: string;
   listKeys(prefix?: string): Promise<string[]>;
   getObject(key: string): Promise<Buffer>;
+  /** Writes an object as it is (no JSON handling): e.g. a damaged state file. */
+  putText(key: string, text: string): Promise<void>;
   /** While on, GET/HEAD of a missing key answers 403 AccessDenied instead of 404 NoSuchKey. */
   denyMissingReads(on: boolean): void;
+  /** GET/HEAD of keys matching `pattern` answer 403 AccessDenied whether they exist or not (undefined: none). */
+  denyReads(pattern: RegExp | undefined): void;
   /** Conditional PUTs answered 412 so far. */
   preconditionFailures(): number;
   close(): Promise<void>;
@@ -129,6 +199,8 @@ function reply(res: ServerResponse, status: number, code: string, message: strin
 
 export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> {
   makeS3rverWritesAtomic();
+  makeS3rverPaginationWork();
+  makeS3rverDelimiterWork();
   const dir = await mkdtemp(join(tmpdir(), 's3rver-'));
   const s3rver = new S3rver({ port: 0, address: '127.0.0.1', directory: dir, silent: true });
   const addr = (await s3rver.run()) as AddressInfo;
@@ -152,6 +224,7 @@ export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> 
 
   const locks = new Map<string, Promise<void>>();
   let denyMissing = false;
+  let denied: RegExp | undefined;
   let failed412 = 0;
   const proxy = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://s3');
@@ -162,7 +235,11 @@ export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> 
     const conditionalPut =
       req.method === 'PUT' && isObject && !url.searchParams.has('uploadId') && (ifNoneMatch || ifMatch);
     void (async () => {
-      if ((req.method === 'GET' || req.method === 'HEAD') && isObject && denyMissing) {
+      const read = (req.method === 'GET' || req.method === 'HEAD') && isObject;
+      if (read && denied?.test(decodeURIComponent(path.split('/').slice(2).join('/')))) {
+        return reply(res, 403, 'AccessDenied', 'Access Denied');
+      }
+      if (read && denyMissing) {
         if ((await etagOf(path)) === undefined) return reply(res, 403, 'AccessDenied', 'Access Denied');
       }
       if (!conditionalPut) return forward(req, res, addr.port);
@@ -177,6 +254,10 @@ export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> 
       await before;
       try {
         const current = await etagOf(path);
+        if (ifMatch && current === undefined) {
+          req.resume();
+          return reply(res, 404, 'NoSuchKey', 'The specified key does not exist.');
+        }
         const holds =
           ifNoneMatch === '*' ? current === undefined : current !== undefined && current === ifMatch;
         if (!holds) {
@@ -208,7 +289,6 @@ export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> 
       const keys: string[] = [];
       let token: string | undefined;
       do {
-        // No MaxKeys: s3rver answers 500 when MaxKeys is below the object count (see local-aws.md).
         const res = await client.send(
           new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
         );
@@ -221,8 +301,14 @@ export async function startS3Server(bucket = 'qexport-test'): Promise<S3Server> 
       const res = await direct.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return Buffer.from(await res.Body!.transformToByteArray());
     },
+    async putText(key, text) {
+      await direct.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: text }));
+    },
     denyMissingReads(on) {
       denyMissing = on;
+    },
+    denyReads(pattern) {
+      denied = pattern;
     },
     preconditionFailures: () => failed412,
     async close() {

@@ -74,6 +74,9 @@ describe('backoff and limits (pure)', () => {
   });
 });
 
+/** A 200 the client accepts as JSON (its Content-Type is checked). */
+const ok = (body: string) => new Response(body, { headers: { 'content-type': 'application/json' } });
+
 /** A scripted fetch: each call takes the next response (or error) from the list and records the request. */
 function scripted(responses: (Response | Error)[]) {
   const seen: { url: string; auth: string | null }[] = [];
@@ -112,7 +115,7 @@ describe('client behaviour (scripted fetch)', () => {
     const s = scripted([
       new Response('down', { status: 503 }),
       new TypeError('fetch failed'),
-      new Response('{"ok":1}'),
+      ok('{"ok":1}'),
     ]);
     const { c, sleeps } = client(s.fetch);
     expect(await c.call({ url: '/x' }, (r) => JSON.parse(r.text))).toEqual({ ok: 1 });
@@ -123,7 +126,7 @@ describe('client behaviour (scripted fetch)', () => {
   it('honours X-RateLimit-ToWait-Sec on 409/429', async () => {
     const s = scripted([
       new Response('<CODE>1965</CODE>', { status: 409, headers: { 'X-RateLimit-ToWait-Sec': '12' } }),
-      new Response('ok'),
+      ok('ok'),
     ]);
     const { c, sleeps } = client(s.fetch);
     await c.request({ url: '/x' });
@@ -141,7 +144,7 @@ describe('client behaviour (scripted fetch)', () => {
   });
 
   it('a 401 refreshes once and replays; a second 401 is an AuthError', async () => {
-    const s = scripted([new Response('{"message":"JWT expired"}', { status: 401 }), new Response('ok')]);
+    const s = scripted([new Response('{"message":"JWT expired"}', { status: 401 }), ok('ok')]);
     const { c } = client(s.fetch);
     await c.request({ url: '/x' });
     expect(s.seen.map((r) => r.auth)).toEqual(['Bearer tok-0', 'Bearer tok-1']);
@@ -167,12 +170,7 @@ describe('client behaviour (scripted fetch)', () => {
   });
 
   it('a ParseError from the parse callback is retried, then reported', async () => {
-    const s = scripted([
-      new Response('{"a":'),
-      new Response('{"a":'),
-      new Response('{"a":'),
-      new Response('{"a":'),
-    ]);
+    const s = scripted([ok('{"a":'), ok('{"a":'), ok('{"a":'), ok('{"a":')]);
     const parse = (r: { text: string }) => {
       try {
         return JSON.parse(r.text);

@@ -27,6 +27,9 @@ describe('loadConfig', () => {
       concurrency: 2,
       rateReserve: 10,
       rateLimitFallbackSeconds: 3601,
+      maxResponseBytes: 256 * 1024 * 1024,
+      maxDecodedBytes: 256 * 1024 * 1024,
+      maxWaitSeconds: 2 * 86_400,
     });
     expect(c.modules.certview.apiVersion).toBe('v2');
     expect(c.output.prefix).toBe('qualys');

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { MODULES } from '../../shared/config';
 import { fieldPaths, MANIFEST_SCHEMA, MODULE_SCHEMAS } from '../../shared/schema';
 import { dataDictionary, fillBlocks, queryingBlocks } from '../../shared/schema/docs';
-import { ALL_VIEWS } from '../../shared/schema/views';
+import { ALL_VIEWS, detectionKbView } from '../../shared/schema/views';
 
 const DOCS = join(import.meta.dirname, '..', '..', 'docs');
 const read = (f: string) => readFileSync(join(DOCS, f), 'utf8');
@@ -36,6 +36,7 @@ describe('example queries name relations the stack creates', () => {
     ...MODULES.map((m) => MODULE_SCHEMAS[m].table),
     MANIFEST_SCHEMA.table,
     ...ALL_VIEWS.map((v) => v.name),
+    detectionKbView().name,
   ]);
   it.each(['querying.md', 'deploy.md'])('%s', (file) => {
     const blocks = [...read(file).matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!);

@@ -11,6 +11,7 @@ import {
   mergeDrift,
 } from '../../shared/schema/drift';
 import { certificate, edrEvent, mobileAsset, pciScan } from '../sim/data';
+import { EXPORTER_HLD_VIEW, EXPORTER_KB_VIEW, kbVuln, vmdrHost } from '../sim/vmdr';
 
 const run = (r: object) => ({ qexport_run: '20260301T000000Z-abcdef', ...r });
 const timeline = { startMs: Date.parse('2026-01-01T00:00:00Z'), stepMs: 1000, perTick: 1 };
@@ -19,6 +20,8 @@ const sample: Record<ModuleName, (i: number) => Record<string, unknown>> = {
   'certview-certificates': (i) => run(certificate(3, i)),
   'edr-events': (i) => run(edrEvent(3, timeline, i)),
   'mobile-assets': (i) => run(mobileAsset(3, i)),
+  'vmdr-detections': (i) => run(vmdrHost(3, i, {}, { ...EXPORTER_HLD_VIEW, version: '5.0' }, 50) ?? {}),
+  knowledgebase: (i) => run(kbVuln(3, i, { ...EXPORTER_KB_VIEW, version: '4.0' })),
 };
 
 /** Records of any shape the schema allows (every field optional, arrays of any length, maps with any keys). */

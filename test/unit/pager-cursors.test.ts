@@ -1,6 +1,6 @@
-// Page cursors stay exact when serialised after the pager has moved on, and fetch-ahead stops where the listing ends (issue 14).
+// Page cursors stay small and exact (the ids are in the pages' memos, issue 19), and fetch-ahead stops where the listing ends (issue 14).
 import { describe, expect, it } from 'vitest';
-import { fakeClient, okResponse } from '../support/fake-client';
+import { fakeClient, journalRun, okResponse } from '../support/fake-client';
 import { loadConfig } from '../../shared/config';
 import { certviewCertificates } from '../../shared/modules/certview-certificates';
 import { pciScans, type PciCursor } from '../../shared/modules/pci-scans';
@@ -42,13 +42,13 @@ async function pagesAsEngine(
 }
 
 describe('PCI page cursors', () => {
-  it('each checkpointed cursor holds exactly the scans seen up to its page, across passes', async () => {
+  /** 10 scans; one more appears after the first page, so the first pass moves and a second one follows. */
+  function movingList() {
     const list = Array.from({ length: 10 }, (_, i) => 100 - i);
     let inserted = false;
-    const client = scriptedClient((req) => {
+    return scriptedClient((req) => {
       const offset = Number(req.query?.offset);
       const limit = Number(req.query?.limit);
-      // A scan appears once, after the first page: the first pass moves and a second one follows.
       if (offset === 4 && !inserted) {
         inserted = true;
         list.unshift(200);
@@ -62,35 +62,62 @@ describe('PCI page cursors', () => {
         },
       };
     });
-    const env = { QUALYS_PCI_PAGE_SIZE: '3', QUALYS_CONCURRENCY: '2' };
-    const config = loadConfig({ QUALYS_GATEWAY_URL: 'https://gw.example.com', ...env });
+  }
+  const env = { QUALYS_PCI_PAGE_SIZE: '3', QUALYS_CONCURRENCY: '2' };
+  const config = loadConfig({ QUALYS_GATEWAY_URL: 'https://gw.example.com', ...env });
+
+  it("each cursor counts what its page reached, and holds no ids (they are in the pages' memos)", async () => {
     const start = pciScans.start({ config, now: new Date(), committed: undefined });
-    const { pages, json } = await pagesAsEngine(pciScans, client, start, env);
+    const { pages, json } = await pagesAsEngine(pciScans, movingList(), start, env);
     expect((json.at(-1) as PciCursor).pass).toBe(2);
-    const written: number[] = [];
-    let pass = 0;
-    let passIds: number[] = [];
+    let written = 0;
     pages.forEach((p, i) => {
-      written.push(...p.records.map((r) => r.scanId as number));
+      written += p.records.length;
       const c = json[i] as PciCursor;
-      expect(c.seen).toEqual(written);
-      // The page's own pass: its ids so far (a page that opened a new pass starts a new list).
-      if ((c.pass ?? 1) !== pass) {
-        pass = c.pass ?? 1;
-        passIds = [];
-      }
-      const raw = p.cursor as PciCursor;
-      expect(raw.seen).toEqual(c.seen); // the object the engine holds reads the same as its JSON
-      // Within a pass each page's list extends the previous page's by that page's scans, no more.
-      expect(c.passSeen!.slice(0, passIds.length)).toEqual(passIds);
-      expect(c.passSeen!.length - passIds.length).toBeLessThanOrEqual(3);
-      passIds = c.passSeen!;
-      expect(new Set(passIds).size).toBe(passIds.length);
+      expect(c.written).toBe(written);
+      expect(Object.keys(c)).not.toContain('seen');
+      expect(JSON.stringify(c).length).toBeLessThan(400);
+      if (p.records.length) expect(p.memo?.byteLength).toBeGreaterThan(0);
     });
-    expect(new Set(written).size).toBe(11);
-    // Resuming from any checkpoint continues from exactly that state.
-    const mid = json[2] as PciCursor;
-    expect(mid.seen).toEqual(written.slice(0, mid.seen.length));
+    expect(new Set(pages.flatMap((p) => p.records.map((r) => r.scanId))).size).toBe(11);
+  });
+
+  it('resumed from any page with the journal of the pages before it, it writes the rest exactly once', async () => {
+    const start = pciScans.start({ config, now: new Date(), committed: undefined });
+    const first = await pagesAsEngine(pciScans, movingList(), start, env);
+    const all = first.pages.flatMap((p) => p.records.map((r) => r.scanId as number)).sort();
+    for (let i = 0; i < first.pages.length - 1; i++) {
+      const before = first.pages.slice(0, i + 1);
+      const journal = before.flatMap((p) => (p.memo ? [p.memo] : []));
+      // The listing as it stands after the insert: resumed reads see the 11 scans.
+      const list = [200, ...Array.from({ length: 10 }, (_, k) => 100 - k)];
+      const resumedClient = scriptedClient((req) => {
+        const offset = Number(req.query?.offset);
+        const scans = list.slice(offset - 1, offset + 2).map((scanId) => ({ scanId }));
+        return { data: { totalCount: 11, scanInfoList: scans } };
+      });
+      const rest: number[] = [];
+      for await (const p of pciScans.pages(
+        resumedClient,
+        first.json[i]!,
+        config,
+        undefined,
+        journalRun(journal),
+      ))
+        rest.push(...p.records.map((r) => r.scanId as number));
+      const got = [...before.flatMap((p) => p.records.map((r) => r.scanId as number)), ...rest].sort();
+      expect(got, `resumed after page ${i}`).toEqual(all);
+    }
+  });
+
+  it('a journal that does not match the checkpoint is refused, not guessed around', async () => {
+    const start = pciScans.start({ config, now: new Date(), committed: undefined });
+    const { pages, json } = await pagesAsEngine(pciScans, movingList(), start, env);
+    const journal = pages.slice(0, 3).flatMap((p) => (p.memo ? [p.memo] : []));
+    const run = pciScans.pages(movingList(), json[2]!, config, undefined, journalRun(journal.slice(1)));
+    await expect(run[Symbol.asyncIterator]().next()).rejects.toThrow(
+      /journal of the pci-scans run in progress holds \d+ scans written .* the checkpoint says/,
+    );
   });
 });
 
@@ -115,7 +142,7 @@ describe('CertView fetch-ahead', () => {
     expect(pages.flatMap((p) => p.records)).toHaveLength(45);
     // Pages 0..4 (4 short) and the empty page 5: nothing beyond.
     expect(asked.map((r) => (r.body as { pageNumber: number }).pageNumber)).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(json.map((c) => (c.seen as unknown[]).length)).toEqual([10, 20, 30, 40, 45, 45]);
+    expect(json.map((c) => c.distinct)).toEqual([10, 20, 30, 40, 45, 45]);
     expect(json.at(-1)).toMatchObject({ emptyPage: 5, pageNumber: 6 });
   });
 

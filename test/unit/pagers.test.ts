@@ -11,7 +11,8 @@ import {
   parseEdrPage,
   type EdrCursor,
 } from '../../shared/modules/edr-events';
-import { apiTime, applyRunFilters, resolveTruncationUrl } from '../../shared/modules/mobile-assets';
+import { apiTime, MOBILE_LISTING } from '../../shared/modules/mobile-assets';
+import { continuation } from '../../shared/modules/xml-truncation';
 import { parsePciPage, pciScans, type PciCursor } from '../../shared/modules/pci-scans';
 import type { ExportRecord } from '../../shared/modules/types';
 import type { QualysClient, QualysRequest, QualysResponse } from '../../shared/qualys/types';
@@ -38,14 +39,14 @@ describe('EDR page dialects', () => {
 
   it('refuses what it cannot read, naming it', () => {
     expect(() => parseEdrPage(res('{"events":[]}'))).toThrow(
-      /neither a JSON array nor an object with a data array/,
+      /EDR events response does not have the declared shape: data: missing \(expected a list\)/,
     );
     expect(() =>
       parseEdrPage(res(JSON.stringify({ data: [ev('a')], scrollId: 'b' }), { scrollId: 'h' })),
     ).toThrow(/two different continuation ids/);
     // Windowed on eventProcessedTime, every event needs that field.
     expect(() => parseEdrPage(res(JSON.stringify([ev('a')])), 'eventProcessedTime')).toThrow(
-      /without a string id and eventProcessedTime/,
+      /\[0\]\.eventProcessedTime: missing/,
     );
   });
 
@@ -182,72 +183,73 @@ describe('PCI passes', () => {
   });
 });
 
-describe('Mobile truncation URL', () => {
-  const client = {
-    assertSameOrigin: (u: string) => {
-      const url = new URL(u);
-      if (url.origin !== 'https://gw.example.com') throw new OriginError(`refusing ${url.origin}`);
-      return url;
-    },
-  };
+describe('truncation URLs: the continuation is rebuilt from our parameters plus id_min, never followed', () => {
   const gw = 'https://gw.example.com';
-  it('on the configured origin: used as is', () => {
-    const r = resolveTruncationUrl(client, `${gw}/sem/v1/assetList?action=list&id_min=9`, gw);
-    expect(r).toEqual({ url: new URL(`${gw}/sem/v1/assetList?action=list&id_min=9`) });
-  });
-  it('on another host: its path and query re-issued on the configured origin', () => {
-    const r = resolveTruncationUrl(
-      client,
-      'https://qualysapi.qg2.apps.qualys.com/sem/v1/assetList?action=list&id_min=643&truncation_limit=1000',
-      gw,
-    );
-    expect(r.url.href).toBe(`${gw}/sem/v1/assetList?action=list&id_min=643&truncation_limit=1000`);
-    expect(r.rehomedFrom).toBe('https://qualysapi.qg2.apps.qualys.com');
-  });
-  it.each([
-    ['ftp://qualysapi.qualys.com/sem/v1/assetList?id_min=1', /over ftp:/],
-    ['https://user:pw@qualysapi.qualys.com/sem/v1/assetList?id_min=1', /cannot be re-issued safely/],
-    ['https://qualysapi.qualys.com/api/2.0/fo/asset/host/?id_min=1', /only \/sem\/v1\/assetList/],
-    [`${gw}/sem/v2/other?id_min=1`, /only \/sem\/v1\/assetList/],
-    ['not a url', /malformed/],
-  ])('refuses %s', (url, message) => {
-    expect(() => resolveTruncationUrl(client, url, gw)).toThrow(OriginError);
-    expect(() => resolveTruncationUrl(client, url, gw)).toThrow(message);
-  });
-});
-
-describe('Mobile run filters on truncation URLs', () => {
-  const want = {
+  const ours = {
+    action: 'list',
+    truncation_limit: '1000',
     detection_updated_since: '2026-03-01T00:00:00Z',
     detection_updated_before: '2026-03-01T06:00:00Z',
   };
-  const url = (q: string) => new URL(`https://gw.example/sem/v1/assetList?action=list&id_min=643${q}`);
+  const next = (url: string, current: string | null = null) =>
+    continuation(url, MOBILE_LISTING, ours, gw, current);
 
-  it('adds filters a URL lacks and counts them', () => {
-    const u = url('');
-    expect(applyRunFilters(u, want)).toBe(2);
-    expect(u.searchParams.get('detection_updated_since')).toBe(want.detection_updated_since);
-    expect(u.searchParams.get('detection_updated_before')).toBe(want.detection_updated_before);
-    expect(u.searchParams.get('id_min')).toBe('643');
+  it('on the configured origin and path: only its id_min is taken', () => {
+    expect(next(`${gw}/sem/v1/assetList?action=list&id_min=9&truncation_limit=1000`)).toEqual({
+      idMin: '9',
+      lacking: ['detection_updated_since', 'detection_updated_before'],
+    });
   });
 
-  it('keeps the same instants however they are spelled', () => {
-    const u = url(
-      '&detection_updated_since=2026-03-01T00:00:00.000Z&detection_updated_before=2026-03-01%2006:00:00',
-    );
-    expect(applyRunFilters(u, want)).toBe(0);
+  it('parameters of ours the URL lacks are fine (ours are sent), and the same instant may be spelled otherwise', () => {
+    expect(next(`${gw}/sem/v1/assetList?id_min=643`).lacking).toEqual(Object.keys(ours));
+    expect(
+      next(
+        `${gw}/sem/v1/assetList?id_min=643&detection_updated_since=2026-03-01T00:00:00.000Z` +
+          '&detection_updated_before=2026-03-01%2006:00:00',
+      ).lacking,
+    ).toEqual(['action', 'truncation_limit']);
   });
 
-  it('refuses a URL that changes a filter or adds one the run did not ask for', () => {
-    expect(() => applyRunFilters(url('&detection_updated_since=2026-02-01T00:00:00Z'), want)).toThrow(
-      /changes detection_updated_since from 2026-03-01T00:00:00Z to 2026-02-01T00:00:00Z/,
-    );
-    expect(() => applyRunFilters(url('&detection_updated_since=2026-02-01T00:00:00Z'), {})).toThrow(
+  it('a URL naming another host gives only its id_min, re-issued on the configured origin and named', () => {
+    for (const host of ['https://qualysapi.qg2.apps.qualys.com', 'https://evil.example.com']) {
+      expect(next(`${host}/sem/v1/assetList?id_min=643`)).toMatchObject({ idMin: '643', rehomedFrom: host });
+    }
+    expect(next(`${gw}/sem/v1/assetList?id_min=643`).rehomedFrom).toBeUndefined();
+  });
+
+  it.each([
+    ['ftp://gw.example.com/sem/v1/assetList?id_min=1', OriginError, /over ftp:/],
+    ['https://user:pw@gw.example.com/sem/v1/assetList?id_min=1', OriginError, /cannot be continued safely/],
+    [`${gw}/api/2.0/fo/asset/host/?id_min=1`, OriginError, /only \/sem\/v1\/assetList/],
+    ['not a url', OriginError, /malformed/],
+    [
+      `${gw}/sem/v1/assetList?id_min=9&detection_updated_since=2026-02-01T00:00:00Z`,
       IncompleteError,
-    );
-    expect(() => applyRunFilters(url('&detection_updated_before=2026-02-01T00:00:00Z'), {})).toThrow(
-      /adds detection_updated_before=2026-02-01T00:00:00Z, which this run did not ask for/,
-    );
+      /changes detection_updated_since from 2026-03-01T00:00:00Z to 2026-02-01T00:00:00Z/,
+    ],
+    [
+      `${gw}/sem/v1/assetList?id_min=9&truncation_limit=10`,
+      IncompleteError,
+      /changes truncation_limit from 1000 to 10/,
+    ],
+    [
+      `${gw}/sem/v1/assetList?id_min=9&includeFields=ID`,
+      IncompleteError,
+      /adds includeFields=ID, which this run did not ask for/,
+    ],
+    [`${gw}/sem/v1/assetList?id_min=9&id_min=12`, IncompleteError, /names id_min twice/],
+    [`${gw}/sem/v1/assetList?action=list`, ParseError, /no usable id_min/],
+    [`${gw}/sem/v1/assetList?id_min=x9`, ParseError, /no usable id_min/],
+  ])('refuses %s', (url, type, message) => {
+    expect(() => next(url)).toThrow(type);
+    expect(() => next(url)).toThrow(message);
+  });
+
+  it('id_min must move forward', () => {
+    expect(next(`${gw}/sem/v1/assetList?id_min=10`, '9').idMin).toBe('10');
+    expect(() => next(`${gw}/sem/v1/assetList?id_min=9`, '9')).toThrow(/does not move forward/);
+    expect(() => next(`${gw}/sem/v1/assetList?id_min=8`, '9')).toThrow(IncompleteError);
   });
 
   it('API times are whole seconds, rounded down', () => {

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { ParseError, QexportError } from '../../shared/errors';
 import { parseCertviewPage } from '../../shared/modules/certview-certificates';
 import { parseEdrPage } from '../../shared/modules/edr-events';
-import { parseMobilePage } from '../../shared/modules/mobile-assets';
+import { MOBILE_LISTING } from '../../shared/modules/mobile-assets';
+import { readTruncationBody } from '../../shared/modules/xml-truncation';
 import { parsePciPage } from '../../shared/modules/pci-scans';
 import { parseXml } from '../../shared/modules/xml';
 import { mobileAsset, mobileAssetXml } from '../sim/data';
@@ -15,12 +16,15 @@ const res = (text: string) => ({
   url: 'https://gw.example.com/x',
   text,
 });
-const sameOrigin = {
-  assertSameOrigin: (u: string) => {
-    const url = new URL(u);
-    if (url.origin !== 'https://gw.example.com') throw new QexportError('origin', `refusing ${url.origin}`);
-    return url;
-  },
+/** A Mobile body read as the paginator reads a stream: its assets and the next id_min. */
+const mobilePage = (text: string) => {
+  const r = readTruncationBody(
+    MOBILE_LISTING,
+    text,
+    { params: { action: 'list' }, idMin: null },
+    'https://gw.example.com',
+  );
+  return { assets: r.records, next: r.next?.idMin };
 };
 const mobileDoc = (assets: string, warning = '') =>
   `<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE ASSET_LIST_VM_DETECTION_OUTPUT SYSTEM "https://x/asset_list_output.dtd">\n` +
@@ -31,7 +35,7 @@ const parsers: [string, (text: string) => unknown][] = [
   ['pci', (t) => parsePciPage(res(t))],
   ['certview', (t) => parseCertviewPage(res(t))],
   ['edr', (t) => parseEdrPage(res(t))],
-  ['mobile', (t) => parseMobilePage(sameOrigin, res(t))],
+  ['mobile', (t) => mobilePage(t)],
 ];
 
 describe.each(parsers)('%s parser under hostile input', (_name, parse) => {
@@ -82,10 +86,12 @@ describe('JSON pages', () => {
     expect(() => parsePciPage(res('{"data":{"totalCount":1,"scanInfoList":[{"title":"x"}]}}'))).toThrow(
       /scanId/,
     );
-    expect(() => parseCertviewPage(res('{"data":[]}'))).toThrow(/array/);
-    expect(() => parseEdrPage(res('{"data":[{"id":1,"dateTime":"x"}]}'))).toThrow(/string id and dateTime/);
+    expect(() => parseCertviewPage(res('{"data":[]}'))).toThrow(/expected a list, got an object/);
+    expect(() => parseEdrPage(res('{"data":[{"id":1,"dateTime":"x"}]}'))).toThrow(
+      /data\[0\]\.id: expected a non-empty string, got an integer/,
+    );
     expect(() => parseEdrPage(res('{"data":[{"id":"1","dateTime":"yesterday"}]}'))).toThrow(
-      /unreadable dateTime/,
+      /data\[0\]\.dateTime: expected a string/,
     );
   });
 
@@ -98,10 +104,10 @@ describe('JSON pages', () => {
 describe('XML pages', () => {
   it('parses the documented shape: repeated elements are arrays, CDATA is text, values stay strings', () => {
     const assets = [mobileAsset(1, 0), mobileAsset(1, 1), mobileAsset(1, 5)];
-    const page = parseMobilePage(sameOrigin, res(mobileDoc(assets.map(mobileAssetXml).join(''))));
+    const page = mobilePage(mobileDoc(assets.map(mobileAssetXml).join('')));
     expect(page.assets).toEqual(assets);
-    expect(page.next).toBeNull();
-    const one = parseMobilePage(sameOrigin, res(mobileDoc(mobileAssetXml(assets[1]!))));
+    expect(page.next).toBeUndefined();
+    const one = mobilePage(mobileDoc(mobileAssetXml(assets[1]!)));
     expect(Array.isArray(one.assets)).toBe(true);
     expect(one.assets).toHaveLength(1);
   });
@@ -109,13 +115,8 @@ describe('XML pages', () => {
   it('follows WARNING 1980 only to the configured origin', () => {
     const w = (u: string) =>
       `<WARNING><CODE>1980</CODE><TEXT>limit</TEXT><URL><![CDATA[${u}]]></URL></WARNING>`;
-    expect(
-      parseMobilePage(sameOrigin, res(mobileDoc('', w('https://gw.example.com/sem/v1/assetList?id_min=9'))))
-        .next,
-    ).toContain('id_min=9');
-    expect(() => parseMobilePage(sameOrigin, res(mobileDoc('', w('https://evil.example.com/sem'))))).toThrow(
-      /refusing/,
-    );
+    expect(mobilePage(mobileDoc('', w('https://gw.example.com/sem/v1/assetList?id_min=9'))).next).toBe('9');
+    expect(() => mobilePage(mobileDoc('', w('https://evil.example.com/sem')))).toThrow(/refusing/);
   });
 
   it('refuses entity expansion (billion laughs) and internal DTDs', () => {
@@ -137,7 +138,7 @@ describe('XML pages', () => {
         ],
       },
     };
-    const page = parseMobilePage(sameOrigin, res(mobileDoc(mobileAssetXml(asset))));
+    const page = mobilePage(mobileDoc(mobileAssetXml(asset)));
     expect(
       (page.assets[0]!.DETECTION_LIST as { DETECTION: { RESULTS: string }[] }).DETECTION[0]!.RESULTS,
     ).toHaveLength(2_000_000);
@@ -146,19 +147,18 @@ describe('XML pages', () => {
   it('every truncation of a valid document is refused, never half-parsed', () => {
     const doc = mobileDoc([0, 1, 2].map((i) => mobileAssetXml(mobileAsset(2, i))).join(''));
     for (let cut = 1; cut < doc.length; cut += 7) {
-      expect(() => parseMobilePage(sameOrigin, res(doc.slice(0, cut)))).toThrow(QexportError);
+      expect(() => mobilePage(doc.slice(0, cut))).toThrow(QexportError);
     }
   });
 
   it('SIMPLE_RETURN errors carry their code and text; an ASSET without ID is refused', () => {
     expect(() =>
-      parseMobilePage(
-        sameOrigin,
-        res('<SIMPLE_RETURN><RESPONSE><CODE>1901</CODE><TEXT>bad action</TEXT></RESPONSE></SIMPLE_RETURN>'),
+      mobilePage(
+        '<SIMPLE_RETURN><RESPONSE><CODE>1901</CODE><TEXT>bad action</TEXT></RESPONSE></SIMPLE_RETURN>',
       ),
     ).toThrow(/code 1901: bad action/);
-    expect(() => parseMobilePage(sameOrigin, res(mobileDoc('<ASSET><IP>1.2.3.4</IP></ASSET>')))).toThrow(
-      /without an ID/,
+    expect(() => mobilePage(mobileDoc('<ASSET><IP>1.2.3.4</IP></ASSET>'))).toThrow(
+      /does not have the declared shape: ID: missing/,
     );
   });
 
@@ -186,7 +186,7 @@ describe('XML pages', () => {
     fc.assert(
       fc.property(node, (body) => {
         try {
-          parseMobilePage(sameOrigin, res(mobileDoc(body)));
+          mobilePage(mobileDoc(body));
         } catch (err) {
           expect(err).toBeInstanceOf(QexportError);
         }

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { fakeClient, okResponse } from '../support/fake-client';
 import { loadConfig } from '../../shared/config';
 import { edrEvents, peekEdrNextId } from '../../shared/modules/edr-events';
-import { mobileAssets, peekMobileNext } from '../../shared/modules/mobile-assets';
+import { mobileAssets } from '../../shared/modules/mobile-assets';
 import type { ExportRecord, ModuleDef } from '../../shared/modules/types';
 import type { QualysClient, QualysRequest, QualysResponse } from '../../shared/qualys/types';
 
@@ -56,21 +56,6 @@ describe('cheap reads of the next cursor', () => {
     // Not where it looks, or not plain: no guess (the page is parsed before the next request leaves).
     expect(peekEdrNextId(res('{"data":[{"id":"a","scrollId":"x"}]}'))).toBeUndefined();
     expect(peekEdrNextId(res('{"data":[{"id":"a"}],"scrollId":"a\\"b"}'))).toBeUndefined();
-  });
-
-  it('Mobile: the URL of the last WARNING in the tail, CDATA or plain text without entities', () => {
-    const warn = (url: string) =>
-      `<ASSET_LIST_VM_DETECTION_OUTPUT><RESPONSE><ASSET_LIST/><WARNING><CODE>1980</CODE><TEXT>t</TEXT>${url}</WARNING></RESPONSE></ASSET_LIST_VM_DETECTION_OUTPUT>`;
-    expect(peekMobileNext(warn(`<URL><![CDATA[${GW}/sem/v1/assetList?id_min=5]]></URL>`))).toBe(
-      `${GW}/sem/v1/assetList?id_min=5`,
-    );
-    expect(peekMobileNext(warn(`<URL> ${GW}/sem/v1/assetList?id_min=5 </URL>`))).toBe(
-      `${GW}/sem/v1/assetList?id_min=5`,
-    );
-    expect(peekMobileNext(warn(`<URL>${GW}/sem/v1/assetList?a=1&amp;id_min=5</URL>`))).toBeUndefined();
-    expect(
-      peekMobileNext('<ASSET_LIST_VM_DETECTION_OUTPUT><RESPONSE/></ASSET_LIST_VM_DETECTION_OUTPUT>'),
-    ).toBe(undefined);
   });
 });
 
@@ -130,7 +115,7 @@ describe('EDR: a request sent on a wrong cheap read is dropped; the scroll reope
   });
 });
 
-describe('Mobile: a request sent on a wrong cheap read is dropped', () => {
+describe('Mobile: the next request leaves when the body has named it, read in order (no guessing)', () => {
   const asset = (id: number, extra = '') => `<ASSET><ID>${id}</ID>${extra}</ASSET>`;
   const doc = (assets: string, warning = '') =>
     `<?xml version="1.0"?><ASSET_LIST_VM_DETECTION_OUTPUT><RESPONSE><ASSET_LIST>${assets}</ASSET_LIST>${warning}</RESPONSE></ASSET_LIST_VM_DETECTION_OUTPUT>`;
@@ -138,10 +123,10 @@ describe('Mobile: a request sent on a wrong cheap read is dropped', () => {
   const warning = (u: string) =>
     `<WARNING><CODE>1980</CODE><TEXT>more</TEXT><URL><![CDATA[${u}]]></URL></WARNING>`;
 
-  it('a WARNING inside the last asset looks like a truncation URL; the parse says the listing ended', async () => {
+  it('a WARNING inside the last asset is part of that asset: the listing ends, nothing more is asked', async () => {
     const asked: QualysRequest[] = [];
     const client = scriptedClient((req) => {
-      const idMin = Number(new URL(req.url, GW).searchParams.get('id_min') ?? 0);
+      const idMin = Number((req.query?.id_min as string | undefined) ?? 0);
       if (idMin === 0) return res(doc(asset(1) + asset(2), warning(url(3))));
       if (idMin === 3) return res(doc(asset(3) + asset(4, `<NOTE>${warning(url(99))}</NOTE>`)));
       return res(doc(asset(99)));
@@ -149,15 +134,15 @@ describe('Mobile: a request sent on a wrong cheap read is dropped', () => {
     const { records, last } = await readAll(mobileAssets, client, { QUALYS_MOBILE_TRUNCATION_LIMIT: '2' });
     expect(records.map((r) => r.ID)).toEqual(['1', '2', '3', '4']);
     expect(last.done).toBe(true);
-    // The guess went out (it passed the same origin checks) and its batch was never used.
-    expect(asked.map((r) => new URL(r.url, GW).searchParams.get('id_min'))).toEqual([null, '3', '99']);
+    // The body is read in order, so the WARNING inside an asset is never taken for the response's own.
+    expect(asked.map((r) => (r.query?.id_min as string | undefined) ?? null)).toEqual([null, '3']);
   });
 
   it('the next batch is asked for before the current one is handed over (one batch ahead, no more)', async () => {
     const asked: QualysRequest[] = [];
     const n = 5;
     const client = scriptedClient((req) => {
-      const k = Number(new URL(req.url, GW).searchParams.get('id_min') ?? 0);
+      const k = Number((req.query?.id_min as string | undefined) ?? 0);
       return res(doc(asset(2 * k + 1) + asset(2 * k + 2), k + 1 < n ? warning(url(k + 1)) : ''));
     }, asked);
     const config = loadConfig({ QUALYS_GATEWAY_URL: GW, QUALYS_MOBILE_TRUNCATION_LIMIT: '2' });

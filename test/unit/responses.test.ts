@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkToken, obtainToken } from '../../shared/auth';
 import type { Credentials } from '../../shared/config';
-import { AuthError, QualysHttpError, ResumeLaterError } from '../../shared/errors';
+import { AuthError, PolicyError, QualysHttpError, ResumeLaterError } from '../../shared/errors';
 import { addSecret, redact } from '../../shared/log';
 import { createQualysClient } from '../../shared/qualys/client';
 import { AdjustableSemaphore, Pacer } from '../../shared/qualys/pacer';
@@ -80,11 +80,11 @@ describe('the response table', () => {
 type Scripted = Response | Error | ((init: RequestInit | undefined) => Promise<Response>);
 
 function scripted(responses: Scripted[]) {
-  const seen: { url: string; headers: Headers }[] = [];
+  const seen: { url: string; headers: Headers; init?: RequestInit }[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
   const f: typeof fetch = async (input, init) => {
-    seen.push({ url: String(input), headers: new Headers(init?.headers) });
+    seen.push({ url: String(input), headers: new Headers(init?.headers), init });
     const next = responses.shift();
     if (!next) throw new Error('no more scripted responses');
     inFlight++;
@@ -123,8 +123,12 @@ function client(f: typeof fetch, opts: Partial<ClientOptions> = {}) {
   return { c, sleeps, refreshes: () => refreshes, advance: (ms: number) => (t += ms) };
 }
 
+/** A scripted answer; a JSON Content-Type unless `headers` name one (the client checks it on a 2xx). */
 const resp = (status: number, body = '', headers: Record<string, string> = {}) =>
-  new Response(status === 204 || status === 101 ? null : body, { status, headers });
+  new Response(status === 204 || status === 101 ? null : body, {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
 
 describe('client rows over a scripted fetch', () => {
   it('network-timeout: an attempt that never answers is aborted and retried', async () => {
@@ -270,7 +274,21 @@ describe('client rows over a scripted fetch', () => {
     expect(sleeps).toEqual([250, 20_000]);
   });
 
-  it.each([400, 403, 404, 302])('client-error / unexpected: %i fails at once', async (status) => {
+  it('a 3xx is never followed: it fails at once, naming the status and the target origin only', async () => {
+    const s = scripted([resp(302, 'moved', { location: 'https://elsewhere.example.net/login?token=abc' })]);
+    const err = (await client(s.fetch)
+      .c.request({ url: '/x' })
+      .catch((e: unknown) => e)) as PolicyError;
+    expect(err).toBeInstanceOf(PolicyError);
+    expect(err.code).toBe('redirect');
+    expect(err.status).toBe(302);
+    expect(err.message).toMatch(/HTTP 302 redirect to https:\/\/elsewhere\.example\.net refused/);
+    expect(err.message).not.toContain('token=abc');
+    expect(s.seen).toHaveLength(1);
+    expect(s.seen[0]!.init?.redirect).toBe('manual');
+  });
+
+  it.each([400, 403, 404])('client-error / unexpected: %i fails at once', async (status) => {
     const s = scripted([resp(status, 'nope')]);
     const err = (await client(s.fetch)
       .c.request({ url: '/x' })
@@ -475,12 +493,14 @@ describe('token requests', () => {
   const endpoints = { gatewayUrl: 'https://gw.example.com', pciUrl: 'https://pci.example.com' };
   const noSleep = { sleep: async () => {}, random: () => 0 };
   const OPAQUE = 'opaque-AbCdEf0123456789xyzOPAQUEtoken';
+  const jsonBody = (v: unknown) =>
+    new Response(JSON.stringify(v), { headers: { 'content-type': 'application/json' } });
 
   const bodies: [string, Credentials, Response, RegExp][] = [
     [
       'an opaque access token',
       idp,
-      new Response(JSON.stringify({ access_token: OPAQUE, token_type: 'Bearer', expires_in: 3600 })),
+      jsonBody({ access_token: OPAQUE, token_type: 'Bearer', expires_in: 3600 }),
       /access_token that is not a JWT \(an opaque value of 37 characters\)/,
     ],
     [
@@ -489,12 +509,7 @@ describe('token requests', () => {
       new Response(`<html><body>${OPAQUE}</body></html>`, { headers: { 'content-type': 'text/html' } }),
       /an HTML page of \d+ characters/,
     ],
-    [
-      'JSON without access_token',
-      idp,
-      new Response(JSON.stringify({ token: OPAQUE })),
-      /keys \[token\] without an access_token/,
-    ],
+    ['JSON without access_token', idp, jsonBody({ token: OPAQUE }), /keys \[token\] without an access_token/],
     ['a bare non-JWT text', oidc, new Response(OPAQUE), /a text body of 37 characters, which is not a JWT/],
     [
       'a token inside an error body',

@@ -1,8 +1,26 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ParseError } from '../../shared/errors';
 import { parseXml } from '../../shared/modules/xml';
-import { EDR_COUNT, edrEvents, MOBILE_ASSET_LIST, PCI_SCAN_LIST } from '../../shared/qualys/envelopes';
-import { checkShape, differences, id, int, list, obj, oneOf, opt, str } from '../../shared/qualys/shapes';
+import {
+  CERTVIEW_CERTIFICATES,
+  EDR_COUNT,
+  edrEvents,
+  MOBILE_ASSET_LIST,
+  PCI_SCAN_LIST,
+} from '../../shared/qualys/envelopes';
+import {
+  checkShape,
+  differences,
+  id,
+  int,
+  list,
+  matches,
+  obj,
+  oneOf,
+  opt,
+  str,
+} from '../../shared/qualys/shapes';
 
 const mobile = (response: string) =>
   parseXml(`<ASSET_LIST_VM_DETECTION_OUTPUT>${response}</ASSET_LIST_VM_DETECTION_OUTPUT>`);
@@ -88,6 +106,68 @@ describe('endpoint envelopes', () => {
     ).toThrow(/ASSET\[0\]\.ID: missing/);
     expect(() => checkShape(MOBILE_ASSET_LIST, parseXml('<OTHER><RESPONSE/></OTHER>'))).toThrow(
       /ASSET_LIST_VM_DETECTION_OUTPUT: missing/,
+    );
+  });
+});
+
+describe('the compiled check', () => {
+  const ENVELOPES = [
+    PCI_SCAN_LIST,
+    EDR_COUNT,
+    edrEvents('dateTime'),
+    MOBILE_ASSET_LIST,
+    CERTVIEW_CERTIFICATES,
+  ];
+  // Values near the envelopes: their own field names, lists of records, big integers, repeats.
+  const near = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      fc.constantFrom(
+        '',
+        ' ',
+        'x',
+        '2020-08-17T04:15:06.000+0000',
+        '1-10',
+        0,
+        -1,
+        1.5,
+        2 ** 53 + 2,
+        7n,
+        true,
+        null,
+      ),
+      fc.array(tie('value'), { maxLength: 3 }),
+      fc.dictionary(
+        fc.constantFrom(
+          'data',
+          'totalCount',
+          'scanInfoList',
+          'fetchRange',
+          'scanId',
+          'id',
+          'dateTime',
+          'count',
+          'scrollId',
+          'ASSET_LIST_VM_DETECTION_OUTPUT',
+          'RESPONSE',
+          'ASSET_LIST',
+          'ASSET',
+          'ID',
+          'WARNING',
+          'URL',
+        ),
+        tie('value'),
+        { maxKeys: 4 },
+      ),
+    ),
+  })).value;
+
+  it('agrees with the walk that names differences, on every value', () => {
+    fc.assert(
+      fc.property(near, (v) => {
+        for (const e of ENVELOPES) expect(matches(e.body)(v)).toBe(differences(e.body, v).length === 0);
+      }),
+      { numRuns: 2000 },
     );
   });
 });
