@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { ParseError, QexportError } from '../errors';
+import { stringifyJson } from '../lossless-json';
 
 /**
  * Compact fingerprints of records, for dedup that must not hold (or checkpoint) the records or their ids: 16 bytes
@@ -36,9 +37,9 @@ export function keyHash(key: string): [number, number] {
   return [a >>> 0, b >>> 0];
 }
 
-/** The content half: SHA-256 of the record as JSON (key order as served), first 8 bytes. */
+/** The content half: SHA-256 of the record as JSON (key order as served, integers beyond 2^53 whole), first 8 bytes. */
 export function contentHash(record: unknown): [number, number] {
-  const d = hash('sha256', JSON.stringify(record), 'buffer');
+  const d = hash('sha256', stringifyJson(record), 'buffer');
   return [d.readUInt32BE(0), d.readUInt32BE(4)];
 }
 

@@ -29,6 +29,8 @@ export function planRun(opts: {
   incremental: boolean;
   committed: CommittedState | undefined;
   now: Date;
+  /** Where a window that ends at "now" ends (shared/export/window.ts); default `now`. */
+  end?: Date;
   overlapMinutes: number;
   snapshotEveryHours: number;
   shaping?: readonly ShapingSetting[];
@@ -58,8 +60,9 @@ export function planRun(opts: {
     };
   }
   const floor = opts.floorMs ?? -Infinity;
-  // A committed start in the future (the clock moved back) never makes an increment start after now.
-  const sinceMs = Math.max(floor, Math.min(nextSince, now.getTime()) - opts.overlapMinutes * 60_000);
+  // A committed start in the future (the clock moved back) never makes an increment start after its end.
+  const endMs = (opts.end ?? now).getTime();
+  const sinceMs = Math.max(floor, Math.min(nextSince, endMs) - opts.overlapMinutes * 60_000);
   return { kind: 'incremental', sinceMs };
 }
 

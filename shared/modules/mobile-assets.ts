@@ -166,7 +166,8 @@ export function mobileStart({ config, now, committed, reference }: StartContext)
   const plan = planRun({
     incremental: m.mode === 'incremental',
     committed,
-    now: end,
+    now,
+    end,
     overlapMinutes: m.overlapMinutes,
     snapshotEveryHours: m.snapshotEveryHours,
     shaping: [

@@ -591,6 +591,21 @@ export async function* truncationPages<C extends TruncationCursor>(
         continue;
       }
       const next = nextRequest(listing, doc, request, opts.origin, state.unordered === true);
+      // The API truncates only while records remain, and a continuation lists the records after the last one: a
+      // response with a WARNING, or reached by a truncation URL, that holds none lost its list. Unreadable (read
+      // again), never "the end" (a resume inside a response may rightly find nothing left: not checked there).
+      if (respCount === 0 && (next !== undefined || (request.idMin !== null && !request.mid))) {
+        const err = new ParseError(
+          `${listing.what}: a response ${next ? 'with a truncation WARNING' : 'reached by a truncation URL'} holds ` +
+            `no ${listing.noun} (its list is missing or empty)`,
+        );
+        if (failures >= opts.maxRetries) throw givingUp(err, failures + 1);
+        failures++;
+        opts.log.warn(`${listing.what}: a response without records where records must be; reading it again`, {
+          attempt: failures,
+        });
+        continue;
+      }
       let out = {
         ...state,
         lastDigest: last ? digest(last) : state.lastDigest,

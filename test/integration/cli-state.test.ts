@@ -158,12 +158,12 @@ describe('qexport state show reads any output folder, read-only', () => {
     const shown = await qexport(['state', 'show', 'all', '--out', where()], { env: {} });
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stderr).toBe('');
-    for (const m of ['pci-scans', 'certview-certificates', 'edr-events', 'mobile-assets']) {
+    for (const m of MODULES) {
       expect(shown.stdout).toMatch(
         new RegExp(`^${m} \\(${demoDir}/_state/${m}\\.json\\)\n {2}no run in progress\\.`, 'm'),
       );
     }
-    expect(shown.stdout.match(/last complete run \S+ at /g)).toHaveLength(4);
+    expect(shown.stdout.match(/last complete run \S+ at /g)).toHaveLength(MODULES.length);
     expect(shown.stdout).not.toMatch(/no state yet/);
     expect(await snapshot(demoOut)).toEqual(before);
   });

@@ -12,7 +12,7 @@ import { crashWorld, WRITE_MODES, type CrashMode, type CrashPlan } from '../supp
 import {
   compareIds,
   expectedFor,
-  idOf,
+  recordKey,
   readParts,
   runUntilSettled,
   simConfig,
@@ -143,7 +143,7 @@ async function problems(
     const catalogue = await store.getJson(catalogManifestKeyFor(config, module, manifest.dt, manifest.runId));
     if (JSON.stringify(catalogue) !== JSON.stringify(manifest))
       out.push(`${key}: its catalogue copy differs or is missing`);
-    const ids = records.map((r) => idOf(module, r));
+    const ids = records.map((r) => recordKey(module, r));
     const expected = expectedFor(sim, module, manifest.range);
     if (manifest.kind === 'snapshot') {
       const c = compareIds(expected, ids);

@@ -160,17 +160,21 @@ describe('credentials planted in responses', () => {
   it('reach no output: logs, errors, results, metrics, state, manifests, parts', async () => {
     const PCI_PASSWORD = 'SENTINEL-pci-password-77c1';
     const sim = await startSimulator({
-      counts: { pci: 25, certview: 25, edr: 25, mobile: 25 },
+      counts: { pci: 25, certview: 25, edr: 25, mobile: 25, vmdr: 25, kb: 25 },
       auth: { clientId: SENTINEL_ID, clientSecret: SENTINEL_SECRET, pciPassword: PCI_PASSWORD },
+      // The KnowledgeBase truncates too, so its continuation is a position where a credential is planted.
+      dialect: { kbTruncation: 10 },
     });
     const basic = Buffer.from(`${sim.defaults.pciUsername}:${PCI_PASSWORD}`).toString('base64');
+    const vmBasic = Buffer.from(`${sim.defaults.username}:${sim.defaults.password}`).toString('base64');
     const issued: string[] = [];
     const logs: string[] = [];
     const outputs: string[] = [];
     const logger = createLogger({ level: 'debug', write: (l) => logs.push(l) });
     const token = () => issued.at(-1) ?? 'no-token-yet';
     const everything = () =>
-      `Bearer ${token()} Basic ${basic} clientSecret=${SENTINEL_SECRET} password=${PCI_PASSWORD}`;
+      `Bearer ${token()} Basic ${basic} Basic ${vmBasic} clientSecret=${SENTINEL_SECRET} password=${PCI_PASSWORD} ` +
+      `vm=${sim.defaults.password}`;
     const once = new Set<string>();
     const first = (key: string) => !once.has(key) && once.add(key) !== undefined;
     sim.setMutator(({ path, reply }) => {
@@ -178,7 +182,7 @@ describe('credentials planted in responses', () => {
       let r = addHeader(reply, 'set-cookie', `session=${token()}; HttpOnly`);
       r = addHeader(r, 'www-authenticate', `Bearer error="invalid_token", token="${token()}"`);
       r = addHeader(r, 'x-echo', everything());
-      if (reply.status !== 200 || !/^\/(pci|certview|ioc|sem)\//.test(path)) return r;
+      if (reply.status !== 200 || !/^\/(pci|certview|ioc|sem|api)\//.test(path)) return r;
       const text = bodyText(r);
       if (path.startsWith('/pci/') && first('pci-redirect'))
         return withHeader(
@@ -205,6 +209,14 @@ describe('credentials planted in responses', () => {
         return withBody({ ...r, status: 400 }, everything());
       if (path.startsWith('/sem/') && text.includes('<URL>') && first('mobile-url'))
         return withBody(r, text.replace(/(<URL><!\[CDATA\[[^\]]*)/, `$1&access_token=${token()}`));
+      // Host detections and the KB: a truncation URL carrying the Basic password, and a SIMPLE_RETURN echoing all.
+      if (path.includes('/fo/asset/host/vm/detection') && text.includes('<URL>') && first('vmdr-url'))
+        return withBody(r, text.replace(/(<URL><!\[CDATA\[[^\]]*)/, `$1&password=${sim.defaults.password}`));
+      if (path.includes('/fo/knowledge_base/vuln') && first('kb-409'))
+        return withBody(
+          { ...r, status: 409 },
+          `<SIMPLE_RETURN><RESPONSE><CODE>2003</CODE><TEXT>${everything()}</TEXT></RESPONSE></SIMPLE_RETURN>`,
+        );
       return r;
     });
     try {
@@ -215,10 +227,12 @@ describe('credentials planted in responses', () => {
       const client = createQualysClient({
         gatewayUrl: sim.url,
         pciUrl: sim.url,
+        apiUrl: sim.url,
         fetch,
         auth: {
           gateway: { scheme: 'bearer', tokens },
           pci: { scheme: 'basic', username: sim.defaults.pciUsername, password: PCI_PASSWORD },
+          api: { scheme: 'basic', username: sim.defaults.username, password: sim.defaults.password },
         },
         timeoutMs: 5000,
         maxRetries: 2,
@@ -248,15 +262,27 @@ describe('credentials planted in responses', () => {
       }
       // Every planted position was met, and each refusal ended a run that a rerun completed.
       expect(once).toEqual(
-        new Set(['pci-redirect', 'pci-500', 'cert-409', 'cert-html', 'edr-id', 'edr-count', 'mobile-url']),
+        new Set([
+          'pci-redirect',
+          'pci-500',
+          'cert-409',
+          'cert-html',
+          'edr-id',
+          'edr-count',
+          'mobile-url',
+          'vmdr-url',
+          'kb-409',
+        ]),
       );
       expect(failures).toEqual({
         'pci-scans': 1,
         'certview-certificates': 1,
         'edr-events': 1,
         'mobile-assets': 1,
+        'vmdr-detections': 1,
+        knowledgebase: 1,
       });
-      expect(outputs.filter((o) => o.includes('"status":"done"'))).toHaveLength(4);
+      expect(outputs.filter((o) => o.includes('"status":"done"'))).toHaveLength(ALL_MODULES.length);
       const haystacks: [string, string][] = [
         ['logs', logs.join('\n')],
         ['results and metrics', outputs.join('\n')],
@@ -268,7 +294,7 @@ describe('credentials planted in responses', () => {
           file.endsWith('.gz') ? gunzipSync(body).toString('utf8') : body.toString('utf8'),
         ]);
       }
-      const planted = [...issued, SENTINEL_SECRET, PCI_PASSWORD, basic];
+      const planted = [...issued, SENTINEL_SECRET, PCI_PASSWORD, basic, vmBasic, sim.defaults.password];
       expect(issued.length).toBeGreaterThan(0);
       for (const [where, text] of haystacks) {
         for (const p of planted)

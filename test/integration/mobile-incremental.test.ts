@@ -198,7 +198,8 @@ describe('QUALYS_MOBILE_MODE=incremental', () => {
       kind: 'incremental',
       nextSince: asOf,
       lastSnapshotAt: snapshotAsOf,
-      completeThrough: T3.toISOString(),
+      // Complete through the instant the listing stood for (the window's end), not the run's start.
+      completeThrough: asOf,
     });
     // `qexport state show` explains where the next increment starts.
     const shown = await showState(store, config, 'mobile-assets', at(T3.toISOString(), 1));

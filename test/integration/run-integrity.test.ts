@@ -1,3 +1,4 @@
+import { isJournalKey } from '../../shared/export/journal';
 // Issue 19 items 1–3 and EDR's share of 7, over real HTTP against the simulator: Qualys's clock as the reference
 // for windows that end at "now", what identifies an EDR event, checkpoints that do not grow with the run, and run
 // ids that never destroy published data.
@@ -224,7 +225,8 @@ function recordingStore(store: ObjectStore, stateKey: string) {
     putJson: (key, value, condition) => {
       const bytes = Buffer.byteLength(JSON.stringify(value));
       if (key === stateKey) stateWrites.push(bytes);
-      else if (key.includes('/_state/')) scratchWrites.push({ key, bytes });
+      // Beside the state file: the module's own objects (the run's journal segments are the journal's).
+      else if (key.includes('/_state/') && !isJournalKey(key)) scratchWrites.push({ key, bytes });
       return store.putJson(key, value, condition);
     },
   };

@@ -128,7 +128,7 @@ describe('a changed setting that could change what the run lists is refused, nam
     [
       'edr-events',
       'QUALYS_EDR_TIME_FIELD',
-      'event.eventProcessedTime',
+      'event.eventprocesstime',
       'event.datetime',
       /window and its order/,
     ],

@@ -33,7 +33,7 @@ import { startSimulator, type SimOptions, type Simulator } from '../sim';
 import { definitionOf, type AslDefinition } from '../infra/asl';
 import { alarmState, cfnString, emfDatapoints, type Datapoint } from '../support/alarms';
 import { bundleFunctions, standInAwsEnv } from '../support/functions';
-import { compareIds, expectedFor, idCheck, onlyManifestKey, readRunFromS3 } from '../support/harness';
+import { compareIds, expectedFor, expectedIdsFor, idCheck, onlyManifestKey, readRunFromS3 } from '../support/harness';
 import { startLambdaServer, type LambdaServer } from '../support/lambda-server';
 import { startS3Server, type S3Server } from '../support/s3-server';
 import { startSecretsManagerServer, type SecretsManagerServer } from '../support/secrets-manager-server';
@@ -537,7 +537,7 @@ describe('two tenants side by side, one failing', () => {
         for (const id of IDS) {
           const t = tenants[id];
           const manifest = await manifestOf(`qualys/${id}`, view.module);
-          const want = [...expectedFor(t.sim, view.module, manifest.range)];
+          const want = [...expectedIdsFor(t.sim, view.module, manifest.range)];
           const ids = got.filter((r) => r.tenant === id).map((r) => String(r.id));
           expect(compareIds(want, ids), `${view.name} tenant ${id}`).toEqual({
             lost: 0,

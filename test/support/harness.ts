@@ -404,6 +404,15 @@ export function expectedFor(
   })();
 }
 
+/** What the simulator holds for the run described by `range`, as plain record ids (for a column of ids). */
+export function expectedIdsFor(
+  sim: Simulator,
+  module: ModuleName,
+  range: Record<string, unknown> | undefined,
+): Iterable<string> {
+  return sim.expectedIds(module, expectedOptions(module, range));
+}
+
 /** The simulator's records for the run described by `range` (see expectedFor). */
 export function expectedRecordsFor(
   sim: Simulator,
