@@ -486,6 +486,29 @@ export async function* truncationPages<C extends TruncationCursor>(
               }
               continue;
             }
+            // The record just handed over, again right after itself (in any order): an identical copy is the same
+            // record served twice and is dropped; a different one cannot be written beside it, so the run is read
+            // again. (At the top of a response the previous response's last record is checked below.)
+            if (last !== undefined && compareIds(id, idOf(last)) === 0) {
+              if (digest(rec) === digest(last)) {
+                state = { ...state, repeats: (state.repeats ?? 0) + 1 };
+                continue;
+              }
+              throw new IncompleteError(
+                `${listing.what}: ${listing.idField} ${id} came twice in a row in batch ${state.batches + 1} with ` +
+                  'different content; the two copies cannot both be written, so the run is read again',
+                {
+                  reread: true,
+                  checks: [
+                    {
+                      name: `${listing.check}.repeat-identical`,
+                      outcome: 'failed',
+                      detail: `${listing.idField} ${id}`,
+                    },
+                  ],
+                },
+              );
+            }
             if (state.lastId !== undefined && !state.unordered) {
               const cmp = compareIds(id, state.lastId);
               if (cmp === 0 && position === 0) {

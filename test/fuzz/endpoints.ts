@@ -1,7 +1,6 @@
 /**
  * The endpoints the trust-boundary fuzz suite mutates, as declarations: an endpoint joins the suite by being listed
- * here (the mutations are generic over its format). The coming XML endpoints (VMDR host detections, the
- * KnowledgeBase) join with their path, format, record element and envelope elements.
+ * here (the mutations are generic over its format).
  */
 import type { ModuleName } from '../../shared/config';
 
@@ -61,6 +60,34 @@ function mobile(name: string, truncation: boolean): FuzzEndpoint {
   };
 }
 
+/**
+ * An API-server listing (host detections, the KnowledgeBase). Its parameters go in a POST form, so a reply is
+ * matched by path alone; at the suite's size (23 records, default truncation) each run is one response.
+ */
+function apiListing(
+  name: string,
+  module: ModuleName,
+  path: RegExp,
+  recordElement: string,
+  id: string,
+  list: string,
+): FuzzEndpoint {
+  return {
+    name,
+    module,
+    format: 'xml',
+    match: (p) => path.test(p),
+    recordElement,
+    id,
+    envelope: [['RESPONSE'], ['DATETIME'], [list]],
+    blind: {
+      'list-drop': NO_COUNT,
+      'list-truncate': NO_COUNT,
+      [`xml-drop:${list}`]: `${NO_COUNT}; a response without ${list} is how the API answers an empty listing`,
+    },
+  };
+}
+
 /** An EDR events page: the scroll opened, or continued with a scroll id. */
 function edrPage(name: string, continuation: boolean): FuzzEndpoint {
   return {
@@ -111,6 +138,22 @@ export const FUZZ_ENDPOINTS: FuzzEndpoint[] = [
   },
   mobile('VMDR Mobile (first batch)', false),
   mobile('VMDR Mobile (truncation batch)', true),
+  apiListing(
+    'VMDR host detections',
+    'vmdr-detections',
+    /^\/api\/[\d.]+\/fo\/asset\/host\/vm\/detection\/?$/,
+    'HOST',
+    'ID',
+    'HOST_LIST',
+  ),
+  apiListing(
+    'KnowledgeBase',
+    'knowledgebase',
+    /^\/api\/[\d.]+\/fo\/knowledge_base\/vuln\/?$/,
+    'VULN',
+    'QID',
+    'VULN_LIST',
+  ),
   {
     name: 'gateway token (/auth/oidc)',
     module: 'certview-certificates',

@@ -498,8 +498,18 @@ function content(e: FuzzEndpoint): Mutation[] {
       return hit ? out : undefined;
     });
   const json = e.format === 'json';
+  // JSON: the member is added last; XML: the element right after the id element (where xmlField puts it).
   const adds = (field: string, value: string): ContentChange => ({
-    record: (r) => (chosen(r[id]) ? { ...r, [field]: value } : r),
+    record: (r) => {
+      if (!chosen(r[id])) return r;
+      if (json) return { ...r, [field]: value };
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(r)) {
+        out[k] = v;
+        if (k === id) out[field] = value;
+      }
+      return out;
+    },
   });
   const list: Mutation[] = [
     {

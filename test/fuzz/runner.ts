@@ -194,10 +194,12 @@ export class FuzzRunner {
     const client = createQualysClient({
       gatewayUrl: config.endpoints.gatewayUrl,
       pciUrl: config.endpoints.pciUrl,
+      apiUrl: config.endpoints.apiUrl,
       fetch: own,
       auth: {
         gateway: { scheme: 'bearer', tokens },
         pci: { scheme: 'basic', username: sim.defaults.pciUsername, password: sim.defaults.pciPassword },
+        api: { scheme: 'basic', username: sim.defaults.username, password: sim.defaults.password },
       },
       timeoutMs: 3000,
       maxRetries: config.http.maxRetries,

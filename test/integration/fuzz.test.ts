@@ -51,3 +51,17 @@ describe.each(FUZZ_ENDPOINTS.map((e) => [e.name, e] as const))('%s', (name) => {
     expect(o.problem, `${expectationOf(c)}: ${o.status} ${o.error ?? ''}`).toBeUndefined();
   });
 });
+
+// A case with nothing to mutate passes: an endpoint none of whose cases reached it would pass unseen.
+describe('the suite reaches what it declares', () => {
+  it('every endpoint that ran had mutations applied', () => {
+    for (const e of FUZZ_ENDPOINTS) {
+      const ran = outcomes.filter(({ c }) => c.endpoint === e);
+      if (ran.length)
+        expect(
+          ran.some(({ o }) => o.applied > 0),
+          e.name,
+        ).toBe(true);
+    }
+  });
+});

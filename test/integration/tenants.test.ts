@@ -33,7 +33,14 @@ import { startSimulator, type SimOptions, type Simulator } from '../sim';
 import { definitionOf, type AslDefinition } from '../infra/asl';
 import { alarmState, cfnString, emfDatapoints, type Datapoint } from '../support/alarms';
 import { bundleFunctions, standInAwsEnv } from '../support/functions';
-import { compareIds, expectedFor, expectedIdsFor, idCheck, onlyManifestKey, readRunFromS3 } from '../support/harness';
+import {
+  compareIds,
+  expectedFor,
+  expectedIdsFor,
+  idCheck,
+  onlyManifestKey,
+  readRunFromS3,
+} from '../support/harness';
 import { startLambdaServer, type LambdaServer } from '../support/lambda-server';
 import { startS3Server, type S3Server } from '../support/s3-server';
 import { startSecretsManagerServer, type SecretsManagerServer } from '../support/secrets-manager-server';
