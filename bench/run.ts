@@ -224,10 +224,16 @@ async function startHelper(script: string, arg?: unknown) {
   };
 }
 
+/**
+ * `n` events over `span` ms ending two minutes ago (before the window's end: our clock minus the 60 s indexing
+ * lag). More events than milliseconds share instants (`perTick`), so none is dated after the window ends.
+ */
 function edrTimeline(n: number, span = 48 * 3600_000) {
+  const perTick = Math.max(1, Math.ceil(n / span));
   return {
-    start: new Date(Date.now() - span - 60_000).toISOString(),
-    stepMs: Math.max(1, Math.floor(span / Math.max(1, n))),
+    start: new Date(Date.now() - span - 120_000).toISOString(),
+    stepMs: Math.max(1, Math.floor((span * perTick) / Math.max(1, n))),
+    perTick,
   };
 }
 

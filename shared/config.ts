@@ -190,8 +190,9 @@ export const MOBILE_MODES = ['snapshot', 'incremental'] as const;
 export type MobileMode = (typeof MOBILE_MODES)[number];
 
 /**
- * The largest VMDR Mobile batch (`truncation_limit`) allowed. Qualys publishes no maximum; a batch is one XML body
- * held and parsed whole, so this bounds the exporter's memory (see docs/benchmarks.md, "State and memory").
+ * The largest VMDR Mobile batch (`truncation_limit`) allowed. Qualys publishes no maximum (its add-on uses 1,000).
+ * Batches are streamed (shared/modules/xml-truncation.ts), so memory no longer bounds it; it stays where it was
+ * measured (docs/benchmarks.md, "State and memory").
  */
 export const MOBILE_MAX_TRUNCATION_LIMIT = 2000;
 
@@ -571,10 +572,10 @@ export const ENV_REFERENCE: Readonly<Record<keyof typeof ENV, EnvRow>> = {
   edrTimeField: ['EDR', '`event.datetime`', 'event.datetime, event.eventprocesstime (also read: event.eventProcessedTime)', "what a window (and its ascending sort) is on: the agent's event time, or when Qualys processed it, sent as Qualys documents it (`event.eventprocesstime`). Agents that upload later than the overlap are missed by `event.datetime` windows; processed-time windows catch them"],
   edrState: ['EDR', '`false`', 'false, true, omit', 'the `state` parameter, sent identically with every listing and `/ioc/events/count` request: `false` all events (as Qualys\'s add-on asks), `true` active events only, `omit` none sent'],
   edrIndexingLagSeconds: ['EDR', '`60`', [0, 3600], "a window ends this long before the earlier of this machine's clock and Qualys's (measured from the `Date` header of its responses), so it claims only what Qualys has processed and indexed (Qualys's add-on uses 30)"],
-  edrPageSize: ['EDR', '`1000`', [1, 5000], 'events per page'],
+  edrPageSize: ['EDR', '`1000`', [1, 5000], 'events per page. Fewer calls at 5000, but a 1M-event run then peaks at about 245 MB as deployed against 173 MB at 1000 ([benchmarks](benchmarks.md#state-and-memory)): well within the function\'s 1,024 MB, above the 192 MB the product aims for'],
   edrOverlapMinutes: ['EDR', '`10`', [0, 1440], 'each window starts this much before the last one ended (late events); events the previous run wrote (same `id`, same content) are not written again'],
   edrInitialLookbackHours: ['EDR', '`24`', [1, 2160], "the first run's window"],
-  mobileTruncationLimit: ['VMDR Mobile', '`1000`', [1, MOBILE_MAX_TRUNCATION_LIMIT], 'assets per batch. A batch is one XML body held and parsed whole: the largest allowed keeps the exporter within 192 MB ([benchmarks](benchmarks.md#state-and-memory))'],
+  mobileTruncationLimit: ['VMDR Mobile', '`1000`', [1, MOBILE_MAX_TRUNCATION_LIMIT], 'assets per batch (`truncation_limit`). A batch is read as a stream and handed over in sub-pages (`QEXPORT_XML_SUBPAGE_KB`); peak memory at the largest allowed is in [benchmarks](benchmarks.md#state-and-memory)'],
   mobileDetectionUpdatedSince: ['VMDR Mobile', '—', 'YYYY-MM-DDTHH:MM:SSZ', 'a fixed floor: snapshots list only detections updated since it; in incremental mode the first snapshot starts there and no increment reaches before it. Changing it (or the include fields) makes the next incremental run a snapshot'],
   mobileIncludeFields: ['VMDR Mobile', '—', 'text', 'passed as `includeFields`'],
   mobileMode: ['VMDR Mobile', '`snapshot`', 'snapshot, incremental', '`snapshot`: every run lists every asset. `incremental`: the first run is a snapshot; each later run lists only the assets with a detection updated since the previous complete run started, minus the overlap. `mobile_assets_latest` is the current state of each asset either way ([querying](querying.md#vmdr-mobile-snapshots-and-increments))'],

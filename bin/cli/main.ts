@@ -10,7 +10,7 @@ import { tokenCommand } from './token';
 export const USAGE = `qexport — export Qualys data (PCI scans, CertView certificates, EDR events, Mobile assets) to NDJSON
 
 Usage:
-  qexport demo   [--out DIR] [--scale N] [--seed N]     run all four exports against the built-in simulator
+  qexport demo   [--out DIR] [--scale N] [--seed N]     run all six exports against the built-in simulator
   qexport export <module|all> [--out DIR|s3://bucket/prefix] [--dotenv FILE] [--run-id ID]
                                                      export from a real Qualys (config from environment / .env)
   qexport export edr-events --from TIME --to TIME [...]   backfill one window without moving the schedule
