@@ -109,7 +109,6 @@ export function edrTimeMs(dateTime: string): number {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const DATE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)$/;
 
 /** The cursor's time field, spelled as documented (older checkpoints: absent, or event.eventProcessedTime). */
 function fieldOf(c: Pick<EdrCursor, 'timeField'>): EdrTimeField {

@@ -8,7 +8,6 @@ import {
   compareIds,
   idCheck,
   idOf,
-  manifestKeys,
   readRunFromDir,
   runUntilSettled,
   simRuns,
