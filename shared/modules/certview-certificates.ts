@@ -6,7 +6,7 @@ import { COUNT, journalMismatch } from '../export/state-shape';
 import { any, int, obj, opt, str } from '../qualys/shapes';
 import { idKey, KeySet, WordWriter, wordsOf, type Key64 } from './idset';
 import { prefetchOrdered } from './prefetch';
-import type { Cursor, ExportRecord, ModuleDef } from './types';
+import { takeJournal, type Cursor, type ExportRecord, type ModuleDef } from './types';
 
 export interface CertviewCursor extends Cursor {
   /** API version in the path: v1, v2, v2.1, … */
@@ -36,6 +36,21 @@ export function parseCertviewPage(res: QualysResponse): ExportRecord[] {
 /** A certificate's identity: its id (every digit, beyond 2^53 too; the declared shape requires one). */
 const certId = (r: ExportRecord) => String(r.id);
 
+/** The set of a run's certificate fingerprints, from its journal (8 bytes each). */
+function replaySeen(journal: readonly Uint8Array[], expected: number): KeySet {
+  const key: Key64 = { hi: 0, lo: 0 };
+  const seen = new KeySet(expected);
+  for (const bytes of journal) {
+    const w = wordsOf(bytes);
+    for (let i = 0; i + 1 < w.length; i += 2) {
+      key.hi = w[i]!;
+      key.lo = w[i + 1]!;
+      seen.add(key);
+    }
+  }
+  return seen;
+}
+
 export const certviewCertificates: ModuleDef = {
   name: 'certview-certificates',
   start: ({ config }) =>
@@ -48,22 +63,14 @@ export const certviewCertificates: ModuleDef = {
       distinct: 0,
     }) satisfies CertviewCursor,
   async *pages(client, raw, config, _log, run) {
-    const journal = run?.journal ?? [];
     const cursor = raw as CertviewCursor;
     const { version, pageSize } = cursor;
     const assetType = cursor.assetType ?? config.modules.certview.assetType;
     const { filter, includes } = config.modules.certview;
     const key: Key64 = { hi: 0, lo: 0 };
-    // The fingerprints of the run's certificates, from the journal of the pages before `cursor` (8 bytes each).
-    const seen = new KeySet(cursor.distinct ?? 0);
-    for (const bytes of journal) {
-      const w = wordsOf(bytes);
-      for (let i = 0; i + 1 < w.length; i += 2) {
-        key.hi = w[i]!;
-        key.lo = w[i + 1]!;
-        seen.add(key);
-      }
-    }
+    // The fingerprints of the run's certificates, from the journal of the pages before `cursor` (8 bytes each);
+    // the journal is taken, not kept, so its bytes can go once the set is built.
+    const seen = replaySeen(takeJournal(run), cursor.distinct ?? 0);
     if (seen.size !== (cursor.distinct ?? 0)) {
       throw journalMismatch(
         'certview-certificates',

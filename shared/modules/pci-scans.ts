@@ -5,7 +5,15 @@ import { idKey, KeySet, WordWriter, wordsOf, type Key64 } from './idset';
 import { letRequestLeave } from './prefetch';
 import { bool, int, list, obj, opt, readJson } from '../qualys/shapes';
 import { COUNT, journalMismatch } from '../export/state-shape';
-import type { CompletenessCheck, Cursor, ExportRecord, ModuleDef, Page } from './types';
+import {
+  takeJournal,
+  type CompletenessCheck,
+  type Cursor,
+  type ExportRecord,
+  type ModuleDef,
+  type Page,
+  type RunContext,
+} from './types';
 
 /**
  * Where PCI paging stands. The list is read in passes from offset 1; a pass proves the listing only when every
@@ -126,7 +134,7 @@ async function* pciPages(
   client: QualysClient,
   start: PciCursor,
   width: number,
-  journal: readonly Uint8Array[] = [],
+  run?: RunContext,
 ): AsyncGenerator<Page> {
   // Checkpoints of older versions listed the ids in the cursor; the engine reads such runs again from the start.
   const {
@@ -135,7 +143,8 @@ async function* pciPages(
     ...from
   } = start as PciCursor & { seen?: unknown; passSeen?: unknown };
   const c: PciCursor = { pass: 1, passPages: 0, totals: [], written: 0, passRead: 0, ...from };
-  const sets = replay(c, journal);
+  // Taken, not kept: once rebuilt into the sets the journal's bytes can go.
+  const sets = replay(c, takeJournal(run));
   const seen = sets.seen;
   let passSeen = sets.passSeen;
   const key: Key64 = { hi: 0, lo: 0 };
@@ -311,7 +320,7 @@ export const pciScans: ModuleDef = {
       client,
       { ...(cursor as PciCursor), limit: config.modules.pci.pageSize },
       config.http.concurrency,
-      run?.journal,
+      run,
     ),
   runSettings: [
     {

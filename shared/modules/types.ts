@@ -76,8 +76,19 @@ export interface RunScratch {
 export interface RunContext {
   runId: string;
   scratch: RunScratch;
-  /** The `memo` of every page of the run before the cursor, in order (see Page.memo); empty for a new run. */
+  /**
+   * The `memo` of every page of the run before the cursor, in order (see Page.memo); empty for a new run. Taken
+   * once by the pager with `takeJournal`, so its bytes can go once the pager has rebuilt what it needs.
+   */
   journal: readonly Uint8Array[];
+}
+
+/** The run's journal, taken from its context: the context no longer holds it (megabytes at a million records). */
+export function takeJournal(run: RunContext | undefined): readonly Uint8Array[] {
+  if (!run) return [];
+  const journal = run.journal;
+  run.journal = [];
+  return journal;
 }
 
 /** A bounded time window, ISO UTC: from inclusive, to exclusive. */
