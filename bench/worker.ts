@@ -74,7 +74,7 @@ export interface WorkerResult {
   /** What the process held when its sampled RSS was highest (MB): V8 heap spaces, external and array buffers. */
   atPeak?: Record<string, number>;
   state?: StateWrites;
-  /** Invocations the run took (WorkerSpec.sliceMs). */
+  /** Invocations the run took (WorkerSpec.sliceMs, pagesPerInvocation). */
   invocations?: number;
 }
 
@@ -162,27 +162,39 @@ function idleMeter(inner: typeof fetch) {
   return { fetch: wrapped, idle: () => ({ idleMs, fetchSpanMs: first === undefined ? 0 : last - first }) };
 }
 
-/** Invocations of `ms` each until the run settles, every one resuming from the state (see WorkerSpec.sliceMs). */
-async function sliced(
-  ms: number,
+/**
+ * The run as a Step Functions execution runs it: invocations, each a cold container (it reads the checkpoint and
+ * the run's journal afresh) that ends after `ms` (WorkerSpec.sliceMs) or after `pages` pages
+ * (WorkerSpec.pagesPerInvocation), as a Lambda invocation ends at its deadline, until the run settles.
+ */
+async function invocations(
+  end: { ms: number } | { pages: number },
   o: { module: ModuleName; config: ReturnType<typeof loadConfig>; client: QualysClient; store: ObjectStore },
-) {
-  let r: Awaited<ReturnType<typeof runExport>> | undefined;
+): Promise<RunResult & { invocations: number }> {
+  let r: RunResult | undefined;
   let invocations = 0;
   do {
     forgetKnownJournals();
-    const end = Date.now() + ms;
+    let deadline: () => number;
+    if ('ms' in end) {
+      const at = Date.now() + end.ms;
+      deadline = () => at;
+    } else {
+      let asked = 0;
+      deadline = () => (asked++ < end.pages ? Number.POSITIVE_INFINITY : 0);
+    }
     r = await runExport({
       module: getModule(o.module),
       config: o.config,
       client: o.client,
       store: o.store,
       invocation: r?.runId ? { owner: 'bench', continuation: { runId: r.runId } } : { owner: 'bench' },
-      deadline: () => end,
+      deadline,
       safetyMs: 0,
     });
     invocations++;
-  } while (r.status === 'continue' && invocations < 10_000);
+  } while (r.status === 'continue' && invocations < 100_000);
+  if (r.status === 'continue') throw new Error('the run did not end');
   return { ...r, invocations };
 }
 
@@ -421,31 +433,6 @@ function makeFloor(): { consume: Consume; end: () => Promise<void> } {
   };
 }
 
-/** Invocations of `pages` pages each, one owner holding the lease, as a Step Functions execution runs them. */
-async function invocations(
-  pages: number,
-  store: ObjectStore,
-  client: ReturnType<typeof buildQualysClient>,
-): Promise<RunResult> {
-  let result: RunResult | undefined;
-  for (let i = 0; i < 100_000; i++) {
-    let n = 0;
-    result = await runExport({
-      module: getModule(spec.module),
-      config,
-      client,
-      store,
-      invocation: result?.runId
-        ? { owner: 'bench', continuation: { runId: result.runId } }
-        : { owner: 'bench' },
-      deadline: () => (n++ < pages ? Number.POSITIVE_INFINITY : 0),
-      safetyMs: 0,
-    });
-    if (result.status !== 'continue') return result;
-  }
-  throw new Error('the run did not end');
-}
-
 const sampled = spec.sampleMemory ? peakSampler() : undefined;
 const startedAt = Date.now();
 const cpu0 = process.cpuUsage();
@@ -475,11 +462,12 @@ if (spec.mode === 'export') {
   const store = measured?.store ?? sink;
   const meter = idleMeter(fetch);
   const client = buildQualysClient(config, auth, meter.fetch);
+  const run = { module: spec.module, config, client, store };
   const r = spec.sliceMs
-    ? await sliced(spec.sliceMs, { module: spec.module, config, client, store })
+    ? await invocations({ ms: spec.sliceMs }, run)
     : spec.pagesPerInvocation
-      ? await invocations(spec.pagesPerInvocation, store, client)
-      : await runModuleLocally({ module: spec.module, config, client, store });
+      ? await invocations({ pages: spec.pagesPerInvocation }, run)
+      : await runModuleLocally(run);
   result = {
     mode: spec.mode,
     module: spec.module,
